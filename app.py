@@ -1,0 +1,253 @@
+"""Dangol's HTTP routes, schedules and queue handler: parse, call, map errors.
+
+This is the only module that knows Chalice.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any, Callable, Optional
+
+import pydantic
+from chalice import Chalice, Rate, Response
+
+from chalicelib import errors, schemas
+from chalicelib.domain.program import Program
+from chalicelib.ledger import IdempotencyKey, Result
+from chalicelib.runtime import services
+from chalicelib.settings import load as load_settings
+
+app = Chalice(app_name="dangol")
+app.log.setLevel(logging.INFO)
+
+STATUS = {
+    errors.ValidationError: 400,
+    errors.UnauthorizedError: 401,
+    errors.ForbiddenError: 403,
+    errors.NotFoundError: 404,
+    errors.MemberExistsError: 409,
+    errors.RewardExistsError: 409,
+    errors.IdempotencyKeyReusedError: 409,
+    errors.DuplicateOrderError: 409,
+    errors.DuplicateActivityError: 409,
+    errors.InsufficientPointsError: 422,
+    errors.BelowMinimumRedemptionError: 422,
+    errors.OutOfStockError: 422,
+    errors.TransferNotAllowedError: 422,
+    errors.ReversalNotAllowedError: 422,
+    errors.ConcurrentUpdateError: 503,
+}
+JSON = {"Content-Type": "application/json"}
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    return Response(body={"error": {"code": code, "message": message}}, status_code=status,
+                    headers=JSON)
+
+
+def describe(error: pydantic.ValidationError) -> str:
+    parts = []
+    for detail in error.errors()[:5]:
+        where = ".".join(str(p) for p in detail["loc"]) or "body"
+        parts.append(f"{where}: {detail['msg']}")
+    return "; ".join(parts)
+
+
+def json_body() -> Any:
+    raw = app.current_request.raw_body or b""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.ValidationError("the body is not valid JSON") from None
+
+
+def parse(model: type[pydantic.BaseModel], body: Any) -> Any:
+    try:
+        return model.model_validate_json(json.dumps(body))
+    except pydantic.ValidationError as error:
+        raise errors.ValidationError(describe(error)) from None
+
+
+def page_params() -> tuple[int, Optional[str]]:
+    query = app.current_request.query_params or {}
+    unknown = set(query) - {"limit", "cursor"}
+    if unknown:
+        raise errors.ValidationError(f"unknown query parameters: {sorted(unknown)}")
+    limit_text = query.get("limit", "20")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+        raise errors.ValidationError("limit must be an integer from 1 to 100")
+    cursor = query.get("cursor")
+    if cursor is not None and not 1 <= len(cursor) <= 1000:
+        raise errors.ValidationError("cursor is not valid")
+    return int(limit_text), cursor
+
+
+def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False):
+    """Authenticate, parse the body, require an Idempotency-Key, map errors."""
+
+    def wrap(handler: Callable) -> Callable:
+        @functools.wraps(handler)
+        def run(**params):
+            request = app.current_request
+            try:
+                actor = services().keys.authenticate(request.headers.get("authorization"), role)
+                args: dict[str, Any] = {"actor": actor}
+                if model is not None:
+                    body = json_body()
+                    args["body"] = parse(model, body)
+                    if idempotent:
+                        args["idem"] = IdempotencyKey.for_request(
+                            actor.key_id, request.headers.get("idempotency-key"),
+                            request.method, request.context.get("resourcePath", ""), {
+                                "params": params, "body": body},
+                        )
+                result = handler(**args, **params)
+            except errors.DangolError as error:
+                status = STATUS.get(type(error), 500)
+                return error_response(status, error.code if status != 500 else "INTERNAL_ERROR",
+                                      error.message)
+            if isinstance(result, Result):
+                if result.status == 204:
+                    return Response(body="", status_code=204)
+                return Response(body=result.body, status_code=result.status, headers=JSON)
+            return Response(body=result, status_code=200, headers=JSON)
+
+        return run
+
+    return wrap
+
+
+# -- program ----------------------------------------------------------------
+@app.route("/program", methods=["GET"])
+@endpoint("admin")
+def get_program(actor):
+    return services().ledger.program().model_dump(mode="json")
+
+
+@app.route("/program", methods=["PUT"])
+@endpoint("admin", model=Program)
+def put_program(actor, body: Program):
+    return services().ledger.put_program(body)
+
+
+# -- members ----------------------------------------------------------------
+@app.route("/members", methods=["POST"])
+@endpoint("storefront", model=schemas.CreateMember, idempotent=True)
+def create_member(actor, body, idem):
+    return services().ledger.create_member(actor, idem, body)
+
+
+@app.route("/members/{member_id}", methods=["GET"])
+@endpoint("storefront")
+def get_member(actor, member_id):
+    return services().ledger.get_member(member_id)
+
+
+@app.route("/members/{member_id}", methods=["DELETE"])
+@endpoint("admin")
+def delete_member(actor, member_id):
+    services().ledger.erase_member(actor, member_id)
+    return Result(204, None)
+
+
+@app.route("/members/{member_id}/earn", methods=["POST"])
+@endpoint("storefront", model=schemas.Earn, idempotent=True)
+def earn(actor, body, idem, member_id):
+    return services().ledger.earn(actor, idem, member_id, body)
+
+
+@app.route("/members/{member_id}/activities", methods=["POST"])
+@endpoint("storefront", model=schemas.Activity, idempotent=True)
+def activity(actor, body, idem, member_id):
+    return services().ledger.activity(actor, idem, member_id, body)
+
+
+@app.route("/members/{member_id}/redeem", methods=["POST"])
+@endpoint("storefront", model=schemas.Redeem, idempotent=True)
+def redeem(actor, body, idem, member_id):
+    return services().ledger.redeem(actor, idem, member_id, body)
+
+
+@app.route("/members/{member_id}/transactions/{transaction_id}/reversal", methods=["POST"])
+@endpoint("storefront", model=schemas.Reversal, idempotent=True)
+def reversal(actor, body, idem, member_id, transaction_id):
+    return services().ledger.reverse(actor, idem, member_id, transaction_id, body)
+
+
+@app.route("/members/{member_id}/transfers", methods=["POST"])
+@endpoint("storefront", model=schemas.Transfer, idempotent=True)
+def transfer(actor, body, idem, member_id):
+    return services().ledger.transfer(actor, idem, member_id, body)
+
+
+@app.route("/members/{member_id}/adjustments", methods=["POST"])
+@endpoint("admin", model=schemas.Adjustment, idempotent=True)
+def adjustment(actor, body, idem, member_id):
+    return services().ledger.adjust(actor, idem, member_id, body)
+
+
+@app.route("/members/{member_id}/transactions", methods=["GET"])
+@endpoint("storefront")
+def transactions(actor, member_id):
+    return services().ledger.history(member_id, *page_params())
+
+
+@app.route("/members/{member_id}/notifications", methods=["GET"])
+@endpoint("admin")
+def notifications(actor, member_id):
+    return services().ledger.notifications(member_id, *page_params())
+
+
+# -- rewards and stats --------------------------------------------------------
+@app.route("/rewards", methods=["POST"])
+@endpoint("admin", model=schemas.CreateReward)
+def create_reward(actor, body):
+    return Result(201, services().ledger.create_reward(body))
+
+
+@app.route("/rewards", methods=["GET"])
+@endpoint("storefront")
+def list_rewards(actor):
+    return services().ledger.rewards(*page_params())
+
+
+@app.route("/stats", methods=["GET"])
+@endpoint("admin")
+def stats(actor):
+    return services().ledger.stats()
+
+
+# -- scheduled jobs and the notification queue ------------------------------
+@app.schedule(Rate(1, unit=Rate.DAYS))
+def expire_points(event):
+    app.log.info("expire_points: %d members", services().jobs.expire_points())
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS))
+def recompute_tiers(event):
+    app.log.info("recompute_tiers: %d members", services().jobs.recompute_tiers())
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS))
+def send_expiry_warnings(event):
+    app.log.info("send_expiry_warnings: %d members", services().jobs.send_expiry_warnings())
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS))
+def grant_birthday_bonuses(event):
+    app.log.info("grant_birthday_bonuses: %d members", services().jobs.grant_birthday_bonuses())
+
+
+@app.on_sqs_message(queue=load_settings().notifications_queue_name, batch_size=10)
+def send_notifications(event):
+    failures = []
+    for record in event:
+        message_id = record.to_dict().get("messageId")
+        try:
+            message = json.loads(record.body)
+            services().sender.deliver(message["member_id"], message["notification_id"])
+        except Exception:
+            app.log.exception("notification message %s failed", message_id)
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}

@@ -1,0 +1,1 @@
+"""Dangol: a loyalty-points service on AWS Chalice and DynamoDB."""

@@ -1,0 +1,1 @@
+"""Pure loyalty rules: no AWS, no HTTP. Unit-tested without moto."""

@@ -1,0 +1,73 @@
+"""Instants, dates and quarters as the contract writes them."""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+UTC = dt.timezone.utc
+_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def format_instant(moment: dt.datetime) -> str:
+    """`2027-01-31T09:00:00Z` (UTC, whole seconds)."""
+    return moment.astimezone(UTC).strftime(_FORMAT)
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """Parse an ISO-8601 instant that carries a zone (`Z` or an offset).
+
+    Raises ValueError for anything else. Sub-second digits are dropped.
+    """
+    if not isinstance(text, str) or len(text) > 40 or "T" not in text:
+        raise ValueError("expected an ISO-8601 time such as 2027-01-31T09:00:00Z")
+    moment = dt.datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("the time needs a zone, e.g. a trailing Z")
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def parse_date(text: str) -> dt.date:
+    if not isinstance(text, str) or len(text) != 10:
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return dt.date.fromisoformat(text)
+
+
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def quarter_of(moment: dt.datetime, timezone: str) -> str:
+    """The quarter (`2027Q1`) that `moment` falls in, in the program timezone."""
+    local = moment.astimezone(zone(timezone))
+    return f"{local.year}Q{(local.month - 1) // 3 + 1}"
+
+
+def shift_quarter(quarter: str, by: int) -> str:
+    year, q = int(quarter[:4]), int(quarter[5:])
+    index = year * 4 + (q - 1) + by
+    return f"{index // 4}Q{index % 4 + 1}"
+
+
+def quarter_start(quarter: str, timezone: str) -> dt.datetime:
+    """The UTC instant at which `quarter` begins in the program timezone."""
+    year, q = int(quarter[:4]), int(quarter[5:])
+    local = dt.datetime(year, 3 * (q - 1) + 1, 1, tzinfo=zone(timezone))
+    return local.astimezone(UTC)
+
+
+def local_date(moment: dt.datetime, timezone: str) -> dt.date:
+    return moment.astimezone(zone(timezone)).date()
+
+
+def birthday_keys_for(day: dt.date) -> list[str]:
+    """The `MM-DD` birthdays celebrated on `day`.
+
+    29 February birthdays are celebrated on 28 February in common years.
+    """
+    keys = [day.strftime("%m-%d")]
+    if day.month == 2 and day.day == 28:
+        try:
+            dt.date(day.year, 2, 29)
+        except ValueError:
+            keys.append("02-29")
+    return keys

@@ -1,0 +1,88 @@
+"""Points earned for a purchase (contract §4, "earn").
+
+Each breakdown line is computed exactly with `Decimal` and floored on its
+own; the total is the sum of the floored lines.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, ROUND_FLOOR
+from typing import Sequence
+
+from .program import Program
+
+
+@dataclass(frozen=True)
+class PurchaseItem:
+    sku: str
+    category: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class BreakdownLine:
+    rule: str
+    points: int
+
+    def as_dict(self) -> dict:
+        return {"rule": self.rule, "points": self.points}
+
+
+@dataclass(frozen=True)
+class EarningBreakdown:
+    lines: tuple[BreakdownLine, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(line.points for line in self.lines)
+
+
+def floor_points(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def earning_breakdown(
+    program: Program,
+    amount: int,
+    items: Sequence[PurchaseItem],
+    occurred_at: dt.datetime,
+    tier_before: str,
+) -> EarningBreakdown:
+    rate = Decimal(program.base_rate)
+    lines: list[BreakdownLine] = [BreakdownLine("base", floor_points(amount * rate))]
+
+    by_category: dict[str, int] = {}
+    for item in items:
+        by_category[item.category] = by_category.get(item.category, 0) + item.amount
+    for category, spent in by_category.items():
+        multiplier = program.category_multipliers.get(category)
+        if multiplier is not None:
+            extra = spent * rate * (Decimal(multiplier) - 1)
+            lines.append(BreakdownLine(f"category:{category}", floor_points(extra)))
+
+    for promotion in program.promotions:
+        if not promotion.active_at(occurred_at):
+            continue
+        if promotion.categories is None:
+            covered = amount
+        else:
+            wanted = set(promotion.categories)
+            covered = sum(i.amount for i in items if i.category in wanted)
+        extra = covered * rate * (Decimal(promotion.multiplier) - 1)
+        lines.append(BreakdownLine(f"promotion:{promotion.name}", floor_points(extra)))
+
+    tier = program.tier(tier_before)
+    extra = amount * rate * (Decimal(tier.earn_multiplier) - 1)
+    lines.append(BreakdownLine(f"tier:{tier.name}", floor_points(extra)))
+
+    return EarningBreakdown(tuple(line for line in lines if line.points != 0))
+
+
+def clawback_due(earned: int, order_amount: int, refunded_total: int, clawed_so_far: int) -> int:
+    """Points a refund claws back: the running floor of the refunded share of
+    the earn, less what earlier refunds of the order already took."""
+    if not 0 <= refunded_total <= order_amount or order_amount <= 0:
+        raise ValueError("refunded total out of range")
+    due = (earned * refunded_total) // order_amount - clawed_so_far
+    return max(due, 0)

@@ -1,0 +1,98 @@
+"""A member as the ledger sees it: profile, spend, tier and lots."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..errors import LedgerInvariantError
+from .lots import Lot, LotBook
+
+PERSONAL_FIELDS = ("name", "email", "phone", "birthday")
+
+
+@dataclass
+class Member:
+    member_id: str
+    name: Optional[str]
+    email: Optional[str]
+    phone: Optional[str]
+    birthday: Optional[str]
+    referral_code: Optional[str]
+    created_at: str
+    tier: str
+    referrer_id: Optional[str] = None
+    referral_pending: bool = False
+    spend: dict[str, int] = field(default_factory=dict)
+    lifetime_points: int = 0
+    lots: LotBook = field(default_factory=LotBook)
+    version: Optional[int] = None  # as read; None = not stored yet
+    erased: bool = False
+    tier_review: Optional[str] = None
+    last_birthday_year: Optional[int] = None
+
+    @property
+    def balance(self) -> int:
+        return self.lots.balance
+
+    def add_spend(self, quarter: str, amount: int) -> None:
+        self.spend[quarter] = self.spend.get(quarter, 0) + amount
+        if self.spend[quarter] < 0:
+            raise LedgerInvariantError("quarter spend cannot go below zero")
+
+    # -- persistence shape (plain dicts; the store adds DynamoDB keys) ----
+    def to_record(self) -> dict:
+        return {
+            "member_id": self.member_id,
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "birthday": self.birthday,
+            "referral_code": self.referral_code,
+            "referrer_id": self.referrer_id,
+            "referral_pending": self.referral_pending,
+            "created_at": self.created_at,
+            "tier": self.tier,
+            "spend": dict(self.spend),
+            "lifetime_points": self.lifetime_points,
+            "balance": self.balance,
+            "lots": {
+                lot.lot_id: {"points": lot.points, "expires_at": lot.expires_at, "created_at": lot.created_at}
+                for lot in self.lots.lots.values()
+            },
+            "version": (self.version or 0) + 1,
+            "erased": self.erased,
+            "tier_review": self.tier_review,
+            "next_expiry": self.lots.next_expiry(),
+            "last_birthday_year": self.last_birthday_year,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> "Member":
+        lots = LotBook(
+            {
+                lot_id: Lot(lot_id, int(v["points"]), v["expires_at"], v["created_at"])
+                for lot_id, v in (record.get("lots") or {}).items()
+            }
+        )
+        member = cls(
+            member_id=record["member_id"],
+            name=record.get("name"),
+            email=record.get("email"),
+            phone=record.get("phone"),
+            birthday=record.get("birthday"),
+            referral_code=record.get("referral_code"),
+            created_at=record["created_at"],
+            tier=record["tier"],
+            referrer_id=record.get("referrer_id"),
+            referral_pending=bool(record.get("referral_pending", False)),
+            spend={k: int(v) for k, v in (record.get("spend") or {}).items()},
+            lifetime_points=int(record.get("lifetime_points", 0)),
+            lots=lots,
+            version=int(record["version"]),
+            erased=bool(record.get("erased", False)),
+            tier_review=record.get("tier_review"),
+            last_birthday_year=record.get("last_birthday_year"),
+        )
+        if int(record.get("balance", 0)) != member.balance:
+            raise LedgerInvariantError(f"member {member.member_id}: balance differs from its lots")
+        return member

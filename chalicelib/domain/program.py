@@ -1,0 +1,160 @@
+"""The program configuration (contract §2) and its validation."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Optional
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from .calendar import format_instant, parse_instant, zone
+
+MAX_POINTS = 10**12
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Count = Annotated[int, Field(ge=0, le=MAX_POINTS)]
+
+
+def _decimal_string(text: str) -> str:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("expected a decimal string such as \"1.5\"") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError("expected a non-negative decimal string")
+    if len(text) > 32:
+        raise ValueError("decimal string too long")
+    return text
+
+
+Rate = Annotated[str, AfterValidator(_decimal_string)]
+
+
+def _instant(text: str) -> str:
+    return format_instant(parse_instant(text))
+
+
+Instant = Annotated[str, Field(max_length=40), AfterValidator(_instant)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class Referral(_Strict):
+    referrer_points: Count = 1000
+    referee_points: Count = 1000
+
+
+class Redemption(_Strict):
+    min_points: Count = 1000
+
+
+class Transfer(_Strict):
+    allowed_tiers: list[Name] = Field(default_factory=list, max_length=100)
+    min_points: Annotated[int, Field(ge=1, le=MAX_POINTS)] = 1
+
+
+class Promotion(_Strict):
+    name: Name
+    multiplier: Rate
+    starts_at: Instant
+    ends_at: Instant
+    categories: Optional[list[Name]] = None
+
+    @model_validator(mode="after")
+    def _window(self):
+        if parse_instant(self.ends_at) <= parse_instant(self.starts_at):
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+    def active_at(self, moment: dt.datetime) -> bool:
+        return parse_instant(self.starts_at) <= moment < parse_instant(self.ends_at)
+
+
+class Tier(_Strict):
+    name: Name
+    min_spend: Count
+    earn_multiplier: Rate = "1"
+    expiry_days: Optional[Annotated[int, Field(ge=1, le=36500)]] = None
+
+
+class Program(_Strict):
+    currency: Annotated[str, Field(min_length=1, max_length=16)] = "KRW"
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] = "Asia/Seoul"
+    point_value: Count = 1
+    base_rate: Rate = "0.01"
+    category_multipliers: dict[Name, Rate] = Field(default_factory=dict)
+    promotions: list[Promotion] = Field(default_factory=list, max_length=100)
+    signup_bonus: Count = 1000
+    referral: Referral = Field(default_factory=Referral)
+    birthday_bonus: Count = 0
+    activities: dict[Name, Count] = Field(default_factory=lambda: {"review": 100})
+    expiry_days: Annotated[int, Field(ge=1, le=36500)] = 365
+    expiry_warning_days: Annotated[int, Field(ge=0, le=36500)] = 7
+    redemption: Redemption = Field(default_factory=Redemption)
+    transfer: Transfer = Field(default_factory=Transfer)
+    tiers: list[Tier] = Field(
+        default_factory=lambda: [Tier(name="basic", min_spend=0)],
+        min_length=1,
+        max_length=50,
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except Exception:
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _tiers_ascending(self):
+        if self.tiers[0].min_spend != 0:
+            raise ValueError("the first tier must have min_spend 0")
+        for lower, upper in zip(self.tiers, self.tiers[1:]):
+            if upper.min_spend <= lower.min_spend:
+                raise ValueError("tiers must be in strictly ascending min_spend")
+        names = [t.name for t in self.tiers]
+        if len(set(names)) != len(names):
+            raise ValueError("tier names must be unique")
+        return self
+
+    # -- reading helpers -------------------------------------------------
+    def tier(self, name: str) -> Tier:
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        return self.tiers[0]
+
+    @property
+    def base_tier(self) -> str:
+        return self.tiers[0].name
+
+    def tier_for_spend(self, spend: int) -> str:
+        held = self.tiers[0].name
+        for tier in self.tiers:
+            if tier.min_spend <= spend:
+                held = tier.name
+        return held
+
+    def tier_rank(self, name: str) -> int:
+        for index, tier in enumerate(self.tiers):
+            if tier.name == name:
+                return index
+        return 0
+
+    def next_tier(self, name: str) -> Optional[Tier]:
+        rank = self.tier_rank(name)
+        return self.tiers[rank + 1] if rank + 1 < len(self.tiers) else None
+
+    def lot_lifetime_days(self, tier_name: str) -> int:
+        days = self.tier(tier_name).expiry_days
+        return days if days is not None else self.expiry_days

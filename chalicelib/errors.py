@@ -1,0 +1,81 @@
+"""Every error Dangol raises on purpose, under one base class.
+
+Each error names its contract code; `app.py` maps codes to HTTP statuses in
+one table, so nothing else knows about HTTP.
+"""
+
+
+class DangolError(Exception):
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(DangolError):
+    code = "VALIDATION_ERROR"
+
+
+class UnauthorizedError(DangolError):
+    code = "UNAUTHORIZED"
+
+
+class ForbiddenError(DangolError):
+    code = "FORBIDDEN"
+
+
+class NotFoundError(DangolError):
+    code = "NOT_FOUND"
+
+
+class MemberExistsError(DangolError):
+    code = "MEMBER_EXISTS"
+
+
+class RewardExistsError(DangolError):
+    code = "REWARD_EXISTS"
+
+
+class IdempotencyKeyReusedError(DangolError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class DuplicateOrderError(DangolError):
+    code = "DUPLICATE_ORDER"
+
+
+class DuplicateActivityError(DangolError):
+    code = "DUPLICATE_ACTIVITY"
+
+
+class InsufficientPointsError(DangolError):
+    code = "INSUFFICIENT_POINTS"
+
+
+class BelowMinimumRedemptionError(DangolError):
+    code = "BELOW_MINIMUM_REDEMPTION"
+
+
+class OutOfStockError(DangolError):
+    code = "OUT_OF_STOCK"
+
+
+class TransferNotAllowedError(DangolError):
+    code = "TRANSFER_NOT_ALLOWED"
+
+
+class ReversalNotAllowedError(DangolError):
+    code = "REVERSAL_NOT_ALLOWED"
+
+
+class ConcurrentUpdateError(DangolError):
+    """The member changed under us more times than we retry; safe to retry."""
+
+    code = "CONCURRENT_UPDATE"
+
+
+class LedgerInvariantError(DangolError):
+    """A ledger rule would be broken (a bug, never a user error)."""
+
+    code = "INTERNAL_ERROR"

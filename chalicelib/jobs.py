@@ -1,0 +1,125 @@
+"""Scheduled jobs. Each finds its due members through a sparse index (never a
+Scan) and changes each member through the ledger's versioned write loop, so
+a job run twice, or racing a request, changes nothing twice."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from . import clock
+from .auth import JOB
+from .domain.calendar import birthday_keys_for, format_instant, local_date
+from .errors import DangolError
+from .ledger import Ledger, Result, Unit
+from .store import BIRTHDAY_INDEX, EXPIRY_INDEX, PROFILE, TIER_REVIEW_INDEX, member_pk
+
+log = logging.getLogger(__name__)
+
+
+class AlreadyDoneError(DangolError):
+    code = "ALREADY_DONE"
+
+
+class Jobs:
+    def __init__(self, ledger: Ledger, schedule_shards: int):
+        self.ledger = ledger
+        self.store = ledger.store
+        self.shards = schedule_shards
+
+    def _due(self, index: str, hash_name: str, range_name: str, upto: str) -> list[str]:
+        member_ids: list[str] = []
+        for shard in range(self.shards):
+            for pk, sk in self.store.query_index_due(index, hash_name, str(shard), range_name, upto):
+                if sk == PROFILE:
+                    member_ids.append(pk.split("#", 1)[1])
+        return sorted(set(member_ids))
+
+    def _each(self, member_ids: list[str], decide, extra=lambda member_id: []) -> int:
+        changed = 0
+        for member_id in member_ids:
+            def read(member_id=member_id):
+                return self.ledger._read([member_id], extra(member_id))
+            try:
+                result = self.ledger.change(JOB, None, read, lambda u, m, f, member_id=member_id:
+                                            decide(u, m.get(member_id), f),
+                                            conflicts={"once": lambda: AlreadyDoneError("done")})
+            except AlreadyDoneError:
+                continue
+            except Exception:
+                log.exception("job step failed for member %s", member_id)
+                continue
+            changed += bool(result.body)
+        return changed
+
+    def expire_points(self) -> int:
+        now_text = format_instant(clock.now())
+
+        def decide(unit: Unit, member, found) -> Result:
+            if member is None:
+                return Result(200, 0)
+            due = member.lots.expire_due(unit.now_text)
+            points = sum(d.points for d in due)
+            if points:
+                unit.record(member, "expire", -points, reason="expiry")
+                unit.notify(member, "points_expired", points=points)
+            elif due:
+                unit.touch(member)
+            return Result(200, points)
+
+        return self._each(self._due(EXPIRY_INDEX, "expiry_shard", "next_expiry", now_text), decide)
+
+    def recompute_tiers(self) -> int:
+        now_text = format_instant(clock.now())
+
+        def decide(unit: Unit, member, found) -> Result:
+            if member is None or member.erased:
+                return Result(200, 0)
+            before = member.tier
+            unit.reevaluate_tier(member)
+            return Result(200, int(member.tier != before))
+
+        return self._each(self._due(TIER_REVIEW_INDEX, "tier_shard", "tier_review", now_text), decide)
+
+    def send_expiry_warnings(self) -> int:
+        now = clock.now()
+        program = self.ledger.program()
+        horizon = format_instant(now + dt.timedelta(days=program.expiry_warning_days))
+        today = local_date(now, program.timezone).isoformat()
+
+        def decide(unit: Unit, member, found) -> Result:
+            if member is None or member.erased:
+                return Result(200, 0)
+            lots = member.lots.expiring_between(unit.now_text, horizon)
+            if not lots:
+                return Result(200, 0)
+            unit.commit.put_new({"pk": member_pk(member.member_id), "sk": f"WARNED#{today}"}, "once")
+            unit.notify(member, "points_expiring", points=sum(l.points for l in lots),
+                        expires_by=lots[-1].expires_at)
+            return Result(200, 1)
+
+        return self._each(self._due(EXPIRY_INDEX, "expiry_shard", "next_expiry", horizon), decide)
+
+    def grant_birthday_bonuses(self) -> int:
+        now = clock.now()
+        program = self.ledger.program()
+        if not program.birthday_bonus:
+            return 0
+        today = local_date(now, program.timezone)
+        member_ids: list[str] = []
+        for key in birthday_keys_for(today):
+            for pk, sk in self.store.query_index_equal(BIRTHDAY_INDEX, "birthday_key", key):
+                if sk == PROFILE:
+                    member_ids.append(pk.split("#", 1)[1])
+
+        def decide(unit: Unit, member, found) -> Result:
+            if member is None or member.erased or member.last_birthday_year == today.year:
+                return Result(200, 0)
+            points = unit.program.birthday_bonus
+            if not points:
+                return Result(200, 0)
+            member.last_birthday_year = today.year
+            unit.credit(member, "bonus", points, reason="birthday")
+            unit.notify(member, "birthday_bonus", points=points)
+            return Result(200, points)
+
+        return self._each(sorted(set(member_ids)), decide)

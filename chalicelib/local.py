@@ -1,0 +1,135 @@
+"""Local runtime (contract §9): resources, API keys, jobs and queues without AWS.
+
+Usable inside moto's `mock_aws()` or against any endpoint boto3 is configured
+for (e.g. `AWS_ENDPOINT_URL` pointing at a moto server).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import uuid
+
+from botocore.exceptions import ClientError
+
+from . import aws, settings
+from .runtime import services
+from .store import table_definition
+
+SCHEDULED_JOBS = ("expire_points", "recompute_tiers", "send_expiry_warnings", "grant_birthday_bonuses")
+
+
+def _queues() -> dict[str, str]:
+    """Queue name -> the app function that handles it."""
+    return {settings.load().notifications_queue_name: "send_notifications"}
+
+
+def create_resources() -> None:
+    """Create the table, queues and sender identity the app uses (idempotent)."""
+    config = settings.load()
+    dynamodb = aws.client("dynamodb")
+    try:
+        dynamodb.create_table(**table_definition(config.table_name))
+        dynamodb.get_waiter("table_exists").wait(TableName=config.table_name)
+        dynamodb.update_time_to_live(
+            TableName=config.table_name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    sqs = aws.client("sqs")
+    dlq_url = sqs.create_queue(QueueName=config.notifications_dlq_name)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    sqs.create_queue(
+        QueueName=config.notifications_queue_name,
+        Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+        },
+    )
+    sender_domain = config.email_sender.rpartition("@")[2]
+    aws.client("ses").verify_domain_identity(Domain=sender_domain)
+
+
+def create_api_key(role: str, name: str) -> str:
+    """Store a new API key (hashed) and return its secret."""
+    return services().keys.create(role, name)
+
+
+def _app_module():
+    return importlib.import_module("app")
+
+
+class _Context:
+    function_name = "dangol-local"
+    aws_request_id = "local"
+    memory_limit_in_mb = 512
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def run_job(name: str):
+    """Invoke the scheduled function `name` from app.py as EventBridge would."""
+    if name not in SCHEDULED_JOBS:
+        raise ValueError(f"unknown job {name!r}; one of {SCHEDULED_JOBS}")
+    event = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "1970-01-01T00:00:00Z",
+        "region": settings.load().region,
+        "resources": [f"arn:aws:events:{settings.load().region}:123456789012:rule/{name}"],
+        "detail": {},
+    }
+    return getattr(_app_module(), name)(event, _Context())
+
+
+def drain_queues() -> int:
+    """Deliver every queued message to its handler until the queues are empty.
+
+    Messages a handler reports as failed stay on the queue (and reach the DLQ
+    after the redrive count), as with a Lambda event source mapping.
+    Returns how many messages were delivered successfully.
+    """
+    sqs = aws.client("sqs")
+    module = _app_module()
+    delivered = 0
+    for queue_name, handler_name in _queues().items():
+        url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        handler = getattr(module, handler_name)
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                AttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                break
+            event = {"Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {},
+                    "md5OfBody": m.get("MD5OfBody"),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": settings.load().region,
+                }
+                for m in messages
+            ]}
+            response = handler(event, _Context()) or {}
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            done = [m for m in messages if m["MessageId"] not in failed]
+            if done:
+                sqs.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                ])
+            delivered += len(done)
+    return delivered

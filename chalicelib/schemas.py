@@ -1,0 +1,114 @@
+"""Request bodies (pydantic v2, strict): what the API accepts, nothing more."""
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from .domain.calendar import format_instant, parse_date, parse_instant
+
+MAX_POINTS = 10**12
+ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+Points = Annotated[int, Field(ge=1, le=MAX_POINTS)]
+Amount = Annotated[int, Field(ge=1, le=MAX_POINTS)]
+
+
+def _date(text: str) -> str:
+    return parse_date(text).isoformat()
+
+
+def _instant(text: str) -> str:
+    return format_instant(parse_instant(text))
+
+
+def _email(text: str) -> str:
+    local, _, domain = text.partition("@")
+    if not local or "." not in domain or " " in text:
+        raise ValueError("not an email address")
+    return text
+
+
+def _nonzero(value: int) -> int:
+    if value == 0:
+        raise ValueError("points must not be zero")
+    return value
+
+
+DateText = Annotated[str, Field(max_length=10), AfterValidator(_date)]
+InstantText = Annotated[str, Field(max_length=40), AfterValidator(_instant)]
+Email = Annotated[str, Field(min_length=3, max_length=200), AfterValidator(_email)]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ().-]{2,31}$")]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class CreateMember(Request):
+    member_id: Optional[Identifier] = None
+    name: Text
+    email: Optional[Email] = None
+    phone: Optional[Phone] = None
+    birthday: Optional[DateText] = None
+    referral_code: Optional[Text] = None
+
+
+class Item(Request):
+    sku: Text
+    category: Text
+    amount: Amount
+
+
+class Earn(Request):
+    order_id: Text
+    amount: Amount
+    items: Optional[list[Item]] = Field(default=None, max_length=1000)
+    occurred_at: Optional[InstantText] = None
+
+    @model_validator(mode="after")
+    def _items_fit(self):
+        if self.items and sum(i.amount for i in self.items) > self.amount:
+            raise ValueError("item amounts add up to more than the purchase amount")
+        return self
+
+
+class Activity(Request):
+    type: Text
+    reference_id: Text
+
+
+class Redeem(Request):
+    points: Optional[Points] = None
+    order_id: Optional[Text] = None
+    reward_id: Optional[Identifier] = None
+
+    @model_validator(mode="after")
+    def _points_or_reward(self):
+        if self.points is None and self.reward_id is None:
+            raise ValueError("points is required for a cash redemption")
+        return self
+
+
+class Reversal(Request):
+    amount: Optional[Amount] = None
+    points: Optional[Points] = None
+
+
+class Transfer(Request):
+    to_member_id: Identifier
+    points: Points
+
+
+class Adjustment(Request):
+    points: Annotated[int, Field(ge=-MAX_POINTS, le=MAX_POINTS), AfterValidator(_nonzero)]
+    reason: Text
+
+
+class CreateReward(Request):
+    reward_id: Identifier
+    name: Text
+    points_cost: Points
+    stock: Optional[Annotated[int, Field(ge=0, le=MAX_POINTS)]] = None

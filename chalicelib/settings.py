@@ -1,0 +1,35 @@
+"""Every setting Dangol reads from the environment, in one place."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    notifications_queue_name: str
+    notifications_dlq_name: str
+    region: str
+    stats_shards: int
+    schedule_shards: int
+    auth_cache_seconds: float
+    idempotency_hours: int
+    commit_attempts: int
+    email_sender: str
+
+
+def load() -> Settings:
+    env = os.environ
+    return Settings(
+        table_name=env.get("DANGOL_TABLE", "dangol"),
+        notifications_queue_name=env.get("DANGOL_NOTIFICATIONS_QUEUE", "dangol-notifications"),
+        notifications_dlq_name=env.get("DANGOL_NOTIFICATIONS_DLQ", "dangol-notifications-dlq"),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "ap-northeast-2",
+        stats_shards=int(env.get("DANGOL_STATS_SHARDS", "16")),
+        schedule_shards=int(env.get("DANGOL_SCHEDULE_SHARDS", "4")),
+        auth_cache_seconds=float(env.get("DANGOL_AUTH_CACHE_SECONDS", "60")),
+        idempotency_hours=int(env.get("DANGOL_IDEMPOTENCY_HOURS", "48")),
+        commit_attempts=int(env.get("DANGOL_COMMIT_ATTEMPTS", "25")),
+        email_sender=env.get("DANGOL_EMAIL_SENDER", "no-reply@dangol.example"),
+    )

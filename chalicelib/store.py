@@ -1,0 +1,384 @@
+"""DynamoDB adapter: one table, items addressed by (pk, sk).
+
+Layout
+  PROGRAM / CONFIG                     program configuration
+  APIKEY#<sha256> / APIKEY              API keys (hashed)
+  MEMBER#<id> / PROFILE                 member, its lots and spend (versioned)
+  MEMBER#<id> / TX#<ulid>               ledger transactions
+  MEMBER#<id> / ORDER#<order_id>        one earn per order
+  MEMBER#<id> / ACTIVITY#<json>         one reward per (type, reference)
+  MEMBER#<id> / NOTIFICATION#<ulid>     notification outbox
+  REFERRAL#<code> / REFERRAL            referral code -> member
+  VOUCHER#<code> / VOUCHER              issued reward vouchers (unique)
+  REWARD / <reward_id>                  reward catalog and stock
+  IDEMPOTENCY#<key id>#<key> / IDEMPOTENCY   stored responses (TTL)
+  STATS / SHARD#<n>                     sharded /stats counters
+
+Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
+`tier-review` (tier_shard, tier_review) and `birthday` (birthday_key, pk)
+let the jobs find due members without a Scan.
+
+Every change to a member is one TransactWriteItems whose profile Put is
+conditioned on the version that was read: the profile is the member's lock.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Iterable, Optional
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from .errors import ValidationError
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+EXPIRY_INDEX = "expiry"
+TIER_REVIEW_INDEX = "tier-review"
+BIRTHDAY_INDEX = "birthday"
+
+
+def to_attrs(item: dict) -> dict:
+    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
+
+
+def from_attrs(attrs: dict) -> dict:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in attrs.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def member_pk(member_id: str) -> str:
+    return f"MEMBER#{member_id}"
+
+
+PROFILE = "PROFILE"
+
+
+def table_definition(name: str) -> dict:
+    """The table as `create_table` takes it (also mirrored in the SAM template)."""
+    def index(index_name: str, hash_key: str, range_key: str) -> dict:
+        return {
+            "IndexName": index_name,
+            "KeySchema": [
+                {"AttributeName": hash_key, "KeyType": "HASH"},
+                {"AttributeName": range_key, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": a, "AttributeType": "S"}
+            for a in (
+                "pk", "sk", "expiry_shard", "next_expiry", "tier_shard",
+                "tier_review", "birthday_key",
+            )
+        ],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            index(EXPIRY_INDEX, "expiry_shard", "next_expiry"),
+            index(TIER_REVIEW_INDEX, "tier_shard", "tier_review"),
+            index(BIRTHDAY_INDEX, "birthday_key", "pk"),
+        ],
+    }
+
+
+@dataclass
+class CommitConflict(Exception):
+    """A transaction was cancelled; `failed` names the labels that failed."""
+
+    failed: list[str]
+    old_items: dict[str, dict] = field(default_factory=dict)
+    contended: bool = False
+
+    def __str__(self) -> str:
+        return f"commit cancelled: {self.failed}"
+
+
+class Commit:
+    """The actions of one TransactWriteItems, each with a label that says
+    what its condition means when it fails."""
+
+    def __init__(self, table: str):
+        self.table = table
+        self.actions: list[dict] = []
+        self.labels: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def put_versioned(self, item: dict, expected_version: Optional[int], label: str) -> None:
+        """Put `item`; the stored one must still be at `expected_version`
+        (None: must not exist yet)."""
+        put: dict[str, Any] = {"TableName": self.table, "Item": to_attrs(item)}
+        if expected_version is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "#v = :v"
+            put["ExpressionAttributeNames"] = {"#v": "version"}
+            put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        self._add({"Put": put}, label)
+
+    def put_new(self, item: dict, label: str) -> None:
+        self._add(
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": to_attrs(item),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            label,
+        )
+
+    def put(self, item: dict, label: str) -> None:
+        self._add({"Put": {"TableName": self.table, "Item": to_attrs(item)}}, label)
+
+    def delete(self, key: dict, label: str) -> None:
+        self._add({"Delete": {"TableName": self.table, "Key": to_attrs(key)}}, label)
+
+    def update(
+        self,
+        key: dict,
+        expression: str,
+        names: dict,
+        values: Optional[dict],
+        label: str,
+        condition: Optional[str] = None,
+    ) -> None:
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": to_attrs(key),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            update["ExpressionAttributeValues"] = to_attrs(values)
+        if condition:
+            update["ConditionExpression"] = condition
+        self._add({"Update": update}, label)
+
+    def add_counters(self, key: dict, deltas: dict[str, int], label: str) -> None:
+        deltas = {k: v for k, v in deltas.items() if v}
+        if not deltas:
+            return
+        names = {f"#c{i}": name for i, name in enumerate(deltas)}
+        values = {f":c{i}": value for i, value in enumerate(deltas.values())}
+        expression = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(deltas)))
+        self.update(key, expression, names, values, label)
+
+    def _add(self, action: dict, label: str) -> None:
+        self.actions.append(action)
+        self.labels.append(label)
+
+
+class Store:
+    def __init__(self, client, table: str):
+        self.client = client
+        self.table = table
+
+    # -- plain reads and writes -----------------------------------------
+    def get(self, pk: str, sk: str, consistent: bool = True) -> Optional[dict]:
+        response = self.client.get_item(
+            TableName=self.table,
+            Key=to_attrs({"pk": pk, "sk": sk}),
+            ConsistentRead=consistent,
+        )
+        item = response.get("Item")
+        return from_attrs(item) if item else None
+
+    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        """Up to 100 items in one BatchGetItem (strongly consistent)."""
+        wanted = [to_attrs({"pk": pk, "sk": sk}) for pk, sk in dict.fromkeys(keys)]
+        found: dict[tuple[str, str], dict] = {}
+        request = {self.table: {"Keys": wanted, "ConsistentRead": True}}
+        while request:
+            response = self.client.batch_get_item(RequestItems=request)
+            for attrs in response.get("Responses", {}).get(self.table, []):
+                item = from_attrs(attrs)
+                found[(item["pk"], item["sk"])] = item
+            request = response.get("UnprocessedKeys") or None
+        return found
+
+    def put(self, item: dict, condition: Optional[str] = None) -> bool:
+        kwargs: dict[str, Any] = {"TableName": self.table, "Item": to_attrs(item)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        try:
+            self.client.put_item(**kwargs)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        names: dict,
+        values: Optional[dict] = None,
+        condition: Optional[str] = None,
+    ) -> Optional[dict]:
+        """Conditional update; returns the new item, or None if the condition failed."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": to_attrs({"pk": pk, "sk": sk}),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
+        }
+        if values:
+            kwargs["ExpressionAttributeValues"] = to_attrs(values)
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        try:
+            response = self.client.update_item(**kwargs)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return from_attrs(response["Attributes"])
+
+    def query_page(
+        self,
+        pk: str,
+        prefix: str,
+        limit: int,
+        cursor: Optional[str],
+        newest_first: bool,
+    ) -> tuple[list[dict], Optional[str]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": to_attrs({":pk": pk, ":prefix": prefix}),
+            "ScanIndexForward": not newest_first,
+            "Limit": limit,
+        }
+        if cursor:
+            start = decode_cursor(cursor)
+            if start.get("pk") != pk or not str(start.get("sk", "")).startswith(prefix):
+                raise ValidationError("cursor does not belong to this list")
+            kwargs["ExclusiveStartKey"] = to_attrs(start)
+        response = self.client.query(**kwargs)
+        items = [from_attrs(a) for a in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return items, encode_cursor(from_attrs(last)) if last else None
+
+    def query_all(self, pk: str, prefix: str = "") -> list[dict]:
+        items: list[dict] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": to_attrs({":pk": pk, ":prefix": prefix}),
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            items.extend(from_attrs(a) for a in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def query_index_due(self, index: str, hash_name: str, hash_value: str,
+                        range_name: str, upto: str) -> list[tuple[str, str]]:
+        """Table keys of index entries with `range_name` <= `upto`."""
+        keys: list[tuple[str, str]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": "#h = :h AND #r <= :upto",
+            "ExpressionAttributeNames": {"#h": hash_name, "#r": range_name},
+            "ExpressionAttributeValues": to_attrs({":h": hash_value, ":upto": upto}),
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            for attrs in response.get("Items", []):
+                item = from_attrs(attrs)
+                keys.append((item["pk"], item["sk"]))
+            if "LastEvaluatedKey" not in response:
+                return keys
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def query_index_equal(self, index: str, hash_name: str, hash_value: str) -> list[tuple[str, str]]:
+        keys: list[tuple[str, str]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": "#h = :h",
+            "ExpressionAttributeNames": {"#h": hash_name},
+            "ExpressionAttributeValues": to_attrs({":h": hash_value}),
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            for attrs in response.get("Items", []):
+                item = from_attrs(attrs)
+                keys.append((item["pk"], item["sk"]))
+            if "LastEvaluatedKey" not in response:
+                return keys
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # -- transactions ----------------------------------------------------
+    def commit(self, commit: Commit) -> None:
+        if not commit.actions:
+            return
+        if len(commit.actions) > 100:
+            raise ValueError("a commit holds at most 100 actions")
+        try:
+            self.client.transact_write_items(TransactItems=commit.actions)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons") or []
+            failed: list[str] = []
+            old: dict[str, dict] = {}
+            contended = False
+            for label, reason in zip(commit.labels, reasons):
+                code = reason.get("Code")
+                if code == "ConditionalCheckFailed":
+                    failed.append(label)
+                    if reason.get("Item"):
+                        old[label] = from_attrs(reason["Item"])
+                elif code in ("TransactionConflict", "ThrottlingError"):
+                    contended = True
+            if not failed and not contended:
+                raise
+            raise CommitConflict(failed, old, contended) from None
+
+
+def encode_cursor(key: dict) -> str:
+    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(key, dict) or set(key) - {"pk", "sk"} or not all(
+            isinstance(v, str) for v in key.values()
+        ):
+            raise ValueError
+        return key
+    except Exception:
+        raise ValidationError("cursor is not valid") from None
