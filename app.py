@@ -38,12 +38,15 @@ STATUS = {
     errors.ReversalNotAllowedError: 422,
     errors.ConcurrentUpdateError: 503,
 }
-JSON = {"Content-Type": "application/json"}
+JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
 def error_response(status: int, code: str, message: str) -> Response:
-    return Response(body={"error": {"code": code, "message": message}}, status_code=status,
-                    headers=JSON)
+    return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def json_response(status: int, body: Any) -> Response:
+    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=JSON)
 
 
 def describe(error: pydantic.ValidationError) -> str:
@@ -110,8 +113,8 @@ def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False):
             if isinstance(result, Result):
                 if result.status == 204:
                     return Response(body="", status_code=204)
-                return Response(body=result.body, status_code=result.status, headers=JSON)
-            return Response(body=result, status_code=200, headers=JSON)
+                return json_response(result.status, result.body)
+            return json_response(200, result)
 
         return run
 

@@ -1,0 +1,1 @@
+"""Developer tooling: the local service and a serial moto server (not deployed)."""
