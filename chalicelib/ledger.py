@@ -384,14 +384,15 @@ class Ledger:
     # -- members ---------------------------------------------------------
     def create_member(self, actor: Actor, idem: IdempotencyKey, request: schemas.CreateMember) -> Result:
         member_id = request.member_id or new_id()
-        extra = [(f"REFERRAL#{request.referral_code}", "REFERRAL")] if request.referral_code else []
+        code_given = request.referral_code.strip().upper() if request.referral_code else None
+        extra = [(f"REFERRAL#{code_given}", "REFERRAL")] if code_given else []
 
         def read():
             return self._read([], extra)
 
         def decide(unit: Unit, members, found) -> Result:
             referrer_id = None
-            if request.referral_code:
+            if code_given:
                 code_item = found.get(extra[0])
                 if code_item is None:
                     raise ValidationError(f"unknown referral_code {request.referral_code!r}")
@@ -402,6 +403,7 @@ class Ledger:
                 phone=request.phone, birthday=request.birthday, referral_code=code,
                 created_at=unit.now_text, tier=unit.program.base_tier,
                 referrer_id=referrer_id, referral_pending=referrer_id is not None,
+                enrolment_key=idem.pk,
             )
             unit.touch(member)
             unit.stats["members"] += 1
@@ -429,6 +431,17 @@ class Ledger:
             member.tier_review = None
             unit.stats["members"] -= 1
             unit.stats[f"tier:{member.tier}"] -= 1
+            if member.enrolment_key:
+                # The stored enrolment reply holds the personal data: scrub it. A replay
+                # of that request still answers 404 because the member is erased.
+                unit.commit.update(
+                    {"pk": member.enrolment_key, "sk": "IDEMPOTENCY"},
+                    "SET #b = :erased, #m = :m, #e = if_not_exists(#e, :expires)",
+                    {"#b": "body", "#m": "member_id", "#e": "expires_at"},
+                    {":erased": "null", ":m": member_id,
+                     ":expires": int((unit.now + dt.timedelta(hours=self.settings.idempotency_hours)).timestamp())},
+                    "enrolment-reply",
+                )
             if member.referral_code:
                 unit.commit.delete({"pk": f"REFERRAL#{member.referral_code}", "sk": "REFERRAL"},
                                    "referral-code")
@@ -544,7 +557,8 @@ class Ledger:
             body_extra: dict[str, Any] = {"cash_value": points * unit.program.point_value}
             if reward is not None:
                 code = voucher_code()
-                extra = {"reward_id": reward["reward_id"], "voucher_code": code}
+                extra = {"reward_id": reward["reward_id"], "voucher_code": code,
+                         "reward_stocked": reward.get("stock") is not None}
                 body_extra["reward"] = {"reward_id": reward["reward_id"], "name": reward["name"],
                                         "code": code}
                 if reward.get("stock") is not None:
@@ -635,11 +649,10 @@ class Ledger:
             "SET #r = :r, #c = :c", {"#r": "restored", "#c": "consumed"},
             {":r": restored + points, ":c": list(plan.consumed_after)}, "original",
         )
-        if restored + points == redeemed and redeem.get("reward_id"):
+        if restored + points == redeemed and redeem.get("reward_stocked"):
             unit.commit.update(
-                {"pk": "REWARD", "sk": redeem["reward_id"]}, "SET #s = #s + :one",
+                {"pk": "REWARD", "sk": redeem["reward_id"]}, "ADD #s :one",
                 {"#s": "stock"}, {":one": 1}, "stock-return",
-                condition="attribute_exists(#s)",
             )
         tx = unit.record(member, "reversal", points, reversed_transaction_id=redeem["transaction_id"],
                          order_id=redeem.get("order_id"), reward_id=redeem.get("reward_id"))

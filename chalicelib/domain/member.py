@@ -29,6 +29,7 @@ class Member:
     erased: bool = False
     tier_review: Optional[str] = None
     last_birthday_year: Optional[int] = None
+    enrolment_key: Optional[str] = None  # idempotency record holding the enrolment reply
 
     @property
     def balance(self) -> int:
@@ -64,6 +65,7 @@ class Member:
             "tier_review": self.tier_review,
             "next_expiry": self.lots.next_expiry(),
             "last_birthday_year": self.last_birthday_year,
+            "enrolment_key": self.enrolment_key,
         }
 
     @classmethod
@@ -92,6 +94,7 @@ class Member:
             erased=bool(record.get("erased", False)),
             tier_review=record.get("tier_review"),
             last_birthday_year=record.get("last_birthday_year"),
+            enrolment_key=record.get("enrolment_key"),
         )
         if int(record.get("balance", 0)) != member.balance:
             raise LedgerInvariantError(f"member {member.member_id}: balance differs from its lots")
