@@ -20,6 +20,10 @@ class AlreadyDoneError(DangolError):
     code = "ALREADY_DONE"
 
 
+class JobIncompleteError(DangolError):
+    code = "JOB_INCOMPLETE"
+
+
 class Jobs:
     def __init__(self, ledger: Ledger, schedule_shards: int):
         self.ledger = ledger
@@ -35,7 +39,10 @@ class Jobs:
         return sorted(set(member_ids))
 
     def _each(self, member_ids: list[str], decide, extra=lambda member_id: []) -> int:
+        """Apply `decide` to each member; a failing member does not stop the
+        others, but the run fails at the end so the scheduler retries it."""
         changed = 0
+        failed = 0
         for member_id in member_ids:
             def read(member_id=member_id):
                 return self.ledger._read([member_id], extra(member_id))
@@ -47,8 +54,11 @@ class Jobs:
                 continue
             except Exception:
                 log.exception("job step failed for member %s", member_id)
+                failed += 1
                 continue
             changed += bool(result.body)
+        if failed:
+            raise JobIncompleteError(f"{failed} of {len(member_ids)} members failed; rerun is safe")
         return changed
 
     def expire_points(self) -> int:
