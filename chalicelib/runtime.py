@@ -33,7 +33,7 @@ def services() -> Services:
         ledger=ledger,
         jobs=Jobs(ledger, config.schedule_shards),
         sender=NotificationSender(store, aws.client("ses"), aws.client("sns"),
-                                  config.email_sender, clock.now),
+                                  config.email_sender, lambda: clock.now()),
     )
 
 

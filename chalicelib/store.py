@@ -191,6 +191,19 @@ class Commit:
         self.labels.append(label)
 
 
+def key_condition(pk: str, prefix: str) -> dict[str, Any]:
+    """Query key condition for one partition, optionally narrowed to a sort-key prefix.
+
+    DynamoDB rejects an empty string in begins_with, so an empty prefix means
+    the whole partition."""
+    if not prefix:
+        return {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": to_attrs({":pk": pk})}
+    return {
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": to_attrs({":pk": pk, ":prefix": prefix}),
+    }
+
+
 class Store:
     def __init__(self, client, table: str):
         self.client = client
@@ -270,8 +283,7 @@ class Store:
     ) -> tuple[list[dict], Optional[str]]:
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": to_attrs({":pk": pk, ":prefix": prefix}),
+            **key_condition(pk, prefix),
             "ScanIndexForward": not newest_first,
             "Limit": limit,
         }
@@ -289,8 +301,7 @@ class Store:
         items: list[dict] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": to_attrs({":pk": pk, ":prefix": prefix}),
+            **key_condition(pk, prefix),
             "ConsistentRead": True,
         }
         while True:

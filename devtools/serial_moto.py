@@ -1,35 +1,47 @@
-"""A moto server that handles one request at a time, like DynamoDB applies each
-request atomically (in-process moto is not atomic under threads)."""
+"""A moto server that handles one request at a time.
+
+DynamoDB applies each request atomically; moto does not under concurrent
+callers. A non-threaded werkzeug server in front of moto's backends serialises
+requests, so concurrent clients (the local service's threads, or the race
+tests' processes) only interleave between whole requests — which is where
+read-then-write bugs live.
+
+`SerialMotoServer` serves from a thread of the calling process (the local
+service). `SerialMotoProcess` serves from a spawned process of its own, so its
+backends are not the ones a `mock_aws()` in the caller resets (the race tests).
+"""
 from __future__ import annotations
 
-import socket
+import multiprocessing
 import threading
 
-from werkzeug.serving import make_server
+HOST = "127.0.0.1"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+def make_serial_server(host: str = HOST, port: int = 0, quiet: bool = True):
+    """A single-threaded werkzeug server around moto's backends.
+
+    Port 0 lets the OS pick a free port while binding, so nothing can take it first."""
+    from moto.moto_server.threaded_moto_server import MotoRequestHandler
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    class Handler(MotoRequestHandler):
+        def log_request(self, *args, **kwargs):
+            if not quiet:
+                super().log_request(*args, **kwargs)
+
+    return make_server(host, port, DomainDispatcherApplication(create_backend_app),
+                       threaded=False, request_handler=Handler)
 
 
 class SerialMotoServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, quiet: bool = True):
-        from moto.moto_server.threaded_moto_server import MotoRequestHandler
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    """Serves from a daemon thread of this process."""
 
-        class Handler(MotoRequestHandler):
-            def log_request(self, *args, **kwargs):
-                if not quiet:
-                    super().log_request(*args, **kwargs)
-
+    def __init__(self, host: str = HOST, port: int = 0, quiet: bool = True):
         self.host = host
-        self.port = port or free_port(host)
-        self._server = make_server(
-            host, self.port, DomainDispatcherApplication(create_backend_app),
-            threaded=False, request_handler=Handler,
-        )
+        self._server = make_serial_server(host, port, quiet)
+        self.port = self._server.socket.getsockname()[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -42,4 +54,56 @@ class SerialMotoServer:
 
     def stop(self) -> None:
         self._server.shutdown()
+        self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def _serve_in_child(conn) -> None:
+    server = SerialMotoServer().start()
+    conn.send(server.port)
+    try:
+        conn.recv()  # anything (or the parent going away) means stop
+    except (EOFError, OSError):
+        pass
+    server.stop()
+
+
+class SerialMotoProcess:
+    """`start()` spawns the server process and waits for its port; `stop()` ends it."""
+
+    def __init__(self, start_timeout: float = 60.0):
+        self.start_timeout = start_timeout
+        self.port: int | None = None
+        self._process = None
+        self._conn = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> "SerialMotoProcess":
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve_in_child, args=(child,), daemon=True,
+                                        name="serial-moto")
+        self._process.start()
+        child.close()
+        if not self._conn.poll(self.start_timeout):
+            self.stop()
+            raise RuntimeError("the moto server did not start")
+        self.port = self._conn.recv()
+        return self
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        try:
+            self._conn.send("stop")
+        except (BrokenPipeError, OSError):
+            pass
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=5)
+        self._conn.close()
+        self._process = None

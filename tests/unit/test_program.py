@@ -1,0 +1,211 @@
+"""The program configuration (contract §2): defaults and validation."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pydantic
+import pytest
+
+from chalicelib.domain.program import Program
+
+DEMO = json.loads(
+    (pathlib.Path(__file__).resolve().parents[3] / "shared" / "demo-program.json").read_text()
+)
+
+# Contract §2, copied verbatim.
+CONTRACT_DEFAULTS = {
+    "currency": "KRW",
+    "timezone": "Asia/Seoul",
+    "point_value": 1,
+    "base_rate": "0.01",
+    "category_multipliers": {},
+    "promotions": [],
+    "signup_bonus": 1000,
+    "referral": {"referrer_points": 1000, "referee_points": 1000},
+    "birthday_bonus": 0,
+    "activities": {"review": 100},
+    "expiry_days": 365,
+    "expiry_warning_days": 7,
+    "redemption": {"min_points": 1000},
+    "transfer": {"allowed_tiers": [], "min_points": 1},
+    "tiers": [{"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None}],
+}
+
+PROMO = {"name": "double", "multiplier": "2", "starts_at": "2027-03-01T00:00:00Z",
+         "ends_at": "2027-03-08T00:00:00Z", "categories": None}
+
+
+def dumped(program: Program) -> dict:
+    return json.loads(program.model_dump_json())
+
+
+def test_empty_configuration_takes_exactly_the_contract_defaults():
+    assert dumped(Program()) == CONTRACT_DEFAULTS
+    assert dumped(Program.model_validate({})) == CONTRACT_DEFAULTS
+
+
+def test_omitted_fields_take_defaults_and_given_ones_are_kept():
+    program = Program.model_validate({"signup_bonus": 0, "timezone": "UTC"})
+    expected = {**CONTRACT_DEFAULTS, "signup_bonus": 0, "timezone": "UTC"}
+    assert dumped(program) == expected
+
+
+def test_nested_objects_take_their_own_defaults():
+    program = Program.model_validate({"referral": {"referrer_points": 5},
+                                      "transfer": {"min_points": 10}})
+    assert dumped(program)["referral"] == {"referrer_points": 5, "referee_points": 1000}
+    assert dumped(program)["transfer"] == {"allowed_tiers": [], "min_points": 10}
+
+
+def test_defaults_are_not_shared_between_programs():
+    a = Program()
+    b = Program()
+    assert a.activities is not b.activities
+    assert a.tiers is not b.tiers
+
+
+def test_demo_program_is_valid_and_round_trips():
+    program = Program.model_validate(DEMO)
+    assert dumped(program) == DEMO
+    assert Program.model_validate_json(program.model_dump_json()) == program
+
+
+def test_promotion_instants_are_stored_as_utc_with_z():
+    program = Program.model_validate({"promotions": [
+        {**PROMO, "starts_at": "2027-03-01T09:00:00+09:00", "ends_at": "2027-03-08T09:00:00+09:00"},
+    ]})
+    assert dumped(program)["promotions"][0]["starts_at"] == "2027-03-01T00:00:00Z"
+    assert dumped(program)["promotions"][0]["ends_at"] == "2027-03-08T00:00:00Z"
+
+
+def invalid(config: dict) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        Program.model_validate(config)
+
+
+@pytest.mark.parametrize(
+    "tiers",
+    [
+        # unsorted
+        [{"name": "basic", "min_spend": 0}, {"name": "gold", "min_spend": 300},
+         {"name": "silver", "min_spend": 100}],
+        # equal thresholds
+        [{"name": "basic", "min_spend": 0}, {"name": "silver", "min_spend": 0}],
+        # the first tier must start at 0
+        [{"name": "silver", "min_spend": 100}, {"name": "gold", "min_spend": 300}],
+        # duplicate names
+        [{"name": "basic", "min_spend": 0}, {"name": "basic", "min_spend": 100}],
+        # no tier at all
+        [],
+        # negative spend or multiplier, bad expiry
+        [{"name": "basic", "min_spend": -1}],
+        [{"name": "basic", "min_spend": 0, "earn_multiplier": "-1"}],
+        [{"name": "basic", "min_spend": 0, "expiry_days": 0}],
+        [{"name": "basic", "min_spend": 0, "expiry_days": -30}],
+        # empty name, unknown field
+        [{"name": "", "min_spend": 0}],
+        [{"name": "basic", "min_spend": 0, "colour": "green"}],
+    ],
+)
+def test_invalid_tiers_are_rejected(tiers):
+    invalid({"tiers": tiers})
+
+
+def test_sorted_tiers_are_accepted():
+    program = Program.model_validate({"tiers": [
+        {"name": "basic", "min_spend": 0},
+        {"name": "silver", "min_spend": 100, "earn_multiplier": "1.25", "expiry_days": 500},
+    ]})
+    assert [t.name for t in program.tiers] == ["basic", "silver"]
+    assert program.lot_lifetime_days("silver") == 500
+    assert program.lot_lifetime_days("basic") == 365  # falls back to expiry_days
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"point_value": -1},
+        {"signup_bonus": -1},
+        {"birthday_bonus": -5},
+        {"referral": {"referrer_points": -1}},
+        {"referral": {"referee_points": -1}},
+        {"activities": {"review": -100}},
+        {"expiry_days": -1},
+        {"expiry_days": 0},
+        {"expiry_warning_days": -1},
+        {"redemption": {"min_points": -1}},
+        {"transfer": {"min_points": -1}},
+        {"base_rate": "-0.01"},
+        {"category_multipliers": {"new-arrivals": "-2"}},
+        {"promotions": [{**PROMO, "multiplier": "-1"}]},
+        {"signup_bonus": 10**12 + 1},
+    ],
+)
+def test_negative_or_out_of_range_numbers_are_rejected(config):
+    invalid(config)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"base_rate": "abc"},
+        {"base_rate": "NaN"},
+        {"base_rate": "Infinity"},
+        {"base_rate": 0.01},            # rates are decimal strings, not JSON numbers
+        {"signup_bonus": "1000"},       # points are integers, not strings
+        {"signup_bonus": 10.5},
+        {"timezone": "Mars/Olympus"},
+        {"currency": ""},
+        {"unknown_field": 1},
+        {"referral": {"referrer_points": 1, "bonus": 2}},
+    ],
+)
+def test_wrong_types_and_unknown_fields_are_rejected(config):
+    invalid(config)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"starts_at": "2027-13-01T00:00:00Z"},
+        {"starts_at": "2027-02-30T00:00:00Z"},
+        {"starts_at": "not a date"},
+        {"ends_at": "2027-03-08"},               # a date, not an instant
+        {"ends_at": "2027-03-08T00:00:00"},      # no zone
+        {"starts_at": 1767225600},
+        {"ends_at": "2027-03-01T00:00:00Z"},     # ends_at == starts_at
+        {"ends_at": "2027-02-28T23:59:59Z"},     # ends_at < starts_at
+        {"ends_at": "2027-03-01T08:59:59+09:00"},  # before starts_at once in UTC
+        {"name": ""},
+        {"categories": "bakery"},
+    ],
+)
+def test_invalid_promotions_are_rejected(changes):
+    invalid({"promotions": [{**PROMO, **changes}]})
+
+
+def test_one_second_promotion_is_valid():
+    program = Program.model_validate({"promotions": [
+        {**PROMO, "ends_at": "2027-03-01T00:00:01Z"}]})
+    assert len(program.promotions) == 1
+
+
+def test_program_is_immutable():
+    program = Program()
+    with pytest.raises(pydantic.ValidationError):
+        program.signup_bonus = 5  # type: ignore[misc]
+
+
+def test_tier_helpers():
+    program = Program.model_validate(DEMO)
+    assert program.base_tier == "새싹"
+    assert program.tier_for_spend(299_999) == "새싹"
+    assert program.tier_for_spend(300_000) == "열매"
+    assert program.tier_for_spend(999_999) == "나무"
+    assert program.tier_for_spend(1_000_000) == "숲"
+    assert program.next_tier("열매").name == "나무"
+    assert program.next_tier("숲") is None
+    assert program.lot_lifetime_days("새싹") == 365
+    assert program.lot_lifetime_days("나무") == 540
+    assert program.lot_lifetime_days("숲") == 730
