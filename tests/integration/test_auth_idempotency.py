@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.checks import assert_error, history, snapshot, stats
 
 PROGRAM = {
     "signup_bonus": 1000,
@@ -13,45 +14,10 @@ PROGRAM = {
 }
 
 
-def assert_error(response, status, code):
-    assert response.status == status, response
-    body = response.json
-    assert isinstance(body, dict) and isinstance(body.get("error"), dict), response
-    assert body["error"]["code"] == code, response
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"], response
-
-
 def assert_auth_rejected(response):
     """Unknown or revoked key: 401 UNAUTHORIZED or 403 FORBIDDEN, with the error shape."""
     assert response.status in (401, 403), response
     assert_error(response, response.status, "UNAUTHORIZED" if response.status == 401 else "FORBIDDEN")
-
-
-def history(api, member_id):
-    response = api.get(f"/members/{member_id}/transactions?limit=100")
-    assert response.status == 200, response
-    return response.json["items"]
-
-
-def stats(api):
-    response = api.get("/stats", key="admin")
-    assert response.status == 200, response
-    return response.json
-
-
-def snapshot(api, *member_ids):
-    """Everything a replay or a rejected request must leave untouched."""
-    state = {"stats": stats(api), "rewards": api.get("/rewards?limit=100").json}
-    for member_id in member_ids:
-        member = api.get(f"/members/{member_id}")
-        found = member.status == 200
-        state[member_id] = (
-            member.status, member.json,
-            history(api, member_id) if found else None,
-            api.get(f"/members/{member_id}/notifications?limit=100", key="admin").json
-            if found else None,
-        )
-    return state
 
 
 @pytest.fixture

@@ -1,24 +1,11 @@
 """Contract §4 earn: breakdown lines, validation, quarters, tiers, lot expiry."""
 from __future__ import annotations
+from tests.checks import assert_error, history
 
 TIERS = [
     {"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None},
     {"name": "silver", "min_spend": 100000, "earn_multiplier": "1.5", "expiry_days": None},
 ]
-
-
-def assert_error(response, status, code):
-    assert response.status == status, response
-    body = response.json
-    assert isinstance(body, dict) and isinstance(body.get("error"), dict), response
-    assert body["error"]["code"] == code, response
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"], response
-
-
-def history(api, member_id):
-    response = api.get(f"/members/{member_id}/transactions?limit=100")
-    assert response.status == 200, response
-    return response.json["items"]
 
 
 def lines(tx: dict) -> dict:

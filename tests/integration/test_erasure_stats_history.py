@@ -8,6 +8,7 @@ import re
 from chalicelib import local
 
 from tests.conftest import DEMO_PROGRAM
+from tests.checks import history, stats
 
 TIERS = [
     {"name": "basic", "min_spend": 0, "earn_multiplier": "1"},
@@ -38,14 +39,6 @@ def ok(response, status=201):
 
 def earn(api, member_id, order_id, amount, **extra):
     return ok(api.post(f"/members/{member_id}/earn", {"order_id": order_id, "amount": amount, **extra}))
-
-
-def stats(api):
-    return ok(api.get("/stats", key="admin"), 200)
-
-
-def history(api, member_id):
-    return ok(api.get(f"/members/{member_id}/transactions?limit=100"), 200)["items"]
 
 
 def assert_consistent(s, balances):

@@ -7,6 +7,7 @@ Program timezone is Asia/Seoul (UTC+9, no daylight saving): local midnight is
 from __future__ import annotations
 
 from chalicelib import local
+from tests.checks import stats
 
 BASIC_TIER = {"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None}
 SILVER_TIER = {"name": "silver", "min_spend": 100000, "earn_multiplier": "1", "expiry_days": None}
@@ -27,12 +28,6 @@ def notifications(api, member_id: str) -> list[dict]:
     response = api.get(f"/members/{member_id}/notifications?limit=100", key="admin")
     assert response.status == 200, response
     return response.json["items"]
-
-
-def stats(api) -> dict:
-    response = api.get("/stats", key="admin")
-    assert response.status == 200, response
-    return response.json
 
 
 def member(api, member_id: str) -> dict:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from tests.checks import assert_error, history
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -14,20 +15,6 @@ TIERS = [
 MEMBER_FIELDS = {"member_id", "name", "email", "phone", "birthday", "tier", "balance",
                  "lifetime_points", "quarter_spend", "next_tier", "expiring", "referral_code",
                  "created_at"}
-
-
-def assert_error(response, status, code):
-    assert response.status == status, response
-    body = response.json
-    assert isinstance(body, dict) and isinstance(body.get("error"), dict), response
-    assert body["error"]["code"] == code, response
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"], response
-
-
-def history(api, member_id):
-    response = api.get(f"/members/{member_id}/transactions?limit=100")
-    assert response.status == 200, response
-    return response.json["items"]
 
 
 def members_count(api):

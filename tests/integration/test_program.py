@@ -5,6 +5,7 @@ import copy
 import json
 
 from tests.conftest import DEMO_PROGRAM
+from tests.checks import assert_error
 
 # The defaults exactly as the contract writes them.
 DEFAULTS = {
@@ -33,14 +34,6 @@ TIERS = [
 
 PROMOTION = {"name": "double-week", "multiplier": "2", "starts_at": "2027-03-01T00:00:00Z",
              "ends_at": "2027-03-08T00:00:00Z", "categories": None}
-
-
-def assert_error(response, status, code):
-    assert response.status == status, response
-    body = response.json
-    assert isinstance(body, dict) and isinstance(body.get("error"), dict), response
-    assert body["error"]["code"] == code, response
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"], response
 
 
 def with_changes(base: dict, **changes) -> dict:

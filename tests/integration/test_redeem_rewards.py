@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from tests.checks import assert_error, history
 
 PROGRAM = {
     "point_value": 5,
@@ -9,20 +10,6 @@ PROGRAM = {
     "redemption": {"min_points": 100},
     "activities": {"review": 100, "survey": 50, "check-in": 0},
 }
-
-
-def assert_error(response, status, code):
-    assert response.status == status, response
-    body = response.json
-    assert isinstance(body, dict) and isinstance(body.get("error"), dict), response
-    assert body["error"]["code"] == code, response
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"], response
-
-
-def history(api, member_id):
-    response = api.get(f"/members/{member_id}/transactions?limit=100")
-    assert response.status == 200, response
-    return response.json["items"]
 
 
 def all_rewards(api, limit=100):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib import local
+from tests.checks import history, stats
 
 # Plain arithmetic: 1 point per 10 won, no signup bonus, any redemption size,
 # lots live 30 days so every lot shows in GET member `expiring`.
@@ -37,20 +38,8 @@ def reverse(api, member_id, tx_id, body=None):
     return api.post(f"/members/{member_id}/transactions/{tx_id}/reversal", body or {})
 
 
-def history(api, member_id):
-    response = api.get(f"/members/{member_id}/transactions?limit=100")
-    assert response.status == 200, response
-    return response.json["items"]
-
-
 def expiring(api, member_id):
     return api.get(f"/members/{member_id}").json["expiring"]
-
-
-def stats(api):
-    response = api.get("/stats", key="admin")
-    assert response.status == 200, response
-    return response.json
 
 
 # -- refunds -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from chalicelib import local
+from tests.checks import history, snapshot, stats
 
 # 1 point per 10 won, no signup bonus, lots live 30 days (all show in `expiring`).
 PROGRAM = {
@@ -29,26 +30,6 @@ def transfer(api, sender, recipient, points):
 
 def adjust(api, member_id, body, key="admin"):
     return api.post(f"/members/{member_id}/adjustments", body, key=key)
-
-
-def history(api, member_id):
-    response = api.get(f"/members/{member_id}/transactions?limit=100")
-    assert response.status == 200, response
-    return response.json["items"]
-
-
-def stats(api):
-    response = api.get("/stats", key="admin")
-    assert response.status == 200, response
-    return response.json
-
-
-def snapshot(api, *member_ids):
-    return (
-        [api.get(f"/members/{m}").json for m in member_ids],
-        [history(api, m) for m in member_ids],
-        stats(api),
-    )
 
 
 # -- transfers -------------------------------------------------------------------

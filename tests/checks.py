@@ -1,0 +1,47 @@
+"""Assertions and reads shared by the integration tests (through the `Api` wrapper)."""
+from __future__ import annotations
+
+
+def assert_error(response, status: int, code: str) -> None:
+    """The contract's error shape: {"error": {"code", "message"}} with this status and code."""
+    assert response.status == status, response
+    body = response.json
+    assert isinstance(body, dict) and isinstance(body.get("error"), dict), response
+    assert body["error"]["code"] == code, response
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], response
+
+
+def history(api, member_id: str) -> list[dict]:
+    """Every transaction of the member, newest first, following the cursor."""
+    items: list[dict] = []
+    cursor = None
+    while True:
+        path = f"/members/{member_id}/transactions?limit=100"
+        response = api.get(path + (f"&cursor={cursor}" if cursor else ""))
+        assert response.status == 200, response
+        items.extend(response.json["items"])
+        cursor = response.json["next_cursor"]
+        if not cursor:
+            return items
+
+
+def stats(api) -> dict:
+    response = api.get("/stats", key="admin")
+    assert response.status == 200, response
+    return response.json
+
+
+def snapshot(api, *member_ids: str) -> dict:
+    """Everything a replay or a rejected request must leave untouched."""
+    state = {"stats": stats(api), "rewards": api.get("/rewards?limit=100").json,
+             "program": api.get("/program", key="admin").json}
+    for member_id in member_ids:
+        member = api.get(f"/members/{member_id}")
+        found = member.status == 200
+        state[member_id] = (
+            member.status, member.json,
+            history(api, member_id) if found else None,
+            api.get(f"/members/{member_id}/notifications?limit=100", key="admin").json
+            if found else None,
+        )
+    return state
