@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 UTC = dt.timezone.utc
@@ -13,21 +14,27 @@ def format_instant(moment: dt.datetime) -> str:
     return moment.astimezone(UTC).strftime(_FORMAT)
 
 
-def parse_instant(text: str) -> dt.datetime:
-    """Parse an ISO-8601 instant that carries a zone (`Z` or an offset).
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+INSTANT = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})", re.ASCII)
 
-    Raises ValueError for anything else. Sub-second digits are dropped.
+
+def parse_instant(text: str) -> dt.datetime:
+    """Parse an ISO-8601 instant in extended form with a zone:
+    `2027-01-31T09:00:00Z` (or an offset such as `+09:00`, or fractional seconds).
+
+    Raises ValueError for anything else (week dates, basic form, no zone).
+    Sub-second digits are dropped.
     """
-    if not isinstance(text, str) or len(text) > 40 or "T" not in text:
-        raise ValueError("expected an ISO-8601 time such as 2027-01-31T09:00:00Z")
-    moment = dt.datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("the time needs a zone, e.g. a trailing Z")
+    if not isinstance(text, str) or not INSTANT.fullmatch(text):
+        raise ValueError("expected an ISO-8601 UTC time such as 2027-01-31T09:00:00Z")
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
 def parse_date(text: str) -> dt.date:
-    if not isinstance(text, str) or len(text) != 10:
+    """Parse a calendar date `YYYY-MM-DD`; raises ValueError for anything else."""
+    if not isinstance(text, str) or not DATE.fullmatch(text):
         raise ValueError("expected a date as YYYY-MM-DD")
     return dt.date.fromisoformat(text)
 
