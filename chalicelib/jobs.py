@@ -44,8 +44,8 @@ class Jobs:
         changed = 0
         failed = 0
         for member_id in member_ids:
-            def read(member_id=member_id):
-                return self.ledger._read([member_id], extra(member_id))
+            def read(also, member_id=member_id):
+                return self.ledger._read([member_id], extra(member_id) + also)
             try:
                 result = self.ledger.change(JOB, None, read, lambda u, m, f, member_id=member_id:
                                             decide(u, m.get(member_id), f),
@@ -96,18 +96,23 @@ class Jobs:
         horizon = format_instant(now + dt.timedelta(days=program.expiry_warning_days))
         today = local_date(now, program.timezone).isoformat()
 
+        def warned_key(member_id: str) -> tuple[str, str]:
+            return member_pk(member_id), f"WARNED#{today}"
+
         def decide(unit: Unit, member, found) -> Result:
-            if member is None or member.erased:
+            if member is None or member.erased or warned_key(member.member_id) in found:
                 return Result(200, 0)
             lots = member.lots.expiring_between(unit.now_text, horizon)
             if not lots:
                 return Result(200, 0)
-            unit.commit.put_new({"pk": member_pk(member.member_id), "sk": f"WARNED#{today}"}, "once")
+            # the conditional put still guards against a concurrent run of the job
+            unit.commit.put_new(dict(zip(("pk", "sk"), warned_key(member.member_id))), "once")
             unit.notify(member, "points_expiring", points=sum(l.points for l in lots),
                         expires_by=lots[-1].expires_at)
             return Result(200, 1)
 
-        return self._each(self._due(EXPIRY_INDEX, "expiry_shard", "next_expiry", horizon), decide)
+        return self._each(self._due(EXPIRY_INDEX, "expiry_shard", "next_expiry", horizon), decide,
+                          extra=lambda member_id: [warned_key(member_id)])
 
     def grant_birthday_bonuses(self) -> int:
         now = clock.now()

@@ -296,15 +296,22 @@ class Ledger:
         self,
         actor: Actor,
         idem: Optional[IdempotencyKey],
-        read: Callable[[], tuple[Program, dict[str, Member], dict]],
+        read: Callable[[list[tuple[str, str]]], tuple[Program, dict[str, Member], dict]],
         decide: Callable[[Unit, dict[str, Member], dict], Result],
         conflicts: Optional[dict[str, Callable[[], DangolError]]] = None,
         subject: Optional[str] = None,
     ) -> Result:
-        """Read, decide, commit; again on a concurrent change."""
+        """Read, decide, commit; again on a concurrent change.
+
+        `read(also)` reads the program, the members and what the use case needs,
+        plus the keys in `also` (the idempotency record) in the same request, so
+        a replay is answered from that one read."""
         conflicts = conflicts or {}
+        idem_key = [(idem.pk, "IDEMPOTENCY")] if idem is not None else []
         for attempt in range(self.settings.commit_attempts):
-            program, members, found = read()
+            program, members, found = read(idem_key)
+            if idem is not None and idem_key[0] in found:
+                return self._replay(idem, found[idem_key[0]], members)
             unit = Unit(self.store, program, clock.now(), actor, self.settings.stats_shards)
             try:
                 result = decide(unit, members, found)
@@ -368,7 +375,8 @@ class Ledger:
         stored = self.store.get(idem.pk, "IDEMPOTENCY")
         return self._replay(idem, stored) if stored else None
 
-    def _replay(self, idem: IdempotencyKey, stored: Optional[dict]) -> Result:
+    def _replay(self, idem: IdempotencyKey, stored: Optional[dict],
+                members: Optional[dict[str, Member]] = None) -> Result:
         if stored is None:
             stored = self.store.get(idem.pk, "IDEMPOTENCY")
         if stored is None:
@@ -377,8 +385,12 @@ class Ledger:
             raise IdempotencyKeyReusedError(
                 "this Idempotency-Key was used with a different request"
             )
-        if stored.get("member_id"):
-            self._require_member(stored["member_id"])
+        subject = stored.get("member_id")
+        if subject:
+            if members is not None and subject in members:
+                self._live(members, subject)
+            else:
+                self._require_member(subject)
         return Result(int(stored["status"]), json.loads(stored["body"]))
 
     # -- members ---------------------------------------------------------
@@ -387,8 +399,8 @@ class Ledger:
         code_given = request.referral_code.strip().upper() if request.referral_code else None
         extra = [(f"REFERRAL#{code_given}", "REFERRAL")] if code_given else []
 
-        def read():
-            return self._read([], extra)
+        def read(also):
+            return self._read([], extra + also)
 
         def decide(unit: Unit, members, found) -> Result:
             referrer_id = None
@@ -448,19 +460,20 @@ class Ledger:
             unit.touch(member)
             return Result(204, None)
 
-        self.change(actor, None, lambda: self._read([member_id]), decide)
+        self.change(actor, None, lambda also: self._read([member_id], also), decide)
 
     # -- points ----------------------------------------------------------
     def earn(self, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Earn) -> Result:
         state: dict[str, Any] = {}
 
-        def read():
-            program, members, found = self._read([member_id])
+        def read(also):
+            program, members, found = self._read([member_id], also)
             member = members.get(member_id)
             if member and member.referral_pending and member.referrer_id:
-                referrer = self._read([member.referrer_id])[1].get(member.referrer_id)
-                if referrer is not None:
-                    members[referrer.member_id] = referrer
+                # the first earn of a referred member: the referrer is credited too
+                record = self.store.get(member_pk(member.referrer_id), PROFILE)
+                if record is not None:
+                    members[member.referrer_id] = Member.from_record(record)
             return program, members, found
 
         def decide(unit: Unit, members, found) -> Result:
@@ -527,7 +540,7 @@ class Ledger:
             return Result(201, {**transaction_view(tx), "reference_id": request.reference_id,
                                 "activity_type": request.type})
 
-        return self.change(actor, idem, lambda: self._read([member_id]), decide, subject=member_id, conflicts={
+        return self.change(actor, idem, lambda also: self._read([member_id], also), decide, subject=member_id, conflicts={
             "activity": lambda: DuplicateActivityError(
                 f"activity {request.type!r} {request.reference_id!r} was already rewarded"),
         })
@@ -580,7 +593,7 @@ class Ledger:
             unit.notify(member, "points_redeemed", points=points)
             return Result(201, {**transaction_view(tx), **body_extra})
 
-        return self.change(actor, idem, lambda: self._read([member_id], [reward_key] if reward_key else []),
+        return self.change(actor, idem, lambda also: self._read([member_id], ([reward_key] if reward_key else []) + also),
                            decide, subject=member_id, conflicts={"stock": lambda: OutOfStockError(
                                f"reward {request.reward_id!r} is out of stock")})
 
@@ -599,7 +612,7 @@ class Ledger:
                 return self._cancel_redemption(unit, member, original, request)
             raise ReversalNotAllowedError(f"a {original['type']} transaction cannot be reversed")
 
-        return self.change(actor, idem, lambda: self._read([member_id], [tx_key]), decide,
+        return self.change(actor, idem, lambda also: self._read([member_id], [tx_key] + also), decide,
                            subject=member_id)
 
     def _refund(self, unit: Unit, member: Member, earn: dict, request: schemas.Reversal) -> Result:
@@ -682,8 +695,8 @@ class Ledger:
             return Result(201, {"transfer_out": transaction_view(out_tx),
                                 "transfer_in": transaction_view(in_tx)})
 
-        return self.change(actor, idem, lambda: self._read([member_id, to_id] if to_id != member_id
-                                                           else [member_id]), decide,
+        return self.change(actor, idem, lambda also: self._read([member_id, to_id] if to_id != member_id
+                                                                else [member_id], also), decide,
                            subject=member_id)
 
     def adjust(self, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Adjustment) -> Result:
@@ -696,7 +709,7 @@ class Ledger:
                 tx = unit.record(member, "adjust", request.points, reason=request.reason)
             return Result(201, transaction_view(tx))
 
-        return self.change(actor, idem, lambda: self._read([member_id]), decide, subject=member_id)
+        return self.change(actor, idem, lambda also: self._read([member_id], also), decide, subject=member_id)
 
     # -- rewards ---------------------------------------------------------
     def create_reward(self, request: schemas.CreateReward) -> dict:

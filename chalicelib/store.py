@@ -286,6 +286,7 @@ class Store:
             **key_condition(pk, prefix),
             "ScanIndexForward": not newest_first,
             "Limit": limit,
+            "ConsistentRead": True,  # a page read right after a write shows it
         }
         if cursor:
             start = decode_cursor(cursor)

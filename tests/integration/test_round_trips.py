@@ -1,0 +1,73 @@
+"""DynamoDB round trips per request and per job, as the benchmark counts them.
+
+The benchmark (`scripts/benchmark.py`) records every DynamoDB call the app makes
+through botocore events; here it runs small and its counts (not its timings)
+are held to the design: every change of points is one read (BatchGetItem) and
+one write (TransactWriteItems), a replay writes nothing, and nothing scans.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+ONE_READ_ONE_WRITE = [
+    "POST /members (enrol)",
+    "POST /members/{id}/earn",
+    "POST /members/{id}/redeem (1 lot)",
+    "POST /members/{id}/redeem (20 lots)",
+    "POST /members/{id}/redeem (reward)",
+    "POST .../reversal (cancel a redeem)",
+    "POST .../reversal (refund an earn)",
+    "POST /members/{id}/transfers",
+]
+
+
+@pytest.fixture(scope="module")
+def counts() -> dict:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--repeat", "3",
+         "--members", "12", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return {row["name"]: row for row in json.loads(done.stdout)["rows"]}
+
+
+@pytest.mark.parametrize("name", ONE_READ_ONE_WRITE)
+def test_a_change_of_points_is_one_read_and_one_write(counts, name):
+    row = counts[name]
+    assert (row["reads"]["max"], row["writes"]["max"]) == (1, 1), row["typical_ops"]
+    assert row["typical_ops"].startswith("BatchGetItem, TransactWriteItems"), row["typical_ops"]
+
+
+def test_a_redeem_of_twenty_lots_writes_as_few_actions_as_a_redeem_of_one(counts):
+    assert (counts["POST /members/{id}/redeem (20 lots)"]["transact_items"]["max"]
+            == counts["POST /members/{id}/redeem (1 lot)"]["transact_items"]["max"])
+
+
+def test_a_replay_is_one_read_and_no_write(counts):
+    row = counts["POST /members/{id}/earn (replayed key)"]
+    assert (row["reads"]["max"], row["writes"]["max"]) == (1, 0), row["typical_ops"]
+
+
+def test_reads_are_single_requests(counts):
+    assert counts["GET /members/{id}"]["reads"]["max"] == 1
+    assert counts["GET /members/{id}/transactions"]["reads"]["max"] <= 2
+    assert counts["GET /stats"]["reads"]["max"] <= 2
+
+
+def test_nothing_scans_and_a_rerun_job_writes_nothing(counts):
+    assert all(row["scans"] == 0 for row in counts.values()), {
+        name: row["scans"] for name, row in counts.items()}
+    jobs = [name for name in counts if name.startswith("job ")]
+    assert len(jobs) == 8, jobs
+    for name in jobs:
+        if name.endswith("(rerun)"):
+            assert counts[name]["writes"]["max"] == 0, counts[name]["op_totals"]
+        else:
+            assert counts[name]["touched"] > 0, counts[name]
