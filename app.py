@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from typing import Any, Callable, Optional
 
 import pydantic
@@ -39,6 +40,10 @@ STATUS = {
     errors.ConcurrentUpdateError: 503,
 }
 JSON = {"Content-Type": "application/json; charset=utf-8"}
+# Bodies are read as JSON whatever Content-Type says, so that a request without
+# a key gets 401 in the contract's error shape rather than Chalice's 415.
+ANY_CONTENT_TYPE = ["*/*"]
+LIMIT = re.compile(r"[0-9]{1,3}")
 
 
 def error_response(status: int, code: str, message: str) -> Response:
@@ -61,7 +66,7 @@ def json_body() -> Any:
     raw = app.current_request.raw_body or b""
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise errors.ValidationError("the body is not valid JSON") from None
 
 
@@ -75,12 +80,26 @@ def parse(model: type[pydantic.BaseModel], body: Any) -> Any:
 def page_params() -> tuple[int, Optional[str]]:
     query = app.current_request.query_params or {}
     limit_text = query.get("limit", "20")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+    if not LIMIT.fullmatch(limit_text) or not 1 <= int(limit_text) <= 100:
         raise errors.ValidationError("limit must be an integer from 1 to 100")
     cursor = query.get("cursor")
     if cursor is not None and not 1 <= len(cursor) <= 1000:
         raise errors.ValidationError("cursor is not valid")
     return int(limit_text), cursor
+
+
+PATH_ID_SHAPES = {
+    "member_id": re.compile(schemas.ID_PATTERN),
+    "transaction_id": re.compile(r"^[0-9A-Z]{26}$"),  # a ULID
+}
+
+
+def require_known_shape(params: dict[str, str]) -> None:
+    """An id in the path that no record can have is unknown (404) without a lookup."""
+    for name, value in params.items():
+        shape = PATH_ID_SHAPES.get(name)
+        if shape is not None and not shape.fullmatch(value):
+            raise errors.NotFoundError(f"{name.replace('_', ' ')} {value[:80]!r} not found")
 
 
 def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False):
@@ -92,6 +111,7 @@ def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False):
             request = app.current_request
             try:
                 actor = services().keys.authenticate(request.headers.get("authorization"), role)
+                require_known_shape(params)
                 args: dict[str, Any] = {"actor": actor}
                 if model is not None:
                     body = json_body()
@@ -125,14 +145,14 @@ def get_program(actor):
     return services().ledger.program().model_dump(mode="json")
 
 
-@app.route("/program", methods=["PUT"])
+@app.route("/program", methods=["PUT"], content_types=ANY_CONTENT_TYPE)
 @endpoint("admin", model=Program)
 def put_program(actor, body: Program):
     return services().ledger.put_program(body)
 
 
 # -- members ----------------------------------------------------------------
-@app.route("/members", methods=["POST"])
+@app.route("/members", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @endpoint("storefront", model=schemas.CreateMember, idempotent=True)
 def create_member(actor, body, idem):
     return services().ledger.create_member(actor, idem, body)
@@ -144,44 +164,44 @@ def get_member(actor, member_id):
     return services().ledger.get_member(member_id)
 
 
-@app.route("/members/{member_id}", methods=["DELETE"])
+@app.route("/members/{member_id}", methods=["DELETE"], content_types=ANY_CONTENT_TYPE)
 @endpoint("admin")
 def delete_member(actor, member_id):
     services().ledger.erase_member(actor, member_id)
     return Result(204, None)
 
 
-@app.route("/members/{member_id}/earn", methods=["POST"])
+@app.route("/members/{member_id}/earn", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @endpoint("storefront", model=schemas.Earn, idempotent=True)
 def earn(actor, body, idem, member_id):
     return services().ledger.earn(actor, idem, member_id, body)
 
 
-@app.route("/members/{member_id}/activities", methods=["POST"])
+@app.route("/members/{member_id}/activities", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @endpoint("storefront", model=schemas.Activity, idempotent=True)
 def activity(actor, body, idem, member_id):
     return services().ledger.activity(actor, idem, member_id, body)
 
 
-@app.route("/members/{member_id}/redeem", methods=["POST"])
+@app.route("/members/{member_id}/redeem", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @endpoint("storefront", model=schemas.Redeem, idempotent=True)
 def redeem(actor, body, idem, member_id):
     return services().ledger.redeem(actor, idem, member_id, body)
 
 
-@app.route("/members/{member_id}/transactions/{transaction_id}/reversal", methods=["POST"])
+@app.route("/members/{member_id}/transactions/{transaction_id}/reversal", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @endpoint("storefront", model=schemas.Reversal, idempotent=True)
 def reversal(actor, body, idem, member_id, transaction_id):
     return services().ledger.reverse(actor, idem, member_id, transaction_id, body)
 
 
-@app.route("/members/{member_id}/transfers", methods=["POST"])
+@app.route("/members/{member_id}/transfers", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @endpoint("storefront", model=schemas.Transfer, idempotent=True)
 def transfer(actor, body, idem, member_id):
     return services().ledger.transfer(actor, idem, member_id, body)
 
 
-@app.route("/members/{member_id}/adjustments", methods=["POST"])
+@app.route("/members/{member_id}/adjustments", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @endpoint("admin", model=schemas.Adjustment, idempotent=True)
 def adjustment(actor, body, idem, member_id):
     return services().ledger.adjust(actor, idem, member_id, body)
@@ -200,7 +220,7 @@ def notifications(actor, member_id):
 
 
 # -- rewards and stats --------------------------------------------------------
-@app.route("/rewards", methods=["POST"])
+@app.route("/rewards", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @endpoint("admin", model=schemas.CreateReward)
 def create_reward(actor, body):
     return Result(201, services().ledger.create_reward(body))
@@ -249,7 +269,10 @@ def send_notifications(event):
         message_id = record.to_dict().get("messageId")
         try:
             message = json.loads(record.body)
-            services().sender.deliver(message["member_id"], message["notification_id"])
+            if message.get("job") == "recompute_tiers":  # queued by PUT /program when the tiers change
+                services().jobs.recompute_tiers()
+            else:
+                services().sender.deliver(message["member_id"], message["notification_id"])
         except Exception:
             app.log.exception("notification message %s failed", message_id)
             failures.append({"itemIdentifier": message_id})

@@ -10,11 +10,11 @@ from . import clock
 from .auth import JOB
 from .domain.calendar import birthday_keys_for, format_instant, local_date
 from .errors import DangolError
-from .ledger import Ledger, Result, Unit
-from .store import BIRTHDAY_INDEX, EXPIRY_INDEX, PROFILE, TIER_REVIEW_INDEX, member_pk
+from .ledger import LADDER_KEY, Ledger, Result, Unit
+from .domain.tiers import ladder_signature, tier_at, tier_review_at
+from .store import BIRTHDAY_INDEX, EXPIRY_INDEX, MEMBERS_INDEX, PROFILE, TIER_REVIEW_INDEX, member_pk
 
 log = logging.getLogger(__name__)
-
 
 class AlreadyDoneError(DangolError):
     code = "ALREADY_DONE"
@@ -79,16 +79,41 @@ class Jobs:
         return self._each(self._due(EXPIRY_INDEX, "expiry_shard", "next_expiry", now_text), decide)
 
     def recompute_tiers(self) -> int:
+        """Downgrades due at the turn of a quarter (the `tier-review` index); after
+        a change of the tier ladder (names or thresholds), one pass over every
+        member (the `members` index), so each holds a configured tier and
+        `members_by_tier` adds up again."""
         now_text = format_instant(clock.now())
+        ladder = ladder_signature(self.ledger.program())
+        applied = self.store.get(LADDER_KEY["pk"], LADDER_KEY["sk"])
+        if applied is not None and applied.get("ladder") == ladder:
+            member_ids = self._due(TIER_REVIEW_INDEX, "tier_shard", "tier_review", now_text)
+        else:
+            member_ids = self._all_members()
 
         def decide(unit: Unit, member, found) -> Result:
             if member is None or member.erased:
+                return Result(200, 0)
+            unchanged = (member.tier == tier_at(unit.program, member.spend, unit.now)
+                         and member.tier_review == tier_review_at(unit.program, member.spend,
+                                                                  member.tier, unit.now))
+            if unchanged:  # a due review always moves `tier_review` on, so this is a member from the ladder pass
                 return Result(200, 0)
             before = member.tier
             unit.reevaluate_tier(member)
             return Result(200, int(member.tier != before))
 
-        return self._each(self._due(TIER_REVIEW_INDEX, "tier_shard", "tier_review", now_text), decide)
+        changed = self._each(member_ids, decide)
+        if applied is None or applied.get("ladder") != ladder:
+            self.store.put({**LADDER_KEY, "ladder": ladder, "applied_at": now_text})
+        return changed
+
+    def _all_members(self) -> list[str]:
+        member_ids: list[str] = []
+        for shard in range(self.shards):
+            for pk, _ in self.store.query_index_equal(MEMBERS_INDEX, "member_shard", str(shard)):
+                member_ids.append(pk.split("#", 1)[1])
+        return sorted(set(member_ids))
 
     def send_expiry_warnings(self) -> int:
         now = clock.now()

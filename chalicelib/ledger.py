@@ -27,7 +27,7 @@ from .domain.ids import new_id, referral_code, ulid_sequence, voucher_code
 from .domain.lots import LotDraw, merge_by_expiry, plan_restoration
 from .domain.member import Member
 from .domain.program import Program
-from .domain.tiers import pruned_spend, tier_at, tier_review_at
+from .domain.tiers import ladder_signature, pruned_spend, tier_at, tier_review_at
 from .errors import (
     BelowMinimumRedemptionError,
     ConcurrentUpdateError,
@@ -49,6 +49,7 @@ from .store import PROFILE, Commit, CommitConflict, Store, member_pk
 log = logging.getLogger(__name__)
 
 PROGRAM_KEY = ("PROGRAM", "CONFIG")
+LADDER_KEY = {"pk": "PROGRAM", "sk": "TIER_LADDER_APPLIED"}  # the ladder members were last tiered by
 EARN_WINDOW = dt.timedelta(days=90)
 EXPIRING_WINDOW = dt.timedelta(days=30)
 
@@ -206,6 +207,8 @@ def profile_item(member: Member, schedule_shards: int) -> dict:
         item["tier_shard"] = shard
     if member.birthday and not member.erased:
         item["birthday_key"] = member.birthday[5:]
+    if not member.erased:
+        item["member_shard"] = shard
     return item
 
 
@@ -227,10 +230,18 @@ class Ledger:
         return _program_from(item)
 
     def put_program(self, program: Program) -> dict:
-        self.store.put(
+        ladder = ladder_signature(program)
+        old = self.store.replace(
             {"pk": PROGRAM_KEY[0], "sk": PROGRAM_KEY[1], "config": program.model_dump_json(),
-             "updated_at": format_instant(clock.now())}
+             "ladder": ladder, "updated_at": format_instant(clock.now())}
         )
+        if self.publisher is not None and (old or {}).get("ladder", ladder_signature(Program())) != ladder:
+            # names or thresholds of tiers changed: every member's tier is evaluated
+            # again, off the request (recompute_tiers also catches up if this is lost)
+            try:
+                self.publisher.publish([{"job": "recompute_tiers"}])
+            except Exception:
+                log.exception("could not queue the tier recompute; the daily run will do it")
         return program.model_dump(mode="json")
 
     def _read(self, member_ids: list[str], extra: list[tuple[str, str]] = ()) -> tuple[Program, dict[str, Member], dict]:
@@ -299,7 +310,7 @@ class Ledger:
         read: Callable[[list[tuple[str, str]]], tuple[Program, dict[str, Member], dict]],
         decide: Callable[[Unit, dict[str, Member], dict], Result],
         conflicts: Optional[dict[str, Callable[[], DangolError]]] = None,
-        subject: Optional[str] = None,
+        subject: Optional[str | list[str]] = None,
     ) -> Result:
         """Read, decide, commit; again on a concurrent change.
 
@@ -358,7 +369,7 @@ class Ledger:
             log.exception("could not queue %d notifications", len(notices))
 
     def _idempotency_item(self, idem: IdempotencyKey, result: Result, unit: Unit,
-                          subject: Optional[str]) -> dict:
+                          subject: Optional[str | list[str]]) -> dict:
         expires = unit.now + dt.timedelta(hours=self.settings.idempotency_hours)
         return {
             "pk": idem.pk,
@@ -366,7 +377,8 @@ class Ledger:
             "request_hash": idem.request_hash,
             "status": result.status,
             "body": json.dumps(result.body, ensure_ascii=False),
-            "member_id": subject,
+            # the members the response shows: a replay answers 404 once one is erased
+            "member_ids": [subject] if isinstance(subject, str) else list(subject or []),
             "created_at": unit.now_text,
             "expires_at": int(expires.timestamp()),
         }
@@ -385,8 +397,7 @@ class Ledger:
             raise IdempotencyKeyReusedError(
                 "this Idempotency-Key was used with a different request"
             )
-        subject = stored.get("member_id")
-        if subject:
+        for subject in stored.get("member_ids") or []:
             if members is not None and subject in members:
                 self._live(members, subject)
             else:
@@ -449,8 +460,8 @@ class Ledger:
                 unit.commit.update(
                     {"pk": member.enrolment_key, "sk": "IDEMPOTENCY"},
                     "SET #b = :erased, #m = :m, #e = if_not_exists(#e, :expires)",
-                    {"#b": "body", "#m": "member_id", "#e": "expires_at"},
-                    {":erased": "null", ":m": member_id,
+                    {"#b": "body", "#m": "member_ids", "#e": "expires_at"},
+                    {":erased": "null", ":m": [member_id],
                      ":expires": int((unit.now + dt.timedelta(hours=self.settings.idempotency_hours)).timestamp())},
                     "enrolment-reply",
                 )
@@ -524,7 +535,9 @@ class Ledger:
         })
 
     def activity(self, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Activity) -> Result:
-        reference = "ACTIVITY#" + json.dumps([request.type, request.reference_id], ensure_ascii=False)
+        # a digest keeps the sort key within DynamoDB's 1 KB for any 200-character type and reference
+        reference = "ACTIVITY#" + hashlib.sha256(
+            json.dumps([request.type, request.reference_id], ensure_ascii=False).encode()).hexdigest()
 
         def decide(unit: Unit, members, found) -> Result:
             member = self._live(members, member_id)
@@ -697,7 +710,7 @@ class Ledger:
 
         return self.change(actor, idem, lambda also: self._read([member_id, to_id] if to_id != member_id
                                                                 else [member_id], also), decide,
-                           subject=member_id)
+                           subject=[member_id, to_id])
 
     def adjust(self, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Adjustment) -> Result:
         def decide(unit: Unit, members, found) -> Result:

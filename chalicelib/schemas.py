@@ -83,7 +83,7 @@ class Activity(Request):
 class Redeem(Request):
     points: Optional[Points] = None
     order_id: Optional[Text] = None
-    reward_id: Optional[Identifier] = None
+    reward_id: Optional[Text] = None
 
     @model_validator(mode="after")
     def _points_or_reward(self):
@@ -108,7 +108,7 @@ class Adjustment(Request):
 
 
 class CreateReward(Request):
-    reward_id: Identifier
+    reward_id: Text
     name: Text
     points_cost: Points
     stock: Optional[Annotated[int, Field(ge=0, le=MAX_POINTS)]] = None

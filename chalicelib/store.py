@@ -6,7 +6,7 @@ Layout
   MEMBER#<id> / PROFILE                 member, its lots and spend (versioned)
   MEMBER#<id> / TX#<ulid>               ledger transactions
   MEMBER#<id> / ORDER#<order_id>        one earn per order
-  MEMBER#<id> / ACTIVITY#<json>         one reward per (type, reference)
+  MEMBER#<id> / ACTIVITY#<sha256>       one reward per (type, reference)
   MEMBER#<id> / NOTIFICATION#<ulid>     notification outbox
   REFERRAL#<code> / REFERRAL            referral code -> member
   VOUCHER#<code> / VOUCHER              issued reward vouchers (unique)
@@ -16,7 +16,9 @@ Layout
 
 Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
 `tier-review` (tier_shard, tier_review) and `birthday` (birthday_key, pk)
-let the jobs find due members without a Scan.
+let the jobs find due members without a Scan; `members` (member_shard, pk)
+lists every member that is not erased, for the one pass over all members
+that a change of the tier ladder needs.
 
 Every change to a member is one TransactWriteItems whose profile Put is
 conditioned on the version that was read: the profile is the member's lock.
@@ -40,6 +42,7 @@ _deserializer = TypeDeserializer()
 EXPIRY_INDEX = "expiry"
 TIER_REVIEW_INDEX = "tier-review"
 BIRTHDAY_INDEX = "birthday"
+MEMBERS_INDEX = "members"
 
 
 def to_attrs(item: dict) -> dict:
@@ -86,7 +89,7 @@ def table_definition(name: str) -> dict:
             {"AttributeName": a, "AttributeType": "S"}
             for a in (
                 "pk", "sk", "expiry_shard", "next_expiry", "tier_shard",
-                "tier_review", "birthday_key",
+                "tier_review", "birthday_key", "member_shard",
             )
         ],
         "KeySchema": [
@@ -97,6 +100,7 @@ def table_definition(name: str) -> dict:
             index(EXPIRY_INDEX, "expiry_shard", "next_expiry"),
             index(TIER_REVIEW_INDEX, "tier_shard", "tier_review"),
             index(BIRTHDAY_INDEX, "birthday_key", "pk"),
+            index(MEMBERS_INDEX, "member_shard", "pk"),
         ],
     }
 
@@ -231,6 +235,13 @@ class Store:
                 found[(item["pk"], item["sk"])] = item
             request = response.get("UnprocessedKeys") or None
         return found
+
+    def replace(self, item: dict) -> Optional[dict]:
+        """Put `item` unconditionally; returns the item it replaced (same request)."""
+        response = self.client.put_item(TableName=self.table, Item=to_attrs(item),
+                                        ReturnValues="ALL_OLD")
+        old = response.get("Attributes")
+        return from_attrs(old) if old else None
 
     def put(self, item: dict, condition: Optional[str] = None) -> bool:
         kwargs: dict[str, Any] = {"TableName": self.table, "Item": to_attrs(item)}
@@ -387,8 +398,8 @@ def decode_cursor(cursor: str) -> dict:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(key, dict) or set(key) - {"pk", "sk"} or not all(
-            isinstance(v, str) for v in key.values()
+        if not isinstance(key, dict) or set(key) != {"pk", "sk"} or not all(
+            isinstance(v, str) and v for v in key.values()
         ):
             raise ValueError
         return key

@@ -1,13 +1,17 @@
 """Points earned for a purchase (contract §4, "earn").
 
-Each breakdown line is computed exactly with `Decimal` and floored on its
-own; the total is the sum of the floored lines.
+Each breakdown line is computed exactly with `Decimal` (a context wide enough
+that no product or difference of the program's decimal strings rounds, and
+that raises rather than round) and floored on its own; the total is the sum of
+the floored lines. Multipliers below 1 give negative lines; should the lines
+come to less than zero, a `minimum` line brings the earn to 0 points, so an
+earn never debits and its lines always add up to its points.
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal, ROUND_FLOOR
+from decimal import ROUND_FLOOR, Decimal, Inexact, localcontext
 from typing import Sequence
 
 from .program import Program
@@ -49,6 +53,19 @@ def earning_breakdown(
     occurred_at: dt.datetime,
     tier_before: str,
 ) -> EarningBreakdown:
+    with localcontext() as exact:
+        exact.prec = 200
+        exact.traps[Inexact] = True
+        return _breakdown(program, amount, items, occurred_at, tier_before)
+
+
+def _breakdown(
+    program: Program,
+    amount: int,
+    items: Sequence[PurchaseItem],
+    occurred_at: dt.datetime,
+    tier_before: str,
+) -> EarningBreakdown:
     rate = Decimal(program.base_rate)
     lines: list[BreakdownLine] = [BreakdownLine("base", floor_points(amount * rate))]
 
@@ -76,6 +93,9 @@ def earning_breakdown(
     extra = amount * rate * (Decimal(tier.earn_multiplier) - 1)
     lines.append(BreakdownLine(f"tier:{tier.name}", floor_points(extra)))
 
+    total = sum(line.points for line in lines)
+    if total < 0:
+        lines.append(BreakdownLine("minimum", -total))
     return EarningBreakdown(tuple(line for line in lines if line.points != 0))
 
 

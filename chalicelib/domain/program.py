@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Annotated, Optional
 
 from pydantic import (
@@ -21,15 +22,18 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 Count = Annotated[int, Field(ge=0, le=MAX_POINTS)]
 
 
+DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+MAX_RATE = 1000
+
+
 def _decimal_string(text: str) -> str:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError("expected a decimal string such as \"1.5\"") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError("expected a non-negative decimal string")
+    """A rate or multiplier: a plain decimal string from "0" to "1000"."""
     if len(text) > 32:
         raise ValueError("decimal string too long")
+    if not DECIMAL.fullmatch(text):
+        raise ValueError("expected a decimal string such as \"1.5\" (digits, an optional fraction)")
+    if Decimal(text) > MAX_RATE:
+        raise ValueError(f"rates and multipliers are at most {MAX_RATE}")
     return text
 
 
@@ -58,7 +62,7 @@ class Redemption(_Strict):
 
 class Transfer(_Strict):
     allowed_tiers: list[Name] = Field(default_factory=list, max_length=100)
-    min_points: Annotated[int, Field(ge=1, le=MAX_POINTS)] = 1
+    min_points: Count = 1  # transfers are of 1 point or more anyway
 
 
 class Promotion(_Strict):

@@ -6,6 +6,8 @@ of this quarter's and last quarter's spend (quarters in the program timezone).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from typing import Optional
 
 from .calendar import format_instant, quarter_of, quarter_start, shift_quarter
@@ -41,3 +43,10 @@ def pruned_spend(spend: dict[str, int], now: dt.datetime, timezone: str) -> dict
     """Drop quarters too old to matter for any tier or refund."""
     oldest = shift_quarter(quarter_of(now, timezone), -(KEEP_QUARTERS - 1))
     return {q: v for q, v in spend.items() if q >= oldest}
+
+
+def ladder_signature(program: Program) -> str:
+    """What members' tiers depend on besides their spend: the tiers' names and
+    thresholds. When it changes, every member's tier is evaluated again."""
+    ladder = [[tier.name, tier.min_spend] for tier in program.tiers]
+    return hashlib.sha256(json.dumps(ladder, ensure_ascii=False).encode()).hexdigest()

@@ -281,6 +281,18 @@ def test_replay_after_the_member_was_erased_is_404(api, world):
     assert stats(api) == before
 
 
+def test_replay_of_a_transfer_after_the_recipient_was_erased_is_404(api, world):
+    body = {"to_member_id": "m2", "points": 10}
+    first = api.post("/members/m1/transfers", body, idem="gift-to-m2")
+    assert first.status == 201, first
+    assert api.post("/members/m1/transfers", body, idem="gift-to-m2").json == first.json
+    assert api.delete("/members/m2", key="admin").status == 204
+    before = snapshot(api, "m1", "m2")
+    # the stored reply shows m2's transfer_in: m2 is gone, so it is not shown again
+    assert_error(api.post("/members/m1/transfers", body, idem="gift-to-m2"), 404, "NOT_FOUND")
+    assert snapshot(api, "m1", "m2") == before
+
+
 def test_malformed_json_is_400_with_error_shape(api, world):
     before = snapshot(api, "m1")
     response = api.post("/members/m1/earn", None, raw="{not json")

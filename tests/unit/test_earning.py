@@ -233,3 +233,29 @@ def test_clawback_never_negative():
 def test_clawback_rejects_refunds_out_of_range(order_amount, refunded_total):
     with pytest.raises(ValueError):
         clawback_due(100, order_amount, refunded_total, 0)
+
+
+# -- exactness at the edges of the program's decimal strings ----------------------
+def test_thirty_digit_rates_are_not_rounded_before_the_floor():
+    # 12,000 × 0.033333333333333333333333333333 = 399.999999999999999999999999996 → 399
+    rate = "0.033333333333333333333333333333"
+    assert lines(earning_breakdown(program(base_rate=rate), 12_000, [], NOON, "basic")) == {"base": 399}
+    # (1.99999999999999999999999999999 − 1) × 100 × 0.01 = 0.99999999999999999999999999999 → 0
+    p = program(category_multipliers={"tea": "1.99999999999999999999999999999"})
+    assert lines(earning_breakdown(p, 100, [item("tea", 100)], NOON, "basic")) == {"base": 1}
+
+
+def test_lines_below_zero_in_sum_get_a_minimum_line_to_zero():
+    # base floor(1.5) = 1; category:gift-card floor(150 × 0.01 × (0 − 1)) = floor(−1.5) = −2
+    p = program(category_multipliers={"gift-card": "0"})
+    breakdown = earning_breakdown(p, 150, [item("gift-card", 150)], NOON, "basic")
+    assert lines(breakdown) == {"base": 1, "category:gift-card": -2, "minimum": 1}
+    assert breakdown.total == 0
+
+
+def test_a_half_multiplier_that_stays_positive_needs_no_minimum_line():
+    # base floor(1000 × 0.01) = 10; category:gift-card floor(1000 × 0.01 × −0.5) = −5
+    p = program(category_multipliers={"gift-card": "0.5"})
+    breakdown = earning_breakdown(p, 1000, [item("gift-card", 1000)], NOON, "basic")
+    assert lines(breakdown) == {"base": 10, "category:gift-card": -5}
+    assert breakdown.total == 5

@@ -209,3 +209,19 @@ def test_tier_helpers():
     assert program.lot_lifetime_days("새싹") == 365
     assert program.lot_lifetime_days("나무") == 540
     assert program.lot_lifetime_days("숲") == 730
+
+
+@pytest.mark.parametrize("rate", ["1e2", "1E-2", " 1.5", "1.5 ", "+1", "-0.5", ".5", "1.", "1,5",
+                                  "NaN", "Infinity", "1000.0000001", "0x10", "１.５", ""])
+def test_rates_are_plain_decimal_strings_from_0_to_1000(rate):
+    with pytest.raises(pydantic.ValidationError):
+        Program.model_validate({"base_rate": rate})
+
+
+@pytest.mark.parametrize("rate", ["0", "0.5", "1000", "0.033333333333333333333333333333"])
+def test_rates_within_the_range_are_kept_as_written(rate):
+    assert Program.model_validate({"base_rate": rate}).base_rate == rate
+
+
+def test_a_transfer_minimum_of_zero_is_a_valid_configuration():
+    assert Program.model_validate({"transfer": {"min_points": 0}}).transfer.min_points == 0

@@ -1,0 +1,79 @@
+"""A change of the tier ladder (names or thresholds) re-tiers every member (§2, §6, §8).
+
+PUT /program queues one pass over all members (through the `members` index);
+`recompute_tiers` also runs it if the queued pass was lost. Afterwards each
+member holds the tier §6 gives for its spend under the new ladder, and
+`members_by_tier` counts every member in a configured tier.
+"""
+from __future__ import annotations
+
+from chalicelib import local
+from tests.checks import stats
+
+LADDER = [
+    {"name": "bronze", "min_spend": 0, "earn_multiplier": "1"},
+    {"name": "silver", "min_spend": 50000, "earn_multiplier": "1"},
+    {"name": "gold", "min_spend": 100000, "earn_multiplier": "1"},
+]
+
+
+def spend(api, member_id, amount, order_id):
+    response = api.post(f"/members/{member_id}/earn", {"order_id": order_id, "amount": amount})
+    assert response.status == 201, response
+    return response.json
+
+
+def tiers(api, *member_ids):
+    return {m: api.get(f"/members/{m}").json["tier"] for m in member_ids}
+
+
+def shop(api):
+    api.program({"signup_bonus": 0, "tiers": LADDER})
+    local.drain_queues()
+    for member_id, amount in (("low", 10000), ("mid", 60000), ("high", 120000)):
+        api.member(member_id)
+        spend(api, member_id, amount, f"{member_id}-1")
+    api.member("erased")
+    assert api.delete("/members/erased", key="admin").status == 204
+    assert tiers(api, "low", "mid", "high") == {"low": "bronze", "mid": "silver", "high": "gold"}
+    local.drain_queues()  # the members' own notifications
+
+
+def test_new_thresholds_move_members_up_and_down_once_the_queued_pass_ran(api, clock):
+    shop(api)
+    # silver now from 5,000 (low's 10,000 qualifies); gold from 150,000 (high's 120,000 does not)
+    api.program({"signup_bonus": 0, "tiers": [
+        LADDER[0], {**LADDER[1], "min_spend": 5000}, {**LADDER[2], "min_spend": 150000}]})
+    assert local.drain_queues() >= 1
+    assert tiers(api, "low", "mid", "high") == {"low": "silver", "mid": "silver", "high": "silver"}
+    counts = stats(api)
+    assert counts["members"] == 3
+    assert counts["members_by_tier"] == {"bronze": 0, "silver": 3, "gold": 0}
+    changed = [n for n in api.get("/members/high/notifications", key="admin").json["items"]
+               if n["type"] == "tier_changed"]
+    assert len(changed) == 2  # up to gold on the earn, down to silver with the new ladder
+
+
+def test_renamed_tiers_are_held_and_counted_under_their_new_names(api, clock):
+    shop(api)
+    renamed = [{**LADDER[0], "name": "새싹"}, {**LADDER[1], "name": "열매"}, {**LADDER[2], "name": "숲"}]
+    api.program({"signup_bonus": 0, "tiers": renamed})
+    # the queued pass is lost: the daily job catches up
+    from chalicelib import aws, settings
+    sqs = aws.client("sqs")
+    sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=settings.load().notifications_queue_name)["QueueUrl"])
+    assert stats(api)["members_by_tier"] == {"새싹": 0, "열매": 0, "숲": 0}  # not yet re-tiered
+    local.run_job("recompute_tiers")
+    assert tiers(api, "low", "mid", "high") == {"low": "새싹", "mid": "열매", "high": "숲"}
+    assert stats(api)["members_by_tier"] == {"새싹": 1, "열매": 1, "숲": 1}
+
+
+def test_the_pass_runs_once_per_ladder_and_an_unchanged_ladder_queues_nothing(api, clock):
+    shop(api)
+    local.run_job("recompute_tiers")  # the ladder is already applied: nothing due, nothing changes
+    before = {m: api.get(f"/members/{m}").json for m in ("low", "mid", "high")}
+    # the same ladder again, with other earning rules: no pass queued
+    api.program({"signup_bonus": 0, "base_rate": "0.02", "tiers": LADDER})
+    assert local.drain_queues() == 0
+    local.run_job("recompute_tiers")
+    assert {m: api.get(f"/members/{m}").json for m in ("low", "mid", "high")} == before
