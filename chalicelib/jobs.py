@@ -97,9 +97,11 @@ class Jobs:
             unchanged = (member.tier == tier_at(unit.program, member.spend, unit.now)
                          and member.tier_review == tier_review_at(unit.program, member.spend,
                                                                   member.tier, unit.now))
-            if unchanged:  # a due review always moves `tier_review` on, so this is a member from the ladder pass
+            before = unit.caught_up.get(member.member_id, member.tier)
+            if unchanged and member.member_id not in unit.caught_up:
+                # a due review always moves `tier_review` on, so this is a member from the
+                # ladder pass that a request has already tiered under the current ladder
                 return Result(200, 0)
-            before = member.tier
             unit.reevaluate_tier(member)
             return Result(200, int(member.tier != before))
 

@@ -112,6 +112,8 @@ class Unit:
         self.stats: Counter = Counter()
         self.members: dict[str, Member] = {}
         self.notices: list[Notice] = []
+        self.ladder = ladder_signature(program)
+        self.caught_up: dict[str, str] = {}  # member_id -> tier held before a ladder catch-up
         self._ids = iter(ulid_sequence(64))
         self._shards = shards
 
@@ -192,6 +194,16 @@ class Unit:
         member.spend = pruned_spend(member.spend, self.now, self.program.timezone)
         self.set_tier(member, tier_at(self.program, member.spend, self.now))
         member.tier_review = tier_review_at(self.program, member.spend, member.tier, self.now)
+        member.ladder = self.ladder
+
+    def catch_up(self, member: Member) -> None:
+        """A member last tiered under another tier ladder (the program's tiers
+        changed since) is tiered again before anything is decided for it, so
+        its tier is one the program has and an earn uses the tier §6 gives."""
+        if member.erased or member.ladder == self.ladder:
+            return
+        self.caught_up[member.member_id] = member.tier
+        self.reevaluate_tier(member)
 
     def stats_shard_key(self) -> dict:
         return {"pk": "STATS", "sk": f"SHARD#{random.randrange(self._shards):03d}"}
@@ -324,6 +336,8 @@ class Ledger:
             if idem is not None and idem_key[0] in found:
                 return self._replay(idem, found[idem_key[0]], members)
             unit = Unit(self.store, program, clock.now(), actor, self.settings.stats_shards)
+            for member in members.values():
+                unit.catch_up(member)
             try:
                 result = decide(unit, members, found)
             except DangolError:
@@ -426,7 +440,7 @@ class Ledger:
                 phone=request.phone, birthday=request.birthday, referral_code=code,
                 created_at=unit.now_text, tier=unit.program.base_tier,
                 referrer_id=referrer_id, referral_pending=referrer_id is not None,
-                enrolment_key=idem.pk,
+                enrolment_key=idem.pk, ladder=unit.ladder,
             )
             unit.touch(member)
             unit.stats["members"] += 1
@@ -645,7 +659,7 @@ class Ledger:
         unit.commit.update(
             {"pk": member_pk(member.member_id), "sk": f"TX#{earn['transaction_id']}"},
             "SET #r = :r, #c = :c", {"#r": "refunded_amount", "#c": "clawed_back"},
-            {":r": refunded + amount, ":c": clawed + taken}, "original",
+            {":r": refunded + amount, ":c": clawed + due}, "original",
         )
         if earn.get("quarter") in member.spend:
             member.spend[earn["quarter"]] = max(member.spend[earn["quarter"]] - amount, 0)
@@ -746,7 +760,12 @@ def reward_view(item: dict) -> dict:
 
 def member_view(program: Program, member: Member, now: dt.datetime) -> dict:
     quarter_spend = member.spend.get(quarter_of(now, program.timezone), 0)
-    upper = program.next_tier(member.tier)
+    tier = member.tier
+    if member.ladder != ladder_signature(program):
+        # the program's tiers changed and the member's stored tier is not yet
+        # re-evaluated: show the tier §6 gives under the current tiers
+        tier = tier_at(program, member.spend, now)
+    upper = program.next_tier(tier)
     now_text = format_instant(now)
     horizon = format_instant(now + EXPIRING_WINDOW)
     return {
@@ -755,7 +774,7 @@ def member_view(program: Program, member: Member, now: dt.datetime) -> dict:
         "email": member.email,
         "phone": member.phone,
         "birthday": member.birthday,
-        "tier": member.tier,
+        "tier": tier,
         "balance": member.balance,
         "lifetime_points": member.lifetime_points,
         "quarter_spend": quarter_spend,

@@ -1,10 +1,12 @@
 """Request bodies (pydantic v2, strict): what the API accepts, nothing more."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from . import clock
 from .domain.calendar import format_instant, parse_date, parse_instant
 
 MAX_POINTS = 10**12
@@ -16,8 +18,12 @@ Points = Annotated[int, Field(ge=1, le=MAX_POINTS)]
 Amount = Annotated[int, Field(ge=1, le=MAX_POINTS)]
 
 
-def _date(text: str) -> str:
-    return parse_date(text).isoformat()
+def _birthday(text: str) -> str:
+    day = parse_date(text)
+    # a day of slack: it is already tomorrow in some timezones
+    if day.year < 1900 or day > clock.now().date() + dt.timedelta(days=1):
+        raise ValueError("a birthday is a past date (1900 or later)")
+    return day.isoformat()
 
 
 def _instant(text: str) -> str:
@@ -37,7 +43,7 @@ def _nonzero(value: int) -> int:
     return value
 
 
-DateText = Annotated[str, Field(max_length=10), AfterValidator(_date)]
+Birthday = Annotated[str, Field(max_length=10), AfterValidator(_birthday)]
 InstantText = Annotated[str, Field(max_length=40), AfterValidator(_instant)]
 Email = Annotated[str, Field(min_length=3, max_length=200), AfterValidator(_email)]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ().-]{2,31}$")]
@@ -52,7 +58,7 @@ class CreateMember(Request):
     name: Text
     email: Optional[Email] = None
     phone: Optional[Phone] = None
-    birthday: Optional[DateText] = None
+    birthday: Optional[Birthday] = None
     referral_code: Optional[Text] = None
 
 

@@ -101,7 +101,8 @@ def _breakdown(
 
 def clawback_due(earned: int, order_amount: int, refunded_total: int, clawed_so_far: int) -> int:
     """Points a refund claws back: the running floor of the refunded share of
-    the earn, less what earlier refunds of the order already took."""
+    the earn, less what earlier refunds of the order already clawed back (what
+    each was due; a part it could not take stays unrecovered, not carried on)."""
     if not 0 <= refunded_total <= order_amount or order_amount <= 0:
         raise ValueError("refunded total out of range")
     due = (earned * refunded_total) // order_amount - clawed_so_far

@@ -28,6 +28,7 @@ class Member:
     version: Optional[int] = None  # as read; None = not stored yet
     erased: bool = False
     tier_review: Optional[str] = None
+    ladder: Optional[str] = None  # signature of the tier ladder `tier` was decided under
     last_birthday_year: Optional[int] = None
     enrolment_key: Optional[str] = None  # idempotency record holding the enrolment reply
 
@@ -63,6 +64,7 @@ class Member:
             "version": (self.version or 0) + 1,
             "erased": self.erased,
             "tier_review": self.tier_review,
+            "ladder": self.ladder,
             "next_expiry": self.lots.next_expiry(),
             "last_birthday_year": self.last_birthday_year,
             "enrolment_key": self.enrolment_key,
@@ -93,6 +95,7 @@ class Member:
             version=int(record["version"]),
             erased=bool(record.get("erased", False)),
             tier_review=record.get("tier_review"),
+            ladder=record.get("ladder"),
             last_birthday_year=record.get("last_birthday_year"),
             enrolment_key=record.get("enrolment_key"),
         )

@@ -40,11 +40,16 @@ def _decimal_string(text: str) -> str:
 Rate = Annotated[str, AfterValidator(_decimal_string)]
 
 
-def _instant(text: str) -> str:
-    return format_instant(parse_instant(text))
+def _whole_second_instant(text: str) -> str:
+    """A promotion boundary. Purchase times are compared in whole seconds, so a
+    boundary must be one: a fraction would be moved, changing the window."""
+    moment = parse_instant(text)
+    if "." in text:
+        raise ValueError("promotion times are whole seconds, such as 2027-03-01T00:00:00Z")
+    return format_instant(moment)
 
 
-Instant = Annotated[str, Field(max_length=40), AfterValidator(_instant)]
+Instant = Annotated[str, Field(max_length=40), AfterValidator(_whole_second_instant)]
 
 
 class _Strict(BaseModel):

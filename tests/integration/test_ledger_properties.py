@@ -183,14 +183,14 @@ class LedgerMachine(RuleBasedStateMachine):
             return self.expect_rejected(response, "REVERSAL_NOT_ALLOWED")
         assert response.status == 201, response
         refunded = earn["refunded"] + amount
-        # running floor of the refunded share, less what earlier refunds took
+        # running floor of the refunded share, less what earlier refunds clawed back
         due = earn["points"] * refunded // earn["amount"] - earn["clawed"]
         taken = min(due, self.balances[member])
         assert response.json["type"] == "reversal"
         assert response.json["points"] == -taken, (response.json, due, self.balances[member])
         assert response.json["unrecovered_points"] == due - taken
         event("refund " + ("partly unrecovered" if due > taken else "recovered"))
-        earn["refunded"], earn["clawed"] = refunded, earn["clawed"] + taken
+        earn["refunded"], earn["clawed"] = refunded, earn["clawed"] + due
         self.expected = dict(self.balances)
         self.expected[member] -= taken
 

@@ -228,10 +228,11 @@ def test_refund_of_an_empty_balance_records_zero_points(api, clock):
     earn(api, "m1", "o2", 500)  # 50 more points
     last = reverse(api, "m1", tx["transaction_id"], {"amount": 600})
     assert last.status == 201, last
-    # floor(100 × 1000 / 1000) = 100 minus what earlier refunds clawed back (0):
-    # 100 due, the 50 held are taken, 50 unrecovered
+    # floor(100 × 1000 / 1000) = 100 minus what the earlier refund clawed back (its
+    # 40, though it could take none): 60 due, the 50 held are taken, 10 unrecovered.
+    # The earn's 100 points: 50 taken + 40 + 10 unrecovered, each point reported once.
     assert last.json["points"] == -50
-    assert last.json["unrecovered_points"] == 50
+    assert last.json["unrecovered_points"] == 10
     assert api.balance("m1") == 0
 
 

@@ -77,3 +77,32 @@ def test_the_pass_runs_once_per_ladder_and_an_unchanged_ladder_queues_nothing(ap
     assert local.drain_queues() == 0
     local.run_job("recompute_tiers")
     assert {m: api.get(f"/members/{m}").json for m in ("low", "mid", "high")} == before
+
+
+def test_before_the_pass_runs_members_are_shown_and_served_under_the_new_tiers(api, clock):
+    shop(api)
+    # silver from 5,000 earning x1.5; gold renamed platinum and raised to 150,000
+    api.program({"signup_bonus": 0, "tiers": [
+        LADDER[0], {**LADDER[1], "min_spend": 5000, "earn_multiplier": "1.5"},
+        {"name": "platinum", "min_spend": 150000, "earn_multiplier": "2"}]})
+    # the queued pass has not run: reads show the tier §6 gives under the new ladder
+    high = api.get("/members/high").json
+    assert high["tier"] == "silver"
+    assert high["next_tier"] == {"name": "platinum", "spend_needed": 150000 - 120000}
+    assert stats(api)["members_by_tier"] == {"bronze": 1, "silver": 1, "platinum": 0}  # mid is still silver
+
+    # a request re-tiers its member first: low earns as silver (held before the purchase)
+    earn = spend(api, "low", 10000, "low-2")
+    lines = {line["rule"]: line["points"] for line in earn["breakdown"]}
+    assert lines == {"base": 100, "tier:silver": 50}  # 10,000 x 0.01, and x (1.5 - 1)
+    assert stats(api)["members_by_tier"] == {"bronze": 0, "silver": 2, "platinum": 0}
+
+    # the pass re-tiers the rest (high) and leaves low alone
+    assert local.drain_queues() >= 1
+    assert tiers(api, "low", "mid", "high") == {"low": "silver", "mid": "silver", "high": "silver"}
+    assert stats(api)["members_by_tier"] == {"bronze": 0, "silver": 3, "platinum": 0}
+    # low: bronze -> silver when its earn re-tiered it; high: up to gold, then down to silver
+    for member_id, moves in (("low", 1), ("high", 2)):
+        changed = [n for n in api.get(f"/members/{member_id}/notifications", key="admin").json["items"]
+                   if n["type"] == "tier_changed"]
+        assert len(changed) == moves, (member_id, changed)

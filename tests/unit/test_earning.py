@@ -208,12 +208,6 @@ def test_clawback_is_a_running_floor_of_the_refunded_share():
     assert clawback_due(100, 3000, 3000, 66) == 34
 
 
-def test_clawback_counts_only_what_was_actually_taken_before():
-    # the 1st refund could take only 10 of its 33 (low balance):
-    # the 2nd owes floor(100 × 2000 / 3000) − 10 = 56
-    assert clawback_due(100, 3000, 2000, 10) == 56
-
-
 def test_clawback_of_small_refunds_catches_up():
     # earned 7 on 1000; refunds of 100 each: floors of 0.7, 1.4, 2.1 → 0, 1, 2
     assert clawback_due(7, 1000, 100, 0) == 0
