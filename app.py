@@ -272,7 +272,8 @@ def send_notifications(event):
             if message.get("job") == "recompute_tiers":  # queued by PUT /program when the tiers change
                 services().jobs.recompute_tiers()
             else:
-                services().sender.deliver(message["member_id"], message["notification_id"])
+                services().sender.deliver(message["member_id"], message["notification_id"],
+                                          int(message.get("generation", 0)))
         except Exception:
             app.log.exception("notification message %s failed", message_id)
             failures.append({"itemIdentifier": message_id})

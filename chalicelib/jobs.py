@@ -12,7 +12,7 @@ from .domain.calendar import birthday_keys_for, format_instant, local_date
 from .errors import DangolError
 from .ledger import LADDER_KEY, Ledger, Result, Unit
 from .domain.tiers import ladder_signature, tier_at, tier_review_at
-from .store import BIRTHDAY_INDEX, EXPIRY_INDEX, MEMBERS_INDEX, PROFILE, TIER_REVIEW_INDEX, member_pk
+from .store import BIRTHDAY_INDEX, EXPIRY_INDEX, MEMBERS_INDEX, PROFILE, TIER_REVIEW_INDEX, member_pk, member_sk
 
 log = logging.getLogger(__name__)
 
@@ -123,17 +123,21 @@ class Jobs:
         horizon = format_instant(now + dt.timedelta(days=program.expiry_warning_days))
         today = local_date(now, program.timezone).isoformat()
 
-        def warned_key(member_id: str) -> tuple[str, str]:
-            return member_pk(member_id), f"WARNED#{today}"
+        def warned_key(member_id: str, generation: int = 0) -> tuple[str, str]:
+            return member_pk(member_id), member_sk(generation, f"WARNED#{today}")
 
         def decide(unit: Unit, member, found) -> Result:
-            if member is None or member.erased or warned_key(member.member_id) in found:
+            if member is None or member.erased:
+                return Result(200, 0)
+            # read ahead: the key of a first enrolment (the conditional put covers the others)
+            if member.generation == 0 and warned_key(member.member_id) in found:
                 return Result(200, 0)
             lots = member.lots.expiring_between(unit.now_text, horizon)
             if not lots:
                 return Result(200, 0)
             # the conditional put still guards against a concurrent run of the job
-            unit.commit.put_new(dict(zip(("pk", "sk"), warned_key(member.member_id))), "once")
+            unit.commit.put_new(dict(zip(("pk", "sk"), warned_key(member.member_id, member.generation))),
+                                "once")
             unit.notify(member, "points_expiring", points=sum(l.points for l in lots),
                         expires_by=lots[-1].expires_at)
             return Result(200, 1)

@@ -44,7 +44,7 @@ from .errors import (
     ValidationError,
 )
 from . import schemas
-from .store import PROFILE, Commit, CommitConflict, Store, member_pk
+from .store import PROFILE, Commit, CommitConflict, Store, member_pk, member_sk
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ class Result:
 class Notice:
     member_id: str
     notification_id: str
+    generation: int
 
 
 class Unit:
@@ -137,7 +138,8 @@ class Unit:
             "storefront": self.actor.name,
             **{k: v for k, v in extra.items() if v is not None},
         }
-        self.commit.put({"pk": member_pk(member.member_id), "sk": f"TX#{tx_id}", **tx}, "tx")
+        self.commit.put({"pk": member_pk(member.member_id),
+                         "sk": member_sk(member.generation, f"TX#{tx_id}"), **tx}, "tx")
         if type_ in CREDIT_TYPES:
             self.stats["points_earned"] += points
             member.lifetime_points += points
@@ -167,7 +169,7 @@ class Unit:
         self.commit.put(
             {
                 "pk": member_pk(member.member_id),
-                "sk": f"NOTIFICATION#{notification_id}",
+                "sk": member_sk(member.generation, f"NOTIFICATION#{notification_id}"),
                 "notification_id": notification_id,
                 "member_id": member.member_id,
                 "type": type_,
@@ -179,7 +181,7 @@ class Unit:
             },
             "notification",
         )
-        self.notices.append(Notice(member.member_id, notification_id))
+        self.notices.append(Notice(member.member_id, notification_id, member.generation))
 
     def set_tier(self, member: Member, tier: str) -> None:
         if tier != member.tier:
@@ -278,22 +280,25 @@ class Ledger:
         return member_view(program, self._live(members, member_id), clock.now())
 
     def history(self, member_id: str, limit: int, cursor: Optional[str]) -> dict:
-        self._require_member(member_id)
-        items, next_cursor = self.store.query_page(member_pk(member_id), "TX#", limit, cursor, newest_first=True)
+        generation = self._require_member(member_id)
+        items, next_cursor = self.store.query_page(
+            member_pk(member_id), member_sk(generation, "TX#"), limit, cursor, newest_first=True)
         return {"items": [transaction_view(i) for i in items], "next_cursor": next_cursor}
 
     def notifications(self, member_id: str, limit: int, cursor: Optional[str]) -> dict:
-        self._require_member(member_id)
+        generation = self._require_member(member_id)
         items, next_cursor = self.store.query_page(
-            member_pk(member_id), "NOTIFICATION#", limit, cursor, newest_first=True
+            member_pk(member_id), member_sk(generation, "NOTIFICATION#"), limit, cursor, newest_first=True
         )
         fields = ("notification_id", "type", "channel", "status", "created_at", "sent_at")
         return {"items": [{k: i.get(k) for k in fields} for i in items], "next_cursor": next_cursor}
 
-    def _require_member(self, member_id: str) -> None:
+    def _require_member(self, member_id: str) -> int:
+        """The member's generation; NotFoundError when there is no live member."""
         record = self.store.get(member_pk(member_id), PROFILE)
         if record is None or record.get("erased"):
             raise NotFoundError(f"member {member_id!r} not found")
+        return int(record.get("generation", 0))
 
     def stats(self) -> dict:
         program = self.program()
@@ -353,7 +358,8 @@ class Ledger:
                 )
             unit.commit.add_counters(unit.stats_shard_key(), dict(unit.stats), "stats")
             if idem is not None:
-                unit.commit.put_new(self._idempotency_item(idem, result, unit, subject), "idempotency")
+                unit.commit.put_new(self._idempotency_item(idem, result, unit, subject, members),
+                                    "idempotency")
             try:
                 self.store.commit(unit.commit)
             except CommitConflict as conflict:
@@ -377,14 +383,16 @@ class Ledger:
         if not notices or self.publisher is None:
             return
         try:
-            self.publisher.publish([{"member_id": n.member_id, "notification_id": n.notification_id}
-                                    for n in notices])
+            self.publisher.publish([{"member_id": n.member_id, "notification_id": n.notification_id,
+                                     "generation": n.generation} for n in notices])
         except Exception:  # the outbox item stays `queued` and is visible
             log.exception("could not queue %d notifications", len(notices))
 
     def _idempotency_item(self, idem: IdempotencyKey, result: Result, unit: Unit,
-                          subject: Optional[str | list[str]]) -> dict:
+                          subject: Optional[str | list[str]], members: dict[str, Member]) -> dict:
         expires = unit.now + dt.timedelta(hours=self.settings.idempotency_hours)
+        subjects = [subject] if isinstance(subject, str) else list(subject or [])
+        shown = [unit.members.get(s) or members.get(s) for s in subjects]
         return {
             "pk": idem.pk,
             "sk": "IDEMPOTENCY",
@@ -392,7 +400,9 @@ class Ledger:
             "status": result.status,
             "body": json.dumps(result.body, ensure_ascii=False),
             # the members the response shows: a replay answers 404 once one is erased
-            "member_ids": [subject] if isinstance(subject, str) else list(subject or []),
+            "member_ids": subjects,
+            # and which enrolment of each id: a replay answers 404 once the id is another member's
+            "member_generations": [m.generation if m is not None else 0 for m in shown],
             "created_at": unit.now_text,
             "expires_at": int(expires.timestamp()),
         }
@@ -411,11 +421,15 @@ class Ledger:
             raise IdempotencyKeyReusedError(
                 "this Idempotency-Key was used with a different request"
             )
-        for subject in stored.get("member_ids") or []:
+        subjects = stored.get("member_ids") or []
+        generations = stored.get("member_generations") or [0] * len(subjects)
+        for subject, generation in zip(subjects, generations):
             if members is not None and subject in members:
-                self._live(members, subject)
+                current = self._live(members, subject).generation
             else:
-                self._require_member(subject)
+                current = self._require_member(subject)
+            if current != int(generation):
+                raise NotFoundError(f"member {subject!r} not found")
         return Result(int(stored["status"]), json.loads(stored["body"]))
 
     # -- members ---------------------------------------------------------
@@ -425,15 +439,20 @@ class Ledger:
         extra = [(f"REFERRAL#{code_given}", "REFERRAL")] if code_given else []
 
         def read(also):
-            return self._read([], extra + also)
+            return self._read([member_id], extra + also)
 
         def decide(unit: Unit, members, found) -> Result:
+            earlier = members.get(member_id)
+            if earlier is not None and not earlier.erased:
+                raise MemberExistsError(f"member {member_id!r} already exists")
             referrer_id = None
+            referrer_generation = 0
             if code_given:
                 code_item = found.get(extra[0])
                 if code_item is None:
                     raise ValidationError(f"unknown referral_code {request.referral_code!r}")
                 referrer_id = code_item["member_id"]
+                referrer_generation = int(code_item.get("generation", 0))
             code = referral_code()
             member = Member(
                 member_id=member_id, name=request.name, email=request.email,
@@ -441,12 +460,17 @@ class Ledger:
                 created_at=unit.now_text, tier=unit.program.base_tier,
                 referrer_id=referrer_id, referral_pending=referrer_id is not None,
                 enrolment_key=idem.pk, ladder=unit.ladder,
+                referrer_generation=referrer_generation,
+                # an id erased before is enrolled again as a new member: it replaces the
+                # erased profile (conditioned on its version) and keeps apart from its items
+                generation=earlier.generation + 1 if earlier is not None else 0,
+                version=earlier.version if earlier is not None else None,
             )
             unit.touch(member)
             unit.stats["members"] += 1
             unit.stats[f"tier:{member.tier}"] += 1
-            unit.commit.put_new({"pk": f"REFERRAL#{code}", "sk": "REFERRAL", "member_id": member_id},
-                                f"code:{code}")
+            unit.commit.put_new({"pk": f"REFERRAL#{code}", "sk": "REFERRAL", "member_id": member_id,
+                                 "generation": member.generation}, f"code:{code}")
             if unit.program.signup_bonus:
                 unit.credit(member, "bonus", unit.program.signup_bonus, reason="signup")
             unit.notify(member, "welcome")
@@ -524,7 +548,7 @@ class Ledger:
                 refunded_amount=0, clawed_back=0,
             )
             unit.commit.put_new(
-                {"pk": member_pk(member_id), "sk": f"ORDER#{request.order_id}",
+                {"pk": member_pk(member_id), "sk": member_sk(member.generation, f"ORDER#{request.order_id}"),
                  "transaction_id": tx["transaction_id"]},
                 "order",
             )
@@ -538,7 +562,8 @@ class Ledger:
                 if referral.referee_points:
                     unit.credit(member, "bonus", referral.referee_points, reason="referral")
                 referrer = members.get(member.referrer_id or "")
-                if referrer is not None and not referrer.erased and referral.referrer_points:
+                if (referrer is not None and not referrer.erased and referral.referrer_points
+                        and referrer.generation == member.referrer_generation):
                     unit.credit(referrer, "bonus", referral.referrer_points,
                                 reason=f"referral:{member_id}")
             return Result(201, {**transaction_view(tx), "tier": member.tier})
@@ -560,7 +585,7 @@ class Ledger:
                 raise ValidationError(f"unknown activity type {request.type!r}")
             tx = unit.credit(member, "activity", points, reason=request.type,
                              reference_id=request.reference_id)
-            unit.commit.put_new({"pk": member_pk(member_id), "sk": reference,
+            unit.commit.put_new({"pk": member_pk(member_id), "sk": member_sk(member.generation, reference),
                                  "transaction_id": tx["transaction_id"]}, "activity")
             if points:
                 unit.notify(member, "points_earned", points=points)
@@ -630,7 +655,11 @@ class Ledger:
 
         def decide(unit: Unit, members, found) -> Result:
             member = self._live(members, member_id)
-            original = found.get(tx_key)
+            if member.generation:
+                # an id enrolled again: its transactions are under G<n># (one more read)
+                original = self.store.get(tx_key[0], member_sk(member.generation, tx_key[1]))
+            else:
+                original = found.get(tx_key)
             if original is None:
                 raise NotFoundError(f"transaction {tx_id!r} not found")
             if original["type"] == "earn":
@@ -657,7 +686,7 @@ class Ledger:
         taken = min(due, member.balance)
         member.lots.debit(taken, first=earn["transaction_id"])
         unit.commit.update(
-            {"pk": member_pk(member.member_id), "sk": f"TX#{earn['transaction_id']}"},
+            {"pk": earn["pk"], "sk": earn["sk"]},
             "SET #r = :r, #c = :c", {"#r": "refunded_amount", "#c": "clawed_back"},
             {":r": refunded + amount, ":c": clawed + due}, "original",
         )
@@ -685,7 +714,7 @@ class Ledger:
         for draw in plan.draws:
             member.lots.restore(draw)
         unit.commit.update(
-            {"pk": member_pk(member.member_id), "sk": f"TX#{redeem['transaction_id']}"},
+            {"pk": redeem["pk"], "sk": redeem["sk"]},
             "SET #r = :r, #c = :c", {"#r": "restored", "#c": "consumed"},
             {":r": restored + points, ":c": list(plan.consumed_after)}, "original",
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .domain.calendar import format_instant
-from .store import PROFILE, Store, member_pk
+from .store import PROFILE, Store, member_pk, member_sk
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,10 @@ class NotificationSender:
         self.sender = sender
         self.clock = clock
 
-    def deliver(self, member_id: str, notification_id: str) -> Optional[Delivery]:
-        """Deliver one notification; None when it was already handled."""
-        pk, sk = member_pk(member_id), f"NOTIFICATION#{notification_id}"
+    def deliver(self, member_id: str, notification_id: str, generation: int = 0) -> Optional[Delivery]:
+        """Deliver one notification; None when it was already handled. `generation`
+        says which enrolment of the member id it is for (see `member_sk`)."""
+        pk, sk = member_pk(member_id), member_sk(generation, f"NOTIFICATION#{notification_id}")
         claimed = self.store.update(
             pk, sk, "SET #s = :sending", {"#s": "status"},
             {":sending": "sending", ":queued": "queued"},
@@ -95,8 +96,8 @@ class NotificationSender:
         profile = self.store.get(pk, PROFILE) or {}
         data = claimed.get("data") or {}
         text = message_text(claimed["type"], data)
-        if profile.get("erased"):
-            profile = {}
+        if profile.get("erased") or int(profile.get("generation", 0)) != generation:
+            profile = {}  # erased (or the id is now another member's): nobody to tell
         if profile.get("email"):
             channel = "email"
         elif profile.get("phone"):

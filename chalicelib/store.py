@@ -8,6 +8,8 @@ Layout
   MEMBER#<id> / ORDER#<order_id>        one earn per order
   MEMBER#<id> / ACTIVITY#<sha256>       one reward per (type, reference)
   MEMBER#<id> / NOTIFICATION#<ulid>     notification outbox
+  MEMBER#<id> / G<n>#TX#<ulid> ...      the same for a member id enrolled again after
+                                        an erasure (generation n)
   REFERRAL#<code> / REFERRAL            referral code -> member
   VOUCHER#<code> / VOUCHER              issued reward vouchers (unique)
   REWARD / <reward_id>                  reward catalog and stock
@@ -65,6 +67,13 @@ def _plain(value: Any) -> Any:
 
 def member_pk(member_id: str) -> str:
     return f"MEMBER#{member_id}"
+
+
+def member_sk(generation: int, sk: str) -> str:
+    """Sort key of an item a member owns (`TX#...`, `ORDER#...`). A member id
+    enrolled again after an erasure is generation 1, 2, ...: its items are
+    `G<n>#TX#...`, apart from those the erased member left."""
+    return f"G{generation}#{sk}" if generation else sk
 
 
 PROFILE = "PROFILE"

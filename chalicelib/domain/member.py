@@ -31,6 +31,8 @@ class Member:
     ladder: Optional[str] = None  # signature of the tier ladder `tier` was decided under
     last_birthday_year: Optional[int] = None
     enrolment_key: Optional[str] = None  # idempotency record holding the enrolment reply
+    generation: int = 0  # 1, 2, ... when the id is enrolled again after an erasure
+    referrer_generation: int = 0
 
     @property
     def balance(self) -> int:
@@ -68,6 +70,8 @@ class Member:
             "next_expiry": self.lots.next_expiry(),
             "last_birthday_year": self.last_birthday_year,
             "enrolment_key": self.enrolment_key,
+            "generation": self.generation,
+            "referrer_generation": self.referrer_generation,
         }
 
     @classmethod
@@ -98,6 +102,8 @@ class Member:
             ladder=record.get("ladder"),
             last_birthday_year=record.get("last_birthday_year"),
             enrolment_key=record.get("enrolment_key"),
+            generation=int(record.get("generation", 0)),
+            referrer_generation=int(record.get("referrer_generation", 0)),
         )
         if int(record.get("balance", 0)) != member.balance:
             raise LedgerInvariantError(f"member {member.member_id}: balance differs from its lots")
