@@ -107,7 +107,14 @@ class Jobs:
 
         changed = self._each(member_ids, decide)
         if applied is None or applied.get("ladder") != ladder:
-            self.store.put({**LADDER_KEY, "ladder": ladder, "applied_at": now_text})
+            # applied, unless the tiers changed again while the pass ran
+            seen = ({"condition": "attribute_not_exists(pk)", "values": {":at": now_text, ":l": ladder}}
+                    if applied is None else
+                    {"condition": "#l = :seen", "values": {":at": now_text, ":l": ladder,
+                                                           ":seen": applied.get("ladder")}})
+            self.store.update(LADDER_KEY["pk"], LADDER_KEY["sk"], "SET #l = :l, #a = :at",
+                              {"#l": "ladder", "#a": "applied_at"}, seen["values"],
+                              condition=seen["condition"])
         return changed
 
     def _all_members(self) -> list[str]:

@@ -49,6 +49,8 @@ from .store import PROFILE, Commit, CommitConflict, Store, member_pk, member_sk
 log = logging.getLogger(__name__)
 
 PROGRAM_KEY = ("PROGRAM", "CONFIG")
+# conditions that fail when another request changed the item since it was read
+RETRY_LABELS = ("original", "enrolment-reply")
 LADDER_KEY = {"pk": "PROGRAM", "sk": "TIER_LADDER_APPLIED"}  # the ladder members were last tiered by
 EARN_WINDOW = dt.timedelta(days=90)
 EXPIRING_WINDOW = dt.timedelta(days=30)
@@ -245,6 +247,15 @@ class Ledger:
 
     def put_program(self, program: Program) -> dict:
         ladder = ladder_signature(program)
+        # Unless members were last passed over under this very ladder, a pass over all
+        # of them is due (requests re-tier members in the meantime, so a ladder changed
+        # and changed back still needs one). A fresh token each time: a pass that was
+        # running meanwhile cannot mark its (older) ladder applied.
+        self.store.update(
+            LADDER_KEY["pk"], LADDER_KEY["sk"], "SET #l = :pending", {"#l": "ladder"},
+            {":pending": f"pending:{new_id()}", ":new": ladder},
+            condition="attribute_not_exists(pk) OR #l <> :new",
+        )
         old = self.store.replace(
             {"pk": PROGRAM_KEY[0], "sk": PROGRAM_KEY[1], "config": program.model_dump_json(),
              "ladder": ladder, "updated_at": format_instant(clock.now())}
@@ -328,6 +339,7 @@ class Ledger:
         decide: Callable[[Unit, dict[str, Member], dict], Result],
         conflicts: Optional[dict[str, Callable[[], DangolError]]] = None,
         subject: Optional[str | list[str]] = None,
+        catch_up: bool = True,
     ) -> Result:
         """Read, decide, commit; again on a concurrent change.
 
@@ -341,7 +353,7 @@ class Ledger:
             if idem is not None and idem_key[0] in found:
                 return self._replay(idem, found[idem_key[0]], members)
             unit = Unit(self.store, program, clock.now(), actor, self.settings.stats_shards)
-            for member in members.values():
+            for member in members.values() if catch_up else ():
                 unit.catch_up(member)
             try:
                 result = decide(unit, members, found)
@@ -369,7 +381,8 @@ class Ledger:
                     if label in conflicts:
                         raise conflicts[label]()
                 retry = conflict.contended or all(
-                    label.startswith(("member:", "code:")) for label in conflict.failed
+                    label.startswith(("member:", "code:")) or label in RETRY_LABELS
+                    for label in conflict.failed
                 )
                 if not retry:
                     raise
@@ -492,16 +505,14 @@ class Ledger:
             member.tier_review = None
             unit.stats["members"] -= 1
             unit.stats[f"tier:{member.tier}"] -= 1
-            if member.enrolment_key:
-                # The stored enrolment reply holds the personal data: scrub it. A replay
-                # of that request still answers 404 because the member is erased.
+            if member.enrolment_key and self.store.get(member.enrolment_key, "IDEMPOTENCY"):
+                # The stored enrolment reply (kept 48 h) holds the personal data: scrub
+                # it. A replay of that request still answers 404: the member is erased.
                 unit.commit.update(
                     {"pk": member.enrolment_key, "sk": "IDEMPOTENCY"},
-                    "SET #b = :erased, #m = :m, #e = if_not_exists(#e, :expires)",
-                    {"#b": "body", "#m": "member_ids", "#e": "expires_at"},
-                    {":erased": "null", ":m": [member_id],
-                     ":expires": int((unit.now + dt.timedelta(hours=self.settings.idempotency_hours)).timestamp())},
-                    "enrolment-reply",
+                    "SET #b = :erased, #m = :m", {"#b": "body", "#m": "member_ids"},
+                    {":erased": "null", ":m": [member_id]}, "enrolment-reply",
+                    condition="attribute_exists(pk)",  # never a stub without its request
                 )
             if member.referral_code:
                 unit.commit.delete({"pk": f"REFERRAL#{member.referral_code}", "sk": "REFERRAL"},
@@ -509,7 +520,8 @@ class Ledger:
             unit.touch(member)
             return Result(204, None)
 
-        self.change(actor, None, lambda also: self._read([member_id], also), decide)
+        # no re-tiering first: the member's tier counter is simply released
+        self.change(actor, None, lambda also: self._read([member_id], also), decide, catch_up=False)
 
     # -- points ----------------------------------------------------------
     def earn(self, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Earn) -> Result:
@@ -518,10 +530,14 @@ class Ledger:
         def read(also):
             program, members, found = self._read([member_id], also)
             member = members.get(member_id)
-            if member and member.referral_pending and member.referrer_id:
-                # the first earn of a referred member: the referrer is credited too
+            if (member and member.referral_pending and member.referrer_id
+                    and program.referral.referrer_points):
+                # the first earn of a referred member: the referrer is credited too, if
+                # it is still the member that made the referral (not erased, not a new
+                # member enrolled under the same id)
                 record = self.store.get(member_pk(member.referrer_id), PROFILE)
-                if record is not None:
+                if (record is not None and not record.get("erased")
+                        and int(record.get("generation", 0)) == member.referrer_generation):
                     members[member.referrer_id] = Member.from_record(record)
             return program, members, found
 
@@ -688,7 +704,10 @@ class Ledger:
         unit.commit.update(
             {"pk": earn["pk"], "sk": earn["sk"]},
             "SET #r = :r, #c = :c", {"#r": "refunded_amount", "#c": "clawed_back"},
-            {":r": refunded + amount, ":c": clawed + due}, "original",
+            {":r": refunded + amount, ":c": clawed + due, ":was": refunded}, "original",
+            # the earn was read beside the profile, not with it: a refund committed in
+            # between changes this, and the use case runs again on fresh data
+            condition="#r = :was",
         )
         if earn.get("quarter") in member.spend:
             member.spend[earn["quarter"]] = max(member.spend[earn["quarter"]] - amount, 0)
@@ -716,7 +735,8 @@ class Ledger:
         unit.commit.update(
             {"pk": redeem["pk"], "sk": redeem["sk"]},
             "SET #r = :r, #c = :c", {"#r": "restored", "#c": "consumed"},
-            {":r": restored + points, ":c": list(plan.consumed_after)}, "original",
+            {":r": restored + points, ":c": list(plan.consumed_after), ":was": restored}, "original",
+            condition="#r = :was",  # as for a refund: a cancel committed in between runs it again
         )
         if restored + points == redeemed and redeem.get("reward_stocked"):
             unit.commit.update(

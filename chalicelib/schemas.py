@@ -20,8 +20,8 @@ Amount = Annotated[int, Field(ge=1, le=MAX_POINTS)]
 
 def _birthday(text: str) -> str:
     day = parse_date(text)
-    # a day of slack: it is already tomorrow in some timezones
-    if day.year < 1900 or day > clock.now().date() + dt.timedelta(days=1):
+    # up to today where it is latest (UTC+14): a birthday entered at midnight anywhere
+    if day.year < 1900 or day > (clock.now() + dt.timedelta(hours=14)).date():
         raise ValueError("a birthday is a past date (1900 or later)")
     return day.isoformat()
 

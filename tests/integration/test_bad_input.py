@@ -172,6 +172,8 @@ ROWS = [
         "storefront", 400, "VALIDATION_ERROR"),
     row("members-birthday-in-the-future", "POST", "/members", {**NEW_MEMBER, "birthday": "2999-01-01"},
         "storefront", 400, "VALIDATION_ERROR"),
+    row("members-birthday-tomorrow-everywhere", "POST", "/members", {**NEW_MEMBER, "birthday": "2027-01-16"},
+        "storefront", 400, "VALIDATION_ERROR"),
     row("members-birthday-before-1900", "POST", "/members", {**NEW_MEMBER, "birthday": "1899-12-31"},
         "storefront", 400, "VALIDATION_ERROR"),
     row("members-birthday-week-date", "POST", "/members", {**NEW_MEMBER, "birthday": "1990-W05-2"},

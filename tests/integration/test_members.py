@@ -288,3 +288,10 @@ def test_quarter_spend_follows_the_program_timezone_utc(api, clock):
     assert api.get("/members/m1").json["quarter_spend"] == 70000  # 20000 + 50000, both Q1
     clock.set("2027-04-01T00:00:00Z")  # Q2 begins in UTC
     assert api.get("/members/m1").json["quarter_spend"] == 0
+
+
+def test_a_birthday_may_be_today_wherever_it_is_already_today(api, clock):
+    clock.set("2027-01-15T11:00:00Z")  # already 2027-01-16 at UTC+14 (Kiribati)
+    assert api.member("b1", birthday="2027-01-16")["birthday"] == "2027-01-16"
+    late = api.post("/members", {"member_id": "b2", "name": "B", "birthday": "2027-01-17"})
+    assert late.status == 400 and late.error == "VALIDATION_ERROR", late

@@ -142,3 +142,21 @@ def test_expiry_warnings_and_jobs_serve_the_new_member(demo, clock):
     assert demo.balance("m1") == 0
     assert [n["type"] for n in notifications(demo, "m1")] == ["points_expired", "points_expiring", "welcome"]
     assert [tx["type"] for tx in history(demo, "m1")] == ["expire", "bonus"]
+
+
+def test_erasure_after_the_enrolment_reply_expired_leaves_no_stub(demo, clock):
+    from chalicelib.runtime import services
+
+    assert demo.post("/members", {"member_id": "x1", "name": "X"}, idem="enrol-x1").status == 201
+    store = services().store
+    # the 48 h reply is gone (DynamoDB's TTL deletes it)
+    replies = [k for k in store.client.scan(TableName=store.table)["Items"]  # test-only inspection
+               if k["sk"]["S"] == "IDEMPOTENCY" and k["pk"]["S"].endswith("#enrol-x1")]
+    assert len(replies) == 1
+    store.client.delete_item(TableName=store.table, Key={"pk": replies[0]["pk"], "sk": replies[0]["sk"]})
+
+    assert demo.delete("/members/x1", key="admin").status == 204
+    assert store.get(replies[0]["pk"]["S"], "IDEMPOTENCY") is None
+    # the key is free: a new enrolment under it is a new member
+    again = demo.post("/members", {"member_id": "x1", "name": "X"}, idem="enrol-x1")
+    assert again.status == 201, again

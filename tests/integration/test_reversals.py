@@ -625,3 +625,63 @@ def test_refund_takes_amount_and_cancel_takes_points(api, clock):
     # both remain fully reversible
     assert reverse(api, "m1", redeemed["transaction_id"], {"points": 30}).json["points"] == 30
     assert reverse(api, "m1", earned["transaction_id"], {"amount": 1000}).json["points"] == -100
+
+
+# -- an earn or redemption read before another reversal committed ------------------
+# The original transaction is read in the same BatchGetItem as the profile, which
+# DynamoDB does not read as one snapshot: a reversal committed between the two
+# reads leaves a fresh profile beside a stale original. Its update is conditioned
+# on what was read, so the use case runs again instead of reversing twice.
+def stale_original_once(monkeypatch, tx_id, stale):
+    from chalicelib.ledger import Ledger
+
+    real_read = Ledger._read
+    served = []
+
+    def read(self, member_ids, extra=()):
+        program, members, found = real_read(self, member_ids, extra)
+        for key in list(found):
+            if key[1] == f"TX#{tx_id}" and not served:
+                found[key] = dict(stale)
+                served.append(key)
+        return program, members, found
+
+    monkeypatch.setattr(Ledger, "_read", read)
+    return served
+
+
+def original_item(member_id, tx_id):
+    from chalicelib.runtime import services
+    from chalicelib.store import member_pk
+    return services().store.get(member_pk(member_id), f"TX#{tx_id}")
+
+
+def test_a_refund_on_a_stale_read_of_its_earn_runs_again(api, clock, monkeypatch):
+    api.program(PROGRAM)
+    api.member("m1")
+    tx = earn(api, "m1", "o1", 1000)  # 100 points
+    stale = original_item("m1", tx["transaction_id"])
+    assert reverse(api, "m1", tx["transaction_id"], {"amount": 600}).status == 201
+    served = stale_original_once(monkeypatch, tx["transaction_id"], stale)
+    # on the stale read 1000 would still be refundable; only 400 is
+    late = reverse(api, "m1", tx["transaction_id"], {"amount": 600})
+    assert served
+    assert late.status == 422 and late.error == "REVERSAL_NOT_ALLOWED", late
+    rest = reverse(api, "m1", tx["transaction_id"], {"amount": 400})
+    assert rest.status == 201 and rest.json["points"] == -40, rest
+    assert api.balance("m1") == 0
+    assert original_item("m1", tx["transaction_id"])["refunded_amount"] == 1000
+
+
+def test_a_cancel_on_a_stale_read_of_its_redemption_runs_again(api, clock, monkeypatch):
+    api.program(PROGRAM)
+    api.member("m1")
+    earn(api, "m1", "o1", 5000)  # 500 points
+    spent = redeem(api, "m1", 300)
+    stale = original_item("m1", spent["transaction_id"])
+    assert reverse(api, "m1", spent["transaction_id"], {"points": 300}).status == 201
+    served = stale_original_once(monkeypatch, spent["transaction_id"], stale)
+    late = reverse(api, "m1", spent["transaction_id"], {"points": 300})
+    assert served
+    assert late.status == 422 and late.error == "REVERSAL_NOT_ALLOWED", late
+    assert api.balance("m1") == 500

@@ -106,3 +106,51 @@ def test_before_the_pass_runs_members_are_shown_and_served_under_the_new_tiers(a
         changed = [n for n in api.get(f"/members/{member_id}/notifications", key="admin").json["items"]
                    if n["type"] == "tier_changed"]
         assert len(changed) == moves, (member_id, changed)
+
+
+def profile(member_id):
+    from chalicelib.runtime import services
+    from chalicelib.store import PROFILE, member_pk
+    return services().store.get(member_pk(member_id), PROFILE)
+
+
+RAISED = [LADDER[0], {**LADDER[1], "min_spend": 5000},
+          {"name": "platinum", "min_spend": 150000, "earn_multiplier": "2"}]
+
+
+def test_a_ladder_changed_and_changed_back_before_the_pass_is_still_passed_over(api, clock):
+    shop(api)
+    local.run_job("recompute_tiers")
+    api.program({"signup_bonus": 0, "tiers": RAISED})  # pass queued, not run yet
+    spend(api, "low", 1000, "low-2")  # low is re-tiered on the way: silver under RAISED
+    api.program({"signup_bonus": 0, "tiers": LADDER})  # back again before any pass ran
+    local.drain_queues()
+    local.run_job("recompute_tiers")
+    assert tiers(api, "low", "mid", "high") == {"low": "bronze", "mid": "silver", "high": "gold"}
+    counts = stats(api)
+    assert counts["members_by_tier"] == {"bronze": 1, "silver": 1, "gold": 1}
+    assert profile("low")["tier"] == "bronze"
+
+
+def test_erasing_a_member_not_yet_re_tiered_tells_nobody_of_a_tier_change(api, clock):
+    shop(api)
+    api.program({"signup_bonus": 0, "tiers": RAISED})
+    assert api.delete("/members/low", key="admin").status == 204
+    from chalicelib.runtime import services
+    from chalicelib.store import member_pk
+    kinds = [i["type"] for i in services().store.query_all(member_pk("low"), "NOTIFICATION#")]
+    assert "tier_changed" not in kinds, kinds
+    local.drain_queues()
+    counts = stats(api)
+    assert counts["members"] == 2
+    assert counts["members_by_tier"] == {"bronze": 0, "silver": 2, "platinum": 0}
+
+
+def test_a_referrer_paid_nothing_is_not_written_by_the_referees_first_earn(api, clock):
+    api.program({"signup_bonus": 0, "tiers": LADDER, "referral": {"referrer_points": 0, "referee_points": 0}})
+    referrer = api.member("r")
+    api.member("e", referral_code=referrer["referral_code"])
+    api.program({"signup_bonus": 0, "tiers": RAISED, "referral": {"referrer_points": 0, "referee_points": 0}})
+    version = profile("r")["version"]
+    spend(api, "e", 100, "e-1")
+    assert profile("r")["version"] == version
