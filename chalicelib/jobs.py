@@ -9,12 +9,13 @@ import logging
 from . import clock
 from .auth import JOB
 from .domain.calendar import birthday_keys_for, format_instant, local_date
+from .domain.tiers import ladder_signature, tier_at, tier_review_at
 from .errors import DangolError
 from .ledger import LADDER_KEY, Ledger, Result, Unit
-from .domain.tiers import ladder_signature, tier_at, tier_review_at
 from .store import BIRTHDAY_INDEX, EXPIRY_INDEX, MEMBERS_INDEX, PROFILE, TIER_REVIEW_INDEX, member_pk, member_sk
 
 log = logging.getLogger(__name__)
+
 
 class AlreadyDoneError(DangolError):
     code = "ALREADY_DONE"
@@ -94,27 +95,26 @@ class Jobs:
         def decide(unit: Unit, member, found) -> Result:
             if member is None or member.erased:
                 return Result(200, 0)
-            unchanged = (member.tier == tier_at(unit.program, member.spend, unit.now)
-                         and member.tier_review == tier_review_at(unit.program, member.spend,
-                                                                  member.tier, unit.now))
-            before = unit.caught_up.get(member.member_id, member.tier)
-            if unchanged and member.member_id not in unit.caught_up:
+            if member.member_id in unit.caught_up:  # re-tiered under this ladder on the way in
+                return Result(200, int(member.tier != unit.caught_up[member.member_id]))
+            if (member.tier == tier_at(unit.program, member.spend, unit.now)
+                    and member.tier_review == tier_review_at(unit.program, member.spend,
+                                                             member.tier, unit.now)):
                 # a due review always moves `tier_review` on, so this is a member from the
                 # ladder pass that a request has already tiered under the current ladder
                 return Result(200, 0)
+            before = member.tier
             unit.reevaluate_tier(member)
             return Result(200, int(member.tier != before))
 
         changed = self._each(member_ids, decide)
         if applied is None or applied.get("ladder") != ladder:
             # applied, unless the tiers changed again while the pass ran
-            seen = ({"condition": "attribute_not_exists(pk)", "values": {":at": now_text, ":l": ladder}}
-                    if applied is None else
-                    {"condition": "#l = :seen", "values": {":at": now_text, ":l": ladder,
-                                                           ":seen": applied.get("ladder")}})
+            unchanged, seen = (("attribute_not_exists(pk)", {}) if applied is None
+                               else ("#l = :seen", {":seen": applied.get("ladder")}))
             self.store.update(LADDER_KEY["pk"], LADDER_KEY["sk"], "SET #l = :l, #a = :at",
-                              {"#l": "ladder", "#a": "applied_at"}, seen["values"],
-                              condition=seen["condition"])
+                              {"#l": "ladder", "#a": "applied_at"},
+                              {":l": ladder, ":at": now_text, **seen}, condition=unchanged)
         return changed
 
     def _all_members(self) -> list[str]:

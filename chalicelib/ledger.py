@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from . import clock
@@ -24,7 +24,7 @@ from .auth import Actor
 from .domain.calendar import format_instant, parse_instant, quarter_of
 from .domain.earning import PurchaseItem, clawback_due, earning_breakdown
 from .domain.ids import new_id, referral_code, ulid_sequence, voucher_code
-from .domain.lots import LotDraw, merge_by_expiry, plan_restoration
+from .domain.lots import merge_by_expiry, plan_restoration
 from .domain.member import Member
 from .domain.program import Program
 from .domain.tiers import ladder_signature, pruned_spend, tier_at, tier_review_at
@@ -258,9 +258,9 @@ class Ledger:
         )
         old = self.store.replace(
             {"pk": PROGRAM_KEY[0], "sk": PROGRAM_KEY[1], "config": program.model_dump_json(),
-             "ladder": ladder, "updated_at": format_instant(clock.now())}
+             "updated_at": format_instant(clock.now())}
         )
-        if self.publisher is not None and (old or {}).get("ladder", ladder_signature(Program())) != ladder:
+        if self.publisher is not None and ladder_signature(_program_from(old)) != ladder:
             # names or thresholds of tiers changed: every member's tier is evaluated
             # again, off the request (recompute_tiers also catches up if this is lost)
             try:
@@ -525,8 +525,6 @@ class Ledger:
 
     # -- points ----------------------------------------------------------
     def earn(self, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Earn) -> Result:
-        state: dict[str, Any] = {}
-
         def read(also):
             program, members, found = self._read([member_id], also)
             member = members.get(member_id)
@@ -577,9 +575,8 @@ class Ledger:
                 referral = program.referral
                 if referral.referee_points:
                     unit.credit(member, "bonus", referral.referee_points, reason="referral")
-                referrer = members.get(member.referrer_id or "")
-                if (referrer is not None and not referrer.erased and referral.referrer_points
-                        and referrer.generation == member.referrer_generation):
+                referrer = members.get(member.referrer_id or "")  # read only when it is paid
+                if referrer is not None:
                     unit.credit(referrer, "bonus", referral.referrer_points,
                                 reason=f"referral:{member_id}")
             return Result(201, {**transaction_view(tx), "tier": member.tier})

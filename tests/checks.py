@@ -1,5 +1,38 @@
-"""Assertions and reads shared by the integration tests (through the `Api` wrapper)."""
+"""Assertions, requests and reads shared by the tests (requests through the `Api` wrapper)."""
 from __future__ import annotations
+
+# Contract §2: the program configuration's defaults, exactly as the contract writes them.
+CONTRACT_DEFAULTS = {
+    "currency": "KRW",
+    "timezone": "Asia/Seoul",
+    "point_value": 1,
+    "base_rate": "0.01",
+    "category_multipliers": {},
+    "promotions": [],
+    "signup_bonus": 1000,
+    "referral": {"referrer_points": 1000, "referee_points": 1000},
+    "birthday_bonus": 0,
+    "activities": {"review": 100},
+    "expiry_days": 365,
+    "expiry_warning_days": 7,
+    "redemption": {"min_points": 1000},
+    "transfer": {"allowed_tiers": [], "min_points": 1},
+    "tiers": [{"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None}],
+}
+
+
+def earn(api, member_id: str, order_id: str, amount: int, **fields) -> dict:
+    """A purchase that must earn (201); returns the transaction."""
+    response = api.post(f"/members/{member_id}/earn", {"order_id": order_id, "amount": amount, **fields})
+    assert response.status == 201, response
+    return response.json
+
+
+def redeem(api, member_id: str, points: int, **fields) -> dict:
+    """A redemption that must succeed (201); returns the transaction."""
+    response = api.post(f"/members/{member_id}/redeem", {"points": points, **fields})
+    assert response.status == 201, response
+    return response.json
 
 
 def assert_error(response, status: int, code: str) -> None:

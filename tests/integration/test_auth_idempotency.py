@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.checks import assert_error, history, snapshot, stats
+from tests.checks import assert_error, snapshot, stats
 
 PROGRAM = {
     "signup_bonus": 1000,

@@ -1,6 +1,6 @@
 """Contract §4 earn: breakdown lines, validation, quarters, tiers, lot expiry."""
 from __future__ import annotations
-from tests.checks import assert_error, history
+from tests.checks import assert_error, earn, history
 
 TIERS = [
     {"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None},
@@ -14,13 +14,6 @@ def lines(tx: dict) -> dict:
     assert len(rules) == len(set(rules)), tx["breakdown"]
     assert sum(line["points"] for line in tx["breakdown"]) == tx["points"], tx
     return {line["rule"]: line["points"] for line in tx["breakdown"]}
-
-
-def earn(api, member_id, order_id, amount, **fields):
-    response = api.post(f"/members/{member_id}/earn", {"order_id": order_id, "amount": amount, **fields})
-    assert response.status == 201, response
-    return response.json
-
 
 def item(sku, category, amount):
     return {"sku": sku, "category": category, "amount": amount}

@@ -8,7 +8,7 @@ import re
 from chalicelib import local
 
 from tests.conftest import DEMO_PROGRAM
-from tests.checks import history, stats
+from tests.checks import earn, history, stats
 
 TIERS = [
     {"name": "basic", "min_spend": 0, "earn_multiplier": "1"},
@@ -35,11 +35,6 @@ TX_TYPES = {"earn", "bonus", "activity", "redeem", "expire", "adjust", "reversal
 def ok(response, status=201):
     assert response.status == status, response
     return response.json
-
-
-def earn(api, member_id, order_id, amount, **extra):
-    return ok(api.post(f"/members/{member_id}/earn", {"order_id": order_id, "amount": amount, **extra}))
-
 
 def assert_consistent(s, balances):
     """§8: outstanding = earned − redeemed − expired + adjusted + reversed =

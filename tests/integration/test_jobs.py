@@ -7,7 +7,7 @@ Program timezone is Asia/Seoul (UTC+9, no daylight saving): local midnight is
 from __future__ import annotations
 
 from chalicelib import local
-from tests.checks import stats
+from tests.checks import earn, stats
 
 BASIC_TIER = {"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None}
 SILVER_TIER = {"name": "silver", "min_spend": 100000, "earn_multiplier": "1", "expiry_days": None}
@@ -41,13 +41,6 @@ def raw_profile(member_id: str) -> dict:
     from chalicelib.runtime import services
 
     return services().store.get(f"MEMBER#{member_id}", "PROFILE")
-
-
-def earn(api, member_id: str, order_id: str, amount: int) -> dict:
-    response = api.post(f"/members/{member_id}/earn", {"order_id": order_id, "amount": amount})
-    assert response.status == 201, response
-    return response.json
-
 
 # -- expire_points ------------------------------------------------------------
 EXPIRY_PROGRAM = {

@@ -5,26 +5,7 @@ import copy
 import json
 
 from tests.conftest import DEMO_PROGRAM
-from tests.checks import assert_error
-
-# The defaults exactly as the contract writes them.
-DEFAULTS = {
-    "currency": "KRW",
-    "timezone": "Asia/Seoul",
-    "point_value": 1,
-    "base_rate": "0.01",
-    "category_multipliers": {},
-    "promotions": [],
-    "signup_bonus": 1000,
-    "referral": {"referrer_points": 1000, "referee_points": 1000},
-    "birthday_bonus": 0,
-    "activities": {"review": 100},
-    "expiry_days": 365,
-    "expiry_warning_days": 7,
-    "redemption": {"min_points": 1000},
-    "transfer": {"allowed_tiers": [], "min_points": 1},
-    "tiers": [{"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None}],
-}
+from tests.checks import CONTRACT_DEFAULTS as DEFAULTS, assert_error
 
 TIERS = [
     {"name": "bronze", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None},

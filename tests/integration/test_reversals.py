@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib import local
-from tests.checks import history, stats
+from tests.checks import earn, history, redeem, stats
 
 # Plain arithmetic: 1 point per 10 won, no signup bonus, any redemption size,
 # lots live 30 days so every lot shows in GET member `expiring`.
@@ -20,20 +20,6 @@ TIERS = [
     {"name": "basic", "min_spend": 0, "earn_multiplier": "1"},
     {"name": "gold", "min_spend": 1000, "earn_multiplier": "1"},
 ]
-
-
-def earn(api, member_id, order_id, amount, **extra):
-    response = api.post(f"/members/{member_id}/earn", {"order_id": order_id, "amount": amount, **extra})
-    assert response.status == 201, response
-    return response.json
-
-
-def redeem(api, member_id, points, **extra):
-    response = api.post(f"/members/{member_id}/redeem", {"points": points, **extra})
-    assert response.status == 201, response
-    return response.json
-
-
 def reverse(api, member_id, tx_id, body=None):
     return api.post(f"/members/{member_id}/transactions/{tx_id}/reversal", body or {})
 

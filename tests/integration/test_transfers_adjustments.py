@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from chalicelib import local
-from tests.checks import history, snapshot, stats
+from tests.checks import earn, history, snapshot, stats
 
 # 1 point per 10 won, no signup bonus, lots live 30 days (all show in `expiring`).
 PROGRAM = {
@@ -16,13 +16,6 @@ TIERS = [
     {"name": "basic", "min_spend": 0, "earn_multiplier": "1"},
     {"name": "gold", "min_spend": 1000, "earn_multiplier": "1"},
 ]
-
-
-def earn(api, member_id, order_id, amount, **extra):
-    response = api.post(f"/members/{member_id}/earn", {"order_id": order_id, "amount": amount, **extra})
-    assert response.status == 201, response
-    return response.json
-
 
 def transfer(api, sender, recipient, points):
     return api.post(f"/members/{sender}/transfers", {"to_member_id": recipient, "points": points})

@@ -8,29 +8,11 @@ import pydantic
 import pytest
 
 from chalicelib.domain.program import Program
+from tests.checks import CONTRACT_DEFAULTS
 
 DEMO = json.loads(
     (pathlib.Path(__file__).resolve().parents[3] / "shared" / "demo-program.json").read_text()
 )
-
-# Contract §2, copied verbatim.
-CONTRACT_DEFAULTS = {
-    "currency": "KRW",
-    "timezone": "Asia/Seoul",
-    "point_value": 1,
-    "base_rate": "0.01",
-    "category_multipliers": {},
-    "promotions": [],
-    "signup_bonus": 1000,
-    "referral": {"referrer_points": 1000, "referee_points": 1000},
-    "birthday_bonus": 0,
-    "activities": {"review": 100},
-    "expiry_days": 365,
-    "expiry_warning_days": 7,
-    "redemption": {"min_points": 1000},
-    "transfer": {"allowed_tiers": [], "min_points": 1},
-    "tiers": [{"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None}],
-}
 
 PROMO = {"name": "double", "multiplier": "2", "starts_at": "2027-03-01T00:00:00Z",
          "ends_at": "2027-03-08T00:00:00Z", "categories": None}
