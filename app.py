@@ -219,6 +219,12 @@ def notifications(actor, member_id):
     return services().ledger.notifications(member_id, *page_params())
 
 
+@app.route("/vouchers/{code}", methods=["GET"])
+@endpoint("storefront")
+def get_voucher(actor, code):
+    return services().ledger.voucher(code)
+
+
 # -- rewards and stats --------------------------------------------------------
 @app.route("/rewards", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @endpoint("admin", model=schemas.CreateReward)

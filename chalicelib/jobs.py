@@ -9,12 +9,19 @@ import logging
 from . import clock
 from .auth import JOB
 from .domain.calendar import birthday_keys_for, format_instant, local_date
-from .domain.tiers import ladder_signature, tier_at, tier_review_at
+from .domain.wallet import key_expires
+from .domain.tiers import ladder_signature
 from .errors import DangolError
-from .ledger import LADDER_KEY, Ledger, Result, Unit
-from .store import BIRTHDAY_INDEX, EXPIRY_INDEX, MEMBERS_INDEX, PROFILE, TIER_REVIEW_INDEX, member_pk, member_sk
+from .ledger import Ledger
+from .member_changes import Result, Unit
+from .repository import LADDER_KEY, profile_key
+from .store import (BIRTHDAY_INDEX, EXPIRY_INDEX, MEMBERS_INDEX, PROFILE, TIER_REVIEW_INDEX, member_pk,
+                    member_sk, refuse)
 
 log = logging.getLogger(__name__)
+
+
+MARKER_DAYS = 35  # per-day markers are kept this long (TTL), then DynamoDB removes them
 
 
 class AlreadyDoneError(DangolError):
@@ -45,12 +52,11 @@ class Jobs:
         changed = 0
         failed = 0
         for member_id in member_ids:
-            def read(also, member_id=member_id):
-                return self.ledger._read([member_id], extra(member_id) + also)
             try:
-                result = self.ledger.change(JOB, None, read, lambda u, m, f, member_id=member_id:
-                                            decide(u, m.get(member_id), f),
-                                            conflicts={"once": lambda: AlreadyDoneError("done")})
+                result = self.ledger.changes.change(
+                    JOB, None, [member_id],
+                    lambda u, m, f, member_id=member_id: decide(u, m.get(member_id), f),
+                    extra=extra(member_id))
             except AlreadyDoneError:
                 continue
             except Exception:
@@ -66,15 +72,12 @@ class Jobs:
         now_text = format_instant(clock.now())
 
         def decide(unit: Unit, member, found) -> Result:
-            if member is None:
+            if member is None or member.erased:
                 return Result(200, 0)
-            due = member.lots.expire_due(unit.now_text)
-            points = sum(d.points for d in due)
+            points = member.wallet.expire_due(unit.now_text)
             if points:
                 unit.record(member, "expire", -points, reason="expiry")
                 unit.notify(member, "points_expired", points=points)
-            elif due:
-                unit.touch(member)
             return Result(200, points)
 
         return self._each(self._due(EXPIRY_INDEX, "expiry_shard", "next_expiry", now_text), decide)
@@ -93,19 +96,12 @@ class Jobs:
             member_ids = self._all_members()
 
         def decide(unit: Unit, member, found) -> Result:
+            # every change re-tiers its members first (and keeps the result): the
+            # job has nothing left to do but say whether the tier moved
             if member is None or member.erased:
                 return Result(200, 0)
-            if member.member_id in unit.caught_up:  # re-tiered under this ladder on the way in
-                return Result(200, int(member.tier != unit.caught_up[member.member_id]))
-            if (member.tier == tier_at(unit.program, member.spend, unit.now)
-                    and member.tier_review == tier_review_at(unit.program, member.spend,
-                                                             member.tier, unit.now)):
-                # a due review always moves `tier_review` on, so this is a member from the
-                # ladder pass that a request has already tiered under the current ladder
-                return Result(200, 0)
-            before = member.tier
-            unit.reevaluate_tier(member)
-            return Result(200, int(member.tier != before))
+            stored = found.get(profile_key(member.member_id)) or {}
+            return Result(200, int(member.tier != stored.get("tier")))
 
         changed = self._each(member_ids, decide)
         if applied is None or applied.get("ladder") != ladder:
@@ -133,20 +129,23 @@ class Jobs:
         def warned_key(member_id: str, generation: int = 0) -> tuple[str, str]:
             return member_pk(member_id), member_sk(generation, f"WARNED#{today}")
 
+        marker_expires = int((now + dt.timedelta(days=MARKER_DAYS)).timestamp())
+        once = refuse(lambda: AlreadyDoneError("warned today"))
+
         def decide(unit: Unit, member, found) -> Result:
             if member is None or member.erased:
                 return Result(200, 0)
             # read ahead: the key of a first enrolment (the conditional put covers the others)
             if member.generation == 0 and warned_key(member.member_id) in found:
                 return Result(200, 0)
-            lots = member.lots.expiring_between(unit.now_text, horizon)
+            lots = member.wallet.expiring(unit.now_text, horizon)
             if not lots:
                 return Result(200, 0)
             # the conditional put still guards against a concurrent run of the job
-            unit.commit.put_new(dict(zip(("pk", "sk"), warned_key(member.member_id, member.generation))),
-                                "once")
-            unit.notify(member, "points_expiring", points=sum(l.points for l in lots),
-                        expires_by=lots[-1].expires_at)
+            unit.commit.put_new({**dict(zip(("pk", "sk"), warned_key(member.member_id, member.generation))),
+                                 "expires_at": marker_expires}, once)
+            unit.notify(member, "points_expiring", points=sum(points for _, points in lots),
+                        expires_by=key_expires(lots[-1][0]))
             return Result(200, 1)
 
         return self._each(self._due(EXPIRY_INDEX, "expiry_shard", "next_expiry", horizon), decide,

@@ -17,6 +17,7 @@ class Settings:
     idempotency_hours: int
     commit_attempts: int
     email_sender: str
+    program_cache_seconds: float
 
 
 def load() -> Settings:
@@ -32,4 +33,5 @@ def load() -> Settings:
         idempotency_hours=int(env.get("DANGOL_IDEMPOTENCY_HOURS", "48")),
         commit_attempts=int(env.get("DANGOL_COMMIT_ATTEMPTS", "25")),
         email_sender=env.get("DANGOL_EMAIL_SENDER", "no-reply@dangol.example"),
+        program_cache_seconds=float(env.get("DANGOL_PROGRAM_CACHE_SECONDS", "5")),
     )

@@ -1,37 +1,14 @@
-"""DynamoDB adapter: one table, items addressed by (pk, sk).
-
-Layout
-  PROGRAM / CONFIG                     program configuration
-  APIKEY#<sha256> / APIKEY              API keys (hashed)
-  MEMBER#<id> / PROFILE                 member, its lots and spend (versioned)
-  MEMBER#<id> / TX#<ulid>               ledger transactions
-  MEMBER#<id> / ORDER#<order_id>        one earn per order
-  MEMBER#<id> / ACTIVITY#<sha256>       one reward per (type, reference)
-  MEMBER#<id> / NOTIFICATION#<ulid>     notification outbox
-  MEMBER#<id> / G<n>#TX#<ulid> ...      the same for a member id enrolled again after
-                                        an erasure (generation n)
-  REFERRAL#<code> / REFERRAL            referral code -> member
-  VOUCHER#<code> / VOUCHER              issued reward vouchers (unique)
-  REWARD / <reward_id>                  reward catalog and stock
-  IDEMPOTENCY#<key id>#<key> / IDEMPOTENCY   stored responses (TTL)
-  STATS / SHARD#<n>                     sharded /stats counters
-
-Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
-`tier-review` (tier_shard, tier_review) and `birthday` (birthday_key, pk)
-let the jobs find due members without a Scan; `members` (member_shard, pk)
-lists every member that is not erased, for the one pass over all members
-that a change of the tier ladder needs.
-
-Every change to a member is one TransactWriteItems whose profile Put is
-conditioned on the version that was read: the profile is the member's lock.
-"""
+"""DynamoDB adapter: one table, items addressed by (pk, sk); plain reads and
+writes, Queries, and one TransactWriteItems per change (`Commit`) whose
+actions each say what a failed condition means. The item layout is in
+`repository.py`."""
 from __future__ import annotations
 
 import base64
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -114,31 +91,53 @@ def table_definition(name: str) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class Condition:
+    """What it means when an action's condition fails: `stale` (the item changed
+    since it was read: decide again on fresh data), `refuse` (a rule of the
+    contract: raise `error()`), `replay` (the request was already answered)."""
+
+    kind: str
+    error: Optional[Callable[[], Exception]] = None
+
+
+STALE = Condition("stale")
+REPLAY = Condition("replay")
+NONE = Condition("none")
+
+
+def refuse(error: Callable[[], Exception]) -> Condition:
+    return Condition("refuse", error)
+
+
 @dataclass
 class CommitConflict(Exception):
-    """A transaction was cancelled; `failed` names the labels that failed."""
+    """A transaction was cancelled: the conditions that failed, each with the
+    item it found (when the action asked for it)."""
 
-    failed: list[str]
-    old_items: dict[str, dict] = field(default_factory=dict)
+    failed: list[tuple[Condition, Optional[dict]]] = field(default_factory=list)
     contended: bool = False
 
     def __str__(self) -> str:
-        return f"commit cancelled: {self.failed}"
+        return f"commit cancelled: {[c.kind for c, _ in self.failed]}"
+
+    def found(self, kind: str) -> list[tuple[Condition, Optional[dict]]]:
+        return [(c, item) for c, item in self.failed if c.kind == kind]
 
 
 class Commit:
-    """The actions of one TransactWriteItems, each with a label that says
-    what its condition means when it fails."""
+    """The actions of one TransactWriteItems, each with what its condition means."""
 
     def __init__(self, table: str):
         self.table = table
         self.actions: list[dict] = []
-        self.labels: list[str] = []
+        self.conditions: list[Condition] = []
 
     def __len__(self) -> int:
         return len(self.actions)
 
-    def put_versioned(self, item: dict, expected_version: Optional[int], label: str) -> None:
+    def put_versioned(self, item: dict, expected_version: Optional[int],
+                      on_fail: Condition = STALE) -> None:
         """Put `item`; the stored one must still be at `expected_version`
         (None: must not exist yet)."""
         put: dict[str, Any] = {"TableName": self.table, "Item": to_attrs(item)}
@@ -148,9 +147,11 @@ class Commit:
             put["ConditionExpression"] = "#v = :v"
             put["ExpressionAttributeNames"] = {"#v": "version"}
             put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
-        self._add({"Put": put}, label)
+        self._add({"Put": put}, on_fail)
 
-    def put_new(self, item: dict, label: str) -> None:
+    def put_new(self, item: dict, on_fail: Condition) -> None:
+        """Write an item once: history (ledger entries, lots, outbox items,
+        vouchers, orders) is never overwritten."""
         self._add(
             {
                 "Put": {
@@ -160,14 +161,11 @@ class Commit:
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
-            label,
+            on_fail,
         )
 
-    def put(self, item: dict, label: str) -> None:
-        self._add({"Put": {"TableName": self.table, "Item": to_attrs(item)}}, label)
-
-    def delete(self, key: dict, label: str) -> None:
-        self._add({"Delete": {"TableName": self.table, "Key": to_attrs(key)}}, label)
+    def delete(self, key: dict) -> None:
+        self._add({"Delete": {"TableName": self.table, "Key": to_attrs(key)}}, NONE)
 
     def update(
         self,
@@ -175,7 +173,7 @@ class Commit:
         expression: str,
         names: dict,
         values: Optional[dict],
-        label: str,
+        on_fail: Condition = NONE,
         condition: Optional[str] = None,
     ) -> None:
         update: dict[str, Any] = {
@@ -188,20 +186,20 @@ class Commit:
             update["ExpressionAttributeValues"] = to_attrs(values)
         if condition:
             update["ConditionExpression"] = condition
-        self._add({"Update": update}, label)
+        self._add({"Update": update}, on_fail)
 
-    def add_counters(self, key: dict, deltas: dict[str, int], label: str) -> None:
+    def add_counters(self, key: dict, deltas: dict[str, int]) -> None:
         deltas = {k: v for k, v in deltas.items() if v}
         if not deltas:
             return
         names = {f"#c{i}": name for i, name in enumerate(deltas)}
         values = {f":c{i}": value for i, value in enumerate(deltas.values())}
         expression = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(deltas)))
-        self.update(key, expression, names, values, label)
+        self.update(key, expression, names, values)
 
-    def _add(self, action: dict, label: str) -> None:
+    def _add(self, action: dict, on_fail: Condition) -> None:
         self.actions.append(action)
-        self.labels.append(label)
+        self.conditions.append(on_fail)
 
 
 def key_condition(pk: str, prefix: str) -> dict[str, Any]:
@@ -382,20 +380,17 @@ class Store:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
             reasons = error.response.get("CancellationReasons") or []
-            failed: list[str] = []
-            old: dict[str, dict] = {}
+            failed: list[tuple[Condition, Optional[dict]]] = []
             contended = False
-            for label, reason in zip(commit.labels, reasons):
+            for condition, reason in zip(commit.conditions, reasons):
                 code = reason.get("Code")
                 if code == "ConditionalCheckFailed":
-                    failed.append(label)
-                    if reason.get("Item"):
-                        old[label] = from_attrs(reason["Item"])
+                    failed.append((condition, from_attrs(reason["Item"]) if reason.get("Item") else None))
                 elif code in ("TransactionConflict", "ThrottlingError"):
                     contended = True
             if not failed and not contended:
                 raise
-            raise CommitConflict(failed, old, contended) from None
+            raise CommitConflict(failed, contended) from None
 
 
 def encode_cursor(key: dict) -> str:

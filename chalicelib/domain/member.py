@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..errors import LedgerInvariantError
-from .lots import Lot, LotBook
+from .wallet import Page, Wallet
 
 PERSONAL_FIELDS = ("name", "email", "phone", "birthday")
 
@@ -24,7 +24,7 @@ class Member:
     referral_pending: bool = False
     spend: dict[str, int] = field(default_factory=dict)
     lifetime_points: int = 0
-    lots: LotBook = field(default_factory=LotBook)
+    wallet: Wallet = field(default_factory=lambda: Wallet([], 0))
     version: Optional[int] = None  # as read; None = not stored yet
     erased: bool = False
     tier_review: Optional[str] = None
@@ -36,7 +36,7 @@ class Member:
 
     @property
     def balance(self) -> int:
-        return self.lots.balance
+        return self.wallet.balance
 
     def add_spend(self, quarter: str, amount: int) -> None:
         self.spend[quarter] = self.spend.get(quarter, 0) + amount
@@ -59,15 +59,13 @@ class Member:
             "spend": dict(self.spend),
             "lifetime_points": self.lifetime_points,
             "balance": self.balance,
-            "lots": {
-                lot.lot_id: {"points": lot.points, "expires_at": lot.expires_at, "created_at": lot.created_at}
-                for lot in self.lots.lots.values()
-            },
+            "runs": self.wallet.records(),
+            "next_run": self.wallet.next_run,
             "version": (self.version or 0) + 1,
             "erased": self.erased,
             "tier_review": self.tier_review,
             "ladder": self.ladder,
-            "next_expiry": self.lots.next_expiry(),
+            "next_expiry": self.wallet.next_expiry(),
             "last_birthday_year": self.last_birthday_year,
             "enrolment_key": self.enrolment_key,
             "generation": self.generation,
@@ -75,13 +73,8 @@ class Member:
         }
 
     @classmethod
-    def from_record(cls, record: dict) -> "Member":
-        lots = LotBook(
-            {
-                lot_id: Lot(lot_id, int(v["points"]), v["expires_at"], v["created_at"])
-                for lot_id, v in (record.get("lots") or {}).items()
-            }
-        )
+    def from_record(cls, record: dict, pages: Optional[dict[str, Page]] = None) -> "Member":
+        wallet = Wallet.from_records(record.get("runs") or [], int(record.get("next_run", 0)), pages)
         member = cls(
             member_id=record["member_id"],
             name=record.get("name"),
@@ -95,7 +88,7 @@ class Member:
             referral_pending=bool(record.get("referral_pending", False)),
             spend={k: int(v) for k, v in (record.get("spend") or {}).items()},
             lifetime_points=int(record.get("lifetime_points", 0)),
-            lots=lots,
+            wallet=wallet,
             version=int(record["version"]),
             erased=bool(record.get("erased", False)),
             tier_review=record.get("tier_review"),
@@ -106,5 +99,5 @@ class Member:
             referrer_generation=int(record.get("referrer_generation", 0)),
         )
         if int(record.get("balance", 0)) != member.balance:
-            raise LedgerInvariantError(f"member {member.member_id}: balance differs from its lots")
+            raise LedgerInvariantError(f"member {member.member_id}: balance differs from its lot runs")
         return member

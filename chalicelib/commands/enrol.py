@@ -1,0 +1,59 @@
+"""POST /members (contract §3): a new member, its signup bonus and welcome."""
+from __future__ import annotations
+
+from ..auth import Actor
+from ..domain.ids import new_id, referral_code
+from ..domain.member import Member
+from ..errors import MemberExistsError, ValidationError
+from ..member_changes import IdempotencyKey, MemberChanges, Result, Unit
+from ..store import STALE, refuse
+from .. import schemas
+from ..views import member_view
+
+
+def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: schemas.CreateMember) -> Result:
+    member_id = request.member_id or new_id()
+    code_given = request.referral_code.strip().upper() if request.referral_code else None
+    code_key = (f"REFERRAL#{code_given}", "REFERRAL")
+    exists = refuse(lambda: MemberExistsError(f"member {member_id!r} already exists"))
+
+    def decide(unit: Unit, members, found) -> Result:
+        earlier = members.get(member_id)
+        if earlier is not None and not earlier.erased:
+            raise MemberExistsError(f"member {member_id!r} already exists")
+        referrer_id = None
+        referrer_generation = 0
+        if code_given:
+            code_item = found.get(code_key)
+            if code_item is None:
+                raise ValidationError(f"unknown referral_code {request.referral_code!r}")
+            referrer_id = code_item["member_id"]
+            referrer_generation = int(code_item.get("generation", 0))
+        code = referral_code()
+        member = Member(
+            member_id=member_id, name=request.name, email=request.email,
+            phone=request.phone, birthday=request.birthday, referral_code=code,
+            created_at=unit.now_text, tier=unit.program.base_tier,
+            referrer_id=referrer_id, referral_pending=referrer_id is not None,
+            enrolment_key=idem.pk, ladder=unit.ladder,
+            referrer_generation=referrer_generation,
+            # an id erased before is enrolled again as a new member: it replaces the
+            # erased profile (conditioned on its version) and keeps apart from its items
+            generation=earlier.generation + 1 if earlier is not None else 0,
+            version=earlier.version if earlier is not None else None,
+        )
+        member.wallet.owner = member_id
+        unit.touch(member)
+        unit.profile_conditions[member_id] = exists if earlier is None else STALE
+        unit.stats["members"] += 1
+        unit.stats[f"tier:{member.tier}"] += 1
+        # a random code that happens to be taken: decide again with another one
+        unit.commit.put_new({"pk": f"REFERRAL#{code}", "sk": "REFERRAL", "member_id": member_id,
+                             "generation": member.generation}, STALE)
+        if unit.program.signup_bonus:
+            unit.credit(member, "bonus", unit.program.signup_bonus, reason="signup")
+        unit.notify(member, "welcome")
+        return Result(201, member_view(unit.program, member, unit.now))
+
+    return changes.change(actor, idem, [member_id], decide, extra=[code_key] if code_given else [],
+                          subject=member_id)

@@ -1,0 +1,409 @@
+"""The read-decide-commit loop every change of a member goes through.
+
+1. Read: one BatchGetItem holds the members' profiles, the items the command
+   names (an original transaction, a reward, ...), the idempotency record and,
+   when this container's copy is stale, the program.
+2. Decide: the command's pure `decide(unit, members, found)` returns the
+   response and leaves in the `Unit` what to write. When it needs lots it has
+   not seen (`NeedLots`) or another item (`NeedItems`, `NeedMembers`), the
+   loop reads them and decides again from the same records.
+3. Commit: one TransactWriteItems. Every member's profile Put is conditioned
+   on the version read, every history item on not existing yet. A condition
+   that fails because something changed since the read sends the loop back to
+   1; one that fails by a rule of the contract raises that rule's error.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional
+
+from . import clock
+from .auth import Actor
+from .domain.calendar import format_instant
+from .domain.ids import new_id
+from .domain.member import Member
+from .domain.program import Program
+from .domain.tiers import ladder_signature, pruned_spend, tier_at, tier_review_at
+from .domain.wallet import NeedLots
+from .errors import (ConcurrentUpdateError, DangolError, IdempotencyKeyReusedError, LedgerInvariantError,
+                     NotFoundError, ValidationError)
+from .programs import Programs
+from .repository import (PROGRAM_KEY, LotReader, bundle_item, lot_item, profile_item, profile_key,
+                         stats_shard_key, taken_key)
+from .store import REPLAY, STALE, Commit, CommitConflict, Condition, Store, member_pk, member_sk
+
+log = logging.getLogger(__name__)
+
+CREDIT_TYPES = ("earn", "bonus", "activity")
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    scope: str
+    key: str
+    request_hash: str
+
+    @classmethod
+    def for_request(cls, scope: str, key: Optional[str], method: str, path: str, body: Any):
+        if key is None:
+            raise ValidationError("the Idempotency-Key header is required")
+        if not 1 <= len(key) <= 64:
+            raise ValidationError("Idempotency-Key must be 1-64 characters")
+        canonical = json.dumps(
+            {"method": method, "path": path, "body": body},
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        )
+        return cls(scope, key, hashlib.sha256(canonical.encode()).hexdigest())
+
+    @property
+    def pk(self) -> str:
+        return f"IDEMPOTENCY#{self.scope}#{self.key}"
+
+
+@dataclass
+class Result:
+    status: int
+    body: Any
+
+
+@dataclass(frozen=True)
+class Notice:
+    member_id: str
+    notification_id: str
+    generation: int
+
+
+class NeedItems(Exception):
+    """A decision needs these items too (read them, then decide again)."""
+
+    def __init__(self, keys: Iterable[tuple[str, str]]):
+        super().__init__("need items")
+        self.keys = list(keys)
+
+
+class NeedRanges(Exception):
+    """A decision needs the lots a debit drew (to give them back)."""
+
+    def __init__(self, owner: str, key: tuple[str, str], ranges: list):
+        super().__init__("need ranges")
+        self.owner = owner
+        self.key = key
+        self.ranges = ranges
+
+
+class NeedMembers(Exception):
+    """A decision needs these members too (a referrer to pay)."""
+
+    def __init__(self, member_ids: Iterable[str]):
+        super().__init__("need members")
+        self.member_ids = list(member_ids)
+
+
+class Unit:
+    """What one decision writes: a Commit and the bookkeeping around it."""
+
+    def __init__(self, table: str, program: Program, now: dt.datetime, actor: Actor, stats_key: tuple[str, str]):
+        self.commit = Commit(table)
+        self.program = program
+        self.now = now
+        self.now_text = format_instant(now)
+        self.actor = actor
+        self.stats: Counter = Counter()
+        self.members: dict[str, Member] = {}
+        self.notices: list[Notice] = []
+        self.profile_conditions: dict[str, Condition] = {}
+        self.ladder = ladder_signature(program)
+        self.stats_key = stats_key
+
+    def next_id(self) -> str:
+        return new_id()
+
+    def touch(self, member: Member) -> Member:
+        self.members[member.member_id] = member
+        return member
+
+    def record(self, member: Member, type_: str, points: int, **extra: Any) -> dict:
+        """A ledger transaction for `member`, whose wallet already reflects it."""
+        tx_id = extra.pop("transaction_id", None) or self.next_id()
+        tx = {
+            "transaction_id": tx_id,
+            "member_id": member.member_id,
+            "type": type_,
+            "points": points,
+            "balance_after": member.balance,
+            "created_at": self.now_text,
+            "storefront": self.actor.name,
+            **{k: v for k, v in extra.items() if v is not None},
+        }
+        self.commit.put_new({"pk": member_pk(member.member_id),
+                             "sk": member_sk(member.generation, f"TX#{tx_id}"), **tx}, STALE)
+        if type_ in CREDIT_TYPES:
+            self.stats["points_earned"] += points
+            member.lifetime_points += points
+        elif type_ == "redeem":
+            self.stats["points_redeemed"] -= points
+        elif type_ == "expire":
+            self.stats["points_expired"] -= points
+        elif type_ == "adjust":
+            self.stats["points_adjusted"] += points
+        elif type_ == "reversal":
+            self.stats["points_reversed"] += points
+        self.touch(member)
+        return tx
+
+    def credit(self, member: Member, type_: str, points: int, expires_at: Optional[str] = None,
+               **extra: Any) -> dict:
+        """A credit that forms a new lot (expiring per the member's tier)."""
+        tx_id = self.next_id()
+        if expires_at is None:
+            days = self.program.lot_lifetime_days(member.tier)
+            expires_at = format_instant(self.now + dt.timedelta(days=days))
+        lot = member.wallet.credit(tx_id, points, expires_at, self.now_text)
+        if lot is not None:
+            extra["lot"] = {"base": lot.base, "key": lot.key}
+        return self.record(member, type_, points, transaction_id=tx_id, **extra)
+
+    def notify(self, member: Member, type_: str, **data: Any) -> None:
+        notification_id = self.next_id()
+        self.commit.put_new(
+            {
+                "pk": member_pk(member.member_id),
+                "sk": member_sk(member.generation, f"NOTIFICATION#{notification_id}"),
+                "notification_id": notification_id,
+                "member_id": member.member_id,
+                "type": type_,
+                "status": "queued",
+                "channel": None,
+                "created_at": self.now_text,
+                "sent_at": None,
+                "data": data or None,
+            },
+            STALE,
+        )
+        self.notices.append(Notice(member.member_id, notification_id, member.generation))
+
+    def retier(self, member: Member) -> None:
+        """The tier §6 gives now, kept: counters move and `tier_changed` is sent
+        when it differs from the stored one."""
+        member.spend = pruned_spend(member.spend, self.now, self.program.timezone)
+        tier = tier_at(self.program, member.spend, self.now)
+        review = tier_review_at(self.program, member.spend, tier, self.now)
+        changed = tier != member.tier or review != member.tier_review or member.ladder != self.ladder
+        if tier != member.tier:
+            self.stats[f"tier:{member.tier}"] -= 1
+            self.stats[f"tier:{tier}"] += 1
+            old = member.tier
+            member.tier = tier
+            self.notify(member, "tier_changed", old_tier=old, new_tier=tier)
+        member.tier_review = review
+        member.ladder = self.ladder
+        if changed:
+            self.touch(member)
+
+
+class MemberChanges:
+    def __init__(self, store: Store, programs: Programs, publisher, settings):
+        self.store = store
+        self.programs = programs
+        self.publisher = publisher
+        self.settings = settings
+        self.lots = LotReader(store)
+
+    # -- reading ---------------------------------------------------------
+    def read(self, member_ids: Iterable[str], extra: Iterable[tuple[str, str]] = ()
+             ) -> tuple[Program, dict[str, dict], dict]:
+        """Program, profile records of the members (those that exist), and every
+        item read, in one BatchGetItem."""
+        member_ids = list(dict.fromkeys(member_ids))
+        program = self.programs.cached()
+        keys = ([] if program is not None else [PROGRAM_KEY]) + [profile_key(m) for m in member_ids] + list(extra)
+        found = self.store.get_many(keys) if keys else {}
+        if program is None:
+            program = self.programs.remember(found.get(PROGRAM_KEY))
+        records = {m: found[profile_key(m)] for m in member_ids if profile_key(m) in found}
+        return program, records, found
+
+    def live(self, members: dict[str, Member], member_id: str) -> Member:
+        member = members.get(member_id)
+        if member is None or member.erased:
+            raise NotFoundError(f"member {member_id!r} not found")
+        return member
+
+    # -- the loop --------------------------------------------------------
+    def change(
+        self,
+        actor: Actor,
+        idem: Optional[IdempotencyKey],
+        member_ids: list[str],
+        decide: Callable[[Unit, dict[str, Member], dict], Result],
+        extra: Iterable[tuple[str, str]] = (),
+        subject: Optional[str | list[str]] = None,
+        retier: bool = True,
+    ) -> Result:
+        extra = list(extra)
+        idem_key = [(idem.pk, "IDEMPOTENCY")] if idem is not None else []
+        for attempt in range(self.settings.commit_attempts):
+            program, records, found = self.read(member_ids, extra + idem_key)
+            if idem is not None and idem_key[0] in found:
+                return self._replay(idem, found[idem_key[0]], records)
+            pages: dict[str, dict] = {}
+            while True:
+                members = {mid: Member.from_record(rec, pages.setdefault(mid, {}))
+                           for mid, rec in records.items()}
+                for mid, member in members.items():
+                    member.wallet.owner = mid
+                unit = Unit(self.store.table, program, clock.now(), actor,
+                            stats_shard_key(random.randrange(self.settings.stats_shards)))
+                try:
+                    if retier:
+                        for member in members.values():
+                            if not member.erased:
+                                unit.retier(member)
+                    result = decide(unit, members, found)
+                    for member in unit.members.values():
+                        member.wallet.settle()
+                    break
+                except NeedLots as need:
+                    owner = need.owner
+                    stored = Member.from_record(records[owner])
+                    run = stored.wallet.runs.get(need.run_id)
+                    if run is None:
+                        raise LedgerInvariantError(f"run {need.run_id} is not stored") from None
+                    pages[owner][need.run_id] = self.lots.next_page(stored, run, pages[owner].get(need.run_id))
+                except NeedItems as need:
+                    got = self.store.get_many(need.keys)
+                    for key in need.keys:
+                        found[key] = got.get(key)  # None: read, absent
+                except NeedRanges as need:
+                    stored = Member.from_record(records[need.owner])
+                    found[need.key] = {r.run_id: self.lots.range_pieces(stored, r.base, r.kind, r.start, r.end)
+                                       for r in need.ranges}
+                except NeedMembers as need:
+                    more = self.store.get_many([profile_key(m) for m in need.member_ids])
+                    for mid in need.member_ids:
+                        found[profile_key(mid)] = more.get(profile_key(mid))  # None: read, absent
+                        if found[profile_key(mid)] is not None:
+                            records[mid] = found[profile_key(mid)]
+                    member_ids = list(dict.fromkeys(member_ids + need.member_ids))
+                except DangolError:
+                    if idem is not None:
+                        replay = self._stored_response(idem)
+                        if replay is not None:
+                            return replay
+                    raise
+            self._write_members(unit)
+            unit.commit.add_counters({"pk": unit.stats_key[0], "sk": unit.stats_key[1]}, dict(unit.stats))
+            if idem is not None:
+                unit.commit.put_new(self._idempotency_item(idem, result, unit, subject, members), REPLAY)
+            try:
+                self.store.commit(unit.commit)
+            except CommitConflict as conflict:
+                replays = conflict.found("replay")
+                if replays:
+                    return self._replay(idem, replays[0][1])
+                refused = conflict.found("refuse")
+                if refused:
+                    raise refused[0][0].error()
+                if not conflict.contended and len(conflict.found("stale")) != len(conflict.failed):
+                    raise
+                time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
+                continue
+            self.publish(unit.notices)
+            return result
+        raise ConcurrentUpdateError("the member is being changed by other requests; retry")
+
+    def _write_members(self, unit: Unit) -> None:
+        for member in unit.members.values():
+            unit.commit.put_versioned(profile_item(member, self.settings.schedule_shards), member.version,
+                                      unit.profile_conditions.get(member.member_id, STALE))
+            for lot in member.wallet.new_lots:
+                unit.commit.put_new(lot_item(member, lot), STALE)
+            for bundle in member.wallet.new_bundles:
+                unit.commit.put_new(bundle_item(member, bundle), STALE)
+            for taken in member.wallet.taken:
+                unit.commit.update(taken_key(member, taken), "SET #t = :t", {"#t": "taken"},
+                                   {":t": taken.taken_after})
+
+    def publish(self, notices: list[Notice]) -> None:
+        if not notices or self.publisher is None:
+            return
+        try:
+            self.publisher.publish([{"member_id": n.member_id, "notification_id": n.notification_id,
+                                     "generation": n.generation} for n in notices])
+        except Exception:  # the outbox item stays `queued` and is visible
+            log.exception("could not queue %d notifications", len(notices))
+
+    # -- idempotency -----------------------------------------------------
+    def _idempotency_item(self, idem: IdempotencyKey, result: Result, unit: Unit,
+                          subject: Optional[str | list[str]], members: dict[str, Member]) -> dict:
+        expires = unit.now + dt.timedelta(hours=self.settings.idempotency_hours)
+        subjects = [subject] if isinstance(subject, str) else list(subject or [])
+        shown = [unit.members.get(s) or members.get(s) for s in subjects]
+        return {
+            "pk": idem.pk,
+            "sk": "IDEMPOTENCY",
+            "request_hash": idem.request_hash,
+            "status": result.status,
+            "body": json.dumps(result.body, ensure_ascii=False),
+            # the members the response shows: a replay answers 404 once one is erased
+            "member_ids": subjects,
+            # and which enrolment of each id: a replay answers 404 once the id is another member's
+            "member_generations": [m.generation if m is not None else 0 for m in shown],
+            "created_at": unit.now_text,
+            "expires_at": int(expires.timestamp()),
+        }
+
+    def _stored_response(self, idem: IdempotencyKey) -> Optional[Result]:
+        stored = self.store.get(idem.pk, "IDEMPOTENCY")
+        return self._replay(idem, stored) if stored else None
+
+    def _replay(self, idem: IdempotencyKey, stored: Optional[dict],
+                records: Optional[dict[str, dict]] = None) -> Result:
+        if stored is None:
+            stored = self.store.get(idem.pk, "IDEMPOTENCY")
+        if stored is None:
+            raise ConcurrentUpdateError("idempotency record vanished; retry")
+        if stored["request_hash"] != idem.request_hash:
+            raise IdempotencyKeyReusedError("this Idempotency-Key was used with a different request")
+        subjects = stored.get("member_ids") or []
+        generations = stored.get("member_generations") or [0] * len(subjects)
+        for subject, generation in zip(subjects, generations):
+            if records is not None and subject in records:
+                record = records[subject]
+            else:
+                record = self.store.get(*profile_key(subject))
+            if record is None or record.get("erased") or int(record.get("generation", 0)) != int(generation):
+                raise NotFoundError(f"member {subject!r} not found")
+        return Result(int(stored["status"]), json.loads(stored["body"]))
+
+    def require_member(self, member_id: str) -> int:
+        """The member's generation; NotFoundError when there is no live member."""
+        record = self.store.get(*profile_key(member_id))
+        if record is None or record.get("erased"):
+            raise NotFoundError(f"member {member_id!r} not found")
+        return int(record.get("generation", 0))
+
+    def member_with_lots(self, member_id: str, needs: Callable[[Member], Any]) -> tuple[Program, Member, Any]:
+        """A read-only view of a member: `needs(member)` is retried with the
+        lots it asks for (NeedLots), reading only those."""
+        program, records, _ = self.read([member_id])
+        record = records.get(member_id)
+        if record is None or record.get("erased"):
+            raise NotFoundError(f"member {member_id!r} not found")
+        pages: dict = {}
+        while True:
+            member = Member.from_record(record, pages)
+            member.wallet.owner = member_id
+            try:
+                return program, member, needs(member)
+            except NeedLots as need:
+                stored = Member.from_record(record)
+                pages[need.run_id] = self.lots.next_page(stored, stored.wallet.runs[need.run_id],
+                                                         pages.get(need.run_id))

@@ -1,0 +1,150 @@
+"""Where every item lives: keys, item shapes and the reads the ledger makes.
+
+One table, items addressed by (pk, sk):
+
+  PROGRAM / CONFIG                       program configuration
+  PROGRAM / TIER_LADDER_APPLIED          the tier ladder members were last tiered by
+  APIKEY#<sha256> / APIKEY               API keys (hashed)
+  MEMBER#<id> / PROFILE                  member, spend, lot runs, balance (versioned)
+  MEMBER#<id> / TX#<ulid>                ledger transactions (written once)
+  MEMBER#<id> / LOT#<space>#<key>        lots (written once; a refund's `taken` aside)
+  MEMBER#<id> / BUNDLE#<id>              the lots of a large transfer (written once)
+  MEMBER#<id> / ORDER#<order_id>         one earn per order
+  MEMBER#<id> / ACTIVITY#<sha256>        one reward per (type, reference)
+  MEMBER#<id> / NOTIFICATION#<ulid>      notification outbox
+  MEMBER#<id> / G<n>#...                 the same for an id enrolled again after an erasure
+  REFERRAL#<code> / REFERRAL             referral code -> member
+  VOUCHER#<code> / VOUCHER               reward vouchers (status issued / void)
+  REWARD / <reward_id>                   reward catalog and stock
+  IDEMPOTENCY#<key id>#<key> / IDEMPOTENCY   stored responses (TTL)
+  STATS#<nnn> / STATS                    /stats counter shards, each its own partition
+
+Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
+`tier-review` (tier_shard, tier_review), `birthday` (birthday_key, pk) and
+`members` (member_shard, pk).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Iterable, Optional
+
+from .domain.member import Member
+from .domain.wallet import NewBundle, NewLot, Page, Piece, Run, Taken
+from .store import PROFILE, Store, member_pk, member_sk, to_attrs, from_attrs
+
+PROGRAM_KEY = ("PROGRAM", "CONFIG")
+LADDER_KEY = {"pk": "PROGRAM", "sk": "TIER_LADDER_APPLIED"}
+PAGE_SIZES = (25, 200, 1000)  # lots read per page of a run; then 1 MB pages
+
+
+def stats_shard_key(shard: int) -> tuple[str, str]:
+    return f"STATS#{shard:03d}", "STATS"
+
+
+def profile_key(member_id: str) -> tuple[str, str]:
+    return member_pk(member_id), PROFILE
+
+
+def schedule_shard(member_id: str, shards: int) -> str:
+    return f"{int(hashlib.sha256(member_id.encode()).hexdigest(), 16) % shards}"
+
+
+def profile_item(member: Member, schedule_shards: int) -> dict:
+    record = member.to_record()
+    shard = schedule_shard(member.member_id, schedule_shards)
+    item = {"pk": member_pk(member.member_id), "sk": PROFILE, **record}
+    if record["next_expiry"]:
+        item["expiry_shard"] = shard
+    if record["tier_review"]:
+        item["tier_shard"] = shard
+    if member.birthday and not member.erased:
+        item["birthday_key"] = member.birthday[5:]
+    if not member.erased:
+        item["member_shard"] = shard
+    return item
+
+
+def lot_sk(generation: int, base: str, key: str) -> str:
+    return member_sk(generation, f"LOT#{base}#{key}")
+
+
+def lot_item(member: Member, lot: NewLot) -> dict:
+    return {"pk": member_pk(member.member_id), "sk": lot_sk(member.generation, lot.base, lot.key),
+            "base": lot.base, "key": lot.key, "points": lot.points, "taken": 0}
+
+
+def bundle_item(member: Member, bundle: NewBundle) -> dict:
+    return {"pk": member_pk(member.member_id),
+            "sk": member_sk(member.generation, f"BUNDLE#{bundle.bundle_id}"),
+            "segments": [[key, points] for key, points in bundle.segments]}
+
+
+def taken_key(member: Member, taken: Taken) -> dict:
+    return {"pk": member_pk(member.member_id), "sk": lot_sk(member.generation, taken.base, taken.key)}
+
+
+def piece_from(item: dict) -> Piece:
+    return Piece(item["key"], int(item["points"]), int(item.get("taken", 0)))
+
+
+class LotReader:
+    """Reads the lots of a member's runs, page by page, from the run's floor."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def next_page(self, member: Member, run: Run, page: Optional[Page]) -> Page:
+        page = page or Page()
+        if page.complete:
+            return page
+        if run.kind == "bundle":
+            item = self.store.get(member_pk(member.member_id),
+                                  member_sk(member.generation, f"BUNDLE#{run.base}"))
+            segments = (item or {}).get("segments") or []
+            return Page([Piece(str(k), int(p)) for k, p in segments], complete=True)
+        prefix = lot_sk(member.generation, run.base, "")
+        start = prefix + run.floor
+        end = prefix + (run.ceil if run.ceil is not None else "\uffff")
+        limit = PAGE_SIZES[page.reads] if page.reads < len(PAGE_SIZES) else None
+        kwargs: dict[str, Any] = {
+            "TableName": self.store.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+            "ExpressionAttributeValues": to_attrs({":pk": member_pk(member.member_id),
+                                                   ":a": start, ":b": end}),
+            "ConsistentRead": True,
+        }
+        if limit:
+            kwargs["Limit"] = limit
+        if page.cursor:
+            kwargs["ExclusiveStartKey"] = page.cursor
+        response = self.store.client.query(**kwargs)
+        pieces = page.pieces + [piece_from(from_attrs(a)) for a in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return Page(pieces, complete=last is None, cursor=last, reads=page.reads + 1)
+
+    def range_pieces(self, member: Member, base: str, kind: str, start: str, end: str) -> list[Piece]:
+        """Every lot of `base` with start <= key <= end, in key order."""
+        if kind == "bundle":
+            item = self.store.get(member_pk(member.member_id),
+                                  member_sk(member.generation, f"BUNDLE#{base}"))
+            return [Piece(str(k), int(p)) for k, p in (item or {}).get("segments") or []
+                    if start <= str(k) <= end]
+        prefix = lot_sk(member.generation, base, "")
+        pieces: list[Piece] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.store.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+            "ExpressionAttributeValues": to_attrs({":pk": member_pk(member.member_id),
+                                                   ":a": prefix + start, ":b": prefix + end}),
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.store.client.query(**kwargs)
+            pieces.extend(piece_from(from_attrs(a)) for a in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return pieces
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def keys_of(items: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(items))
