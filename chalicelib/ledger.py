@@ -73,7 +73,7 @@ class Ledger:
     def get_member(self, member_id: str) -> dict:
         now = clock.now()
         _, _, view = self.changes.member_with_lots(
-            member_id, lambda member: member_view(self.programs.current(), member, now))
+            member_id, lambda program, member: member_view(program, member, now))
         return view
 
     def history(self, member_id: str, limit: int, cursor: Optional[str]) -> dict:

@@ -276,7 +276,8 @@ class MemberChanges:
                     run = stored.wallet.runs.get(need.run_id)
                     if run is None:
                         raise LedgerInvariantError(f"run {need.run_id} is not stored") from None
-                    pages[owner][need.run_id] = self.lots.next_page(stored, run, pages[owner].get(need.run_id))
+                    pages[owner][need.run_id] = self.lots.next_page(stored, run, pages[owner].get(need.run_id),
+                                                                    need.until)
                 except NeedItems as need:
                     got = self.store.get_many(need.keys)
                     for key in need.keys:
@@ -390,7 +391,7 @@ class MemberChanges:
             raise NotFoundError(f"member {member_id!r} not found")
         return int(record.get("generation", 0))
 
-    def member_with_lots(self, member_id: str, needs: Callable[[Member], Any]) -> tuple[Program, Member, Any]:
+    def member_with_lots(self, member_id: str, needs: Callable[[Program, Member], Any]) -> tuple[Program, Member, Any]:
         """A read-only view of a member: `needs(member)` is retried with the
         lots it asks for (NeedLots), reading only those."""
         program, records, _ = self.read([member_id])
@@ -402,8 +403,8 @@ class MemberChanges:
             member = Member.from_record(record, pages)
             member.wallet.owner = member_id
             try:
-                return program, member, needs(member)
+                return program, member, needs(program, member)
             except NeedLots as need:
                 stored = Member.from_record(record)
                 pages[need.run_id] = self.lots.next_page(stored, stored.wallet.runs[need.run_id],
-                                                         pages.get(need.run_id))
+                                                         pages.get(need.run_id), need.until)

@@ -93,7 +93,9 @@ class LotReader:
     def __init__(self, store: Store):
         self.store = store
 
-    def next_page(self, member: Member, run: Run, page: Optional[Page]) -> Page:
+    def next_page(self, member: Member, run: Run, page: Optional[Page], until: Optional[str] = None) -> Page:
+        """The next page of the run's lots; with `until`, every lot expiring up to
+        then in one request (what a view of the next 30 days needs)."""
         page = page or Page()
         if page.complete:
             return page
@@ -106,6 +108,8 @@ class LotReader:
         start = prefix + run.floor
         end = prefix + (run.ceil if run.ceil is not None else "\uffff")
         limit = PAGE_SIZES[page.reads] if page.reads < len(PAGE_SIZES) else None
+        if until is not None:
+            end, limit = min(end, prefix + until + "#\uffff"), None
         kwargs: dict[str, Any] = {
             "TableName": self.store.table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
@@ -117,10 +121,15 @@ class LotReader:
             kwargs["Limit"] = limit
         if page.cursor:
             kwargs["ExclusiveStartKey"] = page.cursor
+        elif page.pieces:  # a page that ended at a bound: go on after its last lot
+            kwargs["ExclusiveStartKey"] = to_attrs({"pk": member_pk(member.member_id),
+                                                    "sk": prefix + page.pieces[-1].key})
         response = self.store.client.query(**kwargs)
         pieces = page.pieces + [piece_from(from_attrs(a)) for a in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
-        return Page(pieces, complete=last is None, cursor=last, reads=page.reads + 1)
+        bounded = until is not None and end != prefix + (run.ceil if run.ceil is not None else "\uffff")
+        return Page(pieces, complete=last is None and not bounded, cursor=last, reads=page.reads + 1,
+                    until=until if until is not None and last is None else page.until)
 
     def range_pieces(self, member: Member, base: str, kind: str, start: str, end: str) -> list[Piece]:
         """Every lot of `base` with start <= key <= end, in key order."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 from ..auth import Actor
 from ..domain.earning import clawback_due
 from ..domain.member import Member
-from ..domain.wallet import RunRange
+from ..domain.wallet import Piece, RunRange
 from ..errors import NotFoundError, ReversalNotAllowedError, ValidationError
 from ..member_changes import IdempotencyKey, MemberChanges, NeedItems, NeedRanges, Result, Unit
-from ..repository import lot_sk, piece_from
 from ..store import STALE, member_pk, member_sk
 from .. import schemas
 from ..views import transaction_view
@@ -49,17 +48,18 @@ def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, fo
     taken = min(due, member.balance)
     own = 0
     lot = earn.get("lot")
+    lot_taken = int(earn.get("lot_taken", 0))
     if taken and lot:
-        lot_key = (member_pk(member.member_id), lot_sk(member.generation, lot["base"], lot["key"]))
-        if lot_key not in found:
-            raise NeedItems([lot_key])
-        if found[lot_key] is not None:
-            own = member.wallet.take_from_lot(lot["base"], piece_from(found[lot_key]), taken)
+        # the earn's own lot: its points are the earn's, and only this earn's refunds
+        # take from it, so the earn knows what was taken (no read of the lot)
+        piece = Piece(lot["key"], int(earn["points"]), lot_taken)
+        own = member.wallet.take_from_lot(lot["base"], piece, taken)
     member.wallet.debit(taken - own)
+    lot_taken_now = next((t.taken_after for t in member.wallet.taken if lot and t.key == lot["key"]), lot_taken)
     unit.commit.update(
         {"pk": earn["pk"], "sk": earn["sk"]},
-        "SET #r = :r, #c = :c", {"#r": "refunded_amount", "#c": "clawed_back"},
-        {":r": refunded + amount, ":c": clawed + due, ":was": refunded}, STALE,
+        "SET #r = :r, #c = :c, #l = :l", {"#r": "refunded_amount", "#c": "clawed_back", "#l": "lot_taken"},
+        {":r": refunded + amount, ":c": clawed + due, ":l": lot_taken_now, ":was": refunded}, STALE,
         # the earn was read beside the profile, not with it: a refund committed in
         # between changes this, and the use case runs again on fresh data
         condition="#r = :was",

@@ -58,10 +58,11 @@ class NeedLots(Exception):
     """A decision needs lots of `run_id` past what has been read (not an error:
     the caller reads the next page and decides again)."""
 
-    def __init__(self, run_id: str, owner: str = ""):
+    def __init__(self, run_id: str, owner: str = "", until: Optional[str] = None):
         super().__init__(run_id)
         self.run_id = run_id
         self.owner = owner
+        self.until = until  # only the lots expiring up to this instant are wanted
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Page:
     complete: bool = False
     cursor: Optional[dict] = None  # where the next read continues
     reads: int = 0
+    until: Optional[str] = None  # every lot expiring up to this instant has been read
 
 
 @dataclass(frozen=True)
@@ -263,9 +265,9 @@ class Wallet:
         return sum(run.remaining for run in self.runs.values())
 
     def next_expiry(self) -> Optional[str]:
-        heads = [key_expires(run.head) for run in self.runs.values()
-                 if run.remaining > 0 and run.head is not None]
-        return min(heads, default=None)
+        """The soonest expiry of a live lot, or a time before it when a run's head
+        is not known (its floor lot's: nothing live in the run expires sooner)."""
+        return min((_soonest(run) for run in self.runs.values() if run.remaining > 0), default=None)
 
     def expiring(self, after: str, until: str) -> list[tuple[str, int]]:
         """(key, points) of the lots with `after` < expires_at <= `until`,
@@ -273,11 +275,11 @@ class Wallet:
         whose lots in that window have not been read."""
         found: dict[tuple[str, str, str], int] = {}
         for run in self.runs.values():
-            if run.remaining <= 0 or run.head is None or key_expires(run.head) > until:
+            if run.remaining <= 0 or _soonest(run) > until:
                 continue
             page = self.pages.get(run.run_id)
-            if page is None:
-                raise NeedLots(run.run_id, self.owner)
+            if page is None or not (page.complete or (page.until or "") >= until):
+                raise NeedLots(run.run_id, self.owner, until)
             for piece in page.pieces:
                 if key_expires(piece.key) > until:
                     break
@@ -285,9 +287,6 @@ class Wallet:
                 if hi > lo and key_expires(piece.key) > after:
                     lot = key_lot(piece.key)
                     found[lot] = found.get(lot, 0) + hi - lo
-            else:
-                if not page.complete:
-                    raise NeedLots(run.run_id, self.owner)
         return [(f"{lot[0]}#{lot[1]}#{lot[2]}", points) for lot, points in sorted(found.items())]
 
     # -- credits ---------------------------------------------------------
@@ -353,6 +352,8 @@ class Wallet:
         if points > self.balance:
             raise InsufficientPointsError(
                 f"{points} points requested but only {self.balance} available")
+        if points == 0:
+            return [], []
         before = {rid: (r.floor, r.floor_used) for rid, r in self.runs.items()}
         cursors = {rid: _Cursor(run, self.pages.get(rid), self.owner, self._taken_now())
                    for rid, run in self.runs.items()}
@@ -452,7 +453,7 @@ class Wallet:
         for run in list(self.runs.values()):
             if run.remaining <= 0:
                 continue
-            if run.head is not None and key_expires(run.head) > now_text:
+            if _soonest(run) > now_text:
                 continue
             cursor = _Cursor(run, self.pages.get(run.run_id), self.owner, self._taken_now())
             while run.remaining > 0:
@@ -523,14 +524,19 @@ class Wallet:
 
     # -- persistence -----------------------------------------------------
     def settle(self) -> None:
-        """Before the profile is written: every run with points knows its head
-        (else NeedLots), and spent runs are dropped but the newest space."""
+        """Before the profile is written: a run whose head lot was used up learns
+        its next one from the lots read, if they tell (else it stays unknown
+        until a later decision reads them), and spent runs are dropped but the
+        newest space."""
         for run in self.runs.values():
             if run.remaining < 0:
                 raise LedgerInvariantError(f"run {run.run_id} below zero")
-            if run.remaining > 0 and run.head is None:
-                cursor = _Cursor(run, self.pages.get(run.run_id), self.owner, self._taken_now())
-                key, _, live = cursor.peek()
+            if run.remaining > 0 and run.head is None and run.run_id in self.pages:
+                cursor = _Cursor(run, self.pages[run.run_id], self.owner, self._taken_now())
+                try:
+                    key, _, live = cursor.peek()
+                except NeedLots:
+                    continue
                 run.head, run.head_left = key, live
         self._drop_empty()
 
@@ -547,6 +553,12 @@ class Wallet:
     def from_records(cls, records: list[dict], next_run: int,
                      pages: Optional[dict[str, Page]] = None) -> "Wallet":
         return cls([Run.from_record(r) for r in records or []], next_run, pages)
+
+
+def _soonest(run: Run) -> str:
+    if run.head is not None:
+        return key_expires(run.head)
+    return key_expires(run.floor) if run.floor else "0000-00-00T00:00:00Z"
 
 
 def merge_by_expiry(draws: list[Draw]) -> list[tuple[str, int]]:

@@ -446,15 +446,16 @@ def test_full_cancel_returns_reward_stock(api, clock):
     sold_out = m2_redeems()
     assert sold_out.status == 422 and sold_out.error == "OUT_OF_STOCK", sold_out
 
-    # a partial cancel does not return the unit
+    # a reward redemption is cancelled whole or not at all (contract §5, v2)
     part = reverse(api, "m1", tx_id, {"points": 10})
-    assert part.status == 201, part
+    assert part.status == 422 and part.error == "REVERSAL_NOT_ALLOWED", part
+    assert api.balance("m1") == 70
     sold_out = m2_redeems()
     assert sold_out.status == 422 and sold_out.error == "OUT_OF_STOCK", sold_out
 
-    # the full cancel does
+    # the full cancel returns the unit
     rest = reverse(api, "m1", tx_id)
-    assert rest.status == 201 and rest.json["points"] == 20, rest
+    assert rest.status == 201 and rest.json["points"] == 30, rest
     assert api.balance("m1") == 100
     again = m2_redeems()
     assert again.status == 201, again
@@ -619,20 +620,20 @@ def test_refund_takes_amount_and_cancel_takes_points(api, clock):
 # reads leaves a fresh profile beside a stale original. Its update is conditioned
 # on what was read, so the use case runs again instead of reversing twice.
 def stale_original_once(monkeypatch, tx_id, stale):
-    from chalicelib.ledger import Ledger
+    from chalicelib.member_changes import MemberChanges
 
-    real_read = Ledger._read
+    real_read = MemberChanges.read
     served = []
 
     def read(self, member_ids, extra=()):
-        program, members, found = real_read(self, member_ids, extra)
+        program, records, found = real_read(self, member_ids, extra)
         for key in list(found):
             if key[1] == f"TX#{tx_id}" and not served:
                 found[key] = dict(stale)
                 served.append(key)
-        return program, members, found
+        return program, records, found
 
-    monkeypatch.setattr(Ledger, "_read", read)
+    monkeypatch.setattr(MemberChanges, "read", read)
     return served
 
 

@@ -19,11 +19,16 @@ ONE_READ_ONE_WRITE = [
     "POST /members (enrol)",
     "POST /members/{id}/earn",
     "POST /members/{id}/redeem (1 lot)",
-    "POST /members/{id}/redeem (20 lots)",
     "POST /members/{id}/redeem (reward)",
-    "POST .../reversal (cancel a redeem)",
     "POST .../reversal (refund an earn)",
     "POST /members/{id}/transfers",
+]
+# Lots are items of their own: a debit that reaches past the lot at the head of
+# its run reads the next ones (one Query), and a cancel reads the lots its
+# redemption drew.
+TWO_READS_ONE_WRITE = [
+    "POST /members/{id}/redeem (20 lots)",
+    "POST .../reversal (cancel a redeem)",
 ]
 
 
@@ -43,6 +48,13 @@ def test_a_change_of_points_is_one_read_and_one_write(counts, name):
     row = counts[name]
     assert (row["reads"]["max"], row["writes"]["max"]) == (1, 1), row["typical_ops"]
     assert row["typical_ops"].startswith("BatchGetItem, TransactWriteItems"), row["typical_ops"]
+
+
+@pytest.mark.parametrize("name", TWO_READS_ONE_WRITE)
+def test_a_change_that_reads_lots_is_two_reads_and_one_write(counts, name):
+    row = counts[name]
+    assert (row["reads"]["max"], row["writes"]["max"]) == (2, 1), row["typical_ops"]
+    assert row["typical_ops"].startswith("BatchGetItem, Query, TransactWriteItems"), row["typical_ops"]
 
 
 def test_a_redeem_of_twenty_lots_writes_as_few_actions_as_a_redeem_of_one(counts):
@@ -69,5 +81,9 @@ def test_nothing_scans_and_a_rerun_job_writes_nothing(counts):
     for name in jobs:
         if name.endswith("(rerun)"):
             assert counts[name]["writes"]["max"] == 0, counts[name]["op_totals"]
+        elif name == "job recompute_tiers":
+            # every change re-tiers its member first: expire_points, which ran first,
+            # already kept the downgrades of the members it touched
+            continue
         else:
             assert counts[name]["touched"] > 0, counts[name]
