@@ -27,7 +27,7 @@ def load() -> Settings:
         notifications_queue_name=env.get("DANGOL_NOTIFICATIONS_QUEUE", "dangol-notifications"),
         notifications_dlq_name=env.get("DANGOL_NOTIFICATIONS_DLQ", "dangol-notifications-dlq"),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "ap-northeast-2",
-        stats_shards=int(env.get("DANGOL_STATS_SHARDS", "16")),
+        stats_shards=int(env.get("DANGOL_STATS_SHARDS", "32")),
         schedule_shards=int(env.get("DANGOL_SCHEDULE_SHARDS", "4")),
         auth_cache_seconds=float(env.get("DANGOL_AUTH_CACHE_SECONDS", "60")),
         idempotency_hours=int(env.get("DANGOL_IDEMPOTENCY_HOURS", "48")),

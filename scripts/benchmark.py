@@ -668,7 +668,17 @@ def main() -> int:
                         help="also deliver the jobs' notifications (slow under moto's SQS)")
     parser.add_argument("--stock-moto", action="store_true",
                         help="keep moto's table-copying TransactWriteItems (slow; latency grows with data)")
-    args = parser.parse_args()
+    parser.add_argument("--scale", action="store_true",
+                        help="instead: billed capacity by lot count and partition shares (benchmark_scale.py)")
+    args, rest = parser.parse_known_args()
+    if args.scale:
+        import runpy
+
+        sys.argv = [str(ROOT / "scripts" / "benchmark_scale.py"), *rest] + (["--json"] if args.json else [])
+        runpy.run_path(sys.argv[0], run_name="__main__")
+        return 0
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.repeat < 1 or args.members < 1:
         parser.error("--repeat and --members must be at least 1")
     program = json.loads(pathlib.Path(args.program).read_text())

@@ -17,7 +17,14 @@ def ledger_sum(api, member_id):
 
 
 # -- 1. ids: one per item, whatever the clock -------------------------------------
-def test_transactions_made_in_the_same_millisecond_all_stay_in_the_history(api, clock):
+def test_transactions_made_in_the_same_millisecond_all_stay_in_the_history(api, clock, monkeypatch):
+    """With the wall clock frozen (as a test or two requests in one millisecond
+    see it), every id is still new: ids come from a monotonic source one at a
+    time, never as successors handed out ahead."""
+    import time
+
+    frozen_ns = time.time_ns()
+    monkeypatch.setattr(time, "time_ns", lambda: frozen_ns)
     api.program(TRANSFERS)
     api.member("h0")
     api.member("h1")
@@ -164,12 +171,13 @@ def test_an_unknown_voucher_is_not_found(api, clock, mug):
 
 # -- no partition every request touches -------------------------------------------------
 def test_stats_shards_are_partitions_of_their_own(demo, clock):
+    from chalicelib import settings
     from chalicelib.runtime import services
 
     demo.member("a")
     earn(demo, "a", "o-1", 10000)
     store = services().store
-    shards = [store.get(f"STATS#{n:03d}", "STATS") for n in range(16)]
+    shards = [store.get(f"STATS#{n:03d}", "STATS") for n in range(settings.load().stats_shards)]
     found = [s for s in shards if s]
     assert found and sum(int(s.get("members", 0)) for s in found) == 1
     assert store.query_all("STATS") == []  # nothing left under one shared key
@@ -195,3 +203,17 @@ def test_a_program_change_reaches_other_containers_within_the_cache_time(demo, c
     assert other.current().base_rate == "0.01"  # within its cache time
     ticks[0] += 2
     assert other.current().base_rate == "0.02"
+
+
+def test_a_refund_of_last_quarters_purchase_that_drops_the_tier_sends_tier_changed(demo, clock):
+    clock.set("2027-03-20T03:00:00Z")
+    demo.member("m2", email="m2@example.com")
+    tx = earn(demo, "m2", "o-1", 700_000)
+    assert tx["tier"] == "나무"
+    clock.set("2027-04-20T03:00:00Z")  # Q2: the tier holds on Q1's spend
+    assert demo.get("/members/m2").json["tier"] == "나무"
+    back = demo.post(f"/members/m2/transactions/{tx['transaction_id']}/reversal", {"amount": 500_000})
+    assert back.status == 201 and back.json["tier"] == "새싹", back
+    notes = demo.get("/members/m2/notifications?limit=100", key="admin").json["items"]
+    assert [n["type"] for n in notes].count("tier_changed") == 2
+    assert stats(demo)["members_by_tier"]["나무"] == 0
