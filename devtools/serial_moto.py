@@ -21,7 +21,11 @@ HOST = "127.0.0.1"
 def make_serial_server(host: str = HOST, port: int = 0, quiet: bool = True):
     """A single-threaded werkzeug server around moto's backends.
 
-    Port 0 lets the OS pick a free port while binding, so nothing can take it first."""
+    Port 0 lets the OS pick a free port while binding, so nothing can take it first.
+    moto is patched (devtools/moto_patches.py) unless DANGOL_STOCK_MOTO=1."""
+    from devtools import moto_patches
+
+    moto_patches.apply()
     from moto.moto_server.threaded_moto_server import MotoRequestHandler
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server

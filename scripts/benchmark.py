@@ -342,72 +342,6 @@ def render(rows: list[dict], header_lines: list[str], footer_lines: list[str]) -
     return "\n".join(out)
 
 
-# -- moto -----------------------------------------------------------------------
-def lighten_moto_transactions() -> None:
-    """Make moto's TransactWriteItems cost independent of the table's size.
-
-    moto 5 backs up a transaction by deep-copying the whole table once per
-    action, so its latency grows with everything stored so far (a few thousand
-    items make each transaction take seconds). Here the backup is narrowed to
-    the items the transaction names: they are copied before it runs and put
-    back if it fails, which restores exactly what the table copy would.
-    Outcomes (conditions, cancellation reasons, rollback) are moto's own.
-    """
-    import copy as real_copy
-    import types
-
-    from moto.dynamodb import models
-    from moto.dynamodb.models.table import Table
-
-    if getattr(models.DynamoDBBackend.transact_write_items, "_lightened", False):
-        return
-    original = models.DynamoDBBackend.transact_write_items
-
-    def deepcopy(obj, memo=None):
-        return obj if isinstance(obj, Table) else real_copy.deepcopy(obj, memo)
-
-    shim = types.SimpleNamespace(copy=real_copy.copy, deepcopy=deepcopy)
-
-    def transact_write_items(self, transact_items):
-        snapshots = []
-        try:
-            for action in transact_items:
-                op_type, op = next(iter(action.items()))
-                table = self.get_table(op["TableName"])
-                if op_type == "Put":
-                    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
-                    if table.range_key_attr is not None:
-                        key[table.range_key_attr] = op["Item"][table.range_key_attr]
-                else:
-                    key = op["Key"]
-                hash_value, range_value = self.get_keys_value(table, key)
-                current = table.get_item(hash_value, range_value)
-                snapshots.append((table, hash_value, range_value, real_copy.deepcopy(current)))
-        except Exception:
-            return original(self, transact_items)  # malformed: let moto judge it as usual
-        models.copy = shim
-        try:
-            return original(self, transact_items)
-        except Exception:
-            for table, hash_value, range_value, item in reversed(snapshots):
-                if table.has_range_key:
-                    bucket = table.items[hash_value]
-                    if item is None:
-                        bucket.pop(range_value, None)
-                    else:
-                        bucket[range_value] = item
-                elif item is None:
-                    table.items.pop(hash_value, None)
-                else:
-                    table.items[hash_value] = item
-            raise
-        finally:
-            models.copy = real_copy
-
-    transact_write_items._lightened = True
-    models.DynamoDBBackend.transact_write_items = transact_write_items
-
-
 # -- scenario helpers ---------------------------------------------------------
 class Clock:
     def __init__(self, start: dt.datetime):
@@ -729,7 +663,7 @@ def main() -> int:
     parser.add_argument("--drain-jobs", action="store_true",
                         help="also deliver the jobs' notifications (slow under moto's SQS)")
     parser.add_argument("--stock-moto", action="store_true",
-                        help="keep moto's table-copying TransactWriteItems (slow; latency grows with data)")
+                        help="run on stock moto, without devtools/moto_patches.py (slow; cost grows with data)")
     args = parser.parse_args()
     if args.repeat < 1 or args.members < 1:
         parser.error("--repeat and --members must be at least 1")
@@ -738,7 +672,9 @@ def main() -> int:
     logging.getLogger("chalicelib").setLevel(logging.ERROR)
 
     if not args.stock_moto:
-        lighten_moto_transactions()
+        from devtools import moto_patches
+
+        moto_patches.apply()  # devtools/moto_patches.py (DANGOL_STOCK_MOTO=1 also keeps stock moto)
     recorder = Recorder()
     started = time.perf_counter()
     api_rows, extra = run_api_phase(args, program, recorder)
