@@ -18,6 +18,26 @@ import threading
 HOST = "127.0.0.1"
 
 
+READ_ACTIONS = ("GetItem", "BatchGetItem", "Query", "Scan", "Describe", "List")
+
+
+class Guarded:
+    """Serves each request under `lock` (so a snapshot can pause the server
+    between requests) and counts the requests that may change state."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.changes = 0
+
+    def __call__(self, environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        with self.lock:
+            if not target.rpartition(".")[2].startswith(READ_ACTIONS):
+                self.changes += 1
+            return list(self.app(environ, start_response))
+
+
 def make_serial_server(host: str = HOST, port: int = 0, quiet: bool = True):
     """A single-threaded werkzeug server around moto's backends.
 
@@ -35,7 +55,7 @@ def make_serial_server(host: str = HOST, port: int = 0, quiet: bool = True):
             if not quiet:
                 super().log_request(*args, **kwargs)
 
-    return make_server(host, port, DomainDispatcherApplication(create_backend_app),
+    return make_server(host, port, Guarded(DomainDispatcherApplication(create_backend_app)),
                        threaded=False, request_handler=Handler)
 
 
@@ -51,6 +71,16 @@ class SerialMotoServer:
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while a request is served: hold it to see moto between requests."""
+        return self._server.app.lock
+
+    @property
+    def changes(self) -> int:
+        """Requests served so far that may have changed state."""
+        return self._server.app.changes
 
     def start(self) -> "SerialMotoServer":
         self._thread.start()
