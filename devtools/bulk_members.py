@@ -117,15 +117,22 @@ def copy_member(template: str, count: int, prefix: str = "bulk") -> int:
             if code is not None:
                 attrs = {name: _replace(value, code.value, new_code) for name, value in attrs.items()}
             item = Item.__new__(Item)
-            item.hash_key = attrs[table.hash_key_attr]
+            item.hash_key = copy.copy(attrs[table.hash_key_attr])
             item.range_key = attrs.get(table.range_key_attr)
             item.attrs = type(source.attrs)()
             dict.update(item.attrs, attrs)
-            table.items[item.hash_key][item.range_key] = item
+            collection = table.items[item.hash_key]
+            if collection:  # as moto_patches does for put_item: one hash-key object per partition
+                item.hash_key = next(iter(collection.values())).hash_key
+            collection[item.range_key] = item
             if moto_patches.applied():
                 moto_patches._index_item(table, item)
+                moto_patches._touched(item)
         made += 1
+        if made % 1000 == 0:
+            moto_patches.compact()
     _add_share(table, share, count)
+    moto_patches.compact()
     return made
 
 

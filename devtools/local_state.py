@@ -97,8 +97,13 @@ def restore(path: str | os.PathLike) -> bool:
     if state.get("moto") != moto.__version__:
         raise StateFileError(f"{source} was saved by moto {state.get('moto')}, this is moto "
                              f"{moto.__version__}: start without it (or with another --data path)")
+    from devtools import moto_patches
+
     backends = _backend_dicts()
     for name, entries in state["backends"].items():
         for account, region, backend in entries:
             backends[name][account][region] = backend
+            if name == "dynamodb" and not moto_patches.compacting():
+                for table in backend.tables.values():
+                    moto_patches.unpack_all(table)  # saved by a service that kept items packed
     return True

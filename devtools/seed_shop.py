@@ -167,4 +167,7 @@ def seed(app, count: int, rng_seed: int = 14, progress: Optional[Callable[..., N
                 progress("seed: %d of %d requests (%d members)", i + 1, len(events), made)
     finally:
         clock_module.now = real_now
+        from devtools import moto_patches
+
+        moto_patches.compact()
     return made  # the notifications stay queued: the service's worker delivers them

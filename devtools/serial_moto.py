@@ -18,7 +18,8 @@ import threading
 HOST = "127.0.0.1"
 
 
-READ_ACTIONS = ("GetItem", "BatchGetItem", "Query", "Scan", "Describe", "List")
+READ_ACTIONS = ("GetItem", "BatchGetItem", "Query", "Scan", "Describe", "List",
+                "GetQueue", "ReceiveMessage")
 
 
 class Guarded:
@@ -32,10 +33,15 @@ class Guarded:
 
     def __call__(self, environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        from devtools import moto_patches
+
         with self.lock:
             if not target.rpartition(".")[2].startswith(READ_ACTIONS):
                 self.changes += 1
-            return list(self.app(environ, start_response))
+            try:
+                return list(self.app(environ, start_response))
+            finally:
+                moto_patches.compact()  # no-op unless the service turned compaction on
 
 
 def make_serial_server(host: str = HOST, port: int = 0, quiet: bool = True):
@@ -51,6 +57,8 @@ def make_serial_server(host: str = HOST, port: int = 0, quiet: bool = True):
     from werkzeug.serving import make_server
 
     class Handler(MotoRequestHandler):
+        disable_nagle_algorithm = True
+
         def log_request(self, *args, **kwargs):
             if not quiet:
                 super().log_request(*args, **kwargs)

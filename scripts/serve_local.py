@@ -77,8 +77,8 @@ def main() -> None:
     parser.add_argument("--data", metavar="PATH",
                         help="keep the local state in PATH between runs (restored at start, saved "
                              "periodically and at shutdown)")
-    parser.add_argument("--save-every", type=float, default=60.0,
-                        help="with --data: seconds between saves when something changed (default 60)")
+    parser.add_argument("--save-every", type=float, default=120.0,
+                        help="with --data: seconds between saves when something changed (default 120)")
     parser.add_argument("--seed", type=int, default=0, metavar="N",
                         help="fill the shop with N members and a few months of their purchases")
     parser.add_argument("--idle-timeout", type=float, default=10.0,
@@ -97,6 +97,8 @@ def main() -> None:
     from devtools.serial_moto import SerialMotoServer
 
     patched = moto_patches.apply()
+    if patched:
+        moto_patches.enable_compaction()  # stored items packed between requests
     restored = False
     if args.data:
         started = time.monotonic()
@@ -248,6 +250,7 @@ class LocalHandler(_Base):
     and the local-only routes."""
 
     timeout = 10.0
+    disable_nagle_algorithm = True  # headers and body leave in two writes: no 40 ms delayed-ACK stall
     context: dict = {}
 
     def send_response(self, code, message=None):
