@@ -33,13 +33,16 @@ def engine(kind: str):
     from moto import mock_aws
 
     was = moto_patches.applied()
-    if kind == "stock":
-        moto_patches.remove()
-    else:
+    moto_patches.remove()
+    if kind != "stock":
         force_apply()
+    if kind == "compact":
+        assert moto_patches.enable_compaction()
     try:
         with mock_aws():
             client = boto3.client("dynamodb", region_name="ap-northeast-2")
+            if kind == "compact":  # as the serial server does after each request
+                client.meta.events.register("after-call.dynamodb", lambda **_: moto_patches.compact())
             client.create_table(
                 TableName=TABLE,
                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
@@ -56,10 +59,9 @@ def engine(kind: str):
             )
             yield client
     finally:
+        moto_patches.remove()
         if was:
             force_apply()
-        else:
-            moto_patches.remove()
 
 
 def force_apply() -> None:
@@ -142,7 +144,7 @@ def test_plain_writes_leave_no_item_behind_only_when_patched(kind):
 
 
 @pytest.mark.parametrize("kind", ["stock", "patched"])
-def test_an_index_query_looks_only_at_its_bucket_when_patched(kind, monkeypatch):
+def test_an_index_query_looks_only_at_its_bucket_when_patched(kind):
     from moto.dynamodb.models.table import Table
 
     looked = []
@@ -159,7 +161,7 @@ def test_an_index_query_looks_only_at_its_bucket_when_patched(kind, monkeypatch)
             return items
 
         if kind == "stock":
-            monkeypatch.setattr(Table, "all_items", counting)
+            Table.all_items = counting
         else:
             client.query(TableName=TABLE, IndexName="due",  # builds the buckets once
                          KeyConditionExpression="shard = :s", ExpressionAttributeValues={":s": {"S": "0"}})
@@ -173,6 +175,8 @@ def test_an_index_query_looks_only_at_its_bucket_when_patched(kind, monkeypatch)
         finally:
             if kind == "patched":
                 moto_patches._original["all_items"] = full
+            else:
+                Table.all_items = full
     assert history["Count"] == 2
     assert response["Count"] == 2 * sum(1 for i in range(400) if i % 4 == 1 and 1 + i % 28 <= 10)
     if kind == "stock":
@@ -262,12 +266,33 @@ def test_conditions_transactions_and_queries_answer_the_same_on_stock_and_patche
         stock = scenario(client)
     with engine("patched") as client:
         patched = scenario(client)
+    with engine("compact") as client:
+        compact = scenario(client)
     assert stock[0][0] == "TransactionCanceledException"
     assert stock[0][1] == ["None", "None", "None", "ConditionalCheckFailed"]
     assert stock[2][0] == "ValidationException"
     assert "NEW#1" not in str(stock[1]) and "NEW#2" not in str(stock[3])
     assert stock[4:6] == ["decremented", "ConditionalCheckFailedException"]
     assert patched == stock
+    assert compact == stock
+
+
+def test_compaction_packs_stored_items_and_unpacks_them_on_read():
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models import dynamodb_backends
+
+    with engine("compact") as client:
+        fill(client, 50)
+        table = dynamodb_backends["123456789012"]["ap-northeast-2"].tables[TABLE]
+        items = [item for collection in table.items.values() for item in collection.values()]
+        assert len(items) == 50
+        assert all("_packed" in item.__dict__ and "attrs" not in item.__dict__ for item in items)
+        gc.collect()
+        live_types = sum(1 for o in gc.get_objects() if type(o) is DynamoType)
+        assert live_types < 50 * 3  # keys only; 50 items x 5 attributes when unpacked
+        got = client.get_item(TableName=TABLE, Key=key("M#7"))["Item"]
+        assert got["balance"] == {"N": "100"} and got["due"] == {"S": "2027-01-08"}
+        assert all("_packed" in item.__dict__ for item in items)  # packed again after the call
 
 
 def test_a_failed_transaction_rolls_back_fully_when_patched():
