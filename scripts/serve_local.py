@@ -92,6 +92,7 @@ def main() -> None:
 
     front = bind(args.port)
     port = front.server_address[1]
+    log.info("starting: embedded DynamoDB/SQS/SES/SNS (moto) and the API on 127.0.0.1:%d ...", port)
 
     from devtools import local_state, moto_patches
     from devtools.serial_moto import SerialMotoServer
