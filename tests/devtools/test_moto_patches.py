@@ -253,6 +253,10 @@ def scenario(client) -> list:
             if not start:
                 break
         seen.append(pages)
+        seen.append(client.query(TableName=TABLE, IndexName="due",
+                                 KeyConditionExpression="shard = :s AND due BETWEEN :a AND :b",
+                                 ExpressionAttributeValues={":s": {"S": shard}, ":a": {"S": "2027-01-05"},
+                                                            ":b": {"S": "2027-01-15"}})["Items"])
         seen.append(client.query(TableName=TABLE, IndexName="due", ScanIndexForward=False,
                                  KeyConditionExpression="shard = :s",
                                  ExpressionAttributeValues={":s": {"S": shard}})["Items"])
