@@ -31,14 +31,17 @@ The patches:
    recorded under the queried hash value (a bucket kept up to date by
    `Table.put_item` and `DynamoDBBackend.update_item`, checked against the
    table's current items at query time, so a stale entry is dropped, never
-   returned). moto's query then filters, sorts and pages as before.
-
+   returned); with a range key condition and no Limit, only those whose
+   recorded range value passes it. moto's query then filters, sorts and
+   pages as before.
 4. `compact_items` (opt-in, `enable_compaction()`; the local service uses it):
    a stored item's attributes are kept as one compressed pickle instead of a
-   tree of `DynamoType` objects (about 10x smaller), and unpacked the moment
-   anything reads `item.attrs` (a class-level `__getattr__`, so moto's code
-   is unchanged). `compact()` packs the items stored, changed or read since
-   its last call; the serial server calls it after each request.
+   tree of `DynamoType` objects (a tenth of the memory or less), and unpacked
+   the moment anything reads `item.attrs` (a class-level `__getattr__`, so
+   moto's code is unchanged); the items of one partition share one hash-key
+   object. `compact()` packs the items stored, changed or read since its last
+   call; the serial server calls it after each request. A member with three
+   purchases (16 items) then takes about 16 KB instead of 54 KB.
 
 Each patched function's source is checked against the hash of the moto 5.2.5
 source it was written for: a moto whose patched code changed fails loudly at
