@@ -18,20 +18,52 @@ import threading
 HOST = "127.0.0.1"
 
 
+READ_ACTIONS = ("GetItem", "BatchGetItem", "Query", "Scan", "Describe", "List",
+                "GetQueue", "ReceiveMessage")
+
+
+class Guarded:
+    """Serves each request under `lock` (so a snapshot can pause the server
+    between requests) and counts the requests that may change state."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.changes = 0
+
+    def __call__(self, environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        from devtools import moto_patches
+
+        with self.lock:
+            if not target.rpartition(".")[2].startswith(READ_ACTIONS):
+                self.changes += 1
+            try:
+                return list(self.app(environ, start_response))
+            finally:
+                moto_patches.compact()  # no-op unless the service turned compaction on
+
+
 def make_serial_server(host: str = HOST, port: int = 0, quiet: bool = True):
     """A single-threaded werkzeug server around moto's backends.
 
-    Port 0 lets the OS pick a free port while binding, so nothing can take it first."""
+    Port 0 lets the OS pick a free port while binding, so nothing can take it first.
+    moto is patched (devtools/moto_patches.py) unless DANGOL_STOCK_MOTO=1."""
+    from devtools import moto_patches
+
+    moto_patches.apply()
     from moto.moto_server.threaded_moto_server import MotoRequestHandler
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     class Handler(MotoRequestHandler):
+        disable_nagle_algorithm = True
+
         def log_request(self, *args, **kwargs):
             if not quiet:
                 super().log_request(*args, **kwargs)
 
-    return make_server(host, port, DomainDispatcherApplication(create_backend_app),
+    return make_server(host, port, Guarded(DomainDispatcherApplication(create_backend_app)),
                        threaded=False, request_handler=Handler)
 
 
@@ -47,6 +79,16 @@ class SerialMotoServer:
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while a request is served: hold it to see moto between requests."""
+        return self._server.app.lock
+
+    @property
+    def changes(self) -> int:
+        """Requests served so far that may have changed state."""
+        return self._server.app.changes
 
     def start(self) -> "SerialMotoServer":
         self._thread.start()

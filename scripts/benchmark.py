@@ -342,10 +342,6 @@ def render(rows: list[dict], header_lines: list[str], footer_lines: list[str]) -
     return "\n".join(out)
 
 
-# -- moto -----------------------------------------------------------------------
-from devtools.moto_transactions import lighten_moto_transactions  # noqa: E402
-
-
 # -- scenario helpers ---------------------------------------------------------
 class Clock:
     def __init__(self, start: dt.datetime):
@@ -667,7 +663,7 @@ def main() -> int:
     parser.add_argument("--drain-jobs", action="store_true",
                         help="also deliver the jobs' notifications (slow under moto's SQS)")
     parser.add_argument("--stock-moto", action="store_true",
-                        help="keep moto's table-copying TransactWriteItems (slow; latency grows with data)")
+                        help="run on stock moto, without devtools/moto_patches.py (slow; cost grows with data)")
     parser.add_argument("--scale", action="store_true",
                         help="instead: billed capacity by lot count and partition shares (benchmark_scale.py)")
     args, rest = parser.parse_known_args()
@@ -686,7 +682,9 @@ def main() -> int:
     logging.getLogger("chalicelib").setLevel(logging.ERROR)
 
     if not args.stock_moto:
-        lighten_moto_transactions()
+        from devtools import moto_patches
+
+        moto_patches.apply()  # devtools/moto_patches.py (DANGOL_STOCK_MOTO=1 also keeps stock moto)
     recorder = Recorder()
     started = time.perf_counter()
     api_rows, extra = run_api_phase(args, program, recorder)

@@ -173,10 +173,10 @@ class World:
         from chalice.test import Client
 
         from chalicelib import aws, clock as clock_module, local, runtime, settings
-        from devtools.moto_transactions import lighten_moto_transactions
+        from devtools import moto_patches
         import app as app_module
 
-        lighten_moto_transactions()
+        moto_patches.apply()
         self.mock.start()
         runtime.reset()
         local.create_resources()

@@ -1,40 +1,115 @@
-"""Dangol on this machine: an embedded moto (one request at a time), the API on
-127.0.0.1, and a worker that runs the daily jobs and drains the queues.
+"""Dangol on this machine: an embedded moto (one request at a time, patched so a
+request's cost does not grow with the data), the API on 127.0.0.1, and a worker
+that runs the daily jobs and drains the queues.
 
-State lives in memory and is gone when the process stops.
+HTTP is served by a thread per connection; the app itself handles one request
+at a time (Chalice keeps the current request on the app object), and an idle
+keep-alive connection is closed after --idle-timeout seconds without holding
+up anyone else. Every request is logged as `access METHOD PATH STATUS MS ms`.
+
+Local-only routes (served here, never part of the AWS build), admin key:
+  POST /local/jobs/{name}   run a daily job now, then deliver the queued notifications
+  GET  /local/status        process memory, members seeded, state file
+  POST /local/bulk-members  {"template": id, "begin": true}, then the member made through
+                            the API, then {"template": id, "count": n}: n copies of it (load tests)
+
+State lives in memory unless --data PATH is given: then it is restored from
+PATH at start and saved there every --save-every seconds (when it changed) and
+at shutdown.
 """
 from __future__ import annotations
 
 import argparse
+import errno
+import functools
 import json
 import logging
 import os
 import pathlib
+import signal
 import sys
 import threading
 import time
+from http.server import ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from devtools.serial_moto import SerialMotoServer  # noqa: E402
-
 JOB_EVERY_SECONDS = 24 * 60 * 60
+STARTED = time.monotonic()
+
+access_log = logging.getLogger("local.access")
+log = logging.getLogger("local.service")
+
+APP_LOCK = threading.Lock()   # one request at a time through the Chalice app
+JOB_LOCK = threading.Lock()   # one job or queue drain at a time
+
+
+class FrontServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # the handler is set once the app is imported; the port is bound first so
+    # a busy port is reported before anything slow happens
+    RequestHandlerClass = None  # type: ignore[assignment]
+
+
+def bind(port: int) -> FrontServer:
+    try:
+        return FrontServer(("127.0.0.1", port), None)  # type: ignore[arg-type]
+    except OSError as error:
+        if error.errno in (errno.EADDRINUSE, errno.EACCES):
+            reason = "is in use" if error.errno == errno.EADDRINUSE else "is not allowed"
+            print(f"dangol: port {port} on 127.0.0.1 {reason}; choose another with --port N "
+                  f"(e.g. --port {port + 1})", file=sys.stderr)
+            raise SystemExit(1)
+        raise
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("DANGOL_PORT", "8000")))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("DANGOL_PORT", "8000")),
+                        help="API port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("DANGOL_MOTO_PORT", "0")))
     parser.add_argument("--program", default=str(ROOT.parent / "shared" / "demo-program.json"),
                         help="program configuration loaded at start (JSON file)")
     parser.add_argument("--jobs-every", type=float, default=JOB_EVERY_SECONDS,
                         help="seconds between runs of the daily jobs (default: a day)")
+    parser.add_argument("--data", metavar="PATH",
+                        help="keep the local state in PATH between runs (restored at start, saved "
+                             "periodically and at shutdown)")
+    parser.add_argument("--save-every", type=float, default=120.0,
+                        help="with --data: seconds between saves when something changed (default 120)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="fill the shop with N members and a few months of their purchases")
+    parser.add_argument("--idle-timeout", type=float, default=10.0,
+                        help="seconds an idle keep-alive connection stays open (default 10)")
     args = parser.parse_args()
+    if args.seed < 0:
+        parser.error("--seed must be 0 or more")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
+    front = bind(args.port)
+    port = front.server_address[1]
+    log.info("starting: embedded DynamoDB/SQS/SES/SNS (moto) and the API on 127.0.0.1:%d ...", port)
+
+    from devtools import local_state, moto_patches
+    from devtools.serial_moto import SerialMotoServer
+
+    patched = moto_patches.apply()
+    if patched:
+        moto_patches.enable_compaction()  # stored items packed between requests
+    restored = False
+    if args.data:
+        started = time.monotonic()
+        try:
+            restored = local_state.restore(args.data)
+        except local_state.StateFileError as error:
+            print(f"dangol: {error}", file=sys.stderr)
+            raise SystemExit(1)
+        if restored:
+            log.info("restored the local state from %s in %.1f s", args.data, time.monotonic() - started)
     moto = SerialMotoServer(port=args.moto_port).start()
     os.environ["AWS_ENDPOINT_URL"] = moto.endpoint
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -42,7 +117,6 @@ def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "ap-northeast-2")
 
     from chalice.config import Config
-    from chalice.local import HTTPServer, LocalDevServer
 
     from chalicelib import local
     from chalicelib.domain.program import Program
@@ -51,50 +125,264 @@ def main() -> None:
 
     local.create_resources()
     program_path = pathlib.Path(args.program)
-    if program_path.is_file():
+    program_note = "defaults"
+    if restored and services().store.get("PROGRAM", "CONFIG") is not None:
+        program_note = f"kept from {args.data}"
+    elif program_path.is_file():
         services().ledger.put_program(Program.model_validate_json(program_path.read_text()))
+        program_note = str(program_path)
     admin = local.create_api_key("admin", "local-admin")
     storefront = local.create_api_key("storefront", "local-pos")
 
-    worker = threading.Thread(target=work, args=(args.jobs_every,), daemon=True)
+    seeded = 0
+    if args.seed:
+        from devtools import seed_shop
+
+        started = time.monotonic()
+        log.info("seeding %d members with a few months of purchases ...", args.seed)
+        with seed_shop.in_process_calls():
+            seeded = seed_shop.seed(app_module.app, args.seed, progress=log.info)
+        log.info("seeded %d members in %.0f s", seeded, time.monotonic() - started)
+
+    saver = StateSaver(args.data, moto, args.save_every) if args.data else None
+    stop = threading.Event()
+    worker = threading.Thread(target=work, args=(args.jobs_every, stop, saver), daemon=True,
+                              name="dangol-worker")
     worker.start()
 
-    # One request at a time: Chalice keeps the current request on the app object.
-    server = LocalDevServer(app_module.app, Config(chalice_stage="dev"), "127.0.0.1", args.port,
-                            server_cls=HTTPServer)
+    front.RequestHandlerClass = functools.partial(
+        LocalHandler, app_object=app_module.app, config=Config(chalice_stage="dev"))
+    LocalHandler.timeout = args.idle_timeout
+    LocalHandler.context = {"data": args.data, "saver": saver, "seeded": seeded, "moto": moto}
     print(json.dumps({
-        "api": f"http://127.0.0.1:{args.port}",
+        "api": f"http://127.0.0.1:{port}",
         "moto": moto.endpoint,
         "admin_key": admin,
         "storefront_key": storefront,
-        "program": str(program_path) if program_path.is_file() else "defaults",
-    }, indent=2), flush=True)
+        "program": program_note,
+        "data": args.data or "in memory only",
+        "moto_patches": "on" if patched else "off (DANGOL_STOCK_MOTO)",
+        "run_a_job_now": f"curl -XPOST 127.0.0.1:{port}/local/jobs/expire_points "
+                         "-H 'Authorization: Bearer <admin_key>'",
+    }, indent=2, ensure_ascii=False), flush=True)
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
-        server.serve_forever()
+        front.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
+        front.server_close()
+        with JOB_LOCK:
+            if saver is not None:
+                saver.save("at shutdown")
         moto.stop()
 
 
-def work(jobs_every: float) -> None:
-    """Run each daily job now and then every `jobs_every` seconds; drain queues each second."""
+class StateSaver:
+    """Saves moto's state to a file while no request is being served."""
+
+    def __init__(self, path: str, moto, every: float):
+        self.path = path
+        self.moto = moto
+        self.every = every
+        self.next_at = time.monotonic() + every
+        self.saved_changes = -1
+
+    def due(self) -> bool:
+        return time.monotonic() >= self.next_at
+
+    def save(self, why: str) -> None:
+        from devtools import local_state
+
+        with self.moto.lock:
+            if self.moto.changes == self.saved_changes:
+                self.next_at = time.monotonic() + self.every
+                return
+            started = time.monotonic()
+            size = local_state.save(self.path)
+            self.saved_changes = self.moto.changes
+        self.next_at = time.monotonic() + self.every
+        log.info("saved the local state to %s (%s, %.1f MB in %.1f s)", self.path, why,
+                 size / 1e6, time.monotonic() - started)
+
+
+def work(jobs_every: float, stop: threading.Event, saver: StateSaver | None) -> None:
+    """Run each daily job now and then every `jobs_every` seconds; drain queues each
+    second; save the state when due."""
     from chalicelib import local
 
-    log = logging.getLogger("dangol.worker")
+    worker_log = logging.getLogger("local.worker")
     next_jobs = 0.0
-    while True:
+    while not stop.is_set():
         try:
-            if time.monotonic() >= next_jobs:
-                for job in local.SCHEDULED_JOBS:
-                    local.run_job(job)
-                next_jobs = time.monotonic() + jobs_every
-            delivered = local.drain_queues()
-            if delivered:
-                log.info("delivered %d notifications", delivered)
+            with JOB_LOCK:
+                if time.monotonic() >= next_jobs:
+                    for job in local.SCHEDULED_JOBS:
+                        local.run_job(job)
+                    next_jobs = time.monotonic() + jobs_every
+                delivered = local.drain_queues()
+                if delivered:
+                    worker_log.info("delivered %d notifications", delivered)
+                if saver is not None and saver.due():
+                    saver.save("periodic")
         except Exception:
-            log.exception("worker step failed")
-        time.sleep(1)
+            worker_log.exception("worker step failed")
+        stop.wait(1)
+
+
+# -- HTTP ---------------------------------------------------------------------
+def _local_handler_base():
+    from chalice.local import ChaliceRequestHandler, LocalGatewayException
+
+    return ChaliceRequestHandler, LocalGatewayException
+
+
+_Base, _GatewayError = _local_handler_base()
+
+
+class LocalHandler(_Base):
+    """Chalice's request handler, with the app called under APP_LOCK (the body is
+    read and the response written outside it), an access log line per request
+    and the local-only routes."""
+
+    timeout = 10.0
+    disable_nagle_algorithm = True  # headers and body leave in two writes: no 40 ms delayed-ACK stall
+    context: dict = {}
+
+    def send_response(self, code, message=None):
+        self._status = code
+        super().send_response(code, message)
+
+    def log_request(self, code="-", size="-"):
+        pass  # one access line per request, written by _generic_handle
+
+    def log_message(self, format, *args):
+        log.info("%s", format % args)
+
+    def _generic_handle(self) -> None:
+        started = time.perf_counter()
+        self._status = 0
+        path = urlsplit(self.path).path
+        try:
+            headers, body = self._parse_payload()
+            if path == "/local" or path.startswith("/local/"):
+                self._local_route(path, body)
+                return
+            try:
+                with APP_LOCK:
+                    response = self.local_gateway.handle_request(
+                        method=self.command, path=self.path, headers=headers, body=body)
+            except _GatewayError as error:
+                self._send_error_response(error)
+                return
+            out_headers = response["headers"].copy()
+            out_headers.update(response["multiValueHeaders"])
+            response = self._handle_binary(response)
+            self._send_http_response(response["statusCode"], out_headers, response["body"])
+        finally:
+            access_log.info("%s %s %s %.1f ms", self.command, path[:200], self._status or "-",
+                            (time.perf_counter() - started) * 1000)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _generic_handle
+
+    # -- local-only routes ----------------------------------------------------
+    def _json(self, status: int, body: dict, extra: dict | None = None) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", **(extra or {})}
+        self._send_http_response(status, headers, data)
+
+    def _error(self, status: int, code: str, message: str, extra: dict | None = None) -> None:
+        self._json(status, {"error": {"code": code, "message": message}}, extra)
+
+    def _admin(self) -> bool:
+        from chalicelib.errors import ForbiddenError, UnauthorizedError
+        from chalicelib.runtime import services
+
+        try:
+            services().keys.authenticate(self.headers.get("Authorization"), "admin")
+            return True
+        except UnauthorizedError as error:
+            self._error(401, error.code, error.message)
+        except ForbiddenError as error:
+            self._error(403, error.code, error.message)
+        return False
+
+    def _local_route(self, path: str, body: bytes | None) -> None:
+        from chalicelib import local
+
+        parts = path.strip("/").split("/")
+        routes = {("local", "jobs"): "POST", ("local", "status"): "GET",
+                  ("local", "bulk-members"): "POST"}
+        shape = tuple(parts[:2])
+        if shape not in routes or (shape == ("local", "jobs")) != (len(parts) == 3) or len(parts) > 3:
+            self._error(404, "NOT_FOUND", f"no local route {path}")
+            return
+        if self.command != routes[shape]:
+            self._error(405, "METHOD_NOT_ALLOWED", f"{path} accepts {routes[shape]}",
+                        {"Allow": routes[shape]})
+            return
+        if not self._admin():
+            return
+        if shape == ("local", "jobs"):
+            name = parts[2]
+            if name not in local.SCHEDULED_JOBS:
+                self._error(404, "NOT_FOUND",
+                            f"no job {name!r}; one of {', '.join(local.SCHEDULED_JOBS)}")
+                return
+            started = time.monotonic()
+            with JOB_LOCK:
+                local.run_job(name)
+                delivered = local.drain_queues()
+            self._json(200, {"job": name, "seconds": round(time.monotonic() - started, 3),
+                             "notifications_delivered": delivered})
+        elif shape == ("local", "status"):
+            self._json(200, {
+                "rss_bytes": rss_bytes(),
+                "uptime_seconds": round(time.monotonic() - STARTED, 1),
+                "seeded_members": self.context.get("seeded", 0),
+                "data": self.context.get("data"),
+            })
+        else:
+            from devtools import bulk_members
+
+            try:
+                request = json.loads(body or b"{}")
+                template, count = str(request["template"]), int(request.get("count", 0))
+                prefix = str(request.get("prefix", "bulk"))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                self._error(400, "VALIDATION_ERROR",
+                            'expected {"template": member id, "begin": true} or {"template": id, "count": n}')
+                return
+            started = time.monotonic()
+            try:
+                with APP_LOCK, JOB_LOCK, self.context["moto"].lock:
+                    if request.get("begin"):
+                        bulk_members.begin(template)
+                        made = 0
+                    else:
+                        made = bulk_members.copy_member(template, count, prefix)
+            except bulk_members.BulkError as error:
+                self._error(400, "VALIDATION_ERROR", str(error))
+                return
+            self._json(201, {"created": made, "seconds": round(time.monotonic() - started, 3)})
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process (Linux /proc; else the peak from getrusage)."""
+    try:
+        for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 if __name__ == "__main__":

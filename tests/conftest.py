@@ -20,6 +20,12 @@ for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN",
     os.environ[name] = "testing"
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
+# moto with a cost per request that does not grow with the table
+# (DANGOL_STOCK_MOTO=1 runs the suite on stock moto instead).
+from devtools import moto_patches  # noqa: E402
+
+moto_patches.apply()
+
 
 @pytest.fixture
 def aws():

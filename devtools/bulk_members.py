@@ -1,0 +1,157 @@
+"""Many members quickly, for load tests: copies of one member made through the
+API, written straight into the embedded moto's table.
+
+A copy is the template member's items with the template's id replaced by the
+new id wherever it occurs (keys and string values: its profile, ledger,
+orders, notifications, and the idempotency records of requests whose keys
+carry the id), its referral code item copied under a fresh code, and its
+share of the `/stats` counters added once per copy, so every copy reads like
+a member the API made and `/stats` still adds up. The copies take the index
+shards of the template, so the jobs' index queries see them all in the
+template's shards.
+
+This walks moto's own memory for the template's items (a development tool on
+the local service; the app never scans).
+"""
+from __future__ import annotations
+
+import copy
+import random
+from decimal import Decimal
+import string
+
+ACCOUNT = "123456789012"
+TEMPLATE_HINT = "a member id that occurs nowhere else, e.g. 'tmpl-7f3a9c'"
+
+
+class BulkError(ValueError):
+    pass
+
+
+def _table():
+    from chalicelib import settings
+    from moto.dynamodb.models import dynamodb_backends
+
+    config = settings.load()
+    return dynamodb_backends[ACCOUNT][config.region].tables[config.table_name]
+
+
+def _replace(value, old: str, new: str):
+    """A DynamoType tree with `old` replaced by `new` in every string."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if isinstance(value, DynamoType):
+        out = copy.copy(value)
+        out.value = _replace(value.value, old, new)
+        return out
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_replace(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _replace(v, old, new) for k, v in value.items()}
+    return value
+
+
+_before: dict[str, dict] = {}   # template -> the STATS counters before it was made
+_shares: dict[str, dict] = {}   # template -> its change to the STATS counters
+
+
+def begin(template: str) -> None:
+    """Note the `/stats` counters before the template member is made through the API."""
+    _before[template] = stats_counters(_table())
+    _shares.pop(template, None)
+
+
+def stats_counters(table) -> dict:
+    """{(pk, sk, attribute): number} of every numeric attribute of the STATS items."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    out = {}
+    for sk, item in (table.items.get(DynamoType({"S": "STATS"})) or {}).items():
+        for name, value in item.attrs.items():
+            if value.type == "N":
+                out[("STATS", sk.value, name)] = value.value
+    return out
+
+
+def copy_member(template: str, count: int, prefix: str = "bulk") -> int:
+    """Make `count` copies of member `template` (ids f"{prefix}{n:07d}"); returns count."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from devtools import moto_patches
+
+    if count < 1 or count > 1_000_000:
+        raise BulkError("count must be from 1 to 1,000,000")
+    if len(template) < 6:
+        raise BulkError(f"the template id must be distinctive: {TEMPLATE_HINT}")
+    table = _table()
+    pk = DynamoType({"S": f"MEMBER#{template}"})
+    member_items = list((table.items.get(pk) or {}).values())
+    profile = next((i for i in member_items if i.range_key.value == "PROFILE"), None)
+    if profile is None:
+        raise BulkError(f"no member {template!r}")
+    # the template's other items: idempotency records whose key carries its id, its referral code
+    code = profile.attrs.get("referral_code")
+    related = []
+    for hash_key, collection in table.items.items():
+        text = hash_key.value
+        if text.startswith("IDEMPOTENCY#") and template in text:
+            related.extend(collection.values())
+        elif code is not None and text == f"REFERRAL#{code.value}":
+            related.extend(collection.values())
+    share = _template_share(table, template)
+    existing = {k.value for k in table.items if k.value.startswith(f"MEMBER#{prefix}")}
+    rng = random.Random(f"{prefix}:{template}")
+    made = 0
+    n = 0
+    while made < count:
+        n += 1
+        member_id = f"{prefix}{n:07d}"
+        if f"MEMBER#{member_id}" in existing:
+            continue
+        new_code = "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(len(code.value))) \
+            if code is not None else None
+        for source in member_items + related:
+            attrs = {name: _replace(value, template, member_id) for name, value in source.attrs.items()}
+            if code is not None:
+                attrs = {name: _replace(value, code.value, new_code) for name, value in attrs.items()}
+            item = Item.__new__(Item)
+            item.hash_key = copy.copy(attrs[table.hash_key_attr])
+            item.range_key = attrs.get(table.range_key_attr)
+            item.attrs = type(source.attrs)()
+            dict.update(item.attrs, attrs)
+            collection = table.items[item.hash_key]
+            if collection:  # as moto_patches does for put_item: one hash-key object per partition
+                item.hash_key = next(iter(collection.values())).hash_key
+            collection[item.range_key] = item
+            if moto_patches.applied():
+                moto_patches._index_item(table, item)
+                moto_patches._touched(item)
+        made += 1
+        if made % 1000 == 0:
+            moto_patches.compact()
+    _add_share(table, share, count)
+    moto_patches.compact()
+    return made
+
+
+def _template_share(table, template: str) -> dict:
+    """The template's change to the STATS counters (between begin() and its first copy)."""
+    if template not in _shares:
+        if template not in _before:
+            raise BulkError(f"call begin first, then make member {template!r} through the API")
+        before = _before.pop(template)
+        now = stats_counters(table)
+        _shares[template] = {k: str(Decimal(v) - Decimal(before.get(k, "0"))) for k, v in now.items()
+                             if Decimal(v) != Decimal(before.get(k, "0"))}
+    return _shares[template]
+
+
+def _add_share(table, share: dict, times: int) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    for (pk, sk, name), delta in share.items():
+        item = table.items[DynamoType({"S": pk})][DynamoType({"S": sk})]
+        before = Decimal(item.attrs[name].value)
+        item.attrs[name] = DynamoType({"N": str(before + Decimal(delta) * times)})

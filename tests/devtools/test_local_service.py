@@ -1,0 +1,122 @@
+"""scripts/serve_local.py end to end, as a developer meets it: started as a
+process on 127.0.0.1, driven over HTTP, stopped, started again with its data."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+START_TIMEOUT = 180
+
+
+class Running:
+    def __init__(self, *args: str):
+        env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+        env["PYTHONUNBUFFERED"] = "1"
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "serve_local.py"), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        self.err: list[str] = []
+        threading.Thread(target=lambda: self.err.extend(iter(self.process.stderr.readline, "")),
+                         daemon=True).start()
+        lines = []
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.rstrip() == "}":
+                break
+        else:
+            self.process.kill()
+        if not lines or lines[-1].rstrip() != "}":
+            self.process.kill()
+            pytest.fail("the local service did not start: " + "".join(self.err)[-2000:])
+        self.info = json.loads("".join(lines[lines.index("{\n"):]))
+        self.port = int(self.info["api"].rsplit(":", 1)[1])
+
+    def call(self, method, path, body=None, key="storefront_key", idem=None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {self.info[key]}"
+        if idem:
+            headers["Idempotency-Key"] = idem
+        connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+        connection.close()
+        return response.status, json.loads(data) if data else None
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def test_the_local_service_serves_runs_jobs_keeps_its_data_and_explains_itself(tmp_path):
+    data = tmp_path / "shop.state"
+    service = Running("--port", "0", "--data", str(data), "--jobs-every", "86400")
+    try:
+        # an idle keep-alive connection does not hold up anyone else
+        idle = socket.create_connection(("127.0.0.1", service.port))
+        idle.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        started = time.monotonic()
+        status, member = service.call("POST", "/members", {"member_id": "jiyoon", "name": "김지윤"},
+                                      idem="enrol-jiyoon")
+        assert status == 201 and member["balance"] == 1000
+        assert time.monotonic() - started < 30
+        idle.close()
+        # jobs on demand: admin key only, known jobs only
+        status, ran = service.call("POST", "/local/jobs/expire_points", key="admin_key")
+        assert status == 200 and ran["job"] == "expire_points"
+        assert service.call("POST", "/local/jobs/expire_points")[0] == 403
+        assert service.call("POST", "/local/jobs/expire_points", key=None)[1]["error"]["code"] == "UNAUTHORIZED"
+        assert service.call("POST", "/local/jobs/make_coffee", key="admin_key")[1]["error"]["code"] == "NOT_FOUND"
+        assert service.call("GET", "/local/jobs/expire_points", key="admin_key")[0] == 405
+        # a busy port: one line that names the port and --port
+        second = subprocess.run([sys.executable, str(ROOT / "scripts" / "serve_local.py"),
+                                 "--port", str(service.port)], capture_output=True, text=True,
+                                timeout=120, cwd=ROOT)
+        assert second.returncode == 1
+        assert second.stderr.strip().splitlines() == [
+            f"dangol: port {service.port} on 127.0.0.1 is in use; choose another with --port N "
+            f"(e.g. --port {service.port + 1})"]
+    finally:
+        assert service.stop() in (0, -signal.SIGTERM)
+    access = [line for line in service.err if " local.access " in line]
+    assert any(line.rstrip().endswith(" ms") and " POST /members 201 " in line for line in access), access
+    assert any(" POST /local/jobs/expire_points 403 " in line for line in access)
+    assert not any(service.info["storefront_key"] in line or service.info["admin_key"] in line
+                   for line in service.err)
+    assert data.exists()
+
+    again = Running("--port", "0", "--data", str(data), "--jobs-every", "86400")
+    try:
+        status, member = again.call("GET", "/members/jiyoon")
+        assert status == 200 and member["name"] == "김지윤" and member["balance"] == 1000
+        # the first key still works, and the replayed enrolment still replays
+        again.info = dict(again.info, storefront_key=service.info["storefront_key"])
+        status, replay = again.call("POST", "/members", {"member_id": "jiyoon", "name": "김지윤"},
+                                    idem="enrol-jiyoon")
+        assert status == 201 and replay["member_id"] == "jiyoon" and replay["balance"] == 1000
+        status, other = again.call("POST", "/members", {"member_id": "jiyoon", "name": "김지윤"},
+                                   idem="enrol-jiyoon-again")
+        assert status == 409  # a new request for the same id: the member exists
+    finally:
+        again.stop()

@@ -1,0 +1,91 @@
+"""The local service's tools: state saved and restored (--data), copies of a
+member for load tests, and a seeded shop that adds up."""
+from __future__ import annotations
+
+import json
+
+from tests.conftest import DEMO_PROGRAM
+
+
+def test_state_saved_and_restored_keeps_members_keys_and_queued_messages(api, tmp_path):
+    from moto.core.models import BackendDict
+
+    from chalicelib import aws, runtime
+    from devtools import local_state
+
+    api.program(DEMO_PROGRAM)
+    api.member("jiyoon", name="김지윤", email="jiyoon@example.com")
+    earned = api.post("/members/jiyoon/earn", {"order_id": "A-1", "amount": 12000})
+    assert earned.status == 201
+    path = tmp_path / "state.pkl"
+    assert local_state.save(path) > 0
+    BackendDict.reset()  # everything gone, as in a new process
+    runtime.reset()
+    assert aws.client("dynamodb").list_tables()["TableNames"] == []  # not even the table is left
+    assert local_state.restore(path)
+    runtime.reset()
+    member = api.get("/members/jiyoon")
+    assert member.status == 200 and member.json["balance"] == 1000 + earned.json["points"]
+    queue = aws.client("sqs").get_queue_url(QueueName="dangol-notifications")["QueueUrl"]
+    assert aws.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages")
+    # a replayed request still replays
+    again = api.post("/members/jiyoon/earn", {"order_id": "A-2", "amount": 5000}, idem="k-1")
+    assert api.post("/members/jiyoon/earn", {"order_id": "A-2", "amount": 5000}, idem="k-1").json == again.json
+
+
+def test_a_state_file_of_another_kind_is_refused(tmp_path):
+    import pytest
+
+    from devtools import local_state
+
+    path = tmp_path / "state.pkl"
+    path.write_bytes(b"not a state")
+    with pytest.raises(local_state.StateFileError):
+        local_state.restore(path)
+    assert local_state.restore(tmp_path / "absent.pkl") is False
+
+
+def test_copies_of_a_member_read_like_members_and_stats_add_up(api):
+    from devtools import bulk_members
+
+    api.program(DEMO_PROGRAM)
+    template = "tmpl-0c0ffee0"
+    bulk_members.begin(template)
+    api.member(template, name="김지윤", email=f"{template}@example.com")
+    for n in range(2):
+        assert api.post(f"/members/{template}/earn", {"order_id": f"A-{n}", "amount": 12000},
+                        idem=f"{template}-earn-{n}").status == 201
+    original = api.get(f"/members/{template}").json
+    assert bulk_members.copy_member(template, 5, prefix="load") == 5
+    for n in range(1, 6):
+        copy = api.get(f"/members/load{n:07d}").json
+        assert copy["balance"] == original["balance"] and copy["tier"] == original["tier"]
+        assert copy["email"] == f"load{n:07d}@example.com"
+        assert copy["referral_code"] != original["referral_code"]
+        history = api.get(f"/members/load{n:07d}/transactions").json["items"]
+        assert [t["points"] for t in history] == [t["points"] for t in
+                                                  api.get(f"/members/{template}/transactions").json["items"]]
+    stats = api.get("/stats", key="admin").json
+    assert stats["members"] == 6
+    assert stats["points_outstanding"] == 6 * original["balance"]
+    # a copy is a member like any other
+    assert api.post("/members/load0000003/earn", {"order_id": "B-1", "amount": 3000}).status == 201
+    assert api.post("/members/load0000003/redeem", {"points": 1000}).status == 201
+
+
+def test_the_seeded_shop_adds_up(api, monkeypatch):
+    import app as app_module
+    from devtools import seed_shop
+
+    api.program(DEMO_PROGRAM)
+    assert seed_shop.seed(app_module.app, 12) == 12
+    stats = api.get("/stats", key="admin").json
+    assert stats["members"] == 12
+    total = 0
+    for n in range(1, 13):
+        member = api.get(f"/members/m{n:06d}").json
+        total += member["balance"]
+        assert member["name"][0] in seed_shop.FAMILY
+        history = api.get(f"/members/m{n:06d}/transactions?limit=100").json["items"]
+        assert sum(t["points"] for t in history) == member["balance"]
+    assert stats["points_outstanding"] == total

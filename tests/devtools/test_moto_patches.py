@@ -1,0 +1,339 @@
+"""devtools/moto_patches.py: what each patch removes from stock moto 5.2.5, and
+that DynamoDB's outcomes (conditions, cancellations, rollback, queries) are
+the same with and without it.
+
+Costs are measured in objects and items, not time: DynamoDB `Item`s alive
+after a garbage collection, and items a query looks at.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from devtools import moto_patches
+
+TABLE = "patched"
+
+
+def alive_items() -> int:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is Item)
+
+
+@contextlib.contextmanager
+def engine(kind: str):
+    """In-process moto, stock or patched, with one table and one GSI; the
+    patches are put back as they were afterwards."""
+    from moto import mock_aws
+
+    was = moto_patches.applied()
+    moto_patches.remove()
+    if kind != "stock":
+        force_apply()
+    if kind == "compact":
+        assert moto_patches.enable_compaction()
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="ap-northeast-2")
+            if kind == "compact":  # as the serial server does after each request
+                client.meta.events.register("after-call.dynamodb", lambda **_: moto_patches.compact())
+            client.create_table(
+                TableName=TABLE,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                           {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
+                                      for n in ("pk", "sk", "shard", "due")],
+                GlobalSecondaryIndexes=[{
+                    "IndexName": "due",
+                    "KeySchema": [{"AttributeName": "shard", "KeyType": "HASH"},
+                                  {"AttributeName": "due", "KeyType": "RANGE"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            yield client
+    finally:
+        moto_patches.remove()
+        if was:
+            force_apply()
+
+
+def force_apply() -> None:
+    """Apply the patches even when DANGOL_STOCK_MOTO asks the suite for stock moto."""
+    saved = moto_patches.stock_requested
+    moto_patches.stock_requested = lambda: False
+    try:
+        assert moto_patches.apply()
+    finally:
+        moto_patches.stock_requested = saved
+
+
+def fill(client, n: int, prefix: str = "M") -> None:
+    for start in range(0, n, 25):
+        client.batch_write_item(RequestItems={TABLE: [
+            {"PutRequest": {"Item": {"pk": {"S": f"{prefix}#{i}"}, "sk": {"S": "PROFILE"},
+                                     "balance": {"N": "100"}, "shard": {"S": str(i % 4)},
+                                     "due": {"S": f"2027-01-{1 + i % 28:02d}"}}}}
+            for i in range(start, min(n, start + 25))
+        ]})
+
+
+def key(pk: str, sk: str = "PROFILE") -> dict:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def earn(client, pk: str, order: str) -> None:
+    """A transaction shaped like an earn: a conditional update and a new item."""
+    client.transact_write_items(TransactItems=[
+        {"Update": {"TableName": TABLE, "Key": key(pk), "UpdateExpression": "ADD balance :p",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": {":p": {"N": "10"}}}},
+        {"Put": {"TableName": TABLE, "Item": {**key(pk, f"ORDER#{order}"), "points": {"N": "10"}},
+                 "ConditionExpression": "attribute_not_exists(pk)"}},
+    ])
+
+
+def everything(client) -> list[dict]:
+    """The whole table, by key (test-only: reads moto's backend, no Scan)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    table = dynamodb_backends["123456789012"]["ap-northeast-2"].tables[TABLE]
+    return sorted(({k: v.to_json() for k, v in item.attrs.items()}
+                   for item in moto_patches._original.get("all_items", type(table).all_items)(table)),
+                  key=lambda item: (str(item["pk"]), str(item["sk"])))
+
+
+# -- the costs ------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["stock", "patched"])
+def test_transactions_keep_copies_of_the_whole_table_only_on_stock_moto(kind):
+    with engine(kind) as client:
+        fill(client, 300)
+        before = alive_items()
+        for n in range(5):
+            earn(client, f"M#{n}", f"A-{n}")
+        grown = alive_items() - before
+    if kind == "stock":
+        # each transaction deep-copied the table (300+ items) and moto's
+        # instance tracking keeps every copy alive
+        assert grown >= 5 * 300
+    else:
+        # the 5 new order items, and nothing left of the backups
+        assert grown <= 5 * 2
+
+
+@pytest.mark.parametrize("kind", ["stock", "patched"])
+def test_plain_writes_leave_no_item_behind_only_when_patched(kind):
+    with engine(kind) as client:
+        fill(client, 10)
+        before = alive_items()
+        for n in range(50):
+            client.update_item(TableName=TABLE, Key=key("M#1"), UpdateExpression="ADD balance :p",
+                               ExpressionAttributeValues={":p": {"N": "1"}})
+            client.put_item(TableName=TABLE, Item={**key("M#2"), "n": {"N": str(n)}})
+        grown = alive_items() - before
+    if kind == "stock":
+        assert grown >= 100  # every replaced item and every update's before-image
+    else:
+        assert grown <= 2
+
+
+@pytest.mark.parametrize("kind", ["stock", "patched"])
+def test_an_index_query_looks_only_at_its_bucket_when_patched(kind):
+    from moto.dynamodb.models.table import Table
+
+    looked = []
+    with engine(kind) as client:
+        fill(client, 400)
+        fill(client, 400, prefix="OTHER")  # same shards, so buckets are big too
+        for n in range(200):
+            client.put_item(TableName=TABLE, Item={**key(f"M#{n}", "TX#1"), "points": {"N": "1"}})
+        full = Table.all_items if kind == "stock" else moto_patches._original["all_items"]
+
+        def counting(self):
+            items = full(self)
+            looked.append(len(items))
+            return items
+
+        if kind == "stock":
+            Table.all_items = counting
+        else:
+            client.query(TableName=TABLE, IndexName="due",  # builds the buckets once
+                         KeyConditionExpression="shard = :s", ExpressionAttributeValues={":s": {"S": "0"}})
+            moto_patches._original["all_items"] = counting
+        try:
+            response = client.query(
+                TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s AND due <= :d",
+                ExpressionAttributeValues={":s": {"S": "1"}, ":d": {"S": "2027-01-10"}})
+            history = client.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
+                                   ExpressionAttributeValues={":pk": {"S": "M#5"}})
+        finally:
+            if kind == "patched":
+                moto_patches._original["all_items"] = full
+            else:
+                Table.all_items = full
+    assert history["Count"] == 2
+    assert response["Count"] == 2 * sum(1 for i in range(400) if i % 4 == 1 and 1 + i % 28 <= 10)
+    if kind == "stock":
+        assert looked and min(looked) >= 1000  # every item of the table, for each query
+    else:
+        assert looked == []  # no walk over the table at all
+
+
+# -- the same outcomes --------------------------------------------------------
+def scenario(client) -> list:
+    """Conditions, cancellations, rollbacks and index queries; returns what was seen."""
+    fill(client, 40)
+    seen = []
+
+    def attempt(**kwargs):
+        try:
+            client.transact_write_items(**kwargs)
+            return "ok"
+        except ClientError as error:
+            return (error.response["Error"]["Code"],
+                    [r.get("Code") for r in error.response.get("CancellationReasons", [])],
+                    [r.get("Item") for r in error.response.get("CancellationReasons", [])])
+
+    # a transaction that fails on its last action: nothing of it may stay
+    seen.append(attempt(TransactItems=[
+        {"Put": {"TableName": TABLE, "Item": {**key("NEW#1"), "shard": {"S": "0"}, "due": {"S": "2027-01-01"}}}},
+        {"Update": {"TableName": TABLE, "Key": key("M#0"), "UpdateExpression": "SET #sh = :s, balance = :b",
+                    "ExpressionAttributeNames": {"#sh": "shard"}, "ExpressionAttributeValues": {":s": {"S": "3"}, ":b": {"N": "0"}}}},
+        {"Delete": {"TableName": TABLE, "Key": key("M#1")}},
+        {"ConditionCheck": {"TableName": TABLE, "Key": key("M#2"), "ConditionExpression": "balance > :x",
+                            "ExpressionAttributeValues": {":x": {"N": "100"}},
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+    ]))
+    seen.append(everything(client))
+    # the same item twice: a validation error, nothing applied
+    seen.append(attempt(TransactItems=[
+        {"Put": {"TableName": TABLE, "Item": {**key("NEW#2")}}},
+        {"Update": {"TableName": TABLE, "Key": key("M#3"), "UpdateExpression": "SET balance = :b",
+                    "ExpressionAttributeValues": {":b": {"N": "1"}}}},
+        {"Delete": {"TableName": TABLE, "Key": key("M#3")}},
+    ]))
+    seen.append(everything(client))
+    # a conditional decrement that holds, then one that does not
+    for _ in range(2):
+        try:
+            client.update_item(TableName=TABLE, Key=key("M#4"), UpdateExpression="SET balance = balance - :p",
+                               ConditionExpression="balance >= :p",
+                               ExpressionAttributeValues={":p": {"N": "60"}})
+            seen.append("decremented")
+        except ClientError as error:
+            seen.append(error.response["Error"]["Code"])
+    # a successful transaction that moves items between index buckets
+    seen.append(attempt(TransactItems=[
+        {"Update": {"TableName": TABLE, "Key": key("M#5"), "UpdateExpression": "SET #sh = :s",
+                    "ExpressionAttributeNames": {"#sh": "shard"}, "ExpressionAttributeValues": {":s": {"S": "2"}}}},
+        {"Update": {"TableName": TABLE, "Key": key("M#6"), "UpdateExpression": "REMOVE #sh",
+                    "ExpressionAttributeNames": {"#sh": "shard"}}},
+        {"Delete": {"TableName": TABLE, "Key": key("M#7")}},
+        {"Put": {"TableName": TABLE, "Item": {**key("NEW#3"), "shard": {"S": "2"}, "due": {"S": "2027-01-02"}}}},
+    ]))
+    client.put_item(TableName=TABLE, Item={**key("M#8"), "shard": {"S": "1"}, "due": {"S": "2027-02-01"}})
+    client.delete_item(TableName=TABLE, Key=key("M#9"))
+    seen.append(everything(client))
+    for shard in "0123":
+        pages, start = [], None
+        while True:
+            kwargs = {"ExclusiveStartKey": start} if start else {}
+            page = client.query(TableName=TABLE, IndexName="due", Limit=3,
+                                KeyConditionExpression="shard = :s AND due <= :d",
+                                ExpressionAttributeValues={":s": {"S": shard}, ":d": {"S": "2027-01-20"}},
+                                **kwargs)
+            pages.append(page["Items"])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        seen.append(pages)
+        seen.append(client.query(TableName=TABLE, IndexName="due",
+                                 KeyConditionExpression="shard = :s AND due BETWEEN :a AND :b",
+                                 ExpressionAttributeValues={":s": {"S": shard}, ":a": {"S": "2027-01-05"},
+                                                            ":b": {"S": "2027-01-15"}})["Items"])
+        seen.append(client.query(TableName=TABLE, IndexName="due", ScanIndexForward=False,
+                                 KeyConditionExpression="shard = :s",
+                                 ExpressionAttributeValues={":s": {"S": shard}})["Items"])
+    seen.append(client.query(TableName=TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                             ExpressionAttributeValues={":pk": {"S": "M#3"}, ":p": {"S": "PRO"}})["Items"])
+    return seen
+
+
+def test_conditions_transactions_and_queries_answer_the_same_on_stock_and_patched_moto():
+    with engine("stock") as client:
+        stock = scenario(client)
+    with engine("patched") as client:
+        patched = scenario(client)
+    with engine("compact") as client:
+        compact = scenario(client)
+    assert stock[0][0] == "TransactionCanceledException"
+    assert stock[0][1] == ["None", "None", "None", "ConditionalCheckFailed"]
+    assert stock[2][0] == "ValidationException"
+    assert "NEW#1" not in str(stock[1]) and "NEW#2" not in str(stock[3])
+    assert stock[4:6] == ["decremented", "ConditionalCheckFailedException"]
+    assert patched == stock
+    assert compact == stock
+
+
+def test_compaction_packs_stored_items_and_unpacks_them_on_read():
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models import dynamodb_backends
+
+    with engine("compact") as client:
+        fill(client, 50)
+        table = dynamodb_backends["123456789012"]["ap-northeast-2"].tables[TABLE]
+        items = [item for collection in table.items.values() for item in collection.values()]
+        assert len(items) == 50
+        assert all("_packed" in item.__dict__ and "attrs" not in item.__dict__ for item in items)
+        gc.collect()
+        live_types = sum(1 for o in gc.get_objects() if type(o) is DynamoType)
+        assert live_types < 50 * 3  # keys only; 50 items x 5 attributes when unpacked
+        got = client.get_item(TableName=TABLE, Key=key("M#7"))["Item"]
+        assert got["balance"] == {"N": "100"} and got["due"] == {"S": "2027-01-08"}
+        assert all("_packed" in item.__dict__ for item in items)  # packed again after the call
+
+
+def test_a_failed_transaction_rolls_back_fully_when_patched():
+    with engine("patched") as client:
+        fill(client, 10)
+        before = everything(client)
+        with pytest.raises(ClientError) as error:
+            client.transact_write_items(TransactItems=[
+                {"Update": {"TableName": TABLE, "Key": key("M#1"), "UpdateExpression": "ADD balance :p",
+                            "ExpressionAttributeValues": {":p": {"N": "50"}}}},
+                {"Put": {"TableName": TABLE, "Item": {**key("M#1", "ORDER#A"), "points": {"N": "50"}}}},
+                {"Delete": {"TableName": TABLE, "Key": key("M#2")}},
+                {"Put": {"TableName": TABLE, "Item": key("M#3"),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+            ])
+        assert error.value.response["Error"]["Code"] == "TransactionCanceledException"
+        assert everything(client) == before
+        # and the index still finds the restored items
+        items = client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
+                             ExpressionAttributeValues={":s": {"S": "2"}})["Items"]
+        assert sorted(i["pk"]["S"] for i in items) == ["M#2", "M#6"]
+
+
+# -- the guard ----------------------------------------------------------------
+def test_another_moto_version_fails_loudly(monkeypatch):
+    import moto
+
+    monkeypatch.setattr(moto, "__version__", "5.2.6")
+    with pytest.raises(moto_patches.MotoPatchMismatch, match="targets moto 5.2.5, found 5.2.6"):
+        moto_patches.check_moto()
+
+
+def test_changed_moto_code_fails_loudly(monkeypatch):
+    monkeypatch.setitem(moto_patches.EXPECTED_SOURCES, "Table.query", "0" * 64)
+    with pytest.raises(moto_patches.MotoPatchMismatch, match="Table.query"):
+        moto_patches.check_moto()
+
+
+def test_the_installed_moto_is_the_one_patched():
+    moto_patches.check_moto()
