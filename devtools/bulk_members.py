@@ -68,10 +68,13 @@ def stats_counters(table) -> dict:
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     out = {}
-    for sk, item in (table.items.get(DynamoType({"S": "STATS"})) or {}).items():
-        for name, value in item.attrs.items():
-            if value.type == "N":
-                out[("STATS", sk.value, name)] = value.value
+    for pk, bucket in list(table.items.items()):
+        if not (isinstance(pk, DynamoType) and str(pk.value).startswith("STATS#")):
+            continue
+        for sk, item in bucket.items():
+            for name, value in item.attrs.items():
+                if value.type == "N":
+                    out[(pk.value, sk.value, name)] = value.value
     return out
 
 
