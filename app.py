@@ -311,6 +311,7 @@ def send_notifications(event):
 
 # -- the API's edges: health, OpenAPI, docs page, and the error shape everywhere --
 # (the operations are declared in chalicelib/operations.py; OpenAPI from there)
+import traceback  # noqa: E402
 import uuid  # noqa: E402
 
 from chalicelib import aws, openapi  # noqa: E402
@@ -348,9 +349,8 @@ def internal_error(error: BaseException) -> Response:
     cid = correlation_id()
     request = app.current_request
     where = f"{request.method} {request_path(request)}" if request is not None else "?"
-    app.log.error("internal error %s on %s: %s", cid, where,
-                  without_secrets(f"{type(error).__name__}: {error}"),
-                  exc_info=(type(error), error, error.__traceback__))
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    app.log.error("internal error %s on %s\n%s", cid, where, without_secrets(trace))
     response = error_response(500, "INTERNAL_ERROR",
                               f"an unexpected error occurred; correlation id {cid}")
     response.headers["X-Correlation-Id"] = cid
