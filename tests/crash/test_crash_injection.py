@@ -21,7 +21,7 @@ import copy
 import dataclasses
 import json
 import re
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import pytest
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
 from chalicelib.operations import OPERATIONS, by_route
 
 CATCH_ALL = re.compile(r"^not_a_route_\d+$")
