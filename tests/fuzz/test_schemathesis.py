@@ -8,8 +8,9 @@ document (status, content type, body schema) and no answer may be a 5xx. Afterwa
 every member's balance equals the sum of its ledger and /stats points_outstanding
 equals the sum of the balances.
 
-Bounded: at most POSITIVE + NEGATIVE examples per operation and WALL_SECONDS of
-generation in all (the test fails if the cap leaves an operation untried).
+Bounded: at most POSITIVE + NEGATIVE examples and SECONDS_PER_OPERATION of wall clock
+per operation (so at most about 20 x 12 s in all on a loaded machine; about a minute
+on an idle one). Every operation gets at least its first example.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from tests.served import served_app
 
 POSITIVE = 20
 NEGATIVE = 8
-WALL_SECONDS = 240
+SECONDS_PER_OPERATION = 12
 SEEDED = ("m1", "m2", "kim", "lee", "park")
 ERASABLE = ("x1", "x2", "x3")
 
@@ -128,6 +129,7 @@ def test_every_operation_fuzzed_answers_within_the_document_and_the_ledger_adds_
         assert len(operations) == len(operations_table)
 
         for op in operations:
+            op_started = time.monotonic()
             table_row = operations_table[(op.method.upper(), op.path)]
             key = served.admin_key if table_row.role == "admin" else served.storefront_key
             # schema-invalid requests where there is something to make invalid
@@ -140,7 +142,8 @@ def test_every_operation_fuzzed_answers_within_the_document_and_the_ledger_adds_
                           suppress_health_check=list(HealthCheck))
                 @given(case=op.as_strategy(generation_mode=mode))
                 def fuzz(case):
-                    if time.monotonic() - started > WALL_SECONDS:
+                    if (tried.get(table_row.name)
+                            and time.monotonic() - op_started > SECONDS_PER_OPERATION):
                         return
                     aim(case, op, pairs, rng)
                     headers = {"Authorization": f"Bearer {key}"}
@@ -163,8 +166,7 @@ def test_every_operation_fuzzed_answers_within_the_document_and_the_ledger_adds_
                     assert mode == GenerationMode.NEGATIVE, op.label
                     unnegatable.append(op.label)
 
-        assert set(tried) == {op.name for op in operations_table.values()}, (
-            "the wall-clock cap left operations untried", tried)
+        assert set(tried) == {op.name for op in operations_table.values()}, tried
         assert sum(tried.values()) >= len(operations_table) * 5
         assert statuses.get(201, 0) > 20, statuses  # requests reached the ledger
         total = ledger_adds_up(served, members)
