@@ -62,12 +62,32 @@ def describe(error: pydantic.ValidationError) -> str:
     return "; ".join(parts)
 
 
-def json_body() -> Any:
+def json_body(empty: Any = None) -> Any:
+    """The body as JSON; `empty` (when not None) is what an empty body means."""
     raw = app.current_request.raw_body or b""
+    if empty is not None and not raw.strip():
+        return empty
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        return json.loads(raw, object_pairs_hook=unique_keys)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        if isinstance(error, DuplicateKeyError):
+            raise errors.ValidationError(str(error)) from None
         raise errors.ValidationError("the body is not valid JSON") from None
+
+
+class DuplicateKeyError(ValueError):
+    pass
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object whose keys are unique: with a key twice the body would mean one
+    thing to a proxy or a log and another to Dangol (the last one wins in Python)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise DuplicateKeyError(f"the body has the key {twice[:80]!r} more than once")
+    return result
 
 
 def parse(model: type[pydantic.BaseModel], body: Any) -> Any:
@@ -102,8 +122,11 @@ def require_known_shape(params: dict[str, str]) -> None:
             raise errors.NotFoundError(f"{name.replace('_', ' ')} {value[:80]!r} not found")
 
 
-def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False):
-    """Authenticate, parse the body, require an Idempotency-Key, map errors."""
+def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False,
+             optional_body: bool = False):
+    """Authenticate, parse the body, require an Idempotency-Key, map errors.
+
+    `optional_body`: an empty body means `{}` (every field of the model is optional)."""
 
     def wrap(handler: Callable) -> Callable:
         @functools.wraps(handler)
@@ -114,7 +137,7 @@ def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False):
                 require_known_shape(params)
                 args: dict[str, Any] = {"actor": actor}
                 if model is not None:
-                    body = json_body()
+                    body = json_body({} if optional_body else None)
                     args["body"] = parse(model, body)
                     if idempotent:
                         args["idem"] = IdempotencyKey.for_request(
@@ -125,14 +148,20 @@ def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False):
                 result = handler(**args, **params)
             except errors.DangolError as error:
                 status = STATUS.get(type(error), 500)
-                return error_response(status, error.code if status != 500 else "INTERNAL_ERROR",
-                                      error.message)
+                if status == 500:
+                    return internal_error(error)
+                return error_response(status, error.code, error.message)
+            except Exception as error:  # a bug: logged with a correlation id, never shown
+                return internal_error(error)
             if isinstance(result, Result):
                 if result.status == 204:
                     return Response(body="", status_code=204)
                 return json_response(result.status, result.body)
             return json_response(200, result)
 
+        # what the OpenAPI table must say of this route (tests/integration/test_openapi.py)
+        run.declared = {"role": role, "body": model, "idempotent": idempotent,
+                        "optional_body": optional_body}
         return run
 
     return wrap
@@ -190,7 +219,7 @@ def redeem(actor, body, idem, member_id):
 
 
 @app.route("/members/{member_id}/transactions/{transaction_id}/reversal", methods=["POST"], content_types=ANY_CONTENT_TYPE)
-@endpoint("storefront", model=schemas.Reversal, idempotent=True)
+@endpoint("storefront", model=schemas.Reversal, idempotent=True, optional_body=True)
 def reversal(actor, body, idem, member_id, transaction_id):
     return services().ledger.reverse(actor, idem, member_id, transaction_id, body)
 
@@ -284,3 +313,168 @@ def send_notifications(event):
             app.log.exception("notification message %s failed", message_id)
             failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
+
+
+# -- the API's edges: health, OpenAPI, docs page, and the error shape everywhere --
+# (the operations are declared in chalicelib/operations.py; OpenAPI from there)
+import traceback  # noqa: E402
+import uuid  # noqa: E402
+
+from chalicelib import aws, openapi  # noqa: E402
+from chalicelib import docs_page as docs_files  # noqa: E402
+
+MAX_BODY_BYTES = 1024 * 1024
+SECRET = re.compile(r"dgl_[A-Za-z0-9_-]*")
+# Chalice routes by declared paths only (no greedy {proxy+} locally, aws/chalice#2072), so a
+# path that is no route gets these catch-alls, answering 404 NOT_FOUND in the contract's shape.
+CATCH_ALL_DEPTH = 10
+CATCH_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+ERROR_CODES = {400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+               405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
+               415: "UNSUPPORTED_MEDIA_TYPE", 429: "THROTTLED"}
+
+
+def without_secrets(text: str) -> str:
+    return SECRET.sub("dgl_***", text)
+
+
+def request_path(request) -> str:
+    """The path as sent (not the route's template), at most 200 characters, keys masked."""
+    path = (request.context or {}).get("path") or request.path
+    return without_secrets(path)[:200]
+
+
+def correlation_id() -> str:
+    request = app.current_request
+    context = getattr(request, "lambda_context", None) if request is not None else None
+    return getattr(context, "aws_request_id", None) or uuid.uuid4().hex
+
+
+def internal_error(error: BaseException) -> Response:
+    """500 INTERNAL_ERROR with a correlation id; the cause goes to the log only."""
+    cid = correlation_id()
+    request = app.current_request
+    where = f"{request.method} {request_path(request)}" if request is not None else "?"
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    app.log.error("internal error %s on %s\n%s", cid, where, without_secrets(trace))
+    response = error_response(500, "INTERNAL_ERROR",
+                              f"an unexpected error occurred; correlation id {cid}")
+    response.headers["X-Correlation-Id"] = cid
+    return response
+
+
+def in_contract_shape(response: Response, request) -> Response:
+    """Any error response (Chalice's own 405/415/500 included) as {"error": {code, message}}."""
+    if response.status_code < 400:
+        return response
+    body = response.body
+    if isinstance(body, (str, bytes)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and {"code", "message"} <= set(error):
+        return response
+    status = response.status_code
+    if status >= 500 or status not in ERROR_CODES:
+        return internal_error(RuntimeError(f"an error answer not in the contract's shape: {status}"))
+    where = f"{request.method} {request_path(request)}"
+    message = {
+        404: f"no such route: {where}",
+        405: f"{request.method} is not allowed here; allowed: {response.headers.get('Allow', '')}",
+        413: f"the body is larger than {MAX_BODY_BYTES} bytes",
+        415: "unsupported media type; send JSON",
+    }.get(status, f"the request was refused ({status})")
+    shaped = error_response(status, ERROR_CODES[status], message)
+    if "Allow" in response.headers:
+        shaped.headers["Allow"] = response.headers["Allow"]
+    return shaped
+
+
+def accept_any_content_type() -> None:
+    """Bodies are read as JSON whatever Content-Type says, so no route answers 415 (a GET
+    with text/plain is not refused before its key is checked), routes declared later too."""
+    for methods in app.routes.values():
+        for entry in methods.values():
+            entry.content_types = ANY_CONTENT_TYPE
+
+
+@app.middleware("http")
+def contract_error_shape(event, get_response):
+    accept_any_content_type()
+    if len(event.raw_body or b"") > MAX_BODY_BYTES:
+        return error_response(413, "PAYLOAD_TOO_LARGE",
+                              f"the body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        response = get_response(event)
+    except Exception as error:
+        return internal_error(error)
+    return in_contract_shape(response, event)
+
+
+def public(handler: Callable) -> Callable:
+    """A route without a key (health, OpenAPI, docs)."""
+
+    @functools.wraps(handler)
+    def run(**params):
+        try:
+            return handler(**params)
+        except Exception as error:
+            return internal_error(error)
+
+    run.declared = {"role": None, "body": None, "idempotent": False, "optional_body": False}
+    return run
+
+
+@app.route("/health", methods=["GET"])
+@public
+def health():
+    try:
+        aws.client("dynamodb").get_item(
+            TableName=load_settings().table_name, Key={"pk": {"S": "HEALTH"}, "sk": {"S": "HEALTH"}})
+        answers = True
+    except Exception as error:
+        app.log.warning("health: DynamoDB did not answer: %s", type(error).__name__)
+        answers = False
+    return json_response(200, {"status": "ok" if answers else "degraded",
+                               "version": openapi.VERSION, "dynamodb": answers})
+
+
+@app.route("/openapi.json", methods=["GET"])
+@public
+def openapi_document():
+    stage = (app.current_request.context or {}).get("stage")
+    response = json_response(200, openapi.document(f"/{stage}" if stage else None))
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@app.route("/docs", methods=["GET"])
+@public
+def docs_page():
+    headers, body = docs_files.page()
+    return Response(body=body, status_code=200, headers=headers)
+
+
+@app.route("/docs/{asset}", methods=["GET"])
+@public
+def docs_asset(asset):
+    found = docs_files.asset(asset, app.current_request.headers.get("if-none-match"))
+    if found is None:
+        return error_response(404, "NOT_FOUND", "no such file of the documentation page")
+    status, headers, body = found
+    return Response(body=body, status_code=status, headers=headers)
+
+
+
+def not_a_route(**params):
+    request = app.current_request
+    return error_response(404, "NOT_FOUND", f"no such route: {request.method} {request_path(request)}")
+
+
+for _depth in range(CATCH_ALL_DEPTH + 1):
+    _path = "/" + "/".join(f"{{p{n}}}" for n in range(1, _depth + 1))
+    app.route(_path, methods=CATCH_ALL_METHODS, name=f"not_a_route_{_depth}",
+              content_types=ANY_CONTENT_TYPE)(not_a_route)
+

@@ -6,14 +6,16 @@ import functools
 import boto3
 from botocore.config import Config
 
-from . import settings
+from . import faults, settings
 
 _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"})
 
 
 @functools.lru_cache(maxsize=None)
 def client(service: str):
-    return boto3.client(service, region_name=settings.load().region, config=_CONFIG)
+    made = boto3.client(service, region_name=settings.load().region, config=_CONFIG)
+    faults.attach(made)  # inert unless a crash-injection test arms a plan
+    return made
 
 
 def reset() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Optional
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from . import clock
@@ -31,9 +32,12 @@ def _instant(text: str) -> str:
 
 
 def _email(text: str) -> str:
-    local, _, domain = text.partition("@")
-    if not local or "." not in domain or " " in text:
-        raise ValueError("not an email address")
+    """An address as given, once the maintained `email-validator` accepts its syntax
+    (no deliverability lookup: no network on a request)."""
+    try:
+        validate_email(text, check_deliverability=False, globally_deliverable=False)
+    except EmailNotValidError as error:
+        raise ValueError(f"not an email address: {error}") from None
     return text
 
 

@@ -6,12 +6,14 @@ import re
 from zoneinfo import ZoneInfo
 
 UTC = dt.timezone.utc
-_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def format_instant(moment: dt.datetime) -> str:
-    """`2027-01-31T09:00:00Z` (UTC, whole seconds)."""
-    return moment.astimezone(UTC).strftime(_FORMAT)
+    """`2027-01-31T09:00:00Z` (UTC, whole seconds; the year always four digits,
+    so `0999-06-01T00:00:00Z` reads back as it was written)."""
+    utc = moment.astimezone(UTC)
+    return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+            f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z")
 
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
@@ -28,8 +30,13 @@ def parse_instant(text: str) -> dt.datetime:
     """
     if not isinstance(text, str) or not INSTANT.fullmatch(text):
         raise ValueError("expected an ISO-8601 UTC time such as 2027-01-31T09:00:00Z")
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment.astimezone(UTC).replace(microsecond=0)
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # an offset can carry the first or last representable day out of range
+        # (0001-01-01T00:00:00+01:00, 9999-12-31T23:59:59-01:00)
+        return moment.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:
+        raise ValueError("the time is outside the years 0001 to 9999 in UTC") from None
 
 
 def parse_date(text: str) -> dt.date:

@@ -63,8 +63,8 @@ EARN = {"order_id": "o9", "amount": 5000}
 NEW_MEMBER = {"member_id": "new-1", "name": "Lee"}
 
 
-def row(id_, method, path, body, key, status, code, idem="auto"):
-    return pytest.param(method, path, body, key, status, code, idem, id=id_)
+def row(id_, method, path, body, key, status, code, idem="auto", headers=None):
+    return pytest.param(method, path, body, key, status, code, idem, headers, id=id_)
 
 
 ROWS = [
@@ -448,6 +448,52 @@ ROWS = [
         {"reward_id": "scone", "name": "Scone", "points_cost": 800}, "storefront", 403,
         "FORBIDDEN"),
 
+    # -- edges found by fuzzing ----------------------------------------------------
+    # an offset carries the first or last representable instant out of range (was a 500)
+    row("earn-occurred-year-1-with-offset", "POST", "/members/m1/earn",
+        {**EARN, "occurred_at": "0001-01-01T00:00:00+01:00"}, "storefront", 400, "VALIDATION_ERROR"),
+    row("earn-occurred-year-9999-with-offset", "POST", "/members/m1/earn",
+        {**EARN, "occurred_at": "9999-12-31T23:59:59-01:00"}, "storefront", 400, "VALIDATION_ERROR"),
+    row("earn-occurred-year-below-1000", "POST", "/members/m1/earn",
+        {**EARN, "occurred_at": "0999-06-01T00:00:00Z"}, "storefront", 400, "VALIDATION_ERROR"),
+    row("earn-occurred-year-9999", "POST", "/members/m1/earn",
+        {**EARN, "occurred_at": "9999-12-31T23:59:59Z"}, "storefront", 400, "VALIDATION_ERROR"),
+    row("program-promotion-starts-year-1-with-offset", "PUT", "/program",
+        program(promotions=promotion(starts_at="0001-01-01T00:00:00+01:00")), "admin", 400,
+        "VALIDATION_ERROR"),
+    row("program-promotion-ends-year-9999-with-offset", "PUT", "/program",
+        program(promotions=promotion(ends_at="9999-12-31T23:59:59-01:00")), "admin", 400,
+        "VALIDATION_ERROR"),
+    # a key twice: ambiguous between a proxy, a log and Dangol (the last one would win)
+    row("redeem-duplicate-key", "POST", "/members/m1/redeem",
+        '{"points": 1000, "points": 999999999}', "storefront", 400, "VALIDATION_ERROR"),
+    row("members-duplicate-key-nested", "PUT", "/program",
+        '{"redemption": {"min_points": 1, "min_points": 2}}', "admin", 400, "VALIDATION_ERROR"),
+    row("reversal-duplicate-key", "POST", "/members/m1/transactions/{earn_tx}/reversal",
+        '{"amount": 100, "amount": 1000000}', "storefront", 400, "VALIDATION_ERROR"),
+    # emails through a maintained validator (email-validator)
+    row("members-email-nul-byte", "POST", "/members",
+        {**NEW_MEMBER, "email": "lee\u0000@example.com"}, "storefront", 400, "VALIDATION_ERROR"),
+    row("members-email-two-ats", "POST", "/members",
+        {**NEW_MEMBER, "email": "lee@@example.com"}, "storefront", 400, "VALIDATION_ERROR"),
+    row("members-email-no-domain-dot", "POST", "/members",
+        {**NEW_MEMBER, "email": "lee@localhost"}, "storefront", 400, "VALIDATION_ERROR"),
+    row("members-email-newline", "POST", "/members",
+        {**NEW_MEMBER, "email": "lee@example.com\nBcc: x@example.com"}, "storefront", 400,
+        "VALIDATION_ERROR"),
+    # a GET with a Content-Type other than JSON: the key is checked, not the media type
+    row("get-text-plain-no-key", "GET", "/members/m1", None, None, 401, "UNAUTHORIZED",
+        headers={"Content-Type": "text/plain"}),
+    row("get-text-plain-storefront-on-admin-route", "GET", "/stats", None, "storefront", 403,
+        "FORBIDDEN", headers={"Content-Type": "text/plain"}),
+    # paths and methods that are no route
+    row("unknown-path", "GET", "/membres/m1", None, "storefront", 404, "NOT_FOUND"),
+    row("unknown-path-post", "POST", "/members/m1/earnings", EARN, "storefront", 404, "NOT_FOUND"),
+    row("wrong-method", "PATCH", "/members/m1", {"name": "x"}, "storefront", 405,
+        "METHOD_NOT_ALLOWED"),
+    row("wrong-method-put-earn", "PUT", "/members/m1/earn", EARN, "storefront", 405,
+        "METHOD_NOT_ALLOWED"),
+
     # -- DELETE /members/{id} (§3, admin) --------------------------------------
     row("delete-unknown-member", "DELETE", "/members/ghost", None, "admin", 404, "NOT_FOUND"),
     row("delete-storefront-key", "DELETE", "/members/m1", None, "storefront", 403, "FORBIDDEN"),
@@ -607,12 +653,12 @@ def snapshot(api) -> dict:
 
 
 # -- the table ------------------------------------------------------------------
-@pytest.mark.parametrize("method,path,body,key,status,code,idem", ROWS)
+@pytest.mark.parametrize("method,path,body,key,status,code,idem,headers", ROWS)
 def test_bad_request_is_refused_and_changes_nothing(world, method, path, body, key, status,
-                                                    code, idem):
+                                                    code, idem, headers):
     api, ids, before, saved = world
     assert before["m1"]["status"] == 200 and before["new-1"]["status"] == 404
-    kwargs = {"key": key, "idem": idem if method == "POST" else None}
+    kwargs = {"key": key, "idem": idem if method == "POST" else None, "headers": headers}
     if isinstance(body, str):
         kwargs["raw"] = body
     response = api.call(method, path.format(**ids), body, **kwargs)

@@ -52,3 +52,23 @@ def test_format_round_trips_and_quarters_follow_the_program_timezone():
     assert parse_instant(format_instant(moment)) == moment
     assert quarter_of(moment, "Asia/Seoul") == "2027Q2"
     assert quarter_of(moment, "UTC") == "2027Q1"
+
+
+# -- the edges of the representable years (found by fuzzing: were 500s) ----------------
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
+                                  "0001-01-01T00:59:59+01:00"])
+def test_an_offset_that_leaves_the_representable_years_is_a_value_error(text):
+    with pytest.raises(ValueError):
+        parse_instant(text)
+
+
+@pytest.mark.parametrize("text,utc", [
+    ("0999-06-01T00:00:00Z", "0999-06-01T00:00:00Z"),
+    ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+    ("0001-01-01T01:00:00+01:00", "0001-01-01T00:00:00Z"),
+    ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"),
+    ("0099-03-01T09:00:00+09:00", "0099-03-01T00:00:00Z"),
+])
+def test_years_below_1000_and_up_to_9999_keep_four_digits_and_read_back(text, utc):
+    assert format_instant(parse_instant(text)) == utc
+    assert parse_instant(utc) == parse_instant(text)

@@ -1,0 +1,129 @@
+"""Every HTTP operation of the API in one declarative table.
+
+The OpenAPI document (chalicelib/openapi.py) is generated from this table and
+the pydantic models it names; tests/integration/test_openapi.py checks that
+the table and app.py's routes are the same set, with the same role, body
+model and Idempotency-Key rule. To add a route: add its row here, the route
+in app.py, and the response model in chalicelib/responses.py if it is new.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from pydantic import BaseModel
+
+from . import responses, schemas
+from .domain.program import Program
+
+# Contract §1 codes, by status, that an operation may answer besides its own.
+AUTH_ERRORS = {401: ["UNAUTHORIZED"], 403: ["FORBIDDEN"]}
+BODY_ERRORS = {400: ["VALIDATION_ERROR"], 413: ["PAYLOAD_TOO_LARGE"]}
+IDEMPOTENCY_ERRORS = {409: ["IDEMPOTENCY_KEY_REUSED"], 503: ["CONCURRENT_UPDATE"]}
+ALWAYS = {500: ["INTERNAL_ERROR"]}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    name: str                      # the view function's name in app.py = operationId
+    summary: str
+    tag: str
+    role: Optional[str]            # "storefront", "admin" or None (no key)
+    status: int = 200
+    answer: Optional[type[BaseModel]] = None   # None: no body (204) or not JSON (docs)
+    body: Optional[type[BaseModel]] = None
+    idempotent: bool = False       # requires an Idempotency-Key header
+    optional_body: bool = False    # an empty body means {}
+    paged: bool = False            # ?limit= and ?cursor=
+    errors: dict[int, list[str]] = field(default_factory=dict)
+    media_type: str = "application/json"
+
+    def error_codes(self) -> dict[int, list[str]]:
+        """Every status and code this operation may answer with an error."""
+        merged: dict[int, list[str]] = {}
+        parts = [self.errors, ALWAYS]
+        if self.role is not None:
+            parts.append(AUTH_ERRORS)
+        if self.body is not None or self.paged:
+            parts.append(BODY_ERRORS if self.body is not None else {400: ["VALIDATION_ERROR"]})
+        if self.idempotent:
+            parts.append(IDEMPOTENCY_ERRORS)
+        for part in parts:
+            for status, codes in part.items():
+                merged.setdefault(status, [])
+                merged[status] += [c for c in codes if c not in merged[status]]
+        return dict(sorted(merged.items()))
+
+
+MEMBER_404 = {404: ["NOT_FOUND"]}
+
+OPERATIONS: list[Operation] = [
+    # -- service ----------------------------------------------------------------
+    Operation("GET", "/health", "health", "Version and whether DynamoDB answers", "service",
+              None, answer=responses.Health),
+    Operation("GET", "/openapi.json", "openapi_document", "This OpenAPI 3.1 document",
+              "service", None, answer=responses.OpenApiDocument),
+    Operation("GET", "/docs", "docs_page", "The API documentation page (HTML)", "service", None,
+              media_type="text/html"),
+    Operation("GET", "/docs/{asset}", "docs_asset", "Scripts and styles of the documentation page",
+              "service", None, media_type="text/plain", errors={404: ["NOT_FOUND"]}),
+    # -- program ----------------------------------------------------------------
+    Operation("GET", "/program", "get_program", "The program configuration", "program", "admin",
+              answer=Program),
+    Operation("PUT", "/program", "put_program", "Replace the program configuration", "program",
+              "admin", answer=Program, body=Program),
+    # -- members ----------------------------------------------------------------
+    Operation("POST", "/members", "create_member", "Enrol a member", "members", "storefront",
+              status=201, answer=responses.Member, body=schemas.CreateMember, idempotent=True,
+              errors={409: ["MEMBER_EXISTS"], 422: ["REFERRAL_NOT_ALLOWED"]}),
+    Operation("GET", "/members/{member_id}", "get_member", "A member with balance and tier",
+              "members", "storefront", answer=responses.Member, errors=MEMBER_404),
+    Operation("DELETE", "/members/{member_id}", "delete_member",
+              "Erase a member (personal data removed, balance forfeited)", "members", "admin",
+              status=204, errors=MEMBER_404),
+    Operation("POST", "/members/{member_id}/earn", "earn", "Earn points on a purchase", "points",
+              "storefront", status=201, answer=responses.EarnAnswer, body=schemas.Earn,
+              idempotent=True, errors={**MEMBER_404, 409: ["DUPLICATE_ORDER"]}),
+    Operation("POST", "/members/{member_id}/activities", "activity", "Earn points for an activity",
+              "points", "storefront", status=201, answer=responses.ActivityAnswer,
+              body=schemas.Activity, idempotent=True,
+              errors={**MEMBER_404, 409: ["DUPLICATE_ACTIVITY"]}),
+    Operation("POST", "/members/{member_id}/redeem", "redeem", "Redeem points or a reward",
+              "points", "storefront", status=201, answer=responses.RedeemAnswer,
+              body=schemas.Redeem, idempotent=True,
+              errors={**MEMBER_404, 422: ["INSUFFICIENT_POINTS", "BELOW_MINIMUM_REDEMPTION",
+                                          "OUT_OF_STOCK"]}),
+    Operation("POST", "/members/{member_id}/transactions/{transaction_id}/reversal", "reversal",
+              "Refund an earn or cancel a redemption (an empty body means {})", "points",
+              "storefront", status=201, answer=responses.Transaction, body=schemas.Reversal,
+              idempotent=True, optional_body=True,
+              errors={**MEMBER_404, 422: ["REVERSAL_NOT_ALLOWED", "INSUFFICIENT_POINTS"]}),
+    Operation("POST", "/members/{member_id}/transfers", "transfer", "Gift points to a member",
+              "points", "storefront", status=201, answer=responses.TransferAnswer,
+              body=schemas.Transfer, idempotent=True,
+              errors={**MEMBER_404, 422: ["TRANSFER_NOT_ALLOWED", "INSUFFICIENT_POINTS"]}),
+    Operation("POST", "/members/{member_id}/adjustments", "adjustment",
+              "Credit or debit points by hand", "points", "admin", status=201,
+              answer=responses.Transaction, body=schemas.Adjustment, idempotent=True,
+              errors={**MEMBER_404, 422: ["INSUFFICIENT_POINTS"]}),
+    Operation("GET", "/members/{member_id}/transactions", "transactions",
+              "A member's ledger, newest first", "points", "storefront",
+              answer=responses.TransactionPage, paged=True, errors=MEMBER_404),
+    Operation("GET", "/members/{member_id}/notifications", "notifications",
+              "A member's notifications, newest first", "members", "admin",
+              answer=responses.NotificationPage, paged=True, errors=MEMBER_404),
+    # -- rewards and stats --------------------------------------------------------
+    Operation("POST", "/rewards", "create_reward", "Add a reward to the catalog", "rewards",
+              "admin", status=201, answer=responses.Reward, body=schemas.CreateReward,
+              errors={409: ["REWARD_EXISTS"]}),
+    Operation("GET", "/rewards", "list_rewards", "The reward catalog", "rewards", "storefront",
+              answer=responses.RewardPage, paged=True),
+    Operation("GET", "/stats", "stats", "Program totals", "program", "admin",
+              answer=responses.Stats),
+]
+
+
+def by_route() -> dict[tuple[str, str], Operation]:
+    return {(op.method, op.path): op for op in OPERATIONS}

@@ -1,0 +1,159 @@
+"""Response bodies, as pydantic models: what the API answers, for the OpenAPI document.
+
+The routes build their answers as plain dicts (chalicelib/ledger.py); these
+models describe them. Fields the contract may grow are allowed (`extra="allow"`):
+a client must ignore fields it does not know (contract: fields may be added,
+never removed or renamed).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(Answer):
+    code: str = Field(description="a contract error code, e.g. VALIDATION_ERROR, NOT_FOUND")
+    message: str = Field(description="human text; a 500's message carries a correlation id")
+
+
+class Error(Answer):
+    """Every error, whatever raises it: `{"error": {"code", "message"}}`."""
+
+    error: ErrorDetail
+
+
+class NextTier(Answer):
+    name: str
+    spend_needed: int
+
+
+class Expiring(Answer):
+    points: int
+    expires_at: str
+
+
+class Member(Answer):
+    member_id: str
+    name: Optional[str] = None
+    email: Optional[str] = None
+    phone: Optional[str] = None
+    birthday: Optional[str] = None
+    tier: str
+    balance: int
+    lifetime_points: int
+    quarter_spend: int
+    next_tier: Optional[NextTier] = None
+    expiring: list[Expiring]
+    referral_code: Optional[str] = None
+    created_at: Optional[str] = None
+
+
+class BreakdownLine(Answer):
+    rule: str
+    points: int
+
+
+class Transaction(Answer):
+    transaction_id: str
+    member_id: str
+    type: str = Field(description="bonus, earn, activity, redeem, reversal, transfer_out, "
+                                  "transfer_in, adjust, expire, ...")
+    points: int
+    balance_after: int
+    created_at: str
+    storefront: Optional[str] = None
+    order_id: Optional[str] = None
+    reason: Optional[str] = None
+    breakdown: Optional[list[BreakdownLine]] = None
+    reward_id: Optional[str] = None
+    reversed_transaction_id: Optional[str] = None
+    unrecovered_points: Optional[int] = None
+    amount: Optional[int] = None
+    counterparty_member_id: Optional[str] = None
+
+
+class EarnAnswer(Transaction):
+    tier: str
+
+
+class ActivityAnswer(Transaction):
+    reference_id: str
+
+
+class Voucher(Answer):
+    reward_id: str
+    name: str
+    code: str
+
+
+class RedeemAnswer(Transaction):
+    cash_value: Optional[int] = None
+    reward: Optional[Voucher] = None
+
+
+class TransferAnswer(Answer):
+    transfer_out: Transaction
+    transfer_in: Transaction
+
+
+class TransactionPage(Answer):
+    items: list[Transaction]
+    next_cursor: Optional[str]
+
+
+class Notification(Answer):
+    notification_id: Optional[str] = None
+    type: Optional[str] = None
+    channel: Optional[str] = None
+    status: Optional[str] = None
+    created_at: Optional[str] = None
+    sent_at: Optional[str] = None
+
+
+class NotificationPage(Answer):
+    items: list[Notification]
+    next_cursor: Optional[str]
+
+
+class Reward(Answer):
+    reward_id: str
+    name: str
+    points_cost: int
+    stock: Optional[int] = None
+    created_at: Optional[str] = None
+
+
+class RewardPage(Answer):
+    items: list[Reward]
+    next_cursor: Optional[str]
+
+
+class Stats(Answer):
+    members: int
+    members_by_tier: dict[str, int]
+    points_earned: int
+    points_redeemed: int
+    points_expired: int
+    points_adjusted: int
+    points_reversed: int
+    points_outstanding: int
+    liability: int
+
+
+class Health(Answer):
+    status: str = Field(description="ok, or degraded when DynamoDB does not answer")
+    version: str
+    dynamodb: bool = Field(description="whether the table answered a read just now")
+
+
+class OpenApiDocument(Answer):
+    """This document."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]

@@ -1,0 +1,115 @@
+"""Request B runs whole while request A sits between its read and its commit.
+
+The fault hook at the AWS client layer (chalicelib/faults.py) runs B just before A's
+TransactWriteItems, in the same process, deterministically: A has read the member,
+the idempotency record (none yet) and decided; B then commits; A's commit must not
+go through on what it read. These tests fail if the `attribute_not_exists` condition
+on the idempotency record or the version condition on the member profile is dropped
+from the commit.
+"""
+from __future__ import annotations
+
+from chalicelib import faults
+from tests.checks import assert_error, earn, history, stats
+
+
+def while_committing(api, run_b):
+    """A plan that runs `run_b()` once, just before the first TransactWriteItems."""
+    done = []
+
+    def on_call(phase, call):
+        if phase == "before" and call.operation == "TransactWriteItems" and not done:
+            faults.arm(None)
+            try:
+                done.append(run_b())
+            finally:
+                faults.arm(plan)
+
+    plan = faults.Plan(on_call=on_call)
+    return plan, done
+
+
+def run_a(api, plan, method, path, body, **kw):
+    faults.arm(plan)
+    try:
+        return api.call(method, path, body, **kw)
+    finally:
+        faults.arm(None)
+
+
+def ledger_adds_up(api, *members):
+    total = 0
+    for member_id in members:
+        member = api.get(f"/members/{member_id}")
+        if member.status == 404:
+            continue
+        balance = member.json["balance"]
+        assert balance == sum(tx["points"] for tx in history(api, member_id))
+        total += balance
+    assert stats(api)["points_outstanding"] == total
+
+
+def test_same_key_same_body_in_between_replays_the_first_201(demo):
+    body = {"member_id": "m9", "name": "Lee", "email": "lee@example.com"}
+    plan, b = while_committing(demo, lambda: demo.post("/members", body, idem="enrol-lee"))
+    a = run_a(demo, plan, "POST", "/members", body, idem="enrol-lee")
+    assert b and b[0].status == 201, b
+    assert a.status == 201, a
+    assert a.json == b[0].json  # the first 201, replayed
+    assert stats(demo)["members"] == 1
+    assert [tx["type"] for tx in history(demo, "m9")] == ["bonus"]  # one signup bonus
+    ledger_adds_up(demo, "m9")
+
+
+def test_same_key_other_body_in_between_is_409_and_writes_nothing(demo):
+    plan, b = while_committing(demo, lambda: demo.post(
+        "/members", {"member_id": "m8", "name": "Park"}, idem="enrol-x"))
+    a = run_a(demo, plan, "POST", "/members", {"member_id": "m9", "name": "Lee"}, idem="enrol-x")
+    assert b and b[0].status == 201, b
+    assert_error(a, 409, "IDEMPOTENCY_KEY_REUSED")
+    assert demo.get("/members/m9").status == 404  # A wrote nothing
+    assert demo.get("/members/m8").status == 200
+    assert stats(demo)["members"] == 1
+    replay = demo.post("/members", {"member_id": "m8", "name": "Park"}, idem="enrol-x")
+    assert (replay.status, replay.json) == (201, b[0].json)
+    ledger_adds_up(demo, "m8", "m9")
+
+
+def test_same_key_other_earn_in_between_is_409_and_earns_once(demo):
+    demo.member("m1")
+    plan, b = while_committing(demo, lambda: demo.post(
+        "/members/m1/earn", {"order_id": "o1", "amount": 10000}, idem="pay-1"))
+    a = run_a(demo, plan, "POST", "/members/m1/earn", {"order_id": "o2", "amount": 90000},
+              idem="pay-1")
+    assert b and b[0].status == 201, b
+    assert_error(a, 409, "IDEMPOTENCY_KEY_REUSED")
+    assert demo.balance("m1") == 1000 + 100
+    ledger_adds_up(demo, "m1")
+
+
+def test_stale_profile_redeem_after_another_redeem_is_decided_again(demo):
+    """A read the balance (3000), B redeems 2000 and commits, A's 2000 must be refused
+    on the fresh balance (1000) rather than written over B's change."""
+    demo.member("m1")
+    earn(demo, "m1", "o1", 200_000)  # 2000 points
+    assert demo.balance("m1") == 3000
+    plan, b = while_committing(demo, lambda: demo.post(
+        "/members/m1/redeem", {"points": 2000}, idem="redeem-b"))
+    a = run_a(demo, plan, "POST", "/members/m1/redeem", {"points": 2000}, idem="redeem-a")
+    assert b and b[0].status == 201, b
+    assert_error(a, 422, "INSUFFICIENT_POINTS")
+    assert demo.balance("m1") == 1000
+    assert [tx["type"] for tx in history(demo, "m1")].count("redeem") == 1
+    ledger_adds_up(demo, "m1")
+
+
+def test_stale_profile_two_earns_both_count(demo):
+    demo.member("m1")
+    plan, b = while_committing(demo, lambda: demo.post(
+        "/members/m1/earn", {"order_id": "o2", "amount": 20000}, idem="earn-b"))
+    a = run_a(demo, plan, "POST", "/members/m1/earn", {"order_id": "o1", "amount": 10000},
+              idem="earn-a")
+    assert b and b[0].status == 201 and a.status == 201, (a, b)
+    assert demo.balance("m1") == 1000 + 100 + 200  # neither earn lost
+    assert a.json["balance_after"] == 1300
+    ledger_adds_up(demo, "m1")
