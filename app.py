@@ -111,6 +111,7 @@ def page_params() -> tuple[int, Optional[str]]:
 PATH_ID_SHAPES = {
     "member_id": re.compile(schemas.ID_PATTERN),
     "transaction_id": re.compile(r"^[0-9A-Z]{26}$"),  # a ULID
+    "code": re.compile(r"^[A-Za-z0-9-]{1,64}$"),  # a voucher code
 }
 
 

@@ -19,6 +19,7 @@ PATH_PARAMETERS = {
     "transaction_id": {"type": "string", "pattern": r"^[0-9A-Z]{26}$",
                        "description": "a transaction id (a ULID)"},
     "asset": {"type": "string", "description": "a file name of the documentation page"},
+    "code": {"type": "string", "maxLength": 64, "description": "a voucher code such as ABCD-EFGH-JKLM"},
 }
 ASSET_TYPES = ("application/javascript", "text/css", "image/png", "text/plain")
 DESCRIPTION = """\

@@ -114,6 +114,8 @@ OPERATIONS: list[Operation] = [
     Operation("GET", "/members/{member_id}/notifications", "notifications",
               "A member's notifications, newest first", "members", "admin",
               answer=responses.NotificationPage, paged=True, errors=MEMBER_404),
+    Operation("GET", "/vouchers/{code}", "get_voucher", "A reward voucher: issued or void",
+              "rewards", "storefront", answer=responses.VoucherStatus, errors={404: ["NOT_FOUND"]}),
     # -- rewards and stats --------------------------------------------------------
     Operation("POST", "/rewards", "create_reward", "Add a reward to the catalog", "rewards",
               "admin", status=201, answer=responses.Reward, body=schemas.CreateReward,

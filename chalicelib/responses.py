@@ -128,6 +128,15 @@ class Reward(Answer):
     created_at: Optional[str] = None
 
 
+class VoucherStatus(Answer):
+    code: str
+    member_id: str
+    reward_id: str
+    transaction_id: str
+    status: str  # issued | void
+    issued_at: Optional[str] = None
+
+
 class RewardPage(Answer):
     items: list[Reward]
     next_cursor: Optional[str]
