@@ -334,6 +334,7 @@ def send_notifications(event):
     failures = []
     for record in event:
         message_id = record.to_dict().get("messageId")
+        telemetry.bind(correlation_id=message_id)  # each message's log lines carry its id
         try:
             message = json.loads(record.body)
             if message.get("job") == "recompute_tiers":  # queued by PUT /program when the tiers change

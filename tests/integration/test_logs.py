@@ -95,6 +95,7 @@ def test_a_failed_email_logs_the_notification_and_error_code_only(demo, logs, mo
     failed = [r for r in logs.records() if "failed" in r["message"] and "delivery" in r["message"]]
     assert failed and "MessageRejected" in failed[0]["message"]
     assert failed[0]["member_id"] == "jiyoon" and failed[0]["notification_id"]
+    assert failed[0]["correlation_id"] not in ("local", None)  # the SQS message id
     assert metric_values(logs, "NotificationsFailed") == [1]
     assert demo.get("/members/jiyoon/notifications", key="admin").json["items"][0]["status"] == "failed"
 
