@@ -269,6 +269,9 @@ def revoke_api_key(actor, key_id):
 
 
 # -- request logs: correlation id, route, status, latency, member id -----------
+REQUEST_LOG = logging.getLogger(f"{app.app_name}.requests")  # through app.log's handlers
+
+
 @app.middleware("http")
 def log_request(event, get_response):
     started = time.perf_counter()
@@ -289,8 +292,8 @@ def log_request(event, get_response):
             except (ValueError, TypeError, AttributeError):
                 pass
         response.headers["X-Correlation-Id"] = fields["correlation_id"]
-        app.log.info("request", extra={"status": response.status_code,
-                                       "latency_ms": round((time.perf_counter() - started) * 1000, 1)})
+        REQUEST_LOG.info("request", extra={"status": response.status_code,
+                                           "latency_ms": round((time.perf_counter() - started) * 1000, 1)})
         return response
 
 
