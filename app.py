@@ -8,12 +8,15 @@ import functools
 import json
 import logging
 import re
+import time
 from typing import Any, Callable, Optional
 
 import pydantic
 from chalice import Chalice, Rate, Response
+from chalice.app import Request
 
-from chalicelib import errors, schemas
+from chalicelib import errors, schemas, telemetry
+from chalicelib.auth import LastAdminKeyError, NewApiKey
 from chalicelib.domain.program import Program
 from chalicelib.ledger import IdempotencyKey, Result
 from chalicelib.runtime import services
@@ -21,6 +24,7 @@ from chalicelib.settings import load as load_settings
 
 app = Chalice(app_name="dangol")
 app.log.setLevel(logging.INFO)
+telemetry.configure(app.log)  # one JSON line per log record (see chalicelib/telemetry.py)
 
 STATUS = {
     errors.ValidationError: 400,
@@ -38,6 +42,7 @@ STATUS = {
     errors.TransferNotAllowedError: 422,
     errors.ReversalNotAllowedError: 422,
     errors.ConcurrentUpdateError: 503,
+    LastAdminKeyError: 422,
 }
 JSON = {"Content-Type": "application/json; charset=utf-8"}
 # Bodies are read as JSON whatever Content-Type says, so that a request without
@@ -274,6 +279,71 @@ def stats(actor):
     return services().ledger.stats()
 
 
+# -- API keys (admin) ---------------------------------------------------------
+KEY_ID = re.compile(r"[0-9a-f]{16}")
+
+
+@app.route("/api-keys", methods=["GET"])
+@endpoint("admin")
+def list_api_keys(actor):
+    return services().keys.list(*page_params())
+
+
+@app.route("/api-keys", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@endpoint("admin", model=NewApiKey)
+def create_api_key(actor, body: NewApiKey):
+    secret, key = services().keys.issue(body.role, body.name)
+    return Result(201, {**key, "secret": secret})  # the only time the secret is shown
+
+
+@app.route("/api-keys/{key_id}", methods=["DELETE"], content_types=ANY_CONTENT_TYPE)
+@endpoint("admin")
+def revoke_api_key(actor, key_id):
+    if not KEY_ID.fullmatch(key_id):
+        raise errors.NotFoundError(f"API key {key_id[:80]!r} not found")
+    return services().keys.revoke(key_id)
+
+
+# -- request logs: correlation id, route, status, latency, member id -----------
+REQUEST_LOG = logging.getLogger(f"{app.app_name}.requests")  # through app.log's handlers
+
+
+@app.middleware("http")
+def log_request(event, get_response):
+    started = time.perf_counter()
+    context = event.context or {}
+    correlation = (telemetry.correlation_from((event.headers or {}).get("x-correlation-id"))
+                   or context.get("requestId"))
+    route = f"{event.method} {context.get('resourcePath', '')}"
+    with telemetry.scope(correlation_id=correlation, route=route,
+                         member_id=(event.uri_params or {}).get("member_id")) as fields:
+        response = get_response(event)
+        if response.status_code == 500:
+            # the contract's shape, with the correlation id to find the log line by
+            response = error_response(500, "INTERNAL_ERROR",
+                                      f"internal error (correlation id {fields['correlation_id']})")
+        if "member_id" not in fields and response.status_code == 201 and route == "POST /members":
+            try:
+                telemetry.bind(member_id=json.loads(response.body).get("member_id"))
+            except (ValueError, TypeError, AttributeError):
+                pass
+        response.headers["X-Correlation-Id"] = fields["correlation_id"]
+        REQUEST_LOG.info("request", extra={"status": response.status_code,
+                                           "latency_ms": round((time.perf_counter() - started) * 1000, 1)})
+        return response
+
+
+@app.middleware("all")
+def log_event(event, get_response):
+    """Schedules and queue batches: the Lambda request id as correlation id."""
+    if isinstance(event, Request) or getattr(event, "context", None) is None:
+        return get_response(event)
+    request_id = getattr(event.context, "aws_request_id", None)
+    with telemetry.scope(correlation_id=request_id,
+                         function=getattr(event.context, "function_name", None)):
+        return get_response(event)
+
+
 # -- scheduled jobs and the notification queue ------------------------------
 @app.schedule(Rate(1, unit=Rate.DAYS))
 def expire_points(event):
@@ -303,6 +373,7 @@ def send_notifications(event):
     failures = []
     for record in event:
         message_id = record.to_dict().get("messageId")
+        telemetry.bind(correlation_id=message_id)  # each message's log lines carry its id
         try:
             message = json.loads(record.body)
             if message.get("job") == "recompute_tiers":  # queued by PUT /program when the tiers change

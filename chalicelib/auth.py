@@ -1,16 +1,55 @@
-"""API keys: stored hashed, looked up per request, cached briefly per container."""
+"""API keys: created, listed and revoked by admins; stored hashed; looked up
+strongly consistently and cached briefly per container.
+
+Items (one table):
+  APIKEY#<sha256 of secret> / APIKEY    the key: key_id, name, role, created_at,
+                                        revoked, revoked_at, last_used_at (a day)
+  APIKEYS / KEY#<key_id>                 the listing entry: key_id -> digest
+  APIKEYS / ADMINS                       `live`: how many admin keys are not revoked
+
+Revoking an admin key decrements `live` on the condition `live > 1` in the same
+transaction that marks the key revoked, so no two concurrent revocations can
+leave the service without an admin key.
+
+A secret is `dgl_sk_` + 40 random base62 characters + a 6-character base62
+CRC-32 of them: secret scanners can match `dgl_sk_[0-9A-Za-z]{46}` and check
+the checksum without a lookup.
+"""
 from __future__ import annotations
 
 import hashlib
 import secrets
+import string
 import time
+import zlib
 from dataclasses import dataclass
-from typing import Optional
+from typing import Annotated, Literal, Optional
 
-from .errors import ForbiddenError, UnauthorizedError
-from .store import Store
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import clock
+from .domain.calendar import format_instant
+from .errors import DangolError, ForbiddenError, NotFoundError, UnauthorizedError
+from .store import Commit, CommitConflict, Store
 
 ROLES = ("storefront", "admin")
+SECRET_PREFIX = "dgl_sk_"
+SECRET_PATTERN = r"dgl_sk_[0-9A-Za-z]{46}"
+BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+LISTING = "APIKEYS"
+ADMIN_COUNTER = "ADMINS"
+
+
+class LastAdminKeyError(DangolError):
+    code = "LAST_ADMIN_KEY"
+
+
+class NewApiKey(BaseModel):
+    """POST /api-keys."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    role: Literal["storefront", "admin"]
 
 
 @dataclass(frozen=True)
@@ -32,35 +71,116 @@ def key_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _base62(number: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        number, digit = divmod(number, 62)
+        digits.append(BASE62[digit])
+    return "".join(reversed(digits))
+
+
+def new_secret() -> str:
+    body = "".join(secrets.choice(BASE62) for _ in range(40))
+    return SECRET_PREFIX + body + _base62(zlib.crc32(body.encode()), 6)
+
+
+def looks_like_secret(text: str) -> bool:
+    """The prefix, the length and the checksum match (what a secret scanner checks)."""
+    if not text.startswith(SECRET_PREFIX) or len(text) != len(SECRET_PREFIX) + 46:
+        return False
+    body, check = text[len(SECRET_PREFIX):-6], text[-6:]
+    return all(c in BASE62 for c in body) and _base62(zlib.crc32(body.encode()), 6) == check
+
+
+def _day() -> str:
+    return clock.now().date().isoformat()
+
+
+def shown(item: dict) -> dict:
+    """A key as GET /api-keys shows it: never the secret or its hash."""
+    return {
+        "key_id": item["key_id"],
+        "name": item["name"],
+        "role": item["role"],
+        "created_at": item.get("created_at"),
+        "last_used_at": item.get("last_used_at"),
+        "revoked_at": item.get("revoked_at"),
+    }
+
+
 class ApiKeys:
     def __init__(self, store: Store, cache_seconds: float):
         self.store = store
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Actor]] = {}
 
+    # -- lifecycle ----------------------------------------------------------
     def create(self, role: str, name: str) -> str:
+        """Store a new key; returns its secret (shown once, kept only as a hash)."""
+        return self.issue(role, name)[0]
+
+    def issue(self, role: str, name: str) -> tuple[str, dict]:
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
-        secret = "dgl_" + secrets.token_urlsafe(32)
+        secret = new_secret()
         digest = key_hash(secret)
-        self.store.put(
-            {
-                "pk": f"APIKEY#{digest}",
-                "sk": "APIKEY",
-                "key_id": digest[:16],
-                "name": name,
-                "role": role,
-                "revoked": False,
-            },
-            condition="attribute_not_exists(pk)",
-        )
-        return secret
+        item = {
+            "pk": f"APIKEY#{digest}",
+            "sk": "APIKEY",
+            "key_id": digest[:16],
+            "name": name,
+            "role": role,
+            "created_at": format_instant(clock.now()),
+            "revoked": False,
+        }
+        commit = Commit(self.store.table)
+        commit.put_new(item, "key")
+        commit.put_new({"pk": LISTING, "sk": f"KEY#{item['key_id']}", "key_id": item["key_id"],
+                        "digest": digest}, "listing")
+        if role == "admin":
+            commit.add_counters({"pk": LISTING, "sk": ADMIN_COUNTER}, {"live": 1}, "admins")
+        self.store.commit(commit)
+        return secret, shown(item)
 
-    def revoke(self, secret: str) -> None:
-        digest = key_hash(secret)
-        self.store.update(f"APIKEY#{digest}", "APIKEY", "SET #r = :t", {"#r": "revoked"}, {":t": True})
-        self._cache.pop(digest, None)
+    def list(self, limit: int, cursor: Optional[str]) -> dict:
+        entries, next_cursor = self.store.query_page(LISTING, "KEY#", limit, cursor, newest_first=False)
+        found = self.store.get_many([(f"APIKEY#{e['digest']}", "APIKEY") for e in entries])
+        items = [shown(found[(f"APIKEY#{e['digest']}", "APIKEY")]) for e in entries
+                 if (f"APIKEY#{e['digest']}", "APIKEY") in found]
+        return {"items": items, "next_cursor": next_cursor}
 
+    def revoke(self, key_id: str) -> dict:
+        """Revoke a key (again: no change). The last admin key cannot be revoked."""
+        listing = self.store.get(LISTING, f"KEY#{key_id}") if len(key_id) <= 64 else None
+        if listing is None:
+            raise NotFoundError(f"API key {key_id[:80]!r} not found")
+        pk = f"APIKEY#{listing['digest']}"
+        while True:
+            item = self.store.get(pk, "APIKEY")
+            if item is None:
+                raise NotFoundError(f"API key {key_id!r} not found")
+            if item.get("revoked"):
+                return shown(item)
+            now = format_instant(clock.now())
+            commit = Commit(self.store.table)
+            commit.update({"pk": pk, "sk": "APIKEY"}, "SET #r = :t, #at = :now",
+                          {"#r": "revoked", "#at": "revoked_at"},
+                          {":t": True, ":f": False, ":now": now}, "key", condition="#r = :f")
+            if item["role"] == "admin":
+                commit.update({"pk": LISTING, "sk": ADMIN_COUNTER}, "ADD #live :minus",
+                              {"#live": "live"}, {":minus": -1, ":one": 1}, "admins",
+                              condition="#live > :one")
+            try:
+                self.store.commit(commit)
+            except CommitConflict as conflict:
+                if "admins" in conflict.failed and "key" not in conflict.failed:
+                    raise LastAdminKeyError(
+                        "this is the last admin key: create another admin key first") from None
+                continue  # revoked meanwhile, or contended: read again
+            self._cache.pop(listing["digest"], None)
+            return shown({**item, "revoked": True, "revoked_at": now})
+
+    # -- requests -----------------------------------------------------------
     def authenticate(self, header: Optional[str], role: str) -> Actor:
         if not header:
             raise UnauthorizedError("missing Authorization: Bearer <api key>")
@@ -77,12 +197,18 @@ class ApiKeys:
         cached = self._cache.get(digest)
         if cached and cached[0] > time.monotonic():
             return cached[1]
-        item = self.store.get(f"APIKEY#{digest}", "APIKEY", consistent=False)
+        # strongly consistent: a revocation is seen by the next lookup in every container
+        item = self.store.get(f"APIKEY#{digest}", "APIKEY", consistent=True)
         if item is None:
             raise UnauthorizedError("unknown API key")
         if item.get("revoked"):
             self._cache.pop(digest, None)
             raise ForbiddenError("this API key has been revoked")
+        today = _day()
+        if item.get("last_used_at") != today:
+            # at most one write per key and day (per container that sees the old day)
+            self.store.update(f"APIKEY#{digest}", "APIKEY", "SET #u = :d", {"#u": "last_used_at"},
+                              {":d": today}, condition="attribute_not_exists(#u) OR #u < :d")
         actor = Actor(key_id=item["key_id"], name=item["name"], role=item["role"])
         self._cache[digest] = (time.monotonic() + self.cache_seconds, actor)
         return actor

@@ -117,8 +117,10 @@ class NotificationSender:
             elif channel == "sms":
                 self.sns.publish(PhoneNumber=profile["phone"], Message=text)
                 status = "sent"
-        except Exception:
-            log.exception("delivery of %s failed", notification_id)
+        except Exception as error:
+            # the notification id and the error code only: the error's text may quote the address
+            log.error("delivery of %s failed: %s", notification_id,
+                      getattr(error, "response", {}).get("Error", {}).get("Code") or type(error).__name__)
             status = "failed"
         names = {"#s": "status", "#c": "channel"}
         values = {":status": status, ":channel": channel}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from . import aws, clock, settings
+from . import aws, clock, settings, telemetry
 from .auth import ApiKeys
 from .jobs import Jobs
 from .ledger import Ledger
@@ -25,15 +25,18 @@ class Services:
 def services() -> Services:
     config = settings.load()
     store = Store(aws.client("dynamodb"), config.table_name)
+    store.commit = telemetry.metered_commit(store.commit)  # points earned/redeemed as metrics
     publisher = QueuePublisher(aws.client("sqs"), config.notifications_queue_name)
     ledger = Ledger(store, publisher, config)
+    sender = NotificationSender(store, aws.client("ses"), aws.client("sns"),
+                                config.email_sender, lambda: clock.now())
+    sender.deliver = telemetry.metered_delivery(sender.deliver)  # sent/failed as metrics
     return Services(
         store=store,
         keys=ApiKeys(store, config.auth_cache_seconds),
         ledger=ledger,
         jobs=Jobs(ledger, config.schedule_shards),
-        sender=NotificationSender(store, aws.client("ses"), aws.client("sns"),
-                                  config.email_sender, lambda: clock.now()),
+        sender=sender,
     )
 
 

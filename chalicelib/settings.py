@@ -29,7 +29,7 @@ def load() -> Settings:
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "ap-northeast-2",
         stats_shards=int(env.get("DANGOL_STATS_SHARDS", "32")),
         schedule_shards=int(env.get("DANGOL_SCHEDULE_SHARDS", "4")),
-        auth_cache_seconds=float(env.get("DANGOL_AUTH_CACHE_SECONDS", "60")),
+        auth_cache_seconds=float(env.get("DANGOL_AUTH_CACHE_SECONDS", "5")),
         idempotency_hours=int(env.get("DANGOL_IDEMPOTENCY_HOURS", "48")),
         commit_attempts=int(env.get("DANGOL_COMMIT_ATTEMPTS", "25")),
         email_sender=env.get("DANGOL_EMAIL_SENDER", "no-reply@dangol.example"),

@@ -680,6 +680,9 @@ def main() -> int:
     program = json.loads(pathlib.Path(args.program).read_text())
 
     logging.getLogger("chalicelib").setLevel(logging.ERROR)
+    # stdout is the report: not the app's per-request log lines and metrics
+    logging.getLogger("dangol.requests").setLevel(logging.WARNING)
+    logging.getLogger("dangol.telemetry").setLevel(logging.WARNING)
 
     if not args.stock_moto:
         from devtools import moto_patches

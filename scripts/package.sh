@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Builds the deployable SAM template and bundle into build/ (deploy with `sam deploy`
-# or `aws cloudformation package/deploy`).
+# Builds the deployable SAM template and bundle of one stage into build/<stage>/
+# (sam.json + deployment.zip): `bash scripts/package.sh prod`. See README "Deploy".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-venv.sh
+stage=${1:-dev}
 AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-ap-northeast-2} \
-  .venv/bin/chalice package --merge-template .chalice/resources.json "${1:-build}"
+  .venv/bin/python -m deploy.stack --stage "$stage" "${2:-build/$stage}"
+.venv/bin/cfn-lint "${2:-build/$stage}/sam.json"
+echo "cfn-lint: no errors or warnings"

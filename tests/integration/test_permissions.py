@@ -1,0 +1,318 @@
+"""Least privilege, per function: each Lambda function's role in the packaged
+template grants exactly what that function's code calls, on its stack's resources.
+
+The template (dev stage, as `deploy/stack.py` builds it) names the functions,
+their roles and the environment variables that carry resource names. The test
+points those variables at names of its own (so code that used a hard-coded name
+would call a resource the template does not have), runs every route, job and
+queue handler on moto with each function's entry point wrapped, records every
+AWS call through botocore's `provide-client-params` event with the function it ran in,
+and compares, function by function, (IAM action, resource) granted with
+(IAM action, resource) needed: recorded calls, plus what the platform does with
+the function's role (its log group, X-Ray, its SQS event source mapping).
+A missing permission and an unused one both fail.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import pathlib
+import re
+from collections import defaultdict
+
+import boto3
+import pytest
+from chalice import Chalice
+
+from deploy import stack
+from tests.conftest import ROOT, Api
+
+# API operations authorised by an IAM action of another name.
+IAM_ACTION = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "dynamodb:TransactGetItems": "dynamodb:GetItem",
+}
+PREFIX = {"dynamodb": "dynamodb", "sqs": "sqs", "ses": "ses", "sns": "sns"}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> dict:
+    return stack.package("dev", tmp_path_factory.mktemp("dev"), requirements=False)
+
+
+def global_env(template: dict) -> dict:
+    return template["Globals"]["Function"]["Environment"]["Variables"]
+
+
+@pytest.fixture
+def stack_names(template, monkeypatch) -> dict[str, str]:
+    """Point every resource-naming variable at a test name; name -> logical id."""
+    names = {}
+    for variable, value in global_env(template).items():
+        target = stack.referenced_id(value)
+        if target in template["Resources"]:
+            name = f"t-{target.lower()}"
+            monkeypatch.setenv(variable, name)
+            names[name] = target
+    assert {"LedgerTable", "NotificationsQueue"} <= set(names.values())
+    return names
+
+
+class Recorder:
+    """AWS calls, by the Lambda function (app.py entry point) that made them."""
+
+    def __init__(self):
+        self.running: list[str] = []
+        self.calls: dict[str | None, set] = defaultdict(set)
+
+    def before_call(self, model, params, **_):
+        """botocore's `provide-client-params`: the operation and its API parameters."""
+        service = model.service_model.endpoint_prefix
+        function = self.running[-1] if self.running else None
+        self.calls[function].add((f"{service}:{model.name}", json.dumps(params, default=str)))
+
+    def wrap(self, name: str, handler):
+        from chalicelib import runtime
+
+        def run(*args, **kwargs):
+            if not self.running:
+                # each invocation in a fresh container: nothing cached by another function
+                runtime.reset()
+            self.running.append(name)
+            try:
+                return handler(*args, **kwargs)
+            finally:
+                self.running.pop()
+        return run
+
+
+@pytest.fixture
+def recorder(template, stack_names, api, monkeypatch):
+    import app as app_module
+
+    from chalicelib import runtime
+
+    recorder = Recorder()
+    session = boto3._get_default_session()
+    session.events.register("provide-client-params", recorder.before_call,
+                            unique_id="permission-recorder")
+    runtime.reset()  # clients are made again, with the hook
+    for _, function in stack.functions(template):
+        name = function_name = stack.function_name(function)
+        if function_name == "api_handler":
+            monkeypatch.setattr(Chalice, "__call__", recorder.wrap(name, Chalice.__call__))
+        else:
+            monkeypatch.setattr(app_module, function_name, recorder.wrap(name, getattr(app_module, function_name)))
+    yield recorder
+    session.events.unregister("provide-client-params", unique_id="permission-recorder")
+    runtime.reset()
+
+
+def exercise(api: Api, clock, names: dict[str, str]) -> None:
+    """Every route, and every job and queue handler with work to do (points
+    that expire, warnings due, a birthday, a tier falling at a quarter's end),
+    with both delivery channels."""
+    from chalicelib import local
+
+    def jobs_and_queues():
+        for job in local.SCHEDULED_JOBS:
+            local.run_job(job)
+        local.drain_queues()
+
+    api.put("/program", {"birthday_bonus": 100, "tiers": [
+        {"name": "basic", "min_spend": 0}, {"name": "gold", "min_spend": 100000}]}, key="admin")
+    assert api.post("/rewards", {"reward_id": "cup", "name": "Tumbler", "points_cost": 1000,
+                                 "stock": 3}, key="admin").status == 201
+    api.get("/rewards")
+    api.member("a", email="a@example.com", birthday="1990-01-15")
+    api.member("b", phone="+821012345678")
+    api.get("/members/a")
+    earned = api.post("/members/a/earn", {"order_id": "o1", "amount": 500000}).json
+    api.post("/members/a/activities", {"type": "review", "reference_id": "r1"})
+    redeemed = api.post("/members/a/redeem", {"reward_id": "cup"}).json
+    api.post(f"/members/a/transactions/{redeemed['transaction_id']}/reversal", {})
+    api.post(f"/members/a/transactions/{earned['transaction_id']}/reversal", {"amount": 1000})
+    api.post("/members/a/transfers", {"to_member_id": "b", "points": 10})
+    api.post("/members/a/adjustments", {"points": 5, "reason": "goodwill"}, key="admin")
+    api.get("/members/a/transactions")
+    api.get("/members/a/notifications", key="admin")
+    api.get("/stats", key="admin")
+    created = api.post("/api-keys", {"name": "pos-2", "role": "storefront"}, key="admin")
+    assert created.status == 201, created
+    api.get("/api-keys", key="admin")
+    api.delete(f"/api-keys/{created.json['key_id']}", key="admin")
+    # a change of the tier ladder queues a pass over all members
+    api.put("/program", {"birthday_bonus": 100, "tiers": [
+        {"name": "basic", "min_spend": 0}, {"name": "silver", "min_spend": 50000}]}, key="admin")
+    local.drain_queues()  # that pass runs in the queue handler
+    # another change whose queued pass is lost: the daily recompute_tiers makes it
+    api.put("/program", {"birthday_bonus": 100, "tiers": [
+        {"name": "basic", "min_spend": 0}, {"name": "silver", "min_spend": 60000}]}, key="admin")
+    sqs = boto3.client("sqs", region_name="ap-northeast-2")
+    for name, target in names.items():
+        if target == "NotificationsQueue":
+            sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    local.run_job("recompute_tiers")
+    jobs_and_queues()
+    clock.advance(days=360)  # a's first points expire within the warning window
+    jobs_and_queues()
+    clock.advance(days=10)   # ... and now expire; a new quarter reviews tiers
+    jobs_and_queues()
+    api.delete("/members/b", key="admin")
+
+
+def resource_of(action: str, params: dict, names: dict[str, str]) -> set[str]:
+    """The template resources (logical ids) a call acts on."""
+    service = action.split(":")[0]
+    if service == "dynamodb":
+        tables = set()
+        if "TableName" in params:
+            tables.add(names.get(params["TableName"], params["TableName"])
+                       + ("/index" if params.get("IndexName") else ""))
+        for item in params.get("TransactItems", []):
+            for op in item.values():
+                tables.add(names.get(op["TableName"], op["TableName"]))
+        for table in params.get("RequestItems", {}):
+            tables.add(names.get(table, table))
+        return tables
+    if service == "sqs":
+        name = params.get("QueueName") or params.get("QueueUrl", "?").rstrip("/").rsplit("/", 1)[-1]
+        return {names.get(name, f"{name} ({sorted(params)})")}
+    if service == "ses":
+        return {"EmailIdentity"}
+    if service == "sns":
+        return {"sms"} if "PhoneNumber" in params else {params.get("TopicArn", "?")}
+    return {"?"}
+
+
+def needed(recorder: Recorder, names: dict[str, str]) -> dict[str, set]:
+    wanted: dict[str, set] = defaultdict(set)
+    for function, calls in recorder.calls.items():
+        if function is None:
+            continue  # the test's own setup and the local queue poller
+        for action, params in calls:
+            action = action.replace("email:", "ses:")
+            iam = IAM_ACTION.get(action, action)
+            for resource in resource_of(action, json.loads(params), names):
+                wanted[function].add((iam, resource))
+    return wanted
+
+
+def policy_resource(value) -> str:
+    if value == "*":
+        return "*"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return value["Fn::GetAtt"][0]
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        text = value["Fn::Sub"]
+        found = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/\*", text)
+        if found:
+            return found.group(1) + "/index"
+        if text.endswith(":identity/${EmailIdentity}"):
+            return "EmailIdentity"
+    raise AssertionError(f"a resource that is not one of the stack's: {value!r}")
+
+
+def granted(template: dict, function: dict) -> set:
+    role = template["Resources"][stack.role_id(function)]
+    pairs = set()
+    for policy in role["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "NotResource" in statement:
+                # SMS to a phone number has no resource ARN: allowed on anything but topics
+                assert statement["NotResource"] == {"Fn::Sub": "arn:${AWS::Partition}:sns:*:*:*"}
+                assert actions == ["sns:Publish"]
+                resources = ["sms"]
+            else:
+                raw = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                resources = [policy_resource(r) for r in raw]
+            for action in actions:
+                assert "*" not in action, statement
+                for resource in resources:
+                    pairs.add((action, resource))
+    return pairs
+
+
+def platform_needs(template: dict, logical_id: str, function: dict) -> set:
+    needs = {(a, f"{logical_id}LogGroup") for a in stack.LOG_ACTIONS}
+    needs |= {(a, "*") for a in stack.XRAY_ACTIONS}
+    for event in function["Properties"].get("Events", {}).values():
+        if event["Type"] == "SQS":
+            queue = stack.referenced_id(event["Properties"]["Queue"])
+            needs |= {(a, queue) for a in stack.SQS_EVENT_ACTIONS}
+    return needs
+
+
+def test_each_function_is_granted_exactly_what_it_calls(template, stack_names, recorder, api, clock):
+    exercise(api, clock, stack_names)
+    # A boto3 call in the code that the scenario never reaches would slip past
+    # the comparison below: every one must have been recorded.
+    recorded = {a.replace("email:", "ses:") for f, calls in recorder.calls.items() if f for a, _ in calls}
+    in_code = code_operations()
+    assert {"dynamodb:TransactWriteItems", "sqs:SendMessageBatch", "ses:SendEmail"} <= in_code
+    assert not in_code - recorded, f"calls in the code the scenario never makes: {sorted(in_code - recorded)}"
+    wanted = needed(recorder, stack_names)
+    by_name = {stack.function_name(f): (lid, f) for lid, f in stack.functions(template)}
+    assert set(wanted) <= set(by_name), f"calls from functions the template lacks: {set(wanted) - set(by_name)}"
+    problems = {}
+    for name, (logical_id, function) in sorted(by_name.items()):
+        assert name in wanted or name == "api_handler", f"{name} was never run by the scenario"
+        need = wanted[name] | platform_needs(template, logical_id, function)
+        have = granted(template, function)
+        unknown = {r for _, r in need if r not in template["Resources"]
+                   and r not in ("*", "sms", "EmailIdentity") and not r.endswith("/index")}
+        if have - need or need - have or unknown:
+            problems[name] = {"missing": sorted(need - have), "unused": sorted(have - need),
+                              "resources not in the stack": sorted(unknown)}
+    assert not problems, json.dumps(problems, indent=1)
+    assert all(not action.endswith(":Scan") for calls in recorder.calls.values() for action, _ in calls)
+
+
+def test_each_function_runs_with_its_own_role(template):
+    roles = [stack.role_id(f) for _, f in stack.functions(template)]
+    assert len(roles) == len(set(roles))
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for _, function in stack.functions(template):
+        settings = config["lambda_functions"].get(stack.function_name(function))
+        assert settings and {"iam_policy_file", "lambda_timeout", "lambda_memory_size"} <= set(settings), (
+            f"{stack.function_name(function)}: give it its own policy file, timeout and memory "
+            "in .chalice/config.json lambda_functions")
+
+
+SERVICES = {"dynamodb", "sqs", "ses", "sns"}
+
+
+def lambda_code() -> list[ast.AST]:
+    """app.py and chalicelib, not the local runtime."""
+    files = [ROOT / "app.py", *(ROOT / "chalicelib").rglob("*.py")]
+    return [ast.parse(path.read_text()) for path in files if path.name != "local.py"]
+
+
+def code_operations() -> set[str]:
+    """Every AWS operation named as a method call in the Lambda code, as
+    `service:Operation`, for the services it makes clients of (`client("sqs")`)."""
+    trees = lambda_code()
+    services = set(SERVICES)
+    for tree in trees:
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))
+                    and getattr(node.func, "attr", getattr(node.func, "id", None)) == "client"
+                    and node.args and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)):
+                services.add(node.args[0].value)
+    session = boto3.session.Session(region_name="ap-northeast-2")
+    by_method = {}
+    for service in sorted(services):
+        model = session.client(service).meta.method_to_api_mapping
+        for method, operation in model.items():
+            by_method.setdefault(method, set()).add(f"{service}:{operation}")
+    found = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                found |= by_method.get(node.func.attr, set())
+    return found
