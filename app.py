@@ -424,11 +424,15 @@ def correlation_id() -> str:
 
 def internal_error(error: BaseException) -> Response:
     """500 INTERNAL_ERROR with a correlation id; the cause goes to the log only."""
-    cid = correlation_id()
+    cid = telemetry.current().get("correlation_id") or correlation_id()
     request = app.current_request
     where = f"{request.method} {request_path(request)}" if request is not None else "?"
-    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    app.log.error("internal error %s on %s\n%s", cid, where, without_secrets(trace))
+    # one JSON line: the error's type and stack frames; its text only scrubbed of
+    # secrets, addresses and phone numbers (it may quote them)
+    app.log.error("internal error %s on %s: %s", cid, without_secrets(where),
+                  telemetry.scrub(without_secrets(str(error)))[:500],
+                  extra={"error_type": type(error).__name__,
+                         "stack": "".join(traceback.format_tb(error.__traceback__))})
     response = error_response(500, "INTERNAL_ERROR",
                               f"an unexpected error occurred; correlation id {cid}")
     response.headers["X-Correlation-Id"] = cid

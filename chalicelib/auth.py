@@ -30,7 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import clock
 from .domain.calendar import format_instant
 from .errors import DangolError, ForbiddenError, NotFoundError, UnauthorizedError
-from .store import Commit, CommitConflict, Store
+from .store import STALE, Commit, CommitConflict, Condition, Store
+
+LAST_ADMIN = Condition("last-admin")  # the live-admin count would reach 0
 
 ROLES = ("storefront", "admin")
 SECRET_PREFIX = "dgl_sk_"
@@ -134,11 +136,11 @@ class ApiKeys:
             "revoked": False,
         }
         commit = Commit(self.store.table)
-        commit.put_new(item, "key")
+        commit.put_new(item, STALE)
         commit.put_new({"pk": LISTING, "sk": f"KEY#{item['key_id']}", "key_id": item["key_id"],
-                        "digest": digest}, "listing")
+                        "digest": digest}, STALE)
         if role == "admin":
-            commit.add_counters({"pk": LISTING, "sk": ADMIN_COUNTER}, {"live": 1}, "admins")
+            commit.add_counters({"pk": LISTING, "sk": ADMIN_COUNTER}, {"live": 1})
         self.store.commit(commit)
         return secret, shown(item)
 
@@ -165,15 +167,15 @@ class ApiKeys:
             commit = Commit(self.store.table)
             commit.update({"pk": pk, "sk": "APIKEY"}, "SET #r = :t, #at = :now",
                           {"#r": "revoked", "#at": "revoked_at"},
-                          {":t": True, ":f": False, ":now": now}, "key", condition="#r = :f")
+                          {":t": True, ":f": False, ":now": now}, STALE, condition="#r = :f")
             if item["role"] == "admin":
                 commit.update({"pk": LISTING, "sk": ADMIN_COUNTER}, "ADD #live :minus",
-                              {"#live": "live"}, {":minus": -1, ":one": 1}, "admins",
+                              {"#live": "live"}, {":minus": -1, ":one": 1}, LAST_ADMIN,
                               condition="#live > :one")
             try:
                 self.store.commit(commit)
             except CommitConflict as conflict:
-                if "admins" in conflict.failed and "key" not in conflict.failed:
+                if conflict.found(LAST_ADMIN.kind) and not conflict.found(STALE.kind):
                     raise LastAdminKeyError(
                         "this is the last admin key: create another admin key first") from None
                 continue  # revoked meanwhile, or contended: read again

@@ -174,7 +174,7 @@ def third_party_imports() -> set[str]:
 
 
 # import name -> distribution name, where they differ
-DISTRIBUTION = {"ulid": "python-ulid", "pydantic_core": "pydantic-core"}
+DISTRIBUTION = {"ulid": "python-ulid", "pydantic_core": "pydantic-core", "email_validator": "email-validator"}
 # In the Lambda Python runtime (not bundled); chalice is the framework the package carries itself.
 RUNTIME_PROVIDED = {"boto3", "botocore", "chalice"}
 
