@@ -16,7 +16,8 @@ from .runtime import services
 from .outbox import with_outbox_index
 from .store import table_definition
 
-SCHEDULED_JOBS = ("expire_points", "recompute_tiers", "send_expiry_warnings", "grant_birthday_bonuses")
+SCHEDULED_JOBS = ("expire_points", "recompute_tiers", "send_expiry_warnings", "grant_birthday_bonuses",
+                  "sweep_outbox")
 
 
 # as the event source mappings deliver them: one job task per invocation

@@ -3,6 +3,7 @@ import json
 
 from chalicelib import local, settings
 from chalicelib.runtime import services
+from chalicelib.outbox import with_outbox_index
 from chalicelib.store import table_definition
 from tests.conftest import ROOT
 
@@ -56,10 +57,11 @@ def test_merge_template_matches_the_table_and_queues_the_code_uses():
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     env = config["environment_variables"]
     table = resources["LedgerTable"]["Properties"]
-    wanted = table_definition(env["DANGOL_TABLE"])
+    wanted = with_outbox_index(table_definition(env["DANGOL_TABLE"]))
     assert table["TableName"] == wanted["TableName"]
     assert table["KeySchema"] == wanted["KeySchema"]
     assert table["GlobalSecondaryIndexes"] == wanted["GlobalSecondaryIndexes"]
+    assert table["AttributeDefinitions"] == wanted["AttributeDefinitions"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert resources["NotificationsQueue"]["Properties"]["QueueName"] == env["DANGOL_NOTIFICATIONS_QUEUE"]
     assert resources["NotificationsDeadLetterQueue"]["Properties"]["QueueName"] == env["DANGOL_NOTIFICATIONS_DLQ"]
@@ -69,3 +71,46 @@ def test_merge_template_matches_the_table_and_queues_the_code_uses():
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["NotificationsQueue", "Arn"]}
     assert settings.load().table_name == env["DANGOL_TABLE"]
+
+
+def test_merge_template_has_the_job_queue_worker_and_concurrency_caps():
+    template = json.loads((ROOT / ".chalice" / "resources.json").read_text())
+    resources, parameters = template["Resources"], template["Parameters"]
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    env = config["environment_variables"]
+    jobs = resources["JobsQueue"]["Properties"]
+    assert jobs["QueueName"] == env["DANGOL_JOBS_QUEUE"] == settings.load().jobs_queue_name
+    assert resources["JobsDeadLetterQueue"]["Properties"]["QueueName"] == env["DANGOL_JOBS_DLQ"]
+    assert jobs["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
+    # a task in flight stays hidden for longer than a worker can run
+    worker_timeout = config["stages"]["dev"]["lambda_functions"]["run_job_tasks"]["lambda_timeout"]
+    assert jobs["VisibilityTimeout"] >= 6 * worker_timeout
+
+    worker = resources["RunJobTasks"]["Properties"]["Events"]["RunJobTasksSqsEventSource"]["Properties"]
+    assert worker["Queue"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+    assert worker["BatchSize"] == 1  # one task per invocation: the time budget is the task's
+    assert worker["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+    notify = resources["SendNotifications"]["Properties"]["Events"]["SendNotificationsSqsEventSource"]
+    cap = notify["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+    assert cap == {"Ref": "NotificationConcurrency"}
+    assert parameters["NotificationConcurrency"]["MinValue"] >= 2  # Lambda's lowest cap
+    assert resources["NotificationsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 10
+
+
+def test_jobs_run_on_cron_in_program_morning_order():
+    """EventBridge cron is UTC: 23:00 UTC is 08:00 in Asia/Seoul."""
+    import app as app_module
+
+    schedules = {source.name: source.schedule_expression for source in app_module.app.event_sources
+                 if hasattr(source, "schedule_expression")}
+    expressions = {name: str(getattr(expr, "to_string", lambda: expr)()) for name, expr in schedules.items()}
+    assert expressions["expire_points"] == "cron(0 23 * * ? *)"
+    assert expressions["recompute_tiers"] == "cron(20 23 * * ? *)"
+    assert expressions["send_expiry_warnings"] == "cron(0 0 * * ? *)"
+    assert expressions["grant_birthday_bonuses"] == "cron(30 0 * * ? *)"
+    assert expressions["sweep_outbox"] == "rate(10 minutes)"
+    fields = {name: e[len("cron("):].split() for name, e in expressions.items() if e.startswith("cron")}
+    seoul = {name: (int(hour) + 9) % 24 * 60 + int(minute) for name, (minute, hour, *_) in fields.items()}
+    assert seoul["expire_points"] < seoul["send_expiry_warnings"]  # expire before warn
+    assert all(8 * 60 <= minute < 10 * 60 for minute in seoul.values())  # mornings, not midnight
