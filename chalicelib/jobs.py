@@ -216,8 +216,9 @@ class JobPlans:
         first = max(today - dt.timedelta(days=BIRTHDAY_CATCH_UP_DAYS), dt.date(today.year, 1, 1))
         if done is not None and done.get("through"):
             first = max(first, dt.date.fromisoformat(done["through"]) + dt.timedelta(days=1))
-        first = min(first, today)  # today's birthdays are always looked at
-        run = f"birthdays#{today.isoformat()}"
+        caught_up = first > today  # a run today completed: only today's key again, untracked
+        first = min(first, today)  # today's birthdays are always looked at (a member enrolled since)
+        run = None if caught_up else f"birthdays#{today.isoformat()}"
         tasks: list[Task] = []
         day = first
         while day <= today:
@@ -228,9 +229,10 @@ class JobPlans:
                                   source=Source(BIRTHDAY_INDEX, "birthday_key", key),
                                   params={"year": today.year, "enrolled_by": format_instant(next_midnight),
                                           "through": today.isoformat()},
-                                  run=run, part=f"{day.isoformat()}:{key}"))
+                                  run=run, part=f"{day.isoformat()}:{key}" if run else None))
             day += dt.timedelta(days=1)
-        self.runs.begin(run, [t.part for t in tasks], now, stale_after=dt.timedelta(0))
+        if run is not None:
+            self.runs.begin(run, [t.part for t in tasks], now, stale_after=dt.timedelta(0))
         return tasks
 
     def recompute_tiers(self) -> list[Task]:
