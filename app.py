@@ -15,7 +15,9 @@ from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import errors, schemas
 from chalicelib.domain.program import Program
+from chalicelib.job_pipeline import Task
 from chalicelib.ledger import IdempotencyKey, Result
+from chalicelib.notifications import PassingDeliveryError
 from chalicelib.runtime import services
 from chalicelib.settings import load as load_settings
 
@@ -302,8 +304,6 @@ def run_job_tasks(event):
                 # {"job": "recompute_tiers"}: a change of the tier ladder asks for its pass
                 services().job_worker.start(services().job_plans.ladder_pass())
             else:
-                from chalicelib.job_pipeline import Task
-
                 services().job_worker.work(Task.from_message(message), remaining)
         except Exception as error:
             app.log.warning("job task %s failed (%s)", message_id, type(error).__name__)
@@ -313,8 +313,6 @@ def run_job_tasks(event):
 
 @app.on_sqs_message(queue_arn=queue_arn(load_settings().notifications_queue_name), batch_size=10)
 def send_notifications(event):
-    from chalicelib.notifications import PassingDeliveryError
-
     failures = []
     for record in event:
         message_id = record.to_dict().get("messageId")

@@ -86,12 +86,12 @@ def work(jobs_every: float) -> None:
     while True:
         try:
             if time.monotonic() >= next_jobs:
-                for job in local.SCHEDULED_JOBS:
+                for job in local.SCHEDULED_JOBS + local.HOUSEKEEPING:
                     local.run_job(job)
                 next_jobs = time.monotonic() + jobs_every
             delivered = local.drain_queues()
             if delivered:
-                log.info("delivered %d notifications", delivered)
+                log.info("delivered %d queue messages", delivered)
         except Exception:
             log.exception("worker step failed")
         time.sleep(1)
