@@ -6,7 +6,8 @@ from the moment it is written until its delivery ends (`sent`, `failed`,
 exactly the notifications not yet done. The sweeper (scheduled) looks there
 for items older than the lease:
 - `queued` (the enqueue after the commit failed, or the message reached the
-  DLQ after passing errors): a new queue message points at it again;
+  DLQ after passing errors): a new queue message points at it again, at most
+  once per lease (`redriven_at`), so a backlog is not multiplied;
 - `sending` whose claim is older than the lease (the handler died between the
   claim and the status write): the provider may or may not have accepted it,
   and delivery is at most once, so it is `failed` with the code
@@ -134,6 +135,20 @@ class OutboxSweeper:
         if status == "queued":
             if item.get("retry_at", {}).get("S", "") > format_instant(now):
                 return None  # released after a passing error; SQS retries it first
+            # once per lease: a message re-driven a moment ago may just be waiting its turn
+            try:
+                self.client.update_item(
+                    TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                    UpdateExpression="SET #r = :now",
+                    ConditionExpression="#s = :queued AND (attribute_not_exists(#r) OR #r <= :before)",
+                    ExpressionAttributeNames={"#r": "redriven_at", "#s": "status"},
+                    ExpressionAttributeValues={":now": {"S": format_instant(now)},
+                                               ":queued": {"S": "queued"}, ":before": {"S": before}},
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    return None
+                raise
             return "redriven", {"member_id": item["member_id"]["S"], "notification_id": notification_id,
                                 "generation": generation_of(sk)}
         if status == "sending" and item.get("claimed_at", {}).get("S", "") <= before:

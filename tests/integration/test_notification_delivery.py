@@ -188,6 +188,9 @@ def test_an_outbox_left_queued_is_redriven_by_the_sweeper(api, clock, monkeypatc
     clock.set("2027-01-15T03:20:00Z")  # past the 15-minute lease
     local.run_job("sweep_outbox")
     assert queued_count() == 1
+    clock.set("2027-01-15T03:30:00Z")  # still waiting its turn on the queue: not re-driven again
+    local.run_job("sweep_outbox")
+    assert queued_count() == 1
     local.drain_queues()
     assert len(emails_to("q@example.com")) == 1
     [welcome] = notifications(api, "q")
