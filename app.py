@@ -12,13 +12,15 @@ import time
 from typing import Any, Callable, Optional
 
 import pydantic
-from chalice import Chalice, Rate, Response
+from chalice import Chalice, Cron, Rate, Response
 from chalice.app import Request
 
 from chalicelib import errors, schemas, telemetry
 from chalicelib.auth import LastAdminKeyError, NewApiKey
 from chalicelib.domain.program import Program
+from chalicelib.job_pipeline import Task
 from chalicelib.ledger import IdempotencyKey, Result
+from chalicelib.notifications import PassingDeliveryError
 from chalicelib.runtime import services
 from chalicelib.settings import load as load_settings
 
@@ -344,31 +346,78 @@ def log_event(event, get_response):
         return get_response(event)
 
 
-# -- scheduled jobs and the notification queue ------------------------------
-@app.schedule(Rate(1, unit=Rate.DAYS))
+# -- scheduled jobs, the job queue and the notification queue ----------------
+# Cron times are UTC (EventBridge); the program timezone is Asia/Seoul (UTC+9):
+#   expire_points          23:00 UTC = 08:00 KST
+#   recompute_tiers        23:20 UTC = 08:20 KST
+#   send_expiry_warnings   00:00 UTC = 09:00 KST (after expiry: warns of what is left)
+#   grant_birthday_bonuses 00:30 UTC = 09:30 KST
+# Each only plans: the work goes to the job queue, in tasks run by run_job_tasks.
+def plan(name: str, tasks) -> None:
+    services().job_worker.start(tasks)
+    app.log.info("%s: %d tasks queued", name, len(tasks))
+
+
+@app.schedule(Cron(0, 23, "*", "*", "?", "*"))
 def expire_points(event):
-    app.log.info("expire_points: %d members", services().jobs.expire_points())
+    plan("expire_points", services().job_plans.expire_points())
 
 
-@app.schedule(Rate(1, unit=Rate.DAYS))
+@app.schedule(Cron(20, 23, "*", "*", "?", "*"))
 def recompute_tiers(event):
-    app.log.info("recompute_tiers: %d members", services().jobs.recompute_tiers())
+    plan("recompute_tiers", services().job_plans.recompute_tiers())
 
 
-@app.schedule(Rate(1, unit=Rate.DAYS))
+@app.schedule(Cron(0, 0, "*", "*", "?", "*"))
 def send_expiry_warnings(event):
-    app.log.info("send_expiry_warnings: %d members", services().jobs.send_expiry_warnings())
+    plan("send_expiry_warnings", services().job_plans.send_expiry_warnings())
 
 
-@app.schedule(Rate(1, unit=Rate.DAYS))
+@app.schedule(Cron(30, 0, "*", "*", "?", "*"))
 def grant_birthday_bonuses(event):
-    app.log.info("grant_birthday_bonuses: %d members", services().jobs.grant_birthday_bonuses())
+    plan("grant_birthday_bonuses", services().job_plans.grant_birthday_bonuses())
 
 
-# The ARN is a placeholder: the packaged template replaces it with the queue's
-# Fn::GetAtt and turns on ReportBatchItemFailures (.chalice/resources.json).
-@app.on_sqs_message(queue_arn=f"arn:aws:sqs:{load_settings().region}:000000000000:"
-                              f"{load_settings().notifications_queue_name}", batch_size=10)
+@app.schedule(Rate(10, unit=Rate.MINUTES))
+def sweep_outbox(event):
+    """Re-drive notifications left `queued` or `sending` for longer than the lease."""
+    remaining = time_left(event)
+    counts = services().sweeper.sweep(remaining)
+    app.log.info("sweep_outbox: %s", counts)
+
+
+def time_left(event):
+    context = getattr(event, "context", None)
+    return context.get_remaining_time_in_millis if context is not None else (lambda: 60_000)
+
+
+def queue_arn(name: str) -> str:
+    """A placeholder ARN: the packaged template replaces it with the queue's
+    Fn::GetAtt and turns on ReportBatchItemFailures (.chalice/resources.json)."""
+    return f"arn:aws:sqs:{load_settings().region}:000000000000:{name}"
+
+
+@app.on_sqs_message(queue_arn=queue_arn(load_settings().jobs_queue_name), batch_size=1)
+def run_job_tasks(event):
+    """One job task per invocation, worked on until done or time runs short."""
+    remaining = time_left(event)
+    failures = []
+    for record in event:
+        message_id = record.to_dict().get("messageId")
+        try:
+            message = json.loads(record.body)
+            if "source" not in message:
+                # {"job": "recompute_tiers"}: a change of the tier ladder asks for its pass
+                services().job_worker.start(services().job_plans.ladder_pass())
+            else:
+                services().job_worker.work(Task.from_message(message), remaining)
+        except Exception as error:
+            app.log.warning("job task %s failed (%s)", message_id, type(error).__name__)
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+@app.on_sqs_message(queue_arn=queue_arn(load_settings().notifications_queue_name), batch_size=10)
 def send_notifications(event):
     failures = []
     for record in event:
@@ -376,15 +425,30 @@ def send_notifications(event):
         telemetry.bind(correlation_id=message_id)  # each message's log lines carry its id
         try:
             message = json.loads(record.body)
-            if message.get("job") == "recompute_tiers":  # queued by PUT /program when the tiers change
-                services().jobs.recompute_tiers()
+            if message.get("job") == "recompute_tiers":
+                # queued here by PUT /program: the pass itself runs on the job queue
+                services().job_worker.queue.send([message])
             else:
                 services().sender.deliver(message["member_id"], message["notification_id"],
                                           int(message.get("generation", 0)))
-        except Exception:
-            app.log.exception("notification message %s failed", message_id)
+        except PassingDeliveryError as error:
+            retry_later(record, error.retry_in)
+            failures.append({"itemIdentifier": message_id})
+        except Exception as error:
+            # the type only: an error's text may carry personal data
+            app.log.warning("notification message %s failed (%s)", message_id, type(error).__name__)
             failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
+
+
+def retry_later(record, seconds: int) -> None:
+    """Back off: the message comes back after `seconds` instead of the queue's timeout."""
+    try:
+        sqs = services().ledger.publisher.sqs
+        sqs.change_message_visibility(QueueUrl=services().ledger.publisher.url,
+                                      ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds)
+    except Exception as error:
+        app.log.warning("could not delay a notification message (%s)", type(error).__name__)
 
 
 # -- the API's edges: health, OpenAPI, docs page, and the error shape everywhere --

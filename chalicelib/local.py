@@ -13,14 +13,22 @@ from botocore.exceptions import ClientError
 
 from . import aws, settings
 from .runtime import services
+from .outbox import with_outbox_index
 from .store import table_definition
 
 SCHEDULED_JOBS = ("expire_points", "recompute_tiers", "send_expiry_warnings", "grant_birthday_bonuses")
+HOUSEKEEPING = ("sweep_outbox",)  # scheduled too; run_job runs it as well
+
+
+# as the event source mappings deliver them: one job task per invocation
+BATCH_SIZES = {"send_notifications": 10, "run_job_tasks": 1}
 
 
 def _queues() -> dict[str, str]:
     """Queue name -> the app function that handles it."""
-    return {settings.load().notifications_queue_name: "send_notifications"}
+    config = settings.load()
+    return {config.notifications_queue_name: "send_notifications",
+            config.jobs_queue_name: "run_job_tasks"}
 
 
 def create_resources() -> None:
@@ -28,7 +36,7 @@ def create_resources() -> None:
     config = settings.load()
     dynamodb = aws.client("dynamodb")
     try:
-        dynamodb.create_table(**table_definition(config.table_name))
+        dynamodb.create_table(**with_outbox_index(table_definition(config.table_name)))
         dynamodb.get_waiter("table_exists").wait(TableName=config.table_name)
         dynamodb.update_time_to_live(
             TableName=config.table_name,
@@ -38,16 +46,20 @@ def create_resources() -> None:
         if error.response["Error"]["Code"] != "ResourceInUseException":
             raise
     sqs = aws.client("sqs")
-    dlq_url = sqs.create_queue(QueueName=config.notifications_dlq_name)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
-    sqs.create_queue(
-        QueueName=config.notifications_queue_name,
-        Attributes={
-            "VisibilityTimeout": "60",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
-        },
-    )
+    for name, dlq_name, receives in (
+        (config.notifications_queue_name, config.notifications_dlq_name, "10"),
+        (config.jobs_queue_name, config.jobs_dlq_name, "5"),
+    ):
+        dlq_url = sqs.create_queue(QueueName=dlq_name)["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        sqs.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": "60",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": receives}),
+            },
+        )
     sender_domain = config.email_sender.rpartition("@")[2]
     aws.client("ses").verify_domain_identity(Domain=sender_domain)
 
@@ -71,9 +83,11 @@ class _Context:
 
 
 def run_job(name: str):
-    """Invoke the scheduled function `name` from app.py as EventBridge would."""
-    if name not in SCHEDULED_JOBS:
-        raise ValueError(f"unknown job {name!r}; one of {SCHEDULED_JOBS}")
+    """Invoke the scheduled function `name` from app.py as EventBridge would,
+    then run the work it queued on the job queue through the job worker until
+    that queue is empty (contract §9, v2). Notifications stay queued."""
+    if name not in SCHEDULED_JOBS + HOUSEKEEPING:
+        raise ValueError(f"unknown job {name!r}; one of {SCHEDULED_JOBS + HOUSEKEEPING}")
     event = {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -85,7 +99,9 @@ def run_job(name: str):
         "resources": [f"arn:aws:events:{settings.load().region}:123456789012:rule/{name}"],
         "detail": {},
     }
-    return getattr(_app_module(), name)(event, _Context())
+    result = getattr(_app_module(), name)(event, _Context())
+    _drain({settings.load().jobs_queue_name: "run_job_tasks"})
+    return result
 
 
 def drain_queues() -> int:
@@ -95,17 +111,26 @@ def drain_queues() -> int:
     after the redrive count), as with a Lambda event source mapping.
     Returns how many messages were delivered successfully.
     """
+    delivered = 0
+    while True:
+        more = _drain(_queues())
+        if not more:
+            return delivered
+        delivered += more
+
+
+def _drain(queues: dict[str, str]) -> int:
     sqs = aws.client("sqs")
     module = _app_module()
     delivered = 0
-    for queue_name, handler_name in _queues().items():
+    for queue_name, handler_name in queues.items():
         url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
         handler = getattr(module, handler_name)
         while True:
             messages = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                QueueUrl=url, MaxNumberOfMessages=BATCH_SIZES.get(handler_name, 10), WaitTimeSeconds=0,
                 AttributeNames=["All"],
             ).get("Messages", [])
             if not messages:

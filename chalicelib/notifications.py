@@ -3,15 +3,26 @@ message that points at it, and delivery through SES (email) or SNS (SMS).
 
 Delivery happens at most once per notification: a handler first claims the
 outbox item (`queued` -> `sending`, conditionally) and only the claimant sends.
+A passing provider error (throttling, a timeout, a 5xx) puts the item back to
+`queued` and the queue message is retried with backoff, for up to about an
+hour; any other rejection makes it `failed` at once. Logs name the
+notification id and the provider's error code, never an address or a number.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
 from typing import Optional
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from .domain.calendar import format_instant
+from .programs import program_from
+from .repository import PROGRAM_KEY
+from .outbox import OUTBOX_SHARD
+from .phones import InvalidPhoneError, to_e164
 from .store import PROFILE, Store, member_pk, member_sk
 
 log = logging.getLogger(__name__)
@@ -74,6 +85,42 @@ class Delivery:
     channel: str
 
 
+class PassingDeliveryError(Exception):
+    """The provider failed for a passing reason; the claim is released and the
+    queue message is to be retried later (after `retry_in` seconds)."""
+
+    def __init__(self, code: str, retry_in: int):
+        super().__init__(code)
+        self.code = code
+        self.retry_in = retry_in
+
+
+PASSING_CODES = {
+    "Throttling", "ThrottlingException", "TooManyRequestsException", "ServiceUnavailable",
+    "ServiceUnavailableException", "InternalFailure", "InternalError", "InternalErrorException",
+    "RequestTimeout", "RequestTimeoutException", "KMSThrottlingException",
+}
+# How long a notification is retried through passing errors before it is `failed`.
+RETRY_WINDOW = dt.timedelta(hours=1, minutes=10)
+
+
+def error_code(error: BaseException) -> tuple[str, bool]:
+    """(code, passing) of a provider failure: throttling, timeouts, connection
+    errors and 5xx pass; any other rejection is for good."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code") or "ClientError"
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return code, code in PASSING_CODES or status >= 500
+    if isinstance(error, (BotoCoreError, ConnectionError, TimeoutError)):
+        return type(error).__name__, True
+    return type(error).__name__, False
+
+
+def backoff_seconds(attempt: int) -> int:
+    """Delay before retry `attempt` (1, 2, ...): 30 s doubling, at most 15 min."""
+    return min(900, 30 * 2 ** max(0, attempt - 1))
+
+
 class NotificationSender:
     def __init__(self, store: Store, ses, sns, sender: str, clock):
         self.store = store
@@ -82,18 +129,28 @@ class NotificationSender:
         self.sender = sender
         self.clock = clock
 
+    def _write(self, pk: str, sk: str, expression: str, names: dict, values: dict,
+               condition: Optional[str] = None) -> Optional[dict]:
+        return self.store.update(pk, sk, expression, names, values, condition=condition)
+
     def deliver(self, member_id: str, notification_id: str, generation: int = 0) -> Optional[Delivery]:
         """Deliver one notification; None when it was already handled. `generation`
-        says which enrolment of the member id it is for (see `member_sk`)."""
+        says which enrolment of the member id it is for (see `member_sk`).
+
+        Raises PassingDeliveryError (claim released) when the provider failed
+        for a passing reason within the retry window."""
         pk, sk = member_pk(member_id), member_sk(generation, f"NOTIFICATION#{notification_id}")
+        now = self.clock()
         claimed = self.store.update(
-            pk, sk, "SET #s = :sending", {"#s": "status"},
-            {":sending": "sending", ":queued": "queued"},
+            pk, sk, "SET #s = :sending, #c = :now, #f = if_not_exists(#f, :now)",
+            {"#s": "status", "#c": "claimed_at", "#f": "first_attempt_at"},
+            {":sending": "sending", ":queued": "queued", ":now": format_instant(now)},
             condition="#s = :queued",
         )
         if claimed is None:
             return None
-        profile = self.store.get(pk, PROFILE) or {}
+        found = self.store.get_many([(pk, PROFILE), PROGRAM_KEY])
+        profile = found.get((pk, PROFILE)) or {}
         data = claimed.get("data") or {}
         text = message_text(claimed["type"], data)
         if profile.get("erased") or int(profile.get("generation", 0)) != generation:
@@ -104,7 +161,7 @@ class NotificationSender:
             channel = "sms"
         else:
             channel = "none"
-        status = "skipped"
+        status, code = "skipped", None
         try:
             if channel == "email":
                 self.ses.send_email(
@@ -115,18 +172,40 @@ class NotificationSender:
                 )
                 status = "sent"
             elif channel == "sms":
-                self.sns.publish(PhoneNumber=profile["phone"], Message=text)
-                status = "sent"
+                region = program_from(found.get(PROGRAM_KEY)).phone_region
+                try:
+                    phone = to_e164(profile["phone"], region)
+                except InvalidPhoneError:
+                    status, code = "failed", "INVALID_PHONE"
+                else:
+                    self.sns.publish(PhoneNumber=phone, Message=text)
+                    status = "sent"
         except Exception as error:
-            # the notification id and the error code only: the error's text may quote the address
-            log.error("delivery of %s failed: %s", notification_id,
-                      getattr(error, "response", {}).get("Error", {}).get("Code") or type(error).__name__)
+            code, passing = error_code(error)
+            # the id and the code only: a provider's message names the recipient
+            log.warning("notification %s: delivery failed (%s%s)", notification_id, code,
+                        ", will retry" if passing else "")
+            first = claimed.get("first_attempt_at") or format_instant(now)
+            if passing and format_instant(now - RETRY_WINDOW) < first:
+                attempts = int(claimed.get("attempts", 0)) + 1
+                retry_in = backoff_seconds(attempts)
+                self._write(pk, sk, "SET #s = :queued, #a = :n, #r = :r, #e = :code",
+                            {"#s": "status", "#a": "attempts", "#r": "retry_at", "#e": "error_code"},
+                            {":queued": "queued", ":sending": "sending", ":n": attempts, ":code": code,
+                             ":r": format_instant(now + dt.timedelta(seconds=retry_in))},
+                            condition="#s = :sending")
+                raise PassingDeliveryError(code, retry_in) from None
             status = "failed"
-        names = {"#s": "status", "#c": "channel"}
+        if status == "failed" and code:
+            log.warning("notification %s: failed (%s)", notification_id, code)
+        names = {"#s": "status", "#c": "channel", "#o": OUTBOX_SHARD}
         values = {":status": status, ":channel": channel}
         expression = "SET #s = :status, #c = :channel"
         if status == "sent":
             names["#t"], values[":t"] = "sent_at", format_instant(self.clock())
             expression += ", #t = :t"
-        self.store.update(pk, sk, expression, names, values)
+        if code:
+            names["#e"], values[":code"] = "error_code", code
+            expression += ", #e = :code"
+        self.store.update(pk, sk, expression + " REMOVE #o", names, values)
         return Delivery(status, channel)

@@ -1,14 +1,18 @@
 """Wires settings, clients and adapters into the use cases, once per container."""
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from dataclasses import dataclass
 
 from . import aws, clock, settings, telemetry
 from .auth import ApiKeys
-from .jobs import Jobs
+from .index_pages import IndexPages
+from .job_pipeline import JobQueue, JobWorker, RunBook
+from .jobs import JobPlans, JobSteps
 from .ledger import Ledger
 from .notifications import NotificationSender, QueuePublisher
+from .outbox import OutboxIndexingStore, OutboxSweeper
 from .store import Store
 
 
@@ -17,17 +21,21 @@ class Services:
     store: Store
     keys: ApiKeys
     ledger: Ledger
-    jobs: Jobs
+    job_plans: JobPlans
+    job_worker: JobWorker
     sender: NotificationSender
+    sweeper: OutboxSweeper
 
 
 @functools.lru_cache(maxsize=None)
 def services() -> Services:
     config = settings.load()
-    store = Store(aws.client("dynamodb"), config.table_name)
+    dynamodb = aws.client("dynamodb")
+    store = OutboxIndexingStore(dynamodb, config.table_name, config.outbox_shards)
     store.commit = telemetry.metered_commit(store.commit)  # points earned/redeemed as metrics
     publisher = QueuePublisher(aws.client("sqs"), config.notifications_queue_name)
     ledger = Ledger(store, publisher, config)
+    runs = RunBook(dynamodb, config.table_name)
     sender = NotificationSender(store, aws.client("ses"), aws.client("sns"),
                                 config.email_sender, lambda: clock.now())
     sender.deliver = telemetry.metered_delivery(sender.deliver)  # sent/failed as metrics
@@ -35,8 +43,14 @@ def services() -> Services:
         store=store,
         keys=ApiKeys(store, config.auth_cache_seconds),
         ledger=ledger,
-        jobs=Jobs(ledger, config.schedule_shards),
+        job_plans=JobPlans(ledger, runs, config.schedule_shards),
+        job_worker=JobWorker(IndexPages(dynamodb, config.table_name),
+                             JobQueue(aws.client("sqs"), config.jobs_queue_name), runs,
+                             JobSteps(ledger).definitions(), lambda: clock.now(),
+                             config.job_page_size, config.job_reserve_ms),
         sender=sender,
+        sweeper=OutboxSweeper(dynamodb, config.table_name, publisher, lambda: clock.now(),
+                              config.outbox_shards, dt.timedelta(minutes=config.outbox_lease_minutes)),
     )
 
 

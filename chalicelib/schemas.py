@@ -50,7 +50,18 @@ def _nonzero(value: int) -> int:
 Birthday = Annotated[str, Field(max_length=10), AfterValidator(_birthday)]
 InstantText = Annotated[str, Field(max_length=40), AfterValidator(_instant)]
 Email = Annotated[str, Field(min_length=3, max_length=200), AfterValidator(_email)]
-Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ().-]{2,31}$")]
+def _phone(text: str) -> str:
+    # read in the default region here; delivery reads it in the program's phone_region
+    from .phones import InvalidPhoneError, to_e164
+
+    try:
+        to_e164(text)
+    except InvalidPhoneError:
+        raise ValueError("not a phone number (such as 010-1234-5678 or +821012345678)") from None
+    return text
+
+
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ().-]{2,31}$"), AfterValidator(_phone)]
 
 
 class Request(BaseModel):

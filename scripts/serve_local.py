@@ -222,12 +222,12 @@ def work(jobs_every: float, stop: threading.Event, saver: StateSaver | None) -> 
         try:
             with JOB_LOCK:
                 if time.monotonic() >= next_jobs:
-                    for job in local.SCHEDULED_JOBS:
+                    for job in local.SCHEDULED_JOBS + local.HOUSEKEEPING:
                         local.run_job(job)
                     next_jobs = time.monotonic() + jobs_every
                 delivered = local.drain_queues()
                 if delivered:
-                    worker_log.info("delivered %d notifications", delivered)
+                    worker_log.info("delivered %d queue messages", delivered)
                 if saver is not None and saver.due():
                     saver.save("periodic")
         except Exception:

@@ -5,6 +5,7 @@ from __future__ import annotations
 CONTRACT_DEFAULTS = {
     "currency": "KRW",
     "timezone": "Asia/Seoul",
+    "phone_region": "KR",
     "point_value": 1,
     "base_rate": "0.01",
     "category_multipliers": {},

@@ -107,6 +107,8 @@ class Program(_Strict):
     activities: dict[Name, Count] = Field(default_factory=lambda: {"review": 100})
     expiry_days: Annotated[int, Field(ge=1, le=36500)] = 365
     expiry_warning_days: Annotated[int, Field(ge=0, le=36500)] = 7
+    # where a phone written without a country code is read (ISO 3166 region, for SMS)
+    phone_region: Annotated[str, Field(min_length=2, max_length=3)] = "KR"
     redemption: Redemption = Field(default_factory=Redemption)
     transfer: Transfer = Field(default_factory=Transfer)
     tiers: list[Tier] = Field(
@@ -122,6 +124,15 @@ class Program(_Strict):
             zone(value)
         except Exception:
             raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        from ..phones import is_known_region
+
+        if not is_known_region(value):
+            raise ValueError(f"unknown phone region {value!r} (an ISO 3166 code such as \"KR\")")
         return value
 
     @model_validator(mode="after")

@@ -1,6 +1,8 @@
 """The merge template holds the table and queues the code uses (permissions: test_permissions.py)."""
 import json
 
+from chalicelib import settings
+from chalicelib.outbox import with_outbox_index
 from chalicelib.store import table_definition
 from tests.conftest import ROOT
 
@@ -10,10 +12,11 @@ def test_merge_template_matches_the_table_and_queues_the_code_uses():
     resources = template["Resources"]
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     table = resources["LedgerTable"]["Properties"]
-    wanted = table_definition("any")
+    wanted = with_outbox_index(table_definition("any"))
     assert env["DANGOL_TABLE"] == {"Ref": "LedgerTable"}
     assert table["KeySchema"] == wanted["KeySchema"]
     assert table["GlobalSecondaryIndexes"] == wanted["GlobalSecondaryIndexes"]
+    assert table["AttributeDefinitions"] == wanted["AttributeDefinitions"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert env["DANGOL_NOTIFICATIONS_QUEUE"] == {"Fn::GetAtt": ["NotificationsQueue", "QueueName"]}
     assert env["DANGOL_NOTIFICATIONS_DLQ"] == {"Fn::GetAtt": ["NotificationsDeadLetterQueue", "QueueName"]}
@@ -47,3 +50,48 @@ def test_api_gateway_answers_its_own_errors_in_the_contract_shape():
         assert "$context.error.message" not in text and "messageString" not in text
     assert "correlation id $context.requestId" in responses["DEFAULT_5XX"]["ResponseTemplates"][
         "application/json"]
+
+
+def test_merge_template_has_the_job_queue_worker_and_concurrency_caps():
+    template = json.loads((ROOT / ".chalice" / "resources.json").read_text())
+    resources, parameters = template["Resources"], template["Parameters"]
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    jobs = resources["JobsQueue"]["Properties"]
+    assert env["DANGOL_JOBS_QUEUE"] == {"Fn::GetAtt": ["JobsQueue", "QueueName"]}
+    assert env["DANGOL_JOBS_DLQ"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "QueueName"]}
+    assert jobs["QueueName"] == {"Fn::Sub": "${AWS::StackName}-jobs"}
+    assert settings.load().jobs_queue_name == "dangol-jobs"  # the local and test default
+    assert jobs["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
+    # a task in flight stays hidden for longer than a worker can run
+    worker_timeout = config["lambda_functions"]["run_job_tasks"]["lambda_timeout"]
+    assert jobs["VisibilityTimeout"] >= 6 * worker_timeout
+
+    worker = resources["RunJobTasks"]["Properties"]["Events"]["RunJobTasksSqsEventSource"]["Properties"]
+    assert worker["Queue"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+    assert worker["BatchSize"] == 1  # one task per invocation: the time budget is the task's
+    assert worker["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+    notify = resources["SendNotifications"]["Properties"]["Events"]["SendNotificationsSqsEventSource"]
+    cap = notify["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+    assert cap == {"Ref": "NotificationConcurrency"}
+    assert parameters["NotificationConcurrency"]["MinValue"] >= 2  # Lambda's lowest cap
+    assert resources["NotificationsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 10
+
+
+def test_jobs_run_on_cron_in_program_morning_order():
+    """EventBridge cron is UTC: 23:00 UTC is 08:00 in Asia/Seoul."""
+    import app as app_module
+
+    schedules = {source.name: source.schedule_expression for source in app_module.app.event_sources
+                 if hasattr(source, "schedule_expression")}
+    expressions = {name: str(getattr(expr, "to_string", lambda: expr)()) for name, expr in schedules.items()}
+    assert expressions["expire_points"] == "cron(0 23 * * ? *)"
+    assert expressions["recompute_tiers"] == "cron(20 23 * * ? *)"
+    assert expressions["send_expiry_warnings"] == "cron(0 0 * * ? *)"
+    assert expressions["grant_birthday_bonuses"] == "cron(30 0 * * ? *)"
+    assert expressions["sweep_outbox"] == "rate(10 minutes)"
+    fields = {name: e[len("cron("):].split() for name, e in expressions.items() if e.startswith("cron")}
+    seoul = {name: (int(hour) + 9) % 24 * 60 + int(minute) for name, (minute, hour, *_) in fields.items()}
+    assert seoul["expire_points"] < seoul["send_expiry_warnings"]  # expire before warn
+    assert all(8 * 60 <= minute < 10 * 60 for minute in seoul.values())  # mornings, not midnight

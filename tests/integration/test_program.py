@@ -4,8 +4,11 @@ from __future__ import annotations
 import copy
 import json
 
-from tests.conftest import DEMO_PROGRAM
+from tests.conftest import DEMO_PROGRAM as DEMO_INPUT
 from tests.checks import CONTRACT_DEFAULTS as DEFAULTS, assert_error
+
+# the demo program as stored: with the defaults of the fields it leaves out
+DEMO_PROGRAM = {"phone_region": DEFAULTS["phone_region"], **DEMO_INPUT}
 
 TIERS = [
     {"name": "bronze", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None},
@@ -54,6 +57,8 @@ INVALID = {
     "negative activity points": {"activities": {"review": -100}},
     "negative expiry_days": {"expiry_days": -365},
     "negative expiry_warning_days": {"expiry_warning_days": -7},
+    "unknown phone_region": {"phone_region": "XX"},
+    "phone_region not a string": {"phone_region": 82},
     "negative redemption min_points": {"redemption": {"min_points": -1}},
     "negative transfer min_points": {"transfer": {"allowed_tiers": [], "min_points": -1}},
     "negative category multiplier": {"category_multipliers": {"coffee": "-2"}},
