@@ -17,6 +17,7 @@ class Settings:
     idempotency_hours: int
     commit_attempts: int
     email_sender: str
+    program_cache_seconds: float
     jobs_queue_name: str
     jobs_dlq_name: str
     job_page_size: int
@@ -38,6 +39,7 @@ def load() -> Settings:
         idempotency_hours=int(env.get("DANGOL_IDEMPOTENCY_HOURS", "48")),
         commit_attempts=int(env.get("DANGOL_COMMIT_ATTEMPTS", "25")),
         email_sender=env.get("DANGOL_EMAIL_SENDER", "no-reply@dangol.example"),
+        program_cache_seconds=float(env.get("DANGOL_PROGRAM_CACHE_SECONDS", "5")),
         jobs_queue_name=env.get("DANGOL_JOBS_QUEUE", "dangol-jobs"),
         jobs_dlq_name=env.get("DANGOL_JOBS_DLQ", "dangol-jobs-dlq"),
         job_page_size=int(env.get("DANGOL_JOB_PAGE_SIZE", "100")),
