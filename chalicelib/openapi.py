@@ -20,6 +20,7 @@ PATH_PARAMETERS = {
                        "description": "a transaction id (a ULID)"},
     "asset": {"type": "string", "description": "a file name of the documentation page"},
     "code": {"type": "string", "maxLength": 64, "description": "a voucher code such as ABCD-EFGH-JKLM"},
+    "key_id": {"type": "string", "pattern": r"^[0-9a-f]{16}$", "description": "an API key's id"},
 }
 ASSET_TYPES = ("application/javascript", "text/css", "image/png", "text/plain")
 DESCRIPTION = """\

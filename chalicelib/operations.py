@@ -14,6 +14,7 @@ from typing import Optional
 from pydantic import BaseModel
 
 from . import responses, schemas
+from .auth import NewApiKey
 from .domain.program import Program
 
 # Contract §1 codes, by status, that an operation may answer besides its own.
@@ -124,6 +125,13 @@ OPERATIONS: list[Operation] = [
               answer=responses.RewardPage, paged=True),
     Operation("GET", "/stats", "stats", "Program totals", "program", "admin",
               answer=responses.Stats),
+    # -- API keys -------------------------------------------------------------------
+    Operation("GET", "/api-keys", "list_api_keys", "API keys, without their secrets", "keys", "admin",
+              answer=responses.ApiKeyPage, paged=True),
+    Operation("POST", "/api-keys", "create_api_key", "A new API key (its secret shown once)", "keys",
+              "admin", status=201, answer=responses.NewApiKeyAnswer, body=NewApiKey),
+    Operation("DELETE", "/api-keys/{key_id}", "revoke_api_key", "Revoke an API key", "keys", "admin",
+              answer=responses.ApiKey, errors={404: ["NOT_FOUND"], 422: ["LAST_ADMIN_KEY"]}),
 ]
 
 

@@ -26,7 +26,7 @@ Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from .domain.member import Member
 from .domain.wallet import NewBundle, NewLot, Page, Piece, Run, Taken
@@ -153,7 +153,3 @@ class LotReader:
             if "LastEvaluatedKey" not in response:
                 return pieces
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
-def keys_of(items: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return list(dict.fromkeys(items))

@@ -137,6 +137,24 @@ class VoucherStatus(Answer):
     issued_at: Optional[str] = None
 
 
+class ApiKey(Answer):
+    key_id: str
+    name: str
+    role: str
+    created_at: Optional[str] = None
+    last_used_at: Optional[str] = None
+    revoked_at: Optional[str] = None
+
+
+class NewApiKeyAnswer(ApiKey):
+    secret: str  # shown this once
+
+
+class ApiKeyPage(Answer):
+    items: list[ApiKey]
+    next_cursor: Optional[str]
+
+
 class RewardPage(Answer):
     items: list[Reward]
     next_cursor: Optional[str]

@@ -23,6 +23,7 @@ import argparse
 import collections
 import datetime as dt
 import json
+import logging
 import math
 import os
 import pathlib
@@ -177,6 +178,8 @@ class World:
         import app as app_module
 
         moto_patches.apply()
+        for name in ("chalicelib", "dangol", "dangol.requests", "dangol.telemetry"):
+            logging.getLogger(name).setLevel(logging.ERROR)  # the numbers, not the request logs
         self.mock.start()
         runtime.reset()
         local.create_resources()

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-venv.sh
-exec .venv/bin/python -m pytest tests "$@"
+# both cores by default (DANGOL_TEST_WORKERS=0 runs in one process)
+exec .venv/bin/python -m pytest -n "${DANGOL_TEST_WORKERS:-2}" tests "$@"

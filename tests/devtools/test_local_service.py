@@ -89,6 +89,11 @@ def test_the_local_service_serves_runs_jobs_keeps_its_data_and_explains_itself(t
         assert service.call("POST", "/local/jobs/expire_points", key=None)[1]["error"]["code"] == "UNAUTHORIZED"
         assert service.call("POST", "/local/jobs/make_coffee", key="admin_key")[1]["error"]["code"] == "NOT_FOUND"
         assert service.call("GET", "/local/jobs/expire_points", key="admin_key")[0] == 405
+        # a path that is no route, however deep: 404 in the contract's shape, the key never echoed
+        deep = "/" + "/".join(f"x{n}" for n in range(14))
+        status, body = service.call("GET", deep)
+        assert status == 404 and body["error"]["code"] == "NOT_FOUND", body
+        assert service.info["storefront_key"] not in json.dumps(body)
         # a busy port: one line that names the port and --port
         second = subprocess.run([sys.executable, str(ROOT / "scripts" / "serve_local.py"),
                                  "--port", str(service.port)], capture_output=True, text=True,

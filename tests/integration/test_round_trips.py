@@ -21,7 +21,6 @@ ONE_READ_ONE_WRITE = [
     "POST /members/{id}/redeem (1 lot)",
     "POST /members/{id}/redeem (reward)",
     "POST .../reversal (refund an earn)",
-    "POST /members/{id}/transfers",
 ]
 # Lots are items of their own: a debit that reaches past the lot at the head of
 # its run reads the next ones (one Query), and a cancel reads the lots its
@@ -30,6 +29,9 @@ TWO_READS_ONE_WRITE = [
     "POST /members/{id}/redeem (20 lots)",
     "POST .../reversal (cancel a redeem)",
 ]
+# A debit that uses up its run's head lot leaves the next head to be read by the
+# next debit: of a member's transfers, the first reads nothing more, the next one Query.
+UP_TO_TWO_READS = ["POST /members/{id}/transfers"]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +57,13 @@ def test_a_change_that_reads_lots_is_two_reads_and_one_write(counts, name):
     row = counts[name]
     assert (row["reads"]["max"], row["writes"]["max"]) == (2, 1), row["typical_ops"]
     assert row["typical_ops"].startswith("BatchGetItem, Query, TransactWriteItems"), row["typical_ops"]
+
+
+@pytest.mark.parametrize("name", UP_TO_TWO_READS)
+def test_a_debit_after_a_used_up_head_reads_once_more(counts, name):
+    row = counts[name]
+    assert row["reads"]["max"] <= 2 and row["writes"]["max"] == 1, row["typical_ops"]
+    assert row["reads"]["min"] == 1, row["typical_ops"]
 
 
 def test_a_redeem_of_twenty_lots_writes_as_few_actions_as_a_redeem_of_one(counts):

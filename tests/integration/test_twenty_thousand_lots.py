@@ -10,10 +10,7 @@ import datetime as dt
 import json
 import os
 
-import pytest
-
 from chalicelib.domain.calendar import format_instant
-from chalicelib.domain.wallet import lot_key
 from tests.checks import earn, history, redeem, stats
 
 # On stock moto (DANGOL_STOCK_MOTO=1) every TransactWriteItems copies the whole

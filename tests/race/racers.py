@@ -74,10 +74,10 @@ def unconditional_profile_puts():
 
     original = store.Commit.put_versioned
 
-    def put_versioned(self, item, expected_version, label):
+    def put_versioned(self, item, expected_version, on_fail=store.STALE):
         if expected_version is None:
-            return original(self, item, expected_version, label)
-        return self.put(item, label)
+            return original(self, item, expected_version, on_fail)
+        return self._add({"Put": {"TableName": self.table, "Item": store.to_attrs(item)}}, on_fail)
 
     store.Commit.put_versioned = put_versioned
     try:
