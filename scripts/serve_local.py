@@ -136,7 +136,9 @@ def main() -> None:
     storefront = local.create_api_key("storefront", "local-pos")
 
     seeded = 0
-    if args.seed:
+    if args.seed and restored:
+        log.info("--seed %d ignored: the shop restored from %s keeps the members it has", args.seed, args.data)
+    elif args.seed:
         from devtools import seed_shop
 
         started = time.monotonic()
