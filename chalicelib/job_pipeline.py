@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -42,6 +41,7 @@ from typing import Any, Callable, Optional
 from botocore.exceptions import ClientError
 
 from .index_pages import IndexPages, Source
+from .queues import QueueSender
 
 log = logging.getLogger(__name__)
 
@@ -101,30 +101,10 @@ class JobIncompleteError(Exception):
     """Members of a retry task failed again; SQS delivers the task again."""
 
 
-class JobQueue:
+class JobQueue(QueueSender):
     """Sends tasks to the job queue (10 per request)."""
 
-    def __init__(self, sqs, queue_name: str):
-        self.sqs = sqs
-        self.queue_name = queue_name
-        self._url: Optional[str] = None
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            self._url = self.sqs.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
-        return self._url
-
-    def send(self, messages: list[dict]) -> None:
-        for start in range(0, len(messages), 10):
-            batch = messages[start:start + 10]
-            response = self.sqs.send_message_batch(
-                QueueUrl=self.url,
-                Entries=[{"Id": str(i), "MessageBody": json.dumps(m, separators=(",", ":"))}
-                         for i, m in enumerate(batch)],
-            )
-            if response.get("Failed"):
-                raise RuntimeError(f"SQS refused {len(response['Failed'])} job messages")
+    what = "job messages"
 
 
 class RunBook:

@@ -11,7 +11,6 @@ notification id and the provider's error code, never an address or a number.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass
 from typing import Optional
@@ -23,6 +22,7 @@ from .programs import program_from
 from .repository import PROGRAM_KEY
 from .outbox import OUTBOX_SHARD
 from .phones import InvalidPhoneError, to_e164
+from .queues import QueueSender
 from .store import PROFILE, Store, member_pk, member_sk
 
 log = logging.getLogger(__name__)
@@ -54,29 +54,11 @@ def message_text(type_: str, data: dict) -> str:
     return texts.get(type_, type_)
 
 
-class QueuePublisher:
+class QueuePublisher(QueueSender):
     """Sends outbox pointers to the notifications queue (10 per request)."""
 
-    def __init__(self, sqs, queue_name: str):
-        self.sqs = sqs
-        self.queue_name = queue_name
-        self._url: Optional[str] = None
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            self._url = self.sqs.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
-        return self._url
-
     def publish(self, messages: list[dict]) -> None:
-        for start in range(0, len(messages), 10):
-            batch = messages[start:start + 10]
-            response = self.sqs.send_message_batch(
-                QueueUrl=self.url,
-                Entries=[{"Id": str(i), "MessageBody": json.dumps(m)} for i, m in enumerate(batch)],
-            )
-            if response.get("Failed"):
-                raise RuntimeError(f"SQS refused {len(response['Failed'])} messages")
+        self.send(messages)
 
 
 @dataclass
