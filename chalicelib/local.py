@@ -13,7 +13,6 @@ from botocore.exceptions import ClientError
 
 from . import aws, settings
 from .runtime import services
-from .outbox import with_outbox_index
 from .store import table_definition
 
 SCHEDULED_JOBS = ("expire_points", "recompute_tiers", "send_expiry_warnings", "grant_birthday_bonuses")
@@ -36,7 +35,7 @@ def create_resources() -> None:
     config = settings.load()
     dynamodb = aws.client("dynamodb")
     try:
-        dynamodb.create_table(**with_outbox_index(table_definition(config.table_name)))
+        dynamodb.create_table(**table_definition(config.table_name))
         dynamodb.get_waiter("table_exists").wait(TableName=config.table_name)
         dynamodb.update_time_to_live(
             TableName=config.table_name,

@@ -34,6 +34,7 @@ from .domain.tiers import ladder_signature, pruned_spend, tier_at, tier_review_a
 from .domain.wallet import NeedLots
 from .errors import (ConcurrentUpdateError, DangolError, IdempotencyKeyReusedError, LedgerInvariantError,
                      NotFoundError, ValidationError)
+from .outbox import OUTBOX_SHARD, outbox_shard
 from .programs import Programs
 from .repository import (PROGRAM_KEY, LotReader, bundle_item, lot_item, profile_item, profile_key,
                          stats_shard_key, taken_key)
@@ -109,7 +110,8 @@ class NeedMembers(Exception):
 class Unit:
     """What one decision writes: a Commit and the bookkeeping around it."""
 
-    def __init__(self, table: str, program: Program, now: dt.datetime, actor: Actor, stats_key: tuple[str, str]):
+    def __init__(self, table: str, program: Program, now: dt.datetime, actor: Actor, stats_key: tuple[str, str],
+                 outbox_shards: int):
         self.commit = Commit(table)
         self.program = program
         self.now = now
@@ -121,6 +123,7 @@ class Unit:
         self.profile_conditions: dict[str, Condition] = {}
         self.ladder = ladder_signature(program)
         self.stats_key = stats_key
+        self.outbox_shards = outbox_shards
 
     def next_id(self) -> str:
         return new_id()
@@ -184,6 +187,8 @@ class Unit:
                 "created_at": self.now_text,
                 "sent_at": None,
                 "data": data or None,
+                # in the pending-outbox index until delivery ends (the sweeper looks there)
+                OUTBOX_SHARD: outbox_shard(notification_id, self.outbox_shards),
             },
             STALE,
         )
@@ -260,7 +265,8 @@ class MemberChanges:
                 for mid, member in members.items():
                     member.wallet.owner = mid
                 unit = Unit(self.store.table, program, clock.now(), actor,
-                            stats_shard_key(random.randrange(self.settings.stats_shards)))
+                            stats_shard_key(random.randrange(self.settings.stats_shards)),
+                            self.settings.outbox_shards)
                 try:
                     if retier:
                         for member in members.values():
@@ -271,13 +277,7 @@ class MemberChanges:
                         member.wallet.settle()
                     break
                 except NeedLots as need:
-                    owner = need.owner
-                    stored = Member.from_record(records[owner])
-                    run = stored.wallet.runs.get(need.run_id)
-                    if run is None:
-                        raise LedgerInvariantError(f"run {need.run_id} is not stored") from None
-                    pages[owner][need.run_id] = self.lots.next_page(stored, run, pages[owner].get(need.run_id),
-                                                                    need.until)
+                    self._read_lots(records[need.owner], need, pages[need.owner])
                 except NeedItems as need:
                     got = self.store.get_many(need.keys)
                     for key in need.keys:
@@ -405,6 +405,12 @@ class MemberChanges:
             try:
                 return program, member, needs(program, member)
             except NeedLots as need:
-                stored = Member.from_record(record)
-                pages[need.run_id] = self.lots.next_page(stored, stored.wallet.runs[need.run_id],
-                                                         pages.get(need.run_id), need.until)
+                self._read_lots(record, need, pages)
+
+    def _read_lots(self, record: dict, need: NeedLots, pages: dict) -> None:
+        """The next page of the lots a decision asked for, of the run as stored."""
+        stored = Member.from_record(record)
+        run = stored.wallet.runs.get(need.run_id)
+        if run is None:
+            raise LedgerInvariantError(f"run {need.run_id} is not stored")
+        pages[need.run_id] = self.lots.next_page(stored, run, pages.get(need.run_id), need.until)

@@ -24,62 +24,15 @@ from botocore.exceptions import ClientError
 
 from .domain.calendar import format_instant
 from .index_pages import IndexPages, Source
-from .store import Commit, Store
+from .store import OUTBOX_INDEX
 
 log = logging.getLogger(__name__)
 
-OUTBOX_INDEX = "pending-outbox"
 OUTBOX_SHARD = "outbox_shard"
-
-
-def outbox_index_definition() -> tuple[list[dict], dict]:
-    """Attribute definitions and the GSI the table needs for the sweeper."""
-    attributes = [{"AttributeName": OUTBOX_SHARD, "AttributeType": "S"},
-                  {"AttributeName": "created_at", "AttributeType": "S"}]
-    index = {
-        "IndexName": OUTBOX_INDEX,
-        "KeySchema": [{"AttributeName": OUTBOX_SHARD, "KeyType": "HASH"},
-                      {"AttributeName": "created_at", "KeyType": "RANGE"}],
-        "Projection": {"ProjectionType": "KEYS_ONLY"},
-    }
-    return attributes, index
-
-
-def with_outbox_index(definition: dict) -> dict:
-    """`definition` (a create_table request) with the pending-outbox index added."""
-    attributes, index = outbox_index_definition()
-    known = {a["AttributeName"] for a in definition["AttributeDefinitions"]}
-    return {
-        **definition,
-        "AttributeDefinitions": definition["AttributeDefinitions"] + [
-            a for a in attributes if a["AttributeName"] not in known],
-        "GlobalSecondaryIndexes": definition.get("GlobalSecondaryIndexes", []) + [index],
-    }
 
 
 def outbox_shard(notification_id: str, shards: int) -> str:
     return str(int(hashlib.sha256(notification_id.encode()).hexdigest(), 16) % shards)
-
-
-def is_outbox_sk(sk: str) -> bool:
-    return sk.startswith("NOTIFICATION#") or (sk.startswith("G") and "#NOTIFICATION#" in sk)
-
-
-class OutboxIndexingStore(Store):
-    """A Store whose commits put new outbox items into the pending-outbox index."""
-
-    def __init__(self, client, table: str, outbox_shards: int):
-        super().__init__(client, table)
-        self.outbox_shards = outbox_shards
-
-    def commit(self, commit: Commit) -> None:
-        for action in commit.actions:
-            item = action.get("Put", {}).get("Item")
-            if (item and is_outbox_sk(item.get("sk", {}).get("S", ""))
-                    and item.get("status", {}).get("S") == "queued"):
-                shard = outbox_shard(item["notification_id"]["S"], self.outbox_shards)
-                item[OUTBOX_SHARD] = {"S": shard}
-        super().commit(commit)
 
 
 def generation_of(sk: str) -> int:

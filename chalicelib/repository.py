@@ -100,56 +100,50 @@ class LotReader:
         if page.complete:
             return page
         if run.kind == "bundle":
-            item = self.store.get(member_pk(member.member_id),
-                                  member_sk(member.generation, f"BUNDLE#{run.base}"))
-            segments = (item or {}).get("segments") or []
-            return Page([Piece(str(k), int(p)) for k, p in segments], complete=True)
+            return Page(self._segments(member, run.base), complete=True)
         prefix = lot_sk(member.generation, run.base, "")
-        start = prefix + run.floor
-        end = prefix + (run.ceil if run.ceil is not None else "\uffff")
-        limit = PAGE_SIZES[page.reads] if page.reads < len(PAGE_SIZES) else None
+        run_end = prefix + (run.ceil if run.ceil is not None else "\uffff")
+        end, limit = run_end, (PAGE_SIZES[page.reads] if page.reads < len(PAGE_SIZES) else None)
         if until is not None:
-            end, limit = min(end, prefix + until + "#\uffff"), None
-        kwargs: dict[str, Any] = {
-            "TableName": self.store.table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
-            "ExpressionAttributeValues": to_attrs({":pk": member_pk(member.member_id),
-                                                   ":a": start, ":b": end}),
-            "ConsistentRead": True,
-        }
-        if limit:
-            kwargs["Limit"] = limit
-        if page.cursor:
-            kwargs["ExclusiveStartKey"] = page.cursor
-        elif page.pieces:  # a page that ended at a bound: go on after its last lot
-            kwargs["ExclusiveStartKey"] = to_attrs({"pk": member_pk(member.member_id),
-                                                    "sk": prefix + page.pieces[-1].key})
-        response = self.store.client.query(**kwargs)
+            end, limit = min(run_end, prefix + until + "#\uffff"), None
+        start_after = page.cursor
+        if start_after is None and page.pieces:  # a page that ended at a bound: go on after its last lot
+            start_after = to_attrs({"pk": member_pk(member.member_id), "sk": prefix + page.pieces[-1].key})
+        response = self._query(member, prefix + run.floor, end, limit, start_after)
         pieces = page.pieces + [piece_from(from_attrs(a)) for a in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
-        bounded = until is not None and end != prefix + (run.ceil if run.ceil is not None else "\uffff")
-        return Page(pieces, complete=last is None and not bounded, cursor=last, reads=page.reads + 1,
+        return Page(pieces, complete=last is None and end == run_end, cursor=last, reads=page.reads + 1,
                     until=until if until is not None and last is None else page.until)
 
     def range_pieces(self, member: Member, base: str, kind: str, start: str, end: str) -> list[Piece]:
         """Every lot of `base` with start <= key <= end, in key order."""
         if kind == "bundle":
-            item = self.store.get(member_pk(member.member_id),
-                                  member_sk(member.generation, f"BUNDLE#{base}"))
-            return [Piece(str(k), int(p)) for k, p in (item or {}).get("segments") or []
-                    if start <= str(k) <= end]
+            return [piece for piece in self._segments(member, base) if start <= piece.key <= end]
         prefix = lot_sk(member.generation, base, "")
         pieces: list[Piece] = []
+        start_after = None
+        while True:
+            response = self._query(member, prefix + start, prefix + end, None, start_after)
+            pieces.extend(piece_from(from_attrs(a)) for a in response.get("Items", []))
+            start_after = response.get("LastEvaluatedKey")
+            if start_after is None:
+                return pieces
+
+    def _segments(self, member: Member, bundle_id: str) -> list[Piece]:
+        item = self.store.get(member_pk(member.member_id), member_sk(member.generation, f"BUNDLE#{bundle_id}"))
+        return [Piece(str(k), int(p)) for k, p in (item or {}).get("segments") or []]
+
+    def _query(self, member: Member, first: str, last: str, limit: Optional[int],
+               start_after: Optional[dict]) -> dict:
+        """The member's items with first <= sk <= last (strongly consistent)."""
         kwargs: dict[str, Any] = {
             "TableName": self.store.table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
-            "ExpressionAttributeValues": to_attrs({":pk": member_pk(member.member_id),
-                                                   ":a": prefix + start, ":b": prefix + end}),
+            "ExpressionAttributeValues": to_attrs({":pk": member_pk(member.member_id), ":a": first, ":b": last}),
             "ConsistentRead": True,
         }
-        while True:
-            response = self.store.client.query(**kwargs)
-            pieces.extend(piece_from(from_attrs(a)) for a in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return pieces
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        if limit:
+            kwargs["Limit"] = limit
+        if start_after:
+            kwargs["ExclusiveStartKey"] = start_after
+        return self.store.client.query(**kwargs)

@@ -12,7 +12,7 @@ from .job_pipeline import JobQueue, JobWorker, RunBook
 from .jobs import JobPlans, JobSteps
 from .ledger import Ledger
 from .notifications import NotificationSender, QueuePublisher
-from .outbox import OutboxIndexingStore, OutboxSweeper
+from .outbox import OutboxSweeper
 from .store import Store
 
 
@@ -31,7 +31,7 @@ class Services:
 def services() -> Services:
     config = settings.load()
     dynamodb = aws.client("dynamodb")
-    store = OutboxIndexingStore(dynamodb, config.table_name, config.outbox_shards)
+    store = Store(dynamodb, config.table_name)
     store.commit = telemetry.metered_commit(store.commit)  # points earned/redeemed as metrics
     publisher = QueuePublisher(aws.client("sqs"), config.notifications_queue_name)
     ledger = Ledger(store, publisher, config)

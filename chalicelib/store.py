@@ -22,6 +22,7 @@ EXPIRY_INDEX = "expiry"
 TIER_REVIEW_INDEX = "tier-review"
 BIRTHDAY_INDEX = "birthday"
 MEMBERS_INDEX = "members"
+OUTBOX_INDEX = "pending-outbox"  # notifications not yet done (see outbox.py)
 
 
 def to_attrs(item: dict) -> dict:
@@ -75,7 +76,7 @@ def table_definition(name: str) -> dict:
             {"AttributeName": a, "AttributeType": "S"}
             for a in (
                 "pk", "sk", "expiry_shard", "next_expiry", "tier_shard",
-                "tier_review", "birthday_key", "member_shard",
+                "tier_review", "birthday_key", "member_shard", "outbox_shard", "created_at",
             )
         ],
         "KeySchema": [
@@ -87,6 +88,7 @@ def table_definition(name: str) -> dict:
             index(TIER_REVIEW_INDEX, "tier_shard", "tier_review"),
             index(BIRTHDAY_INDEX, "birthday_key", "pk"),
             index(MEMBERS_INDEX, "member_shard", "pk"),
+            index(OUTBOX_INDEX, "outbox_shard", "created_at"),
         ],
     }
 
@@ -328,44 +330,6 @@ class Store:
             items.extend(from_attrs(a) for a in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def query_index_due(self, index: str, hash_name: str, hash_value: str,
-                        range_name: str, upto: str) -> list[tuple[str, str]]:
-        """Table keys of index entries with `range_name` <= `upto`."""
-        keys: list[tuple[str, str]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": "#h = :h AND #r <= :upto",
-            "ExpressionAttributeNames": {"#h": hash_name, "#r": range_name},
-            "ExpressionAttributeValues": to_attrs({":h": hash_value, ":upto": upto}),
-        }
-        while True:
-            response = self.client.query(**kwargs)
-            for attrs in response.get("Items", []):
-                item = from_attrs(attrs)
-                keys.append((item["pk"], item["sk"]))
-            if "LastEvaluatedKey" not in response:
-                return keys
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def query_index_equal(self, index: str, hash_name: str, hash_value: str) -> list[tuple[str, str]]:
-        keys: list[tuple[str, str]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": "#h = :h",
-            "ExpressionAttributeNames": {"#h": hash_name},
-            "ExpressionAttributeValues": to_attrs({":h": hash_value}),
-        }
-        while True:
-            response = self.client.query(**kwargs)
-            for attrs in response.get("Items", []):
-                item = from_attrs(attrs)
-                keys.append((item["pk"], item["sk"]))
-            if "LastEvaluatedKey" not in response:
-                return keys
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # -- transactions ----------------------------------------------------

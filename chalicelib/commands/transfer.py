@@ -3,7 +3,8 @@ keeping the expiry dates of the lots they came from."""
 from __future__ import annotations
 
 from ..auth import Actor
-from ..domain.wallet import lot_key, merge_by_expiry
+from ..domain.lots import merge_by_expiry  # any draws with expires_at and points
+from ..domain.wallet import lot_key
 from ..errors import TransferNotAllowedError
 from ..member_changes import IdempotencyKey, MemberChanges, Result, Unit
 from .. import schemas

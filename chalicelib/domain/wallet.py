@@ -559,11 +559,3 @@ def _soonest(run: Run) -> str:
     if run.head is not None:
         return key_expires(run.head)
     return key_expires(run.floor) if run.floor else "0000-00-00T00:00:00Z"
-
-
-def merge_by_expiry(draws: list[Draw]) -> list[tuple[str, int]]:
-    """(expires_at, points) per distinct expiry, soonest first."""
-    merged: dict[str, int] = {}
-    for draw in draws:
-        merged[draw.expires_at] = merged.get(draw.expires_at, 0) + draw.points
-    return sorted(merged.items())
