@@ -607,6 +607,114 @@ def docs_asset(asset):
     return Response(body=body, status_code=status, headers=headers)
 
 
+# -- dashboards: the operator console, the member page and its widget tokens --------
+from chalicelib import clock, ui  # noqa: E402
+from chalicelib.program_preview import ProgramPreview, preview as preview_purchase  # noqa: E402
+from chalicelib.store import Store  # noqa: E402
+from chalicelib.widget_tokens import WidgetGrant, WidgetTokens  # noqa: E402
+
+
+@functools.lru_cache(maxsize=1)
+def _widget_tokens_for(store: Store) -> WidgetTokens:
+    return WidgetTokens(store, lambda: clock.now())
+
+
+def widget_tokens() -> WidgetTokens:
+    """One per container (the signing key read once), made again with the services."""
+    return _widget_tokens_for(services().store)
+
+
+def widget(handler: Callable) -> Callable:
+    """A member page read: `Authorization: Bearer <widget token>` names the member
+    (and its generation: an erased member's tokens are dead); no API key is taken."""
+
+    @functools.wraps(handler)
+    def run(**params):
+        try:
+            grant = widget_tokens().verify(app.current_request.headers.get("authorization"))
+            try:
+                generation = services().ledger.changes.require_member(grant.member_id)
+            except errors.NotFoundError:
+                generation = None
+            if generation != grant.generation:
+                raise errors.UnauthorizedError("the widget token's member is gone")
+            return json_response(200, handler(grant=grant, **params))
+        except errors.DangolError as error:
+            status = STATUS.get(type(error), 500)
+            if status == 500:
+                return internal_error(error)
+            return error_response(status, error.code, error.message)
+        except Exception as error:
+            return internal_error(error)
+
+    run.declared = {"role": "widget", "body": None, "idempotent": False, "optional_body": False}
+    return run
+
+
+def html_page(headers: dict, body: str) -> Response:
+    return Response(body=body, status_code=200, headers=headers)
+
+
+@app.route("/console", methods=["GET"])
+@public
+def console_page():
+    return html_page(*ui.page("console"))
+
+
+@app.route("/widget", methods=["GET"])
+@public
+def widget_page():
+    return html_page(*ui.page("widget"))
+
+
+@app.route("/widget", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@public
+def widget_page_with_token():
+    return html_page(*ui.widget_with_token(app.current_request.raw_body or b""))
+
+
+@app.route("/ui/{asset}", methods=["GET"])
+@public
+def ui_asset(asset):
+    found = ui.asset(asset, app.current_request.headers.get("if-none-match"))
+    if found is None:
+        return error_response(404, "NOT_FOUND", "no such file of the console or member page")
+    status, headers, body = found
+    return Response(body=body, status_code=status, headers=headers)
+
+
+@app.route("/members/{member_id}/widget-tokens", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@endpoint("storefront")
+def create_widget_token(actor, member_id):
+    generation = services().ledger.changes.require_member(member_id)
+    return Result(201, widget_tokens().mint(member_id, generation))
+
+
+@app.route("/widget/api/member", methods=["GET"])
+@widget
+def widget_member(grant: WidgetGrant):
+    member = services().ledger.get_member(grant.member_id)
+    return {**member, "currency": services().ledger.program().currency}
+
+
+@app.route("/widget/api/transactions", methods=["GET"])
+@widget
+def widget_transactions(grant: WidgetGrant):
+    return services().ledger.history(grant.member_id, *page_params())
+
+
+@app.route("/widget/api/coupons", methods=["GET"])
+@widget
+def widget_coupons(grant: WidgetGrant):
+    return services().ledger.member_coupons(grant.member_id, "available", *page_params())
+
+
+@app.route("/program/preview", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@endpoint("admin", model=ProgramPreview)
+def preview_program(actor, body: ProgramPreview):
+    return preview_purchase(body)
+
+
 
 def not_a_route(**params):
     request = app.current_request

@@ -18,7 +18,8 @@ PATH_PARAMETERS = {
     "member_id": {"type": "string", "pattern": schemas.ID_PATTERN},
     "transaction_id": {"type": "string", "pattern": r"^[0-9A-Z]{26}$",
                        "description": "a transaction id (a ULID)"},
-    "asset": {"type": "string", "description": "a file name of the documentation page"},
+    "asset": {"type": "string", "description": "a file name of the documentation page, the "
+              "console or the member page"},
     "code": {"type": "string", "maxLength": 64, "description": "a voucher code such as ABCD-EFGH-JKLM"},
     "key_id": {"type": "string", "pattern": r"^[0-9a-f]{16}$", "description": "an API key's id"},
 }
@@ -63,6 +64,9 @@ def _base() -> dict:
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer",
                            "description": "an API key: `Authorization: Bearer dgl_...`"},
+                "widgetToken": {"type": "http", "scheme": "bearer",
+                                "description": "a widget token: `Authorization: Bearer dgw_...`, "
+                                               "from POST /members/{member_id}/widget-tokens"},
             },
             "parameters": {
                 "IdempotencyKey": {
@@ -104,6 +108,10 @@ def _operation(op: Operation, refs: dict) -> dict:
         result["parameters"] = parameters
     if op.role is None:
         result["security"] = []
+    elif op.role == "widget":
+        result["security"] = [{"widgetToken": []}]
+        result["description"] = ("A widget token (POST /members/{member_id}/widget-tokens); "
+                                 "an API key is refused (401).")
     else:
         result["security"] = [{"apiKey": []}]
         result["description"] = ("Admin key." if op.role == "admin"

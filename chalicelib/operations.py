@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from . import responses, schemas
 from .auth import NewApiKey
 from .domain.program import Program
+from .program_preview import ProgramPreview
 
 # Contract §1 codes, by status, that an operation may answer besides its own.
 AUTH_ERRORS = {401: ["UNAUTHORIZED"], 403: ["FORBIDDEN"]}
@@ -31,7 +32,7 @@ class Operation:
     name: str                      # the view function's name in app.py = operationId
     summary: str
     tag: str
-    role: Optional[str]            # "storefront", "admin" or None (no key)
+    role: Optional[str]            # "storefront", "admin", "widget" (a widget token) or None
     status: int = 200
     answer: Optional[type[BaseModel]] = None   # None: no body (204) or not JSON (docs)
     body: Optional[type[BaseModel]] = None
@@ -70,6 +71,30 @@ OPERATIONS: list[Operation] = [
               media_type="text/html"),
     Operation("GET", "/docs/{asset}", "docs_asset", "Scripts and styles of the documentation page",
               "service", None, media_type="text/plain", errors={404: ["NOT_FOUND"]}),
+    # -- dashboards: the operator console and the member page ----------------------
+    Operation("GET", "/console", "console_page", "The operator console (HTML; signs in with an "
+              "admin key kept in the tab)", "dashboards", None, media_type="text/html"),
+    Operation("GET", "/widget", "widget_page", "The member page (HTML; reads with a widget token)",
+              "dashboards", None, media_type="text/html"),
+    Operation("POST", "/widget", "widget_page_with_token",
+              "The member page, opened by a form post carrying `token` (form-encoded): the "
+              "token travels in the body, never in a URL", "dashboards", None,
+              media_type="text/html"),
+    Operation("GET", "/ui/{asset}", "ui_asset", "Scripts, styles and libraries of the console "
+              "and the member page", "dashboards", None, media_type="text/plain",
+              errors={404: ["NOT_FOUND"]}),
+    Operation("POST", "/members/{member_id}/widget-tokens", "create_widget_token",
+              "A widget token for the member page: 15 minutes, this member only, the member "
+              "page's read routes only", "dashboards", "storefront", status=201,
+              answer=responses.WidgetToken, errors=MEMBER_404),
+    Operation("GET", "/widget/api/member", "widget_member", "The token's member (widget token)",
+              "dashboards", "widget", answer=responses.Member),
+    Operation("GET", "/widget/api/transactions", "widget_transactions",
+              "The token's member's ledger, newest first (widget token)", "dashboards", "widget",
+              answer=responses.TransactionPage, paged=True),
+    Operation("GET", "/widget/api/coupons", "widget_coupons",
+              "The token's member's available coupons, newest first (widget token)",
+              "dashboards", "widget", answer=responses.WidgetCouponPage, paged=True),
     # -- program ----------------------------------------------------------------
     Operation("GET", "/program", "get_program", "The program configuration", "program", "admin",
               answer=Program),
@@ -123,6 +148,10 @@ OPERATIONS: list[Operation] = [
               errors={409: ["REWARD_EXISTS"]}),
     Operation("GET", "/rewards", "list_rewards", "The reward catalog", "rewards", "storefront",
               answer=responses.RewardPage, paged=True),
+    Operation("POST", "/program/preview", "preview_program",
+              "The points a sample purchase would earn under a program configuration, "
+              "without saving it", "program", "admin", answer=responses.ProgramPreviewAnswer,
+              body=ProgramPreview),
     Operation("GET", "/stats", "stats", "Program totals", "program", "admin",
               answer=responses.Stats),
     # -- API keys -------------------------------------------------------------------

@@ -184,3 +184,29 @@ class OpenApiDocument(Answer):
     openapi: str
     info: dict[str, Any]
     paths: dict[str, Any]
+
+
+# -- dashboards ----------------------------------------------------------------
+class WidgetToken(Answer):
+    token: str = Field(description="`Authorization: Bearer <token>` on the member page's "
+                                   "read routes; good for nothing else")
+    expires_at: str
+
+
+class ProgramPreviewAnswer(Answer):
+    points: int
+    breakdown: list[BreakdownLine]
+    tier: str = Field(description="the tier the sample purchase was computed with")
+
+
+class WidgetCoupon(Answer):
+    coupon_id: str
+    code: str
+    name: Optional[str] = None
+    status: str
+    expires_at: Optional[str] = None
+
+
+class WidgetCouponPage(Answer):
+    items: list[WidgetCoupon]
+    next_cursor: Optional[str] = None

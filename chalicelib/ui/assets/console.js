@@ -1,0 +1,621 @@
+/* The operator console: signs in with an admin key kept in this tab's
+   sessionStorage (never a URL, never a cookie) and calls the API with it. */
+"use strict";
+
+(function () {
+  var D = window.Dangol, el = D.el;
+  var KEY_NAME = "dangol.adminKey";
+  var state = { program: null, draft: null, member: null, historyCursor: null, charts: {} };
+  window.DangolConsole = state; // the charts' data, for people and tests poking at the page
+
+  function $(id) { return document.getElementById(id); }
+  function key() { return sessionStorage.getItem(KEY_NAME); }
+  function api(method, path, body, headers) { return D.call(key(), method, path, body, headers); }
+  function post(path, body) { return api("POST", path, body, { "Idempotency-Key": D.newIdempotencyKey() }); }
+  function say(text) { $("status").textContent = text || ""; }
+  function currency() { return (state.program && state.program.currency) || "KRW"; }
+
+  /* -- sign in / navigation ------------------------------------------------ */
+  var VIEWS = ["overview", "program", "members", "catalog"];
+
+  function show(view) {
+    $("signin").hidden = !!key();
+    $("nav").hidden = !key();
+    VIEWS.forEach(function (name) { $(name).hidden = !key() || name !== view; });
+    Array.prototype.forEach.call(document.querySelectorAll("#nav [data-view]"), function (button) {
+      if (button.getAttribute("data-view") === view) button.setAttribute("aria-current", "page");
+      else button.removeAttribute("aria-current");
+    });
+    if (!key()) { $("admin-key").focus(); return; }
+    if (location.hash !== "#" + view) history.replaceState(null, "", "#" + view);
+    ({ overview: loadOverview, program: loadProgram, members: function () {}, catalog: loadCatalog })[view]();
+  }
+
+  function failed(error) {
+    if (error && (error.status === 401 || error.status === 403)) {
+      sessionStorage.removeItem(KEY_NAME);
+      show("overview");
+      $("admin-key-error").textContent = "Signed out: " + error.message;
+      return;
+    }
+    say(error && error.message ? error.code + ": " + error.message : String(error));
+  }
+
+  $("signin-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var secret = $("admin-key").value.trim();
+    $("admin-key-error").textContent = "";
+    if (!secret) { $("admin-key-error").textContent = "Paste an admin API key."; return; }
+    D.call(secret, "GET", "stats").then(function () {
+      sessionStorage.setItem(KEY_NAME, secret);
+      $("admin-key").value = "";
+      show("overview");
+    }, function (error) {
+      $("admin-key-error").textContent = error.status === 403
+        ? "This key may not use the console (an admin key is needed): " + error.message
+        : "Not signed in: " + error.message;
+    });
+  });
+
+  $("sign-out").addEventListener("click", function () {
+    sessionStorage.removeItem(KEY_NAME);
+    say("Signed out.");
+    show("overview");
+  });
+
+  Array.prototype.forEach.call(document.querySelectorAll("#nav [data-view]"), function (button) {
+    button.addEventListener("click", function () { say(""); show(button.getAttribute("data-view")); });
+  });
+
+  /* -- overview -------------------------------------------------------------- */
+  function isoDay(date) { return date.toISOString().slice(0, 10); }
+
+  function todayIn(timezone) {
+    try {
+      return new Intl.DateTimeFormat("en-CA", { timeZone: timezone, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date());
+    } catch (e) { return isoDay(new Date()); }
+  }
+
+  function chartWidth(node) { return Math.max(280, Math.min(node.parentNode.clientWidth - 24, 1100)); }
+
+  function drawChart(name, node, options, data) {
+    if (state.charts[name]) state.charts[name].destroy();
+    D.clear(node);
+    options.width = chartWidth(node);
+    options.height = options.height || 240;
+    state.charts[name] = new uPlot(options, data, node);
+  }
+
+  function drawTiers(byTier) {
+    var names = state.program.tiers.map(function (t) { return t.name; });
+    Object.keys(byTier).forEach(function (n) { if (names.indexOf(n) < 0) names.push(n); });
+    var counts = names.map(function (n) { return byTier[n] || 0; });
+    D.fillRows($("tier-table").tBodies[0], names.map(function (n, i) { return [n, D.number(counts[i])]; }));
+    var xs = names.map(function (_, i) { return i; });
+    drawChart("tiers", $("tier-chart"), {
+      scales: { x: { time: false, range: [-0.5, names.length - 0.5] }, y: { range: function (u, min, max) { return [0, Math.max(1, max * 1.15)]; } } },
+      legend: { show: false },
+      axes: [{ splits: function () { return xs; }, values: function (u, splits) { return splits.map(function (i) { return names[i] || ""; }); } },
+             { values: function (u, splits) { return splits.map(function (v) { return Number.isInteger(v) ? D.number(v) : ""; }); } }],
+      series: [{}, { label: "Members", stroke: "#1d4ed8", fill: "rgba(29,78,216,0.75)", width: 1,
+                     paths: uPlot.paths.bars({ size: [0.6, 90] }), points: { show: false } }]
+    }, [xs, counts]);
+    state.charts.tiers.labels = names;
+  }
+
+  function drawDaily(items) {
+    var xs = items.map(function (d) { return Date.parse(d.date + "T00:00:00Z") / 1000; });
+    var pick = function (field) { return items.map(function (d) { return d[field] || 0; }); };
+    drawChart("points", $("points-chart"), {
+      scales: { x: { time: true } },
+      series: [{ label: "Date", value: function (u, v) { return v == null ? "" : isoDay(new Date(v * 1000)); } },
+               { label: "Earned", stroke: "#15803d", width: 2 },
+               { label: "Redeemed", stroke: "#1d4ed8", width: 2 },
+               { label: "Expired", stroke: "#b91c1c", width: 2, dash: [6, 4] }]
+    }, [xs, pick("points_earned"), pick("points_redeemed"), pick("points_expired")]);
+    drawChart("joined", $("joined-chart"), {
+      height: 180,
+      scales: { x: { time: true } },
+      series: [{ label: "Date", value: function (u, v) { return v == null ? "" : isoDay(new Date(v * 1000)); } },
+               { label: "New members", stroke: "#7c3aed", fill: "rgba(124,58,237,0.6)",
+                 paths: uPlot.paths.bars({ size: [0.8, 12] }), points: { show: false } }]
+    }, [xs, pick("members_joined")]);
+    var rows = items.filter(function (d) {
+      return d.points_earned || d.points_redeemed || d.points_expired || d.members_joined || d.earns;
+    }).reverse();
+    D.fillRows($("daily-table").tBodies[0], rows.map(function (d) {
+      return [d.date, D.number(d.points_earned || 0), D.number(d.points_redeemed || 0), D.number(d.points_expired || 0),
+              D.number(d.members_joined || 0), D.number(d.earns || 0), D.money(d.purchase_amount || 0, currency())];
+    }));
+    var earns = 0, amount = 0;
+    items.forEach(function (d) { earns += d.earns || 0; amount += d.purchase_amount || 0; });
+    $("kpi-average").textContent = earns ? D.money(Math.floor(amount / earns), currency()) : "no earns yet";
+    $("daily-note").textContent = items.length ? items[0].date + " to " + items[items.length - 1].date + " (" + state.program.timezone + ")" : "";
+  }
+
+  function loadOverview() {
+    say("Loading the overview …");
+    Promise.all([api("GET", "program"), api("GET", "stats")]).then(function (answers) {
+      state.program = answers[0];
+      var stats = answers[1];
+      $("kpi-members").textContent = D.number(stats.members);
+      $("kpi-outstanding").textContent = D.number(stats.points_outstanding);
+      $("kpi-liability").textContent = D.money(stats.liability, currency());
+      $("kpi-coupons").textContent = stats.coupons_issued === undefined ? "–"
+        : D.number(stats.coupons_issued) + " / " + D.number(stats.coupons_used);
+      $("kpi-expiry-rate").textContent = stats.points_earned
+        ? (stats.points_expired * 100 / stats.points_earned).toFixed(1) + "%" : "–";
+      drawTiers(stats.members_by_tier || {});
+      var to = todayIn(state.program.timezone);
+      var from = isoDay(new Date(Date.parse(to + "T00:00:00Z") - 89 * 86400000));
+      return api("GET", "stats/daily?from=" + from + "&to=" + to).then(function (daily) {
+        drawDaily(daily.items);
+        say("");
+      }, function (error) {
+        $("daily-note").textContent = "Daily figures are not available: " + error.message;
+        $("kpi-average").textContent = "–";
+        say("");
+      });
+    }).catch(failed);
+  }
+
+  /* -- program editor ---------------------------------------------------------- */
+  var MAPS = { "category_multipliers": "rate", "activities": "int", "auto_coupons.tier_up": "text" };
+  var LISTS = {
+    "tiers": { name: "", min_spend: 0, earn_multiplier: "1", expiry_days: null },
+    "promotions": { name: "", multiplier: "2", starts_at: "", ends_at: "", categories: null }
+  };
+  var NULLABLE_OBJECTS = { "frequency_bonus": { min_purchases: 3, extra_rate: "0.02" }, "dormancy": { after_days: 180 } };
+  var STRING_LISTS = { "transfer.allowed_tiers": [], "categories": null };
+  var RATE = /(^|_)(rate|multiplier)$/;
+  var NULLABLE_TEXT = /^auto_coupons\./;
+  var LABELS = {
+    currency: "Currency (ISO 4217)", timezone: "Timezone (IANA)", point_value: "Point value (currency units per point)",
+    base_rate: "Base earn rate", signup_bonus: "Signup bonus (points)", birthday_bonus: "Birthday bonus (points)",
+    expiry_days: "Points expire after (days)", expiry_warning_days: "Warn before expiry (days)",
+    referrer_points: "Referrer points", referee_points: "Referee points", min_points: "Minimum points",
+    allowed_tiers: "Tiers allowed to transfer (comma-separated; empty: none)", min_spend: "Minimum spend (quarter)",
+    earn_multiplier: "Earn multiplier", categories: "Categories (comma-separated; empty: whole purchase)",
+    starts_at: "Starts at (ISO-8601)", ends_at: "Ends at (ISO-8601)", max_earns_per_day: "Most earns per day (empty: no limit)",
+    max_earn_points_per_day: "Most earned points per day (empty: no limit)", min_purchases: "From the nth purchase in a month",
+    extra_rate: "Extra rate", after_days: "Dormant after (days without earn or redeem)", phone_region: "Phone region (ISO 3166)"
+  };
+
+  function pathKey(path) { return path.filter(function (p) { return typeof p === "string"; }).join("."); }
+  function getAt(object, path) { return path.reduce(function (o, p) { return o == null ? undefined : o[p]; }, object); }
+  function setAt(object, path, value) {
+    var parent = getAt(object, path.slice(0, -1));
+    parent[path[path.length - 1]] = value;
+  }
+  function kindOf(path, value) {
+    var last = path[path.length - 1];
+    if (typeof last === "string" && RATE.test(last)) return "rate";
+    if (NULLABLE_TEXT.test(pathKey(path))) return "text";
+    if (typeof value === "number") return "int";
+    if (typeof value === "string") return "text";
+    return "int"; // a null number field such as expiry_days or a limit
+  }
+  function convert(kind, text, original) {
+    var trimmed = text.trim();
+    if (kind === "int") {
+      if (trimmed === "") return null;
+      return /^-?\d+$/.test(trimmed) ? Number(trimmed) : trimmed; // the server names what is wrong
+    }
+    if (kind === "text" && trimmed === "" && original === null) return null;
+    return kind === "rate" ? trimmed : text;
+  }
+  function labelFor(path) {
+    var last = path[path.length - 1];
+    return LABELS[last] || String(last).replace(/_/g, " ").replace(/^./, function (c) { return c.toUpperCase(); });
+  }
+  function idFor(path) { return "pf-" + path.join("-"); }
+  function errorSlot(path) {
+    return el("p", { className: "field-error", id: idFor(path) + "-error", "data-error-for": path.join(".") });
+  }
+
+  function scalarField(path, value) {
+    var kind = kindOf(path, value);
+    var id = idFor(path);
+    var input = el("input", { id: id, "data-path": path.join("."), "aria-describedby": id + "-error",
+                              inputmode: kind === "int" ? "numeric" : (kind === "rate" ? "decimal" : null) });
+    input.value = value === null || value === undefined ? "" : String(value);
+    input.addEventListener("input", function () { setAt(state.draft, path, convert(kind, input.value, value)); refreshTierChoices(); });
+    return el("div", { className: "field" }, [el("label", { "for": id, text: labelFor(path) }), input, errorSlot(path)]);
+  }
+
+  function stringListField(path, value) {
+    var id = idFor(path);
+    var input = el("input", { id: id, "data-path": path.join("."), "aria-describedby": id + "-error" });
+    input.value = (value || []).join(", ");
+    input.addEventListener("input", function () {
+      var parts = input.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+      setAt(state.draft, path, parts.length ? parts : (STRING_LISTS[path[path.length - 1]] === null || STRING_LISTS[pathKey(path)] === null ? null : []));
+    });
+    return el("div", { className: "field" }, [el("label", { "for": id, text: labelFor(path) }), input, errorSlot(path)]);
+  }
+
+  function mapField(path, value, kind) {
+    var box = el("fieldset", { className: "group", "data-path": path.join(".") }, [el("legend", { text: labelFor(path) })]);
+    var entries = Object.keys(value || {}).map(function (k) { return [k, value[k]]; });
+    function write() {
+      var object = {};
+      entries.forEach(function (e) { if (e[0] !== "") object[e[0]] = e[1]; });
+      setAt(state.draft, path, object);
+    }
+    function row(entry, index) {
+      var base = idFor(path) + "-" + index;
+      var keyInput = el("input", { id: base + "-key", "aria-label": labelFor(path) + " name " + (index + 1) });
+      var valueInput = el("input", { id: base + "-value", "aria-label": labelFor(path) + " value " + (index + 1),
+                                     "data-path": path.concat([entry[0]]).join(".") });
+      keyInput.value = entry[0];
+      valueInput.value = entry[1] === null ? "" : String(entry[1]);
+      keyInput.addEventListener("input", function () { entry[0] = keyInput.value.trim(); valueInput.setAttribute("data-path", path.concat([entry[0]]).join(".")); write(); });
+      valueInput.addEventListener("input", function () { entry[1] = convert(kind, valueInput.value, ""); write(); });
+      var remove = el("button", { type: "button", className: "secondary small", text: "Remove",
+                                  "aria-label": "Remove " + (entry[0] || "entry " + (index + 1)) });
+      remove.addEventListener("click", function () { entries.splice(entries.indexOf(entry), 1); write(); renderProgramForm(); });
+      return el("div", { className: "map-row" }, [keyInput, valueInput, remove]);
+    }
+    entries.forEach(function (e, i) { box.appendChild(row(e, i)); });
+    var add = el("button", { type: "button", className: "secondary small", text: "Add" });
+    add.addEventListener("click", function () {
+      var object = Object.assign({}, getAt(state.draft, path) || {});
+      var name = "new", n = 1;
+      while (Object.prototype.hasOwnProperty.call(object, name)) name = "new-" + (++n);
+      object[name] = kind === "int" ? 0 : (kind === "rate" ? "1" : "");
+      setAt(state.draft, path, object);
+      renderProgramForm(idFor(path) + "-" + Object.keys(object).length + "-key");
+    });
+    box.appendChild(add);
+    box.appendChild(errorSlot(path));
+    return box;
+  }
+
+  function listField(path, value, blank) {
+    var box = el("fieldset", { className: "group", "data-path": path.join(".") }, [el("legend", { text: labelFor(path) })]);
+    (value || []).forEach(function (item, index) {
+      var rowPath = path.concat([index]);
+      var row = el("fieldset", { className: "list-row", "data-path": rowPath.join(".") },
+                   [el("legend", { text: String(path[path.length - 1]).replace(/s$/, "") + " " + (index + 1) })]);
+      Object.keys(blank).forEach(function (field) {
+        row.appendChild(renderField(rowPath.concat([field]), item[field] === undefined ? blank[field] : item[field]));
+      });
+      Object.keys(item).forEach(function (field) {
+        if (!(field in blank)) row.appendChild(renderField(rowPath.concat([field]), item[field]));
+      });
+      var remove = el("button", { type: "button", className: "secondary small", text: "Remove " + String(path[path.length - 1]).replace(/s$/, "") + " " + (index + 1) });
+      remove.addEventListener("click", function () { getAt(state.draft, path).splice(index, 1); renderProgramForm(); });
+      row.appendChild(remove);
+      row.appendChild(errorSlot(rowPath));
+      box.appendChild(row);
+    });
+    var add = el("button", { type: "button", className: "secondary small", text: "Add " + String(path[path.length - 1]).replace(/s$/, "") });
+    add.addEventListener("click", function () {
+      var list = getAt(state.draft, path);
+      list.push(JSON.parse(JSON.stringify(blank)));
+      renderProgramForm(idFor(path.concat([list.length - 1, Object.keys(blank)[0]])));
+    });
+    box.appendChild(add);
+    box.appendChild(errorSlot(path));
+    return box;
+  }
+
+  function nullableObjectField(path, value, blank) {
+    var id = idFor(path) + "-on";
+    var toggle = el("input", { type: "checkbox", id: id });
+    toggle.checked = value !== null && value !== undefined;
+    toggle.addEventListener("change", function () {
+      setAt(state.draft, path, toggle.checked ? JSON.parse(JSON.stringify(blank)) : null);
+      renderProgramForm(id);
+    });
+    var box = el("fieldset", { className: "group", "data-path": path.join(".") }, [
+      el("legend", { text: labelFor(path) }),
+      el("div", { className: "check" }, [toggle, el("label", { "for": id, text: "On" })])]);
+    if (toggle.checked) Object.keys(value).forEach(function (field) { box.appendChild(renderField(path.concat([field]), value[field])); });
+    box.appendChild(errorSlot(path));
+    return box;
+  }
+
+  function renderField(path, value) {
+    var name = pathKey(path), last = path[path.length - 1];
+    if (MAPS[name]) return mapField(path, value, MAPS[name]);
+    if (LISTS[name]) return listField(path, value, LISTS[name]);
+    if (NULLABLE_OBJECTS[name]) return nullableObjectField(path, value, NULLABLE_OBJECTS[name]);
+    if (name in STRING_LISTS || last in STRING_LISTS) return stringListField(path, value);
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      var box = el("fieldset", { className: "group", "data-path": path.join(".") }, [el("legend", { text: labelFor(path) })]);
+      Object.keys(value).forEach(function (field) { box.appendChild(renderField(path.concat([field]), value[field])); });
+      box.appendChild(errorSlot(path));
+      return box;
+    }
+    return scalarField(path, value);
+  }
+
+  function renderProgramForm(focusId) {
+    var box = $("program-fields");
+    D.clear(box);
+    Object.keys(state.draft).forEach(function (field) { box.appendChild(renderField([field], state.draft[field])); });
+    refreshTierChoices();
+    if (focusId && $(focusId)) $(focusId).focus();
+  }
+
+  function refreshTierChoices() {
+    var select = $("preview-tier"), chosen = select.value;
+    D.clear(select);
+    (state.draft.tiers || []).forEach(function (tier) {
+      if (tier && tier.name) select.appendChild(el("option", { value: tier.name, text: tier.name }));
+    });
+    if (chosen) select.value = chosen;
+  }
+
+  function clearErrors(scope) {
+    Array.prototype.forEach.call(scope.querySelectorAll(".field-error"), function (p) { p.textContent = ""; });
+    Array.prototype.forEach.call(scope.querySelectorAll("[aria-invalid]"), function (n) { n.removeAttribute("aria-invalid"); });
+  }
+
+  /* "tiers.1.min_spend: Input should be ...; body: ..." -> each message next to its field */
+  function showProgramErrors(message, stripPrefix, fallback) {
+    var unplaced = [];
+    message.split("; ").forEach(function (part) {
+      var match = /^([A-Za-z0-9_.\-]+): ([\s\S]*)$/.exec(part);
+      var path = match ? match[1] : "";
+      var text = match ? match[2] : part;
+      if (stripPrefix && path.indexOf(stripPrefix) === 0) path = path.slice(stripPrefix.length);
+      if (!placeError(path, text)) unplaced.push(part);
+    });
+    if (unplaced.length) fallback.textContent = unplaced.join("; ");
+  }
+
+  function placeError(path, text) {
+    var parts = path.split(".");
+    var mentions = /\b(tiers|promotions|auto_coupons|frequency_bonus|dormancy|limits)\b/.exec(text);
+    if ((path === "body" || path === "") && mentions) parts = [mentions[1]];
+    while (parts.length && parts[0] !== "body" && parts[0] !== "") {
+      var slot = document.querySelector('[data-error-for="' + parts.join(".") + '"]');
+      if (slot) {
+        slot.textContent = text;
+        var field = document.querySelector('#program-fields [data-path="' + parts.join(".") + '"]');
+        if (field) field.setAttribute("aria-invalid", "true");
+        return true;
+      }
+      parts.pop();
+    }
+    return false;
+  }
+
+  function loadProgram() {
+    say("Loading the program …");
+    api("GET", "program").then(function (program) {
+      state.program = program;
+      state.draft = JSON.parse(JSON.stringify(program));
+      clearErrors($("program-form"));
+      renderProgramForm();
+      say("");
+    }).catch(failed);
+  }
+
+  $("program-reload").addEventListener("click", loadProgram);
+
+  $("program-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    clearErrors($("program-form"));
+    api("PUT", "program", state.draft).then(function (saved) {
+      state.program = saved;
+      state.draft = JSON.parse(JSON.stringify(saved));
+      renderProgramForm();
+      say("Program saved.");
+    }, function (error) {
+      if (error.status === 400) {
+        showProgramErrors(error.message, "", $("program-form-error"));
+        say("The program was not saved: fix the fields marked.");
+        var first = document.querySelector("#program-fields [aria-invalid]");
+        if (first) first.focus();
+      } else failed(error);
+    });
+  });
+
+  function purchaseFromForm() {
+    var amount = convert("int", $("preview-amount").value, "");
+    var purchase = { amount: amount, month_earns: convert("int", $("preview-month-earns").value, "") };
+    var lines = $("preview-items").value.split("\n").map(function (s) { return s.trim(); }).filter(Boolean);
+    if (lines.length) {
+      purchase.items = lines.map(function (line, i) {
+        var cells = line.split(",").map(function (s) { return s.trim(); });
+        return { sku: "sample-" + (i + 1), category: cells[0], amount: convert("int", cells[1] || "", "") };
+      });
+    }
+    if ($("preview-occurred").value.trim()) purchase.occurred_at = $("preview-occurred").value.trim();
+    if (purchase.month_earns === null) delete purchase.month_earns;
+    if ($("preview-tier").value) purchase.tier = $("preview-tier").value;
+    return purchase;
+  }
+
+  $("preview-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    clearErrors($("preview-form"));
+    clearErrors($("program-form"));
+    var result = $("preview-result");
+    D.clear(result);
+    api("POST", "program/preview", { program: state.draft, purchase: purchaseFromForm() }).then(function (answer) {
+      var table = el("table", { className: "data", id: "preview-breakdown" }, [
+        el("caption", { text: "Breakdown" }),
+        el("thead", {}, [el("tr", {}, [el("th", { scope: "col", text: "Rule" }), el("th", { scope: "col", text: "Points" })])]),
+        el("tbody")]);
+      D.fillRows(table.tBodies[0], answer.breakdown.map(function (line) { return [line.rule, D.number(line.points)]; }));
+      result.appendChild(el("p", { className: "big" }, [el("span", { id: "preview-points", text: D.number(answer.points) }), " points"]));
+      result.appendChild(table);
+    }, function (error) {
+      if (error.status !== 400) return failed(error);
+      var unplaced = [];
+      error.message.split("; ").forEach(function (part) {
+        var match = /^purchase\.(amount|items|occurred_at|month_earns)\b[^:]*: ([\s\S]*)$/.exec(part);
+        if (match) $("preview-" + { amount: "amount", items: "items", occurred_at: "occurred", month_earns: "month-earns" }[match[1]] + "-error").textContent = match[2];
+        else unplaced.push(part);
+      });
+      if (unplaced.length) showProgramErrors(unplaced.join("; "), "program.", $("preview-error"));
+    });
+  });
+
+  /* -- members ------------------------------------------------------------------- */
+  $("find-by").addEventListener("change", function () {
+    $("find-value").placeholder = { phone: "010-1234-5678", email: "name@example.com", id: "member id" }[$("find-by").value];
+  });
+
+  $("find-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var by = $("find-by").value, value = $("find-value").value.trim();
+    $("find-error").textContent = "";
+    D.clear($("find-results"));
+    if (!value) { $("find-error").textContent = "Type a " + (by === "id" ? "member id" : by) + "."; return; }
+    var request = by === "id"
+      ? api("GET", "members/" + encodeURIComponent(value)).then(function (m) { return { items: [m] }; })
+      : api("GET", "members?" + by + "=" + encodeURIComponent(value));
+    request.then(function (page) {
+      if (!page.items.length) { $("find-error").textContent = "No member found."; return; }
+      page.items.forEach(function (member) {
+        var button = el("button", { type: "button", className: "link",
+                                    text: (member.name || "(no name)") + " · " + member.member_id + " · " + member.tier + " · " + D.number(member.balance) + " points" });
+        button.addEventListener("click", function () { openMember(member.member_id); });
+        $("find-results").appendChild(el("li", {}, [button]));
+      });
+      if (page.items.length === 1) openMember(page.items[0].member_id);
+    }, function (error) {
+      if (error.status === 404) $("find-error").textContent = "No member found.";
+      else if (error.status === 400) $("find-error").textContent = error.message;
+      else failed(error);
+    });
+  });
+
+  function openMember(memberId) {
+    var base = "members/" + encodeURIComponent(memberId);
+    api("GET", base).then(function (member) {
+      state.member = member;
+      $("member-detail").hidden = false;
+      $("member-title").textContent = (member.name || "(no name)") + " — " + member.member_id;
+      $("member-balance").textContent = D.number(member.balance) + " points";
+      $("member-tier").textContent = member.tier + (member.dormant ? " (dormant)" : "");
+      $("member-contact").textContent = [member.email, member.phone].filter(Boolean).join(" · ") || "–";
+      $("member-suspension").textContent = member.suspension
+        ? "Suspended since " + D.day(member.suspension.since) + ": " + member.suspension.reason
+        : (member.suspension === null ? "Not suspended" : "–");
+      var progress = D.tierProgress(member);
+      $("member-progress").value = progress.percent;
+      $("member-progress").textContent = progress.percent + "%";
+      $("member-progress-label").textContent = member.next_tier
+        ? "Progress to " + member.next_tier.name + ": " + D.money(member.quarter_spend, currency()) + " of " + D.money(progress.target, currency()) + " this quarter (" + progress.percent + "%)"
+        : "Top tier reached";
+      D.fillRows($("member-expiring").tBodies[0], member.expiring.map(function (lot) { return [D.number(lot.points), D.when(lot.expires_at)]; }));
+      state.historyCursor = null;
+      D.clear($("member-history").tBodies[0]);
+      loadHistory();
+      api("GET", base + "/coupons?limit=50").then(function (page) {
+        D.fillRows($("member-coupons").tBodies[0], page.items.map(function (c) { return [c.code, c.name, c.status, D.day(c.expires_at)]; }));
+      }, function (error) { D.fillRows($("member-coupons").tBodies[0], [["–", "Coupons not available: " + error.message, "", ""]]); });
+      api("GET", base + "/notifications?limit=20").then(function (page) {
+        D.fillRows($("member-notifications").tBodies[0], page.items.map(function (n) { return [D.when(n.created_at), n.type, n.channel, n.status]; }));
+      }, failed);
+      $("member-detail").focus && $("member-title").scrollIntoView({ block: "nearest" });
+    }, failed);
+  }
+
+  function loadHistory() {
+    var member = state.member;
+    var path = "members/" + encodeURIComponent(member.member_id) + "/transactions?limit=20" +
+      (state.historyCursor ? "&cursor=" + encodeURIComponent(state.historyCursor) : "");
+    api("GET", path).then(function (page) {
+      var tbody = $("member-history").tBodies[0];
+      page.items.forEach(function (tx) {
+        tbody.appendChild(el("tr", {}, [D.when(tx.created_at), tx.type, D.number(tx.points), D.number(tx.balance_after),
+          tx.reason || tx.order_id || ""].map(function (cell) { return el("td", { text: String(cell) }); })));
+      });
+      state.historyCursor = page.next_cursor;
+      $("history-more").hidden = !page.next_cursor;
+    }, failed);
+  }
+  $("history-more").addEventListener("click", loadHistory);
+
+  $("adjust-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    clearErrors($("adjust-form"));
+    var reason = $("adjust-reason").value.trim();
+    if (!reason) { $("adjust-reason-error").textContent = "A reason is required."; $("adjust-reason").focus(); return; }
+    var points = convert("int", $("adjust-points").value, "");
+    post("members/" + encodeURIComponent(state.member.member_id) + "/adjustments", { points: points, reason: reason }).then(function (tx) {
+      say("Adjusted " + D.number(tx.points) + " points; balance " + D.number(tx.balance_after) + ".");
+      $("adjust-points").value = ""; $("adjust-reason").value = "";
+      openMember(state.member.member_id);
+    }, function (error) {
+      if (error.status === 401) return failed(error);
+      var match = /^(points|reason): ([\s\S]*)$/.exec(error.message);
+      if (match) $("adjust-" + match[1] + "-error").textContent = match[2];
+      else $("adjust-error").textContent = error.code + ": " + error.message;
+    });
+  });
+
+  $("suspend-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    $("suspend-error").textContent = "";
+    post("members/" + encodeURIComponent(state.member.member_id) + "/suspension", { reason: $("suspend-reason").value.trim() }).then(function () {
+      $("suspend-reason").value = "";
+      openMember(state.member.member_id);
+    }, function (error) { $("suspend-error").textContent = error.code + ": " + error.message; });
+  });
+  $("unsuspend-button").addEventListener("click", function () {
+    $("suspend-error").textContent = "";
+    api("DELETE", "members/" + encodeURIComponent(state.member.member_id) + "/suspension").then(function () {
+      openMember(state.member.member_id);
+    }, function (error) { $("suspend-error").textContent = error.code + ": " + error.message; });
+  });
+
+  /* -- coupon templates and rewards ------------------------------------------------ */
+  function discountText(d) {
+    if (!d) return "";
+    if (d.type === "amount") return D.money(d.amount, currency());
+    return d.percent + "%" + (d.max_amount ? " (at most " + D.money(d.max_amount, currency()) + ")" : "");
+  }
+
+  function loadCatalog() {
+    api("GET", "program").then(function (p) { state.program = p; }).catch(function () {});
+    api("GET", "coupon-templates?limit=100").then(function (page) {
+      $("templates-note").textContent = "";
+      D.fillRows($("templates-table").tBodies[0], page.items.map(function (t) {
+        return [t.template_id, t.name, discountText(t.discount), t.valid_days, t.points_cost === null ? "not for sale" : D.number(t.points_cost)];
+      }));
+    }, function (error) { $("templates-note").textContent = "Coupon templates are not available: " + error.message; });
+    api("GET", "rewards?limit=100").then(function (page) {
+      D.fillRows($("rewards-table").tBodies[0], page.items.map(function (r) {
+        return [r.reward_id, r.name, D.number(r.points_cost), r.stock === null ? "unlimited" : D.number(r.stock)];
+      }));
+    }, failed);
+  }
+
+  function optionalInt(id) { return $(id).value.trim() === "" ? null : convert("int", $(id).value, ""); }
+
+  $("template-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    $("template-error").textContent = "";
+    var discount = $("tpl-type").value === "amount"
+      ? { type: "amount", amount: convert("int", $("tpl-value").value, "") }
+      : { type: "percent", percent: convert("int", $("tpl-value").value, ""), max_amount: optionalInt("tpl-max_amount") };
+    post("coupon-templates", {
+      template_id: $("tpl-template_id").value.trim(), name: $("tpl-name").value.trim(), discount: discount,
+      min_order_amount: convert("int", $("tpl-min_order_amount").value || "0", ""),
+      valid_days: convert("int", $("tpl-valid_days").value || "30", ""), points_cost: optionalInt("tpl-points_cost")
+    }).then(function () { $("template-form").reset(); say("Coupon template created."); loadCatalog(); },
+            function (error) { $("template-error").textContent = error.code + ": " + error.message; });
+  });
+
+  $("reward-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    $("reward-error").textContent = "";
+    post("rewards", {
+      reward_id: $("rw-reward_id").value.trim(), name: $("rw-name").value.trim(),
+      points_cost: convert("int", $("rw-points_cost").value, ""), stock: optionalInt("rw-stock")
+    }).then(function () { $("reward-form").reset(); say("Reward created."); loadCatalog(); },
+            function (error) { $("reward-error").textContent = error.code + ": " + error.message; });
+  });
+
+  /* -- start ------------------------------------------------------------------------ */
+  var initial = (location.hash || "").slice(1);
+  show(VIEWS.indexOf(initial) >= 0 ? initial : "overview");
+})();

@@ -1,0 +1,200 @@
+"""Widget tokens and the member page's read routes (issue #13): a storefront mints a
+token for one member; the token reads that member only, through routes that take no
+member id, for 15 minutes, and is good for nothing else."""
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+
+def mint(api, member_id: str, key="storefront"):
+    return api.post(f"/members/{member_id}/widget-tokens", key=key, idem=None)
+
+
+@pytest.fixture
+def shop(api, clock):
+    api.member("ana", email="ana@example.com")
+    api.member("bo")
+    assert api.post("/members/ana/earn", {"order_id": "o1", "amount": 120000}).status == 201
+    assert api.post("/members/bo/earn", {"order_id": "o2", "amount": 5000}).status == 201
+    return api
+
+
+def test_a_storefront_mints_a_15_minute_token_without_an_idempotency_key(shop, clock):
+    answer = mint(shop, "ana")
+    assert answer.status == 201, answer
+    assert set(answer.json) == {"token", "expires_at"}
+    assert answer.json["token"].startswith("dgw_")
+    assert answer.json["expires_at"] == "2027-01-15T03:15:00Z"  # the frozen clock + 15 minutes
+
+
+def test_the_token_reads_its_member_and_nothing_names_another(shop, clock):
+    token = mint(shop, "ana").json["token"]
+    member = shop.get("/widget/api/member", key=token)
+    assert member.status == 200, member
+    assert member.json["member_id"] == "ana"
+    assert member.json["balance"] == shop.balance("ana")
+    assert member.json["currency"] == "KRW"
+    history = shop.get("/widget/api/transactions?limit=10", key=token)
+    assert history.status == 200, history
+    assert {tx["member_id"] for tx in history.json["items"]} == {"ana"}
+    assert [tx["order_id"] for tx in history.json["items"] if tx["type"] == "earn"] == ["o1"]
+    # bo's token reads bo; a query parameter naming another member changes nothing
+    bo = mint(shop, "bo").json["token"]
+    assert shop.get("/widget/api/member?member_id=ana", key=bo).json["member_id"] == "bo"
+    assert shop.get("/widget/api/transactions?member_id=ana", key=bo).json["items"][0]["member_id"] == "bo"
+
+
+def test_the_member_page_routes_refuse_api_keys_and_no_key(shop):
+    for key in ("storefront", "admin", None):
+        answer = shop.get("/widget/api/member", key=key)
+        assert answer.status == 401, (key, answer)
+        assert answer.error == "UNAUTHORIZED"
+
+
+def test_a_token_is_refused_on_every_api_key_route(shop):
+    token = mint(shop, "ana").json["token"]
+    for method, path in (("GET", "/members/ana"), ("GET", "/members/ana/transactions"),
+                         ("GET", "/stats"), ("GET", "/program"), ("POST", "/members/ana/redeem"),
+                         ("POST", "/members/ana/widget-tokens")):
+        answer = shop.call(method, path, {"points": 1} if method == "POST" else None, key=token)
+        assert answer.status == 401, (path, answer)
+        assert answer.error == "UNAUTHORIZED", (path, answer)
+
+
+def test_an_expired_token_is_refused(shop, clock):
+    token = mint(shop, "ana").json["token"]
+    clock.advance(minutes=14, seconds=59)
+    assert shop.get("/widget/api/member", key=token).status == 200
+    clock.advance(seconds=1)
+    answer = shop.get("/widget/api/member", key=token)
+    assert answer.status == 401 and answer.error == "UNAUTHORIZED", answer
+    assert "expired" in answer.json["error"]["message"]
+
+
+def test_a_tampered_token_is_refused(shop):
+    token = mint(shop, "ana").json["token"]
+    payload, signature = token[len("dgw_"):].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["m"] == "ana"
+    forged = base64.urlsafe_b64encode(json.dumps({**claims, "m": "bo"}).encode()).rstrip(b"=").decode()
+    for bad in (f"dgw_{forged}.{signature}", token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+                f"dgw_{payload}.", "dgw_", token + "x", "dgw_!!!.abc"):
+        answer = shop.get("/widget/api/member", key=bad)
+        assert answer.status == 401 and answer.error == "UNAUTHORIZED", (bad, answer)
+
+
+def test_a_token_minted_with_another_signing_key_is_refused(shop, monkeypatch):
+    import app as app_module
+
+    token = mint(shop, "ana").json["token"]
+    monkeypatch.setattr(app_module.widget_tokens(), "_key", b"another key of 32 bytes........")
+    assert shop.get("/widget/api/member", key=token).status == 401
+
+
+def test_the_signing_key_is_made_once_and_shared_by_containers(shop):
+    from chalicelib.runtime import services
+    from chalicelib.widget_tokens import KEY_ITEM, WidgetTokens
+
+    token = mint(shop, "ana").json["token"]
+    stored = services().store.get(*KEY_ITEM)
+    assert stored is not None and len(stored["key"]) == 43  # 32 random bytes, base64url
+    # another container (nothing cached) verifies with the same key and does not replace it
+    other = WidgetTokens(services().store, lambda: __import__("chalicelib.clock").clock.now())
+    assert other.verify(f"Bearer {token}").member_id == "ana"
+    assert services().store.get(*KEY_ITEM)["key"] == stored["key"]
+
+
+def test_two_containers_racing_to_make_the_key_end_with_one(aws):
+    from chalicelib import clock
+    from chalicelib.runtime import services
+    from chalicelib.widget_tokens import KEY_ITEM, WidgetTokens
+
+    first = WidgetTokens(services().store, clock.now)
+    second = WidgetTokens(services().store, clock.now)
+    real_get = services().store.get
+    calls = []
+
+    def first_read_finds_nothing(pk, sk, consistent=True):
+        calls.append(pk)
+        if len(calls) == 1:
+            first.signing_key()  # the other container wins the race meanwhile
+            return None
+        return real_get(pk, sk, consistent)
+
+    second.store = type("Racing", (), {"get": staticmethod(first_read_finds_nothing),
+                                       "put": services().store.put})()
+    assert second.signing_key() == first.signing_key()
+    assert real_get(*KEY_ITEM)["key"]
+
+
+def test_an_erasure_kills_the_members_tokens_even_after_a_new_enrolment(shop):
+    token = mint(shop, "bo").json["token"]
+    assert shop.delete("/members/bo", key="admin").status == 204
+    assert shop.get("/widget/api/member", key=token).status == 401
+    shop.member("bo")  # the same id, a new generation
+    assert shop.get("/widget/api/member", key=token).status == 401
+    fresh = mint(shop, "bo").json["token"]
+    assert shop.get("/widget/api/member", key=fresh).json["balance"] == shop.balance("bo")
+
+
+def test_minting_needs_a_storefront_key_and_a_live_member(shop):
+    assert mint(shop, "nobody").status == 404
+    assert mint(shop, "ana", key=None).status == 401
+    assert mint(shop, "ana", key="admin").status == 201
+
+
+def test_transactions_page_with_limit_and_cursor(shop):
+    for n in range(3):
+        assert shop.post("/members/ana/activities", {"type": "review", "reference_id": f"r{n}"}).status == 201
+    token = mint(shop, "ana").json["token"]
+    first = shop.get("/widget/api/transactions?limit=2", key=token).json
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    rest = shop.get(f"/widget/api/transactions?limit=10&cursor={first['next_cursor']}", key=token).json
+    everything = shop.get("/members/ana/transactions?limit=100").json["items"]
+    assert [t["transaction_id"] for t in first["items"] + rest["items"]] == [t["transaction_id"] for t in everything]
+    assert shop.get("/widget/api/transactions?limit=0", key=token).status == 400
+
+
+def pages(api, path, **headers):
+    return api.client.http.get(path, headers=headers)
+
+
+def test_pages_and_assets_are_served_with_types_cache_headers_and_a_strict_csp(api):
+    for path in ("/console", "/widget"):
+        page = pages(api, path)
+        assert page.status_code == 200
+        assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert page.headers["Cache-Control"] == "no-cache"
+        csp = page.headers["Content-Security-Policy"]
+        assert "script-src 'self';" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        body = page.body.decode()
+        assert "<script>" not in body and " on" not in body.split("<body", 1)[1].split(">", 1)[0]
+        assert "http://" not in body and "https://" not in body  # nothing from another origin
+    for name, kind in (("console.js", "application/javascript"), ("dangol.css", "text/css"),
+                       ("uPlot.iife.min.js", "application/javascript"), ("qrcode.js", "application/javascript")):
+        asset = pages(api, f"/ui/{name}")
+        assert asset.status_code == 200, name
+        assert asset.headers["Content-Type"].startswith(kind)
+        assert asset.headers["Cache-Control"] == "public, max-age=86400"
+        again = pages(api, f"/ui/{name}", **{"If-None-Match": asset.headers["ETag"]})
+        assert again.status_code == 304 and not again.body
+    missing = pages(api, "/ui/app.py")
+    assert missing.status_code == 404
+    assert json.loads(missing.body)["error"]["code"] == "NOT_FOUND"
+
+
+def test_a_form_post_opens_the_member_page_with_its_token_and_nothing_else_is_echoed(shop):
+    token = mint(shop, "ana").json["token"]
+    opened = shop.client.http.post("/widget", headers={"Content-Type": "application/x-www-form-urlencoded"},
+                                   body=f"token={token}")
+    assert opened.status_code == 200
+    assert opened.headers["Cache-Control"] == "no-store"
+    assert f'<meta name="dangol-widget-token" content="{token}">' in opened.body.decode()
+    hostile = shop.client.http.post("/widget", headers={"Content-Type": "application/x-www-form-urlencoded"},
+                                    body='token=dgw_x"><script>alert(1)</script>')
+    assert hostile.status_code == 200
+    assert b"<script>alert" not in hostile.body
+    assert b'<meta name="dangol-widget-token" content="">' in hostile.body
