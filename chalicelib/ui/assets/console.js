@@ -504,7 +504,9 @@
       $("member-progress-label").textContent = member.next_tier
         ? "Progress to " + member.next_tier.name + ": " + D.money(member.quarter_spend, currency()) + " of " + D.money(progress.target, currency()) + " this quarter (" + progress.percent + "%)"
         : "Top tier reached";
-      D.fillRows($("member-expiring").tBodies[0], member.expiring.map(function (lot) { return [D.number(lot.points), D.when(lot.expires_at)]; }));
+      D.fillRows($("member-expiring").tBodies[0], member.expiring.length
+        ? member.expiring.map(function (lot) { return [D.number(lot.points), D.when(lot.expires_at)]; })
+        : [["–", "nothing expires in the next 30 days"]]);
       state.historyCursor = null;
       D.clear($("member-history").tBodies[0]);
       loadHistory();
@@ -512,7 +514,7 @@
         D.fillRows($("member-coupons").tBodies[0], page.items.map(function (c) { return [c.code, c.name, c.status, D.day(c.expires_at)]; }));
       }, function (error) { D.fillRows($("member-coupons").tBodies[0], [["–", "Coupons not available: " + error.message, "", ""]]); });
       api("GET", base + "/notifications?limit=20").then(function (page) {
-        D.fillRows($("member-notifications").tBodies[0], page.items.map(function (n) { return [D.when(n.created_at), n.type, n.channel, n.status]; }));
+        D.fillRows($("member-notifications").tBodies[0], page.items.map(function (n) { return [D.when(n.created_at), n.type, n.channel || "–", n.status]; }));
       }, failed);
       $("member-detail").focus && $("member-title").scrollIntoView({ block: "nearest" });
     }, failed);
