@@ -44,6 +44,12 @@ STATUS = {
     errors.TransferNotAllowedError: 422,
     errors.ReversalNotAllowedError: 422,
     errors.ConcurrentUpdateError: 503,
+    errors.TemplateExistsError: 409,
+    errors.CouponNotForSaleError: 422,
+    errors.CouponNotUsableError: 422,
+    errors.LimitExceededError: 422,
+    errors.MemberSuspendedError: 422,
+    errors.ReferralNotAllowedError: 422,
     LastAdminKeyError: 422,
 }
 JSON = {"Content-Type": "application/json; charset=utf-8"}
@@ -113,6 +119,15 @@ def page_params() -> tuple[int, Optional[str]]:
     if cursor is not None and not 1 <= len(cursor) <= 1000:
         raise errors.ValidationError("cursor is not valid")
     return int(limit_text), cursor
+
+
+def query_params(*known: str) -> dict[str, str]:
+    """The query string, where only `known` names, `limit` and `cursor` may appear."""
+    query = dict(app.current_request.query_params or {})
+    unknown = sorted(set(query) - set(known) - {"limit", "cursor"})
+    if unknown:
+        raise errors.ValidationError(f"unknown query parameter {unknown[0][:40]!r}")
+    return query
 
 
 PATH_ID_SHAPES = {
@@ -195,10 +210,41 @@ def create_member(actor, body, idem):
     return services().ledger.create_member(actor, idem, body)
 
 
+@app.route("/members", methods=["GET"])
+@endpoint("storefront")
+def find_members(actor):
+    """§10: exactly one of phone, email (storefront), tier, segment (admin)."""
+    query = query_params("phone", "email", "tier", "segment")
+    criteria = {k: v for k, v in query.items() if k in ("phone", "email", "tier", "segment")}
+    if len(criteria) != 1:
+        raise errors.ValidationError("give exactly one of phone, email, tier or segment")
+    if ("tier" in criteria or "segment" in criteria) and actor.role != "admin":
+        raise errors.ForbiddenError("finding members by tier or segment needs an admin key")
+    return services().ledger.find_members(*page_params(), **criteria)
+
+
 @app.route("/members/{member_id}", methods=["GET"])
 @endpoint("storefront")
 def get_member(actor, member_id):
     return services().ledger.get_member(member_id)
+
+
+@app.route("/members/{member_id}", methods=["PATCH"], content_types=ANY_CONTENT_TYPE)
+@endpoint("storefront", model=schemas.UpdateMember)
+def update_member(actor, body, member_id):
+    return services().ledger.update_member(actor, member_id, body)
+
+
+@app.route("/members/{member_id}/suspension", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@endpoint("admin", model=schemas.Suspension, idempotent=True)
+def suspend_member(actor, body, idem, member_id):
+    return services().ledger.suspend(actor, idem, member_id, body)
+
+
+@app.route("/members/{member_id}/suspension", methods=["DELETE"], content_types=ANY_CONTENT_TYPE)
+@endpoint("admin")
+def lift_suspension(actor, member_id):
+    return services().ledger.lift_suspension(actor, member_id)
 
 
 @app.route("/members/{member_id}", methods=["DELETE"], content_types=ANY_CONTENT_TYPE)
@@ -262,6 +308,44 @@ def get_voucher(actor, code):
     return services().ledger.voucher(code)
 
 
+# -- coupons (§11) -------------------------------------------------------------
+@app.route("/coupon-templates", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@endpoint("admin", model=schemas.CreateCouponTemplate)
+def create_coupon_template(actor, body):
+    return Result(201, services().ledger.create_template(body))
+
+
+@app.route("/coupon-templates", methods=["GET"])
+@endpoint("storefront")
+def list_coupon_templates(actor):
+    return services().ledger.templates(*page_params())
+
+
+@app.route("/members/{member_id}/coupons", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@endpoint("storefront", model=schemas.IssueCoupon, idempotent=True)
+def issue_coupon(actor, body, idem, member_id):
+    return services().ledger.issue_coupon(actor, idem, member_id, body)
+
+
+@app.route("/members/{member_id}/coupons", methods=["GET"])
+@endpoint("storefront")
+def member_coupons(actor, member_id):
+    status = query_params("status").get("status")
+    return services().ledger.member_coupons(member_id, status, *page_params())
+
+
+@app.route("/coupons/{code}/redemption", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@endpoint("storefront", model=schemas.UseCoupon, idempotent=True)
+def use_coupon(actor, body, idem, code):
+    return services().ledger.use_coupon(actor, idem, code, body)
+
+
+@app.route("/coupons/{code}/release", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@endpoint("storefront", model=schemas.ReleaseCoupon, idempotent=True)
+def release_coupon(actor, body, idem, code):
+    return services().ledger.release_coupon(actor, idem, code, body)
+
+
 # -- rewards and stats --------------------------------------------------------
 @app.route("/rewards", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @endpoint("admin", model=schemas.CreateReward)
@@ -279,6 +363,15 @@ def list_rewards(actor):
 @endpoint("admin")
 def stats(actor):
     return services().ledger.stats()
+
+
+@app.route("/stats/daily", methods=["GET"])
+@endpoint("admin")
+def daily_stats(actor):
+    query = query_params("from", "to")
+    if "from" not in query or "to" not in query:
+        raise errors.ValidationError("from and to (YYYY-MM-DD) are required")
+    return services().ledger.daily_stats(query["from"], query["to"])
 
 
 # -- API keys (admin) ---------------------------------------------------------

@@ -79,3 +79,27 @@ class LedgerInvariantError(DangolError):
     """A ledger rule would be broken (a bug, never a user error)."""
 
     code = "INTERNAL_ERROR"
+
+
+class TemplateExistsError(DangolError):
+    code = "TEMPLATE_EXISTS"
+
+
+class CouponNotForSaleError(DangolError):
+    code = "COUPON_NOT_FOR_SALE"
+
+
+class CouponNotUsableError(DangolError):
+    code = "COUPON_NOT_USABLE"
+
+
+class LimitExceededError(DangolError):
+    code = "LIMIT_EXCEEDED"
+
+
+class MemberSuspendedError(DangolError):
+    code = "MEMBER_SUSPENDED"
+
+
+class ReferralNotAllowedError(DangolError):
+    code = "REFERRAL_NOT_ALLOWED"

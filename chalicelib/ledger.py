@@ -9,21 +9,29 @@ from typing import Optional
 
 from . import clock, schemas
 from .auth import Actor
+from .commands import coupons as coupon_commands
 from .commands.adjust import adjust
 from .commands.earn import activity, earn
 from .commands.enrol import enrol
 from .commands.erase import erase
 from .commands.redeem import redeem
 from .commands.reverse import reverse
+from .commands.suspension import lift, suspend, update_member
 from .commands.transfer import transfer
-from .domain.calendar import format_instant
+import datetime as dt
+
+from .domain.calendar import format_instant, parse_date
 from .domain.program import Program
-from .errors import NotFoundError, RewardExistsError
+from .errors import NotFoundError, RewardExistsError, TemplateExistsError, ValidationError
+from .lookup import MemberLookup
 from .member_changes import IdempotencyKey, MemberChanges, Result
 from .programs import Programs
-from .repository import stats_shard_key
+from .repository import daily_shard_pk, stats_shard_key, template_key
 from .store import Store, member_pk, member_sk
-from .views import member_view, notification_view, reward_view, stats_view, transaction_view, voucher_view
+from .views import (daily_view, member_view, notification_view, reward_view, stats_view, template_view,
+                    transaction_view, voucher_view)
+
+MAX_DAILY_DAYS = 366
 
 __all__ = ["IdempotencyKey", "Ledger", "Result"]
 
@@ -35,12 +43,21 @@ class Ledger:
         self.publisher = publisher
         self.programs = Programs(store, publisher, settings.program_cache_seconds)
         self.changes = MemberChanges(store, self.programs, publisher, settings)
+        self.lookup = MemberLookup(self.changes)
 
     # -- program ---------------------------------------------------------
     def program(self) -> Program:
         return self.programs.current()
 
     def put_program(self, program: Program) -> dict:
+        """§2, §11: a program naming a coupon template that does not exist is refused
+        (400) and the old one stays."""
+        wanted = sorted(program.auto_coupons.template_ids())
+        if wanted:
+            found = self.store.get_many([template_key(t) for t in wanted])
+            missing = [t for t in wanted if template_key(t) not in found]
+            if missing:
+                raise ValidationError(f"auto_coupons: unknown coupon template {missing[0][:80]!r}")
         return self.programs.replace(program)
 
     # -- commands --------------------------------------------------------
@@ -69,6 +86,44 @@ class Ledger:
     def adjust(self, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Adjustment) -> Result:
         return adjust(self.changes, actor, idem, member_id, request)
 
+    def suspend(self, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Suspension) -> Result:
+        return suspend(self.changes, actor, idem, member_id, request)
+
+    def lift_suspension(self, actor: Actor, member_id: str) -> Result:
+        return lift(self.changes, actor, member_id)
+
+    def update_member(self, actor: Actor, member_id: str, request: schemas.UpdateMember) -> Result:
+        return update_member(self.changes, actor, member_id, request)
+
+    # -- coupons (§11) ---------------------------------------------------
+    def create_template(self, request: schemas.CreateCouponTemplate) -> dict:
+        item = {"pk": template_key(request.template_id)[0], "sk": request.template_id,
+                **request.model_dump(mode="json"), "created_at": format_instant(clock.now())}
+        if not self.store.put(item, condition="attribute_not_exists(pk)"):
+            raise TemplateExistsError(f"coupon template {request.template_id!r} already exists")
+        return template_view(item)
+
+    def templates(self, limit: int, cursor: Optional[str]) -> dict:
+        items, next_cursor = self.store.query_page(template_key("")[0], "", limit, cursor, newest_first=False)
+        return {"items": [template_view(i) for i in items], "next_cursor": next_cursor}
+
+    def issue_coupon(self, actor: Actor, idem: IdempotencyKey, member_id: str,
+                     request: schemas.IssueCoupon) -> Result:
+        return coupon_commands.issue(self.changes, actor, idem, member_id, request)
+
+    def use_coupon(self, actor: Actor, idem: IdempotencyKey, code: str, request: schemas.UseCoupon) -> Result:
+        return coupon_commands.use(self.changes, actor, idem, code, request)
+
+    def release_coupon(self, actor: Actor, idem: IdempotencyKey, code: str,
+                       request: schemas.ReleaseCoupon) -> Result:
+        return coupon_commands.release(self.changes, actor, idem, code, request)
+
+    def member_coupons(self, member_id: str, status: Optional[str], limit: int, cursor: Optional[str]) -> dict:
+        if status is not None and status not in ("available", "used", "expired"):
+            raise ValidationError("status must be available, used or expired")
+        return coupon_commands.member_coupons(self.changes, member_id, status, limit, cursor,
+                                              format_instant(clock.now()))
+
     # -- reads -----------------------------------------------------------
     def get_member(self, member_id: str) -> dict:
         now = clock.now()
@@ -87,6 +142,25 @@ class Ledger:
         items, next_cursor = self.store.query_page(
             member_pk(member_id), member_sk(generation, "NOTIFICATION#"), limit, cursor, newest_first=True)
         return {"items": [notification_view(i) for i in items], "next_cursor": next_cursor}
+
+    def find_members(self, limit: int, cursor: Optional[str], **criteria: Optional[str]) -> dict:
+        return self.lookup.find(clock.now(), limit, cursor, **criteria)
+
+    def daily_stats(self, first: str, last: str) -> dict:
+        """§16: one Query per daily shard for the whole range (8 by default)."""
+        try:
+            start, end = parse_date(first), parse_date(last)
+        except ValueError as error:
+            raise ValidationError(f"from/to: {error}") from None
+        if start > end:
+            raise ValidationError("from must not be after to")
+        if (end - start).days + 1 > MAX_DAILY_DAYS:
+            raise ValidationError(f"at most {MAX_DAILY_DAYS} days at a time")
+        days = [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+        items: list[dict] = []
+        for shard in range(self.settings.daily_shards):
+            items.extend(self.store.query_range(daily_shard_pk(shard), start.isoformat(), end.isoformat()))
+        return daily_view(days, items)
 
     def stats(self) -> dict:
         keys = [stats_shard_key(n) for n in range(self.settings.stats_shards)]

@@ -26,23 +26,27 @@ from typing import Any, Callable, Iterable, Optional
 
 from . import clock
 from .auth import Actor
-from .domain.calendar import format_instant
-from .domain.ids import new_id
+from .domain import coupons
+from .domain.calendar import format_instant, local_date
+from .domain.ids import new_id, voucher_code
 from .domain.member import Member
 from .domain.program import Program
 from .domain.tiers import ladder_signature, pruned_spend, tier_at, tier_review_at
 from .domain.wallet import NeedLots
 from .errors import (ConcurrentUpdateError, DangolError, IdempotencyKeyReusedError, LedgerInvariantError,
-                     NotFoundError, ValidationError)
+                     MemberSuspendedError, NotFoundError, ValidationError)
 from .outbox import OUTBOX_SHARD, outbox_shard
 from .programs import Programs
-from .repository import (PROGRAM_KEY, LotReader, bundle_item, lot_item, profile_item, profile_key,
-                         stats_shard_key, taken_key)
+from .repository import (PROGRAM_KEY, LotReader, bundle_item, coupon_code_key, daily_shard_pk, lot_item,
+                         profile_item, profile_key, stats_shard_key, taken_key, template_key)
 from .store import REPLAY, STALE, Commit, CommitConflict, Condition, Store, member_pk, member_sk
 
 log = logging.getLogger(__name__)
 
 CREDIT_TYPES = ("earn", "bonus", "activity")
+# §16: the daily figures that are also /stats totals (the others are counted in `Unit.daily`)
+DAILY_FROM_STATS = ("points_earned", "points_redeemed", "points_expired", "coupons_used")
+MISSING = {}  # a template looked up and not found
 
 
 @dataclass(frozen=True)
@@ -111,8 +115,11 @@ class Unit:
     """What one decision writes: a Commit and the bookkeeping around it."""
 
     def __init__(self, table: str, program: Program, now: dt.datetime, actor: Actor, stats_key: tuple[str, str],
-                 outbox_shards: int):
+                 outbox_shards: int, templates: Optional[dict] = None, daily_pk: str = "DAILY#000"):
         self.commit = Commit(table)
+        self.daily: Counter = Counter()  # §16 figures of the program day that are not /stats totals
+        self.daily_pk = daily_pk
+        self.templates = templates if templates is not None else {}
         self.program = program
         self.now = now
         self.now_text = format_instant(now)
@@ -194,6 +201,56 @@ class Unit:
         )
         self.notices.append(Notice(member.member_id, notification_id, member.generation))
 
+    def require_active(self, *members: Member) -> None:
+        """§15: points and coupon operations of a suspended member are refused."""
+        for member in members:
+            if member.suspension:
+                raise MemberSuspendedError(f"member {member.member_id!r} is suspended")
+
+    def template(self, template_id: str) -> Optional[dict]:
+        """A coupon template (immutable, so kept per container once read); None when
+        there is no such template."""
+        item = self.templates.get(template_id)
+        if item is None:
+            raise NeedItems([template_key(template_id)])
+        return item or None
+
+    def issue_coupon(self, member: Member, template: dict, source: str) -> dict:
+        """A coupon for `member` from `template` (§11): its item in the member's
+        history, its code's item, the member's count, /stats and `coupon_issued`."""
+        coupon_id = self.next_id()
+        code = voucher_code()
+        coupon = {
+            "coupon_id": coupon_id, "code": code, "member_id": member.member_id,
+            "template_id": template["template_id"], "name": template["name"],
+            "discount": template["discount"], "min_order_amount": int(template.get("min_order_amount") or 0),
+            "source": source, "status": "available", "issued_at": self.now_text,
+            "expires_at": coupons.expires_at(self.now, int(template["valid_days"])),
+            "used_at": None, "order_id": None, "discount_amount": None,
+        }
+        stored = {**coupon, "generation": member.generation,
+                  "member_sk": member_sk(member.generation, f"COUPON#{coupon_id}")}
+        self.commit.put_new({"pk": member_pk(member.member_id), "sk": stored["member_sk"], **stored}, STALE)
+        # a random code that is taken: decide again with another one
+        code_pk, code_sk = coupon_code_key(code)
+        self.commit.put_new({"pk": code_pk, "sk": code_sk, **stored}, STALE)
+        member.open_coupon(coupon["expires_at"], self.now_text)
+        self.stats["coupons_issued"] += 1
+        self.notify(member, "coupon_issued", coupon_id=coupon_id, template_id=template["template_id"],
+                    name=template["name"], expires_at=coupon["expires_at"])
+        self.touch(member)
+        return coupon
+
+    def auto_coupon(self, member: Member, template_id: Optional[str], source: str) -> Optional[dict]:
+        """The program's automatic coupon, if one is configured and its template exists."""
+        if not template_id:
+            return None
+        template = self.template(template_id)
+        if template is None:
+            log.warning("auto coupon template %r does not exist; none issued", template_id)
+            return None
+        return self.issue_coupon(member, template, source)
+
     def retier(self, member: Member) -> None:
         """The tier §6 gives now, kept: counters move and `tier_changed` is sent
         when it differs from the stored one."""
@@ -207,10 +264,26 @@ class Unit:
             old = member.tier
             member.tier = tier
             self.notify(member, "tier_changed", old_tier=old, new_tier=tier)
+            if self.program.tier_rank(tier) > self.program.tier_rank(old):
+                self._tier_up_coupon(member, tier)
         member.tier_review = review
         member.ladder = self.ladder
         if changed:
             self.touch(member)
+
+    def _tier_up_coupon(self, member: Member, tier: str) -> None:
+        """§11: moving up into a tier with a `tier_up` template issues it, at most
+        once per member, tier and calendar year (program timezone)."""
+        template_id = self.program.auto_coupons.tier_up.get(tier)
+        year = local_date(self.now, self.program.timezone).year
+        if template_id and member.tier_up_years.get(tier) != year:
+            if self.auto_coupon(member, template_id, "tier_up") is not None:
+                member.tier_up_years[tier] = year
+
+    def daily_counters(self) -> dict:
+        figures = Counter({name: self.stats[name] for name in DAILY_FROM_STATS})
+        figures.update(self.daily)
+        return {name: value for name, value in figures.items() if value}
 
 
 class MemberChanges:
@@ -220,6 +293,7 @@ class MemberChanges:
         self.publisher = publisher
         self.settings = settings
         self.lots = LotReader(store)
+        self.templates: dict[str, dict] = {}  # coupon templates (immutable), per container
 
     # -- reading ---------------------------------------------------------
     def read(self, member_ids: Iterable[str], extra: Iterable[tuple[str, str]] = ()
@@ -254,6 +328,7 @@ class MemberChanges:
     ) -> Result:
         extra = list(extra)
         idem_key = [(idem.pk, "IDEMPOTENCY")] if idem is not None else []
+        templates = dict(self.templates)
         for attempt in range(self.settings.commit_attempts):
             program, records, found = self.read(member_ids, extra + idem_key)
             if idem is not None and idem_key[0] in found:
@@ -266,7 +341,8 @@ class MemberChanges:
                     member.wallet.owner = mid
                 unit = Unit(self.store.table, program, clock.now(), actor,
                             stats_shard_key(random.randrange(self.settings.stats_shards)),
-                            self.settings.outbox_shards)
+                            self.settings.outbox_shards, templates,
+                            daily_shard_pk(random.randrange(self.settings.daily_shards)))
                 try:
                     if retier:
                         for member in members.values():
@@ -282,6 +358,10 @@ class MemberChanges:
                     got = self.store.get_many(need.keys)
                     for key in need.keys:
                         found[key] = got.get(key)  # None: read, absent
+                        if key[0] == template_key("")[0]:
+                            templates[key[1]] = got.get(key) or MISSING  # absent: for this change only
+                            if got.get(key):
+                                self.templates[key[1]] = got[key]
                 except NeedRanges as need:
                     stored = Member.from_record(records[need.owner])
                     found[need.key] = {r.run_id: self.lots.range_pieces(stored, r.base, r.kind, r.start, r.end)
@@ -301,6 +381,10 @@ class MemberChanges:
                     raise
             self._write_members(unit)
             unit.commit.add_counters({"pk": unit.stats_key[0], "sk": unit.stats_key[1]}, dict(unit.stats))
+            # §16: the program day's figures, in the same transaction (no extra request)
+            unit.commit.add_counters({"pk": unit.daily_pk,
+                                      "sk": local_date(unit.now, program.timezone).isoformat()},
+                                     unit.daily_counters())
             if idem is not None:
                 unit.commit.put_new(self._idempotency_item(idem, result, unit, subject, members), REPLAY)
             try:
@@ -398,12 +482,18 @@ class MemberChanges:
         record = records.get(member_id)
         if record is None or record.get("erased"):
             raise NotFoundError(f"member {member_id!r} not found")
+        member, view = self.view_of(program, record, needs)
+        return program, member, view
+
+    def view_of(self, program: Program, record: dict, needs: Callable[[Program, Member], Any]
+                ) -> tuple[Member, Any]:
+        """`needs(program, member)` of a profile record, reading the lots it asks for."""
         pages: dict = {}
         while True:
             member = Member.from_record(record, pages)
-            member.wallet.owner = member_id
+            member.wallet.owner = member.member_id
             try:
-                return program, member, needs(program, member)
+                return member, needs(program, member)
             except NeedLots as need:
                 self._read_lots(record, need, pages)
 

@@ -98,6 +98,8 @@ def _operation(op: Operation, refs: dict) -> dict:
     if op.paged:
         parameters += [{"$ref": "#/components/parameters/Limit"},
                        {"$ref": "#/components/parameters/Cursor"}]
+    parameters += [{"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+                   for name, schema, text in op.query]
     result: dict[str, Any] = {
         "operationId": op.name,
         "summary": op.summary,

@@ -41,6 +41,7 @@ class Operation:
     paged: bool = False            # ?limit= and ?cursor=
     errors: dict[int, list[str]] = field(default_factory=dict)
     media_type: str = "application/json"
+    query: tuple[tuple[str, dict, str], ...] = ()  # (name, schema, description) of query parameters
 
     def error_codes(self) -> dict[int, list[str]]:
         """Every status and code this operation may answer with an error."""
@@ -104,6 +105,23 @@ OPERATIONS: list[Operation] = [
     Operation("POST", "/members", "create_member", "Enrol a member", "members", "storefront",
               status=201, answer=responses.Member, body=schemas.CreateMember, idempotent=True,
               errors={409: ["MEMBER_EXISTS"], 422: ["REFERRAL_NOT_ALLOWED"]}),
+    Operation("GET", "/members", "find_members",
+              "Find members by phone or email (storefront), by tier or the dormant segment (admin)",
+              "members", "storefront", answer=responses.MemberPage, paged=True,
+              errors={403: ["FORBIDDEN"]},
+              query=(("phone", {"type": "string", "maxLength": 200}, "digits compared only"),
+                     ("email", {"type": "string", "maxLength": 200}, "compared case-insensitively"),
+                     ("tier", {"type": "string", "maxLength": 200}, "admin: members in this tier"),
+                     ("segment", {"type": "string", "enum": ["dormant"]}, "admin: dormant members"))),
+    Operation("PATCH", "/members/{member_id}", "update_member",
+              "Change a member's name, email, phone, birthday or locale", "members", "storefront",
+              answer=responses.Member, body=schemas.UpdateMember, errors=MEMBER_404),
+    Operation("POST", "/members/{member_id}/suspension", "suspend_member",
+              "Suspend a member's points and coupon operations, with a reason", "members", "admin",
+              answer=responses.Member, body=schemas.Suspension, idempotent=True, errors=MEMBER_404),
+    Operation("DELETE", "/members/{member_id}/suspension", "lift_suspension",
+              "Lift a member's suspension", "members", "admin", answer=responses.Member,
+              errors=MEMBER_404),
     Operation("GET", "/members/{member_id}", "get_member", "A member with balance and tier",
               "members", "storefront", answer=responses.Member, errors=MEMBER_404),
     Operation("DELETE", "/members/{member_id}", "delete_member",
@@ -142,6 +160,28 @@ OPERATIONS: list[Operation] = [
               answer=responses.NotificationPage, paged=True, errors=MEMBER_404),
     Operation("GET", "/vouchers/{code}", "get_voucher", "A reward voucher: issued or void",
               "rewards", "storefront", answer=responses.VoucherStatus, errors={404: ["NOT_FOUND"]}),
+    # -- coupons ------------------------------------------------------------------
+    Operation("POST", "/coupon-templates", "create_coupon_template", "Add a coupon template", "coupons",
+              "admin", status=201, answer=responses.CouponTemplate, body=schemas.CreateCouponTemplate,
+              errors={409: ["TEMPLATE_EXISTS"]}),
+    Operation("GET", "/coupon-templates", "list_coupon_templates", "The coupon templates", "coupons",
+              "storefront", answer=responses.CouponTemplatePage, paged=True),
+    Operation("POST", "/members/{member_id}/coupons", "issue_coupon",
+              "Give a coupon (admin) or buy one with points (storefront)", "coupons", "storefront",
+              status=201, answer=responses.Coupon, body=schemas.IssueCoupon, idempotent=True,
+              errors={404: ["NOT_FOUND"], 422: ["COUPON_NOT_FOR_SALE", "INSUFFICIENT_POINTS",
+                                                "MEMBER_SUSPENDED"]}),
+    Operation("GET", "/members/{member_id}/coupons", "member_coupons", "A member's coupons, newest first",
+              "coupons", "storefront", answer=responses.CouponPage, paged=True, errors=MEMBER_404,
+              query=(("status", {"type": "string", "enum": ["available", "used", "expired"]},
+                      "only coupons in this status"),)),
+    Operation("POST", "/coupons/{code}/redemption", "use_coupon", "Use a coupon on an order", "coupons",
+              "storefront", status=201, answer=responses.Coupon, body=schemas.UseCoupon, idempotent=True,
+              errors={404: ["NOT_FOUND"], 422: ["COUPON_NOT_USABLE", "MEMBER_SUSPENDED"]}),
+    Operation("POST", "/coupons/{code}/release", "release_coupon",
+              "Make a used coupon available again (the order was cancelled)", "coupons", "storefront",
+              answer=responses.Coupon, body=schemas.ReleaseCoupon, idempotent=True,
+              errors={404: ["NOT_FOUND"], 422: ["COUPON_NOT_USABLE"]}),
     # -- rewards and stats --------------------------------------------------------
     Operation("POST", "/rewards", "create_reward", "Add a reward to the catalog", "rewards",
               "admin", status=201, answer=responses.Reward, body=schemas.CreateReward,
@@ -154,6 +194,10 @@ OPERATIONS: list[Operation] = [
               body=ProgramPreview),
     Operation("GET", "/stats", "stats", "Program totals", "program", "admin",
               answer=responses.Stats),
+    Operation("GET", "/stats/daily", "daily_stats", "Figures per program day (at most 366 days)",
+              "program", "admin", answer=responses.DailyStats, errors={400: ["VALIDATION_ERROR"]},
+              query=(("from", {"type": "string", "format": "date"}, "first day, YYYY-MM-DD"),
+                     ("to", {"type": "string", "format": "date"}, "last day, YYYY-MM-DD"))),
     # -- API keys -------------------------------------------------------------------
     Operation("GET", "/api-keys", "list_api_keys", "API keys, without their secrets", "keys", "admin",
               answer=responses.ApiKeyPage, paged=True),

@@ -19,9 +19,17 @@ One table, items addressed by (pk, sk):
   IDEMPOTENCY#<key id>#<key> / IDEMPOTENCY   stored responses (TTL)
   STATS#<nnn> / STATS                    /stats counter shards, each its own partition
 
+  COUPON_TEMPLATE / <template_id>        coupon templates (written once)
+  MEMBER#<id> / COUPON#<ulid>            a member's coupons, newest last (state kept in step
+  COUPON#<code> / COUPON                 with the code's item: both change in one transaction)
+  DAILY#<nnn> / <date>                   /stats/daily counter shards, one item per program day
+
 Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
-`tier-review` (tier_shard, tier_review), `birthday` (birthday_key, pk) and
-`members` (member_shard, pk).
+`tier-review` (tier_shard, tier_review), `birthday` (birthday_key, pk),
+`members` (member_shard, pk), and for lookups and segments (§10, §14) `phone`
+(phone_digits, member_id), `email` (email_lower, member_id), `tier`
+(listed_tier, member_id), `dormant` (dormant_segment, member_id) and
+`activity` (activity_shard, last_activity_at).
 """
 from __future__ import annotations
 
@@ -39,6 +47,18 @@ PAGE_SIZES = (25, 200, 1000)  # lots read per page of a run; then 1 MB pages
 
 def stats_shard_key(shard: int) -> tuple[str, str]:
     return f"STATS#{shard:03d}", "STATS"
+
+
+def daily_shard_pk(shard: int) -> str:
+    return f"DAILY#{shard:03d}"
+
+
+def template_key(template_id: str) -> tuple[str, str]:
+    return "COUPON_TEMPLATE", template_id
+
+
+def coupon_code_key(code: str) -> tuple[str, str]:
+    return f"COUPON#{code}", "COUPON"
 
 
 def profile_key(member_id: str) -> tuple[str, str]:
@@ -61,7 +81,28 @@ def profile_item(member: Member, schedule_shards: int) -> dict:
         item["birthday_key"] = member.birthday[5:]
     if not member.erased:
         item["member_shard"] = shard
+        # lookups (§10): keys-only indexes, each holding live members only
+        if member.phone:
+            item["phone_digits"] = phone_digits(member.phone)
+        if member.email:
+            item["email_lower"] = member.email.lower()
+        item["listed_tier"] = member.tier
+        if member.dormant_since:
+            item["dormant_segment"] = DORMANT_SEGMENT
+        # §14: in the `activity` index until the dormant spell that follows its last
+        # activity has been won back; the job reads only members whose spell is due
+        if member.won_back_for != member.active_since:
+            item["activity_shard"] = shard
+            item["last_activity_at"] = member.active_since
     return item
+
+
+DORMANT_SEGMENT = "dormant"
+
+
+def phone_digits(phone: str) -> str:
+    """§10: phones compare as digits only (010-1234-5678 = 01012345678)."""
+    return "".join(ch for ch in phone if ch.isdigit())
 
 
 def lot_sk(generation: int, base: str, key: str) -> str:

@@ -37,6 +37,11 @@ class Expiring(Answer):
     expires_at: str
 
 
+class Suspension(Answer):
+    reason: str
+    since: str
+
+
 class Member(Answer):
     member_id: str
     name: Optional[str] = None
@@ -51,6 +56,16 @@ class Member(Answer):
     expiring: list[Expiring]
     referral_code: Optional[str] = None
     created_at: Optional[str] = None
+    suspension: Optional[Suspension] = None
+    coupons_available: int = 0
+    last_activity_at: Optional[str] = None
+    dormant: bool = False
+    locale: Optional[str] = None
+
+
+class MemberPage(Answer):
+    items: list[Member]
+    next_cursor: Optional[str]
 
 
 class BreakdownLine(Answer):
@@ -170,6 +185,61 @@ class Stats(Answer):
     points_reversed: int
     points_outstanding: int
     liability: int
+    coupons_issued: int = 0
+    coupons_used: int = 0
+
+
+class DailyFigures(Answer):
+    date: str
+    members_joined: int
+    earns: int
+    purchase_amount: int
+    points_earned: int
+    points_redeemed: int
+    points_expired: int
+    coupons_used: int
+
+
+class DailyStats(Answer):
+    items: list[DailyFigures]
+
+
+class CouponTemplate(Answer):
+    template_id: str
+    name: str
+    discount: dict[str, Any] = Field(description='{"type": "amount", "amount"} or '
+                                                 '{"type": "percent", "percent", "max_amount"}')
+    min_order_amount: int
+    valid_days: int
+    points_cost: Optional[int] = None
+    created_at: Optional[str] = None
+
+
+class CouponTemplatePage(Answer):
+    items: list[CouponTemplate]
+    next_cursor: Optional[str]
+
+
+class Coupon(Answer):
+    coupon_id: str
+    code: str
+    member_id: str
+    template_id: str
+    name: str
+    discount: dict[str, Any]
+    min_order_amount: int
+    source: str = Field(description="manual, points, signup, birthday, tier_up or win_back")
+    status: str = Field(description="available, used or expired")
+    issued_at: str
+    expires_at: str
+    used_at: Optional[str] = None
+    order_id: Optional[str] = None
+    discount_amount: Optional[int] = None
+
+
+class CouponPage(Answer):
+    items: list[Coupon]
+    next_cursor: Optional[str]
 
 
 class Health(Answer):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -75,6 +75,7 @@ class CreateMember(Request):
     phone: Optional[Phone] = None
     birthday: Optional[Birthday] = None
     referral_code: Optional[Text] = None
+    locale: Optional[Literal["ko", "en"]] = None  # the language of the member's notifications
 
 
 class Item(Request):
@@ -133,3 +134,51 @@ class CreateReward(Request):
     name: Text
     points_cost: Points
     stock: Optional[Annotated[int, Field(ge=0, le=MAX_POINTS)]] = None
+
+
+class AmountOff(Request):
+    type: Literal["amount"]
+    amount: Amount
+
+
+class PercentOff(Request):
+    type: Literal["percent"]
+    percent: Annotated[int, Field(ge=1, le=100)]
+    max_amount: Optional[Amount] = None
+
+
+class CreateCouponTemplate(Request):
+    template_id: Text
+    name: Text
+    discount: Annotated[Union[AmountOff, PercentOff], Field(discriminator="type")]
+    min_order_amount: Annotated[int, Field(ge=0, le=MAX_POINTS)] = 0
+    valid_days: Annotated[int, Field(ge=1, le=36500)] = 30
+    points_cost: Optional[Points] = None
+
+
+class IssueCoupon(Request):
+    template_id: Text
+
+
+class UseCoupon(Request):
+    member_id: Identifier
+    order_id: Text
+    order_amount: Amount
+
+
+class ReleaseCoupon(Request):
+    member_id: Identifier
+
+
+class Suspension(Request):
+    reason: Text
+
+
+class UpdateMember(Request):
+    """PATCH /members/{id}: the fields given are replaced (null clears email, phone,
+    birthday or locale); lookups by phone and email follow at once."""
+    name: Optional[Text] = None
+    email: Optional[Email] = None
+    phone: Optional[Phone] = None
+    birthday: Optional[Birthday] = None
+    locale: Optional[Literal["ko", "en"]] = None

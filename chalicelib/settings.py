@@ -24,6 +24,7 @@ class Settings:
     job_reserve_ms: int
     outbox_shards: int
     outbox_lease_minutes: int
+    daily_shards: int = 8
 
 
 def load() -> Settings:
@@ -47,4 +48,6 @@ def load() -> Settings:
         job_reserve_ms=int(env.get("DANGOL_JOB_RESERVE_MS", "20000")),
         outbox_shards=int(env.get("DANGOL_OUTBOX_SHARDS", "4")),
         outbox_lease_minutes=int(env.get("DANGOL_OUTBOX_LEASE_MINUTES", "15")),
+        # /stats/daily: a year is read with one Query per shard
+        daily_shards=int(env.get("DANGOL_DAILY_SHARDS", "8")),
     )

@@ -23,6 +23,11 @@ TIER_REVIEW_INDEX = "tier-review"
 BIRTHDAY_INDEX = "birthday"
 MEMBERS_INDEX = "members"
 OUTBOX_INDEX = "pending-outbox"  # notifications not yet done (see outbox.py)
+PHONE_INDEX = "phone"
+EMAIL_INDEX = "email"
+TIER_INDEX = "tier"
+DORMANT_INDEX = "dormant"
+ACTIVITY_INDEX = "activity"
 
 
 def to_attrs(item: dict) -> dict:
@@ -77,6 +82,8 @@ def table_definition(name: str) -> dict:
             for a in (
                 "pk", "sk", "expiry_shard", "next_expiry", "tier_shard",
                 "tier_review", "birthday_key", "member_shard", "outbox_shard", "created_at",
+                "member_id", "phone_digits", "email_lower", "listed_tier", "dormant_segment",
+                "activity_shard", "last_activity_at",
             )
         ],
         "KeySchema": [
@@ -89,6 +96,11 @@ def table_definition(name: str) -> dict:
             index(BIRTHDAY_INDEX, "birthday_key", "pk"),
             index(MEMBERS_INDEX, "member_shard", "pk"),
             index(OUTBOX_INDEX, "outbox_shard", "created_at"),
+            index(PHONE_INDEX, "phone_digits", "member_id"),
+            index(EMAIL_INDEX, "email_lower", "member_id"),
+            index(TIER_INDEX, "listed_tier", "member_id"),
+            index(DORMANT_INDEX, "dormant_segment", "member_id"),
+            index(ACTIVITY_INDEX, "activity_shard", "last_activity_at"),
         ],
     }
 
@@ -324,6 +336,21 @@ class Store:
             "TableName": self.table,
             **key_condition(pk, prefix),
             "ConsistentRead": True,
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            items.extend(from_attrs(a) for a in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def query_range(self, pk: str, first: str, last: str) -> list[dict]:
+        """Every item of the partition with first <= sk <= last."""
+        items: list[dict] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+            "ExpressionAttributeValues": to_attrs({":pk": pk, ":a": first, ":b": last}),
         }
         while True:
             response = self.client.query(**kwargs)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from .domain.calendar import format_instant, quarter_of
+from .domain import coupons
+from .domain.calendar import format_instant, parse_instant, quarter_of
 from .domain.member import Member
 from .domain.program import Program
 from .domain.tiers import tier_at
@@ -19,6 +20,10 @@ PUBLIC_TX_FIELDS = (
     "counterparty_member_id", "coupon_id",
 )
 STATS_FIELDS = ("points_earned", "points_redeemed", "points_expired", "points_adjusted", "points_reversed")
+COUPON_FIELDS = ("coupon_id", "code", "member_id", "template_id", "name", "discount", "min_order_amount",
+                 "source", "status", "issued_at", "expires_at", "used_at", "order_id", "discount_amount")
+DAILY_FIELDS = ("members_joined", "earns", "purchase_amount", "points_earned", "points_redeemed",
+                "points_expired", "coupons_used")
 
 
 def transaction_view(tx: dict) -> dict:
@@ -50,7 +55,44 @@ def member_view(program: Program, member: Member, now: dt.datetime) -> dict:
         "expiring": [{"points": points, "expires_at": key_expires(key)} for key, points in expiring],
         "referral_code": member.referral_code,
         "created_at": member.created_at,
+        "locale": member.locale,
+        "suspension": member.suspension,
+        "coupons_available": member.coupons_available(format_instant(now)),
+        "last_activity_at": member.active_since,
+        "dormant": is_dormant(program, member, now),
     }
+
+
+def is_dormant(program: Program, member: Member, now: dt.datetime) -> bool:
+    """§14: from last_activity_at + after_days until the next earn or redeem."""
+    if program.dormancy is None:
+        return False
+    return now >= parse_instant(member.active_since) + dt.timedelta(days=program.dormancy.after_days)
+
+
+def coupon_view(item: dict, now_text: str) -> dict:
+    view = {name: item.get(name) for name in COUPON_FIELDS}
+    view["status"] = coupons.status(item, now_text)
+    if item.get("transaction_id"):
+        view["transaction_id"] = item["transaction_id"]
+    return view
+
+
+def template_view(item: dict) -> dict:
+    return {"template_id": item["template_id"], "name": item["name"], "discount": item["discount"],
+            "min_order_amount": int(item.get("min_order_amount") or 0), "valid_days": int(item["valid_days"]),
+            "points_cost": item.get("points_cost"), "created_at": item.get("created_at")}
+
+
+def daily_view(days: list[str], shards: list[dict]) -> dict:
+    """§16: one item per day in order, zeros included, summed over the day's shards."""
+    totals: dict[str, Counter] = {day: Counter() for day in days}
+    for item in shards:
+        day = totals.get(item["sk"])
+        if day is not None:
+            for name in DAILY_FIELDS:
+                day[name] += int(item.get(name, 0))
+    return {"items": [{"date": day, **{name: totals[day][name] for name in DAILY_FIELDS}} for day in days]}
 
 
 def stats_view(program: Program, shards: list[dict]) -> dict:
@@ -69,6 +111,8 @@ def stats_view(program: Program, shards: list[dict]) -> dict:
         **{name: totals[name] for name in STATS_FIELDS},
         "points_outstanding": outstanding,
         "liability": outstanding * program.point_value,
+        "coupons_issued": totals["coupons_issued"],
+        "coupons_used": totals["coupons_used"],
     }
 
 

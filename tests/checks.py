@@ -19,6 +19,11 @@ CONTRACT_DEFAULTS = {
     "redemption": {"min_points": 1000},
     "transfer": {"allowed_tiers": [], "min_points": 1},
     "tiers": [{"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None}],
+    # v2 (§2)
+    "frequency_bonus": None,
+    "dormancy": None,
+    "limits": {"max_earns_per_day": None, "max_earn_points_per_day": None},
+    "auto_coupons": {"signup": None, "birthday": None, "tier_up": {}, "win_back": None},
 }
 
 

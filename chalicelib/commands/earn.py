@@ -7,9 +7,9 @@ import hashlib
 import json
 
 from ..auth import Actor
-from ..domain.calendar import format_instant, parse_instant, quarter_of
+from ..domain.calendar import format_instant, local_date, parse_instant, quarter_of
 from ..domain.earning import PurchaseItem, earning_breakdown
-from ..errors import DuplicateActivityError, DuplicateOrderError, ValidationError
+from ..errors import DuplicateActivityError, DuplicateOrderError, LimitExceededError, ValidationError
 from ..member_changes import IdempotencyKey, MemberChanges, NeedMembers, Result, Unit
 from ..repository import profile_key
 from ..store import member_pk, member_sk, refuse
@@ -32,6 +32,7 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
         if occurred < unit.now - EARN_WINDOW:
             raise ValidationError("occurred_at lies more than 90 days back")
         program = unit.program
+        unit.require_active(member)
         referrer = None
         if member.referral_pending and member.referrer_id and program.referral.referrer_points:
             # the referrer is credited too, if it is still the member that made the
@@ -44,7 +45,10 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
                 referrer = candidate
         tier_before = member.tier
         items = [PurchaseItem(i.sku, i.category, i.amount) for i in request.items or []]
-        breakdown = earning_breakdown(program, request.amount, items, occurred, tier_before)
+        month = local_date(occurred, program.timezone).isoformat()[:7]
+        month_earns = count_month_earn(member, month, unit)
+        breakdown = earning_breakdown(program, request.amount, items, occurred, tier_before, month_earns)
+        count_day_earn(member, breakdown.total, unit)
         lifetime = program.lot_lifetime_days(tier_before)
         quarter = quarter_of(occurred, program.timezone)
         tx = unit.credit(
@@ -62,6 +66,9 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
             duplicate,
         )
         member.add_spend(quarter, request.amount)
+        member.record_activity(unit.now_text)
+        unit.daily["earns"] += 1
+        unit.daily["purchase_amount"] += request.amount
         unit.retier(member)
         if breakdown.total:
             unit.notify(member, "points_earned", points=breakdown.total)
@@ -77,6 +84,31 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
     return changes.change(actor, idem, [member_id], decide, subject=member_id)
 
 
+def count_month_earn(member, month: str, unit: Unit) -> int:
+    """§12: this earn counted in its calendar month; the count, itself included.
+    Months more than four back are dropped (an earn lies at most 90 days back)."""
+    oldest = (local_date(unit.now - EARN_WINDOW - dt.timedelta(days=31), unit.program.timezone)
+              .isoformat()[:7])
+    member.month_earns = {m: n for m, n in member.month_earns.items() if m >= oldest}
+    member.month_earns[month] = member.month_earns.get(month, 0) + 1
+    return member.month_earns[month]
+
+
+def count_day_earn(member, points: int, unit: Unit) -> None:
+    """§15: the earn counted in the member's day (program timezone) of the request;
+    beyond the program's limits it is refused and nothing changes."""
+    today = local_date(unit.now, unit.program.timezone).isoformat()
+    day = member.earn_day if member.earn_day and member.earn_day.get("day") == today else {
+        "day": today, "earns": 0, "points": 0}
+    day = {"day": today, "earns": day["earns"] + 1, "points": day["points"] + points}
+    limits = unit.program.limits
+    if limits.max_earns_per_day is not None and day["earns"] > limits.max_earns_per_day:
+        raise LimitExceededError(f"at most {limits.max_earns_per_day} earns a day")
+    if limits.max_earn_points_per_day is not None and day["points"] > limits.max_earn_points_per_day:
+        raise LimitExceededError(f"at most {limits.max_earn_points_per_day} points earned a day")
+    member.earn_day = day
+
+
 def activity(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
              request: schemas.Activity) -> Result:
     # a digest keeps the sort key within DynamoDB's 1 KB for any 200-character type and reference
@@ -87,6 +119,7 @@ def activity(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_
 
     def decide(unit: Unit, members, found) -> Result:
         member = changes.live(members, member_id)
+        unit.require_active(member)
         points = unit.program.activities.get(request.type)
         if points is None:
             raise ValidationError(f"unknown activity type {request.type!r}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 from ..auth import Actor
 from ..domain.ids import new_id, referral_code
 from ..domain.member import Member
-from ..errors import MemberExistsError, ValidationError
-from ..member_changes import IdempotencyKey, MemberChanges, Result, Unit
+from ..errors import MemberExistsError, ReferralNotAllowedError, ValidationError
+from ..repository import phone_digits
+from ..member_changes import IdempotencyKey, MemberChanges, NeedMembers, Result, Unit
 from ..store import STALE, refuse
 from .. import schemas
 from ..views import member_view
@@ -29,13 +30,18 @@ def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: s
                 raise ValidationError(f"unknown referral_code {request.referral_code!r}")
             referrer_id = code_item["member_id"]
             referrer_generation = int(code_item.get("generation", 0))
+            if referrer_id not in members and not referrer_id == member_id:
+                raise NeedMembers([referrer_id])  # §15: is it the new member's own code?
+            owner = members.get(referrer_id)
+            if owner is not None and not owner.erased and same_person(owner, request):
+                raise ReferralNotAllowedError("a member cannot be referred by a code of their own")
         code = referral_code()
         member = Member(
             member_id=member_id, name=request.name, email=request.email,
             phone=request.phone, birthday=request.birthday, referral_code=code,
             created_at=unit.now_text, tier=unit.program.base_tier,
             referrer_id=referrer_id, referral_pending=referrer_id is not None,
-            enrolment_key=idem.pk, ladder=unit.ladder,
+            enrolment_key=idem.pk, ladder=unit.ladder, locale=request.locale,
             referrer_generation=referrer_generation,
             # an id erased before is enrolled again as a new member: it replaces the
             # erased profile (conditioned on its version) and keeps apart from its items
@@ -47,13 +53,22 @@ def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: s
         unit.profile_conditions[member_id] = exists if earlier is None else STALE
         unit.stats["members"] += 1
         unit.stats[f"tier:{member.tier}"] += 1
+        unit.daily["members_joined"] += 1
         # a random code that happens to be taken: decide again with another one
         unit.commit.put_new({"pk": f"REFERRAL#{code}", "sk": "REFERRAL", "member_id": member_id,
                              "generation": member.generation}, STALE)
         if unit.program.signup_bonus:
             unit.credit(member, "bonus", unit.program.signup_bonus, reason="signup")
         unit.notify(member, "welcome")
+        unit.auto_coupon(member, unit.program.auto_coupons.signup, "signup")
         return Result(201, member_view(unit.program, member, unit.now))
 
     return changes.change(actor, idem, [member_id], decide, extra=[code_key] if code_given else [],
                           subject=member_id)
+
+
+def same_person(owner: Member, request: schemas.CreateMember) -> bool:
+    """§15: the code's owner has the new member's email (case-insensitive) or phone (digits only)."""
+    if owner.email and request.email and owner.email.lower() == request.email.lower():
+        return True
+    return bool(owner.phone and request.phone and phone_digits(owner.phone) == phone_digits(request.phone))

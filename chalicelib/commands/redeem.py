@@ -19,6 +19,7 @@ def redeem(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id
 
     def decide(unit: Unit, members, found) -> Result:
         member = changes.live(members, member_id)
+        unit.require_active(member)
         reward = None
         points = request.points
         if reward_key:
@@ -60,6 +61,7 @@ def redeem(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id
                                  "generation": member.generation,
                                  "reward_id": reward["reward_id"], "transaction_id": tx["transaction_id"],
                                  "status": "issued", "issued_at": unit.now_text}, STALE)
+        member.record_activity(unit.now_text)
         unit.notify(member, "points_redeemed", points=points)
         return Result(201, {**transaction_view(tx), **body_extra})
 

@@ -66,6 +66,7 @@ def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, fo
     )
     if earn.get("quarter") in member.spend:
         member.spend[earn["quarter"]] = max(member.spend[earn["quarter"]] - amount, 0)
+    unit.daily["purchase_amount"] -= amount  # §16: refunds net on the day they are recorded
     unit.retier(member)
     tx = unit.record(member, "reversal", -taken, reversed_transaction_id=earn["transaction_id"],
                      order_id=earn.get("order_id"), amount=amount, unrecovered_points=due - taken)

@@ -52,11 +52,14 @@ def earning_breakdown(
     items: Sequence[PurchaseItem],
     occurred_at: dt.datetime,
     tier_before: str,
+    month_earns: int = 0,
 ) -> EarningBreakdown:
+    """`month_earns`: the member's earns whose occurred_at lies in this purchase's
+    calendar month (program timezone), this one included (§12)."""
     with localcontext() as exact:
         exact.prec = 200
         exact.traps[Inexact] = True
-        return _breakdown(program, amount, items, occurred_at, tier_before)
+        return _breakdown(program, amount, items, occurred_at, tier_before, month_earns)
 
 
 def _breakdown(
@@ -65,6 +68,7 @@ def _breakdown(
     items: Sequence[PurchaseItem],
     occurred_at: dt.datetime,
     tier_before: str,
+    month_earns: int,
 ) -> EarningBreakdown:
     rate = Decimal(program.base_rate)
     lines: list[BreakdownLine] = [BreakdownLine("base", floor_points(amount * rate))]
@@ -92,6 +96,10 @@ def _breakdown(
     tier = program.tier(tier_before)
     extra = amount * rate * (Decimal(tier.earn_multiplier) - 1)
     lines.append(BreakdownLine(f"tier:{tier.name}", floor_points(extra)))
+
+    bonus = program.frequency_bonus
+    if bonus is not None and month_earns >= bonus.min_purchases:
+        lines.append(BreakdownLine("frequency", floor_points(amount * Decimal(bonus.extra_rate))))
 
     total = sum(line.points for line in lines)
     if total < 0:

@@ -33,10 +33,48 @@ class Member:
     enrolment_key: Optional[str] = None  # idempotency record holding the enrolment reply
     generation: int = 0  # 1, 2, ... when the id is enrolled again after an erasure
     referrer_generation: int = 0
+    locale: Optional[str] = None  # "ko" / "en": the language of the member's notifications
+    suspension: Optional[dict] = None  # {"reason", "since"} (§15)
+    last_activity_at: Optional[str] = None  # latest earn or redeem; None = enrolment (§14)
+    won_back_for: Optional[str] = None  # the last_activity_at whose dormant spell was won back
+    dormant_since: Optional[str] = None  # set by the win-back job, cleared by activity
+    month_earns: dict[str, int] = field(default_factory=dict)  # "YYYY-MM" of occurred_at -> earns (§12)
+    earn_day: Optional[dict] = None  # {"day", "earns", "points"}: today's earns (§15 limits)
+    coupons_open: dict[str, int] = field(default_factory=dict)  # unused coupons: expires_at -> count
+    tier_up_years: dict[str, int] = field(default_factory=dict)  # tier -> year its coupon was issued
+    statement_month: Optional[str] = None  # "YYYY-MM" of the last monthly statement (§13)
 
     @property
     def balance(self) -> int:
         return self.wallet.balance
+
+    @property
+    def active_since(self) -> str:
+        """§14's `last_activity_at`: the latest earn or redeem, else the enrolment."""
+        return self.last_activity_at or self.created_at
+
+    def record_activity(self, now_text: str) -> None:
+        """An earn or redeem: a dormant spell ends and the next one is counted from now."""
+        self.last_activity_at = now_text
+        self.dormant_since = None
+
+    def coupons_available(self, now_text: str) -> int:
+        return sum(count for expires_at, count in self.coupons_open.items() if expires_at > now_text)
+
+    def open_coupon(self, expires_at: str, now_text: str) -> None:
+        self._prune_coupons(now_text)
+        self.coupons_open[expires_at] = self.coupons_open.get(expires_at, 0) + 1
+
+    def close_coupon(self, expires_at: str, now_text: str) -> None:
+        """A coupon used: it no longer counts as available (an expired one is no longer kept)."""
+        self._prune_coupons(now_text)
+        if expires_at in self.coupons_open:
+            self.coupons_open[expires_at] -= 1
+            if self.coupons_open[expires_at] <= 0:
+                del self.coupons_open[expires_at]
+
+    def _prune_coupons(self, now_text: str) -> None:
+        self.coupons_open = {k: v for k, v in self.coupons_open.items() if k > now_text and v > 0}
 
     def add_spend(self, quarter: str, amount: int) -> None:
         self.spend[quarter] = self.spend.get(quarter, 0) + amount
@@ -70,6 +108,16 @@ class Member:
             "enrolment_key": self.enrolment_key,
             "generation": self.generation,
             "referrer_generation": self.referrer_generation,
+            "locale": self.locale,
+            "suspension": self.suspension,
+            "last_activity_at": self.last_activity_at,
+            "won_back_for": self.won_back_for,
+            "dormant_since": self.dormant_since,
+            "month_earns": dict(self.month_earns),
+            "earn_day": self.earn_day,
+            "coupons_open": dict(self.coupons_open),
+            "tier_up_years": dict(self.tier_up_years),
+            "statement_month": self.statement_month,
         }
 
     @classmethod
@@ -97,6 +145,17 @@ class Member:
             enrolment_key=record.get("enrolment_key"),
             generation=int(record.get("generation", 0)),
             referrer_generation=int(record.get("referrer_generation", 0)),
+            locale=record.get("locale"),
+            suspension=record.get("suspension"),
+            last_activity_at=record.get("last_activity_at"),
+            won_back_for=record.get("won_back_for"),
+            dormant_since=record.get("dormant_since"),
+            month_earns={k: int(v) for k, v in (record.get("month_earns") or {}).items()},
+            earn_day=({k: (int(v) if k != "day" else v) for k, v in record["earn_day"].items()}
+                      if record.get("earn_day") else None),
+            coupons_open={k: int(v) for k, v in (record.get("coupons_open") or {}).items()},
+            tier_up_years={k: int(v) for k, v in (record.get("tier_up_years") or {}).items()},
+            statement_month=record.get("statement_month"),
         )
         if int(record.get("balance", 0)) != member.balance:
             raise LedgerInvariantError(f"member {member.member_id}: balance differs from its lot runs")

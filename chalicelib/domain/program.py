@@ -87,6 +87,39 @@ class Promotion(_Strict):
         return parse_instant(self.starts_at) <= moment < parse_instant(self.ends_at)
 
 
+class FrequencyBonus(_Strict):
+    """§12: the `min_purchases`-th earn of a calendar month and later ones get
+    `frequency` = floor(amount × extra_rate)."""
+    min_purchases: Annotated[int, Field(ge=1, le=1000)]
+    extra_rate: Rate
+
+
+class Dormancy(_Strict):
+    """§14: a member is dormant from `last_activity_at` + `after_days`."""
+    after_days: Annotated[int, Field(ge=1, le=36500)]
+
+
+class Limits(_Strict):
+    """§15: per member and calendar day (program timezone) of the request."""
+    max_earns_per_day: Optional[Annotated[int, Field(ge=1, le=MAX_POINTS)]] = None
+    max_earn_points_per_day: Optional[Annotated[int, Field(ge=0, le=MAX_POINTS)]] = None
+
+
+TemplateId = Name  # as a reward_id
+
+
+class AutoCoupons(_Strict):
+    """§11: coupon templates issued automatically."""
+    signup: Optional[TemplateId] = None
+    birthday: Optional[TemplateId] = None
+    tier_up: dict[Name, TemplateId] = Field(default_factory=dict, max_length=50)
+    win_back: Optional[TemplateId] = None
+
+    def template_ids(self) -> set[str]:
+        named = {self.signup, self.birthday, self.win_back, *self.tier_up.values()}
+        return {t for t in named if t is not None}
+
+
 class Tier(_Strict):
     name: Name
     min_spend: Count
@@ -116,6 +149,10 @@ class Program(_Strict):
         min_length=1,
         max_length=50,
     )
+    frequency_bonus: Optional[FrequencyBonus] = None
+    dormancy: Optional[Dormancy] = None
+    limits: Limits = Field(default_factory=Limits)
+    auto_coupons: AutoCoupons = Field(default_factory=AutoCoupons)
 
     @field_validator("timezone")
     @classmethod
@@ -145,6 +182,9 @@ class Program(_Strict):
         names = [t.name for t in self.tiers]
         if len(set(names)) != len(names):
             raise ValueError("tier names must be unique")
+        unknown = sorted(set(self.auto_coupons.tier_up) - set(names))
+        if unknown:
+            raise ValueError(f"auto_coupons.tier_up names a tier that is not configured: {unknown[0]!r}")
         return self
 
     # -- reading helpers -------------------------------------------------
