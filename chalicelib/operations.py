@@ -95,7 +95,7 @@ OPERATIONS: list[Operation] = [
               answer=responses.TransactionPage, paged=True),
     Operation("GET", "/widget/api/coupons", "widget_coupons",
               "The token's member's available coupons, newest first (widget token)",
-              "dashboards", "widget", answer=responses.WidgetCouponPage, paged=True),
+              "dashboards", "widget", answer=responses.CouponPage, paged=True),
     # -- program ----------------------------------------------------------------
     Operation("GET", "/program", "get_program", "The program configuration", "program", "admin",
               answer=Program),

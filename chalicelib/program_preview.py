@@ -4,7 +4,6 @@ it before `PUT /program`. Nothing is read or written but the request.
 """
 from __future__ import annotations
 
-import inspect
 from typing import Annotated, Optional
 
 from pydantic import Field, model_validator
@@ -48,9 +47,7 @@ def preview(request: ProgramPreview) -> dict:
         raise ValidationError(f"purchase.tier: {tier[:80]!r} is not a tier of the program")
     occurred = parse_instant(purchase.occurred_at) if purchase.occurred_at else clock.now()
     items = [PurchaseItem(i.sku, i.category, i.amount) for i in purchase.items or []]
-    extra = {}
-    if "month_earns" in inspect.signature(earning_breakdown).parameters:
-        extra["month_earns"] = purchase.month_earns
-    breakdown = earning_breakdown(program, purchase.amount, items, occurred, tier, **extra)
+    breakdown = earning_breakdown(program, purchase.amount, items, occurred, tier,
+                                  month_earns=purchase.month_earns)
     return {"points": breakdown.total, "breakdown": [line.as_dict() for line in breakdown.lines],
             "tier": tier}

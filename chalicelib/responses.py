@@ -267,16 +267,3 @@ class ProgramPreviewAnswer(Answer):
     points: int
     breakdown: list[BreakdownLine]
     tier: str = Field(description="the tier the sample purchase was computed with")
-
-
-class WidgetCoupon(Answer):
-    coupon_id: str
-    code: str
-    name: Optional[str] = None
-    status: str
-    expires_at: Optional[str] = None
-
-
-class WidgetCouponPage(Answer):
-    items: list[WidgetCoupon]
-    next_cursor: Optional[str] = None

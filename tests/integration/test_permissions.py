@@ -142,6 +142,13 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     api.get("/members/a/transactions")
     api.get("/members/a/notifications", key="admin")
     api.get("/stats", key="admin")
+    # the member page: a widget token (its signing key made on first use) and its reads
+    minted = api.post("/members/a/widget-tokens", idem=None)
+    assert minted.status == 201, minted
+    for path in ("/widget/api/member", "/widget/api/transactions", "/widget/api/coupons"):
+        assert api.get(path, key=minted.json["token"]).status == 200, path
+    assert api.post("/program/preview", {"purchase": {"amount": 1000}}, key="admin",
+                    idem=None).status == 200
     created = api.post("/api-keys", {"name": "pos-2", "role": "storefront"}, key="admin")
     assert created.status == 201, created
     api.get("/api-keys", key="admin")

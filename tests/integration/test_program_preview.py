@@ -72,3 +72,15 @@ def test_only_admins_preview(demo):
     body = {"purchase": {"amount": 100}}
     assert preview(demo, body, key="storefront").status == 403
     assert preview(demo, body, key=None).status == 401
+
+
+def test_the_frequency_line_counts_the_earns_of_the_month_given(demo):
+    program = {**DEMO_PROGRAM, "promotions": [], "frequency_bonus": {"min_purchases": 3, "extra_rate": "0.02"}}
+    second = preview(demo, {"program": program, "purchase": {"amount": 10000, "month_earns": 2}})
+    third = preview(demo, {"program": program, "purchase": {"amount": 10000, "month_earns": 3}})
+    assert second.status == third.status == 200, (second, third)
+    assert [line["rule"] for line in second.json["breakdown"]] == ["base"]
+    assert {"rule": "frequency", "points": 200} in third.json["breakdown"]
+    assert third.json["points"] == 300
+    # the default is the first earn of the month
+    assert preview(demo, {"program": program, "purchase": {"amount": 10000}}).json["points"] == 100

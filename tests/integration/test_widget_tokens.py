@@ -198,3 +198,18 @@ def test_a_form_post_opens_the_member_page_with_its_token_and_nothing_else_is_ec
     assert hostile.status_code == 200
     assert b"<script>alert" not in hostile.body
     assert b'<meta name="dangol-widget-token" content="">' in hostile.body
+
+
+def test_the_member_page_lists_the_token_members_available_coupons_only(shop):
+    template = {"template_id": "w3000", "name": "3,000 won off", "discount": {"type": "amount", "amount": 3000}}
+    assert shop.post("/coupon-templates", template, key="admin").status == 201
+    given = shop.post("/members/ana/coupons", {"template_id": "w3000"}, key="admin")
+    assert given.status == 201, given
+    used = shop.post("/members/ana/coupons", {"template_id": "w3000"}, key="admin").json
+    assert shop.post(f"/coupons/{used['code']}/redemption",
+                     {"member_id": "ana", "order_id": "o9", "order_amount": 10000}).status == 201
+    ana = shop.get("/widget/api/coupons", key=mint(shop, "ana").json["token"])
+    assert ana.status == 200, ana
+    assert [c["code"] for c in ana.json["items"]] == [given.json["code"]]
+    bo = shop.get("/widget/api/coupons", key=mint(shop, "bo").json["token"])
+    assert bo.json["items"] == []
