@@ -72,22 +72,36 @@ def screenshot(tab, name: str) -> pathlib.Path:
 
 @contextlib.contextmanager
 def served_to_a_browser():
-    """tests/served.py's app (in-process moto, one request at a time), with every
-    connection closed after its answer: a browser opens several connections at once
-    and keeps them alive, which would hold a one-at-a-time server on an idle one."""
+    """tests/served.py's app on in-process moto, served by a thread per connection with
+    the app called one request at a time (moto in-process is not thread-safe): a browser
+    opens several connections at once, some of them idle (preconnects), which would hold
+    a one-connection-at-a-time server. Each connection is closed after its answer."""
     from chalice.config import Config
-    from chalice.local import ChaliceRequestHandler, HTTPServer, LocalDevServer
+    from chalice.local import ChaliceRequestHandler, LocalDevServer, ThreadedHTTPServer
     from moto import mock_aws
 
     import app as app_module
     from chalicelib import local, runtime
     from tests.served import Served
 
-    class OneRequestPerConnection(ChaliceRequestHandler):
+    one_at_a_time = threading.Lock()
+
+    class OneRequestAtATime(ChaliceRequestHandler):
         protocol_version = "HTTP/1.0"
+        timeout = 30  # an idle connection gives up its thread after this long
+
+        def _generic_handle(self):
+            with one_at_a_time:
+                super()._generic_handle()
 
         def log_message(self, format, *args):
             pass
+
+    class Server(ThreadedHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            pass  # a tab closed while its answer was being written
 
     with mock_aws():
         runtime.reset()
@@ -95,7 +109,7 @@ def served_to_a_browser():
         admin = local.create_api_key("admin", "hq")
         storefront = local.create_api_key("storefront", "pos-1")
         server = LocalDevServer(app_module.app, Config(chalice_stage="dev"), "127.0.0.1", 0,
-                                handler_cls=OneRequestPerConnection, server_cls=HTTPServer)
+                                handler_cls=OneRequestAtATime, server_cls=Server)
         port = server.server.server_address[1]
         thread = threading.Thread(target=server.server.serve_forever, daemon=True)
         thread.start()
