@@ -787,7 +787,8 @@ def create_widget_token(actor, member_id):
 @widget
 def widget_member(grant: WidgetGrant):
     member = services().ledger.get_member(grant.member_id)
-    return {**member, "currency": services().ledger.program().currency}
+    program = services().ledger.program()
+    return {**member, "currency": program.currency, "timezone": program.timezone}
 
 
 @app.route("/widget/api/transactions", methods=["GET"])

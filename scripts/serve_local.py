@@ -7,6 +7,9 @@ at a time (Chalice keeps the current request on the app object), and an idle
 keep-alive connection is closed after --idle-timeout seconds without holding
 up anyone else. Every request is logged as `access METHOD PATH STATUS MS ms`.
 
+At start it prints the console's and the member page's URLs, and a widget token
+(15 minutes) for the demo member `demo`, enrolled with a purchase if the shop lacks it.
+
 Local-only routes (served here, never part of the AWS build), admin key:
   POST /local/jobs/{name}   run a daily job now, then deliver the queued notifications
   GET  /local/status        process memory, members seeded, state file
@@ -147,6 +150,8 @@ def main() -> None:
             seeded = seed_shop.seed(app_module.app, args.seed, progress=log.info)
         log.info("seeded %d members in %.0f s", seeded, time.monotonic() - started)
 
+    demo_token = demo_widget_token(app_module.app, storefront)
+
     saver = StateSaver(args.data, moto, args.save_every) if args.data else None
     stop = threading.Event()
     worker = threading.Thread(target=work, args=(args.jobs_every, stop, saver), daemon=True,
@@ -167,6 +172,13 @@ def main() -> None:
         "moto_patches": "on" if patched else "off (DANGOL_STOCK_MOTO)",
         "run_a_job_now": f"curl -XPOST 127.0.0.1:{port}/local/jobs/expire_points "
                          "-H 'Authorization: Bearer <admin_key>'",
+        "console": f"http://127.0.0.1:{port}/console  (sign in with admin_key)",
+        "widget": f"http://127.0.0.1:{port}/widget  (paste widget_token)",
+        "widget_token": demo_token["token"],
+        "widget_token_member": DEMO_MEMBER,
+        "widget_token_expires_at": demo_token["expires_at"],
+        "new_widget_token": f"curl -XPOST 127.0.0.1:{port}/members/{DEMO_MEMBER}/widget-tokens "
+                            "-H 'Authorization: Bearer <storefront_key>'",
     }, indent=2, ensure_ascii=False), flush=True)
 
     def terminate(signum, frame):
@@ -184,6 +196,31 @@ def main() -> None:
             if saver is not None:
                 saver.save("at shutdown")
         moto.stop()
+
+
+DEMO_MEMBER = "demo"
+
+
+def demo_widget_token(app_object, storefront_key: str) -> dict:
+    """A widget token for the demo member (enrolled, with a purchase, when the shop
+    does not have it yet), made through the app before it serves."""
+    from chalice.test import Client
+
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {storefront_key}"}
+    with Client(app_object) as client:
+        if client.http.get(f"/members/{DEMO_MEMBER}", headers=headers).status_code == 404:
+            enrolled = client.http.post("/members", headers={**headers, "Idempotency-Key": "demo-member"},
+                                        body=json.dumps({"member_id": DEMO_MEMBER, "name": "Demo Member",
+                                                         "phone": "010-0000-0000"}))
+            if enrolled.status_code == 201:
+                client.http.post(f"/members/{DEMO_MEMBER}/earn",
+                                 headers={**headers, "Idempotency-Key": "demo-earn"},
+                                 body=json.dumps({"order_id": "demo-1", "amount": 120000}))
+        minted = client.http.post(f"/members/{DEMO_MEMBER}/widget-tokens", headers=headers)
+        if minted.status_code != 201:
+            log.warning("no widget token for the demo member: %s", minted.body[:200])
+            return {"token": None, "expires_at": None}
+        return json.loads(minted.body)
 
 
 class StateSaver:

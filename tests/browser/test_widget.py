@@ -12,8 +12,10 @@ from tests.browser import shop
 from tests.browser.conftest import screenshot, served_to_a_browser
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def served():
+    """A fresh app and data set per test: under pytest-xdist a worker runs other modules'
+    tests (each with its own moto) between two tests of this one."""
     with served_to_a_browser() as served:
         served.data = shop.fill(served)
         yield served
@@ -28,6 +30,14 @@ def phone(chromium):
     yield tab
     tab.close()
     assert not errors, errors
+
+
+def seoul_day(instant: str) -> str:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    moment = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    return moment.astimezone(ZoneInfo("Asia/Seoul")).date().isoformat()
 
 
 def token_for(served, member_id):
@@ -59,6 +69,8 @@ def test_the_member_page_shows_the_members_points_coupons_and_history(phone, ser
     rows = phone.inner_text("#history tbody").splitlines()
     assert len(rows) == len(history) <= 10
     assert rows[-1].split("\t")[1] == "Bonus"
+    # dates are the program timezone's (Asia/Seoul) days
+    assert [row.split("\t")[0] for row in rows] == [seoul_day(tx["created_at"]) for tx in history]
     # fits a phone: nothing wider than the screen
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(phone, "widget-en")

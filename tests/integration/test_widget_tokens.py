@@ -36,7 +36,7 @@ def test_the_token_reads_its_member_and_nothing_names_another(shop, clock):
     assert member.status == 200, member
     assert member.json["member_id"] == "ana"
     assert member.json["balance"] == shop.balance("ana")
-    assert member.json["currency"] == "KRW"
+    assert member.json["currency"] == "KRW" and member.json["timezone"] == "Asia/Seoul"
     history = shop.get("/widget/api/transactions?limit=10", key=token)
     assert history.status == 200, history
     assert {tx["member_id"] for tx in history.json["items"]} == {"ana"}

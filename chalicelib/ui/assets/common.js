@@ -69,8 +69,16 @@ window.Dangol = (function () {
     return format.format(value / Math.pow(10, digits));
   }
 
-  function day(instant) {
-    return instant ? String(instant).slice(0, 10) : "";
+  /* the calendar day of an instant in a timezone (the program's), as YYYY-MM-DD */
+  function day(instant, timezone) {
+    if (!instant) return "";
+    if (timezone) {
+      try {
+        return new Intl.DateTimeFormat("en-CA", { timeZone: timezone, year: "numeric", month: "2-digit", day: "2-digit" })
+          .format(new Date(instant));
+      } catch (e) { /* an unknown zone: UTC below */ }
+    }
+    return String(instant).slice(0, 10);
   }
 
   function when(instant) {

@@ -106,8 +106,10 @@
   function drawDaily(items) {
     var xs = items.map(function (d) { return Date.parse(d.date + "T00:00:00Z") / 1000; });
     var pick = function (field) { return items.map(function (d) { return d[field] || 0; }); };
+    var counts = { size: 64, values: function (u, splits) { return splits.map(function (v) { return D.number(v); }); } };
     drawChart("points", $("points-chart"), {
       scales: { x: { time: true } },
+      axes: [{}, counts],
       series: [{ label: "Date", value: function (u, v) { return v == null ? "" : isoDay(new Date(v * 1000)); } },
                { label: "Earned", stroke: "#15803d", width: 2 },
                { label: "Redeemed", stroke: "#1d4ed8", width: 2 },
@@ -116,6 +118,7 @@
     drawChart("joined", $("joined-chart"), {
       height: 180,
       scales: { x: { time: true } },
+      axes: [{}, counts],
       series: [{ label: "Date", value: function (u, v) { return v == null ? "" : isoDay(new Date(v * 1000)); } },
                { label: "New members", stroke: "#7c3aed", fill: "rgba(124,58,237,0.6)",
                  paths: uPlot.paths.bars({ size: [0.8, 12] }), points: { show: false } }]

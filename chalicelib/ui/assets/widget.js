@@ -92,7 +92,7 @@
       : t("top_tier");
     D.clear($("expiring"));
     member.expiring.forEach(function (lot) {
-      $("expiring").appendChild(el("li", {}, [el("strong", { text: number(lot.points) + " " + t("points_unit") }), " · " + t("expires_on")(D.day(lot.expires_at))]));
+      $("expiring").appendChild(el("li", {}, [el("strong", { text: number(lot.points) + " " + t("points_unit") }), " · " + t("expires_on")(D.day(lot.expires_at, data.timezone))]));
     });
     $("expiring-none").hidden = member.expiring.length > 0;
     D.clear($("coupons"));
@@ -100,7 +100,7 @@
       $("coupons").appendChild(el("li", { className: "coupon" }, [
         el("div", {}, [
           el("strong", { text: coupon.name || coupon.template_id || "" }),
-          el("p", { className: "help", text: t("valid_until")(D.day(coupon.expires_at)) }),
+          el("p", { className: "help", text: t("valid_until")(D.day(coupon.expires_at, data.timezone)) }),
           el("p", {}, [t("code") + ": ", el("code", { className: "coupon-code", text: coupon.code })])
         ]),
         qrSvg(coupon.code)
@@ -108,7 +108,7 @@
     });
     $("coupons-none").hidden = data.coupons.length > 0;
     D.fillRows($("history").tBodies[0], data.transactions.map(function (tx) {
-      return [D.day(tx.created_at), t("types")[tx.type] || tx.type, (tx.points > 0 ? "+" : "") + number(tx.points)];
+      return [D.day(tx.created_at, data.timezone), t("types")[tx.type] || tx.type, (tx.points > 0 ? "+" : "") + number(tx.points)];
     }));
   }
 
@@ -133,7 +133,7 @@
                    return { items: [] }; // coupons not offered by this service
                  })]).then(function (answers) {
       data = { member: answers[0], transactions: answers[1].items.slice(0, 10), coupons: answers[2].items,
-               currency: answers[0].currency || "KRW" };
+               currency: answers[0].currency || "KRW", timezone: answers[0].timezone };
       $("member").hidden = false;
       $("status").textContent = "";
       render();
