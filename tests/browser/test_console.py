@@ -162,3 +162,83 @@ def test_the_console_asks_for_nothing_from_another_origin(page, served):
     page.wait_for_selector("#templates-table td:has-text('w3000')")
     assert requested and all(url.startswith(served.url) for url in requested), requested
     assert not any(served.admin_key in url for url in requested)
+
+
+def test_suspension_from_the_member_detail(page, served):
+    sign_in(page, served)
+    page.click("#nav [data-view=members]")
+    page.select_option("#find-by", "email")
+    page.fill("#find-value", "KIM@example.com")
+    page.click("#find-form button[type=submit]")
+    page.wait_for_selector("#member-suspension:has-text('Not suspended')")
+    page.fill("#suspend-reason", "chargeback review")
+    page.click("#suspend-button")
+    page.wait_for_selector("#member-suspension:has-text('chargeback review')")
+    assert shop.call(served, "GET", "/members/kim")["suspension"]["reason"] == "chargeback review"
+    page.click("#unsuspend-button")
+    page.wait_for_selector("#member-suspension:has-text('Not suspended')")
+    assert shop.call(served, "GET", "/members/kim")["suspension"] is None
+
+
+def test_coupon_templates_and_rewards_are_listed_and_created(page, served):
+    sign_in(page, served)
+    page.click("#nav [data-view=catalog]")
+    page.wait_for_selector("#templates-table td:has-text('w3000')")
+    page.fill("#tpl-template_id", "p10")
+    page.click("#template-form button[type=submit]")  # no name: the contract's 400, shown
+    page.wait_for_selector("#template-error:has-text('VALIDATION_ERROR')")
+    page.fill("#tpl-name", "10% off")
+    page.select_option("#tpl-type", "percent")
+    page.fill("#tpl-value", "10")
+    page.fill("#tpl-max_amount", "5000")
+    page.fill("#tpl-points_cost", "500")
+    page.click("#template-form button[type=submit]")
+    page.wait_for_selector("#templates-table td:has-text('10% (at most ₩5,000)')")
+    stored = {t["template_id"]: t for t in shop.call(served, "GET", "/coupon-templates", key="admin")["items"]}
+    assert stored["p10"]["discount"] == {"type": "percent", "percent": 10, "max_amount": 5000}
+    assert stored["p10"]["points_cost"] == 500
+    page.fill("#rw-reward_id", "tumbler")
+    page.fill("#rw-name", "Tumbler")
+    page.fill("#rw-points_cost", "3000")
+    page.fill("#rw-stock", "5")
+    page.click("#reward-form button[type=submit]")
+    page.wait_for_selector("#rewards-table td:has-text('tumbler')")
+    rewards = shop.call(served, "GET", "/rewards")["items"]
+    assert [(r["reward_id"], r["points_cost"], r["stock"]) for r in rewards] == [("tumbler", 3000, 5)]
+
+
+UNLABELLED = """() => Array.from(document.querySelectorAll('input, select, textarea'))
+    .filter(e => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+    .map(e => e.id || e.outerHTML)"""
+
+
+def test_every_control_has_a_label_and_the_keyboard_reaches_the_sections(page, served):
+    page.goto(served.url + "/console")
+    assert page.evaluate(UNLABELLED) == []
+    assert page.evaluate("document.activeElement.id") == "admin-key"  # focus starts in the form
+    page.keyboard.type(served.admin_key)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#overview:not([hidden])")
+    page.click("#nav [data-view=program]")
+    page.locator('#program-fields [data-path="tiers.0.name"]').wait_for()
+    page.click("#nav [data-view=members]")
+    page.fill("#find-value", "kim")
+    page.select_option("#find-by", "id")
+    page.click("#find-form button[type=submit]")
+    page.wait_for_selector("#member-detail:not([hidden])")
+    assert page.evaluate(UNLABELLED) == []
+    # Tab from the top: the skip link, then the section buttons in order
+    page.reload()  # still signed in (the key is in this tab's sessionStorage), on #members
+    page.wait_for_selector("#members:not([hidden])")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    reached = []
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.textContent"))
+    assert reached == ["Overview", "Program", "Members", "Coupons & rewards", "Sign out"]
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # "Program", by keyboard
+    page.wait_for_selector("#program:not([hidden])")
