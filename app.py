@@ -312,13 +312,13 @@ def get_voucher(actor, code):
 @app.route("/coupon-templates", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @endpoint("admin", model=schemas.CreateCouponTemplate)
 def create_coupon_template(actor, body):
-    return Result(201, services().ledger.create_template(body))
+    return Result(201, services().ledger.add_coupon_template(body))
 
 
 @app.route("/coupon-templates", methods=["GET"])
 @endpoint("storefront")
 def list_coupon_templates(actor):
-    return services().ledger.templates(*page_params())
+    return services().ledger.coupon_templates(*page_params())
 
 
 @app.route("/members/{member_id}/coupons", methods=["POST"], content_types=ANY_CONTENT_TYPE)

@@ -96,14 +96,14 @@ class Ledger:
         return update_member(self.changes, actor, member_id, request)
 
     # -- coupons (§11) ---------------------------------------------------
-    def create_template(self, request: schemas.CreateCouponTemplate) -> dict:
+    def add_coupon_template(self, request: schemas.CreateCouponTemplate) -> dict:
         item = {"pk": template_key(request.template_id)[0], "sk": request.template_id,
                 **request.model_dump(mode="json"), "created_at": format_instant(clock.now())}
         if not self.store.put(item, condition="attribute_not_exists(pk)"):
             raise TemplateExistsError(f"coupon template {request.template_id!r} already exists")
         return template_view(item)
 
-    def templates(self, limit: int, cursor: Optional[str]) -> dict:
+    def coupon_templates(self, limit: int, cursor: Optional[str]) -> dict:
         items, next_cursor = self.store.query_page(template_key("")[0], "", limit, cursor, newest_first=False)
         return {"items": [template_view(i) for i in items], "next_cursor": next_cursor}
 

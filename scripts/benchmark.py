@@ -457,8 +457,9 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
     def world() -> World:
         return World(recorder, program, API_NOW)
 
-    def enrol(api: Api, member_id: str, i: int, **extra) -> dict:
+    def enrol(api: Api, member_id: str, i: int, contact: Optional[int] = None, **extra) -> dict:
         body = {"member_id": member_id, "name": f"Member {i}", **extra}
+        i = i if contact is None else contact
         if i % 2 == 0:
             body["email"] = f"{member_id}@example.com"
         else:
@@ -510,7 +511,7 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
         api = w.api
         for i, m in enumerate(members):
             code = enrol(api, m, i)[0]["referral_code"]
-            enrol(api, f"r{i:03d}", i, referral_code=code)
+            enrol(api, f"r{i:03d}", i, contact=10_000 + i, referral_code=code)  # not the referrer's own
         for i in range(n):
             r = f"r{i:03d}"
             record("POST /members/{id}/earn (first, referral bonus)",

@@ -69,13 +69,35 @@ def bind(port: int) -> FrontServer:
         raise
 
 
+def load_templates(path: str) -> int:
+    """The coupon templates of `path` that the shop does not have yet; how many were added."""
+    from chalicelib import schemas
+    from chalicelib.errors import TemplateExistsError
+    from chalicelib.runtime import services
+
+    file = pathlib.Path(path)
+    if not path or not file.is_file():
+        return 0
+    added = 0
+    for entry in json.loads(file.read_text()):
+        try:
+            services().ledger.add_coupon_template(schemas.CreateCouponTemplate.model_validate_json(json.dumps(entry)))
+            added += 1
+        except TemplateExistsError:
+            pass
+    return added
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=int(os.environ.get("DANGOL_PORT", "8000")),
                         help="API port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("DANGOL_MOTO_PORT", "0")))
-    parser.add_argument("--program", default=str(ROOT.parent / "shared" / "demo-program.json"),
-                        help="program configuration loaded at start (JSON file)")
+    parser.add_argument("--program", default=str(ROOT.parent / "shared" / "demo-program-v2.json"),
+                        help="program configuration loaded into a new shop (JSON file)")
+    parser.add_argument("--coupons", default=str(ROOT.parent / "shared" / "demo-coupons.json"),
+                        help="coupon templates (a JSON list) added to a new shop before its program, "
+                             "which may name them")
     parser.add_argument("--jobs-every", type=float, default=JOB_EVERY_SECONDS,
                         help="seconds between runs of the daily jobs (default: a day)")
     parser.add_argument("--data", metavar="PATH",
@@ -133,8 +155,9 @@ def main() -> None:
     if restored and services().store.get("PROGRAM", "CONFIG") is not None:
         program_note = f"kept from {args.data}"
     elif program_path.is_file():
+        templates = load_templates(args.coupons)
         services().ledger.put_program(Program.model_validate_json(program_path.read_text()))
-        program_note = str(program_path)
+        program_note = str(program_path) + (f" with {templates} coupon templates" if templates else "")
     admin = local.create_api_key("admin", "local-admin")
     storefront = local.create_api_key("storefront", "local-pos")
 

@@ -75,6 +75,9 @@ class Api:
     def delete(self, path, **kw):
         return self.call("DELETE", path, **kw)
 
+    def patch(self, path, body=None, **kw):
+        return self.call("PATCH", path, body, **kw)
+
     # conveniences for setting up scenarios
     def program(self, config: dict):
         response = self.put("/program", config, key="admin")

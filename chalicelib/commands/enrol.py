@@ -5,7 +5,7 @@ from ..auth import Actor
 from ..domain.ids import new_id, referral_code
 from ..domain.member import Member
 from ..errors import MemberExistsError, ReferralNotAllowedError, ValidationError
-from ..repository import phone_digits
+from ..repository import phone_digits, profile_key
 from ..member_changes import IdempotencyKey, MemberChanges, NeedMembers, Result, Unit
 from ..store import STALE, refuse
 from .. import schemas
@@ -30,7 +30,7 @@ def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: s
                 raise ValidationError(f"unknown referral_code {request.referral_code!r}")
             referrer_id = code_item["member_id"]
             referrer_generation = int(code_item.get("generation", 0))
-            if referrer_id not in members and not referrer_id == member_id:
+            if profile_key(referrer_id) not in found and referrer_id != member_id:
                 raise NeedMembers([referrer_id])  # §15: is it the new member's own code?
             owner = members.get(referrer_id)
             if owner is not None and not owner.erased and same_person(owner, request):

@@ -82,6 +82,13 @@ def test_the_local_service_serves_runs_jobs_keeps_its_data_and_explains_itself(t
         assert status == 201 and member["balance"] == 1000
         assert time.monotonic() - started < 30
         idle.close()
+        # a new shop starts on the v2 demo: its coupon templates, then the program naming them
+        status, templates = service.call("GET", "/coupon-templates?limit=100")
+        assert status == 200 and {"welcome-2000", "latte-1000", "comeback-20"} <= {
+            t["template_id"] for t in templates["items"]}
+        status, program = service.call("GET", "/program", key="admin_key")
+        assert program["auto_coupons"]["signup"] == "welcome-2000" and program["dormancy"] == {"after_days": 180}
+        assert member["coupons_available"] == 1  # the welcome coupon
         # jobs on demand: admin key only, known jobs only
         status, ran = service.call("POST", "/local/jobs/expire_points", key="admin_key")
         assert status == 200 and ran["job"] == "expire_points"

@@ -489,7 +489,7 @@ ROWS = [
     # paths and methods that are no route
     row("unknown-path", "GET", "/membres/m1", None, "storefront", 404, "NOT_FOUND"),
     row("unknown-path-post", "POST", "/members/m1/earnings", EARN, "storefront", 404, "NOT_FOUND"),
-    row("wrong-method", "PATCH", "/members/m1", {"name": "x"}, "storefront", 405,
+    row("wrong-method", "PUT", "/members/m1", {"name": "x"}, "storefront", 405,
         "METHOD_NOT_ALLOWED"),
     row("wrong-method-put-earn", "PUT", "/members/m1/earn", EARN, "storefront", 405,
         "METHOD_NOT_ALLOWED"),

@@ -80,6 +80,8 @@ def test_stats_of_an_empty_program_list_every_tier(demo):
         "points_reversed": 0,
         "points_outstanding": 0,
         "liability": 0,
+        "coupons_issued": 0,
+        "coupons_used": 0,
     }
 
 
@@ -104,6 +106,8 @@ def test_stats_after_a_mixed_scenario(api, clock):
         "points_reversed": -40,
         "points_outstanding": 427,
         "liability": 854,
+        "coupons_issued": 0,
+        "coupons_used": 0,
     }
     # m1: 100 + 240 − 50 − 60 − 15 = 215; m2: 100 + 7 + 30 − 20 + 20 = 137;
     # m3: 100 − 40 + 15 = 75; 215 + 137 + 75 = 427

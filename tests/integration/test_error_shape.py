@@ -11,9 +11,9 @@ import pytest
 
 UNKNOWN_PATHS = ["/", "/membres/x", "/health/x", "/members/m1/earn/x",
                  "/a/b/c/d/e/f/g/h/i/j", "/docs/x/y", "/members/m1/transactions/x/y/z"]
-WRONG_METHODS = [("PATCH", "/members/m1", "GET, DELETE"), ("DELETE", "/rewards", "POST, GET"),
+WRONG_METHODS = [("PUT", "/members/m1", "GET, PATCH, DELETE"), ("DELETE", "/rewards", "POST, GET"),
                  ("PUT", "/stats", "GET"), ("GET", "/members/m1/earn", "POST"),
-                 ("POST", "/health", "GET"), ("HEAD", "/members", "POST")]
+                 ("POST", "/health", "GET"), ("HEAD", "/members/m1/earn", "POST")]
 ID = re.compile(r"correlation id ([0-9a-zA-Z-]{8,})")
 
 

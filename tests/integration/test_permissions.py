@@ -142,6 +142,21 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     api.get("/members/a/transactions")
     api.get("/members/a/notifications", key="admin")
     api.get("/stats", key="admin")
+    api.get("/stats/daily?from=2020-01-01&to=2030-01-01", key="admin")
+    # v2: coupons, lookups, suspension
+    assert api.post("/coupon-templates", {"template_id": "latte", "name": "Latte", "points_cost": 100,
+                                          "discount": {"type": "amount", "amount": 1000}},
+                    key="admin").status == 201
+    api.get("/coupon-templates")
+    coupon = api.post("/members/a/coupons", {"template_id": "latte"}).json
+    api.get("/members/a/coupons")
+    api.post(f"/coupons/{coupon['code']}/redemption", {"member_id": "a", "order_id": "c1", "order_amount": 5000})
+    api.post(f"/coupons/{coupon['code']}/release", {"member_id": "a"})
+    api.get("/members?phone=01012345678")
+    api.get("/members?tier=basic", key="admin")
+    api.patch("/members/b", {"name": "B"})
+    api.post("/members/b/suspension", {"reason": "abuse"}, key="admin")
+    api.delete("/members/b/suspension", key="admin")
     # the member page: a widget token (its signing key made on first use) and its reads
     minted = api.post("/members/a/widget-tokens", idem=None)
     assert minted.status == 201, minted

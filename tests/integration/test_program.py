@@ -8,7 +8,9 @@ from tests.conftest import DEMO_PROGRAM as DEMO_INPUT
 from tests.checks import CONTRACT_DEFAULTS as DEFAULTS, assert_error
 
 # the demo program as stored: with the defaults of the fields it leaves out
-DEMO_PROGRAM = {"phone_region": DEFAULTS["phone_region"], **DEMO_INPUT}
+DEMO_PROGRAM = {"phone_region": DEFAULTS["phone_region"],
+                **{k: DEFAULTS[k] for k in ("frequency_bonus", "dormancy", "limits", "auto_coupons")},
+                **DEMO_INPUT}
 
 TIERS = [
     {"name": "bronze", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None},

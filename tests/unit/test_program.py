@@ -49,8 +49,17 @@ def test_defaults_are_not_shared_between_programs():
 
 def test_demo_program_is_valid_and_round_trips():
     program = Program.model_validate(DEMO)
-    assert dumped(program) == {"phone_region": "KR", **DEMO}  # the demo leaves the default region
+    v2_defaults = {k: CONTRACT_DEFAULTS[k] for k in ("frequency_bonus", "dormancy", "limits", "auto_coupons")}
+    # the v1 demo leaves the default region and the v2 fields
+    assert dumped(program) == {"phone_region": "KR", **v2_defaults, **DEMO}
     assert Program.model_validate_json(program.model_dump_json()) == program
+
+
+def test_v2_demo_program_is_valid_and_round_trips():
+    demo = json.loads((pathlib.Path(__file__).resolve().parents[3] / "shared" / "demo-program-v2.json").read_text())
+    program = Program.model_validate(demo)
+    assert dumped(program) == {"phone_region": "KR", **demo}
+    assert program.frequency_bonus.min_purchases == 3 and program.dormancy.after_days == 180
 
 
 def test_promotion_instants_are_stored_as_utc_with_z():
