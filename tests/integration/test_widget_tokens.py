@@ -213,3 +213,56 @@ def test_the_member_page_lists_the_token_members_available_coupons_only(shop):
     assert [c["code"] for c in ana.json["items"]] == [given.json["code"]]
     bo = shop.get("/widget/api/coupons", key=mint(shop, "bo").json["token"])
     assert bo.json["items"] == []
+
+
+def signed(payload: bytes) -> str:
+    """A token over any payload, signed with the service's key (as only the service can)."""
+    import app as app_module
+
+    tokens = app_module.widget_tokens()
+    body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    return f"dgw_{body}.{tokens._sign(body)}"
+
+
+def test_only_a_bearer_token_of_the_right_shape_and_claims_is_taken(shop, clock):
+    token = mint(shop, "ana").json["token"]
+    assert shop.get("/widget/api/member", key=token).status == 200
+    headers = {"Authorization": f"Basic {token}"}
+    assert shop.get("/widget/api/member", key=None, headers=headers).status == 401
+    assert shop.get("/widget/api/member", key="dgw_" + "A" * 397 + ".x").status == 401  # 402 chars
+    expires = int(clock.now.timestamp()) + 600
+    good = json.dumps({"m": "ana", "g": 0, "e": expires}).encode()
+    assert shop.get("/widget/api/member", key=signed(good)).status == 200
+    for payload in (b"not json", b"[]", json.dumps({"m": "ana", "g": 0}).encode(),
+                    json.dumps({"m": 7, "g": 0, "e": expires}).encode(),
+                    json.dumps({"m": "ana", "g": "0", "e": expires}).encode(),
+                    json.dumps({"m": "ana", "g": 0, "e": str(expires)}).encode()):
+        answer = shop.get("/widget/api/member", key=signed(payload))
+        assert answer.status == 401 and answer.error == "UNAUTHORIZED", (payload, answer)
+
+
+def test_a_form_post_that_is_not_ascii_opens_the_page_without_a_token(api):
+    opened = api.client.http.post("/widget", headers={"Content-Type": "application/x-www-form-urlencoded"},
+                                  body=b"token=\xff\xfe")
+    assert opened.status_code == 200
+    assert b'<meta name="dangol-widget-token" content="">' in opened.body
+
+
+def test_the_local_service_enrols_the_demo_member_once_and_mints_its_token(api):
+    import importlib.util
+
+    import app as app_module
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("serve_local", ROOT / "scripts" / "serve_local.py")
+    serve_local = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(serve_local)
+    first = serve_local.demo_widget_token(app_module.app, api.storefront_key)
+    member = api.get("/widget/api/member", key=first["token"])
+    assert member.status == 200 and member.json["member_id"] == "demo"
+    assert member.json["balance"] == 1000 + 1200  # the signup bonus and a ₩120,000 purchase
+    second = serve_local.demo_widget_token(app_module.app, api.storefront_key)
+    assert api.get("/widget/api/member", key=second["token"]).json["balance"] == 2200
+    assert api.get("/stats", key="admin").json["members"] == 1
+    assert serve_local.demo_widget_token(app_module.app, "dgl_not_a_key") == {
+        "token": None, "expires_at": None}
