@@ -227,7 +227,7 @@ class JobSteps:
                                                     self.finish_birthdays),
             "recompute_tiers": JobDefinition(self.retier_member, member_of),
             "send_monthly_statements": JobDefinition(self.statement_member, member_of,
-                                                     self.finish_statements),
+                                                     self.finish_statements, fan_out_pages=True),
             "win_back_dormant_members": JobDefinition(self.win_back_member, member_of),
             "recompute_tiers:ladder": JobDefinition(self.retier_member, member_of,
                                                     self.finish_ladder_pass),

@@ -184,14 +184,16 @@ def test_a_run_that_died_part_way_is_resumed_by_the_next_days_run(api, clock):
     # planned as the scheduled function plans: one task per shard on the job queue
     services().job_worker.start(services().job_plans.send_monthly_statements())
     sqs = aws.client("sqs")
-    [message] = sqs.receive_message(QueueUrl=jobs_queue_url(), MaxNumberOfMessages=1)["Messages"]
-    task = json.loads(message["Body"])
-    assert task["job"] == "send_monthly_statements"
-    # one task is worked off, then the workers die: the other tasks are lost
-    app_module.run_job_tasks({"Records": [{
-        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
-        "attributes": {}, "messageAttributes": {}, "md5OfBody": None, "eventSource": "aws:sqs",
-        "eventSourceARN": "arn", "awsRegion": settings.load().region}]}, local._Context())
+    # tasks are worked off until some members have theirs, then the workers die: the rest is lost
+    while not any(statements(m) for m in members):
+        [message] = sqs.receive_message(QueueUrl=jobs_queue_url(), MaxNumberOfMessages=1)["Messages"]
+        assert json.loads(message["Body"])["job"] == "send_monthly_statements"
+        app_module.run_job_tasks({"Records": [{
+            "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"], "attributes": {}, "messageAttributes": {}, "md5OfBody": None,
+            "eventSource": "aws:sqs", "eventSourceARN": "arn", "awsRegion": settings.load().region}]},
+            local._Context())
+        sqs.delete_message(QueueUrl=jobs_queue_url(), ReceiptHandle=message["ReceiptHandle"])
     sqs.purge_queue(QueueUrl=jobs_queue_url())
     done = [m for m in members if statements(m)]
     assert 0 < len(done) < len(members)
@@ -202,3 +204,32 @@ def test_a_run_that_died_part_way_is_resumed_by_the_next_days_run(api, clock):
     assert all(len(statements(m)) == 1 for m in members)
     clock.advance(days=1)
     assert services().job_plans.send_monthly_statements() == []
+
+
+def test_the_statement_run_fans_out_a_task_per_page(api, clock, monkeypatch):
+    """Its work is every member: the shard tasks only walk the `members` index and
+    each page of members is a task of its own, so any number of workers share it."""
+    from chalicelib.job_pipeline import JobWorker
+
+    api.program(PROGRAM)
+    clock.set("2027-01-10T03:00:00Z")
+    members = [f"m{i:02d}" for i in range(15)]
+    for member_id in members:
+        api.member(member_id)
+    clock.set(FEB_FIRST)
+    monkeypatch.setattr(services().job_worker, "page_size", 2)
+    worked = []
+    real_work = JobWorker.work
+
+    def work(self, task, remaining_ms):
+        worked.append((task.part or "", len(task.pending)))
+        return real_work(self, task, remaining_ms)
+
+    monkeypatch.setattr(JobWorker, "work", work)
+    local.run_job("send_monthly_statements")
+    assert all(len(statements(m)) == 1 for m in members)
+    pages = [part for part, pending in worked if "@" in part]
+    assert len(pages) >= 8 and all(pending <= 2 for part, pending in worked if "@" in part)
+    assert len(worked) == len(pages) + settings.load().schedule_shards
+    # the run completed when its last page did: the month is marked done
+    assert services().store.get("PROGRAM", "STATEMENTS_DONE")["month"] == "2027-02"
