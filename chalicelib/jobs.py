@@ -121,12 +121,16 @@ class JobSteps:
                     or member.created_at >= enrolled_by):
                 return Result(200, 0)
             points = unit.program.birthday_bonus
-            if not points:
+            template_id = unit.program.auto_coupons.birthday  # §11: also when the bonus is 0
+            if not points and not template_id:
                 return Result(200, 0)
             member.last_birthday_year = year
-            unit.credit(member, "bonus", points, reason="birthday")
-            unit.notify(member, "birthday_bonus", points=points)
-            return Result(200, points)
+            if points:
+                unit.credit(member, "bonus", points, reason="birthday")
+                unit.notify(member, "birthday_bonus", points=points)
+            unit.auto_coupon(member, template_id, "birthday")
+            unit.touch(member)
+            return Result(200, points or 1)
 
         return self._apply(member_id, decide)
 
@@ -204,7 +208,7 @@ class JobPlans:
     def grant_birthday_bonuses(self) -> list[Task]:
         now = clock.now()
         program = self.ledger.program()
-        if not program.birthday_bonus:
+        if not program.birthday_bonus and not program.auto_coupons.birthday:
             return []
         today = local_date(now, program.timezone)
         done = self.store.get(*BIRTHDAYS_DONE_KEY)
