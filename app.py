@@ -445,6 +445,8 @@ def log_event(event, get_response):
 #   recompute_tiers        23:20 UTC = 08:20 KST
 #   send_expiry_warnings   00:00 UTC = 09:00 KST (after expiry: warns of what is left)
 #   grant_birthday_bonuses 00:30 UTC = 09:30 KST
+#   send_monthly_statements  00:40 UTC = 09:40 KST (daily: the month's first run sends, later ones catch up)
+#   win_back_dormant_members 00:50 UTC = 09:50 KST
 # Each only plans: the work goes to the job queue, in tasks run by run_job_tasks.
 def plan(name: str, tasks) -> None:
     services().job_worker.start(tasks)
@@ -469,6 +471,16 @@ def send_expiry_warnings(event):
 @app.schedule(Cron(30, 0, "*", "*", "?", "*"))
 def grant_birthday_bonuses(event):
     plan("grant_birthday_bonuses", services().job_plans.grant_birthday_bonuses())
+
+
+@app.schedule(Cron(40, 0, "*", "*", "?", "*"))
+def send_monthly_statements(event):
+    plan("send_monthly_statements", services().job_plans.send_monthly_statements())
+
+
+@app.schedule(Cron(50, 0, "*", "*", "?", "*"))
+def win_back_dormant_members(event):
+    plan("win_back_dormant_members", services().job_plans.win_back_dormant_members())
 
 
 @app.schedule(Rate(10, unit=Rate.MINUTES))

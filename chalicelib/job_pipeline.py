@@ -22,6 +22,10 @@ and the next delivery starts again from that message's checkpoint: members done
 since are done again, which changes nothing (each step is one conditional
 transaction that is a no-op once applied).
 
+A job whose work is every member (the monthly statement) fans out further: its
+partition tasks only walk the index and send each page's members to the queue
+as a task of its own, so as many workers as the queue feeds work at once.
+
 A member whose step fails is set aside into a retry task of its own (retried by
 SQS, then the DLQ), so it never holds up the rest of its partition.
 
@@ -95,6 +99,9 @@ class JobDefinition:
     step: Callable[[str, dict], Any]  # (member_id, params): apply the job to one member
     member_of: Callable[[str, str], Optional[str]]  # index entry's table key -> member id
     on_complete: Optional[Callable[[dict], None]] = None  # after the last part of a tracked run
+    # each page's members become a task of their own (any number of workers at once); the
+    # partition's task only walks the index
+    fan_out_pages: bool = False
 
 
 class JobIncompleteError(Exception):
@@ -214,6 +221,8 @@ class JobWorker:
                 task.started = True
                 task.pending = list(dict.fromkeys(
                     m for m in (definition.member_of(pk, sk) for pk, sk in keys) if m))
+                if definition.fan_out_pages and task.pending:
+                    self._hand_off(task)
                 continue
             member_id = task.pending[0]
             try:
@@ -231,6 +240,18 @@ class JobWorker:
             if definition.on_complete is not None:
                 definition.on_complete(task.params)
         return "done"
+
+    def _hand_off(self, task: Task) -> None:
+        """The page just read goes to the queue as a task of its own, opened in
+        the run before this task's part can close."""
+        page = Task(job=task.job, source=task.source, params=task.params, pending=task.pending,
+                    started=True, run=task.run)
+        if task.run:
+            digest = hashlib.sha256("\n".join(task.pending).encode()).hexdigest()[:12]
+            page.part = f"{task.part}@{digest}"
+            self.runs.add(task.run, [page.part])
+        self.queue.send([page.to_message()])
+        task.pending = []
 
     def _set_aside(self, task: Task, failed: list[str]) -> None:
         """Members that failed go to a retry task of their own; it is opened in

@@ -18,7 +18,7 @@ from typing import Optional
 
 from . import clock
 from .auth import JOB
-from .domain.calendar import birthday_keys_for, format_instant, local_date, zone
+from .domain.calendar import UTC, birthday_keys_for, format_instant, local_date, parse_instant, zone
 from .domain.tiers import ladder_signature
 from .domain.wallet import key_expires
 from .errors import DangolError
@@ -27,8 +27,9 @@ from .job_pipeline import JobDefinition, RunBook, Task
 from .ledger import Ledger
 from .member_changes import Result, Unit
 from .repository import LADDER_KEY, profile_key
-from .store import (BIRTHDAY_INDEX, EXPIRY_INDEX, MEMBERS_INDEX, PROFILE, TIER_REVIEW_INDEX, member_pk,
-                    member_sk, refuse)
+from .store import (ACTIVITY_INDEX, BIRTHDAY_INDEX, EXPIRY_INDEX, MEMBERS_INDEX, PROFILE, TIER_REVIEW_INDEX,
+                    member_pk, member_sk, refuse)
+from .views import member_view
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,12 @@ BIRTHDAY_CATCH_UP_DAYS = 31
 BIRTHDAYS_DONE_KEY = ("PROGRAM", "BIRTHDAYS_DONE_THROUGH")
 # Per-day markers (WARNED#<date>) are kept this long after their day, then TTL removes them.
 MARKER_KEEP_DAYS = 3
+# §13: the month whose statements have all been sent (later runs in that month plan nothing).
+STATEMENTS_DONE_KEY = ("PROGRAM", "STATEMENTS_DONE")
+# A statement run started less than this long ago and not finished is left to its
+# workers; after it (the next day's run), the month's run is planned again and resumes:
+# members already sent their statement are passed over by the step.
+STATEMENT_RUN_LEASE = dt.timedelta(hours=20)
 # A tier-ladder pass planned less than this long ago is not planned again.
 LADDER_PASS_LEASE = dt.timedelta(hours=6)
 
@@ -112,8 +119,9 @@ class JobSteps:
         return self._apply(member_id, decide, extra=[warned_key()])
 
     def birthday_member(self, member_id: str, params: dict) -> bool:
-        """The birthday bonus of `params["year"]`, once, for a member enrolled
-        by the end of the (possibly past) birthday it is granted for."""
+        """The birthday bonus and the `auto_coupons.birthday` coupon of
+        `params["year"]` (§7, §11), once, for a member enrolled by the end of the
+        (possibly past) birthday it is granted for."""
         year, enrolled_by = params["year"], params["enrolled_by"]
 
         def decide(unit: Unit, member, found) -> Result:
@@ -121,12 +129,57 @@ class JobSteps:
                     or member.created_at >= enrolled_by):
                 return Result(200, 0)
             points = unit.program.birthday_bonus
-            if not points:
+            given = 0
+            if points > 0:
+                unit.credit(member, "bonus", points, reason="birthday")
+                unit.notify(member, "birthday_bonus", points=points)
+                given += 1
+            if unit.auto_coupon(member, unit.program.auto_coupons.birthday, "birthday") is not None:
+                given += 1
+            if not given:
                 return Result(200, 0)
             member.last_birthday_year = year
-            unit.credit(member, "bonus", points, reason="birthday")
-            unit.notify(member, "birthday_bonus", points=points)
-            return Result(200, points)
+            unit.touch(member)
+            return Result(200, given)
+
+        return self._apply(member_id, decide)
+
+    def statement_member(self, member_id: str, params: dict) -> bool:
+        """§13: the `monthly_statement` of `params["month"]`, once, for a member
+        enrolled before the month began; its figures are the member's as of now."""
+        month, month_start = params["month"], params["month_start"]
+
+        def decide(unit: Unit, member, found) -> Result:
+            if (member is None or member.erased or member.statement_month == month
+                    or member.created_at >= month_start):
+                return Result(200, 0)
+            view = member_view(unit.program, member, unit.now)  # may ask for lots (NeedLots)
+            member.statement_month = month
+            unit.touch(member)
+            unit.notify(member, "monthly_statement", month=month, balance=view["balance"],
+                        tier=view["tier"], next_tier=view["next_tier"], expiring=view["expiring"])
+            return Result(200, 1)
+
+        return self._apply(member_id, decide)
+
+    def win_back_member(self, member_id: str, params: dict) -> bool:
+        """§14: a member who became dormant and has not been won back in this
+        dormant spell gets `win_back` and the `auto_coupons.win_back` coupon."""
+        def decide(unit: Unit, member, found) -> Result:
+            dormancy = unit.program.dormancy
+            if member is None or member.erased or dormancy is None:
+                return Result(200, 0)
+            active_since = member.active_since
+            dormant_from = parse_instant(active_since) + dt.timedelta(days=dormancy.after_days)
+            if unit.now < dormant_from or member.won_back_for == active_since:
+                return Result(200, 0)  # active since it was planned, or this spell is won back
+            member.won_back_for = active_since
+            member.dormant_since = format_instant(dormant_from)
+            unit.touch(member)
+            coupon = unit.auto_coupon(member, unit.program.auto_coupons.win_back, "win_back")
+            unit.notify(member, "win_back", last_activity_at=active_since, dormant_since=member.dormant_since,
+                        coupon=coupon["name"] if coupon else None)
+            return Result(200, 1)
 
         return self._apply(member_id, decide)
 
@@ -160,6 +213,12 @@ class JobSteps:
             *BIRTHDAYS_DONE_KEY, "SET #d = :d", {"#d": "through"}, {":d": params["through"]},
             condition="attribute_not_exists(#d) OR #d < :d")
 
+    def finish_statements(self, params: dict) -> None:
+        """Every member has this month's statement: later runs this month plan nothing."""
+        self.ledger.store.update(
+            *STATEMENTS_DONE_KEY, "SET #m = :m", {"#m": "month"}, {":m": params["month"]},
+            condition="attribute_not_exists(#m) OR #m < :m")
+
     def definitions(self) -> dict[str, JobDefinition]:
         return {
             "expire_points": JobDefinition(self.expire_member, member_of),
@@ -167,6 +226,9 @@ class JobSteps:
             "grant_birthday_bonuses": JobDefinition(self.birthday_member, member_of,
                                                     self.finish_birthdays),
             "recompute_tiers": JobDefinition(self.retier_member, member_of),
+            "send_monthly_statements": JobDefinition(self.statement_member, member_of,
+                                                     self.finish_statements, fan_out_pages=True),
+            "win_back_dormant_members": JobDefinition(self.win_back_member, member_of),
             "recompute_tiers:ladder": JobDefinition(self.retier_member, member_of,
                                                     self.finish_ladder_pass),
         }
@@ -204,7 +266,7 @@ class JobPlans:
     def grant_birthday_bonuses(self) -> list[Task]:
         now = clock.now()
         program = self.ledger.program()
-        if not program.birthday_bonus:
+        if not program.birthday_bonus and not program.auto_coupons.birthday:
             return []
         today = local_date(now, program.timezone)
         done = self.store.get(*BIRTHDAYS_DONE_KEY)
@@ -254,3 +316,34 @@ class JobPlans:
         if not self.runs.begin(run, [t.part for t in tasks], now, LADDER_PASS_LEASE):
             return []
         return tasks
+
+    def send_monthly_statements(self) -> list[Task]:
+        """§13: the pass over every member (the `members` index) on the month's
+        first run, until a run of the month completes. A run that died part-way
+        is planned again by the next day's run (after the lease); the step passes
+        over the members it already reached."""
+        now = clock.now()
+        program = self.ledger.program()
+        local = now.astimezone(zone(program.timezone))
+        month = f"{local.year:04d}-{local.month:02d}"
+        done = self.store.get(*STATEMENTS_DONE_KEY)
+        if done is not None and done.get("month", "") >= month:
+            return []
+        month_start = dt.datetime(local.year, local.month, 1, tzinfo=zone(program.timezone)).astimezone(UTC)
+        run = f"statements#{month}"
+        tasks = self._shards("send_monthly_statements", MEMBERS_INDEX, "member_shard",
+                             params={"month": month, "month_start": format_instant(month_start)}, run=run)
+        if not self.runs.begin(run, [t.part for t in tasks], now, STATEMENT_RUN_LEASE):
+            return []
+        return tasks
+
+    def win_back_dormant_members(self) -> list[Task]:
+        """§14: the members whose dormant day has come and whose spell is not won
+        back: the `activity` index up to now − after_days (the dormant day is the
+        key + after_days, so a changed `after_days` needs no rewrite of the index)."""
+        program = self.ledger.program()
+        if program.dormancy is None:
+            return []
+        cutoff = clock.now() - dt.timedelta(days=program.dormancy.after_days)
+        return self._shards("win_back_dormant_members", ACTIVITY_INDEX, "activity_shard", "last_activity_at",
+                            format_instant(cutoff))

@@ -15,7 +15,8 @@ from . import aws, settings
 from .runtime import services
 from .store import table_definition
 
-SCHEDULED_JOBS = ("expire_points", "recompute_tiers", "send_expiry_warnings", "grant_birthday_bonuses")
+SCHEDULED_JOBS = ("expire_points", "recompute_tiers", "send_expiry_warnings", "grant_birthday_bonuses",
+                  "send_monthly_statements", "win_back_dormant_members")
 HOUSEKEEPING = ("sweep_outbox",)  # scheduled too; run_job runs it as well
 
 

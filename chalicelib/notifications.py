@@ -17,7 +17,8 @@ from typing import Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .domain.calendar import format_instant
+from .domain.calendar import format_instant, local_date, parse_instant
+from .domain.program import Program
 from .programs import program_from
 from .repository import PROGRAM_KEY
 from .outbox import OUTBOX_SHARD
@@ -37,9 +38,99 @@ SUBJECTS = {
     "transfer_received": "You received points",
     "birthday_bonus": "Happy birthday",
 }
+# Korean unless the member chose English (`locale` "en"): the texts of the v2 notifications
+BRAND = {"ko": "[단골]", "en": "[Dangol]"}
+MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+             "October", "November", "December")
+# currency -> (symbol, digits after the decimal point of its smallest unit)
+CURRENCIES = {"KRW": ("₩", 0), "JPY": ("¥", 0), "USD": ("$", 2), "EUR": ("€", 2), "GBP": ("£", 2)}
 
 
-def message_text(type_: str, data: dict) -> str:
+def money(amount: int, currency: str) -> str:
+    """An amount in the smallest unit of `currency`, as a shop writes it:
+    ₩12,000; $1,234.05; 1,234 XYZ for a currency without a known symbol."""
+    symbol, digits = CURRENCIES.get(currency, (None, 0))
+    sign, amount = ("-" if amount < 0 else ""), abs(int(amount))
+    if symbol is None:
+        return f"{sign}{amount:,} {currency}"
+    if digits == 0:
+        return f"{sign}{symbol}{amount:,}"
+    whole, cents = divmod(amount, 10 ** digits)
+    return f"{sign}{symbol}{whole:,}.{cents:0{digits}d}"
+
+
+def points_text(points: int) -> str:
+    return f"{int(points):,} P"
+
+
+def local_day(instant: str, timezone: str) -> str:
+    """The program-timezone date of an instant (`2027-03-05`)."""
+    return local_date(parse_instant(instant), timezone).isoformat()
+
+
+def language(locale: Optional[str]) -> str:
+    return "en" if locale == "en" else "ko"
+
+
+def month_name(month: str, lang: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{MONTHS_EN[number - 1]} {year}" if lang == "en" else f"{year}년 {number}월"
+
+
+def statement_text(data: dict, program: Program, lang: str) -> str:
+    """§13: balance, tier and the way to the next one, what expires within 30 days."""
+    month = month_name(data["month"], lang)
+    balance, tier, upper = points_text(data["balance"]), data["tier"], data.get("next_tier")
+    expiring = data.get("expiring") or []
+    soon = sum(int(e["points"]) for e in expiring)
+    by = local_day(expiring[-1]["expires_at"], program.timezone) if expiring else None
+    if lang == "en":
+        ladder = (f"{money(upper['spend_needed'], program.currency)} more to reach {upper['name']}"
+                  if upper else "top tier")
+        expiry = (f"{points_text(soon)} expire within 30 days (by {by})" if expiring
+                  else "no points expire within 30 days")
+        return f"{BRAND['en']} Your points for {month}: balance {balance}, tier {tier} ({ladder}), {expiry}."
+    ladder = (f"다음 등급 {upper['name']}까지 {money(upper['spend_needed'], program.currency)}"
+              if upper else "최고 등급")
+    expiry = f"30일 안에 소멸 예정 {points_text(soon)} ({by}까지)" if expiring else "30일 안에 소멸 예정 포인트 없음"
+    return f"{BRAND['ko']} {month} 포인트 안내: 잔액 {balance}, 등급 {tier} ({ladder}), {expiry}"
+
+
+def win_back_text(data: dict, program: Program, lang: str) -> str:
+    """§14: a member dormant since `after_days` after their last earn or redeem."""
+    last = local_day(data["last_activity_at"], program.timezone)
+    coupon = data.get("coupon")
+    if lang == "en":
+        gift = f" A coupon is waiting for you: {coupon}." if coupon else ""
+        return f"{BRAND['en']} We miss you! We have not seen you since {last}.{gift} Come back soon."
+    gift = f" 특별 쿠폰 '{coupon}'을 드렸어요." if coupon else ""
+    return f"{BRAND['ko']} 오랜만이에요! {last} 이후로 뵙지 못했네요.{gift} 다시 찾아 주세요."
+
+
+def coupon_text(data: dict, program: Program, lang: str) -> str:
+    until = local_day(data["expires_at"], program.timezone) if data.get("expires_at") else None
+    if lang == "en":
+        return f"{BRAND['en']} You have a new coupon: {data.get('name')}" + (f" (until {until})." if until else ".")
+    return f"{BRAND['ko']} 쿠폰 '{data.get('name')}'이 발급되었어요" + (f" ({until}까지)." if until else ".")
+
+
+LOCALIZED = {"monthly_statement": statement_text, "win_back": win_back_text, "coupon_issued": coupon_text}
+
+
+def subject_text(type_: str, data: dict, lang: str = "ko") -> str:
+    if type_ == "monthly_statement":
+        month = month_name(data["month"], lang)
+        return f"{BRAND[lang]} " + (f"Your points for {month}" if lang == "en" else f"{month} 포인트 안내")
+    if type_ == "win_back":
+        return f"{BRAND[lang]} " + ("We miss you" if lang == "en" else "다시 만나고 싶어요")
+    if type_ == "coupon_issued":
+        return f"{BRAND[lang]} " + ("A coupon for you" if lang == "en" else "쿠폰이 도착했어요")
+    return SUBJECTS.get(type_, "Dangol")
+
+
+def message_text(type_: str, data: dict, program: Optional[Program] = None, locale: Optional[str] = None) -> str:
+    if type_ in LOCALIZED:
+        return LOCALIZED[type_](data, program or Program(), language(locale))
     points = data.get("points")
     texts = {
         "welcome": "Welcome! Your membership is ready.",
@@ -134,9 +225,10 @@ class NotificationSender:
         found = self.store.get_many([(pk, PROFILE), PROGRAM_KEY])
         profile = found.get((pk, PROFILE)) or {}
         data = claimed.get("data") or {}
-        text = message_text(claimed["type"], data)
         if profile.get("erased") or int(profile.get("generation", 0)) != generation:
             profile = {}  # erased (or the id is now another member's): nobody to tell
+        program = program_from(found.get(PROGRAM_KEY))
+        text = message_text(claimed["type"], data, program, profile.get("locale"))
         if profile.get("email"):
             channel = "email"
         elif profile.get("phone"):
@@ -149,12 +241,13 @@ class NotificationSender:
                 self.ses.send_email(
                     Source=self.sender,
                     Destination={"ToAddresses": [profile["email"]]},
-                    Message={"Subject": {"Data": SUBJECTS.get(claimed["type"], "Dangol")},
+                    Message={"Subject": {"Data": subject_text(claimed["type"], data,
+                                                               language(profile.get("locale")))},
                              "Body": {"Text": {"Data": text}}},
                 )
                 status = "sent"
             elif channel == "sms":
-                region = program_from(found.get(PROGRAM_KEY)).phone_region
+                region = program.phone_region
                 try:
                     phone = to_e164(profile["phone"], region)
                 except InvalidPhoneError:

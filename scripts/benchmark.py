@@ -587,6 +587,59 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
             record("POST /members/{id}/transfers",
                    api.post("/members/sender/transfers", {"to_member_id": m, "points": 1000})[1])
 
+    # v2 (§10-§12, §15): the v2 demo program (frequency bonus, daily limits, automatic
+    # coupons), its coupon templates made first. Earns of 50,000 won stay below the
+    # first tier; the third of the month has the frequency line.
+    templates = json.loads(pathlib.Path(args.coupons).read_text())
+    program_v2 = json.loads(pathlib.Path(args.program_v2).read_text())
+    with world() as w:
+        api = w.api
+        for template in templates:
+            api.post("/coupon-templates", template, key="admin")
+        api.put("/program", program_v2, key="admin")
+        for i, m in enumerate(members):
+            enrol(api, m, i, contact=20_000 + i)
+        for k in range(3):
+            for m in members:
+                data, sample = api.post(f"/members/{m}/earn", {"order_id": f"o-{m}-{k}", "amount": 50000})
+                if k == 2 and not any(line["rule"] == "frequency" for line in data["breakdown"]):
+                    raise RequestFailed(f"{m}: the third earn of the month has no frequency line")
+                record("POST /members/{id}/earn (v2 program: frequency bonus, limits)", sample)
+        for m in members:  # 150,000 + 200,000 crosses 300,000: 열매, and its tier_up coupon
+            data, sample = api.post(f"/members/{m}/earn", {"order_id": f"o-{m}-up", "amount": 200000})
+            if data["tier"] != "열매":
+                raise RequestFailed(f"{m}: expected 열매 after 350,000 won, got {data['tier']}")
+            record("POST /members/{id}/earn (v2, tier up issuing a coupon)", sample)
+        given = {}
+        for m in members:
+            data, sample = api.post(f"/members/{m}/coupons", {"template_id": "comeback-20"}, key="admin")
+            given[m] = data["code"]
+            record("POST /members/{id}/coupons (give)", sample)
+        for m in members:
+            data, sample = api.post(f"/members/{m}/coupons", {"template_id": "latte-1000"})
+            record("POST /members/{id}/coupons (buy with points)", sample)
+        for m in members:
+            data, sample = api.post(f"/coupons/{given[m]}/redemption",
+                                    {"member_id": m, "order_id": f"c-{m}", "order_amount": 30000})
+            if data["discount_amount"] != 5000:  # 20% of 30,000 capped at 5,000
+                raise RequestFailed(f"{m}: unexpected discount {data['discount_amount']}")
+            record("POST /coupons/{code}/redemption (use)", sample)
+        for m in members:
+            record("POST /coupons/{code}/release", api.post(f"/coupons/{given[m]}/release", {"member_id": m})[1])
+        for i, m in enumerate(members):
+            digits = f"{20_000 + i:08d}"  # enrolled as +8210<digits> (odd i), found as digits only
+            data, sample = api.get(f"/members?phone=82-10-{digits[:4]}-{digits[4:]}")
+            if (i % 2 == 1) != bool(data["items"]):
+                raise RequestFailed(f"lookup of {m} by phone found {len(data['items'])}")
+            if data["items"]:
+                record("GET /members?phone= (lookup)", sample)
+        for i, m in enumerate(members):
+            if i % 2 == 0:
+                data, sample = api.get(f"/members?email={m.upper()}@EXAMPLE.COM")
+                if [x["member_id"] for x in data["items"]] != [m]:
+                    raise RequestFailed(f"lookup of {m} by email found {data['items']}")
+                record("GET /members?email= (lookup)", sample)
+
     extra = {"cold": {name: {"ops": op_sequence(s.calls), "reads": s.reads, "writes": s.writes}
                       for name, s in cold.items()}}
     return list(rows.values()) + drains.finish(), extra
@@ -660,6 +713,11 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=200, help="members in the job dataset (default 200)")
     parser.add_argument("--program", default=str(ROOT.parent / "shared" / "demo-program.json"),
                         help="program configuration JSON (default ../shared/demo-program.json)")
+    parser.add_argument("--program-v2", default=str(ROOT.parent / "shared" / "demo-program-v2.json"),
+                        help="v2 program for the coupon, lookup and frequency rows "
+                             "(default ../shared/demo-program-v2.json)")
+    parser.add_argument("--coupons", default=str(ROOT.parent / "shared" / "demo-coupons.json"),
+                        help="coupon templates the v2 program names (default ../shared/demo-coupons.json)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--drain-jobs", action="store_true",
                         help="also deliver the jobs' notifications (slow under moto's SQS)")

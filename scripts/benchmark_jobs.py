@@ -11,6 +11,13 @@ the tasks off the job queue. It counts, per job:
 - members processed per worker-second: due members / seconds spent inside
   the worker handler (moto in-process: compare sizes, not with AWS).
 
+`send_monthly_statements` has every member due (its work is the whole
+membership), so it is the run that measures the fan-out: its members per
+worker-second give the workers a million members need to be done in an hour.
+`win_back_dormant_members` has the `--due` members dormant (their last
+activity 2026-10-10, dormancy after 90 days) and the others not yet.
+`/stats/daily` for a year is counted in requests after the runs.
+
 The figures per due member should not grow with the table: the jobs read
 the due members' index entries, never the others.
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import pathlib
 import sys
@@ -48,6 +56,7 @@ PROGRAM = {
     "expiry_days": 100,
     "expiry_warning_days": 7,
     "redemption": {"min_points": 1},
+    "dormancy": {"after_days": 90},
     "tiers": [
         {"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None},
         {"name": "silver", "min_spend": 100000, "earn_multiplier": "1", "expiry_days": None},
@@ -61,7 +70,9 @@ OTHER_ENROL = dt.datetime(2026, 12, 20, 3, 0, tzinfo=UTC)
 RUNS = [  # job, wall clock of its run
     ("send_expiry_warnings", dt.datetime(2027, 1, 15, 0, 0, tzinfo=UTC)),  # 09:00 KST
     ("grant_birthday_bonuses", dt.datetime(2027, 1, 15, 0, 30, tzinfo=UTC)),
+    ("win_back_dormant_members", dt.datetime(2027, 1, 15, 0, 50, tzinfo=UTC)),  # due ones dormant since 01-08
     ("expire_points", dt.datetime(2027, 1, 18, 23, 0, tzinfo=UTC)),  # 08:00 KST on 01-19
+    ("send_monthly_statements", dt.datetime(2027, 2, 1, 0, 40, tzinfo=UTC)),  # 09:40 KST on 02-01: everyone
     ("recompute_tiers", dt.datetime(2027, 3, 31, 23, 20, tzinfo=UTC)),  # 08:20 KST, 2027Q2 begins
 ]
 
@@ -130,7 +141,7 @@ def clone_members(total: int, templates: int) -> None:
             copy["pk"] = {"S": f"MEMBER#{member_id}"}
             if "member_id" in copy:
                 copy["member_id"] = {"S": member_id}
-            for name in ("expiry_shard", "tier_shard", "member_shard"):
+            for name in ("expiry_shard", "tier_shard", "member_shard", "activity_shard"):
                 if name in copy:
                     copy[name] = {"S": shard}
             copy.pop("outbox_shard", None)
@@ -169,16 +180,16 @@ class Api:
                 "Idempotency-Key": idem}
 
 
-def measure(size: int, due: int) -> list[dict]:
+def measure(size: int, due: int, jobs: tuple = ()) -> list[dict]:
     from chalice.test import Client
     from moto import mock_aws
 
     import app as app_module
-    from benchmark import lighten_moto_transactions
+    from devtools import moto_patches
     from chalicelib import aws, local, runtime
     from chalicelib import clock as clock_module
     from chalicelib.domain.tiers import ladder_signature
-    from chalicelib.ledger import LADDER_KEY
+    from chalicelib.repository import LADDER_KEY
 
     class Clock:
         now = DUE_ENROL
@@ -187,7 +198,7 @@ def measure(size: int, due: int) -> list[dict]:
             return self.now
 
     clock = Clock()
-    lighten_moto_transactions()
+    moto_patches.apply()  # a cost per request that does not grow with the table (devtools/moto_patches.py)
     rows = []
     with mock_aws():
         clock_module.now = clock
@@ -228,7 +239,10 @@ def measure(size: int, due: int) -> list[dict]:
             app_module.run_job_tasks = timed
             try:
                 for job, now in RUNS:
+                    if jobs and job not in jobs:
+                        continue
                     clock.now = now
+                    worked = size if job == "send_monthly_statements" else due
                     counts.requests.clear()
                     counts.items = 0
                     spent.update(seconds=0.0, tasks=0)
@@ -237,16 +251,25 @@ def measure(size: int, due: int) -> list[dict]:
                     counts.on = False
                     requests = sum(counts.requests.values())
                     rows.append({
-                        "job": job, "members": size, "due": due,
-                        "requests_per_due": round(requests / due, 2),
-                        "items_read_per_due": round(counts.items / due, 2),
+                        "job": job, "members": size, "due": worked,
+                        "requests_per_due": round(requests / worked, 2),
+                        "items_read_per_due": round(counts.items / worked, 2),
                         "requests": dict(counts.requests),
                         "worker_tasks": spent["tasks"],
                         "worker_seconds": round(spent["seconds"], 2),
-                        "members_per_worker_second": round(due / spent["seconds"], 1) if spent["seconds"] else None,
+                        "members_per_worker_second": round(worked / spent["seconds"], 1) if spent["seconds"] else None,
                         "setup_seconds": round(setup_seconds, 1),
                     })
                     local.drain_queues()
+                # §16: a year of daily figures
+                counts.requests.clear()
+                counts.on = True
+                response = http.http.get("/stats/daily?from=2026-02-01&to=2027-01-31",
+                                         headers={"Authorization": f"Bearer {admin}"})
+                counts.on = False
+                assert response.status_code == 200, response.body
+                rows.append({"job": "GET /stats/daily (365 days)", "members": size,
+                             "requests": dict(counts.requests)})
             finally:
                 app_module.run_job_tasks = worker
         runtime.reset()
@@ -257,20 +280,36 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", default="1000,10000", help="table sizes, comma-separated")
     parser.add_argument("--due", type=int, default=200, help="members with work due, at every size")
+    parser.add_argument("--jobs", default="", help="only these jobs, comma-separated")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rows = []
     for size in (int(s) for s in args.members.split(",")):
-        rows += measure(size, args.due)
+        rows += measure(size, args.due, tuple(j for j in args.jobs.split(",") if j))
     if args.json:
         print(json.dumps({"rows": rows}, indent=2))
         return 0
-    print(f"{'job':<24}{'members':>9}{'due':>6}{'req/due':>9}{'items/due':>11}"
+    print(f"{'job':<26}{'members':>9}{'due':>6}{'req/due':>9}{'items/due':>11}"
           f"{'tasks':>7}{'worker s':>10}{'members/worker-s':>18}")
     for r in rows:
-        print(f"{r['job']:<24}{r['members']:>9}{r['due']:>6}{r['requests_per_due']:>9}"
+        if "due" not in r:
+            continue
+        print(f"{r['job']:<26}{r['members']:>9}{r['due']:>6}{r['requests_per_due']:>9}"
               f"{r['items_read_per_due']:>11}{r['worker_tasks']:>7}{r['worker_seconds']:>10}"
               f"{r['members_per_worker_second'] or '-':>18}")
+    for r in rows:
+        if "due" not in r:
+            print(f"{r['job']} at {r['members']:,} members: {sum(r['requests'].values())} DynamoDB requests "
+                  f"({', '.join(f'{n} {k}' for k, n in sorted(r['requests'].items()))}; "
+                  f"Query: one per daily shard)")
+    shards = int(os.environ.get("DANGOL_SCHEDULE_SHARDS", "4"))
+    for r in rows:
+        if r["job"] == "send_monthly_statements" and r["members_per_worker_second"]:
+            rate = r["members_per_worker_second"]
+            workers = math.ceil(1_000_000 / (rate * 3600))
+            print(f"send_monthly_statements at {r['members']:,} members: {rate} members per worker-second "
+                  f"-> a million members in an hour needs {workers} workers at once "
+                  f"(one per schedule shard: {shards} shards now; DANGOL_SCHEDULE_SHARDS sets them)")
     return 0
 
 

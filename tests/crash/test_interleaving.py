@@ -113,3 +113,51 @@ def test_stale_profile_two_earns_both_count(demo):
     assert demo.balance("m1") == 1000 + 100 + 200  # neither earn lost
     assert a.json["balance_after"] == 1300
     ledger_adds_up(demo, "m1")
+
+
+# -- coupons (§11): the code item's status condition -------------------------------
+def coupon_world(api):
+    created = api.post("/coupon-templates", {"template_id": "off", "name": "1,000 off",
+                                             "discount": {"type": "amount", "amount": 1000}}, key="admin")
+    assert created.status == 201, created
+    api.member("m1")
+    coupon = api.post("/members/m1/coupons", {"template_id": "off"}, key="admin")
+    assert coupon.status == 201, coupon
+    return coupon.json["code"]
+
+
+def coupon_counts(api):
+    totals = stats(api)
+    return (totals["coupons_issued"], totals["coupons_used"],
+            api.get("/members/m1").json["coupons_available"])
+
+
+def test_a_coupon_used_in_between_is_not_used_again(api, clock):
+    """A read the coupon `available`; B uses it and commits; A's use must fail on the
+    code item's status and, deciding again, find it used (422)."""
+    code = coupon_world(api)
+    body_b = {"member_id": "m1", "order_id": "b", "order_amount": 5000}
+    plan, b = while_committing(api, lambda: api.post(f"/coupons/{code}/redemption", body_b))
+    a = run_a(api, plan, "POST", f"/coupons/{code}/redemption",
+              {"member_id": "m1", "order_id": "a", "order_amount": 8000})
+    assert b and b[0].status == 201, b
+    assert_error(a, 422, "COUPON_NOT_USABLE")
+    [coupon] = api.get("/members/m1/coupons").json["items"]
+    assert (coupon["status"], coupon["order_id"]) == ("used", "b")
+    assert coupon_counts(api) == (1, 1, 0)
+
+
+def test_a_coupon_released_in_between_is_not_released_again(api, clock):
+    """A read the coupon `used`; B releases it and commits; A's release must fail on
+    the status condition and, deciding again, find it not used (422): one release,
+    coupons_used back by one, the member's count up by one."""
+    code = coupon_world(api)
+    used = api.post(f"/coupons/{code}/redemption", {"member_id": "m1", "order_id": "o", "order_amount": 5000})
+    assert used.status == 201, used
+    plan, b = while_committing(api, lambda: api.post(f"/coupons/{code}/release", {"member_id": "m1"}))
+    a = run_a(api, plan, "POST", f"/coupons/{code}/release", {"member_id": "m1"})
+    assert b and b[0].status == 200, b
+    assert_error(a, 422, "COUPON_NOT_USABLE")
+    assert coupon_counts(api) == (1, 0, 1)
+    [coupon] = api.get("/members/m1/coupons").json["items"]
+    assert coupon["status"] == "available"

@@ -14,6 +14,8 @@ State set up for every row (clock frozen at 2027-01-15T03:00:00Z, demo program):
 - m2: signup bonus 1000, tier 새싹. Balance 1000.
 - rewards: latte (500 points, stock 5), cake (5000 points, unlimited) and
   mug (300 points, stock 0).
+- coupon template off3000 (3000 off orders of at least 10,000, not for sale);
+  m1 holds one such coupon (given), available.
 """
 from __future__ import annotations
 
@@ -61,6 +63,8 @@ def promotion(**changes) -> list[dict]:
 
 EARN = {"order_id": "o9", "amount": 5000}
 NEW_MEMBER = {"member_id": "new-1", "name": "Lee"}
+TEMPLATE = {"template_id": "t9", "name": "T", "discount": {"type": "amount", "amount": 3000}}
+USE = {"member_id": "m1", "order_id": "x1", "order_amount": 10000}
 
 
 def row(id_, method, path, body, key, status, code, idem="auto", headers=None):
@@ -494,6 +498,151 @@ ROWS = [
     row("wrong-method-put-earn", "PUT", "/members/m1/earn", EARN, "storefront", 405,
         "METHOD_NOT_ALLOWED"),
 
+    # -- coupon templates (§11, admin) ------------------------------------------
+    *[row(f"template-{name}", "POST", "/coupon-templates", {**TEMPLATE, **change}, "admin", 400,
+          "VALIDATION_ERROR") for name, change in [
+        ("discount-type-unknown", {"discount": {"type": "free", "amount": 100}}),
+        ("discount-missing", {"discount": None}),
+        ("percent-0", {"discount": {"type": "percent", "percent": 0}}),
+        ("percent-101", {"discount": {"type": "percent", "percent": 101}}),
+        ("percent-string", {"discount": {"type": "percent", "percent": "10"}}),
+        ("percent-fraction", {"discount": {"type": "percent", "percent": 10.5}}),
+        ("percent-with-amount", {"discount": {"type": "percent", "percent": 10, "amount": 100}}),
+        ("percent-max-amount-negative", {"discount": {"type": "percent", "percent": 10, "max_amount": -1}}),
+        ("percent-max-amount-0", {"discount": {"type": "percent", "percent": 10, "max_amount": 0}}),
+        ("amount-negative", {"discount": {"type": "amount", "amount": -3000}}),
+        ("amount-0", {"discount": {"type": "amount", "amount": 0}}),
+        ("amount-over-limit", {"discount": {"type": "amount", "amount": OVER}}),
+        ("amount-unknown-field", {"discount": {"type": "amount", "amount": 100, "percent": 5}}),
+        ("min-order-negative", {"min_order_amount": -1}),
+        ("valid-days-0", {"valid_days": 0}),
+        ("valid-days-negative", {"valid_days": -30}),
+        ("valid-days-string", {"valid_days": "30"}),
+        ("points-cost-negative", {"points_cost": -800}),
+        ("points-cost-0", {"points_cost": 0}),
+        ("unknown-field", {"stock": 5}),
+        ("id-empty", {"template_id": ""}),  # template_id is like a reward_id: 1-200 characters
+        ("id-too-long", {"template_id": LONG}),
+        ("id-number", {"template_id": 9}),
+        ("name-empty", {"name": ""}),
+        ("name-too-long", {"name": LONG}),
+    ]],
+    row("template-missing-discount", "POST", "/coupon-templates", {"template_id": "t9", "name": "T"},
+        "admin", 400, "VALIDATION_ERROR"),
+    row("template-exists", "POST", "/coupon-templates", {**TEMPLATE, "template_id": "off3000"}, "admin",
+        409, "TEMPLATE_EXISTS"),
+    row("template-storefront-key", "POST", "/coupon-templates", TEMPLATE, "storefront", 403, "FORBIDDEN"),
+
+    # -- coupons: issue, use, release (§11) ----------------------------------------
+    row("issue-empty", "POST", "/members/m1/coupons", {}, "admin", 400, "VALIDATION_ERROR"),
+    row("issue-template-number", "POST", "/members/m1/coupons", {"template_id": 5}, "admin", 400,
+        "VALIDATION_ERROR"),
+    row("issue-unknown-field", "POST", "/members/m1/coupons", {"template_id": "off3000", "count": 2},
+        "admin", 400, "VALIDATION_ERROR"),
+    row("issue-no-idempotency-key", "POST", "/members/m1/coupons", {"template_id": "off3000"}, "admin",
+        400, "VALIDATION_ERROR", idem=None),
+    row("issue-unknown-template", "POST", "/members/m1/coupons", {"template_id": "nope"}, "admin", 404,
+        "NOT_FOUND"),
+    row("issue-unknown-member", "POST", "/members/ghost/coupons", {"template_id": "off3000"}, "admin", 404,
+        "NOT_FOUND"),
+    row("buy-not-for-sale", "POST", "/members/m1/coupons", {"template_id": "off3000"}, "storefront", 422,
+        "COUPON_NOT_FOR_SALE"),
+    *[row(f"use-{name}", "POST", "/coupons/{coupon_code}/redemption", body, "storefront", 400,
+          "VALIDATION_ERROR") for name, body in [
+        ("empty", {}),
+        ("order-amount-missing", {"member_id": "m1", "order_id": "x"}),
+        ("order-amount-0", {**USE, "order_amount": 0}),
+        ("order-amount-negative", {**USE, "order_amount": -10000}),
+        ("order-amount-string", {**USE, "order_amount": "10000"}),
+        ("order-amount-fraction", {**USE, "order_amount": 10000.5}),
+        ("order-amount-over", {**USE, "order_amount": OVER}),
+        ("order-id-empty", {**USE, "order_id": ""}),
+        ("order-id-too-long", {**USE, "order_id": LONG}),
+        ("member-id-bad", {**USE, "member_id": LONG_ID}),
+        ("unknown-field", {**USE, "discount_amount": 5000}),
+    ]],
+    row("use-no-idempotency-key", "POST", "/coupons/{coupon_code}/redemption", USE, "storefront", 400,
+        "VALIDATION_ERROR", idem=None),
+    row("use-unknown-code", "POST", "/coupons/NOSUCHCODE/redemption", USE, "storefront", 404, "NOT_FOUND"),
+    row("use-other-members-code", "POST", "/coupons/{coupon_code}/redemption", {**USE, "member_id": "m2"},
+        "storefront", 404, "NOT_FOUND"),
+    row("use-below-minimum", "POST", "/coupons/{coupon_code}/redemption", {**USE, "order_amount": 9999},
+        "storefront", 422, "COUPON_NOT_USABLE"),
+    row("release-empty", "POST", "/coupons/{coupon_code}/release", {}, "storefront", 400, "VALIDATION_ERROR"),
+    row("release-unknown-field", "POST", "/coupons/{coupon_code}/release", {"member_id": "m1", "order_id": "x"},
+        "storefront", 400, "VALIDATION_ERROR"),
+    row("release-member-number", "POST", "/coupons/{coupon_code}/release", {"member_id": 1}, "storefront",
+        400, "VALIDATION_ERROR"),
+    row("release-not-used", "POST", "/coupons/{coupon_code}/release", {"member_id": "m1"}, "storefront",
+        422, "COUPON_NOT_USABLE"),
+    row("coupons-list-bad-status", "GET", "/members/m1/coupons?status=lost", None, "storefront", 400,
+        "VALIDATION_ERROR"),
+
+    # -- suspension (§15, admin) ---------------------------------------------------
+    *[row(f"suspension-{name}", "POST", "/members/m1/suspension", body, "admin", 400, "VALIDATION_ERROR")
+      for name, body in [("empty", {}), ("reason-empty", {"reason": ""}), ("reason-too-long", {"reason": LONG}),
+                         ("reason-number", {"reason": 7}), ("unknown-field", {"reason": "x", "until": NOW}),
+                         ("list", [{"reason": "x"}])]],
+    row("suspension-no-idempotency-key", "POST", "/members/m1/suspension", {"reason": "x"}, "admin", 400,
+        "VALIDATION_ERROR", idem=None),
+    row("suspension-storefront-key", "POST", "/members/m1/suspension", {"reason": "x"}, "storefront", 403,
+        "FORBIDDEN"),
+    row("suspension-unknown-member", "POST", "/members/ghost/suspension", {"reason": "x"}, "admin", 404,
+        "NOT_FOUND"),
+
+    # -- PATCH /members/{id} ---------------------------------------------------------
+    *[row(f"patch-{name}", "PATCH", "/members/m1", body, "storefront", 400, "VALIDATION_ERROR")
+      for name, body in [("name-empty", {"name": ""}), ("name-null", {"name": None}), ("name-too-long", {"name": LONG}),
+                         ("email-bad", {"email": "kim@@example.com"}), ("phone-letters", {"phone": "call me"}),
+                         ("birthday-bad", {"birthday": "1990-02-30"}), ("locale-bad", {"locale": "fr"}),
+                         ("unknown-field", {"tier": "숲"}), ("member-id", {"member_id": "m9"}),
+                         ("list", [{"name": "x"}]), ("json-truncated", '{"name": "x"')]],
+    row("patch-unknown-member", "PATCH", "/members/ghost", {"name": "x"}, "storefront", 404, "NOT_FOUND"),
+
+    # -- GET /stats/daily (§16) ----------------------------------------------------------
+    *[row(f"daily-{name}", "GET", f"/stats/daily?{query}", None, "admin", 400, "VALIDATION_ERROR")
+      for name, query in [("missing", ""), ("to-missing", "from=2027-01-01"), ("from-missing", "to=2027-01-01"),
+                          ("bad-month", "from=2027-13-01&to=2027-12-31"), ("bad-day", "from=2027-02-30&to=2027-03-01"),
+                          ("not-a-date", "from=yesterday&to=2027-01-01"),
+                          ("instant", "from=2027-01-01T00:00:00Z&to=2027-01-02"),
+                          ("from-after-to", "from=2027-01-02&to=2027-01-01"),
+                          ("367-days", "from=2027-01-01&to=2028-01-02")]],
+    row("daily-storefront-key", "GET", "/stats/daily?from=2027-01-01&to=2027-01-02", None, "storefront", 403,
+        "FORBIDDEN"),
+
+    # -- GET /members? (§10) ---------------------------------------------------------
+    *[row(f"lookup-{name}", "GET", f"/members?{query}", None, "admin", 400, "VALIDATION_ERROR")
+      for name, query in [("none", ""), ("phone-and-email", "phone=010&email=kim@example.com"),
+                          ("phone-and-tier", "phone=010&tier=숲"), ("phone-no-digits", "phone=abc"),
+                          ("phone-empty", "phone="), ("email-empty", "email="), ("tier-unknown", "tier=gold"),
+                          ("segment-unknown", "segment=vip"), ("unknown-criterion", "name=Kim"),
+                          ("cursor-garbage", "email=kim@example.com&cursor=garbage"),
+                          ("limit-0", "email=kim@example.com&limit=0"),
+                          ("limit-101", "email=kim@example.com&limit=101"),
+                          ("email-too-long", f"email={LONG}")]],
+    row("lookup-tier-storefront-key", "GET", "/members?tier=숲", None, "storefront", 403, "FORBIDDEN"),
+
+    # -- program v2 fields (§2, §11, §12, §14, §15) -------------------------------------------
+    *[row(f"program-v2-{name}", "PUT", "/program", program(**change), "admin", 400, "VALIDATION_ERROR")
+      for name, change in [
+        ("max-earns-negative", {"limits": {"max_earns_per_day": -1, "max_earn_points_per_day": None}}),
+        ("max-points-negative", {"limits": {"max_earns_per_day": None, "max_earn_points_per_day": -100}}),
+        ("max-earns-string", {"limits": {"max_earns_per_day": "20", "max_earn_points_per_day": None}}),
+        ("limits-unknown-field", {"limits": {"max_earns_per_day": 1, "per_week": 5}}),
+        ("frequency-rate-number", {"frequency_bonus": {"min_purchases": 3, "extra_rate": 0.02}}),
+        ("frequency-rate-text", {"frequency_bonus": {"min_purchases": 3, "extra_rate": "two percent"}}),
+        ("frequency-rate-negative", {"frequency_bonus": {"min_purchases": 3, "extra_rate": "-0.02"}}),
+        ("frequency-min-purchases-0", {"frequency_bonus": {"min_purchases": 0, "extra_rate": "0.02"}}),
+        ("frequency-missing-rate", {"frequency_bonus": {"min_purchases": 3}}),
+        ("dormancy-after-days-0", {"dormancy": {"after_days": 0}}),
+        ("dormancy-after-days-negative", {"dormancy": {"after_days": -180}}),
+        ("auto-coupons-unknown-template", {"auto_coupons": {"signup": "nope", "birthday": None, "tier_up": {},
+                                                            "win_back": None}}),
+        ("auto-coupons-unknown-tier", {"auto_coupons": {"signup": None, "birthday": None,
+                                                        "tier_up": {"gold": "off3000"}, "win_back": None}}),
+        ("auto-coupons-unknown-field", {"auto_coupons": {"signup": None, "anniversary": "off3000"}}),
+    ]],
+
     # -- DELETE /members/{id} (§3, admin) --------------------------------------
     row("delete-unknown-member", "DELETE", "/members/ghost", None, "admin", 404, "NOT_FOUND"),
     row("delete-storefront-key", "DELETE", "/members/m1", None, "storefront", 403, "FORBIDDEN"),
@@ -529,13 +678,19 @@ def build(api) -> dict:
                    {"reward_id": "mug", "name": "Mug", "points_cost": 300, "stock": 0}):
         created = api.post("/rewards", reward, key="admin")
         assert created.status == 201, created
+    template = {"template_id": "off3000", "name": "3,000 off", "discount": {"type": "amount", "amount": 3000},
+                "min_order_amount": 10000}
+    assert api.post("/coupon-templates", template, key="admin").status == 201
+    coupon = api.post("/members/m1/coupons", {"template_id": "off3000"}, key="admin")
+    assert coupon.status == 201, coupon
     m1_history = api.get("/members/m1/transactions?limit=100").json["items"]
     bonus = [tx for tx in m1_history if tx["type"] == "bonus"]
     assert len(bonus) == 1, m1_history
     assert api.balance("m1") == 10100 and api.balance("m2") == 1000
     return {"earn_tx": earned.json["transaction_id"],
             "activity_tx": activity.json["transaction_id"],
-            "redeem_tx": redeemed.json["transaction_id"], "bonus_tx": bonus[0]["transaction_id"]}
+            "redeem_tx": redeemed.json["transaction_id"], "bonus_tx": bonus[0]["transaction_id"],
+            "coupon_code": coupon.json["code"]}
 
 
 def table_items() -> dict:

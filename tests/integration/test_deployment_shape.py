@@ -89,6 +89,8 @@ def test_jobs_run_on_cron_in_program_morning_order():
     assert expressions["recompute_tiers"] == "cron(20 23 * * ? *)"
     assert expressions["send_expiry_warnings"] == "cron(0 0 * * ? *)"
     assert expressions["grant_birthday_bonuses"] == "cron(30 0 * * ? *)"
+    assert expressions["send_monthly_statements"] == "cron(40 0 * * ? *)"
+    assert expressions["win_back_dormant_members"] == "cron(50 0 * * ? *)"
     assert expressions["sweep_outbox"] == "rate(10 minutes)"
     fields = {name: e[len("cron("):].split() for name, e in expressions.items() if e.startswith("cron")}
     seoul = {name: (int(hour) + 9) % 24 * 60 + int(minute) for name, (minute, hour, *_) in fields.items()}

@@ -243,3 +243,26 @@ def test_a_ladder_pass_cut_short_goes_on_from_its_checkpoint(api, clock, budget)
     from chalicelib.runtime import services
 
     assert services().job_plans.ladder_pass() == []
+
+
+def test_statements_and_win_backs_finish_exactly_once_under_a_budget(api, clock, budget):
+    """§13 (its pages fanned out as tasks of their own) and §14 cut short at
+    random calls: one statement and one win-back per member, and the month's
+    run completes."""
+    from chalicelib.runtime import services
+
+    api.program({**PROGRAM, "dormancy": {"after_days": 30}})
+    clock.set("2027-01-15T03:00:00Z")
+    ids = [f"s{i:02d}" for i in range(30)]
+    for member_id in ids:
+        api.member(member_id)
+    clock.set("2027-03-01T01:00:00Z")
+    run_budgeted("win_back_dormant_members", budget)
+    run_budgeted("send_monthly_statements", budget)
+    assert {m: (notices(api, m, "win_back"), notices(api, m, "monthly_statement")) for m in ids} == {
+        m: (1, 1) for m in ids}
+    assert services().job_plans.send_monthly_statements() == []
+    assert services().job_plans.win_back_dormant_members() != []  # planned, but nobody is due any more
+    run_budgeted("win_back_dormant_members", budget)
+    assert {notices(api, m, "win_back") for m in ids} == {1}
+    assert budget.kills > 3

@@ -115,8 +115,8 @@ def recorder(template, stack_names, api, monkeypatch):
 
 def exercise(api: Api, clock, names: dict[str, str]) -> None:
     """Every route, and every job and queue handler with work to do (points
-    that expire, warnings due, a birthday, a tier falling at a quarter's end),
-    with both delivery channels."""
+    that expire, warnings due, a birthday, a tier falling at a quarter's end,
+    monthly statements, members becoming dormant), with both delivery channels."""
     from chalicelib import local
 
     def jobs_and_queues():
@@ -124,7 +124,7 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
             local.run_job(job)
         local.drain_queues()
 
-    api.put("/program", {"birthday_bonus": 100, "tiers": [
+    api.put("/program", {"birthday_bonus": 100, "dormancy": {"after_days": 300}, "tiers": [
         {"name": "basic", "min_spend": 0}, {"name": "gold", "min_spend": 100000}]}, key="admin")
     assert api.post("/rewards", {"reward_id": "cup", "name": "Tumbler", "points_cost": 1000,
                                  "stock": 3}, key="admin").status == 201
@@ -169,7 +169,7 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     api.get("/api-keys", key="admin")
     api.delete(f"/api-keys/{created.json['key_id']}", key="admin")
     # a change of the tier ladder queues a pass over all members
-    api.put("/program", {"birthday_bonus": 100, "tiers": [
+    api.put("/program", {"birthday_bonus": 100, "dormancy": {"after_days": 300}, "tiers": [
         {"name": "basic", "min_spend": 0}, {"name": "silver", "min_spend": 50000}]}, key="admin")
     # ... and SES throttles one email: its message comes back later (a passing error)
     throttled = []
@@ -186,7 +186,7 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
         local.drain_queues()  # that pass runs in the queue handler
     assert throttled
     # another change whose queued pass is lost: the daily recompute_tiers makes it
-    api.put("/program", {"birthday_bonus": 100, "tiers": [
+    api.put("/program", {"birthday_bonus": 100, "dormancy": {"after_days": 300}, "tiers": [
         {"name": "basic", "min_spend": 0}, {"name": "silver", "min_spend": 60000}]}, key="admin")
     sqs = boto3.client("sqs", region_name="ap-northeast-2")
     for name, target in names.items():

@@ -21,7 +21,20 @@ ONE_READ_ONE_WRITE = [
     "POST /members/{id}/redeem (1 lot)",
     "POST /members/{id}/redeem (reward)",
     "POST .../reversal (refund an earn)",
+    # v2: the frequency bonus and the daily limits live in the profile read anyway
+    "POST /members/{id}/earn (v2 program: frequency bonus, limits)",
+    # v2: a coupon use or release reads the profile and the code item together
+    "POST /coupons/{code}/redemption (use)",
+    "POST /coupons/{code}/release",
 ]
+# A coupon template is read once per container (templates never change): the first
+# coupon a container issues from a template reads it, the next ones do not.
+TEMPLATE_READ_ONCE = [
+    "POST /members/{id}/coupons (give)",
+    "POST /members/{id}/coupons (buy with points)",
+    "POST /members/{id}/earn (v2, tier up issuing a coupon)",
+]
+LOOKUPS = ["GET /members?phone= (lookup)", "GET /members?email= (lookup)"]
 # Lots are items of their own: a debit that reaches past the lot at the head of
 # its run reads the next ones (one Query), and a cancel reads the lots its
 # redemption drew.
@@ -96,3 +109,17 @@ def test_nothing_scans_and_a_rerun_job_writes_nothing(counts):
             continue
         else:
             assert counts[name]["touched"] > 0, counts[name]
+
+
+@pytest.mark.parametrize("name", TEMPLATE_READ_ONCE)
+def test_issuing_a_coupon_reads_its_template_once_per_container(counts, name):
+    row = counts[name]
+    assert (row["reads"]["min"], row["reads"]["max"], row["writes"]["max"]) == (1, 2, 1), row["typical_ops"]
+    assert row["typical_ops"].startswith("BatchGetItem, TransactWriteItems"), row["typical_ops"]
+
+
+@pytest.mark.parametrize("name", LOOKUPS)
+def test_a_lookup_is_one_query_and_one_batch_get(counts, name):
+    row = counts[name]
+    assert (row["reads"]["min"], row["reads"]["max"], row["writes"]["max"]) == (2, 2, 0), row["typical_ops"]
+    assert row["typical_ops"] == "Query, BatchGetItem", row["typical_ops"]

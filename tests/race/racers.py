@@ -5,7 +5,8 @@ app once and serves requests one at a time through `chalice.test.Client`, with
 boto3 pointed at the shared serial moto server through `AWS_ENDPOINT_URL`.
 
 Protocol with the test process (over a Pipe):
-  -> task dict  {"requests": [request, ...], "unconditional_profile_put": bool}
+  -> task dict  {"requests": [request, ...], "unconditional_profile_put": bool,
+                 "unconditional_coupon_use": bool}
      request    {"method", "path", "body"?, "key"?: "storefront"|"admin", "idem"?}
                 (`idem` "auto" or absent: a fresh Idempotency-Key for a POST)
   <- ("ok", [[status, json], ...]) or ("error", traceback text)
@@ -86,9 +87,34 @@ def unconditional_profile_puts():
         store.Commit.put_versioned = original
 
 
+@contextlib.contextmanager
+def unconditional_coupon_uses():
+    """A deliberately broken store: the coupon's status condition (`#st = :expected`
+    on its code item) is left out of the TransactWriteItems of a use or release."""
+    from chalicelib import store
+
+    original = store.Commit.update
+
+    def update(self, key, expression, names, values, on_fail=store.NONE, condition=None):
+        if condition == "#st = :expected":
+            names = {k: v for k, v in names.items() if k != "#st"}
+            values = {k: v for k, v in values.items() if k != ":expected"}
+            condition = None
+        return original(self, key, expression, names, values, on_fail, condition)
+
+    store.Commit.update = update
+    try:
+        yield
+    finally:
+        store.Commit.update = original
+
+
 def run_task(http: Http, task: dict, barrier) -> list:
-    patched = (unconditional_profile_puts() if task.get("unconditional_profile_put")
-               else contextlib.nullcontext())
+    patched = contextlib.ExitStack()
+    if task.get("unconditional_profile_put"):
+        patched.enter_context(unconditional_profile_puts())
+    if task.get("unconditional_coupon_use"):
+        patched.enter_context(unconditional_coupon_uses())
     with patched:
         barrier.wait(BARRIER_TIMEOUT)
         return [

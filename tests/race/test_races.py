@@ -404,3 +404,52 @@ def test_same_order_from_many_processes_earns_once(pool, shop):
         earns = [tx for tx in ledger(shop, member_id) if tx["type"] == "earn"]
         assert [tx["transaction_id"] for tx in earns] == [created[0]["transaction_id"]]
         assert balance(shop, member_id) == 1234
+
+
+# -- scenario 6: one coupon, eight counters ---------------------------------------
+def coupon_round(pool, shop, *, unconditional: bool = False):
+    member_id = fresh_id("coupon")
+    create_member(shop, member_id)
+    status, coupon = shop.post(f"/members/{member_id}/coupons", {"template_id": "race-off"}, key="admin")
+    assert status == 201, coupon
+    before = stats(shop)
+    tasks = [{"requests": [post(f"/coupons/{coupon['code']}/redemption",
+                                {"member_id": member_id, "order_id": f"order-{n}", "order_amount": 10000})],
+              "unconditional_coupon_use": unconditional} for n in range(RACERS)]
+    responses = [r for (r,) in pool.race(tasks)]
+    used = stats(shop)["coupons_used"] - before["coupons_used"]
+    return member_id, coupon, responses, used
+
+
+@pytest.fixture
+def coupon_template(shop):
+    status, body = shop.post("/coupon-templates", {"template_id": "race-off", "name": "1,000 off",
+                                                   "discount": {"type": "amount", "amount": 1000}}, key="admin")
+    assert status in (201, 409), body  # the server is shared by the module: made once
+
+
+def test_one_coupon_used_by_many_processes_is_used_once(pool, shop, coupon_template):
+    for _ in range(3):
+        member_id, coupon, responses, used = coupon_round(pool, shop)
+        successes = [r[1] for r in responses if r[0] == 201]
+        assert len(successes) == 1, responses
+        for r in responses:
+            assert r[0] == 201 or is_error(r, 422, "COUPON_NOT_USABLE"), r
+        assert len([r for r in responses if r[0] == 422]) == RACERS - 1
+        assert used == 1
+        status, listed = shop.get(f"/members/{member_id}/coupons")
+        [stored] = listed["items"]
+        assert (stored["status"], stored["order_id"]) == ("used", successes[0]["order_id"])
+        assert stored["discount_amount"] == 1000
+        status, member = shop.get(f"/members/{member_id}")
+        assert member["coupons_available"] == 0
+
+
+def test_unconditional_coupon_use_is_caught_using_twice(pool, shop, coupon_template):
+    """The same race without the status condition must use the coupon more than
+    once: proof that the harness sees double uses when they happen."""
+    rounds = [coupon_round(pool, shop, unconditional=True) for _ in range(DISCRIMINATION_ROUNDS)]
+    summary = [(sum(1 for r in responses if r[0] == 201), used) for _, _, responses, used in rounds]
+    assert any(successes > 1 for successes, _ in summary), f"no double use in {summary}"
+    for successes, used in summary:
+        assert used == successes  # every success counted: coupons_used moves past one
