@@ -651,6 +651,8 @@ def run_jobs_phase(args, program: dict, recorder: Recorder) -> list[Row]:
 
     count = args.members
     rows: list[Row] = []
+    # a year on, every member has been inactive for longer than 180 days: win-back has work
+    program = {**program, "dormancy": program.get("dormancy") or {"after_days": 180}}
     with World(recorder, program, JOBS_START) as w:
         api = w.api
         for i in range(count):
