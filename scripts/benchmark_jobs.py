@@ -309,7 +309,8 @@ def main() -> int:
             workers = math.ceil(1_000_000 / (rate * 3600))
             print(f"send_monthly_statements at {r['members']:,} members: {rate} members per worker-second "
                   f"-> a million members in an hour needs {workers} workers at once "
-                  f"(one per schedule shard: {shards} shards now; DANGOL_SCHEDULE_SHARDS sets them)")
+                  f"(a task per page of members, {shards} shards walking the index; the stack parameter "
+                  f"JobConcurrency caps the workers at once)")
     return 0
 
 
