@@ -5,9 +5,10 @@ A coupon lives in two items written together: one in the member's history
 (`COUPON#<ulid>`, listed newest first) and one under its code (`COUPON#<code>`,
 found at the counter). A use or a release changes both in one transaction,
 conditioned on the code item's status: whatever the concurrency, a coupon is
-used at most once. The member's profile is not rewritten by a use: one
-unconditioned update moves its count of available coupons and its version (so a
-change that read the profile before decides again).
+used at most once. The member's profile is not rewritten by a use: one update
+moves its count of available coupons and its version (so a change that read the
+profile before decides again); a use conditions it on the member not being
+suspended (a use decided before a suspension decides again).
 """
 from __future__ import annotations
 
@@ -77,14 +78,22 @@ def _set_state(unit: Unit, coupon: dict, expected: str, values: dict[str, Any]) 
                        expression, names, bound)
 
 
-def _count_move(unit: Unit, member_id: str, expires_at: str, by: int) -> None:
+def _count_move(unit: Unit, member_id: str, expires_at: str, by: int, unsuspended: bool = False) -> None:
     """The member's count of available coupons of this expiry moves by `by`, and
-    its version, so that a change that read the profile before decides again."""
+    its version, so that a change that read the profile before decides again.
+    With `unsuspended`, only while the member is not suspended (a use decided
+    before a suspension decides again and is refused)."""
     pk, sk = profile_key(member_id)
+    names = {"#v": "version", "#open": "coupons_open", "#at": expires_at}
+    values: dict[str, Any] = {":one": 1, ":zero": 0, ":by": by}
+    condition = None
+    if unsuspended:
+        names["#sus"] = "suspension"
+        values[":null"] = "NULL"
+        condition = "attribute_not_exists(#sus) OR attribute_type(#sus, :null)"
     unit.commit.update({"pk": pk, "sk": sk},
                        "SET #v = #v + :one, #open.#at = if_not_exists(#open.#at, :zero) + :by",
-                       {"#v": "version", "#open": "coupons_open", "#at": expires_at},
-                       {":one": 1, ":zero": 0, ":by": by})
+                       names, values, STALE, condition=condition)
 
 
 def use(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str,
@@ -104,7 +113,7 @@ def use(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str,
         used = {"status": "used", "used_at": unit.now_text, "order_id": request.order_id,
                 "discount_amount": discount}
         _set_state(unit, coupon, "available", used)
-        _count_move(unit, member_id, coupon["expires_at"], -1)
+        _count_move(unit, member_id, coupon["expires_at"], -1, unsuspended=True)
         unit.stats["coupons_used"] += 1
         return Result(201, coupon_view({**coupon, **used}, unit.now_text))
 

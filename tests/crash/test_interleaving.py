@@ -161,3 +161,18 @@ def test_a_coupon_released_in_between_is_not_released_again(api, clock):
     assert coupon_counts(api) == (1, 0, 1)
     [coupon] = api.get("/members/m1/coupons").json["items"]
     assert coupon["status"] == "available"
+
+
+def test_a_suspension_in_between_refuses_the_coupon_use(api, clock):
+    """A read the member active; an admin suspends them and commits; A's use must not
+    go through on what it read (§15: using coupons while suspended -> 422)."""
+    code = coupon_world(api)
+    plan, b = while_committing(api, lambda: api.post("/members/m1/suspension", {"reason": "chargebacks"},
+                                                     key="admin"))
+    a = run_a(api, plan, "POST", f"/coupons/{code}/redemption",
+              {"member_id": "m1", "order_id": "a", "order_amount": 8000})
+    assert b and b[0].status == 200, b
+    assert_error(a, 422, "MEMBER_SUSPENDED")
+    [coupon] = api.get("/members/m1/coupons").json["items"]
+    assert coupon["status"] == "available"
+    assert coupon_counts(api) == (1, 0, 1)
