@@ -537,6 +537,20 @@ def compact() -> int:
     return packed
 
 
+def footprint() -> dict:
+    """What the compacted tables hold: partitions, the bytes of their blobs,
+    index records (for the local service's /local/status)."""
+    out = {"partitions": 0, "blob_bytes": 0, "index_records": 0}
+    for table in _tables():
+        if isinstance(table.items, Partitions):
+            out["partitions"] += len(table.items)
+            out["blob_bytes"] += sum(map(len, table.items.cold.values()))
+        state = table.__dict__.get(GSI_ATTR)
+        if state is not None:
+            out["index_records"] += sum(len(b) for buckets in state[1].values() for b in buckets.values())
+    return out
+
+
 def partition_keys(table) -> list[str]:
     """The S hash values of `table`'s partitions, none unpacked (for devtools)."""
     if isinstance(table.items, Partitions):
