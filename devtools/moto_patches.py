@@ -433,8 +433,8 @@ class Partitions:
         entries = list(self.hot.items())
         self.hot.clear()
         for key, (hash_key, partition, blob, plain) in entries:
-            if self.range_attr is not None and not partition:
-                continue
+            if isinstance(partition, dict) and not partition:
+                continue  # an empty collection moto's defaultdict made on a lookup
             current = self._flatten(hash_key, partition)
             if blob is None or current != plain or blob[0] != len(self.zdicts) - 1:
                 blob, raw = self._encode(current)
@@ -470,7 +470,7 @@ class Partitions:
         state = dict(self.__dict__)
         cold = dict(self.cold)
         for key, (hash_key, partition, _, _) in self.hot.items():
-            if self.range_attr is None or partition:
+            if not (isinstance(partition, dict) and not partition):
                 cold[key] = self._encode(self._flatten(hash_key, partition))[0]
         state.update(cold=cold, hot={})
         return state

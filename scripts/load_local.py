@@ -148,6 +148,14 @@ class Copies:
         service.ok("POST", "/local/bulk-members", {"template": self.template, "begin": True}, key="admin")
         make_member(service, self.template, purchases, tag=self.template)
         self.members = [self.template]  # the template counts as a member
+        # copies copy the template's notifications as they are: wait until the
+        # worker has sent them (each second), so no copy starts with queued ones
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            data, _ = service.ok("GET", f"/members/{self.template}/notifications", key="admin")
+            if all(n.get("status") not in ("queued", "sending") for n in data.get("items", [])):
+                break
+            time.sleep(0.5)
 
     def fill(self, stop: int, deadline: float) -> int:
         step = 5_000
