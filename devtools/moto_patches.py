@@ -697,23 +697,45 @@ def _buckets(table):
     return state
 
 
-def _index_item(table, item) -> None:
+def _index_key(item) -> tuple:
+    hash_value = item.hash_key.value if item.hash_key.type == "S" else _slim(item.hash_key)
+    return (hash_value, _slim(item.range_key))
+
+
+def _index_values(table, item) -> dict | None:
+    """{index name: bucket value} of `item` (None before the buckets exist)."""
+    state = table.__dict__.get(GSI_ATTR)
+    if state is None or item is None:
+        return None
+    attrs = item.attrs
+    return {name: _bucket_value(attrs[attr]) for name, attr, _ in state[0] if attrs.get(attr)}
+
+
+def _index_item(table, item, before: dict | None = None) -> None:
+    """Record `item` under its index values; with `before` (its values before
+    an update), drop its records under values it no longer has."""
     state = table.__dict__.get(GSI_ATTR)
     if state is None or item is None:
         return  # built from the table's items when first queried
     signature, buckets = state
     attrs = item.attrs
-    key = None
+    key = _index_key(item)
+    now = {}
     for name, attr, range_attr in signature:
         value = attrs.get(attr)
         if value:
-            if key is None:
-                hash_value = item.hash_key.value if item.hash_key.type == "S" else _slim(item.hash_key)
-                key = (hash_value, _slim(item.range_key))
             recorded = _slim(attrs.get(range_attr)) if range_attr else None
             if recorded == key[0]:
                 recorded = key[0]  # e.g. an index on the table's own hash key: one string
-            buckets[name].setdefault(_bucket_value(value), {})[key] = recorded
+            now[name] = _bucket_value(value)
+            buckets[name].setdefault(now[name], {})[key] = recorded
+    for name, old in (before or {}).items():
+        if now.get(name) != old:
+            bucket = buckets[name].get(old)
+            if bucket is not None:
+                bucket.pop(key, None)
+                if not bucket:
+                    del buckets[name][old]
 
 
 def _put_item(self, *args, **kwargs):
@@ -723,13 +745,20 @@ def _put_item(self, *args, **kwargs):
 
 
 def _update_item(self, table_name, key, *args, **kwargs):
+    before = None
+    try:
+        table = self.get_table(table_name)
+        before = _index_values(table, _stored(table, *self.get_keys_value(table, key)))
+    except Exception:
+        pass  # moto reports what is wrong with the request
     try:
         return _original["update_item"](self, table_name, key, *args, **kwargs)
     finally:
         # the item is changed in place; record it under its (new) index values
+        # and forget it under the values it left (e.g. a notification sent)
         try:
             table = self.get_table(table_name)
-            _index_item(table, _stored(table, *self.get_keys_value(table, key)))
+            _index_item(table, _stored(table, *self.get_keys_value(table, key)), before)
         except Exception:
             pass
 

@@ -164,27 +164,45 @@ def test_an_index_query_looks_only_at_its_bucket_when_patched(kind):
             client.query(TableName=TABLE, IndexName="due",  # builds the buckets once
                          KeyConditionExpression="shard = :s", ExpressionAttributeValues={":s": {"S": "0"}})
             moto_patches._original["all_items"] = counting
-        # an item leaves the index (its recorded bucket entry is stale now)
+        # one item leaves the index, another is deleted (its recorded entry is stale now)
         client.update_item(TableName=TABLE, Key=key("M#1"), UpdateExpression="REMOVE #sh",
                            ExpressionAttributeNames={"#sh": "shard"})
+        client.delete_item(TableName=TABLE, Key=key("M#5"))
         try:
             response = client.query(
                 TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s AND due <= :d",
                 ExpressionAttributeValues={":s": {"S": "1"}, ":d": {"S": "2027-01-10"}})
             history = client.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
-                                   ExpressionAttributeValues={":pk": {"S": "M#5"}})
+                                   ExpressionAttributeValues={":pk": {"S": "M#6"}})
         finally:
             if kind == "patched":
                 moto_patches._original["all_items"] = full
             else:
                 Table.all_items = full
     assert history["Count"] == 2
-    assert response["Count"] == 2 * sum(1 for i in range(400) if i % 4 == 1 and 1 + i % 28 <= 10) - 1
-    assert "M#1" not in [i["pk"]["S"] for i in response["Items"]]
+    assert response["Count"] == 2 * sum(1 for i in range(400) if i % 4 == 1 and 1 + i % 28 <= 10) - 2
+    assert not {"M#1", "M#5"} & {i["pk"]["S"] for i in response["Items"]}
     if kind == "stock":
-        assert looked and min(looked) >= 1000  # every item of the table, for each query
+        assert looked and min(looked) >= 999  # every item of the table (1,000 less one deleted), each query
     else:
         assert looked == []  # no walk over the table at all
+
+
+def test_an_update_that_moves_an_item_out_of_a_bucket_drops_its_record_there():
+    with engine("patched") as client:
+        fill(client, 8)
+        client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
+                     ExpressionAttributeValues={":s": {"S": "1"}})  # the buckets exist from here on
+        _, buckets = the_table().__dict__[moto_patches.GSI_ATTR]
+        assert set(buckets["due"]["1"]) == {("M#1", "PROFILE"), ("M#5", "PROFILE")}
+        assert all(type(k) is str and type(r) is str for k, r in buckets["due"]["1"])  # no DynamoType kept
+        client.update_item(TableName=TABLE, Key=key("M#1"), UpdateExpression="REMOVE #sh",
+                           ExpressionAttributeNames={"#sh": "shard"})
+        client.transact_write_items(TransactItems=[{"Update": {
+            "TableName": TABLE, "Key": key("M#5"), "UpdateExpression": "SET #sh = :s",
+            "ExpressionAttributeNames": {"#sh": "shard"}, "ExpressionAttributeValues": {":s": {"S": "2"}}}}])
+        assert "1" not in buckets["due"]  # both left shard 1: its bucket is gone, before any query
+        assert ("M#5", "PROFILE") in buckets["due"]["2"]
 
 
 # -- the same outcomes --------------------------------------------------------
