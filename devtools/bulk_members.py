@@ -36,20 +36,24 @@ def _table():
     return dynamodb_backends[ACCOUNT][config.region].tables[config.table_name]
 
 
-def _replace(value, old: str, new: str):
-    """A DynamoType tree with `old` replaced by `new` in every string."""
+def _replace(value, swaps: tuple):
+    """A DynamoType tree with each (old, new) of `swaps` replaced in every string."""
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     if isinstance(value, DynamoType):
-        out = copy.copy(value)
-        out.value = _replace(value.value, old, new)
+        out = DynamoType.__new__(DynamoType)
+        out.type = value.type
+        out.value = _replace(value.value, swaps)
         return out
     if isinstance(value, str):
-        return value.replace(old, new)
+        for old, new in swaps:
+            if old in value:
+                value = value.replace(old, new)
+        return value
     if isinstance(value, list):
-        return [_replace(v, old, new) for v in value]
+        return [_replace(v, swaps) for v in value]
     if isinstance(value, dict):
-        return {k: _replace(v, old, new) for k, v in value.items()}
+        return {k: _replace(v, swaps) for k, v in value.items()}
     return value
 
 
@@ -117,9 +121,8 @@ def copy_member(template: str, count: int, prefix: str = "bulk") -> int:
         new_code = "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(len(code.value))) \
             if code is not None else None
         for source in member_items + related:
-            attrs = {name: _replace(value, template, member_id) for name, value in source.attrs.items()}
-            if code is not None:
-                attrs = {name: _replace(value, code.value, new_code) for name, value in attrs.items()}
+            swaps = ((template, member_id),) if code is None else ((template, member_id), (code.value, new_code))
+            attrs = {name: _replace(value, swaps) for name, value in source.attrs.items()}
             item = Item.__new__(Item)
             item.hash_key = copy.copy(attrs[table.hash_key_attr])
             item.range_key = attrs.get(table.range_key_attr)
