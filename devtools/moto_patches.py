@@ -739,8 +739,17 @@ def _index_item(table, item, before: dict | None = None) -> None:
 
 
 def _put_item(self, *args, **kwargs):
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    before = None
+    try:  # the index values of the item this put replaces
+        attrs = args[0] if args else kwargs["item_attrs"]
+        range_value = DynamoType(attrs[self.range_key_attr]) if self.range_key_attr else None
+        before = _index_values(self, _stored(self, DynamoType(attrs[self.hash_key_attr]), range_value))
+    except Exception:
+        pass  # moto reports what is wrong with the item
     item = _original["put_item"](self, *args, **kwargs)
-    _index_item(self, item)
+    _index_item(self, item, before)
     return item
 
 

@@ -203,6 +203,8 @@ def test_an_update_that_moves_an_item_out_of_a_bucket_drops_its_record_there():
             "ExpressionAttributeNames": {"#sh": "shard"}, "ExpressionAttributeValues": {":s": {"S": "2"}}}}])
         assert "1" not in buckets["due"]  # both left shard 1: its bucket is gone, before any query
         assert ("M#5", "PROFILE") in buckets["due"]["2"]
+        client.put_item(TableName=TABLE, Item={**key("M#5"), "shard": {"S": "3"}, "due": {"S": "2027-03-01"}})
+        assert ("M#5", "PROFILE") not in buckets["due"]["2"] and ("M#5", "PROFILE") in buckets["due"]["3"]
 
 
 # -- the same outcomes --------------------------------------------------------
