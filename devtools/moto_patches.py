@@ -29,11 +29,13 @@ The patches:
    items that can match - the key's own item collection for a query on the
    table, and for a global secondary index with one hash attribute the items
    recorded under the queried hash value (a bucket kept up to date by
-   `Table.put_item` and `DynamoDBBackend.update_item`, checked against the
-   table's current items at query time, so a stale entry is dropped, never
-   returned); with a range key condition and no Limit, only those whose
-   recorded range value passes it. moto's query then filters, sorts and
-   pages as before.
+   `Table.put_item` and `DynamoDBBackend.update_item`, which also drop an
+   item's records under values it no longer has, and checked against the
+   table's current items at query time, so a stale entry - e.g. of a deleted
+   item - is dropped, never returned); with a range key condition and no
+   Limit, only those whose recorded range value passes it. moto's query then
+   filters, sorts and pages as before. Records are plain strings (`_slim`),
+   no moto objects.
 4. `compact_items` (opt-in, `enable_compaction()`; the local service uses it):
    a table's `items` (moto's defaultdict {hash key: {range key: Item}}) is
    replaced by `Partitions`, the same mapping protocol, which keeps each
