@@ -80,6 +80,15 @@ EXPECTED_SOURCES = {
     "Table.query": "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb492450f21e",
     "Table.all_items": "c80d2ee3c896acd0cab6ca35aaeae3ab3fb65858933f8a3403d4e027c240f31d",
     "Table.put_item": "de23933013ef842639046c19bcf7e418bce0474d810f6719368be4cedce11d47",
+    # read `Table.items` through the mapping protocol `Partitions` keeps (4.), or
+    # make the objects `Partitions` rebuilds without calling them
+    "Table.__init__": "a56181a75aa270051d49daeb6a1f55b3eba543e6f58b4391e46d24a7cf8bbc74",
+    "Table.__len__": "67bd2612f0aeaf6144e740a0d7465e5c7bf67e6f2934eefab24f2679192afe63",
+    "Table.get_item": "b08e98fe37b7e5836afe03b010d637ef50df5dea6cbecd9cf8816eef326a21cd",
+    "Table.delete_item": "1594f7b07616c8cb8cdf0fbf58d6f54eeac83f25d7ac7b14e832a08e10efd8f9",
+    "Table.has_idx_items": "ecab96cbd1a5560f7f058af1ec15b86f10950b6ff729ba53f685296ec4a4ea4a",
+    "Item.__init__": "d9c12b62cb921831aab9b2eb22ac24fbd600689064a0219ae3ffbe057ae4be74",
+    "DynamoType.__init__": "7c6cde92e1149bfe3b61d6b5667a943232829bbbb9760c5bd0655479b8d570b9",
 }
 
 
@@ -94,6 +103,7 @@ def stock_requested() -> bool:
 def _targets() -> dict[str, Callable]:
     from moto.core.common_models import BaseModel
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.models.table import Table
 
     return {
@@ -104,6 +114,13 @@ def _targets() -> dict[str, Callable]:
         "Table.query": _original.get("query", Table.query),
         "Table.all_items": _original.get("all_items", Table.all_items),
         "Table.put_item": _original.get("put_item", Table.put_item),
+        "Table.__init__": Table.__init__,
+        "Table.__len__": Table.__len__,
+        "Table.get_item": Table.get_item,
+        "Table.delete_item": Table.delete_item,
+        "Table.has_idx_items": Table.has_idx_items,
+        "Item.__init__": Item.__init__,
+        "DynamoType.__init__": DynamoType.__init__,
     }
 
 

@@ -512,9 +512,10 @@ def test_another_moto_version_fails_loudly(monkeypatch):
         moto_patches.check_moto()
 
 
-def test_changed_moto_code_fails_loudly(monkeypatch):
-    monkeypatch.setitem(moto_patches.EXPECTED_SOURCES, "Table.query", "0" * 64)
-    with pytest.raises(moto_patches.MotoPatchMismatch, match="Table.query"):
+@pytest.mark.parametrize("name", ["Table.query", "Table.get_item", "Item.__init__"])
+def test_changed_moto_code_fails_loudly(monkeypatch, name):
+    monkeypatch.setitem(moto_patches.EXPECTED_SOURCES, name, "0" * 64)
+    with pytest.raises(moto_patches.MotoPatchMismatch, match=name):
         moto_patches.check_moto()
 
 
