@@ -36,20 +36,24 @@ def _table():
     return dynamodb_backends[ACCOUNT][config.region].tables[config.table_name]
 
 
-def _replace(value, old: str, new: str):
-    """A DynamoType tree with `old` replaced by `new` in every string."""
+def _replace(value, swaps: tuple):
+    """A DynamoType tree with each (old, new) of `swaps` replaced in every string."""
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     if isinstance(value, DynamoType):
-        out = copy.copy(value)
-        out.value = _replace(value.value, old, new)
+        out = DynamoType.__new__(DynamoType)
+        out.type = value.type
+        out.value = _replace(value.value, swaps)
         return out
     if isinstance(value, str):
-        return value.replace(old, new)
+        for old, new in swaps:
+            if old in value:
+                value = value.replace(old, new)
+        return value
     if isinstance(value, list):
-        return [_replace(v, old, new) for v in value]
+        return [_replace(v, swaps) for v in value]
     if isinstance(value, dict):
-        return {k: _replace(v, old, new) for k, v in value.items()}
+        return {k: _replace(v, swaps) for k, v in value.items()}
     return value
 
 
@@ -67,14 +71,16 @@ def stats_counters(table) -> dict:
     """{(pk, sk, attribute): number} of every numeric attribute of the STATS items."""
     from moto.dynamodb.models.dynamo_type import DynamoType
 
+    from devtools import moto_patches
+
     out = {}
-    for pk, bucket in list(table.items.items()):
-        if not (isinstance(pk, DynamoType) and str(pk.value).startswith("STATS#")):
+    for pk in moto_patches.partition_keys(table):
+        if not pk.startswith("STATS#"):
             continue
-        for sk, item in bucket.items():
+        for sk, item in table.items[DynamoType({"S": pk})].items():
             for name, value in item.attrs.items():
                 if value.type == "N":
-                    out[(pk.value, sk.value, name)] = value.value
+                    out[(pk, sk.value, name)] = value.value
     return out
 
 
@@ -97,14 +103,13 @@ def copy_member(template: str, count: int, prefix: str = "bulk") -> int:
     # the template's other items: idempotency records whose key carries its id, its referral code
     code = profile.attrs.get("referral_code")
     related = []
-    for hash_key, collection in table.items.items():
-        text = hash_key.value
-        if text.startswith("IDEMPOTENCY#") and template in text:
-            related.extend(collection.values())
-        elif code is not None and text == f"REFERRAL#{code.value}":
-            related.extend(collection.values())
+    keys = moto_patches.partition_keys(table)
+    for text in keys:
+        if (text.startswith("IDEMPOTENCY#") and template in text) or (
+                code is not None and text == f"REFERRAL#{code.value}"):
+            related.extend(table.items[DynamoType({"S": text})].values())
     share = _template_share(table, template)
-    existing = {k.value for k in table.items if k.value.startswith(f"MEMBER#{prefix}")}
+    existing = {k for k in keys if k.startswith(f"MEMBER#{prefix}")}
     rng = random.Random(f"{prefix}:{template}")
     made = 0
     n = 0
@@ -116,21 +121,19 @@ def copy_member(template: str, count: int, prefix: str = "bulk") -> int:
         new_code = "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(len(code.value))) \
             if code is not None else None
         for source in member_items + related:
-            attrs = {name: _replace(value, template, member_id) for name, value in source.attrs.items()}
-            if code is not None:
-                attrs = {name: _replace(value, code.value, new_code) for name, value in attrs.items()}
+            swaps = ((template, member_id),) if code is None else ((template, member_id), (code.value, new_code))
+            attrs = {name: _replace(value, swaps) for name, value in source.attrs.items()}
             item = Item.__new__(Item)
             item.hash_key = copy.copy(attrs[table.hash_key_attr])
             item.range_key = attrs.get(table.range_key_attr)
             item.attrs = type(source.attrs)()
             dict.update(item.attrs, attrs)
             collection = table.items[item.hash_key]
-            if collection:  # as moto_patches does for put_item: one hash-key object per partition
+            if collection:  # one hash-key object per partition
                 item.hash_key = next(iter(collection.values())).hash_key
             collection[item.range_key] = item
             if moto_patches.applied():
                 moto_patches._index_item(table, item)
-                moto_patches._touched(item)
         made += 1
         if made % 1000 == 0:
             moto_patches.compact()

@@ -16,7 +16,8 @@ import tempfile
 import threading
 
 SERVICES = ("dynamodb", "sqs", "ses", "sesv2", "sns")
-FORMAT = 1
+FORMAT = 2
+READABLE = (1, 2)  # 1: items packed one by one (read, then kept as this process keeps them)
 
 
 def _backend_dicts() -> dict:
@@ -92,7 +93,7 @@ def restore(path: str | os.PathLike) -> bool:
         state = pickle.loads(source.read_bytes())
     except Exception as error:
         raise StateFileError(f"{source}: not a readable Dangol state file ({error})") from error
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    if not isinstance(state, dict) or state.get("format") not in READABLE:
         raise StateFileError(f"{source}: not a Dangol state file of format {FORMAT}")
     if state.get("moto") != moto.__version__:
         raise StateFileError(f"{source} was saved by moto {state.get('moto')}, this is moto "
@@ -103,7 +104,7 @@ def restore(path: str | os.PathLike) -> bool:
     for name, entries in state["backends"].items():
         for account, region, backend in entries:
             backends[name][account][region] = backend
-            if name == "dynamodb" and not moto_patches.compacting():
+            if name == "dynamodb":
                 for table in backend.tables.values():
-                    moto_patches.unpack_all(table)  # saved by a service that kept items packed
+                    moto_patches.adopt(table)  # packed or moto's own dicts, as this process keeps them
     return True

@@ -29,19 +29,25 @@ The patches:
    items that can match - the key's own item collection for a query on the
    table, and for a global secondary index with one hash attribute the items
    recorded under the queried hash value (a bucket kept up to date by
-   `Table.put_item` and `DynamoDBBackend.update_item`, checked against the
-   table's current items at query time, so a stale entry is dropped, never
-   returned); with a range key condition and no Limit, only those whose
-   recorded range value passes it. moto's query then filters, sorts and
-   pages as before.
+   `Table.put_item` and `DynamoDBBackend.update_item`, which also drop an
+   item's records under values it no longer has, and checked against the
+   table's current items at query time, so a stale entry - e.g. of a deleted
+   item - is dropped, never returned); with a range key condition and no
+   Limit, only those whose recorded range value passes it. moto's query then
+   filters, sorts and pages as before. Records are plain strings (`_slim`),
+   no moto objects.
 4. `compact_items` (opt-in, `enable_compaction()`; the local service uses it):
-   a stored item's attributes are kept as one compressed pickle instead of a
-   tree of `DynamoType` objects (a tenth of the memory or less), and unpacked
-   the moment anything reads `item.attrs` (a class-level `__getattr__`, so
-   moto's code is unchanged); the items of one partition share one hash-key
-   object. `compact()` packs the items stored, changed or read since its last
-   call; the serial server calls it after each request. A member with three
-   purchases (16 items) then takes about 16 KB instead of 54 KB.
+   a table's `items` (moto's defaultdict {hash key: {range key: Item}}) is
+   replaced by `Partitions`, the same mapping protocol, which keeps each
+   partition - all items of one hash key, e.g. one member - as one zlib blob
+   of plain data (the key attributes stored once, as the key) between
+   requests, compressed with a dictionary trained on the table's own first
+   partitions. moto gets its own dict of `Item`s the moment it reads a
+   partition (moto's code is unchanged); `compact()` packs the partitions read
+   or changed since its last call, and the serial server calls it after each
+   request, so no `Item`, `DynamoType` or sort-key object outlives a request.
+   The index records of 3. are plain strings. A member with three purchases
+   (16 items, 5.7 KB of DynamoDB data) then takes about 2 KB instead of 54 KB.
 
 Each patched function's source is checked against the hash of the moto 5.2.5
 source it was written for: a moto whose patched code changed fails loudly at
@@ -54,8 +60,10 @@ import contextlib
 import copy as real_copy
 import hashlib
 import inspect
+import marshal
 import os
 import pickle
+import sys
 import threading
 import types
 import zlib
@@ -72,6 +80,15 @@ EXPECTED_SOURCES = {
     "Table.query": "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb492450f21e",
     "Table.all_items": "c80d2ee3c896acd0cab6ca35aaeae3ab3fb65858933f8a3403d4e027c240f31d",
     "Table.put_item": "de23933013ef842639046c19bcf7e418bce0474d810f6719368be4cedce11d47",
+    # read `Table.items` through the mapping protocol `Partitions` keeps (4.), or
+    # make the objects `Partitions` rebuilds without calling them
+    "Table.__init__": "a56181a75aa270051d49daeb6a1f55b3eba543e6f58b4391e46d24a7cf8bbc74",
+    "Table.__len__": "67bd2612f0aeaf6144e740a0d7465e5c7bf67e6f2934eefab24f2679192afe63",
+    "Table.get_item": "b08e98fe37b7e5836afe03b010d637ef50df5dea6cbecd9cf8816eef326a21cd",
+    "Table.delete_item": "1594f7b07616c8cb8cdf0fbf58d6f54eeac83f25d7ac7b14e832a08e10efd8f9",
+    "Table.has_idx_items": "ecab96cbd1a5560f7f058af1ec15b86f10950b6ff729ba53f685296ec4a4ea4a",
+    "Item.__init__": "d9c12b62cb921831aab9b2eb22ac24fbd600689064a0219ae3ffbe057ae4be74",
+    "DynamoType.__init__": "7c6cde92e1149bfe3b61d6b5667a943232829bbbb9760c5bd0655479b8d570b9",
 }
 
 
@@ -86,6 +103,7 @@ def stock_requested() -> bool:
 def _targets() -> dict[str, Callable]:
     from moto.core.common_models import BaseModel
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.models.table import Table
 
     return {
@@ -96,6 +114,13 @@ def _targets() -> dict[str, Callable]:
         "Table.query": _original.get("query", Table.query),
         "Table.all_items": _original.get("all_items", Table.all_items),
         "Table.put_item": _original.get("put_item", Table.put_item),
+        "Table.__init__": Table.__init__,
+        "Table.__len__": Table.__len__,
+        "Table.get_item": Table.get_item,
+        "Table.delete_item": Table.delete_item,
+        "Table.has_idx_items": Table.has_idx_items,
+        "Item.__init__": Item.__init__,
+        "DynamoType.__init__": DynamoType.__init__,
     }
 
 
@@ -125,7 +150,7 @@ def check_moto() -> None:
 _lock = threading.Lock()
 _original: dict[str, Any] = {}
 _narrowed = threading.local()  # .table, .items: what all_items() answers during a query
-GSI_ATTR = "_dangol_gsi_buckets"
+GSI_ATTR = "_dangol_gsi_index"  # (was "_dangol_gsi_buckets": DynamoType keys, rebuilt)
 
 
 def applied() -> bool:
@@ -177,9 +202,14 @@ def remove() -> None:
         Table.query = _original["query"]
         Table.all_items = _original["all_items"]
         Table.put_item = _original["put_item"]
-        if "__getattr__" in Item.__dict__:
-            del Item.__getattr__
-        _hot.clear()
+        global _compaction
+        _compaction = False
+        _dirty.clear()
+        try:
+            for table in list(_tables()):
+                adopt(table)  # moto's own dict again
+        except Exception:
+            pass  # no backend in use
         if _original["item_new"] is None:
             del Item.__new__
         else:
@@ -200,42 +230,302 @@ def stock_moto():
 
 
 # -- 4. compact items ----------------------------------------------------------
-_hot: dict[int, Any] = {}  # id -> stored item whose attributes are unpacked
+# moto 5.2.5 keeps `Table.items` as a defaultdict(dict) {hash key: {range key:
+# Item}} of live objects: per item an Item, its attrs dict, a DynamoType per
+# attribute and per key - about 3 KB for a 360-byte item. A compacted table's
+# `items` is a `Partitions` mapping instead: each partition (all items of one
+# hash key) is one zlib blob between requests, and becomes moto's own dict of
+# Items again the moment moto reads it (moto's code is unchanged; it only ever
+# indexes, gets, pops, tests membership and iterates).
+_compaction = False
+_dirty: dict[int, "Partitions"] = {}  # Partitions holding unpacked partitions
+# blob layouts (first byte): marshal of plain data compressed with zdict n
+_FORMAT_PICKLE = 255
+_TRAIN_AT = (128, 2048, 32768)  # packs after which a (new) shared dictionary is trained
+_SAMPLE_MAX = 12_000
+_ZDICT_MAX = 32_768  # zlib's window: a longer dictionary is cut to its end
 
 
 def enable_compaction() -> bool:
-    """Keep stored items packed between requests (after `apply()`)."""
-    from moto.dynamodb.models.dynamo_type import Item
-
+    """Keep stored partitions packed between requests (after `apply()`)."""
+    global _compaction
     if not applied():
         return False
-    with _lock:
-        if "__getattr__" in Item.__dict__ and Item.__dict__["__getattr__"] is not _item_getattr:
-            raise MotoPatchMismatch("moto's Item has a __getattr__ of its own: review compact_items")
-        Item.__getattr__ = _item_getattr
+    _compaction = True
     return True
 
 
 def compacting() -> bool:
-    from moto.dynamodb.models.dynamo_type import Item
-
-    return Item.__dict__.get("__getattr__") is _item_getattr
+    return _compaction and applied()
 
 
-def _item_getattr(self, name):
-    if name == "attrs":
-        state = self.__dict__
-        packed = state.get("_packed")
-        if packed is not None:
-            attrs = unpack(packed)
-            del state["_packed"]
-            state["attrs"] = attrs
-            _hot[id(self)] = self
-            return attrs
-    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+def _plain(value):
+    """A DynamoType tree as marshal-able (type, value) pairs."""
+    if value.type == "L":
+        return ("L", [_plain(v) for v in value.value])
+    if value.type == "M":
+        return ("M", {k: _plain(v) for k, v in value.value.items()})
+    return (value.type, value.value)
+
+
+def _dynamo(pair):
+    """The DynamoType tree `_plain` was made from (no validation: it was valid when stored)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    out = DynamoType.__new__(DynamoType)
+    kind, value = pair
+    out.type = kind
+    if kind == "L":
+        value = [_dynamo(v) for v in value]
+    elif kind == "M":
+        value = {k: _dynamo(v) for k, v in value.items()}
+    out.value = value
+    return out
+
+
+def _string_key(text: str):
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    out = DynamoType.__new__(DynamoType)
+    out.type, out.value = "S", text
+    return out
+
+
+class Partitions:
+    """`Table.items` of a compacted table (hash key of type S): the same
+    mapping protocol as moto's defaultdict(dict), partitions packed between
+    requests. `cold` holds {hash value: blob}; `hot` {hash value: [hash key,
+    partition, blob it came from or None, its plain form]} until `pack()`."""
+
+    def __init__(self, hash_attr: str, range_attr: str | None):
+        self.hash_attr, self.range_attr = hash_attr, range_attr
+        self.cold: dict[str, bytes] = {}
+        self.hot: dict[Any, list] = {}
+        self.zdicts: list[bytes] = [b""]
+        self.packs = 0
+        self.samples: dict[str, tuple[int, bytes]] = {}  # key prefix -> (pack no., plain form)
+        self.kinds: dict[str, int] = {}
+
+    # -- moto's side: a defaultdict(dict) keyed by DynamoType ---------------
+    @staticmethod
+    def _key(hash_key):
+        # another type can never equal a stored S key; a tuple never collides with a str
+        return hash_key.value if hash_key.type == "S" else (hash_key.type, hash_key.value)
+
+    def _thaw(self, key, hash_key=None):
+        entry = self.hot.get(key)
+        if entry is None:
+            blob = self.cold.pop(key)
+            hash_key = hash_key if hash_key is not None else _string_key(key)
+            plain = self._unpack(blob)
+            entry = self.hot[key] = [hash_key, self._build(hash_key, plain), blob, plain]
+            _dirty[id(self)] = self
+        return entry[1]
+
+    def __getitem__(self, hash_key):
+        key = self._key(hash_key)
+        if key in self.hot or key in self.cold:
+            return self._thaw(key, hash_key)
+        partition = self.hot[key] = [hash_key, {}, None, None]  # defaultdict(dict) semantics
+        _dirty[id(self)] = self
+        return partition[1]
+
+    def __setitem__(self, hash_key, partition) -> None:
+        key = self._key(hash_key)
+        self.cold.pop(key, None)
+        self.hot[key] = [hash_key, partition, None, None]
+        _dirty[id(self)] = self
+
+    def __contains__(self, hash_key) -> bool:
+        key = self._key(hash_key)
+        return key in self.hot or key in self.cold
+
+    def get(self, hash_key, default=None):
+        return self[hash_key] if hash_key in self else default
+
+    def pop(self, hash_key, *default):
+        key = self._key(hash_key)
+        if key in self.hot or key in self.cold:
+            partition = self._thaw(key, hash_key)
+            del self.hot[key]
+            return partition
+        if default:
+            return default[0]
+        raise KeyError(hash_key)
+
+    def __delitem__(self, hash_key) -> None:
+        self.pop(hash_key)
+
+    def __len__(self) -> int:
+        return len(self.hot) + len(self.cold)
+
+    def __bool__(self) -> bool:
+        return bool(self.hot or self.cold)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def keys(self) -> list:
+        return [entry[0] for entry in self.hot.values()] + [_string_key(k) for k in self.cold]
+
+    def values(self):
+        """Every partition. The cold ones are unpacked one at a time for the
+        walk and not kept: moto 5.2.5 walks `items.values()` only to read
+        (all_items, has_idx_items, __len__), never to write."""
+        for entry in list(self.hot.values()):
+            yield entry[1]
+        for key, blob in list(self.cold.items()):
+            yield self._build(_string_key(key), self._unpack(blob))
+
+    def items(self):
+        for entry in list(self.hot.values()):
+            yield entry[0], entry[1]
+        for key, blob in list(self.cold.items()):
+            hash_key = _string_key(key)
+            yield hash_key, self._build(hash_key, self._unpack(blob))
+
+    def clear(self) -> None:
+        self.cold.clear()
+        self.hot.clear()
+
+    # -- packing ------------------------------------------------------------
+    def _build(self, hash_key, plain):
+        """Items (a {range key: Item} dict, or one Item) from a partition's plain form."""
+        from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+
+        out = {}
+        for range_pair, flat in plain:
+            item = Item.__new__(Item)
+            item.hash_key = hash_key
+            item.range_key = _dynamo(range_pair) if range_pair is not None else None
+            attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+            for i in range(0, len(flat), 2):
+                name, pair = flat[i], flat[i + 1]
+                if pair is None:  # a key attribute, stored once as the key
+                    value = _string_key(hash_key.value) if name == self.hash_attr else _dynamo(range_pair)
+                else:
+                    value = _dynamo(pair)
+                dict.__setitem__(attrs, name, value)
+            item.attrs = attrs
+            if self.range_attr is None:
+                return item
+            out[item.range_key] = item
+        return out
+
+    def _flatten(self, hash_key, partition) -> list:
+        items = partition.values() if self.range_attr is not None else [partition]
+        plain = []
+        for item in items:
+            range_pair = _plain(item.range_key) if item.range_key is not None else None
+            flat = []
+            for name, value in item.attrs.items():
+                flat.append(name)
+                if name == self.hash_attr and value.type == "S" and value.value == hash_key.value:
+                    flat.append(None)
+                elif (name == self.range_attr and range_pair is not None
+                      and value.type == range_pair[0] and value.value == range_pair[1]):
+                    flat.append(None)
+                else:
+                    flat.append(_plain(value))
+            plain.append((range_pair, flat))
+        return plain
+
+    def _unpack(self, blob: bytes):
+        kind = blob[0]
+        if kind == _FORMAT_PICKLE:
+            return pickle.loads(zlib.decompress(blob[1:]))
+        inflate = zlib.decompressobj(zdict=self.zdicts[kind]) if kind else zlib.decompressobj()
+        return marshal.loads(inflate.decompress(blob[1:]) + inflate.flush())
+
+    def _encode(self, plain) -> tuple[bytes, bytes | None]:
+        """(blob, marshal form or None when only pickle could store it)."""
+        try:
+            raw = marshal.dumps(plain, 4)
+        except ValueError:  # an unusual value type (moto stores what it was given)
+            return bytes([_FORMAT_PICKLE]) + zlib.compress(pickle.dumps(plain, protocol=5)), None
+        kind = len(self.zdicts) - 1
+        deflate = zlib.compressobj(6, zdict=self.zdicts[kind]) if kind else zlib.compressobj(6)
+        return bytes([kind]) + deflate.compress(raw) + deflate.flush(), raw
+
+    def pack(self) -> int:
+        """Pack every unpacked partition (empty ones are dropped, as nothing can read them)."""
+        entries = list(self.hot.items())
+        self.hot.clear()
+        for key, (hash_key, partition, blob, plain) in entries:
+            if isinstance(partition, dict) and not partition:
+                continue  # an empty collection moto's defaultdict made on a lookup
+            current = self._flatten(hash_key, partition)
+            if blob is None or current != plain or blob[0] != len(self.zdicts) - 1:
+                blob, raw = self._encode(current)
+                if raw is not None:
+                    self._learn(key, raw)
+            self.cold[key] = blob
+        return len(entries)
+
+    def _learn(self, key, raw: bytes) -> None:
+        """Keep a sample of each kind of partition; at the `_TRAIN_AT` counts, make
+        the next shared dictionary from them (the most common kind last, nearest)."""
+        self.packs += 1
+        kind = key.split("#", 1)[0] if isinstance(key, str) else "?"
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+        held = self.samples.get(kind)
+        if len(raw) <= _SAMPLE_MAX and (held is None or len(raw) >= len(held[1])
+                                        or self.packs - held[0] > 512):
+            self.samples[kind] = (self.packs, raw)
+        if self.packs in _TRAIN_AT:
+            ordered = sorted(self.samples, key=lambda k: self.kinds[k])
+            self.zdicts.append(b"".join(self.samples[k][1] for k in ordered)[-_ZDICT_MAX:])
+
+    def plain_dict(self):
+        """moto's own defaultdict(dict) with every partition unpacked."""
+        from collections import defaultdict
+
+        out = defaultdict(dict)
+        for hash_key, partition in self.items():
+            out[hash_key] = partition
+        return out
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        cold = dict(self.cold)
+        for key, (hash_key, partition, _, _) in self.hot.items():
+            if not (isinstance(partition, dict) and not partition):
+                cold[key] = self._encode(self._flatten(hash_key, partition))[0]
+        state.update(cold=cold, hot={})
+        return state
+
+
+def compactable(table) -> bool:
+    return table.hash_key_type == "S"
+
+
+def adopt(table) -> None:
+    """Give `table` the representation this process uses: `Partitions` when
+    compacting (its items packed), moto's defaultdict otherwise; items of a
+    state saved by an earlier per-item packing are unpacked."""
+    table.__dict__.pop("_dangol_gsi_buckets", None)  # an older index record: rebuilt when queried
+    items = table.items
+    if isinstance(items, Partitions):
+        if not compacting():
+            table.items = items.plain_dict()
+        return
+    for collection in list(items.values()):
+        for item in (collection.values() if table.has_range_key else [collection]):
+            packed = item.__dict__.pop("_packed", None)
+            if packed is not None:
+                item.__dict__["attrs"] = unpack(packed)
+    if compacting() and compactable(table):
+        partitions = Partitions(table.hash_key_attr, table.range_key_attr)
+        for hash_key, partition in items.items():
+            if partition:
+                partitions[hash_key] = partition
+        table.items = partitions
+        partitions.pack()
+        _dirty.pop(id(partitions), None)
 
 
 def unpack(packed: bytes):
+    """The attributes of an item packed one by one (state files saved before partitions)."""
     from moto.dynamodb.models.dynamo_type import LimitedSizeDict
 
     attrs = LimitedSizeDict.__new__(LimitedSizeDict)
@@ -243,33 +533,48 @@ def unpack(packed: bytes):
     return attrs
 
 
-def _touched(item) -> None:
-    if item is not None and compacting():
-        _hot[id(item)] = item
+def _tables():
+    from moto.dynamodb.models import dynamodb_backends
+
+    for per_region in dict.values(dynamodb_backends):
+        for backend in dict.values(per_region):
+            yield from backend.tables.values()
 
 
 def compact() -> int:
-    """Pack the attributes of every item stored, changed or read since the last call."""
-    if not _hot:
+    """Pack the partitions read or changed since the last call (and give new
+    tables their `Partitions`); returns how many were packed."""
+    if not compacting():
         return 0
-    items = list(_hot.values())
-    _hot.clear()
-    for item in items:
-        state = item.__dict__
-        attrs = state.get("attrs")
-        if attrs is not None:
-            state["_packed"] = zlib.compress(pickle.dumps(dict(attrs), protocol=5), 1)
-            del state["attrs"]
-    return len(items)
+    packed = 0
+    for table in _tables():
+        if not isinstance(table.items, Partitions):
+            adopt(table)
+    while _dirty:
+        _, partitions = _dirty.popitem()
+        packed += partitions.pack()
+    return packed
 
 
-def unpack_all(table) -> None:
-    """Unpack every item of `table` (a state saved with compaction, loaded without it)."""
-    for collection in list(table.items.values()):
-        for item in (collection.values() if table.has_range_key else [collection]):
-            packed = item.__dict__.pop("_packed", None)
-            if packed is not None:
-                item.__dict__["attrs"] = unpack(packed)
+def footprint() -> dict:
+    """What the compacted tables hold: partitions, the bytes of their blobs,
+    index records (for the local service's /local/status)."""
+    out = {"partitions": 0, "blob_bytes": 0, "index_records": 0}
+    for table in _tables():
+        if isinstance(table.items, Partitions):
+            out["partitions"] += len(table.items)
+            out["blob_bytes"] += sum(map(len, table.items.cold.values()))
+        state = table.__dict__.get(GSI_ATTR)
+        if state is not None:
+            out["index_records"] += sum(len(b) for buckets in state[1].values() for b in buckets.values())
+    return out
+
+
+def partition_keys(table) -> list[str]:
+    """The S hash values of `table`'s partitions, none unpacked (for devtools)."""
+    if isinstance(table.items, Partitions):
+        return [e[0].value for e in table.items.hot.values()] + list(table.items.cold)
+    return [k.value for k in table.items]
 
 
 # -- 2. untracked items -------------------------------------------------------
@@ -314,7 +619,6 @@ def _restore(table, hash_value, range_value, item) -> None:
         table.items[hash_value] = item
     if item is not None:
         _index_item(table, item)
-        _touched(item)
 
 
 def _transact_write_items(self, transact_items):
@@ -363,51 +667,126 @@ def _gsi_hash_attrs(table) -> tuple[tuple[str, str, str | None], ...]:
     return tuple(out)
 
 
+def _slim(value):
+    """A key or recorded index value, kept without its DynamoType: the str of
+    an S value (short ones interned, e.g. a sort key "PROFILE" shared by every
+    member), else (type, value)."""
+    if value is None:
+        return None
+    if value.type == "S":
+        return sys.intern(value.value) if len(value.value) <= 24 else value.value
+    return (value.type, value.value)
+
+
+def _unslim(slim):
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if slim is None:
+        return None
+    return _string_key(slim) if isinstance(slim, str) else DynamoType({slim[0]: slim[1]})
+
+
+def _bucket_value(value):
+    """What a bucket is found by: equal for values moto finds equal (numbers by value)."""
+    if value.type == "S":
+        return value.value
+    return (value.type, value.cast_value)
+
+
+def _every_item(table):
+    """Every item, one partition at a time (a compacted table's partitions are
+    unpacked for the walk only)."""
+    for partition in table.items.values():
+        if table.has_range_key:
+            yield from list(partition.values())
+        else:
+            yield partition
+
+
 def _buckets(table):
-    """{index name: {hash value: {(hash key, range key): index range value}}}, built on first use."""
+    """{index name: {hash value: {(hash key, range key): index range value}}},
+    plain strings (see `_slim`); built on first use."""
     signature = _gsi_hash_attrs(table)
     state = table.__dict__.get(GSI_ATTR)
     if state is None or state[0] != signature:
         state = (signature, {name: {} for name, _, _ in signature})
         table.__dict__[GSI_ATTR] = state
-        for item in _original["all_items"](table):
+        for item in _every_item(table):
             _index_item(table, item)
     return state
 
 
-def _index_item(table, item) -> None:
+def _index_key(item) -> tuple:
+    hash_value = item.hash_key.value if item.hash_key.type == "S" else _slim(item.hash_key)
+    return (hash_value, _slim(item.range_key))
+
+
+def _index_values(table, item) -> dict | None:
+    """{index name: bucket value} of `item` (None before the buckets exist)."""
+    state = table.__dict__.get(GSI_ATTR)
+    if state is None or item is None:
+        return None
+    attrs = item.attrs
+    return {name: _bucket_value(attrs[attr]) for name, attr, _ in state[0] if attrs.get(attr)}
+
+
+def _index_item(table, item, before: dict | None = None) -> None:
+    """Record `item` under its index values; with `before` (its values before
+    an update), drop its records under values it no longer has."""
     state = table.__dict__.get(GSI_ATTR)
     if state is None or item is None:
         return  # built from the table's items when first queried
     signature, buckets = state
     attrs = item.attrs
+    key = _index_key(item)
+    now = {}
     for name, attr, range_attr in signature:
         value = attrs.get(attr)
         if value:
-            buckets[name].setdefault(value, {})[(item.hash_key, item.range_key)] = (
-                attrs.get(range_attr) if range_attr else None)
+            recorded = _slim(attrs.get(range_attr)) if range_attr else None
+            if recorded == key[0]:
+                recorded = key[0]  # e.g. an index on the table's own hash key: one string
+            now[name] = _bucket_value(value)
+            buckets[name].setdefault(now[name], {})[key] = recorded
+    for name, old in (before or {}).items():
+        if now.get(name) != old:
+            bucket = buckets[name].get(old)
+            if bucket is not None:
+                bucket.pop(key, None)
+                if not bucket:
+                    del buckets[name][old]
 
 
 def _put_item(self, *args, **kwargs):
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    before = None
+    try:  # the index values of the item this put replaces
+        attrs = args[0] if args else kwargs["item_attrs"]
+        range_value = DynamoType(attrs[self.range_key_attr]) if self.range_key_attr else None
+        before = _index_values(self, _stored(self, DynamoType(attrs[self.hash_key_attr]), range_value))
+    except Exception:
+        pass  # moto reports what is wrong with the item
     item = _original["put_item"](self, *args, **kwargs)
-    _index_item(self, item)
-    if compacting() and self.has_range_key:
-        # the items of one partition share one hash-key object (moto makes one per item)
-        first = next(iter(self.items[item.hash_key].values()))
-        if first is not item and first.hash_key == item.hash_key:
-            item.hash_key = first.hash_key
-    _touched(item)
+    _index_item(self, item, before)
     return item
 
 
 def _update_item(self, table_name, key, *args, **kwargs):
+    before = None
+    try:
+        table = self.get_table(table_name)
+        before = _index_values(table, _stored(table, *self.get_keys_value(table, key)))
+    except Exception:
+        pass  # moto reports what is wrong with the request
     try:
         return _original["update_item"](self, table_name, key, *args, **kwargs)
     finally:
         # the item is changed in place; record it under its (new) index values
+        # and forget it under the values it left (e.g. a notification sent)
         try:
             table = self.get_table(table_name)
-            _index_item(table, _stored(table, *self.get_keys_value(table, key)))
+            _index_item(table, _stored(table, *self.get_keys_value(table, key)), before)
         except Exception:
             pass
 
@@ -427,7 +806,8 @@ def _candidates(table, hash_key, index_name, hash_key_conditions, range_comparis
     if attr is None or set(conditions) != {attr}:
         return None
     value = conditions[attr]
-    bucket = buckets[index_name].get(value)
+    found_by = _bucket_value(value)
+    bucket = buckets[index_name].get(found_by)
     if not bucket:
         return []
     # moto compares the index's range attribute with the key condition after
@@ -443,15 +823,16 @@ def _candidates(table, hash_key, index_name, hash_key_conditions, range_comparis
                  and range_named <= {range_attr})
     found = []
     for key, recorded in list(bucket.items()):
-        if prefilter and (recorded is None or not recorded.compare(range_comparison, range_objs)):
+        if prefilter and (recorded is None or not _unslim(recorded).compare(range_comparison, range_objs)):
             continue
-        item = _stored(table, *key)
-        if item is None or item.attrs.get(attr) != value:
-            del bucket[key]  # deleted or moved to another value since recorded
+        item = _stored(table, _unslim(key[0]), _unslim(key[1]))
+        current = None if item is None else item.attrs.get(attr)
+        if current is None or _bucket_value(current) != found_by:
+            del bucket[key]  # deleted, or moved to another value or out of the index, since recorded
         else:
             found.append(item)
     if not bucket:
-        buckets[index_name].pop(value, None)
+        buckets[index_name].pop(found_by, None)
     # all_items() order, so moto's stable sort sees the same input order
     found.sort(key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
     return found

@@ -148,6 +148,14 @@ class Copies:
         service.ok("POST", "/local/bulk-members", {"template": self.template, "begin": True}, key="admin")
         make_member(service, self.template, purchases, tag=self.template)
         self.members = [self.template]  # the template counts as a member
+        # copies copy the template's notifications as they are: wait until the
+        # worker has sent them (each second), so no copy starts with queued ones
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            data, _ = service.ok("GET", f"/members/{self.template}/notifications", key="admin")
+            if all(n.get("status") not in ("queued", "sending") for n in data.get("items", [])):
+                break
+            time.sleep(0.5)
 
     def fill(self, stop: int, deadline: float) -> int:
         step = 5_000
@@ -177,7 +185,10 @@ def measure(service: Service, ids: list[str], samples: int, rng: random.Random) 
         get.append(ms)
     status, _ = service.ok("GET", "/local/status", key="admin")
     return {"earn_p50": statistics.median(earn), "earn_p95": percentile(earn, 95),
-            "get_p50": statistics.median(get), "rss": status["rss_bytes"]}
+            "get_p50": statistics.median(get), "rss": status["rss_bytes"],
+            "blob_bytes": status.get("dynamodb", {}).get("blob_bytes", 0),
+            "partitions": status.get("dynamodb", {}).get("partitions", 0),
+            "index_records": status.get("dynamodb", {}).get("index_records", 0)}
 
 
 def main() -> None:
@@ -231,7 +242,8 @@ def main() -> None:
             if not args.json:
                 print(f"{have:>8,} members  filled in {fill_seconds:7.1f} s  earn p50 {row['earn_p50']:6.1f} ms  "
                       f"p95 {row['earn_p95']:6.1f} ms  GET p50 {row['get_p50']:5.1f} ms  "
-                      f"RSS {row['rss'] / 2**20:7.1f} MiB", flush=True)
+                      f"RSS {row['rss'] / 2**20:7.1f} MiB  blobs {row['blob_bytes'] / 2**20:6.1f} MiB "
+                      f"in {row['partitions']:,} partitions, {row['index_records']:,} index records", flush=True)
             if have < size:
                 print(f"stopped filling at {have:,} members: --max-seconds {args.max_seconds:.0f} reached",
                       file=sys.stderr)
@@ -245,13 +257,15 @@ def main() -> None:
                 process.kill()
     first = rows[0]
     table = ["", f"fill: {args.fill}, {args.purchases} earns per member; {args.samples} earns measured per checkpoint",
-             "| members | earn p50 ms | earn p95 ms | GET member p50 ms | RSS MiB | KB per member since first |",
-             "|---:|---:|---:|---:|---:|---:|"]
+             "| members | earn p50 ms | earn p95 ms | GET member p50 ms | RSS MiB | KB per member since first "
+             "| of it packed blobs, KB |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         grown = row["members"] - first["members"]
         per = f"{(row['rss'] - first['rss']) / grown / 1000:.1f}" if grown > 0 else "-"
+        blobs = f"{(row['blob_bytes'] - first['blob_bytes']) / grown / 1000:.1f}" if grown > 0 else "-"
         table.append(f"| {row['members']:,} | {row['earn_p50']:.1f} | {row['earn_p95']:.1f} | {row['get_p50']:.1f} | "
-                     f"{row['rss'] / 2**20:.0f} | {per} |")
+                     f"{row['rss'] / 2**20:.0f} | {per} | {blobs} |")
     ratio = rows[-1]["earn_p50"] / first["earn_p50"]
     table.append(f"\nearn p50 at {rows[-1]['members']:,} / at {first['members']:,}: {ratio:.2f}x; "
                  f"total {time.monotonic() - started:.0f} s")

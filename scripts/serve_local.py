@@ -368,6 +368,13 @@ class LocalHandler(_Base):
         headers = {"Content-Type": "application/json", **(extra or {})}
         self._send_http_response(status, headers, data)
 
+    def _dynamodb_footprint(self) -> dict:
+        """Partitions, bytes of their packed blobs and index records (read between requests)."""
+        from devtools import moto_patches
+
+        with self.context["moto"].lock:
+            return moto_patches.footprint()
+
     def _error(self, status: int, code: str, message: str, extra: dict | None = None) -> None:
         self._json(status, {"error": {"code": code, "message": message}}, extra)
 
@@ -415,6 +422,7 @@ class LocalHandler(_Base):
         elif shape == ("local", "status"):
             self._json(200, {
                 "rss_bytes": rss_bytes(),
+                "dynamodb": self._dynamodb_footprint(),
                 "uptime_seconds": round(time.monotonic() - STARTED, 1),
                 "seeded_members": self.context.get("seeded", 0),
                 "data": self.context.get("data"),

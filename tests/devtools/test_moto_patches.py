@@ -101,9 +101,7 @@ def earn(client, pk: str, order: str) -> None:
 
 def everything(client) -> list[dict]:
     """The whole table, by key (test-only: reads moto's backend, no Scan)."""
-    from moto.dynamodb.models import dynamodb_backends
-
-    table = dynamodb_backends["123456789012"]["ap-northeast-2"].tables[TABLE]
+    table = the_table()
     return sorted(({k: v.to_json() for k, v in item.attrs.items()}
                    for item in moto_patches._original.get("all_items", type(table).all_items)(table)),
                   key=lambda item: (str(item["pk"]), str(item["sk"])))
@@ -166,23 +164,47 @@ def test_an_index_query_looks_only_at_its_bucket_when_patched(kind):
             client.query(TableName=TABLE, IndexName="due",  # builds the buckets once
                          KeyConditionExpression="shard = :s", ExpressionAttributeValues={":s": {"S": "0"}})
             moto_patches._original["all_items"] = counting
+        # one item leaves the index, another is deleted (its recorded entry is stale now)
+        client.update_item(TableName=TABLE, Key=key("M#1"), UpdateExpression="REMOVE #sh",
+                           ExpressionAttributeNames={"#sh": "shard"})
+        client.delete_item(TableName=TABLE, Key=key("M#5"))
         try:
             response = client.query(
                 TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s AND due <= :d",
                 ExpressionAttributeValues={":s": {"S": "1"}, ":d": {"S": "2027-01-10"}})
             history = client.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
-                                   ExpressionAttributeValues={":pk": {"S": "M#5"}})
+                                   ExpressionAttributeValues={":pk": {"S": "M#6"}})
         finally:
             if kind == "patched":
                 moto_patches._original["all_items"] = full
             else:
                 Table.all_items = full
     assert history["Count"] == 2
-    assert response["Count"] == 2 * sum(1 for i in range(400) if i % 4 == 1 and 1 + i % 28 <= 10)
+    assert response["Count"] == 2 * sum(1 for i in range(400) if i % 4 == 1 and 1 + i % 28 <= 10) - 2
+    assert not {"M#1", "M#5"} & {i["pk"]["S"] for i in response["Items"]}
     if kind == "stock":
-        assert looked and min(looked) >= 1000  # every item of the table, for each query
+        assert looked and min(looked) >= 999  # every item of the table (1,000 less one deleted), each query
     else:
         assert looked == []  # no walk over the table at all
+
+
+def test_an_update_that_moves_an_item_out_of_a_bucket_drops_its_record_there():
+    with engine("patched") as client:
+        fill(client, 8)
+        client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
+                     ExpressionAttributeValues={":s": {"S": "1"}})  # the buckets exist from here on
+        _, buckets = the_table().__dict__[moto_patches.GSI_ATTR]
+        assert set(buckets["due"]["1"]) == {("M#1", "PROFILE"), ("M#5", "PROFILE")}
+        assert all(type(k) is str and type(r) is str for k, r in buckets["due"]["1"])  # no DynamoType kept
+        client.update_item(TableName=TABLE, Key=key("M#1"), UpdateExpression="REMOVE #sh",
+                           ExpressionAttributeNames={"#sh": "shard"})
+        client.transact_write_items(TransactItems=[{"Update": {
+            "TableName": TABLE, "Key": key("M#5"), "UpdateExpression": "SET #sh = :s",
+            "ExpressionAttributeNames": {"#sh": "shard"}, "ExpressionAttributeValues": {":s": {"S": "2"}}}}])
+        assert "1" not in buckets["due"]  # both left shard 1: its bucket is gone, before any query
+        assert ("M#5", "PROFILE") in buckets["due"]["2"]
+        client.put_item(TableName=TABLE, Item={**key("M#5"), "shard": {"S": "3"}, "due": {"S": "2027-03-01"}})
+        assert ("M#5", "PROFILE") not in buckets["due"]["2"] and ("M#5", "PROFILE") in buckets["due"]["3"]
 
 
 # -- the same outcomes --------------------------------------------------------
@@ -239,6 +261,14 @@ def scenario(client) -> list:
     ]))
     client.put_item(TableName=TABLE, Item={**key("M#8"), "shard": {"S": "1"}, "due": {"S": "2027-02-01"}})
     client.delete_item(TableName=TABLE, Key=key("M#9"))
+    # an update that makes its item (in a new partition), and deletes of what is not there
+    client.update_item(TableName=TABLE, Key=key("UPSERT#1", "COUNTER"), UpdateExpression="ADD n :one SET #sh = :s",
+                       ExpressionAttributeNames={"#sh": "shard"},
+                       ExpressionAttributeValues={":one": {"N": "1"}, ":s": {"S": "0"}})
+    client.delete_item(TableName=TABLE, Key=key("GONE#1"))
+    client.delete_item(TableName=TABLE, Key=key("M#10", "NOT-THERE"))
+    seen.append(client.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
+                             ExpressionAttributeValues={":pk": {"S": "GONE#1"}})["Count"])
     seen.append(everything(client))
     for shard in "0123":
         pages, start = [], None
@@ -272,6 +302,14 @@ def test_conditions_transactions_and_queries_answer_the_same_on_stock_and_patche
         patched = scenario(client)
     with engine("compact") as client:
         compact = scenario(client)
+    saved = moto_patches._TRAIN_AT
+    moto_patches._TRAIN_AT = (3, 30)  # dictionaries trained early, so the scenario reads and writes through them
+    try:
+        with engine("compact") as client:
+            trained = scenario(client)
+            assert len(the_table().items.zdicts) == 3
+    finally:
+        moto_patches._TRAIN_AT = saved
     assert stock[0][0] == "TransactionCanceledException"
     assert stock[0][1] == ["None", "None", "None", "ConditionalCheckFailed"]
     assert stock[2][0] == "ValidationException"
@@ -279,24 +317,169 @@ def test_conditions_transactions_and_queries_answer_the_same_on_stock_and_patche
     assert stock[4:6] == ["decremented", "ConditionalCheckFailedException"]
     assert patched == stock
     assert compact == stock
+    assert trained == stock
 
 
-def test_compaction_packs_stored_items_and_unpacks_them_on_read():
-    from moto.dynamodb.models.dynamo_type import DynamoType
+def the_table():
     from moto.dynamodb.models import dynamodb_backends
 
+    return dynamodb_backends["123456789012"]["ap-northeast-2"].tables[TABLE]
+
+
+def alive(kind_name: str) -> int:
+    from moto.dynamodb.models import dynamo_type
+
+    kind = getattr(dynamo_type, kind_name)
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is kind)
+
+
+def members(client, n: int, start: int = 0) -> None:
+    """Partitions shaped like Dangol's: a member (profile, ledger, orders,
+    notifications) and its stored idempotency replies, one partition each."""
+    for m in range(start, start + n):
+        pk = f"MEMBER#m{m:06d}"
+        client.put_item(TableName=TABLE, Item={
+            **key(pk), "balance": {"N": str(1000 + m)}, "shard": {"S": str(m % 4)},
+            "due": {"S": f"2027-01-{1 + m % 28:02d}"}, "name": {"S": "김지윤"},
+            "lots": {"L": [{"M": {"points": {"N": "150"}, "expires": {"S": "2027-11-29"}}}] * 3}})
+        for t in range(4):
+            client.put_item(TableName=TABLE, Item={
+                **key(pk, f"TX#01JDX{m:06d}{t:04d}"), "points": {"N": "150"}, "type": {"S": "earn"},
+                "order_id": {"S": f"A-{t}"}, "created_at": {"S": f"2026-11-{1 + t:02d}T10:00:00Z"}})
+            client.put_item(TableName=TABLE, Item={
+                **key(f"IDEMPOTENCY#k1#{m:06d}-{t}"), "status": {"N": "201"},
+                "expires_at": {"N": "1796000000"},
+                "body": {"S": '{"member_id": "m%06d", "points": 150, "balance": %d}' % (m, 1000 + m)}})
+
+
+def test_per_item_objects_outlive_requests_unless_compacted():
+    """Stock and patched moto keep every stored item as live objects (an
+    Item, its attrs, a DynamoType per attribute and per key) between
+    requests; compacted, a partition is one blob and nothing else."""
+    import tracemalloc
+
+    grown = {}
+    for kind in ("stock", "patched", "compact"):
+        with engine(kind) as client:
+            members(client, 5)  # the first pack trains nothing yet; warm moto's caches
+            client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
+                         ExpressionAttributeValues={":s": {"S": "0"}})
+            items_before, types_before = alive("Item"), alive("DynamoType")
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            members(client, 60, start=5)
+            client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
+                         ExpressionAttributeValues={":s": {"S": "1"}})
+            gc.collect()
+            grown[kind] = (tracemalloc.get_traced_memory()[0] - before) / 60
+            tracemalloc.stop()
+            items, types = alive("Item") - items_before, alive("DynamoType") - types_before
+        if kind == "compact":
+            assert items == 0 and types == 0
+        else:
+            assert items >= 60 * 9 and types >= 60 * 9 * 4
+    print({kind: f"{per:.0f} bytes per member" for kind, per in grown.items()})
+    assert grown["compact"] * 5 < grown["patched"] <= grown["stock"] * 1.5, grown
+
+
+def test_compacted_partitions_are_packed_between_requests_and_read_as_stored():
     with engine("compact") as client:
-        fill(client, 50)
-        table = dynamodb_backends["123456789012"]["ap-northeast-2"].tables[TABLE]
-        items = [item for collection in table.items.values() for item in collection.values()]
-        assert len(items) == 50
-        assert all("_packed" in item.__dict__ and "attrs" not in item.__dict__ for item in items)
-        gc.collect()
-        live_types = sum(1 for o in gc.get_objects() if type(o) is DynamoType)
-        assert live_types < 50 * 3  # keys only; 50 items x 5 attributes when unpacked
-        got = client.get_item(TableName=TABLE, Key=key("M#7"))["Item"]
-        assert got["balance"] == {"N": "100"} and got["due"] == {"S": "2027-01-08"}
-        assert all("_packed" in item.__dict__ for item in items)  # packed again after the call
+        members(client, 30)
+        partitions = the_table().items
+        assert isinstance(partitions, moto_patches.Partitions)
+        assert partitions.hot == {} and len(partitions.cold) == 30 + 30 * 4
+        got = client.get_item(TableName=TABLE, Key=key("MEMBER#m000007"))["Item"]
+        assert got["balance"] == {"N": "1007"} and got["lots"]["L"][2]["M"]["points"] == {"N": "150"}
+        assert got["pk"] == {"S": "MEMBER#m000007"} and got["sk"] == {"S": "PROFILE"}
+        history = client.query(TableName=TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                               ExpressionAttributeValues={":pk": {"S": "MEMBER#m000007"}, ":p": {"S": "TX#"}},
+                               ScanIndexForward=False)["Items"]
+        assert [i["sk"]["S"][-4:] for i in history] == ["0003", "0002", "0001", "0000"]
+        assert partitions.hot == {}  # packed again after each call
+        # a read leaves the blob as it was (once packed with the newest dictionary:
+        # the first read of an older blob packs it anew); a write packs it anew
+        client.get_item(TableName=TABLE, Key=key("MEMBER#m000008"))
+        blob = partitions.cold["MEMBER#m000008"]
+        assert blob[0] == len(partitions.zdicts) - 1
+        client.get_item(TableName=TABLE, Key=key("MEMBER#m000008"))
+        assert partitions.cold["MEMBER#m000008"] is blob
+        client.update_item(TableName=TABLE, Key=key("MEMBER#m000008"), UpdateExpression="ADD balance :p",
+                           ExpressionAttributeValues={":p": {"N": "5"}})
+        assert partitions.cold["MEMBER#m000008"] != blob
+        assert client.get_item(TableName=TABLE, Key=key("MEMBER#m000008"))["Item"]["balance"] == {"N": "1013"}
+        # a get of a key that does not exist leaves no partition behind
+        assert "Item" not in client.get_item(TableName=TABLE, Key=key("MEMBER#nobody"))
+        assert "MEMBER#nobody" not in partitions.cold
+
+
+def test_a_shared_dictionary_is_trained_on_the_first_partitions_and_shrinks_the_rest(monkeypatch):
+    monkeypatch.setattr(moto_patches, "_TRAIN_AT", (40,))
+    with engine("compact") as client:
+        members(client, 8)  # 40 packs: 8 members x (1 + 4)... and their rewrites
+        partitions = the_table().items
+        before = {k: v for k, v in partitions.cold.items()}
+        members(client, 30, start=8)
+        assert len(partitions.zdicts) == 2 and 0 < len(partitions.zdicts[1]) <= 32_768
+        plain = [v for k, v in before.items() if v[0] == 0 and k.startswith("IDEMPOTENCY#")]
+        trained = [v for v in partitions.cold.values() if v[0] == 1 and v is not None]
+        trained_idem = [v for k, v in partitions.cold.items() if v[0] == 1 and k.startswith("IDEMPOTENCY#")]
+        assert plain and trained and trained_idem
+        assert sum(map(len, trained_idem)) / len(trained_idem) < 0.7 * sum(map(len, plain)) / len(plain)
+        # blobs of either dictionary read back
+        assert client.get_item(TableName=TABLE, Key=key("IDEMPOTENCY#k1#000001-2"))["Item"]["body"]["S"].startswith(
+            '{"member_id": "m000001"')
+        assert client.get_item(TableName=TABLE, Key=key("IDEMPOTENCY#k1#000031-2"))["Item"]["status"] == {"N": "201"}
+
+
+ALL_TYPES = {
+    "s": {"S": "가나다"}, "n": {"N": "-12.50"}, "b": {"B": b"\x00\x01binary"}, "t": {"BOOL": True},
+    "f": {"BOOL": False}, "z": {"NULL": True}, "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2.5"]},
+    "bs": {"BS": [b"x", b"y"]}, "l": {"L": [{"S": "x"}, {"N": "1"}, {"L": []}, {"M": {"k": {"NULL": True}}}]},
+    "m": {"M": {"deep": {"M": {"er": {"L": [{"B": b"z"}, {"SS": ["q"]}]}}}, "empty": {"M": {}}}},
+    "empty_s": {"S": ""},
+}
+
+
+def test_every_attribute_type_reads_back_the_same_when_compacted():
+    seen = {}
+    for kind in ("stock", "compact"):
+        with engine(kind) as client:
+            client.put_item(TableName=TABLE, Item={**key("ALL#1"), **ALL_TYPES})
+            client.update_item(TableName=TABLE, Key=key("ALL#1"),
+                               UpdateExpression="ADD ss :a, n :one SET l[1] = :two, m.deep.added = :s",
+                               ExpressionAttributeValues={":a": {"SS": ["c"]}, ":one": {"N": "1"},
+                                                          ":two": {"N": "2"}, ":s": {"S": "new"}})
+            seen[kind] = (client.get_item(TableName=TABLE, Key=key("ALL#1"))["Item"],
+                          client.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
+                                       ExpressionAttributeValues={":pk": {"S": "ALL#1"}})["Items"])
+            if kind == "compact":
+                assert the_table().items.cold["ALL#1"][0] != 255  # stored as plain data, not pickled
+    assert seen["compact"] == seen["stock"]
+    assert sorted(seen["stock"][0]["ss"]["SS"]) == ["a", "b", "c"] and seen["stock"][0]["l"]["L"][1] == {"N": "2"}
+
+
+def test_a_saved_compacted_state_restores_packed_or_as_moto_keeps_it(tmp_path):
+    from devtools import local_state
+
+    path = tmp_path / "state.pkl"
+    with engine("compact") as client:
+        members(client, 20)
+        client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
+                     ExpressionAttributeValues={":s": {"S": "2"}})
+        expected = everything(client)
+        local_state.save(path)
+        moto_patches._compaction = False  # a process that does not compact
+        assert local_state.restore(path)
+        assert type(the_table().items) is not moto_patches.Partitions
+        assert everything(client) == expected
+        moto_patches._compaction = True
+        assert local_state.restore(path)
+        assert isinstance(the_table().items, moto_patches.Partitions) and the_table().items.hot == {}
+        assert everything(client) == expected
+        shard = client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
+                             ExpressionAttributeValues={":s": {"S": "2"}})["Items"]
+        assert sorted(i["pk"]["S"] for i in shard) == [f"MEMBER#m{m:06d}" for m in range(2, 20, 4)]
 
 
 def test_a_failed_transaction_rolls_back_fully_when_patched():
@@ -329,9 +512,10 @@ def test_another_moto_version_fails_loudly(monkeypatch):
         moto_patches.check_moto()
 
 
-def test_changed_moto_code_fails_loudly(monkeypatch):
-    monkeypatch.setitem(moto_patches.EXPECTED_SOURCES, "Table.query", "0" * 64)
-    with pytest.raises(moto_patches.MotoPatchMismatch, match="Table.query"):
+@pytest.mark.parametrize("name", ["Table.query", "Table.get_item", "Item.__init__"])
+def test_changed_moto_code_fails_loudly(monkeypatch, name):
+    monkeypatch.setitem(moto_patches.EXPECTED_SOURCES, name, "0" * 64)
+    with pytest.raises(moto_patches.MotoPatchMismatch, match=name):
         moto_patches.check_moto()
 
 
