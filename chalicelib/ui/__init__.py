@@ -11,11 +11,11 @@ origin only (no inline script, no inline style attribute), and no framing.
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
 import pathlib
 import re
 from typing import Optional
+from ..docs_page import static_answer
 
 ASSETS = pathlib.Path(__file__).resolve().parent / "assets"
 TYPES = {
@@ -68,12 +68,4 @@ def asset(name: str, if_none_match: Optional[str]) -> Optional[tuple[int, dict, 
     """Status, headers and body of GET /ui/{name}; None for an unknown name."""
     if name not in SERVED:
         return None
-    body = _read(name)
-    etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
-    suffix = pathlib.PurePath(name).suffix
-    headers = {"Content-Type": TYPES.get(suffix, "text/plain; charset=utf-8"), "ETag": etag,
-               # a day, then revalidated by ETag: a new release's assets are picked up
-               "Cache-Control": "public, max-age=86400", **SECURITY}
-    if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
-        return 304, headers, ""
-    return 200, headers, body
+    return static_answer(name, _read(name), if_none_match, TYPES, SECURITY)
