@@ -1,7 +1,7 @@
 """Patches to moto 5.2.5 so that an embedded DynamoDB's cost per request does
 not grow with the table.
 
-Stock moto 5.2.5 has three costs that grow with everything stored so far:
+Stock moto 5.2.5 has costs that grow with everything stored so far:
 
 1. `DynamoDBBackend.transact_write_items` deep-copies every table a
    transaction names as its rollback backup, so each transaction copies the
@@ -49,6 +49,19 @@ The patches:
    The index records of 3. are plain strings. A member with three purchases
    (16 items, 5.7 KB of DynamoDB data) then takes about 2 KB instead of 54 KB.
 
+5. `uncounted_queue_attributes`: `SendMessage`, and `GetQueueAttributes`
+   asking for no message count (moto's receive asks for
+   MessageRetentionPeriod once per message), build the queue's attributes
+   without the three counts, which they never read; a queue's visible
+   messages are listed with one clock read per listing, not two per message.
+   Answers are moto's own: `GetQueueAttributes` for `All` or for a count
+   counts as before.
+6. `wire_attribute_values`: a DynamoDB response's AttributeValue that is a
+   plain wire-format dict of S, N, NULL, BOOL, M, L, SS or NS is written as
+   moto's serializer writes it (strings through `str`, None members and None
+   map values left out) without the per-member lookups; anything else (B,
+   BS, another key, not a dict) takes moto's own path.
+
 Each patched function's source is checked against the hash of the moto 5.2.5
 source it was written for: a moto whose patched code changed fails loudly at
 `apply()` rather than silently misbehaving. `DANGOL_STOCK_MOTO=1` leaves moto
@@ -89,6 +102,26 @@ EXPECTED_SOURCES = {
     "Table.has_idx_items": "ecab96cbd1a5560f7f058af1ec15b86f10950b6ff729ba53f685296ec4a4ea4a",
     "Item.__init__": "d9c12b62cb921831aab9b2eb22ac24fbd600689064a0219ae3ffbe057ae4be74",
     "DynamoType.__init__": "7c6cde92e1149bfe3b61d6b5667a943232829bbbb9760c5bd0655479b8d570b9",
+    # 5.: SQS
+    "Queue.attributes": "40cb990b121628d535cecbcd0e0d333984024633b70a097489ae8611e1a59338",
+    "Queue.messages": "03a531dbcbcf9aee2e61c7254c08946a499f5c57f2447a8f2e534aa85b067dea",
+    "Message.visible": "5129b573308de62a700c40541df76673710ff2303258839ac66990eb56f27f27",
+    "Message.delayed": "e2fd48abf582683aa4630cbd95daef06deb9f6de33e002a89f8c3d8a3f334838",
+    "SQSBackend.send_message": "bf161af09a9e6b860e3dd5d8f58ccc802623caa86883fab9b2ffb333f8f70330",
+    "SQSBackend.get_queue_attributes": "58417223da457b5a0aac5ccc31b6646ed9b22c3b276a0f0d9fd5f3f13bd797ec",
+    "SQSBackend.receive_message": "065f3e5e7d2144089ce3b5d16d9306243ccd2f3ee11b44beb851292fadb7652f",
+    # 6.: the JSON response serializer's path for a structure, map, list and string
+    "BaseJSONSerializer._serialize_type_structure": "36873909cd0aeb4defa91cc9912c6e90a62d7d92ced6150ac7de92fd10a81967",
+    "ResponseSerializer._serialize_type_structure": "f9b47068f40ce489e55e7a0bf78accec38597d27168dc3d095ac2fc18312d4a8",
+    "ResponseSerializer._serialize_structure_member": "437fdce43aa5ac844fb5fe22865b90d228b875b6b1787dc6bfdccad91968b3c0",
+    "ResponseSerializer._serialize": "4eccca5bf02593efd2e425f7e1659871406ee6734ec1084ccd452885b7e89052",
+    "ResponseSerializer._default_serialize": "25ce8ddbb1a991c029a745f87eeaa360b697b69ba7295fb74143859a5233afb7",
+    "ResponseSerializer.get_serialized_name": "2c23dcac85ccc3966b11d9d96e676eccd5c0d61818ca68b93b0f019839fb2767",
+    "BaseJSONSerializer._serialize_type_map": "faa32d1fa9a8bfc9db0984b7973a5cc3297d35a2df33124748949b0908f6b6a9",
+    "BaseJSONSerializer._serialize_type_list": "f87b14fe9166e099846349860a5e3c9d9984939d82ed0f67de07ad12e790cd26",
+    "BaseJSONSerializer._serialize_type_string": "44954e02145012baee50de6592411c1376aad480ea3440a3b3ab6ce932bbf78d",
+    "AttributePicker.__call__": "c15da8ec29c1afa44772407fe6280d59a519fcbf52216dc90eb31fb6fbb136ce",
+    "XFormedAttributePicker.get_possible_keys": "f0d20f55f37fd8a1f74e7fae117327a99c8e14b0f9459a0059d3c8d3c6e50a41",
 }
 
 
@@ -105,7 +138,11 @@ def _targets() -> dict[str, Callable]:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.models.table import Table
+    from moto.core.serialize import AttributePicker, BaseJSONSerializer, ResponseSerializer, XFormedAttributePicker
+    from moto.sqs.models import Message, Queue, SQSBackend
 
+    queue_attributes = _original.get("queue_attributes", Queue.attributes)
+    queue_messages = _original.get("queue_messages", Queue.messages)
     return {
         "DynamoDBBackend.transact_write_items": _original.get("transact_write_items",
                                                               DynamoDBBackend.transact_write_items),
@@ -121,6 +158,26 @@ def _targets() -> dict[str, Callable]:
         "Table.has_idx_items": Table.has_idx_items,
         "Item.__init__": Item.__init__,
         "DynamoType.__init__": DynamoType.__init__,
+        "Queue.attributes": queue_attributes.fget,
+        "Queue.messages": queue_messages.fget,
+        "Message.visible": Message.visible.fget,
+        "Message.delayed": Message.delayed.fget,
+        "SQSBackend.send_message": _original.get("send_message", SQSBackend.send_message),
+        "SQSBackend.get_queue_attributes": _original.get("get_queue_attributes",
+                                                         SQSBackend.get_queue_attributes),
+        "SQSBackend.receive_message": SQSBackend.receive_message,
+        "BaseJSONSerializer._serialize_type_structure": _original.get(
+            "json_structure", BaseJSONSerializer._serialize_type_structure),
+        "ResponseSerializer._serialize_type_structure": ResponseSerializer._serialize_type_structure,
+        "ResponseSerializer._serialize_structure_member": ResponseSerializer._serialize_structure_member,
+        "ResponseSerializer._serialize": ResponseSerializer._serialize,
+        "ResponseSerializer._default_serialize": ResponseSerializer._default_serialize,
+        "ResponseSerializer.get_serialized_name": ResponseSerializer.get_serialized_name,
+        "BaseJSONSerializer._serialize_type_map": BaseJSONSerializer._serialize_type_map,
+        "BaseJSONSerializer._serialize_type_list": BaseJSONSerializer._serialize_type_list,
+        "BaseJSONSerializer._serialize_type_string": BaseJSONSerializer._serialize_type_string,
+        "AttributePicker.__call__": AttributePicker.__call__,
+        "XFormedAttributePicker.get_possible_keys": XFormedAttributePicker.get_possible_keys,
     }
 
 
@@ -169,8 +226,15 @@ def apply() -> bool:
         from moto.dynamodb.models import DynamoDBBackend
         from moto.dynamodb.models.dynamo_type import Item
         from moto.dynamodb.models.table import Table
+        from moto.core.serialize import BaseJSONSerializer
+        from moto.sqs.models import Queue, SQSBackend
 
         _original.update(
+            json_structure=BaseJSONSerializer._serialize_type_structure,
+            queue_attributes=Queue.attributes,
+            queue_messages=Queue.messages,
+            send_message=SQSBackend.send_message,
+            get_queue_attributes=SQSBackend.get_queue_attributes,
             transact_write_items=DynamoDBBackend.transact_write_items,
             update_item=DynamoDBBackend.update_item,
             query=Table.query,
@@ -185,6 +249,11 @@ def apply() -> bool:
         Table.all_items = _all_items
         Table.put_item = _put_item
         Item.__new__ = staticmethod(_item_new)
+        Queue.attributes = property(_queue_attributes)
+        Queue.messages = property(_queue_messages)
+        SQSBackend.send_message = _send_message
+        SQSBackend.get_queue_attributes = _get_queue_attributes
+        BaseJSONSerializer._serialize_type_structure = _json_structure
         return True
 
 
@@ -196,7 +265,14 @@ def remove() -> None:
         from moto.dynamodb.models import DynamoDBBackend
         from moto.dynamodb.models.dynamo_type import Item
         from moto.dynamodb.models.table import Table
+        from moto.core.serialize import BaseJSONSerializer
+        from moto.sqs.models import Queue, SQSBackend
 
+        BaseJSONSerializer._serialize_type_structure = _original["json_structure"]
+        Queue.attributes = _original["queue_attributes"]
+        Queue.messages = _original["queue_messages"]
+        SQSBackend.send_message = _original["send_message"]
+        SQSBackend.get_queue_attributes = _original["get_queue_attributes"]
         DynamoDBBackend.transact_write_items = _original["transact_write_items"]
         DynamoDBBackend.update_item = _original["update_item"]
         Table.query = _original["query"]
@@ -865,3 +941,121 @@ def _query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_
                         scan_index_forward, projection_expressions, index_name, *args, **kwargs)
     finally:
         _narrowed.answer = saved
+
+
+# -- 5. queue attributes without message counts ------------------------------------
+QUEUE_COUNTS = frozenset({"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+                          "ApproximateNumberOfMessagesNotVisible"})
+_uncounted = threading.local()  # .depth > 0: Queue.attributes leaves the counts out
+
+
+@contextlib.contextmanager
+def _without_counts():
+    _uncounted.depth = getattr(_uncounted, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _uncounted.depth -= 1
+
+
+def _queue_attributes(self) -> dict:
+    """moto's `Queue.attributes`; inside `_without_counts()` without the three
+    ApproximateNumberOfMessages* entries (each a walk of every message)."""
+    if not getattr(_uncounted, "depth", 0):
+        return _original["queue_attributes"].fget(self)
+    from moto.core.utils import camelcase_to_underscores
+
+    result: dict[str, Any] = {}
+    for attribute in self.BASE_ATTRIBUTES:
+        if attribute not in QUEUE_COUNTS:
+            result[attribute] = getattr(self, camelcase_to_underscores(attribute))
+    if self.fifo_queue:
+        for attribute in self.FIFO_ATTRIBUTES:
+            result[attribute] = getattr(self, camelcase_to_underscores(attribute))
+    if self.kms_master_key_id:
+        for attribute in self.KMS_ATTRIBUTES:
+            result[attribute] = getattr(self, camelcase_to_underscores(attribute))
+    if self.policy:
+        result["Policy"] = self.policy
+    if self.redrive_policy:
+        import json
+
+        result["RedrivePolicy"] = json.dumps(self.redrive_policy)
+    for key in result:
+        if isinstance(result[key], bool):
+            result[key] = str(result[key]).lower()
+    return result
+
+
+def _queue_messages(self) -> list:
+    """moto's `Queue.messages` (visible and not delayed) with the clock read
+    once for the listing: `Message.visible` and `.delayed` compare
+    `unix_time_millis()` with `visible_at` and `delayed_until`."""
+    from moto.sqs import models
+
+    now = models.unix_time_millis()
+    return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _send_message(self, *args, **kwargs):
+    with _without_counts():  # reads ContentBasedDeduplication only
+        return _original["send_message"](self, *args, **kwargs)
+
+
+def _get_queue_attributes(self, queue_name: str, attribute_names: list[str]) -> dict:
+    if not attribute_names or "All" in attribute_names or QUEUE_COUNTS.intersection(attribute_names):
+        return _original["get_queue_attributes"](self, queue_name, attribute_names)
+    with _without_counts():
+        return _original["get_queue_attributes"](self, queue_name, attribute_names)
+
+
+# -- 6. DynamoDB attribute values as they are on the wire ---------------------------
+# AttributeValue's members in the order of botocore's model (moto writes them so)
+ATTRIBUTE_VALUE_MEMBERS = ("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL")
+_WIRE_MEMBERS = frozenset({"S", "N", "SS", "NS", "M", "L", "NULL", "BOOL"})
+_EMPTY = [None, {}, []]  # what moto's string serializer passes through unchanged
+
+
+class _MotoPath(Exception):
+    """The value is not one `_wire_value` writes: moto's serializer writes it."""
+
+
+def _wire_string(value):
+    return str(value) if value not in _EMPTY else value
+
+
+def _wire_value(value) -> dict:
+    """An AttributeValue dict as moto's JSON serializer writes it."""
+    if type(value) is not dict or not _WIRE_MEMBERS.issuperset(value):
+        raise _MotoPath
+    out = {}
+    for name in ATTRIBUTE_VALUE_MEMBERS:
+        member = value.get(name)
+        if member is None:
+            continue
+        if name == "S" or name == "N":
+            out[name] = _wire_string(member)
+        elif name == "M":
+            if type(member) is not dict or "" in member:  # moto writes an empty key's value into the map
+                raise _MotoPath
+            out[name] = {k: _wire_value(v) for k, v in member.items() if v is not None}
+        elif name == "L":
+            out[name] = [None if v is None else _wire_value(v) for v in member]
+        elif name == "SS" or name == "NS":
+            out[name] = [_wire_string(v) for v in member]
+        else:  # NULL, BOOL
+            out[name] = member
+    return out
+
+
+def _json_structure(self, serialized, value, shape, key) -> None:
+    if key and value is not None and shape.name == "AttributeValue" \
+            and self.service_model.service_name == "dynamodb":
+        try:
+            wire = _wire_value(value)
+        except _MotoPath:
+            pass
+        else:
+            serialized[self.get_serialized_name(shape, key)] = wire
+            return
+    _original["json_structure"](self, serialized, value, shape, key)

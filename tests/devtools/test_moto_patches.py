@@ -503,6 +503,201 @@ def test_a_failed_transaction_rolls_back_fully_when_patched():
         assert sorted(i["pk"]["S"] for i in items) == ["M#2", "M#6"]
 
 
+# -- 5. queues ---------------------------------------------------------------------
+@contextlib.contextmanager
+def queues(kind: str):
+    """In-process moto SQS, stock or patched (patches put back afterwards)."""
+    from moto import mock_aws
+
+    was = moto_patches.applied()
+    moto_patches.remove()
+    if kind != "stock":
+        force_apply()
+    try:
+        with mock_aws():
+            yield boto3.client("sqs", region_name="ap-northeast-2")
+    finally:
+        moto_patches.remove()
+        if was:
+            force_apply()
+
+
+@contextlib.contextmanager
+def clock_reads():
+    """Counts moto SQS's clock reads (`unix_time_millis`, `unix_time`)."""
+    from moto.sqs import models
+
+    count = {"reads": 0}
+    saved = models.unix_time_millis, models.unix_time
+
+    def millis(*args):
+        count["reads"] += 1
+        return saved[0](*args)
+
+    def seconds(*args):
+        count["reads"] += 1
+        return saved[1](*args)
+
+    models.unix_time_millis, models.unix_time = millis, seconds
+    try:
+        yield count
+    finally:
+        models.unix_time_millis, models.unix_time = saved
+
+
+@pytest.mark.parametrize("kind", ["stock", "patched"])
+def test_sending_and_receiving_cost_grows_with_the_queue_only_on_stock_moto(kind):
+    with queues(kind) as sqs:
+        costs = []
+        for size in (50, 500):
+            url = sqs.create_queue(QueueName=f"work-{size}")["QueueUrl"]
+            for i in range(size):
+                sqs.send_message(QueueUrl=url, MessageBody=str(i))
+            with clock_reads() as count:
+                sqs.send_message(QueueUrl=url, MessageBody="one more")
+                sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            costs.append(count["reads"])
+    if kind == "stock":
+        assert costs[1] > 5 * costs[0]  # a walk of every message, several times over
+    else:
+        assert costs[1] <= costs[0] + 5 and costs[1] < 100
+
+
+def queue_scenario(sqs) -> list:
+    """Queue behaviour whose answers must not depend on the patch."""
+    seen = []
+    dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName="work", Attributes={
+        "VisibilityTimeout": "0", "MessageRetentionPeriod": "600",
+        "RedrivePolicy": '{"deadLetterTargetArn": "%s", "maxReceiveCount": "2"}' % dlq_arn})["QueueUrl"]
+    fifo = sqs.create_queue(QueueName="work.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    for i in range(5):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", DelaySeconds=900 if i == 4 else 0)
+    for body in ("a", "a", "b"):  # the second "a" is a duplicate by content
+        sqs.send_message(QueueUrl=fifo, MessageBody=body, MessageGroupId="g")
+    def attrs(queue, names):
+        found = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=names)["Attributes"]
+        return {k: v for k, v in found.items() if "Timestamp" not in k}
+
+    seen.append(attrs(url, ["All"]))
+    seen.append(attrs(url, ["MessageRetentionPeriod", "VisibilityTimeout", "RedrivePolicy"]))
+    seen.append(attrs(url, ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]))
+    seen.append(attrs(fifo, ["All"]))
+    seen.append(attrs(fifo, ["ContentBasedDeduplication", "ApproximateNumberOfMessages"]))
+    for _ in range(3):  # received twice, the third receive moves them to the DLQ
+        seen.append(sorted(m["Body"] for m in sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])))
+    seen.append(sorted(m["Body"] for m in sqs.receive_message(
+        QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])))
+    seen.append([m["Body"] for m in sqs.receive_message(
+        QueueUrl=fifo, MaxNumberOfMessages=10).get("Messages", [])])
+    seen.append(attrs(url, ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                            "ApproximateNumberOfMessagesDelayed"]))
+    return seen
+
+
+def test_queues_answer_the_same_on_stock_and_patched_moto():
+    with queues("stock") as sqs:
+        stock = queue_scenario(sqs)
+    with queues("patched") as sqs:
+        patched = queue_scenario(sqs)
+    assert stock[0]["ApproximateNumberOfMessages"] == "4"
+    assert stock[0]["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert stock[4] == {"ContentBasedDeduplication": "true", "ApproximateNumberOfMessages": "2"}
+    assert stock[5] == stock[6] == ["m0", "m1", "m2", "m3"] and stock[7] == []
+    assert stock[8] == ["m0", "m1", "m2", "m3"] and stock[9] == ["a", "b"]
+    assert patched == stock
+
+
+# -- 6. attribute values -------------------------------------------------------------
+def _attribute_values():
+    from hypothesis import strategies as st
+
+    text = st.text(max_size=6)
+    numbers = st.from_regex(r"-?[0-9]{1,5}(\.[0-9]{1,3})?", fullmatch=True)
+    leaves = st.one_of(
+        st.builds(lambda v: {"S": v}, text),
+        st.builds(lambda v: {"N": v}, numbers),
+        st.just({"NULL": True}),
+        st.builds(lambda v: {"BOOL": v}, st.booleans()),
+        st.builds(lambda v: {"SS": v}, st.lists(text, min_size=1, max_size=3)),
+        st.builds(lambda v: {"NS": v}, st.lists(numbers, min_size=1, max_size=3)),
+        st.builds(lambda v: {"B": v}, st.binary(max_size=4)),
+        st.builds(lambda v: {"S": v}, st.one_of(st.none(), st.integers(-3, 3))),  # not moto's, but allowed
+        st.builds(lambda v: {"Unknown": v}, text),
+    )
+    return st.recursive(leaves, lambda inner: st.one_of(
+        st.builds(lambda v: {"M": v}, st.dictionaries(text, st.one_of(inner, st.none()), max_size=3)),
+        st.builds(lambda v: {"L": v}, st.lists(st.one_of(inner, st.none()), max_size=3)),
+        st.builds(lambda a, b: {**a, **b}, inner, inner),  # two members at once
+    ), max_leaves=12)
+
+
+def _serialize_item(item, through_moto_only: bool) -> str:
+    from moto.core.serialize import BaseJSONSerializer, XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
+
+    operation = get_service_model("dynamodb").operation_model("GetItem")
+    serializer = get_serializer_class("dynamodb", "json")(operation_model=operation,
+                                                           value_picker=XFormedAttributePicker())
+    patched = BaseJSONSerializer._serialize_type_structure
+    if through_moto_only:
+        BaseJSONSerializer._serialize_type_structure = moto_patches._original["json_structure"]
+    try:
+        return serializer.serialize({"Item": item})["body"]
+    finally:
+        BaseJSONSerializer._serialize_type_structure = patched
+
+
+def test_attribute_values_are_written_as_moto_writes_them():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    was = moto_patches.applied()
+    force_apply()
+    try:
+        @settings(max_examples=400, deadline=None)
+        @given(st.dictionaries(st.text(max_size=5), _attribute_values(), max_size=4))
+        def same(item):
+            assert _serialize_item(item, through_moto_only=False) == _serialize_item(item, through_moto_only=True)
+
+        same()
+    finally:
+        if not was:
+            moto_patches.remove()
+
+
+def test_a_profile_shaped_response_skips_moto_s_member_lookups():
+    from moto.core import serialize
+
+    was = moto_patches.applied()
+    force_apply()
+    calls = {"n": 0}
+    original = serialize.AttributePicker.__call__
+
+    def counted(self, context):
+        calls["n"] += 1
+        return original(self, context)
+
+    item = {"pk": {"S": "MEMBER#m1"}, "balance": {"N": "1200"},
+            "lots": {"L": [{"M": {"points": {"N": "150"}, "expires": {"S": "2027-11-29"}}}] * 20}}
+    serialize.AttributePicker.__call__ = counted
+    try:
+        _serialize_item(item, through_moto_only=True)
+        stock = calls["n"]
+        calls["n"] = 0
+        _serialize_item(item, through_moto_only=False)
+        patched = calls["n"]
+    finally:
+        serialize.AttributePicker.__call__ = original
+        if not was:
+            moto_patches.remove()
+    assert stock > 500  # ten members looked up per attribute value
+    assert patched <= 5  # the response's own members only
+
+
 # -- the guard ----------------------------------------------------------------
 def test_another_moto_version_fails_loudly(monkeypatch):
     import moto
@@ -512,7 +707,8 @@ def test_another_moto_version_fails_loudly(monkeypatch):
         moto_patches.check_moto()
 
 
-@pytest.mark.parametrize("name", ["Table.query", "Table.get_item", "Item.__init__"])
+@pytest.mark.parametrize("name", ["Table.query", "Table.get_item", "Item.__init__",
+                                  "Queue.attributes", "SQSBackend.send_message"])
 def test_changed_moto_code_fails_loudly(monkeypatch, name):
     monkeypatch.setitem(moto_patches.EXPECTED_SOURCES, name, "0" * 64)
     with pytest.raises(moto_patches.MotoPatchMismatch, match=name):
