@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .domain.calendar import format_instant, local_date, parse_instant
 from .domain.program import Program
-from .programs import program_from
+from .programs import Programs, program_from
 from .repository import PROGRAM_KEY
 from .outbox import OUTBOX_SHARD
 from .phones import InvalidPhoneError, to_e164
@@ -195,12 +195,15 @@ def backoff_seconds(attempt: int) -> int:
 
 
 class NotificationSender:
-    def __init__(self, store: Store, ses, sns, sender: str, clock):
+    def __init__(self, store: Store, ses, sns, sender: str, clock, programs: Optional[Programs] = None):
         self.store = store
         self.ses = ses
         self.sns = sns
         self.sender = sender
         self.clock = clock
+        # the container's copy of the program (the ledger's): without it, every
+        # delivery reads the program item, the one item every delivery would share
+        self.programs = programs
 
     def _write(self, pk: str, sk: str, expression: str, names: dict, values: dict,
                condition: Optional[str] = None) -> Optional[dict]:
@@ -222,12 +225,15 @@ class NotificationSender:
         )
         if claimed is None:
             return None
-        found = self.store.get_many([(pk, PROFILE), PROGRAM_KEY])
+        program = self.programs.cached() if self.programs is not None else None
+        found = self.store.get_many([(pk, PROFILE)] + ([PROGRAM_KEY] if program is None else []))
+        if program is None:
+            item = found.get(PROGRAM_KEY)
+            program = self.programs.remember(item) if self.programs is not None else program_from(item)
         profile = found.get((pk, PROFILE)) or {}
         data = claimed.get("data") or {}
         if profile.get("erased") or int(profile.get("generation", 0)) != generation:
             profile = {}  # erased (or the id is now another member's): nobody to tell
-        program = program_from(found.get(PROGRAM_KEY))
         text = message_text(claimed["type"], data, program, profile.get("locale"))
         if profile.get("email"):
             channel = "email"

@@ -37,7 +37,7 @@ def services() -> Services:
     ledger = Ledger(store, publisher, config)
     runs = RunBook(dynamodb, config.table_name)
     sender = NotificationSender(store, aws.client("ses"), aws.client("sns"),
-                                config.email_sender, lambda: clock.now())
+                                config.email_sender, lambda: clock.now(), ledger.programs)
     sender.deliver = telemetry.metered_delivery(sender.deliver)  # sent/failed as metrics
     return Services(
         store=store,

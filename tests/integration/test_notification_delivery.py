@@ -226,3 +226,37 @@ def test_an_outbox_left_sending_is_failed_unconfirmed_not_sent_twice(api, clock,
     assert (item["status"], item["error_code"]) == ("failed", "DELIVERY_UNCONFIRMED")
     assert len(emails_to("s@example.com")) == 1  # at most once
     assert pending_outbox() == []
+
+
+def test_deliveries_read_the_program_once_per_cache_window(api, monkeypatch):
+    """A delivery reads the member's profile; the program comes from the
+    container's copy (the one the ledger keeps), read again once it is stale."""
+    from chalicelib.repository import PROGRAM_KEY
+    from chalicelib.runtime import services
+
+    programs = services().ledger.programs
+    monkeypatch.setattr(programs, "cache_seconds", 3600)
+    api.member("a", email="a@example.com")
+    api.member("b", email="b@example.com")
+    api.member("c", phone="010-1234-5678")
+    keys_read = []
+
+    def count(params, **_):
+        for table in params["RequestItems"].values():
+            keys_read.extend((k["pk"]["S"], k["sk"]["S"]) for k in table["Keys"])
+
+    client = aws.client("dynamodb")
+    client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", count)
+    try:
+        programs._cached = None  # a container that has not read the program yet
+        assert local.drain_queues() == 3
+        assert keys_read.count(PROGRAM_KEY) == 1
+        assert len(emails_to("a@example.com")) == len(emails_to("b@example.com")) == 1
+        assert len(sms_to("+821012345678")) == 1
+        api.member("d", email="d@example.com")
+        keys_read.clear()
+        programs._cached = None  # the copy went stale
+        assert local.drain_queues() == 1
+        assert keys_read == [("MEMBER#d", "PROFILE"), PROGRAM_KEY]
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.BatchGetItem", count)
