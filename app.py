@@ -702,14 +702,19 @@ def docs_page():
     return Response(body=body, status_code=200, headers=headers)
 
 
+def file_response(found, missing: str) -> Response:
+    """A static file's answer (`docs_page.static_answer`), or a 404 saying `missing`."""
+    if found is None:
+        return error_response(404, "NOT_FOUND", missing)
+    status, headers, body = found
+    return Response(body=body, status_code=status, headers=headers)
+
+
 @app.route("/docs/{asset}", methods=["GET"])
 @public
 def docs_asset(asset):
-    found = docs_files.asset(asset, app.current_request.headers.get("if-none-match"))
-    if found is None:
-        return error_response(404, "NOT_FOUND", "no such file of the documentation page")
-    status, headers, body = found
-    return Response(body=body, status_code=status, headers=headers)
+    return file_response(docs_files.asset(asset, app.current_request.headers.get("if-none-match")),
+                         "no such file of the documentation page")
 
 
 # -- dashboards: the operator console, the member page and its widget tokens --------
@@ -781,11 +786,8 @@ def widget_page_with_token():
 @app.route("/ui/{asset}", methods=["GET"])
 @public
 def ui_asset(asset):
-    found = ui.asset(asset, app.current_request.headers.get("if-none-match"))
-    if found is None:
-        return error_response(404, "NOT_FOUND", "no such file of the console or member page")
-    status, headers, body = found
-    return Response(body=body, status_code=status, headers=headers)
+    return file_response(ui.asset(asset, app.current_request.headers.get("if-none-match")),
+                         "no such file of the console or member page")
 
 
 @app.route("/members/{member_id}/widget-tokens", methods=["POST"], content_types=ANY_CONTENT_TYPE)

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .domain.calendar import format_instant, local_date, parse_instant
 from .domain.program import Program
-from .programs import Programs, program_from
+from .programs import Programs
 from .repository import PROGRAM_KEY
 from .outbox import OUTBOX_SHARD
 from .phones import InvalidPhoneError, to_e164
@@ -195,14 +195,14 @@ def backoff_seconds(attempt: int) -> int:
 
 
 class NotificationSender:
-    def __init__(self, store: Store, ses, sns, sender: str, clock, programs: Optional[Programs] = None):
+    def __init__(self, store: Store, ses, sns, sender: str, clock, programs: Programs):
         self.store = store
         self.ses = ses
         self.sns = sns
         self.sender = sender
         self.clock = clock
-        # the container's copy of the program (the ledger's): without it, every
-        # delivery reads the program item, the one item every delivery would share
+        # the container's copy of the program (the ledger's), so that deliveries
+        # do not all read the program item, the one item they would share
         self.programs = programs
 
     def _write(self, pk: str, sk: str, expression: str, names: dict, values: dict,
@@ -225,11 +225,10 @@ class NotificationSender:
         )
         if claimed is None:
             return None
-        program = self.programs.cached() if self.programs is not None else None
+        program = self.programs.cached()
         found = self.store.get_many([(pk, PROFILE)] + ([PROGRAM_KEY] if program is None else []))
         if program is None:
-            item = found.get(PROGRAM_KEY)
-            program = self.programs.remember(item) if self.programs is not None else program_from(item)
+            program = self.programs.remember(found.get(PROGRAM_KEY))
         profile = found.get((pk, PROFILE)) or {}
         data = claimed.get("data") or {}
         if profile.get("erased") or int(profile.get("generation", 0)) != generation:

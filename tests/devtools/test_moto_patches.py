@@ -27,41 +27,47 @@ def alive_items() -> int:
 
 
 @contextlib.contextmanager
-def engine(kind: str):
-    """In-process moto, stock or patched, with one table and one GSI; the
+def moto_as(kind: str):
+    """moto stock ("stock") or patched (any other kind) for the body; the
     patches are put back as they were afterwards."""
-    from moto import mock_aws
-
     was = moto_patches.applied()
     moto_patches.remove()
     if kind != "stock":
         force_apply()
-    if kind == "compact":
-        assert moto_patches.enable_compaction()
     try:
-        with mock_aws():
-            client = boto3.client("dynamodb", region_name="ap-northeast-2")
-            if kind == "compact":  # as the serial server does after each request
-                client.meta.events.register("after-call.dynamodb", lambda **_: moto_patches.compact())
-            client.create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                           {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
-                                      for n in ("pk", "sk", "shard", "due")],
-                GlobalSecondaryIndexes=[{
-                    "IndexName": "due",
-                    "KeySchema": [{"AttributeName": "shard", "KeyType": "HASH"},
-                                  {"AttributeName": "due", "KeyType": "RANGE"}],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }],
-                BillingMode="PAY_PER_REQUEST",
-            )
-            yield client
+        yield
     finally:
         moto_patches.remove()
         if was:
             force_apply()
+
+
+@contextlib.contextmanager
+def engine(kind: str):
+    """In-process moto, stock or patched, with one table and one GSI."""
+    from moto import mock_aws
+
+    with moto_as(kind), mock_aws():
+        if kind == "compact":
+            assert moto_patches.enable_compaction()
+        client = boto3.client("dynamodb", region_name="ap-northeast-2")
+        if kind == "compact":  # as the serial server does after each request
+            client.meta.events.register("after-call.dynamodb", lambda **_: moto_patches.compact())
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
+                                  for n in ("pk", "sk", "shard", "due")],
+            GlobalSecondaryIndexes=[{
+                "IndexName": "due",
+                "KeySchema": [{"AttributeName": "shard", "KeyType": "HASH"},
+                              {"AttributeName": "due", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
 
 
 def force_apply() -> None:
@@ -506,20 +512,11 @@ def test_a_failed_transaction_rolls_back_fully_when_patched():
 # -- 5. queues ---------------------------------------------------------------------
 @contextlib.contextmanager
 def queues(kind: str):
-    """In-process moto SQS, stock or patched (patches put back afterwards)."""
+    """In-process moto SQS, stock or patched."""
     from moto import mock_aws
 
-    was = moto_patches.applied()
-    moto_patches.remove()
-    if kind != "stock":
-        force_apply()
-    try:
-        with mock_aws():
-            yield boto3.client("sqs", region_name="ap-northeast-2")
-    finally:
-        moto_patches.remove()
-        if was:
-            force_apply()
+    with moto_as(kind), mock_aws():
+        yield boto3.client("sqs", region_name="ap-northeast-2")
 
 
 @contextlib.contextmanager
@@ -655,25 +652,18 @@ def test_attribute_values_are_written_as_moto_writes_them():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    was = moto_patches.applied()
-    force_apply()
-    try:
-        @settings(max_examples=400, deadline=None)
-        @given(st.dictionaries(st.text(max_size=5), _attribute_values(), max_size=4))
-        def same(item):
-            assert _serialize_item(item, through_moto_only=False) == _serialize_item(item, through_moto_only=True)
+    @settings(max_examples=400, deadline=None)
+    @given(st.dictionaries(st.text(max_size=5), _attribute_values(), max_size=4))
+    def same(item):
+        assert _serialize_item(item, through_moto_only=False) == _serialize_item(item, through_moto_only=True)
 
+    with moto_as("patched"):
         same()
-    finally:
-        if not was:
-            moto_patches.remove()
 
 
 def test_a_profile_shaped_response_skips_moto_s_member_lookups():
     from moto.core import serialize
 
-    was = moto_patches.applied()
-    force_apply()
     calls = {"n": 0}
     original = serialize.AttributePicker.__call__
 
@@ -683,17 +673,16 @@ def test_a_profile_shaped_response_skips_moto_s_member_lookups():
 
     item = {"pk": {"S": "MEMBER#m1"}, "balance": {"N": "1200"},
             "lots": {"L": [{"M": {"points": {"N": "150"}, "expires": {"S": "2027-11-29"}}}] * 20}}
-    serialize.AttributePicker.__call__ = counted
-    try:
-        _serialize_item(item, through_moto_only=True)
-        stock = calls["n"]
-        calls["n"] = 0
-        _serialize_item(item, through_moto_only=False)
-        patched = calls["n"]
-    finally:
-        serialize.AttributePicker.__call__ = original
-        if not was:
-            moto_patches.remove()
+    with moto_as("patched"):
+        serialize.AttributePicker.__call__ = counted
+        try:
+            _serialize_item(item, through_moto_only=True)
+            stock = calls["n"]
+            calls["n"] = 0
+            _serialize_item(item, through_moto_only=False)
+            patched = calls["n"]
+        finally:
+            serialize.AttributePicker.__call__ = original
     assert stock > 500  # ten members looked up per attribute value
     assert patched <= 5  # the response's own members only
 
