@@ -713,13 +713,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=50, help="repetitions per request kind (default 50)")
     parser.add_argument("--members", type=int, default=200, help="members in the job dataset (default 200)")
-    parser.add_argument("--program", default=str(ROOT.parent / "shared" / "demo-program.json"),
-                        help="program configuration JSON (default ../shared/demo-program.json)")
-    parser.add_argument("--program-v2", default=str(ROOT.parent / "shared" / "demo-program-v2.json"),
+    parser.add_argument("--program", default=str(ROOT / "examples" / "cafe-program-v1.json"),
+                        help="program configuration JSON (default examples/cafe-program-v1.json)")
+    parser.add_argument("--program-v2", default=str(ROOT / "examples" / "cafe-program.json"),
                         help="v2 program for the coupon, lookup and frequency rows "
-                             "(default ../shared/demo-program-v2.json)")
-    parser.add_argument("--coupons", default=str(ROOT.parent / "shared" / "demo-coupons.json"),
-                        help="coupon templates the v2 program names (default ../shared/demo-coupons.json)")
+                             "(default examples/cafe-program.json)")
+    parser.add_argument("--coupons", default=str(ROOT / "examples" / "cafe-coupons.json"),
+                        help="coupon templates the v2 program names (default examples/cafe-coupons.json)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--drain-jobs", action="store_true",
                         help="also deliver the jobs' notifications (slow under moto's SQS)")

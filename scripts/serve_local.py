@@ -93,9 +93,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("DANGOL_PORT", "8000")),
                         help="API port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("DANGOL_MOTO_PORT", "0")))
-    parser.add_argument("--program", default=str(ROOT.parent / "shared" / "demo-program-v2.json"),
+    parser.add_argument("--program", default=str(ROOT / "examples" / "cafe-program.json"),
                         help="program configuration loaded into a new shop (JSON file)")
-    parser.add_argument("--coupons", default=str(ROOT.parent / "shared" / "demo-coupons.json"),
+    parser.add_argument("--coupons", default=str(ROOT / "examples" / "cafe-coupons.json"),
                         help="coupon templates (a JSON list) added to a new shop before its program, "
                              "which may name them")
     parser.add_argument("--jobs-every", type=float, default=JOB_EVERY_SECONDS,

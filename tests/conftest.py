@@ -12,8 +12,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared"
-DEMO_PROGRAM = json.loads((SHARED / "demo-program.json").read_text())
+EXAMPLES = ROOT / "examples"  # the demo café shipped with the repository
+DEMO_PROGRAM = json.loads((EXAMPLES / "cafe-program-v1.json").read_text())
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "ap-northeast-2")
 for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):

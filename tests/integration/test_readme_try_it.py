@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import pathlib
 
-SHARED = pathlib.Path(__file__).resolve().parents[3] / "shared"
+EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_the_readme_walkthrough_answers_as_it_says(api):
-    for template in json.loads((SHARED / "demo-coupons.json").read_text()):
+    for template in json.loads((EXAMPLES / "cafe-coupons.json").read_text()):
         assert api.post("/coupon-templates", template, key="admin").status == 201
-    api.program(json.loads((SHARED / "demo-program-v2.json").read_text()))
+    api.program(json.loads((EXAMPLES / "cafe-program.json").read_text()))
 
     member = api.post("/members", {"member_id": "jiyoon", "name": "김지윤", "email": "jiyoon@example.com",
                                    "phone": "010-1234-5678"}).json

@@ -11,7 +11,7 @@ from chalicelib.domain.program import Program
 from tests.checks import CONTRACT_DEFAULTS
 
 DEMO = json.loads(
-    (pathlib.Path(__file__).resolve().parents[3] / "shared" / "demo-program.json").read_text()
+    (pathlib.Path(__file__).resolve().parents[2] / "examples" / "cafe-program-v1.json").read_text()
 )
 
 PROMO = {"name": "double", "multiplier": "2", "starts_at": "2027-03-01T00:00:00Z",
@@ -56,7 +56,7 @@ def test_demo_program_is_valid_and_round_trips():
 
 
 def test_v2_demo_program_is_valid_and_round_trips():
-    demo = json.loads((pathlib.Path(__file__).resolve().parents[3] / "shared" / "demo-program-v2.json").read_text())
+    demo = json.loads((pathlib.Path(__file__).resolve().parents[2] / "examples" / "cafe-program.json").read_text())
     program = Program.model_validate(demo)
     assert dumped(program) == {"phone_region": "KR", **demo}
     assert program.frequency_bonus.min_purchases == 3 and program.dormancy.after_days == 180
