@@ -15,12 +15,13 @@ import pydantic
 from chalice import Chalice, Cron, Rate, Response
 from chalice.app import Request
 
-from chalicelib import errors, schemas, telemetry
+from chalicelib import errors, telemetry
+from chalicelib.api import schemas
 from chalicelib.auth import LastAdminKeyError, NewApiKey
 from chalicelib.domain.program import Program
-from chalicelib.job_pipeline import Task
-from chalicelib.ledger import IdempotencyKey, Result
-from chalicelib.notifications import PassingDeliveryError
+from chalicelib.jobs.pipeline import Task
+from chalicelib.ledger.service import IdempotencyKey, Result
+from chalicelib.notifications.delivery import PassingDeliveryError
 from chalicelib.runtime import services
 from chalicelib.settings import load as load_settings
 
@@ -561,8 +562,9 @@ def retry_later(record, seconds: int) -> None:
 import traceback  # noqa: E402
 import uuid  # noqa: E402
 
-from chalicelib import aws, openapi  # noqa: E402
-from chalicelib import docs_page as docs_files  # noqa: E402
+from chalicelib import aws
+from chalicelib.api import openapi# noqa: E402
+from chalicelib.api import docs_page as docs_files# noqa: E402
 
 MAX_BODY_BYTES = 1024 * 1024
 SECRET = re.compile(r"dgl_[A-Za-z0-9_-]*")
@@ -718,10 +720,11 @@ def docs_asset(asset):
 
 
 # -- dashboards: the operator console, the member page and its widget tokens --------
-from chalicelib import clock, ui  # noqa: E402
-from chalicelib.program_preview import ProgramPreview, preview as preview_purchase  # noqa: E402
-from chalicelib.store import Store  # noqa: E402
-from chalicelib.widget_tokens import WidgetGrant, WidgetTokens  # noqa: E402
+from chalicelib import clock
+from chalicelib.api import ui# noqa: E402
+from chalicelib.api.program_preview import ProgramPreview, preview as preview_purchase  # noqa: E402
+from chalicelib.storage.store import Store  # noqa: E402
+from chalicelib.api.widget_tokens import WidgetGrant, WidgetTokens  # noqa: E402
 
 
 @functools.lru_cache(maxsize=1)

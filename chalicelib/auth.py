@@ -27,10 +27,10 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import clock
-from .domain.calendar import format_instant
-from .errors import DangolError, ForbiddenError, NotFoundError, UnauthorizedError
-from .store import STALE, Commit, CommitConflict, Condition, Store
+from chalicelib import clock
+from chalicelib.domain.calendar import format_instant
+from chalicelib.errors import DangolError, ForbiddenError, NotFoundError, UnauthorizedError
+from chalicelib.storage.store import STALE, Commit, CommitConflict, Condition, Store
 
 LAST_ADMIN = Condition("last-admin")  # the live-admin count would reach 0
 

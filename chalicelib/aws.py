@@ -6,15 +6,20 @@ import functools
 import boto3
 from botocore.config import Config
 
-from . import faults, settings
+from chalicelib import settings
 
 _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"})
+
+# Called with each new client. Empty in Lambda; the crash-injection tests add
+# devtools.faults.attach here (tests/conftest.py), so no test code ships.
+client_hooks: list = []
 
 
 @functools.lru_cache(maxsize=None)
 def client(service: str):
     made = boto3.client(service, region_name=settings.load().region, config=_CONFIG)
-    faults.attach(made)  # inert unless a crash-injection test arms a plan
+    for hook in client_hooks:
+        hook(made)
     return made
 
 

@@ -11,9 +11,9 @@ import uuid
 
 from botocore.exceptions import ClientError
 
-from . import aws, settings
-from .runtime import services
-from .store import table_definition
+from chalicelib import aws, settings
+from chalicelib.runtime import services
+from chalicelib.storage.store import table_definition
 
 SCHEDULED_JOBS = ("expire_points", "recompute_tiers", "send_expiry_warnings", "grant_birthday_bonuses",
                   "send_monthly_statements", "win_back_dormant_members")

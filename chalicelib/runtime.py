@@ -5,15 +5,15 @@ import datetime as dt
 import functools
 from dataclasses import dataclass
 
-from . import aws, clock, settings, telemetry
-from .auth import ApiKeys
-from .index_pages import IndexPages
-from .job_pipeline import JobQueue, JobWorker, RunBook
-from .jobs import JobPlans, JobSteps
-from .ledger import Ledger
-from .notifications import NotificationSender, QueuePublisher
-from .outbox import OutboxSweeper
-from .store import Store
+from chalicelib import aws, clock, settings, telemetry
+from chalicelib.auth import ApiKeys
+from chalicelib.storage.index_pages import IndexPages
+from chalicelib.jobs.pipeline import JobQueue, JobWorker, RunBook
+from chalicelib.jobs.plans import JobPlans, JobSteps
+from chalicelib.ledger.service import Ledger
+from chalicelib.notifications.delivery import NotificationSender, QueuePublisher
+from chalicelib.notifications.outbox import OutboxSweeper
+from chalicelib.storage.store import Store
 
 
 @dataclass

@@ -8,7 +8,7 @@ import datetime as dt
 
 from chalicelib.domain.calendar import format_instant
 from chalicelib.domain.wallet import lot_key
-from chalicelib.store import to_attrs
+from chalicelib.storage.store import to_attrs
 
 
 def add_lots(store, member_id: str, count: int, now: dt.datetime, first_days: int = 10,

@@ -157,7 +157,7 @@ def clone_members(total: int, templates: int) -> None:
 
 def _member_pks():
     from chalicelib import aws, settings
-    from chalicelib.store import MEMBERS_INDEX
+    from chalicelib.storage.store import MEMBERS_INDEX
 
     client = aws.client("dynamodb")
     for shard in range(settings.load().schedule_shards):
@@ -191,7 +191,7 @@ def measure(size: int, due: int, jobs: tuple = ()) -> list[dict]:
     from chalicelib import aws, local, runtime
     from chalicelib import clock as clock_module
     from chalicelib.domain.tiers import ladder_signature
-    from chalicelib.repository import LADDER_KEY
+    from chalicelib.storage.repository import LADDER_KEY
 
     class Clock:
         now = DUE_ENROL

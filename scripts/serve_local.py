@@ -71,7 +71,7 @@ def bind(port: int) -> FrontServer:
 
 def load_templates(path: str) -> int:
     """The coupon templates of `path` that the shop does not have yet; how many were added."""
-    from chalicelib import schemas
+    from chalicelib.api import schemas
     from chalicelib.errors import TemplateExistsError
     from chalicelib.runtime import services
 

@@ -26,6 +26,12 @@ from devtools import moto_patches  # noqa: E402
 
 moto_patches.apply()
 
+# every AWS client carries the fault hook of the crash-injection tests (inert until armed)
+from chalicelib import aws as _aws  # noqa: E402
+from devtools import faults as _faults  # noqa: E402
+
+_aws.client_hooks.append(_faults.attach)
+
 
 @pytest.fixture
 def aws():

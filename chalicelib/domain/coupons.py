@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from .calendar import format_instant, parse_instant
+from chalicelib.domain.calendar import format_instant, parse_instant
 
 SOURCES = ("manual", "points", "signup", "birthday", "tier_up", "win_back")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, Inexact, localcontext
 from typing import Sequence
 
-from .program import Program
+from chalicelib.domain.program import Program
 
 
 @dataclass(frozen=True)

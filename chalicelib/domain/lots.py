@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Optional
 
-from ..errors import InsufficientPointsError, LedgerInvariantError
+from chalicelib.errors import InsufficientPointsError, LedgerInvariantError
 
 
 @dataclass(frozen=True)

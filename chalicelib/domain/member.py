@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..errors import LedgerInvariantError
-from .wallet import Page, Wallet
+from chalicelib.errors import LedgerInvariantError
+from chalicelib.domain.wallet import Page, Wallet
 
 PERSONAL_FIELDS = ("name", "email", "phone", "birthday")
 

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from .calendar import format_instant, parse_instant, zone
+from chalicelib.domain.calendar import format_instant, parse_instant, zone
 
 MAX_POINTS = 10**12
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -166,7 +166,7 @@ class Program(_Strict):
     @field_validator("phone_region")
     @classmethod
     def _known_region(cls, value: str) -> str:
-        from ..phones import is_known_region
+        from chalicelib.domain.phones import is_known_region
 
         if not is_known_region(value):
             raise ValueError(f"unknown phone region {value!r} (an ISO 3166 code such as \"KR\")")

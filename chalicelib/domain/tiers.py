@@ -10,8 +10,8 @@ import hashlib
 import json
 from typing import Optional
 
-from .calendar import format_instant, quarter_of, quarter_start, shift_quarter
-from .program import Program
+from chalicelib.domain.calendar import format_instant, quarter_of, quarter_start, shift_quarter
+from chalicelib.domain.program import Program
 
 KEEP_QUARTERS = 4
 

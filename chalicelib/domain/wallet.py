@@ -35,7 +35,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..errors import InsufficientPointsError, LedgerInvariantError
+from chalicelib.errors import InsufficientPointsError, LedgerInvariantError
 
 MAX_RUNS = 100
 

@@ -4,7 +4,7 @@ a fresh container.
 
 For every write path, a dry run counts its AWS calls; then for each boundary (before
 each call N, and after the last; after call N is before call N + 1) a fresh world is set up the same way, the process dies
-there (`chalicelib.faults.ProcessDeath`, which nothing in Dangol catches), the
+there (`devtools.faults.ProcessDeath`, which nothing in Dangol catches), the
 container is replaced (caches and clients gone, messages it had received visible
 again as after the queue's visibility timeout) and the step is retried. Then:
 - each member's balance equals the sum of its ledger (every history page) and
@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import pytest
 
-from chalicelib import faults
+from devtools import faults
 from tests.checks import history
 from tests.conftest import DEMO_PROGRAM, Api
 

@@ -1,6 +1,6 @@
 """Request B runs whole while request A sits between its read and its commit.
 
-The fault hook at the AWS client layer (chalicelib/faults.py) runs B just before A's
+The fault hook at the AWS client layer (devtools/faults.py) runs B just before A's
 TransactWriteItems, in the same process, deterministically: A has read the member,
 the idempotency record (none yet) and decided; B then commits; A's commit must not
 go through on what it read. These tests fail if the `attribute_not_exists` condition
@@ -9,7 +9,7 @@ from the commit.
 """
 from __future__ import annotations
 
-from chalicelib import faults
+from devtools import faults
 from tests.checks import assert_error, earn, history, stats
 
 

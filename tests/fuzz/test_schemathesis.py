@@ -22,7 +22,7 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from chalicelib.operations import by_route
+from chalicelib.api.operations import by_route
 from tests.conftest import DEMO_PROGRAM
 from tests.served import served_app
 

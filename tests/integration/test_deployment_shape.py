@@ -2,7 +2,7 @@
 import json
 
 from chalicelib import settings
-from chalicelib.store import table_definition
+from chalicelib.storage.store import table_definition
 from tests.conftest import ROOT
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 
 from chalicelib import local
 from chalicelib.runtime import services
-from chalicelib.store import ACTIVITY_INDEX
+from chalicelib.storage.store import ACTIVITY_INDEX
 from tests.checks import earn, redeem
 
 PROGRAM = {"timezone": "Asia/Seoul", "signup_bonus": 1000, "redemption": {"min_points": 1},

@@ -117,7 +117,7 @@ def test_the_tier_pass_message_on_the_notification_queue_is_forwarded(api, clock
     assert api.get("/members/t").json["tier"] == "seed"
     assert stats(api)["members_by_tier"] == {"seed": 1}
     from chalicelib.domain.tiers import ladder_signature
-    from chalicelib.repository import LADDER_KEY
+    from chalicelib.storage.repository import LADDER_KEY
     from chalicelib.runtime import services
 
     applied = services().store.get(LADDER_KEY["pk"], LADDER_KEY["sk"])

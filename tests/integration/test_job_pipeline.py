@@ -206,7 +206,7 @@ def test_every_job_finishes_exactly_once_under_a_budget_with_random_timeouts(api
     assert tiers == {m: "basic" for m in ids}
     for member_id in silver:
         assert notices(api, member_id, "tier_changed") == 2  # up at the earn, down once now
-    from chalicelib.repository import LADDER_KEY
+    from chalicelib.storage.repository import LADDER_KEY
     from chalicelib.runtime import services
     from chalicelib.domain.tiers import ladder_signature
 

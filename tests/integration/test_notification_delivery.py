@@ -53,8 +53,8 @@ def stored(member_id: str) -> dict:
 
 def pending_outbox() -> list[tuple[str, str]]:
     """Every entry of the pending-outbox index."""
-    from chalicelib.index_pages import IndexPages, Source
-    from chalicelib.outbox import OUTBOX_INDEX, OUTBOX_SHARD
+    from chalicelib.storage.index_pages import IndexPages, Source
+    from chalicelib.notifications.outbox import OUTBOX_INDEX, OUTBOX_SHARD
 
     pages = IndexPages(aws.client("dynamodb"), settings.load().table_name)
     keys = []
@@ -231,7 +231,7 @@ def test_an_outbox_left_sending_is_failed_unconfirmed_not_sent_twice(api, clock,
 def test_deliveries_read_the_program_once_per_cache_window(api, monkeypatch):
     """A delivery reads the member's profile; the program comes from the
     container's copy (the one the ledger keeps), read again once it is stale."""
-    from chalicelib.repository import PROGRAM_KEY
+    from chalicelib.storage.repository import PROGRAM_KEY
     from chalicelib.runtime import services
 
     programs = services().ledger.programs

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 
-from chalicelib.operations import OPERATIONS, by_route
+from chalicelib.api.operations import OPERATIONS, by_route
 
 CATCH_ALL = re.compile(r"^not_a_route_\d+$")
 
@@ -69,7 +69,7 @@ def test_document_is_served_without_a_key_and_lists_every_operation(api):
 def test_document_is_valid_openapi_3_1():
     from schemathesis import openapi as schemathesis_openapi
 
-    from chalicelib import openapi
+    from chalicelib.api import openapi
 
     schema = schemathesis_openapi.from_dict(openapi.document())
     assert len(list(schema.get_all_operations())) == len(OPERATIONS)

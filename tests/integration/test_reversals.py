@@ -620,7 +620,7 @@ def test_refund_takes_amount_and_cancel_takes_points(api, clock):
 # reads leaves a fresh profile beside a stale original. Its update is conditioned
 # on what was read, so the use case runs again instead of reversing twice.
 def stale_original_once(monkeypatch, tx_id, stale):
-    from chalicelib.member_changes import MemberChanges
+    from chalicelib.ledger.member_changes import MemberChanges
 
     real_read = MemberChanges.read
     served = []
@@ -639,7 +639,7 @@ def stale_original_once(monkeypatch, tx_id, stale):
 
 def original_item(member_id, tx_id):
     from chalicelib.runtime import services
-    from chalicelib.store import member_pk
+    from chalicelib.storage.store import member_pk
     return services().store.get(member_pk(member_id), f"TX#{tx_id}")
 
 

@@ -8,7 +8,8 @@ import json
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from chalicelib import aws, local, notifications as rendering, settings
+from chalicelib import aws, local, settings
+from chalicelib.notifications.delivery import delivery as rendering
 from chalicelib.domain.program import Program
 from chalicelib.runtime import services
 from tests.checks import earn
@@ -209,7 +210,7 @@ def test_a_run_that_died_part_way_is_resumed_by_the_next_days_run(api, clock):
 def test_the_statement_run_fans_out_a_task_per_page(api, clock, monkeypatch):
     """Its work is every member: the shard tasks only walk the `members` index and
     each page of members is a task of its own, so any number of workers share it."""
-    from chalicelib.job_pipeline import JobWorker
+    from chalicelib.jobs.pipeline import JobWorker
 
     api.program(PROGRAM)
     clock.set("2027-01-10T03:00:00Z")

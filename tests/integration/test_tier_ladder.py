@@ -110,7 +110,7 @@ def test_before_the_pass_runs_members_are_shown_and_served_under_the_new_tiers(a
 
 def profile(member_id):
     from chalicelib.runtime import services
-    from chalicelib.store import PROFILE, member_pk
+    from chalicelib.storage.store import PROFILE, member_pk
     return services().store.get(member_pk(member_id), PROFILE)
 
 
@@ -137,7 +137,7 @@ def test_erasing_a_member_not_yet_re_tiered_tells_nobody_of_a_tier_change(api, c
     api.program({"signup_bonus": 0, "tiers": RAISED})
     assert api.delete("/members/low", key="admin").status == 204
     from chalicelib.runtime import services
-    from chalicelib.store import member_pk
+    from chalicelib.storage.store import member_pk
     kinds = [i["type"] for i in services().store.query_all(member_pk("low"), "NOTIFICATION#")]
     assert "tier_changed" not in kinds, kinds
     local.drain_queues()

@@ -96,7 +96,7 @@ def test_a_token_minted_with_another_signing_key_is_refused(shop, monkeypatch):
 
 def test_the_signing_key_is_made_once_and_shared_by_containers(shop):
     from chalicelib.runtime import services
-    from chalicelib.widget_tokens import KEY_ITEM, WidgetTokens
+    from chalicelib.api.widget_tokens import KEY_ITEM, WidgetTokens
 
     token = mint(shop, "ana").json["token"]
     stored = services().store.get(*KEY_ITEM)
@@ -110,7 +110,7 @@ def test_the_signing_key_is_made_once_and_shared_by_containers(shop):
 def test_two_containers_racing_to_make_the_key_end_with_one(aws):
     from chalicelib import clock
     from chalicelib.runtime import services
-    from chalicelib.widget_tokens import KEY_ITEM, WidgetTokens
+    from chalicelib.api.widget_tokens import KEY_ITEM, WidgetTokens
 
     first = WidgetTokens(services().store, clock.now)
     second = WidgetTokens(services().store, clock.now)

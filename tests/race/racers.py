@@ -71,7 +71,7 @@ class Http:
 def unconditional_profile_puts():
     """A deliberately broken store: the member profile Put ignores the version
     it read (read-then-write). New profiles keep their must-not-exist check."""
-    from chalicelib import store
+    from chalicelib.storage import store
 
     original = store.Commit.put_versioned
 
@@ -91,7 +91,7 @@ def unconditional_profile_puts():
 def unconditional_coupon_uses():
     """A deliberately broken store: the coupon's status condition (`#st = :expected`
     on its code item) is left out of the TransactWriteItems of a use or release."""
-    from chalicelib import store
+    from chalicelib.storage import store
 
     original = store.Commit.update
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from chalicelib.index_pages import Source
-from chalicelib.job_pipeline import Task
-from chalicelib.notifications import backoff_seconds, error_code
-from chalicelib.phones import InvalidPhoneError, to_e164
+from chalicelib.storage.index_pages import Source
+from chalicelib.jobs.pipeline import Task
+from chalicelib.notifications.delivery import backoff_seconds, error_code
+from chalicelib.domain.phones import InvalidPhoneError, to_e164
 
 
 def test_a_task_survives_its_queue_message():

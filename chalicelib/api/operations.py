@@ -1,0 +1,215 @@
+"""Every HTTP operation of the API in one declarative table.
+
+The OpenAPI document (chalicelib/openapi.py) is generated from this table and
+the pydantic models it names; tests/integration/test_openapi.py checks that
+the table and app.py's routes are the same set, with the same role, body
+model and Idempotency-Key rule. To add a route: add its row here, the route
+in app.py, and the response model in chalicelib/responses.py if it is new.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from pydantic import BaseModel
+
+from chalicelib.api import responses
+from chalicelib.api import schemas
+from chalicelib.auth import NewApiKey
+from chalicelib.domain.program import Program
+from chalicelib.api.program_preview import ProgramPreview
+
+# Contract §1 codes, by status, that an operation may answer besides its own.
+AUTH_ERRORS = {401: ["UNAUTHORIZED"], 403: ["FORBIDDEN"]}
+BODY_ERRORS = {400: ["VALIDATION_ERROR"], 413: ["PAYLOAD_TOO_LARGE"]}
+IDEMPOTENCY_ERRORS = {409: ["IDEMPOTENCY_KEY_REUSED"], 503: ["CONCURRENT_UPDATE"]}
+ALWAYS = {500: ["INTERNAL_ERROR"]}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    name: str                      # the view function's name in app.py = operationId
+    summary: str
+    tag: str
+    role: Optional[str]            # "storefront", "admin", "widget" (a widget token) or None
+    status: int = 200
+    answer: Optional[type[BaseModel]] = None   # None: no body (204) or not JSON (docs)
+    body: Optional[type[BaseModel]] = None
+    idempotent: bool = False       # requires an Idempotency-Key header
+    optional_body: bool = False    # an empty body means {}
+    paged: bool = False            # ?limit= and ?cursor=
+    errors: dict[int, list[str]] = field(default_factory=dict)
+    media_type: str = "application/json"
+    query: tuple[tuple[str, dict, str], ...] = ()  # (name, schema, description) of query parameters
+
+    def error_codes(self) -> dict[int, list[str]]:
+        """Every status and code this operation may answer with an error."""
+        merged: dict[int, list[str]] = {}
+        parts = [self.errors, ALWAYS]
+        if self.role is not None:
+            parts.append(AUTH_ERRORS)
+        if self.body is not None or self.paged:
+            parts.append(BODY_ERRORS if self.body is not None else {400: ["VALIDATION_ERROR"]})
+        if self.idempotent:
+            parts.append(IDEMPOTENCY_ERRORS)
+        for part in parts:
+            for status, codes in part.items():
+                merged.setdefault(status, [])
+                merged[status] += [c for c in codes if c not in merged[status]]
+        return dict(sorted(merged.items()))
+
+
+MEMBER_404 = {404: ["NOT_FOUND"]}
+
+OPERATIONS: list[Operation] = [
+    # -- service ----------------------------------------------------------------
+    Operation("GET", "/health", "health", "Version and whether DynamoDB answers", "service",
+              None, answer=responses.Health),
+    Operation("GET", "/openapi.json", "openapi_document", "This OpenAPI 3.1 document",
+              "service", None, answer=responses.OpenApiDocument),
+    Operation("GET", "/docs", "docs_page", "The API documentation page (HTML)", "service", None,
+              media_type="text/html"),
+    Operation("GET", "/docs/{asset}", "docs_asset", "Scripts and styles of the documentation page",
+              "service", None, media_type="text/plain", errors={404: ["NOT_FOUND"]}),
+    # -- dashboards: the operator console and the member page ----------------------
+    Operation("GET", "/console", "console_page", "The operator console (HTML; signs in with an "
+              "admin key kept in the tab)", "dashboards", None, media_type="text/html"),
+    Operation("GET", "/widget", "widget_page", "The member page (HTML; reads with a widget token)",
+              "dashboards", None, media_type="text/html"),
+    Operation("POST", "/widget", "widget_page_with_token",
+              "The member page, opened by a form post carrying `token` (form-encoded): the "
+              "token travels in the body, never in a URL", "dashboards", None,
+              media_type="text/html"),
+    Operation("GET", "/ui/{asset}", "ui_asset", "Scripts, styles and libraries of the console "
+              "and the member page", "dashboards", None, media_type="text/plain",
+              errors={404: ["NOT_FOUND"]}),
+    Operation("POST", "/members/{member_id}/widget-tokens", "create_widget_token",
+              "A widget token for the member page: 15 minutes, this member only, the member "
+              "page's read routes only", "dashboards", "storefront", status=201,
+              answer=responses.WidgetToken, errors=MEMBER_404),
+    Operation("GET", "/widget/api/member", "widget_member", "The token's member (widget token)",
+              "dashboards", "widget", answer=responses.Member),
+    Operation("GET", "/widget/api/transactions", "widget_transactions",
+              "The token's member's ledger, newest first (widget token)", "dashboards", "widget",
+              answer=responses.TransactionPage, paged=True),
+    Operation("GET", "/widget/api/coupons", "widget_coupons",
+              "The token's member's available coupons, newest first (widget token)",
+              "dashboards", "widget", answer=responses.CouponPage, paged=True),
+    # -- program ----------------------------------------------------------------
+    Operation("GET", "/program", "get_program", "The program configuration", "program", "admin",
+              answer=Program),
+    Operation("PUT", "/program", "put_program", "Replace the program configuration", "program",
+              "admin", answer=Program, body=Program),
+    # -- members ----------------------------------------------------------------
+    Operation("POST", "/members", "create_member", "Enrol a member", "members", "storefront",
+              status=201, answer=responses.Member, body=schemas.CreateMember, idempotent=True,
+              errors={409: ["MEMBER_EXISTS"], 422: ["REFERRAL_NOT_ALLOWED"]}),
+    Operation("GET", "/members", "find_members",
+              "Find members by phone or email (storefront), by tier or the dormant segment (admin)",
+              "members", "storefront", answer=responses.MemberPage, paged=True,
+              errors={403: ["FORBIDDEN"]},
+              query=(("phone", {"type": "string", "maxLength": 200}, "digits compared only"),
+                     ("email", {"type": "string", "maxLength": 200}, "compared case-insensitively"),
+                     ("tier", {"type": "string", "maxLength": 200}, "admin: members in this tier"),
+                     ("segment", {"type": "string", "enum": ["dormant"]}, "admin: dormant members"))),
+    Operation("PATCH", "/members/{member_id}", "update_member",
+              "Change a member's name, email, phone, birthday or locale", "members", "storefront",
+              answer=responses.Member, body=schemas.UpdateMember, errors=MEMBER_404),
+    Operation("POST", "/members/{member_id}/suspension", "suspend_member",
+              "Suspend a member's points and coupon operations, with a reason", "members", "admin",
+              answer=responses.Member, body=schemas.Suspension, idempotent=True, errors=MEMBER_404),
+    Operation("DELETE", "/members/{member_id}/suspension", "lift_suspension",
+              "Lift a member's suspension", "members", "admin", answer=responses.Member,
+              errors=MEMBER_404),
+    Operation("GET", "/members/{member_id}", "get_member", "A member with balance and tier",
+              "members", "storefront", answer=responses.Member, errors=MEMBER_404),
+    Operation("DELETE", "/members/{member_id}", "delete_member",
+              "Erase a member (personal data removed, balance forfeited)", "members", "admin",
+              status=204, errors=MEMBER_404),
+    Operation("POST", "/members/{member_id}/earn", "earn", "Earn points on a purchase", "points",
+              "storefront", status=201, answer=responses.EarnAnswer, body=schemas.Earn,
+              idempotent=True, errors={**MEMBER_404, 409: ["DUPLICATE_ORDER"],
+                                       422: ["LIMIT_EXCEEDED", "MEMBER_SUSPENDED"]}),
+    Operation("POST", "/members/{member_id}/activities", "activity", "Earn points for an activity",
+              "points", "storefront", status=201, answer=responses.ActivityAnswer,
+              body=schemas.Activity, idempotent=True,
+              errors={**MEMBER_404, 409: ["DUPLICATE_ACTIVITY"], 422: ["MEMBER_SUSPENDED"]}),
+    Operation("POST", "/members/{member_id}/redeem", "redeem", "Redeem points or a reward",
+              "points", "storefront", status=201, answer=responses.RedeemAnswer,
+              body=schemas.Redeem, idempotent=True,
+              errors={**MEMBER_404, 422: ["INSUFFICIENT_POINTS", "BELOW_MINIMUM_REDEMPTION",
+                                          "OUT_OF_STOCK", "MEMBER_SUSPENDED"]}),
+    Operation("POST", "/members/{member_id}/transactions/{transaction_id}/reversal", "reversal",
+              "Refund an earn or cancel a redemption (an empty body means {})", "points",
+              "storefront", status=201, answer=responses.Transaction, body=schemas.Reversal,
+              idempotent=True, optional_body=True,
+              errors={**MEMBER_404, 422: ["REVERSAL_NOT_ALLOWED", "INSUFFICIENT_POINTS"]}),
+    Operation("POST", "/members/{member_id}/transfers", "transfer", "Gift points to a member",
+              "points", "storefront", status=201, answer=responses.TransferAnswer,
+              body=schemas.Transfer, idempotent=True,
+              errors={**MEMBER_404, 422: ["TRANSFER_NOT_ALLOWED", "INSUFFICIENT_POINTS",
+                                          "MEMBER_SUSPENDED"]}),
+    Operation("POST", "/members/{member_id}/adjustments", "adjustment",
+              "Credit or debit points by hand", "points", "admin", status=201,
+              answer=responses.Transaction, body=schemas.Adjustment, idempotent=True,
+              errors={**MEMBER_404, 422: ["INSUFFICIENT_POINTS"]}),
+    Operation("GET", "/members/{member_id}/transactions", "transactions",
+              "A member's ledger, newest first", "points", "storefront",
+              answer=responses.TransactionPage, paged=True, errors=MEMBER_404),
+    Operation("GET", "/members/{member_id}/notifications", "notifications",
+              "A member's notifications, newest first", "members", "admin",
+              answer=responses.NotificationPage, paged=True, errors=MEMBER_404),
+    Operation("GET", "/vouchers/{code}", "get_voucher", "A reward voucher: issued or void",
+              "rewards", "storefront", answer=responses.VoucherStatus, errors={404: ["NOT_FOUND"]}),
+    # -- coupons ------------------------------------------------------------------
+    Operation("POST", "/coupon-templates", "create_coupon_template", "Add a coupon template", "coupons",
+              "admin", status=201, answer=responses.CouponTemplate, body=schemas.CreateCouponTemplate,
+              errors={409: ["TEMPLATE_EXISTS"]}),
+    Operation("GET", "/coupon-templates", "list_coupon_templates", "The coupon templates", "coupons",
+              "storefront", answer=responses.CouponTemplatePage, paged=True),
+    Operation("POST", "/members/{member_id}/coupons", "issue_coupon",
+              "Give a coupon (admin) or buy one with points (storefront)", "coupons", "storefront",
+              status=201, answer=responses.Coupon, body=schemas.IssueCoupon, idempotent=True,
+              errors={404: ["NOT_FOUND"], 422: ["COUPON_NOT_FOR_SALE", "INSUFFICIENT_POINTS",
+                                                "MEMBER_SUSPENDED"]}),
+    Operation("GET", "/members/{member_id}/coupons", "member_coupons", "A member's coupons, newest first",
+              "coupons", "storefront", answer=responses.CouponPage, paged=True, errors=MEMBER_404,
+              query=(("status", {"type": "string", "enum": ["available", "used", "expired"]},
+                      "only coupons in this status"),)),
+    Operation("POST", "/coupons/{code}/redemption", "use_coupon", "Use a coupon on an order", "coupons",
+              "storefront", status=201, answer=responses.Coupon, body=schemas.UseCoupon, idempotent=True,
+              errors={404: ["NOT_FOUND"], 422: ["COUPON_NOT_USABLE", "MEMBER_SUSPENDED"]}),
+    Operation("POST", "/coupons/{code}/release", "release_coupon",
+              "Make a used coupon available again (the order was cancelled)", "coupons", "storefront",
+              answer=responses.Coupon, body=schemas.ReleaseCoupon, idempotent=True,
+              errors={404: ["NOT_FOUND"], 422: ["COUPON_NOT_USABLE"]}),
+    # -- rewards and stats --------------------------------------------------------
+    Operation("POST", "/rewards", "create_reward", "Add a reward to the catalog", "rewards",
+              "admin", status=201, answer=responses.Reward, body=schemas.CreateReward,
+              errors={409: ["REWARD_EXISTS"]}),
+    Operation("GET", "/rewards", "list_rewards", "The reward catalog", "rewards", "storefront",
+              answer=responses.RewardPage, paged=True),
+    Operation("POST", "/program/preview", "preview_program",
+              "The points a sample purchase would earn under a program configuration, "
+              "without saving it", "program", "admin", answer=responses.ProgramPreviewAnswer,
+              body=ProgramPreview),
+    Operation("GET", "/stats", "stats", "Program totals", "program", "admin",
+              answer=responses.Stats),
+    Operation("GET", "/stats/daily", "daily_stats", "Figures per program day (at most 366 days)",
+              "program", "admin", answer=responses.DailyStats, errors={400: ["VALIDATION_ERROR"]},
+              query=(("from", {"type": "string", "format": "date"}, "first day, YYYY-MM-DD"),
+                     ("to", {"type": "string", "format": "date"}, "last day, YYYY-MM-DD"))),
+    # -- API keys -------------------------------------------------------------------
+    Operation("GET", "/api-keys", "list_api_keys", "API keys, without their secrets", "keys", "admin",
+              answer=responses.ApiKeyPage, paged=True),
+    Operation("POST", "/api-keys", "create_api_key", "A new API key (its secret shown once)", "keys",
+              "admin", status=201, answer=responses.NewApiKeyAnswer, body=NewApiKey),
+    Operation("DELETE", "/api-keys/{key_id}", "revoke_api_key", "Revoke an API key", "keys", "admin",
+              answer=responses.ApiKey, errors={404: ["NOT_FOUND"], 422: ["LAST_ADMIN_KEY"]}),
+]
+
+
+def by_route() -> dict[tuple[str, str], Operation]:
+    return {(op.method, op.path): op for op in OPERATIONS}

@@ -1,0 +1,269 @@
+"""Response bodies, as pydantic models: what the API answers, for the OpenAPI document.
+
+The routes build their answers as plain dicts (chalicelib/ledger/service.py); these
+models describe them. Fields the contract may grow are allowed (`extra="allow"`):
+a client must ignore fields it does not know (contract: fields may be added,
+never removed or renamed).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(Answer):
+    code: str = Field(description="a contract error code, e.g. VALIDATION_ERROR, NOT_FOUND")
+    message: str = Field(description="human text; a 500's message carries a correlation id")
+
+
+class Error(Answer):
+    """Every error, whatever raises it: `{"error": {"code", "message"}}`."""
+
+    error: ErrorDetail
+
+
+class NextTier(Answer):
+    name: str
+    spend_needed: int
+
+
+class Expiring(Answer):
+    points: int
+    expires_at: str
+
+
+class Suspension(Answer):
+    reason: str
+    since: str
+
+
+class Member(Answer):
+    member_id: str
+    name: Optional[str] = None
+    email: Optional[str] = None
+    phone: Optional[str] = None
+    birthday: Optional[str] = None
+    tier: str
+    balance: int
+    lifetime_points: int
+    quarter_spend: int
+    next_tier: Optional[NextTier] = None
+    expiring: list[Expiring]
+    referral_code: Optional[str] = None
+    created_at: Optional[str] = None
+    suspension: Optional[Suspension] = None
+    coupons_available: int = 0
+    last_activity_at: Optional[str] = None
+    dormant: bool = False
+    locale: Optional[str] = None
+
+
+class MemberPage(Answer):
+    items: list[Member]
+    next_cursor: Optional[str]
+
+
+class BreakdownLine(Answer):
+    rule: str
+    points: int
+
+
+class Transaction(Answer):
+    transaction_id: str
+    member_id: str
+    type: str = Field(description="bonus, earn, activity, redeem, reversal, transfer_out, "
+                                  "transfer_in, adjust, expire, ...")
+    points: int
+    balance_after: int
+    created_at: str
+    storefront: Optional[str] = None
+    order_id: Optional[str] = None
+    reason: Optional[str] = None
+    breakdown: Optional[list[BreakdownLine]] = None
+    reward_id: Optional[str] = None
+    reversed_transaction_id: Optional[str] = None
+    unrecovered_points: Optional[int] = None
+    amount: Optional[int] = None
+    counterparty_member_id: Optional[str] = None
+
+
+class EarnAnswer(Transaction):
+    tier: str
+
+
+class ActivityAnswer(Transaction):
+    reference_id: str
+
+
+class Voucher(Answer):
+    reward_id: str
+    name: str
+    code: str
+
+
+class RedeemAnswer(Transaction):
+    cash_value: Optional[int] = None
+    reward: Optional[Voucher] = None
+
+
+class TransferAnswer(Answer):
+    transfer_out: Transaction
+    transfer_in: Transaction
+
+
+class TransactionPage(Answer):
+    items: list[Transaction]
+    next_cursor: Optional[str]
+
+
+class Notification(Answer):
+    notification_id: Optional[str] = None
+    type: Optional[str] = None
+    channel: Optional[str] = None
+    status: Optional[str] = None
+    created_at: Optional[str] = None
+    sent_at: Optional[str] = None
+
+
+class NotificationPage(Answer):
+    items: list[Notification]
+    next_cursor: Optional[str]
+
+
+class Reward(Answer):
+    reward_id: str
+    name: str
+    points_cost: int
+    stock: Optional[int] = None
+    created_at: Optional[str] = None
+
+
+class VoucherStatus(Answer):
+    code: str
+    member_id: str
+    reward_id: str
+    transaction_id: str
+    status: str  # issued | void
+    issued_at: Optional[str] = None
+
+
+class ApiKey(Answer):
+    key_id: str
+    name: str
+    role: str
+    created_at: Optional[str] = None
+    last_used_at: Optional[str] = None
+    revoked_at: Optional[str] = None
+
+
+class NewApiKeyAnswer(ApiKey):
+    secret: str  # shown this once
+
+
+class ApiKeyPage(Answer):
+    items: list[ApiKey]
+    next_cursor: Optional[str]
+
+
+class RewardPage(Answer):
+    items: list[Reward]
+    next_cursor: Optional[str]
+
+
+class Stats(Answer):
+    members: int
+    members_by_tier: dict[str, int]
+    points_earned: int
+    points_redeemed: int
+    points_expired: int
+    points_adjusted: int
+    points_reversed: int
+    points_outstanding: int
+    liability: int
+    coupons_issued: int = 0
+    coupons_used: int = 0
+
+
+class DailyFigures(Answer):
+    date: str
+    members_joined: int
+    earns: int
+    purchase_amount: int
+    points_earned: int
+    points_redeemed: int
+    points_expired: int
+    coupons_used: int
+
+
+class DailyStats(Answer):
+    items: list[DailyFigures]
+
+
+class CouponTemplate(Answer):
+    template_id: str
+    name: str
+    discount: dict[str, Any] = Field(description='{"type": "amount", "amount"} or '
+                                                 '{"type": "percent", "percent", "max_amount"}')
+    min_order_amount: int
+    valid_days: int
+    points_cost: Optional[int] = None
+    created_at: Optional[str] = None
+
+
+class CouponTemplatePage(Answer):
+    items: list[CouponTemplate]
+    next_cursor: Optional[str]
+
+
+class Coupon(Answer):
+    coupon_id: str
+    code: str
+    member_id: str
+    template_id: str
+    name: str
+    discount: dict[str, Any]
+    min_order_amount: int
+    source: str = Field(description="manual, points, signup, birthday, tier_up or win_back")
+    status: str = Field(description="available, used or expired")
+    issued_at: str
+    expires_at: str
+    used_at: Optional[str] = None
+    order_id: Optional[str] = None
+    discount_amount: Optional[int] = None
+
+
+class CouponPage(Answer):
+    items: list[Coupon]
+    next_cursor: Optional[str]
+
+
+class Health(Answer):
+    status: str = Field(description="ok, or degraded when DynamoDB does not answer")
+    version: str
+    dynamodb: bool = Field(description="whether the table answered a read just now")
+
+
+class OpenApiDocument(Answer):
+    """This document."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+
+
+# -- dashboards ----------------------------------------------------------------
+class WidgetToken(Answer):
+    token: str = Field(description="`Authorization: Bearer <token>` on the member page's "
+                                   "read routes; good for nothing else")
+    expires_at: str
+
+
+class ProgramPreviewAnswer(Answer):
+    points: int
+    breakdown: list[BreakdownLine]
+    tier: str = Field(description="the tier the sample purchase was computed with")

@@ -1,0 +1,349 @@
+"""Scheduled jobs: what is due (planning) and what a job does to one member.
+
+Planning (`JobPlans`) only names the work: one task per partition of the
+job's sparse, keys-only index, sent to the job queue. The job worker
+(`job_pipeline.JobWorker`) walks each partition page by page and applies the
+job's step to each member found. A step (`JobSteps`) is one call of the
+ledger's versioned write loop: one conditional transaction that changes
+nothing when the member has already been done, so a step applied twice (a
+redelivered task, a rerun of the job, a race with a request) changes nothing
+twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from typing import Optional
+
+from chalicelib import clock
+from chalicelib.auth import JOB
+from chalicelib.domain.calendar import UTC, birthday_keys_for, format_instant, local_date, parse_instant, zone
+from chalicelib.domain.tiers import ladder_signature
+from chalicelib.domain.wallet import key_expires
+from chalicelib.errors import DangolError
+from chalicelib.storage.index_pages import Source
+from chalicelib.jobs.pipeline import JobDefinition, RunBook, Task
+from chalicelib.ledger.service import Ledger
+from chalicelib.ledger.member_changes import Result, Unit
+from chalicelib.storage.repository import LADDER_KEY, profile_key
+from chalicelib.storage.store import (ACTIVITY_INDEX, BIRTHDAY_INDEX, EXPIRY_INDEX, MEMBERS_INDEX, PROFILE, TIER_REVIEW_INDEX,
+                    member_pk, member_sk, refuse)
+from chalicelib.ledger.views import member_view
+
+log = logging.getLogger(__name__)
+
+# How far back a birthday run looks for days whose run did not complete: at
+# most this many days, and never into the previous year.
+BIRTHDAY_CATCH_UP_DAYS = 31
+BIRTHDAYS_DONE_KEY = ("PROGRAM", "BIRTHDAYS_DONE_THROUGH")
+# Per-day markers (WARNED#<date>) are kept this long after their day, then TTL removes them.
+MARKER_KEEP_DAYS = 3
+# §13: the month whose statements have all been sent (later runs in that month plan nothing).
+STATEMENTS_DONE_KEY = ("PROGRAM", "STATEMENTS_DONE")
+# A statement run started less than this long ago and not finished is left to its
+# workers; after it (the next day's run), the month's run is planned again and resumes:
+# members already sent their statement are passed over by the step.
+STATEMENT_RUN_LEASE = dt.timedelta(hours=20)
+# A tier-ladder pass planned less than this long ago is not planned again.
+LADDER_PASS_LEASE = dt.timedelta(hours=6)
+
+
+class AlreadyDoneError(DangolError):
+    code = "ALREADY_DONE"
+
+
+def member_of(pk: str, sk: str) -> Optional[str]:
+    """The member an index entry stands for (the index entries are profiles)."""
+    return pk.split("#", 1)[1] if sk == PROFILE and pk.startswith("MEMBER#") else None
+
+
+def epoch(moment: dt.datetime) -> int:
+    return int(moment.timestamp())
+
+
+class JobSteps:
+    """One job applied to one member: the only part of the jobs that knows the ledger."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+
+    def _apply(self, member_id: str, decide, extra: list[tuple[str, str]] = ()) -> bool:
+        try:
+            result = self.ledger.changes.change(
+                JOB, None, [member_id], lambda u, m, f: decide(u, m.get(member_id), f), extra=list(extra))
+        except AlreadyDoneError:
+            return False
+        return bool(result.body)
+
+    def expire_member(self, member_id: str, params: dict) -> bool:
+        def decide(unit: Unit, member, found) -> Result:
+            if member is None or member.erased:
+                return Result(200, 0)
+            points = member.wallet.expire_due(unit.now_text)
+            if points:
+                unit.record(member, "expire", -points, reason="expiry")
+                unit.notify(member, "points_expired", points=points)
+            elif member.wallet.next_expiry() != (found.get(profile_key(member_id)) or {}).get("next_expiry"):
+                unit.touch(member)  # nothing was due yet: its next expiry moves on (a head not known before)
+            return Result(200, points)
+
+        return self._apply(member_id, decide)
+
+    def warn_member(self, member_id: str, params: dict) -> bool:
+        """One `points_expiring` per member and program day (`params["today"]`)."""
+        today, horizon = params["today"], params["horizon"]
+        keep_until = epoch(dt.datetime.fromisoformat(today).replace(tzinfo=dt.timezone.utc)
+                           + dt.timedelta(days=MARKER_KEEP_DAYS + 1))
+        once = refuse(lambda: AlreadyDoneError("warned today"))
+
+        def warned_key(generation: int = 0) -> tuple[str, str]:
+            return member_pk(member_id), member_sk(generation, f"WARNED#{today}")
+
+        def decide(unit: Unit, member, found) -> Result:
+            if member is None or member.erased:
+                return Result(200, 0)
+            # read ahead: the key of a first enrolment (the conditional put covers the others)
+            if member.generation == 0 and warned_key() in found:
+                return Result(200, 0)
+            lots = member.wallet.expiring(unit.now_text, horizon)
+            if not lots:
+                return Result(200, 0)
+            # the conditional put still guards against a concurrent run of the job
+            pk, sk = warned_key(member.generation)
+            unit.commit.put_new({"pk": pk, "sk": sk, "expires_at": keep_until}, once)
+            unit.notify(member, "points_expiring", points=sum(points for _, points in lots),
+                        expires_by=key_expires(lots[-1][0]))
+            return Result(200, 1)
+
+        return self._apply(member_id, decide, extra=[warned_key()])
+
+    def birthday_member(self, member_id: str, params: dict) -> bool:
+        """The birthday bonus and the `auto_coupons.birthday` coupon of
+        `params["year"]` (§7, §11), once, for a member enrolled by the end of the
+        (possibly past) birthday it is granted for."""
+        year, enrolled_by = params["year"], params["enrolled_by"]
+
+        def decide(unit: Unit, member, found) -> Result:
+            if (member is None or member.erased or member.last_birthday_year == year
+                    or member.created_at >= enrolled_by):
+                return Result(200, 0)
+            points = unit.program.birthday_bonus
+            given = 0
+            if points > 0:
+                unit.credit(member, "bonus", points, reason="birthday")
+                unit.notify(member, "birthday_bonus", points=points)
+                given += 1
+            if unit.auto_coupon(member, unit.program.auto_coupons.birthday, "birthday") is not None:
+                given += 1
+            if not given:
+                return Result(200, 0)
+            member.last_birthday_year = year
+            unit.touch(member)
+            return Result(200, given)
+
+        return self._apply(member_id, decide)
+
+    def statement_member(self, member_id: str, params: dict) -> bool:
+        """§13: the `monthly_statement` of `params["month"]`, once, for a member
+        enrolled before the month began; its figures are the member's as of now."""
+        month, month_start = params["month"], params["month_start"]
+
+        def decide(unit: Unit, member, found) -> Result:
+            if (member is None or member.erased or member.statement_month == month
+                    or member.created_at >= month_start):
+                return Result(200, 0)
+            view = member_view(unit.program, member, unit.now)  # may ask for lots (NeedLots)
+            member.statement_month = month
+            unit.touch(member)
+            unit.notify(member, "monthly_statement", month=month, balance=view["balance"],
+                        tier=view["tier"], next_tier=view["next_tier"], expiring=view["expiring"])
+            return Result(200, 1)
+
+        return self._apply(member_id, decide)
+
+    def win_back_member(self, member_id: str, params: dict) -> bool:
+        """§14: a member who became dormant and has not been won back in this
+        dormant spell gets `win_back` and the `auto_coupons.win_back` coupon."""
+        def decide(unit: Unit, member, found) -> Result:
+            dormancy = unit.program.dormancy
+            if member is None or member.erased or dormancy is None:
+                return Result(200, 0)
+            active_since = member.active_since
+            dormant_from = parse_instant(active_since) + dt.timedelta(days=dormancy.after_days)
+            if unit.now < dormant_from or member.won_back_for == active_since:
+                return Result(200, 0)  # active since it was planned, or this spell is won back
+            member.won_back_for = active_since
+            member.dormant_since = format_instant(dormant_from)
+            unit.touch(member)
+            coupon = unit.auto_coupon(member, unit.program.auto_coupons.win_back, "win_back")
+            unit.notify(member, "win_back", last_activity_at=active_since, dormant_since=member.dormant_since,
+                        coupon=coupon["name"] if coupon else None)
+            return Result(200, 1)
+
+        return self._apply(member_id, decide)
+
+    def retier_member(self, member_id: str, params: dict) -> bool:
+        """A due tier review (the quarter turned) or the tier-ladder pass. Every
+        change re-tiers its member first and keeps the result, so the step only
+        says whether the tier moved."""
+        def decide(unit: Unit, member, found) -> Result:
+            if member is None or member.erased:
+                return Result(200, 0)
+            stored = found.get(profile_key(member_id)) or {}
+            return Result(200, int(member.tier != stored.get("tier")))
+
+        return self._apply(member_id, decide)
+
+    def finish_ladder_pass(self, params: dict) -> None:
+        """Every member was passed over under `params["ladder"]`: mark it applied,
+        unless the tiers changed again while the pass ran."""
+        store = self.ledger.store
+        seen = params.get("seen")
+        unchanged, values = (("attribute_not_exists(pk)", {}) if seen is None
+                             else ("#l = :seen", {":seen": seen}))
+        store.update(LADDER_KEY["pk"], LADDER_KEY["sk"], "SET #l = :l, #a = :at",
+                     {"#l": "ladder", "#a": "applied_at"},
+                     {":l": params["ladder"], ":at": format_instant(clock.now()), **values},
+                     condition=unchanged)
+
+    def finish_birthdays(self, params: dict) -> None:
+        """Birthdays up to `params["through"]` are granted: later runs look back no further."""
+        self.ledger.store.update(
+            *BIRTHDAYS_DONE_KEY, "SET #d = :d", {"#d": "through"}, {":d": params["through"]},
+            condition="attribute_not_exists(#d) OR #d < :d")
+
+    def finish_statements(self, params: dict) -> None:
+        """Every member has this month's statement: later runs this month plan nothing."""
+        self.ledger.store.update(
+            *STATEMENTS_DONE_KEY, "SET #m = :m", {"#m": "month"}, {":m": params["month"]},
+            condition="attribute_not_exists(#m) OR #m < :m")
+
+    def definitions(self) -> dict[str, JobDefinition]:
+        return {
+            "expire_points": JobDefinition(self.expire_member, member_of),
+            "send_expiry_warnings": JobDefinition(self.warn_member, member_of),
+            "grant_birthday_bonuses": JobDefinition(self.birthday_member, member_of,
+                                                    self.finish_birthdays),
+            "recompute_tiers": JobDefinition(self.retier_member, member_of),
+            "send_monthly_statements": JobDefinition(self.statement_member, member_of,
+                                                     self.finish_statements, fan_out_pages=True),
+            "win_back_dormant_members": JobDefinition(self.win_back_member, member_of),
+            "recompute_tiers:ladder": JobDefinition(self.retier_member, member_of,
+                                                    self.finish_ladder_pass),
+        }
+
+
+class JobPlans:
+    """What each scheduled job has due, as tasks for the job queue."""
+
+    def __init__(self, ledger: Ledger, runs: RunBook, schedule_shards: int):
+        self.ledger = ledger
+        self.store = ledger.store
+        self.runs = runs
+        self.shards = schedule_shards
+
+    def _shards(self, job: str, index: str, hash_name: str, range_name: Optional[str] = None,
+                upto: Optional[str] = None, params: Optional[dict] = None,
+                run: Optional[str] = None) -> list[Task]:
+        return [Task(job=job, source=Source(index, hash_name, str(shard), range_name, upto),
+                     params=params or {}, run=run, part=f"s{shard}" if run else None)
+                for shard in range(self.shards)]
+
+    def expire_points(self) -> list[Task]:
+        return self._shards("expire_points", EXPIRY_INDEX, "expiry_shard", "next_expiry",
+                            format_instant(clock.now()))
+
+    def send_expiry_warnings(self) -> list[Task]:
+        now = clock.now()
+        program = self.ledger.program()
+        horizon = format_instant(now + dt.timedelta(days=program.expiry_warning_days))
+        today = local_date(now, program.timezone).isoformat()
+        # only today's warnings: a day gone by is not warned for afterwards
+        return self._shards("send_expiry_warnings", EXPIRY_INDEX, "expiry_shard", "next_expiry",
+                            horizon, {"today": today, "horizon": horizon})
+
+    def grant_birthday_bonuses(self) -> list[Task]:
+        now = clock.now()
+        program = self.ledger.program()
+        if not program.birthday_bonus and not program.auto_coupons.birthday:
+            return []
+        today = local_date(now, program.timezone)
+        done = self.store.get(*BIRTHDAYS_DONE_KEY)
+        first = max(today - dt.timedelta(days=BIRTHDAY_CATCH_UP_DAYS), dt.date(today.year, 1, 1))
+        if done is not None and done.get("through"):
+            first = max(first, dt.date.fromisoformat(done["through"]) + dt.timedelta(days=1))
+        caught_up = first > today  # a run today completed: only today's key again, untracked
+        first = min(first, today)  # today's birthdays are always looked at (a member enrolled since)
+        run = None if caught_up else f"birthdays#{today.isoformat()}"
+        tasks: list[Task] = []
+        day = first
+        while day <= today:
+            next_midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(),
+                                                tzinfo=zone(program.timezone))
+            for key in birthday_keys_for(day):
+                tasks.append(Task(job="grant_birthday_bonuses",
+                                  source=Source(BIRTHDAY_INDEX, "birthday_key", key),
+                                  params={"year": today.year, "enrolled_by": format_instant(next_midnight),
+                                          "through": today.isoformat()},
+                                  run=run, part=f"{day.isoformat()}:{key}" if run else None))
+            day += dt.timedelta(days=1)
+        if run is not None:
+            self.runs.begin(run, [t.part for t in tasks], now, stale_after=dt.timedelta(0))
+        return tasks
+
+    def recompute_tiers(self) -> list[Task]:
+        """Downgrades due at the turn of a quarter (the `tier-review` index), and
+        beside them, never instead, the pass over every member (the `members`
+        index) that a change of the tier ladder needs."""
+        now = clock.now()
+        tasks = self._shards("recompute_tiers", TIER_REVIEW_INDEX, "tier_shard", "tier_review",
+                             format_instant(now))
+        return tasks + self.ladder_pass()
+
+    def ladder_pass(self) -> list[Task]:
+        """The pass over every member after a change of the tier ladder, unless
+        the ladder is applied or a pass for it was planned within the lease."""
+        now = clock.now()
+        ladder = ladder_signature(self.ledger.program())
+        applied = self.store.get(LADDER_KEY["pk"], LADDER_KEY["sk"])
+        if applied is not None and applied.get("ladder") == ladder:
+            return []
+        seen = applied.get("ladder") if applied is not None else None
+        run = "ladder#" + hashlib.sha256(f"{seen}\n{ladder}".encode()).hexdigest()[:24]
+        tasks = self._shards("recompute_tiers:ladder", MEMBERS_INDEX, "member_shard",
+                             params={"ladder": ladder, "seen": seen}, run=run)
+        if not self.runs.begin(run, [t.part for t in tasks], now, LADDER_PASS_LEASE):
+            return []
+        return tasks
+
+    def send_monthly_statements(self) -> list[Task]:
+        """§13: the pass over every member (the `members` index) on the month's
+        first run, until a run of the month completes. A run that died part-way
+        is planned again by the next day's run (after the lease); the step passes
+        over the members it already reached."""
+        now = clock.now()
+        program = self.ledger.program()
+        local = now.astimezone(zone(program.timezone))
+        month = f"{local.year:04d}-{local.month:02d}"
+        done = self.store.get(*STATEMENTS_DONE_KEY)
+        if done is not None and done.get("month", "") >= month:
+            return []
+        month_start = dt.datetime(local.year, local.month, 1, tzinfo=zone(program.timezone)).astimezone(UTC)
+        run = f"statements#{month}"
+        tasks = self._shards("send_monthly_statements", MEMBERS_INDEX, "member_shard",
+                             params={"month": month, "month_start": format_instant(month_start)}, run=run)
+        if not self.runs.begin(run, [t.part for t in tasks], now, STATEMENT_RUN_LEASE):
+            return []
+        return tasks
+
+    def win_back_dormant_members(self) -> list[Task]:
+        """§14: the members whose dormant day has come and whose spell is not won
+        back: the `activity` index up to now − after_days (the dormant day is the
+        key + after_days, so a changed `after_days` needs no rewrite of the index)."""
+        program = self.ledger.program()
+        if program.dormancy is None:
+            return []
+        cutoff = clock.now() - dt.timedelta(days=program.dormancy.after_days)
+        return self._shards("win_back_dormant_members", ACTIVITY_INDEX, "activity_shard", "last_activity_at",
+                            format_instant(cutoff))

@@ -1,0 +1,1 @@
+"""The ledger: commands, the read-decide-commit loop, the program, the read side."""

@@ -1,0 +1,21 @@
+"""POST /members/{id}/adjustments (contract §4): an operator's credit or debit."""
+from __future__ import annotations
+
+from chalicelib.auth import Actor
+from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, Result, Unit
+from chalicelib.api import schemas
+from chalicelib.ledger.views import transaction_view
+
+
+def adjust(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
+           request: schemas.Adjustment) -> Result:
+    def decide(unit: Unit, members, found) -> Result:
+        member = changes.live(members, member_id)
+        if request.points > 0:
+            tx = unit.credit(member, "adjust", request.points, reason=request.reason)
+        else:
+            member.wallet.debit(-request.points)
+            tx = unit.record(member, "adjust", request.points, reason=request.reason)
+        return Result(201, transaction_view(tx))
+
+    return changes.change(actor, idem, [member_id], decide, subject=member_id)

@@ -1,0 +1,135 @@
+"""POST /members/{id}/earn and /activities (contract §4): points for a purchase
+or an activity, and a referred member's first-earn bonuses."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+from chalicelib.auth import Actor
+from chalicelib.domain.calendar import format_instant, local_date, parse_instant, quarter_of
+from chalicelib.domain.earning import PurchaseItem, earning_breakdown
+from chalicelib.errors import DuplicateActivityError, DuplicateOrderError, LimitExceededError, ValidationError
+from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, NeedMembers, Result, Unit
+from chalicelib.storage.repository import profile_key
+from chalicelib.storage.store import member_pk, member_sk, refuse
+from chalicelib.api import schemas
+from chalicelib.ledger.views import transaction_view
+
+EARN_WINDOW = dt.timedelta(days=90)
+
+
+def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
+         request: schemas.Earn) -> Result:
+    duplicate = refuse(lambda: DuplicateOrderError(
+        f"order {request.order_id!r} already earned points for this member"))
+
+    def decide(unit: Unit, members, found) -> Result:
+        member = changes.live(members, member_id)
+        occurred = parse_instant(request.occurred_at) if request.occurred_at else unit.now
+        if occurred > unit.now:
+            raise ValidationError("occurred_at lies in the future")
+        if occurred < unit.now - EARN_WINDOW:
+            raise ValidationError("occurred_at lies more than 90 days back")
+        program = unit.program
+        unit.require_active(member)
+        referrer = None
+        if member.referral_pending and member.referrer_id and program.referral.referrer_points:
+            # the referrer is credited too, if it is still the member that made the
+            # referral (not erased, not a new member enrolled under the same id)
+            if profile_key(member.referrer_id) not in found:
+                raise NeedMembers([member.referrer_id])
+            candidate = members.get(member.referrer_id)
+            if (candidate is not None and not candidate.erased
+                    and candidate.generation == member.referrer_generation):
+                referrer = candidate
+        tier_before = member.tier
+        items = [PurchaseItem(i.sku, i.category, i.amount) for i in request.items or []]
+        month = local_date(occurred, program.timezone).isoformat()[:7]
+        month_earns = count_month_earn(member, month, unit)
+        breakdown = earning_breakdown(program, request.amount, items, occurred, tier_before, month_earns)
+        count_day_earn(member, breakdown.total, unit)
+        lifetime = program.lot_lifetime_days(tier_before)
+        quarter = quarter_of(occurred, program.timezone)
+        tx = unit.credit(
+            member, "earn", breakdown.total,
+            expires_at=format_instant(occurred + dt.timedelta(days=lifetime)),
+            order_id=request.order_id,
+            breakdown=[line.as_dict() for line in breakdown.lines],
+            amount=request.amount,
+            occurred_at=format_instant(occurred), quarter=quarter,
+            refunded_amount=0, clawed_back=0,
+        )
+        unit.commit.put_new(
+            {"pk": member_pk(member_id), "sk": member_sk(member.generation, f"ORDER#{request.order_id}"),
+             "transaction_id": tx["transaction_id"]},
+            duplicate,
+        )
+        member.add_spend(quarter, request.amount)
+        member.record_activity(unit.now_text)
+        unit.daily["earns"] += 1
+        unit.daily["purchase_amount"] += request.amount
+        unit.retier(member)
+        if breakdown.total:
+            unit.notify(member, "points_earned", points=breakdown.total)
+        if member.referral_pending:
+            member.referral_pending = False
+            referral = program.referral
+            if referral.referee_points:
+                unit.credit(member, "bonus", referral.referee_points, reason="referral")
+            if referrer is not None:
+                unit.credit(referrer, "bonus", referral.referrer_points, reason=f"referral:{member_id}")
+        return Result(201, {**transaction_view(tx), "tier": member.tier})
+
+    return changes.change(actor, idem, [member_id], decide, subject=member_id)
+
+
+def count_month_earn(member, month: str, unit: Unit) -> int:
+    """§12: this earn counted in its calendar month; the count, itself included.
+    Months more than four back are dropped (an earn lies at most 90 days back)."""
+    oldest = (local_date(unit.now - EARN_WINDOW - dt.timedelta(days=31), unit.program.timezone)
+              .isoformat()[:7])
+    member.month_earns = {m: n for m, n in member.month_earns.items() if m >= oldest}
+    member.month_earns[month] = member.month_earns.get(month, 0) + 1
+    return member.month_earns[month]
+
+
+def count_day_earn(member, points: int, unit: Unit) -> None:
+    """§15: the earn counted in the member's day (program timezone) of the request;
+    beyond the program's limits it is refused and nothing changes."""
+    today = local_date(unit.now, unit.program.timezone).isoformat()
+    day = member.earn_day if member.earn_day and member.earn_day.get("day") == today else {
+        "day": today, "earns": 0, "points": 0}
+    day = {"day": today, "earns": day["earns"] + 1, "points": day["points"] + points}
+    limits = unit.program.limits
+    if limits.max_earns_per_day is not None and day["earns"] > limits.max_earns_per_day:
+        raise LimitExceededError(f"at most {limits.max_earns_per_day} earns a day")
+    if limits.max_earn_points_per_day is not None and day["points"] > limits.max_earn_points_per_day:
+        raise LimitExceededError(f"at most {limits.max_earn_points_per_day} points earned a day")
+    member.earn_day = day
+
+
+def activity(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
+             request: schemas.Activity) -> Result:
+    # a digest keeps the sort key within DynamoDB's 1 KB for any 200-character type and reference
+    reference = "ACTIVITY#" + hashlib.sha256(
+        json.dumps([request.type, request.reference_id], ensure_ascii=False).encode()).hexdigest()
+    duplicate = refuse(lambda: DuplicateActivityError(
+        f"activity {request.type!r} {request.reference_id!r} was already rewarded"))
+
+    def decide(unit: Unit, members, found) -> Result:
+        member = changes.live(members, member_id)
+        unit.require_active(member)
+        points = unit.program.activities.get(request.type)
+        if points is None:
+            raise ValidationError(f"unknown activity type {request.type!r}")
+        tx = unit.credit(member, "activity", points, reason=request.type,
+                         reference_id=request.reference_id)
+        unit.commit.put_new({"pk": member_pk(member_id), "sk": member_sk(member.generation, reference),
+                             "transaction_id": tx["transaction_id"]}, duplicate)
+        if points:
+            unit.notify(member, "points_earned", points=points)
+        return Result(201, {**transaction_view(tx), "reference_id": request.reference_id,
+                            "activity_type": request.type})
+
+    return changes.change(actor, idem, [member_id], decide, subject=member_id)

@@ -1,0 +1,74 @@
+"""POST /members (contract §3): a new member, its signup bonus and welcome."""
+from __future__ import annotations
+
+from chalicelib.auth import Actor
+from chalicelib.domain.ids import new_id, referral_code
+from chalicelib.domain.member import Member
+from chalicelib.errors import MemberExistsError, ReferralNotAllowedError, ValidationError
+from chalicelib.storage.repository import phone_digits, profile_key
+from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, NeedMembers, Result, Unit
+from chalicelib.storage.store import STALE, refuse
+from chalicelib.api import schemas
+from chalicelib.ledger.views import member_view
+
+
+def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: schemas.CreateMember) -> Result:
+    member_id = request.member_id or new_id()
+    code_given = request.referral_code.strip().upper() if request.referral_code else None
+    code_key = (f"REFERRAL#{code_given}", "REFERRAL")
+    exists = refuse(lambda: MemberExistsError(f"member {member_id!r} already exists"))
+
+    def decide(unit: Unit, members, found) -> Result:
+        earlier = members.get(member_id)
+        if earlier is not None and not earlier.erased:
+            raise MemberExistsError(f"member {member_id!r} already exists")
+        referrer_id = None
+        referrer_generation = 0
+        if code_given:
+            code_item = found.get(code_key)
+            if code_item is None:
+                raise ValidationError(f"unknown referral_code {request.referral_code!r}")
+            referrer_id = code_item["member_id"]
+            referrer_generation = int(code_item.get("generation", 0))
+            if profile_key(referrer_id) not in found and referrer_id != member_id:
+                raise NeedMembers([referrer_id])  # §15: is it the new member's own code?
+            owner = members.get(referrer_id)
+            if owner is not None and not owner.erased and same_person(owner, request):
+                raise ReferralNotAllowedError("a member cannot be referred by a code of their own")
+        code = referral_code()
+        member = Member(
+            member_id=member_id, name=request.name, email=request.email,
+            phone=request.phone, birthday=request.birthday, referral_code=code,
+            created_at=unit.now_text, tier=unit.program.base_tier,
+            referrer_id=referrer_id, referral_pending=referrer_id is not None,
+            enrolment_key=idem.pk, ladder=unit.ladder, locale=request.locale,
+            referrer_generation=referrer_generation,
+            # an id erased before is enrolled again as a new member: it replaces the
+            # erased profile (conditioned on its version) and keeps apart from its items
+            generation=earlier.generation + 1 if earlier is not None else 0,
+            version=earlier.version if earlier is not None else None,
+        )
+        member.wallet.owner = member_id
+        unit.touch(member)
+        unit.profile_conditions[member_id] = exists if earlier is None else STALE
+        unit.stats["members"] += 1
+        unit.stats[f"tier:{member.tier}"] += 1
+        unit.daily["members_joined"] += 1
+        # a random code that happens to be taken: decide again with another one
+        unit.commit.put_new({"pk": f"REFERRAL#{code}", "sk": "REFERRAL", "member_id": member_id,
+                             "generation": member.generation}, STALE)
+        if unit.program.signup_bonus:
+            unit.credit(member, "bonus", unit.program.signup_bonus, reason="signup")
+        unit.notify(member, "welcome")
+        unit.auto_coupon(member, unit.program.auto_coupons.signup, "signup")
+        return Result(201, member_view(unit.program, member, unit.now))
+
+    return changes.change(actor, idem, [member_id], decide, extra=[code_key] if code_given else [],
+                          subject=member_id)
+
+
+def same_person(owner: Member, request: schemas.CreateMember) -> bool:
+    """§15: the code's owner has the new member's email (case-insensitive) or phone (digits only)."""
+    if owner.email and request.email and owner.email.lower() == request.email.lower():
+        return True
+    return bool(owner.phone and request.phone and phone_digits(owner.phone) == phone_digits(request.phone))

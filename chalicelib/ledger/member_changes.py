@@ -1,0 +1,506 @@
+"""The read-decide-commit loop every change of a member goes through.
+
+1. Read: one BatchGetItem holds the members' profiles, the items the command
+   names (an original transaction, a reward, ...), the idempotency record and,
+   when this container's copy is stale, the program.
+2. Decide: the command's pure `decide(unit, members, found)` returns the
+   response and leaves in the `Unit` what to write. When it needs lots it has
+   not seen (`NeedLots`) or another item (`NeedItems`, `NeedMembers`), the
+   loop reads them and decides again from the same records.
+3. Commit: one TransactWriteItems. Every member's profile Put is conditioned
+   on the version read, every history item on not existing yet. A condition
+   that fails because something changed since the read sends the loop back to
+   1; one that fails by a rule of the contract raises that rule's error.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional
+
+from chalicelib import clock
+from chalicelib.auth import Actor
+from chalicelib.domain import coupons
+from chalicelib.domain.calendar import format_instant, local_date
+from chalicelib.domain.ids import new_id, voucher_code
+from chalicelib.domain.member import Member
+from chalicelib.domain.program import Program
+from chalicelib.domain.tiers import ladder_signature, pruned_spend, tier_at, tier_review_at
+from chalicelib.domain.wallet import NeedLots
+from chalicelib.errors import (ConcurrentUpdateError, DangolError, IdempotencyKeyReusedError, LedgerInvariantError,
+                     MemberSuspendedError, NotFoundError, ValidationError)
+from chalicelib.notifications.outbox import OUTBOX_SHARD, outbox_shard
+from chalicelib.ledger.programs import Programs
+from chalicelib.storage.repository import (PROGRAM_KEY, LotReader, bundle_item, coupon_code_key, daily_shard_pk, lot_item,
+                         profile_item, profile_key, stats_shard_key, taken_key, template_key)
+from chalicelib.storage.store import REPLAY, STALE, Commit, CommitConflict, Condition, Store, member_pk, member_sk
+
+log = logging.getLogger(__name__)
+
+CREDIT_TYPES = ("earn", "bonus", "activity")
+# §16: the daily figures that are also /stats totals (the others are counted in `Unit.daily`)
+DAILY_FROM_STATS = ("points_earned", "points_redeemed", "points_expired", "coupons_used")
+MISSING = {}  # a template looked up and not found
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    scope: str
+    key: str
+    request_hash: str
+
+    @classmethod
+    def for_request(cls, scope: str, key: Optional[str], method: str, path: str, body: Any):
+        if key is None:
+            raise ValidationError("the Idempotency-Key header is required")
+        if not 1 <= len(key) <= 64:
+            raise ValidationError("Idempotency-Key must be 1-64 characters")
+        canonical = json.dumps(
+            {"method": method, "path": path, "body": body},
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        )
+        return cls(scope, key, hashlib.sha256(canonical.encode()).hexdigest())
+
+    @property
+    def pk(self) -> str:
+        return f"IDEMPOTENCY#{self.scope}#{self.key}"
+
+
+@dataclass
+class Result:
+    status: int
+    body: Any
+
+
+@dataclass(frozen=True)
+class Notice:
+    member_id: str
+    notification_id: str
+    generation: int
+
+
+class NeedItems(Exception):
+    """A decision needs these items too (read them, then decide again)."""
+
+    def __init__(self, keys: Iterable[tuple[str, str]]):
+        super().__init__("need items")
+        self.keys = list(keys)
+
+
+class NeedRanges(Exception):
+    """A decision needs the lots a debit drew (to give them back)."""
+
+    def __init__(self, owner: str, key: tuple[str, str], ranges: list):
+        super().__init__("need ranges")
+        self.owner = owner
+        self.key = key
+        self.ranges = ranges
+
+
+class NeedMembers(Exception):
+    """A decision needs these members too (a referrer to pay)."""
+
+    def __init__(self, member_ids: Iterable[str]):
+        super().__init__("need members")
+        self.member_ids = list(member_ids)
+
+
+class Unit:
+    """What one decision writes: a Commit and the bookkeeping around it."""
+
+    def __init__(self, table: str, program: Program, now: dt.datetime, actor: Actor, stats_key: tuple[str, str],
+                 outbox_shards: int, templates: Optional[dict] = None, daily_pk: str = "DAILY#000"):
+        self.commit = Commit(table)
+        self.daily: Counter = Counter()  # §16 figures of the program day that are not /stats totals
+        self.daily_pk = daily_pk
+        self.templates = templates if templates is not None else {}
+        self.program = program
+        self.now = now
+        self.now_text = format_instant(now)
+        self.actor = actor
+        self.stats: Counter = Counter()
+        self.members: dict[str, Member] = {}
+        self.notices: list[Notice] = []
+        self.profile_conditions: dict[str, Condition] = {}
+        self.ladder = ladder_signature(program)
+        self.stats_key = stats_key
+        self.outbox_shards = outbox_shards
+
+    def next_id(self) -> str:
+        return new_id()
+
+    def touch(self, member: Member) -> Member:
+        self.members[member.member_id] = member
+        return member
+
+    def record(self, member: Member, type_: str, points: int, **extra: Any) -> dict:
+        """A ledger transaction for `member`, whose wallet already reflects it."""
+        tx_id = extra.pop("transaction_id", None) or self.next_id()
+        tx = {
+            "transaction_id": tx_id,
+            "member_id": member.member_id,
+            "type": type_,
+            "points": points,
+            "balance_after": member.balance,
+            "created_at": self.now_text,
+            "storefront": self.actor.name,
+            **{k: v for k, v in extra.items() if v is not None},
+        }
+        self.commit.put_new({"pk": member_pk(member.member_id),
+                             "sk": member_sk(member.generation, f"TX#{tx_id}"), **tx}, STALE)
+        if type_ in CREDIT_TYPES:
+            self.stats["points_earned"] += points
+            member.lifetime_points += points
+        elif type_ == "redeem":
+            self.stats["points_redeemed"] -= points
+        elif type_ == "expire":
+            self.stats["points_expired"] -= points
+        elif type_ == "adjust":
+            self.stats["points_adjusted"] += points
+        elif type_ == "reversal":
+            self.stats["points_reversed"] += points
+        self.touch(member)
+        return tx
+
+    def credit(self, member: Member, type_: str, points: int, expires_at: Optional[str] = None,
+               **extra: Any) -> dict:
+        """A credit that forms a new lot (expiring per the member's tier)."""
+        tx_id = self.next_id()
+        if expires_at is None:
+            days = self.program.lot_lifetime_days(member.tier)
+            expires_at = format_instant(self.now + dt.timedelta(days=days))
+        lot = member.wallet.credit(tx_id, points, expires_at, self.now_text)
+        if lot is not None:
+            extra["lot"] = {"base": lot.base, "key": lot.key}
+        return self.record(member, type_, points, transaction_id=tx_id, **extra)
+
+    def notify(self, member: Member, type_: str, **data: Any) -> None:
+        notification_id = self.next_id()
+        self.commit.put_new(
+            {
+                "pk": member_pk(member.member_id),
+                "sk": member_sk(member.generation, f"NOTIFICATION#{notification_id}"),
+                "notification_id": notification_id,
+                "member_id": member.member_id,
+                "type": type_,
+                "status": "queued",
+                "channel": None,
+                "created_at": self.now_text,
+                "sent_at": None,
+                "data": data or None,
+                # in the pending-outbox index until delivery ends (the sweeper looks there)
+                OUTBOX_SHARD: outbox_shard(notification_id, self.outbox_shards),
+            },
+            STALE,
+        )
+        self.notices.append(Notice(member.member_id, notification_id, member.generation))
+
+    def require_active(self, *members: Member) -> None:
+        """§15: points and coupon operations of a suspended member are refused."""
+        for member in members:
+            if member.suspension:
+                raise MemberSuspendedError(f"member {member.member_id!r} is suspended")
+
+    def template(self, template_id: str) -> Optional[dict]:
+        """A coupon template (immutable, so kept per container once read); None when
+        there is no such template."""
+        item = self.templates.get(template_id)
+        if item is None:
+            raise NeedItems([template_key(template_id)])
+        return item or None
+
+    def issue_coupon(self, member: Member, template: dict, source: str) -> dict:
+        """A coupon for `member` from `template` (§11): its item in the member's
+        history, its code's item, the member's count, /stats and `coupon_issued`."""
+        coupon_id = self.next_id()
+        code = voucher_code()
+        coupon = {
+            "coupon_id": coupon_id, "code": code, "member_id": member.member_id,
+            "template_id": template["template_id"], "name": template["name"],
+            "discount": template["discount"], "min_order_amount": int(template.get("min_order_amount") or 0),
+            "source": source, "status": "available", "issued_at": self.now_text,
+            "expires_at": coupons.expires_at(self.now, int(template["valid_days"])),
+            "used_at": None, "order_id": None, "discount_amount": None,
+        }
+        stored = {**coupon, "generation": member.generation,
+                  "member_sk": member_sk(member.generation, f"COUPON#{coupon_id}")}
+        self.commit.put_new({"pk": member_pk(member.member_id), "sk": stored["member_sk"], **stored}, STALE)
+        # a random code that is taken: decide again with another one
+        code_pk, code_sk = coupon_code_key(code)
+        self.commit.put_new({"pk": code_pk, "sk": code_sk, **stored}, STALE)
+        member.open_coupon(coupon["expires_at"], self.now_text)
+        self.stats["coupons_issued"] += 1
+        self.notify(member, "coupon_issued", coupon_id=coupon_id, template_id=template["template_id"],
+                    name=template["name"], expires_at=coupon["expires_at"])
+        self.touch(member)
+        return coupon
+
+    def auto_coupon(self, member: Member, template_id: Optional[str], source: str) -> Optional[dict]:
+        """The program's automatic coupon, if one is configured and its template exists."""
+        if not template_id:
+            return None
+        template = self.template(template_id)
+        if template is None:
+            log.warning("auto coupon template %r does not exist; none issued", template_id)
+            return None
+        return self.issue_coupon(member, template, source)
+
+    def retier(self, member: Member) -> None:
+        """The tier §6 gives now, kept: counters move and `tier_changed` is sent
+        when it differs from the stored one."""
+        member.spend = pruned_spend(member.spend, self.now, self.program.timezone)
+        tier = tier_at(self.program, member.spend, self.now)
+        review = tier_review_at(self.program, member.spend, tier, self.now)
+        changed = tier != member.tier or review != member.tier_review or member.ladder != self.ladder
+        if tier != member.tier:
+            self.stats[f"tier:{member.tier}"] -= 1
+            self.stats[f"tier:{tier}"] += 1
+            old = member.tier
+            member.tier = tier
+            self.notify(member, "tier_changed", old_tier=old, new_tier=tier)
+            if self.program.tier_rank(tier) > self.program.tier_rank(old):
+                self._tier_up_coupon(member, tier)
+        member.tier_review = review
+        member.ladder = self.ladder
+        if changed:
+            self.touch(member)
+
+    def _tier_up_coupon(self, member: Member, tier: str) -> None:
+        """§11: moving up into a tier with a `tier_up` template issues it, at most
+        once per member, tier and calendar year (program timezone)."""
+        template_id = self.program.auto_coupons.tier_up.get(tier)
+        year = local_date(self.now, self.program.timezone).year
+        if template_id and member.tier_up_years.get(tier) != year:
+            if self.auto_coupon(member, template_id, "tier_up") is not None:
+                member.tier_up_years[tier] = year
+
+    def daily_counters(self) -> dict:
+        figures = Counter({name: self.stats[name] for name in DAILY_FROM_STATS})
+        figures.update(self.daily)
+        return {name: value for name, value in figures.items() if value}
+
+
+class MemberChanges:
+    def __init__(self, store: Store, programs: Programs, publisher, settings):
+        self.store = store
+        self.programs = programs
+        self.publisher = publisher
+        self.settings = settings
+        self.lots = LotReader(store)
+        self.templates: dict[str, dict] = {}  # coupon templates (immutable), per container
+
+    # -- reading ---------------------------------------------------------
+    def read(self, member_ids: Iterable[str], extra: Iterable[tuple[str, str]] = ()
+             ) -> tuple[Program, dict[str, dict], dict]:
+        """Program, profile records of the members (those that exist), and every
+        item read, in one BatchGetItem."""
+        member_ids = list(dict.fromkeys(member_ids))
+        program = self.programs.cached()
+        keys = ([] if program is not None else [PROGRAM_KEY]) + [profile_key(m) for m in member_ids] + list(extra)
+        found = self.store.get_many(keys) if keys else {}
+        if program is None:
+            program = self.programs.remember(found.get(PROGRAM_KEY))
+        records = {m: found[profile_key(m)] for m in member_ids if profile_key(m) in found}
+        return program, records, found
+
+    def live(self, members: dict[str, Member], member_id: str) -> Member:
+        member = members.get(member_id)
+        if member is None or member.erased:
+            raise NotFoundError(f"member {member_id!r} not found")
+        return member
+
+    # -- the loop --------------------------------------------------------
+    def change(
+        self,
+        actor: Actor,
+        idem: Optional[IdempotencyKey],
+        member_ids: list[str],
+        decide: Callable[[Unit, dict[str, Member], dict], Result],
+        extra: Iterable[tuple[str, str]] = (),
+        subject: Optional[str | list[str]] = None,
+        retier: bool = True,
+    ) -> Result:
+        extra = list(extra)
+        idem_key = [(idem.pk, "IDEMPOTENCY")] if idem is not None else []
+        templates = dict(self.templates)
+        for attempt in range(self.settings.commit_attempts):
+            program, records, found = self.read(member_ids, extra + idem_key)
+            if idem is not None and idem_key[0] in found:
+                return self._replay(idem, found[idem_key[0]], records)
+            pages: dict[str, dict] = {}
+            while True:
+                members = {mid: Member.from_record(rec, pages.setdefault(mid, {}))
+                           for mid, rec in records.items()}
+                for mid, member in members.items():
+                    member.wallet.owner = mid
+                unit = Unit(self.store.table, program, clock.now(), actor,
+                            stats_shard_key(random.randrange(self.settings.stats_shards)),
+                            self.settings.outbox_shards, templates,
+                            daily_shard_pk(random.randrange(self.settings.daily_shards)))
+                try:
+                    if retier:
+                        for member in members.values():
+                            if not member.erased:
+                                unit.retier(member)
+                    result = decide(unit, members, found)
+                    for member in unit.members.values():
+                        member.wallet.settle()
+                    break
+                except NeedLots as need:
+                    self._read_lots(records[need.owner], need, pages[need.owner])
+                except NeedItems as need:
+                    got = self.store.get_many(need.keys)
+                    for key in need.keys:
+                        found[key] = got.get(key)  # None: read, absent
+                        if key[0] == template_key("")[0]:
+                            templates[key[1]] = got.get(key) or MISSING  # absent: for this change only
+                            if got.get(key):
+                                self.templates[key[1]] = got[key]
+                except NeedRanges as need:
+                    stored = Member.from_record(records[need.owner])
+                    found[need.key] = {r.run_id: self.lots.range_pieces(stored, r.base, r.kind, r.start, r.end)
+                                       for r in need.ranges}
+                except NeedMembers as need:
+                    more = self.store.get_many([profile_key(m) for m in need.member_ids])
+                    for mid in need.member_ids:
+                        found[profile_key(mid)] = more.get(profile_key(mid))  # None: read, absent
+                        if found[profile_key(mid)] is not None:
+                            records[mid] = found[profile_key(mid)]
+                    member_ids = list(dict.fromkeys(member_ids + need.member_ids))
+                except DangolError:
+                    if idem is not None:
+                        replay = self._stored_response(idem)
+                        if replay is not None:
+                            return replay
+                    raise
+            self._write_members(unit)
+            unit.commit.add_counters({"pk": unit.stats_key[0], "sk": unit.stats_key[1]}, dict(unit.stats))
+            # §16: the program day's figures, in the same transaction (no extra request)
+            unit.commit.add_counters({"pk": unit.daily_pk,
+                                      "sk": local_date(unit.now, program.timezone).isoformat()},
+                                     unit.daily_counters())
+            if idem is not None:
+                unit.commit.put_new(self._idempotency_item(idem, result, unit, subject, members), REPLAY)
+            try:
+                self.store.commit(unit.commit)
+            except CommitConflict as conflict:
+                replays = conflict.found("replay")
+                if replays:
+                    return self._replay(idem, replays[0][1])
+                refused = conflict.found("refuse")
+                if refused:
+                    raise refused[0][0].error()
+                if not conflict.contended and len(conflict.found("stale")) != len(conflict.failed):
+                    raise
+                time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
+                continue
+            self.publish(unit.notices)
+            return result
+        raise ConcurrentUpdateError("the member is being changed by other requests; retry")
+
+    def _write_members(self, unit: Unit) -> None:
+        for member in unit.members.values():
+            unit.commit.put_versioned(profile_item(member, self.settings.schedule_shards), member.version,
+                                      unit.profile_conditions.get(member.member_id, STALE))
+            for lot in member.wallet.new_lots:
+                unit.commit.put_new(lot_item(member, lot), STALE)
+            for bundle in member.wallet.new_bundles:
+                unit.commit.put_new(bundle_item(member, bundle), STALE)
+            for taken in member.wallet.taken:
+                unit.commit.update(taken_key(member, taken), "SET #t = :t", {"#t": "taken"},
+                                   {":t": taken.taken_after})
+
+    def publish(self, notices: list[Notice]) -> None:
+        if not notices or self.publisher is None:
+            return
+        try:
+            self.publisher.publish([{"member_id": n.member_id, "notification_id": n.notification_id,
+                                     "generation": n.generation} for n in notices])
+        except Exception:  # the outbox item stays `queued` and is visible
+            log.exception("could not queue %d notifications", len(notices))
+
+    # -- idempotency -----------------------------------------------------
+    def _idempotency_item(self, idem: IdempotencyKey, result: Result, unit: Unit,
+                          subject: Optional[str | list[str]], members: dict[str, Member]) -> dict:
+        expires = unit.now + dt.timedelta(hours=self.settings.idempotency_hours)
+        subjects = [subject] if isinstance(subject, str) else list(subject or [])
+        shown = [unit.members.get(s) or members.get(s) for s in subjects]
+        return {
+            "pk": idem.pk,
+            "sk": "IDEMPOTENCY",
+            "request_hash": idem.request_hash,
+            "status": result.status,
+            "body": json.dumps(result.body, ensure_ascii=False),
+            # the members the response shows: a replay answers 404 once one is erased
+            "member_ids": subjects,
+            # and which enrolment of each id: a replay answers 404 once the id is another member's
+            "member_generations": [m.generation if m is not None else 0 for m in shown],
+            "created_at": unit.now_text,
+            "expires_at": int(expires.timestamp()),
+        }
+
+    def _stored_response(self, idem: IdempotencyKey) -> Optional[Result]:
+        stored = self.store.get(idem.pk, "IDEMPOTENCY")
+        return self._replay(idem, stored) if stored else None
+
+    def _replay(self, idem: IdempotencyKey, stored: Optional[dict],
+                records: Optional[dict[str, dict]] = None) -> Result:
+        if stored is None:
+            stored = self.store.get(idem.pk, "IDEMPOTENCY")
+        if stored is None:
+            raise ConcurrentUpdateError("idempotency record vanished; retry")
+        if stored["request_hash"] != idem.request_hash:
+            raise IdempotencyKeyReusedError("this Idempotency-Key was used with a different request")
+        subjects = stored.get("member_ids") or []
+        generations = stored.get("member_generations") or [0] * len(subjects)
+        for subject, generation in zip(subjects, generations):
+            if records is not None and subject in records:
+                record = records[subject]
+            else:
+                record = self.store.get(*profile_key(subject))
+            if record is None or record.get("erased") or int(record.get("generation", 0)) != int(generation):
+                raise NotFoundError(f"member {subject!r} not found")
+        return Result(int(stored["status"]), json.loads(stored["body"]))
+
+    def require_member(self, member_id: str) -> int:
+        """The member's generation; NotFoundError when there is no live member."""
+        record = self.store.get(*profile_key(member_id))
+        if record is None or record.get("erased"):
+            raise NotFoundError(f"member {member_id!r} not found")
+        return int(record.get("generation", 0))
+
+    def member_with_lots(self, member_id: str, needs: Callable[[Program, Member], Any]) -> tuple[Program, Member, Any]:
+        """A read-only view of a member: `needs(member)` is retried with the
+        lots it asks for (NeedLots), reading only those."""
+        program, records, _ = self.read([member_id])
+        record = records.get(member_id)
+        if record is None or record.get("erased"):
+            raise NotFoundError(f"member {member_id!r} not found")
+        member, view = self.view_of(program, record, needs)
+        return program, member, view
+
+    def view_of(self, program: Program, record: dict, needs: Callable[[Program, Member], Any]
+                ) -> tuple[Member, Any]:
+        """`needs(program, member)` of a profile record, reading the lots it asks for."""
+        pages: dict = {}
+        while True:
+            member = Member.from_record(record, pages)
+            member.wallet.owner = member.member_id
+            try:
+                return member, needs(program, member)
+            except NeedLots as need:
+                self._read_lots(record, need, pages)
+
+    def _read_lots(self, record: dict, need: NeedLots, pages: dict) -> None:
+        """The next page of the lots a decision asked for, of the run as stored."""
+        stored = Member.from_record(record)
+        run = stored.wallet.runs.get(need.run_id)
+        if run is None:
+            raise LedgerInvariantError(f"run {need.run_id} is not stored")
+        pages[need.run_id] = self.lots.next_page(stored, run, pages.get(need.run_id), need.until)

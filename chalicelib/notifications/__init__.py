@@ -1,0 +1,1 @@
+"""Notifications: the outbox, the sweeper, and delivery through SES and SNS."""

@@ -1,0 +1,190 @@
+"""Where every item lives: keys, item shapes and the reads the ledger makes.
+
+One table, items addressed by (pk, sk):
+
+  PROGRAM / CONFIG                       program configuration
+  PROGRAM / TIER_LADDER_APPLIED          the tier ladder members were last tiered by
+  APIKEY#<sha256> / APIKEY               API keys (hashed)
+  MEMBER#<id> / PROFILE                  member, spend, lot runs, balance (versioned)
+  MEMBER#<id> / TX#<ulid>                ledger transactions (written once)
+  MEMBER#<id> / LOT#<space>#<key>        lots (written once; a refund's `taken` aside)
+  MEMBER#<id> / BUNDLE#<id>              the lots of a large transfer (written once)
+  MEMBER#<id> / ORDER#<order_id>         one earn per order
+  MEMBER#<id> / ACTIVITY#<sha256>        one reward per (type, reference)
+  MEMBER#<id> / NOTIFICATION#<ulid>      notification outbox
+  MEMBER#<id> / G<n>#...                 the same for an id enrolled again after an erasure
+  REFERRAL#<code> / REFERRAL             referral code -> member
+  VOUCHER#<code> / VOUCHER               reward vouchers (status issued / void)
+  REWARD / <reward_id>                   reward catalog and stock
+  IDEMPOTENCY#<key id>#<key> / IDEMPOTENCY   stored responses (TTL)
+  STATS#<nnn> / STATS                    /stats counter shards, each its own partition
+
+  COUPON_TEMPLATE / <template_id>        coupon templates (written once)
+  MEMBER#<id> / COUPON#<ulid>            a member's coupons, newest last (state kept in step
+  COUPON#<code> / COUPON                 with the code's item: both change in one transaction)
+  DAILY#<nnn> / <date>                   /stats/daily counter shards, one item per program day
+
+Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
+`tier-review` (tier_shard, tier_review), `birthday` (birthday_key, pk),
+`members` (member_shard, pk), and for lookups and segments (§10, §14) `phone`
+(phone_digits, member_id), `email` (email_lower, member_id), `tier`
+(listed_tier, member_id), `dormant` (dormant_segment, member_id) and
+`activity` (activity_shard, last_activity_at).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Optional
+
+from chalicelib.domain.member import Member
+from chalicelib.domain.wallet import NewBundle, NewLot, Page, Piece, Run, Taken
+from chalicelib.storage.store import PROFILE, Store, member_pk, member_sk, to_attrs, from_attrs
+
+PROGRAM_KEY = ("PROGRAM", "CONFIG")
+LADDER_KEY = {"pk": "PROGRAM", "sk": "TIER_LADDER_APPLIED"}
+PAGE_SIZES = (25, 200, 1000)  # lots read per page of a run; then 1 MB pages
+
+
+def stats_shard_key(shard: int) -> tuple[str, str]:
+    return f"STATS#{shard:03d}", "STATS"
+
+
+def daily_shard_pk(shard: int) -> str:
+    return f"DAILY#{shard:03d}"
+
+
+def template_key(template_id: str) -> tuple[str, str]:
+    return "COUPON_TEMPLATE", template_id
+
+
+def coupon_code_key(code: str) -> tuple[str, str]:
+    return f"COUPON#{code}", "COUPON"
+
+
+def profile_key(member_id: str) -> tuple[str, str]:
+    return member_pk(member_id), PROFILE
+
+
+def schedule_shard(member_id: str, shards: int) -> str:
+    return f"{int(hashlib.sha256(member_id.encode()).hexdigest(), 16) % shards}"
+
+
+def profile_item(member: Member, schedule_shards: int) -> dict:
+    record = member.to_record()
+    shard = schedule_shard(member.member_id, schedule_shards)
+    item = {"pk": member_pk(member.member_id), "sk": PROFILE, **record}
+    if record["next_expiry"]:
+        item["expiry_shard"] = shard
+    if record["tier_review"]:
+        item["tier_shard"] = shard
+    if member.birthday and not member.erased:
+        item["birthday_key"] = member.birthday[5:]
+    if not member.erased:
+        item["member_shard"] = shard
+        # lookups (§10): keys-only indexes, each holding live members only
+        if member.phone:
+            item["phone_digits"] = phone_digits(member.phone)
+        if member.email:
+            item["email_lower"] = member.email.lower()
+        item["listed_tier"] = member.tier
+        if member.dormant_since:
+            item["dormant_segment"] = DORMANT_SEGMENT
+        # §14: in the `activity` index until the dormant spell that follows its last
+        # activity has been won back; the job reads only members whose spell is due
+        if member.won_back_for != member.active_since:
+            item["activity_shard"] = shard
+            item["last_activity_at"] = member.active_since
+    return item
+
+
+DORMANT_SEGMENT = "dormant"
+
+
+def phone_digits(phone: str) -> str:
+    """§10: phones compare as digits only (010-1234-5678 = 01012345678)."""
+    return "".join(ch for ch in phone if ch.isdigit())
+
+
+def lot_sk(generation: int, base: str, key: str) -> str:
+    return member_sk(generation, f"LOT#{base}#{key}")
+
+
+def lot_item(member: Member, lot: NewLot) -> dict:
+    return {"pk": member_pk(member.member_id), "sk": lot_sk(member.generation, lot.base, lot.key),
+            "base": lot.base, "key": lot.key, "points": lot.points, "taken": 0}
+
+
+def bundle_item(member: Member, bundle: NewBundle) -> dict:
+    return {"pk": member_pk(member.member_id),
+            "sk": member_sk(member.generation, f"BUNDLE#{bundle.bundle_id}"),
+            "segments": [[key, points] for key, points in bundle.segments]}
+
+
+def taken_key(member: Member, taken: Taken) -> dict:
+    return {"pk": member_pk(member.member_id), "sk": lot_sk(member.generation, taken.base, taken.key)}
+
+
+def piece_from(item: dict) -> Piece:
+    return Piece(item["key"], int(item["points"]), int(item.get("taken", 0)))
+
+
+class LotReader:
+    """Reads the lots of a member's runs, page by page, from the run's floor."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def next_page(self, member: Member, run: Run, page: Optional[Page], until: Optional[str] = None) -> Page:
+        """The next page of the run's lots; with `until`, every lot expiring up to
+        then in one request (what a view of the next 30 days needs)."""
+        page = page or Page()
+        if page.complete:
+            return page
+        if run.kind == "bundle":
+            return Page(self._segments(member, run.base), complete=True)
+        prefix = lot_sk(member.generation, run.base, "")
+        run_end = prefix + (run.ceil if run.ceil is not None else "\uffff")
+        end, limit = run_end, (PAGE_SIZES[page.reads] if page.reads < len(PAGE_SIZES) else None)
+        if until is not None:
+            end, limit = min(run_end, prefix + until + "#\uffff"), None
+        start_after = page.cursor
+        if start_after is None and page.pieces:  # a page that ended at a bound: go on after its last lot
+            start_after = to_attrs({"pk": member_pk(member.member_id), "sk": prefix + page.pieces[-1].key})
+        response = self._query(member, prefix + run.floor, end, limit, start_after)
+        pieces = page.pieces + [piece_from(from_attrs(a)) for a in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return Page(pieces, complete=last is None and end == run_end, cursor=last, reads=page.reads + 1,
+                    until=until if until is not None and last is None else page.until)
+
+    def range_pieces(self, member: Member, base: str, kind: str, start: str, end: str) -> list[Piece]:
+        """Every lot of `base` with start <= key <= end, in key order."""
+        if kind == "bundle":
+            return [piece for piece in self._segments(member, base) if start <= piece.key <= end]
+        prefix = lot_sk(member.generation, base, "")
+        pieces: list[Piece] = []
+        start_after = None
+        while True:
+            response = self._query(member, prefix + start, prefix + end, None, start_after)
+            pieces.extend(piece_from(from_attrs(a)) for a in response.get("Items", []))
+            start_after = response.get("LastEvaluatedKey")
+            if start_after is None:
+                return pieces
+
+    def _segments(self, member: Member, bundle_id: str) -> list[Piece]:
+        item = self.store.get(member_pk(member.member_id), member_sk(member.generation, f"BUNDLE#{bundle_id}"))
+        return [Piece(str(k), int(p)) for k, p in (item or {}).get("segments") or []]
+
+    def _query(self, member: Member, first: str, last: str, limit: Optional[int],
+               start_after: Optional[dict]) -> dict:
+        """The member's items with first <= sk <= last (strongly consistent)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.store.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+            "ExpressionAttributeValues": to_attrs({":pk": member_pk(member.member_id), ":a": first, ":b": last}),
+            "ConsistentRead": True,
+        }
+        if limit:
+            kwargs["Limit"] = limit
+        if start_after:
+            kwargs["ExclusiveStartKey"] = start_after
+        return self.store.client.query(**kwargs)

@@ -1,0 +1,402 @@
+"""DynamoDB adapter: one table, items addressed by (pk, sk); plain reads and
+writes, Queries, and one TransactWriteItems per change (`Commit`) whose
+actions each say what a failed condition means. The item layout is in
+`repository.py`."""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Optional
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import ValidationError
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+EXPIRY_INDEX = "expiry"
+TIER_REVIEW_INDEX = "tier-review"
+BIRTHDAY_INDEX = "birthday"
+MEMBERS_INDEX = "members"
+OUTBOX_INDEX = "pending-outbox"  # notifications not yet done (see outbox.py)
+PHONE_INDEX = "phone"
+EMAIL_INDEX = "email"
+TIER_INDEX = "tier"
+DORMANT_INDEX = "dormant"
+ACTIVITY_INDEX = "activity"
+
+
+def to_attrs(item: dict) -> dict:
+    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
+
+
+def from_attrs(attrs: dict) -> dict:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in attrs.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def member_pk(member_id: str) -> str:
+    return f"MEMBER#{member_id}"
+
+
+def member_sk(generation: int, sk: str) -> str:
+    """Sort key of an item a member owns (`TX#...`, `ORDER#...`). A member id
+    enrolled again after an erasure is generation 1, 2, ...: its items are
+    `G<n>#TX#...`, apart from those the erased member left."""
+    return f"G{generation}#{sk}" if generation else sk
+
+
+PROFILE = "PROFILE"
+
+
+def table_definition(name: str) -> dict:
+    """The table as `create_table` takes it (also mirrored in the SAM template)."""
+    def index(index_name: str, hash_key: str, range_key: str) -> dict:
+        return {
+            "IndexName": index_name,
+            "KeySchema": [
+                {"AttributeName": hash_key, "KeyType": "HASH"},
+                {"AttributeName": range_key, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": a, "AttributeType": "S"}
+            for a in (
+                "pk", "sk", "expiry_shard", "next_expiry", "tier_shard",
+                "tier_review", "birthday_key", "member_shard", "outbox_shard", "created_at",
+                "member_id", "phone_digits", "email_lower", "listed_tier", "dormant_segment",
+                "activity_shard", "last_activity_at",
+            )
+        ],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            index(EXPIRY_INDEX, "expiry_shard", "next_expiry"),
+            index(TIER_REVIEW_INDEX, "tier_shard", "tier_review"),
+            index(BIRTHDAY_INDEX, "birthday_key", "pk"),
+            index(MEMBERS_INDEX, "member_shard", "pk"),
+            index(OUTBOX_INDEX, "outbox_shard", "created_at"),
+            index(PHONE_INDEX, "phone_digits", "member_id"),
+            index(EMAIL_INDEX, "email_lower", "member_id"),
+            index(TIER_INDEX, "listed_tier", "member_id"),
+            index(DORMANT_INDEX, "dormant_segment", "member_id"),
+            index(ACTIVITY_INDEX, "activity_shard", "last_activity_at"),
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What it means when an action's condition fails: `stale` (the item changed
+    since it was read: decide again on fresh data), `refuse` (a rule of the
+    contract: raise `error()`), `replay` (the request was already answered)."""
+
+    kind: str
+    error: Optional[Callable[[], Exception]] = None
+
+
+STALE = Condition("stale")
+REPLAY = Condition("replay")
+NONE = Condition("none")
+
+
+def refuse(error: Callable[[], Exception]) -> Condition:
+    return Condition("refuse", error)
+
+
+@dataclass
+class CommitConflict(Exception):
+    """A transaction was cancelled: the conditions that failed, each with the
+    item it found (when the action asked for it)."""
+
+    failed: list[tuple[Condition, Optional[dict]]] = field(default_factory=list)
+    contended: bool = False
+
+    def __str__(self) -> str:
+        return f"commit cancelled: {[c.kind for c, _ in self.failed]}"
+
+    def found(self, kind: str) -> list[tuple[Condition, Optional[dict]]]:
+        return [(c, item) for c, item in self.failed if c.kind == kind]
+
+
+class Commit:
+    """The actions of one TransactWriteItems, each with what its condition means."""
+
+    def __init__(self, table: str):
+        self.table = table
+        self.actions: list[dict] = []
+        self.conditions: list[Condition] = []
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def put_versioned(self, item: dict, expected_version: Optional[int],
+                      on_fail: Condition = STALE) -> None:
+        """Put `item`; the stored one must still be at `expected_version`
+        (None: must not exist yet)."""
+        put: dict[str, Any] = {"TableName": self.table, "Item": to_attrs(item)}
+        if expected_version is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "#v = :v"
+            put["ExpressionAttributeNames"] = {"#v": "version"}
+            put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        self._add({"Put": put}, on_fail)
+
+    def put_new(self, item: dict, on_fail: Condition) -> None:
+        """Write an item once: history (ledger entries, lots, outbox items,
+        vouchers, orders) is never overwritten."""
+        self._add(
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": to_attrs(item),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            on_fail,
+        )
+
+    def delete(self, key: dict) -> None:
+        self._add({"Delete": {"TableName": self.table, "Key": to_attrs(key)}}, NONE)
+
+    def update(
+        self,
+        key: dict,
+        expression: str,
+        names: dict,
+        values: Optional[dict],
+        on_fail: Condition = NONE,
+        condition: Optional[str] = None,
+    ) -> None:
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": to_attrs(key),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            update["ExpressionAttributeValues"] = to_attrs(values)
+        if condition:
+            update["ConditionExpression"] = condition
+        self._add({"Update": update}, on_fail)
+
+    def add_counters(self, key: dict, deltas: dict[str, int]) -> None:
+        deltas = {k: v for k, v in deltas.items() if v}
+        if not deltas:
+            return
+        names = {f"#c{i}": name for i, name in enumerate(deltas)}
+        values = {f":c{i}": value for i, value in enumerate(deltas.values())}
+        expression = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(deltas)))
+        self.update(key, expression, names, values)
+
+    def _add(self, action: dict, on_fail: Condition) -> None:
+        self.actions.append(action)
+        self.conditions.append(on_fail)
+
+
+def key_condition(pk: str, prefix: str) -> dict[str, Any]:
+    """Query key condition for one partition, optionally narrowed to a sort-key prefix.
+
+    DynamoDB rejects an empty string in begins_with, so an empty prefix means
+    the whole partition."""
+    if not prefix:
+        return {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": to_attrs({":pk": pk})}
+    return {
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": to_attrs({":pk": pk, ":prefix": prefix}),
+    }
+
+
+class Store:
+    def __init__(self, client, table: str):
+        self.client = client
+        self.table = table
+
+    # -- plain reads and writes -----------------------------------------
+    def get(self, pk: str, sk: str, consistent: bool = True) -> Optional[dict]:
+        response = self.client.get_item(
+            TableName=self.table,
+            Key=to_attrs({"pk": pk, "sk": sk}),
+            ConsistentRead=consistent,
+        )
+        item = response.get("Item")
+        return from_attrs(item) if item else None
+
+    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        """Up to 100 items in one BatchGetItem (strongly consistent)."""
+        wanted = [to_attrs({"pk": pk, "sk": sk}) for pk, sk in dict.fromkeys(keys)]
+        found: dict[tuple[str, str], dict] = {}
+        request = {self.table: {"Keys": wanted, "ConsistentRead": True}}
+        while request:
+            response = self.client.batch_get_item(RequestItems=request)
+            for attrs in response.get("Responses", {}).get(self.table, []):
+                item = from_attrs(attrs)
+                found[(item["pk"], item["sk"])] = item
+            request = response.get("UnprocessedKeys") or None
+        return found
+
+    def replace(self, item: dict) -> Optional[dict]:
+        """Put `item` unconditionally; returns the item it replaced (same request)."""
+        response = self.client.put_item(TableName=self.table, Item=to_attrs(item),
+                                        ReturnValues="ALL_OLD")
+        old = response.get("Attributes")
+        return from_attrs(old) if old else None
+
+    def put(self, item: dict, condition: Optional[str] = None) -> bool:
+        kwargs: dict[str, Any] = {"TableName": self.table, "Item": to_attrs(item)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        try:
+            self.client.put_item(**kwargs)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        names: dict,
+        values: Optional[dict] = None,
+        condition: Optional[str] = None,
+    ) -> Optional[dict]:
+        """Conditional update; returns the new item, or None if the condition failed."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": to_attrs({"pk": pk, "sk": sk}),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
+        }
+        if values:
+            kwargs["ExpressionAttributeValues"] = to_attrs(values)
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        try:
+            response = self.client.update_item(**kwargs)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return from_attrs(response["Attributes"])
+
+    def query_page(
+        self,
+        pk: str,
+        prefix: str,
+        limit: int,
+        cursor: Optional[str],
+        newest_first: bool,
+    ) -> tuple[list[dict], Optional[str]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            **key_condition(pk, prefix),
+            "ScanIndexForward": not newest_first,
+            "Limit": limit,
+            "ConsistentRead": True,  # a page read right after a write shows it
+        }
+        if cursor:
+            start = decode_cursor(cursor)
+            if start.get("pk") != pk or not str(start.get("sk", "")).startswith(prefix):
+                raise ValidationError("cursor does not belong to this list")
+            kwargs["ExclusiveStartKey"] = to_attrs(start)
+        response = self.client.query(**kwargs)
+        items = [from_attrs(a) for a in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return items, encode_cursor(from_attrs(last)) if last else None
+
+    def query_all(self, pk: str, prefix: str = "") -> list[dict]:
+        items: list[dict] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            **key_condition(pk, prefix),
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            items.extend(from_attrs(a) for a in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def query_range(self, pk: str, first: str, last: str) -> list[dict]:
+        """Every item of the partition with first <= sk <= last."""
+        items: list[dict] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+            "ExpressionAttributeValues": to_attrs({":pk": pk, ":a": first, ":b": last}),
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            items.extend(from_attrs(a) for a in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # -- transactions ----------------------------------------------------
+    def commit(self, commit: Commit) -> None:
+        if not commit.actions:
+            return
+        if len(commit.actions) > 100:
+            raise ValueError("a commit holds at most 100 actions")
+        try:
+            self.client.transact_write_items(TransactItems=commit.actions)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons") or []
+            failed: list[tuple[Condition, Optional[dict]]] = []
+            contended = False
+            for condition, reason in zip(commit.conditions, reasons):
+                code = reason.get("Code")
+                if code == "ConditionalCheckFailed":
+                    failed.append((condition, from_attrs(reason["Item"]) if reason.get("Item") else None))
+                elif code in ("TransactionConflict", "ThrottlingError"):
+                    contended = True
+            if not failed and not contended:
+                raise
+            raise CommitConflict(failed, contended) from None
+
+
+def encode_cursor(key: dict) -> str:
+    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(key, dict) or set(key) != {"pk", "sk"} or not all(
+            isinstance(v, str) and v for v in key.values()
+        ):
+            raise ValueError
+        return key
+    except Exception:
+        raise ValidationError("cursor is not valid") from None
