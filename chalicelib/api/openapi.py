@@ -2,6 +2,8 @@
 pydantic models the routes validate with (no second, hand-written schema)."""
 from __future__ import annotations
 
+import chalicelib
+
 import copy
 import functools
 import re
@@ -12,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 from chalicelib.api import schemas
 from chalicelib.api.operations import OPERATIONS, Operation
 
-VERSION = "2.0.0"
+VERSION = chalicelib.__version__
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 PATH_PARAMETERS = {
     "member_id": {"type": "string", "pattern": schemas.ID_PATTERN},

@@ -78,7 +78,11 @@ def test_document_is_valid_openapi_3_1():
 def test_health_answers_without_a_key_with_version_and_dynamodb(api):
     response = api.get("/health", key=None)
     assert response.status == 200, response
-    assert response.json == {"status": "ok", "version": "2.0.0", "dynamodb": True}
+    assert response.json == {"status": "ok", "version": "2.1.0", "dynamodb": True}
+    import chalicelib
+    from chalicelib.api import openapi
+
+    assert chalicelib.__version__ == openapi.document()["info"]["version"] == "2.1.0"
 
 
 def test_health_says_when_dynamodb_does_not_answer(api):

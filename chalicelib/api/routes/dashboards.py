@@ -1,0 +1,60 @@
+"""The operator console, the member page (widget), its tokens and its reads."""
+from __future__ import annotations
+
+from chalice import Response
+
+from chalicelib.api import ui
+from chalicelib.api.edge import Routes, current_request, page_params, widget_tokens
+from chalicelib.api.routes.docs import file_response
+from chalicelib.ledger.member_changes import Result
+from chalicelib.runtime import services
+
+routes = Routes(__name__)
+
+
+def html_page(headers: dict, body: str) -> Response:
+    return Response(body=body, status_code=200, headers=headers)
+
+
+@routes.public("GET", "/console")
+def console_page():
+    return html_page(*ui.page("console"))
+
+
+@routes.public("GET", "/widget")
+def widget_page():
+    return html_page(*ui.page("widget"))
+
+
+@routes.public("POST", "/widget")
+def widget_page_with_token():
+    return html_page(*ui.widget_with_token(current_request().raw_body or b""))
+
+
+@routes.public("GET", "/ui/{asset}")
+def ui_asset(asset):
+    return file_response(ui.asset(asset, current_request().headers.get("if-none-match")),
+                         "no such file of the console or member page")
+
+
+@routes.call("POST", "/members/{member_id}/widget-tokens", "storefront")
+def create_widget_token(actor, member_id):
+    generation = services().ledger.changes.require_member(member_id)
+    return Result(201, widget_tokens().mint(member_id, generation))
+
+
+@routes.widget("GET", "/widget/api/member")
+def widget_member(grant):
+    member = services().ledger.get_member(grant.member_id)
+    program = services().ledger.program()
+    return {**member, "currency": program.currency, "timezone": program.timezone}
+
+
+@routes.widget("GET", "/widget/api/transactions")
+def widget_transactions(grant):
+    return services().ledger.history(grant.member_id, *page_params())
+
+
+@routes.widget("GET", "/widget/api/coupons")
+def widget_coupons(grant):
+    return services().ledger.member_coupons(grant.member_id, "available", *page_params())

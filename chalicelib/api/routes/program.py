@@ -1,0 +1,50 @@
+"""The program, its preview, rewards and the figures (contract §2, §5, §8, §16)."""
+from __future__ import annotations
+
+from chalicelib import errors
+from chalicelib.api import schemas
+from chalicelib.api.edge import Routes, page_params, query_params
+from chalicelib.api.program_preview import ProgramPreview, preview as preview_purchase
+from chalicelib.domain.program import Program
+from chalicelib.ledger.member_changes import Result
+from chalicelib.runtime import services
+
+routes = Routes(__name__)
+
+
+@routes.call("GET", "/program", "admin")
+def get_program(actor):
+    return services().ledger.program().model_dump(mode="json")
+
+
+@routes.call("PUT", "/program", "admin", model=Program)
+def put_program(actor, body: Program):
+    return services().ledger.put_program(body)
+
+
+@routes.call("POST", "/program/preview", "admin", model=ProgramPreview)
+def preview_program(actor, body: ProgramPreview):
+    return preview_purchase(body)
+
+
+@routes.call("POST", "/rewards", "admin", model=schemas.CreateReward)
+def create_reward(actor, body):
+    return Result(201, services().ledger.create_reward(body))
+
+
+@routes.call("GET", "/rewards", "storefront")
+def list_rewards(actor):
+    return services().ledger.rewards(*page_params())
+
+
+@routes.call("GET", "/stats", "admin")
+def stats(actor):
+    return services().ledger.stats()
+
+
+@routes.call("GET", "/stats/daily", "admin")
+def daily_stats(actor):
+    query = query_params("from", "to")
+    if "from" not in query or "to" not in query:
+        raise errors.ValidationError("from and to (YYYY-MM-DD) are required")
+    return services().ledger.daily_stats(query["from"], query["to"])

@@ -1,0 +1,100 @@
+"""What the scheduled functions and the queue handlers do; app.py declares them.
+
+Each schedule only plans: the work goes to the job queue, in tasks run by
+`run_job_tasks`."""
+from __future__ import annotations
+
+import json
+import logging
+
+from chalicelib import telemetry
+from chalicelib.jobs.pipeline import Task
+from chalicelib.notifications.delivery import PassingDeliveryError
+from chalicelib.runtime import services
+from chalicelib.settings import load as load_settings
+
+LOG = logging.getLogger("dangol")
+
+
+def plan(name: str) -> None:
+    """Queue the tasks of job `name` (a JobPlans method of the same name)."""
+    tasks = getattr(services().job_plans, name)()
+    services().job_worker.start(tasks)
+    LOG.info("%s: %d tasks queued", name, len(tasks))
+
+
+def sweep_outbox(event) -> None:
+    """Re-drive notifications left `queued` or `sending` for longer than the lease."""
+    counts = services().sweeper.sweep(time_left(event))
+    LOG.info("sweep_outbox: %s", counts)
+
+
+def time_left(event):
+    context = getattr(event, "context", None)
+    return context.get_remaining_time_in_millis if context is not None else (lambda: 60_000)
+
+
+def queue_arn(name: str) -> str:
+    """A placeholder ARN: the packaged template replaces it with the queue's
+    Fn::GetAtt and turns on ReportBatchItemFailures (.chalice/resources.json)."""
+    return f"arn:aws:sqs:{load_settings().region}:000000000000:{name}"
+
+
+def jobs_queue_arn() -> str:
+    return queue_arn(load_settings().jobs_queue_name)
+
+
+def notifications_queue_arn() -> str:
+    return queue_arn(load_settings().notifications_queue_name)
+
+
+def run_job_tasks(event) -> dict:
+    """One job task per invocation, worked on until done or time runs short."""
+    remaining = time_left(event)
+    failures = []
+    for record in event:
+        message_id = record.to_dict().get("messageId")
+        try:
+            message = json.loads(record.body)
+            if "source" not in message:
+                # {"job": "recompute_tiers"}: a change of the tier ladder asks for its pass
+                services().job_worker.start(services().job_plans.ladder_pass())
+            else:
+                services().job_worker.work(Task.from_message(message), remaining)
+        except Exception as error:
+            LOG.warning("job task %s failed (%s)", message_id, type(error).__name__)
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def send_notifications(event) -> dict:
+    failures = []
+    for record in event:
+        message_id = record.to_dict().get("messageId")
+        telemetry.bind(correlation_id=message_id)  # each message's log lines carry its id
+        try:
+            message = json.loads(record.body)
+            if message.get("job") == "recompute_tiers":
+                # queued here by PUT /program: the pass itself runs on the job queue
+                services().job_worker.queue.send([message])
+            else:
+                services().sender.deliver(message["member_id"], message["notification_id"],
+                                          int(message.get("generation", 0)))
+        except PassingDeliveryError as error:
+            retry_later(record, error.retry_in)
+            failures.append({"itemIdentifier": message_id})
+        except Exception as error:
+            # the type only: an error's text may carry personal data
+            LOG.warning("notification message %s failed (%s)", message_id, type(error).__name__)
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def retry_later(record, seconds: int) -> None:
+    """Back off: the message comes back after `seconds` instead of the queue's timeout."""
+    try:
+        sqs = services().ledger.publisher.sqs
+        sqs.change_message_visibility(QueueUrl=services().ledger.publisher.url,
+                                      ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds)
+    except Exception as error:
+        LOG.warning("could not delay a notification message (%s)", type(error).__name__)
