@@ -9,7 +9,8 @@ queue handler on moto with each function's entry point wrapped, records every
 AWS call through botocore's `provide-client-params` event with the function it ran in,
 and compares, function by function, (IAM action, resource) granted with
 (IAM action, resource) needed: recorded calls, plus what the platform does with
-the function's role (its log group, X-Ray, its SQS event source mapping).
+the function's role (its log group, X-Ray, its SQS event source mapping, the
+on-failure destination of its asynchronous runs).
 A missing permission and an unused one both fail.
 
 IAM actions come from what each call really sends, not from the operation's
@@ -341,6 +342,9 @@ def platform_needs(template: dict, logical_id: str, function: dict) -> set:
         if event["Type"] == "SQS":
             queue = stack.referenced_id(event["Properties"]["Queue"])
             needs |= {(a, queue) for a in stack.SQS_EVENT_ACTIONS}
+    failed_runs = stack.failure_destinations(template).get(logical_id)
+    if failed_runs:  # Lambda sends a failed asynchronous run there with the function's role
+        needs |= {(a, failed_runs) for a in stack.FAILURE_DESTINATION_ACTIONS}
     return needs
 
 
