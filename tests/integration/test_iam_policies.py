@@ -1,6 +1,6 @@
 """Every IAM policy of the stack names real IAM actions on resources of the
 types those actions act on, checked against parliament's offline catalogue of
-AWS's IAM actions (`tests/iam_catalogue.py`): the policy files in `.chalice/`
+AWS's IAM actions (`deploy/iam_catalogue.py`): the policy files in `.chalice/`
 and the inline policies of every role in the packaged template of each stage,
 with their CloudFormation references turned into the ARNs they would be.
 
@@ -16,7 +16,7 @@ import json
 import pytest
 
 from deploy import stack
-from tests import iam_catalogue
+from deploy import iam_catalogue
 from tests.conftest import ROOT
 
 STAGES = ("dev", "prod")
@@ -27,16 +27,6 @@ POLICY_FILES = sorted((ROOT / ".chalice").glob("policy-*.json"))
 def templates(tmp_path_factory) -> dict[str, dict]:
     return {stage: stack.package(stage, tmp_path_factory.mktemp(stage), requirements=False)
             for stage in STAGES}
-
-
-def inline_policies(template: dict):
-    for logical_id, resource in template["Resources"].items():
-        properties = resource.get("Properties", {})
-        if resource["Type"] == "AWS::IAM::Role":
-            for policy in properties.get("Policies", []):
-                yield f"{logical_id}/{policy['PolicyName']}", policy["PolicyDocument"]
-        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
-            yield logical_id, properties["PolicyDocument"]
 
 
 def test_the_policy_files_are_the_ones_the_functions_use():
@@ -62,15 +52,25 @@ def test_each_policy_file_names_real_actions_on_fitting_resources(path, template
 @pytest.mark.parametrize("stage", STAGES)
 def test_each_role_of_the_packaged_template_names_real_actions_on_fitting_resources(templates, stage):
     template = templates[stage]
-    policies = dict(inline_policies(template))
+    policies = dict(iam_catalogue.inline_policies(template))
     roles_of_functions = {stack.role_id(f) for _, f in stack.functions(template)}
     assert roles_of_functions <= {name.split("/")[0] for name in policies}
-    problems = {}
-    for name, document in policies.items():
-        found = iam_catalogue.findings(iam_catalogue.concrete(document, template))
-        if found:
-            problems[name] = found
+    problems = iam_catalogue.template_findings(template)
     assert not problems, json.dumps(problems, indent=1)
+
+
+def test_packaging_fails_on_a_policy_iam_would_reject(templates, tmp_path, capsys):
+    """scripts/package.sh runs this check on the template it built."""
+    assert "python -m deploy.iam_catalogue" in (ROOT / "scripts" / "package.sh").read_text()
+    path = tmp_path / "sam.json"
+    path.write_text(json.dumps(templates["prod"]))
+    assert iam_catalogue.main([str(path)]) == 0
+    broken = json.loads(json.dumps(templates["prod"]))
+    role = broken["Resources"]["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    role["Statement"][0]["Action"].append("dynamodb:TransactWriteItems")
+    path.write_text(json.dumps(broken))
+    assert iam_catalogue.main([str(path)]) == 1
+    assert "ApiHandlerRole/ApiHandlerRolePolicy: UNKNOWN_ACTION" in capsys.readouterr().err
 
 
 TABLE = {"Fn::GetAtt": ["LedgerTable", "Arn"]}

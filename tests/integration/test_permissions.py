@@ -17,7 +17,7 @@ IAM actions come from what each call really sends, not from the operation's
 name: the members of a TransactWriteItems are each authorised as their own
 action (Put -> dynamodb:PutItem, Update -> UpdateItem, Delete -> DeleteItem,
 ConditionCheck -> ConditionCheckItem) on their own table, and every action so
-derived must be one IAM has (`tests/iam_catalogue.py`). To cover a new service
+derived must be one IAM has (`deploy/iam_catalogue.py`). To cover a new service
 (SSM, Secrets Manager, ...), add its resources to `RESOURCES_OF` and, if its
 policies name resources another way, to `policy_resource`.
 """
@@ -37,7 +37,7 @@ import pytest
 from chalice import Chalice
 
 from deploy import stack
-from tests import iam_catalogue
+from deploy import iam_catalogue
 from tests.conftest import ROOT, Api
 
 # API operations authorised by an IAM action of another name.

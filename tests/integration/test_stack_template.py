@@ -249,6 +249,6 @@ def test_requirements_are_honest():
             assert tool_pins.get(distribution), f"pin {distribution} in requirements-dev.txt"
         else:
             assert lambda_pins.get(distribution), f"the Lambda code imports {module}: pin it in requirements.txt"
-    for tool in ("chalice", "cfn-lint", "boto3", "moto", "pytest"):
+    for tool in ("chalice", "cfn-lint", "parliament", "boto3", "moto", "pytest"):
         assert tool_pins.get(tool), f"pin {tool} in requirements-dev.txt"
     assert all(version for version in {**lambda_pins, **tool_pins}.values()), "every requirement is pinned"

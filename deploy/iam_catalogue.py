@@ -10,14 +10,20 @@ does not act on, has findings.
 The stack's policies name resources with CloudFormation intrinsics
 (`Fn::GetAtt`, `Fn::Sub`, `Ref`); `concrete()` turns them into the ARNs those
 resources would have in one account and region, from their resource types.
+
+Usage: python -m deploy.iam_catalogue build/prod/sam.json   (scripts/package.sh runs it;
+exits 1 and names each finding when a role's policy has one)
 """
 from __future__ import annotations
 
+import argparse
 import json
+import pathlib
 import re
 import socket
+import sys
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import parliament
 
@@ -162,3 +168,44 @@ def findings(document: dict) -> list[str]:
             if not is_action(action):
                 found.add(f"UNKNOWN_ACTION: {action} is not an IAM action")
     return sorted(found)
+
+
+def inline_policies(template: dict) -> Iterator[tuple[str, dict]]:
+    """(role/policy name, policy document) of every IAM policy the template defines."""
+    for logical_id, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in properties.get("Policies", []):
+                yield f"{logical_id}/{policy['PolicyName']}", policy["PolicyDocument"]
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
+            yield logical_id, properties["PolicyDocument"]
+
+
+def template_findings(template: dict) -> dict[str, list[str]]:
+    """Policy name -> its findings, for the policies that have any."""
+    found = {}
+    for name, document in inline_policies(template):
+        problems = findings(concrete(document, template))
+        if problems:
+            found[name] = problems
+    return found
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="Check a template's IAM policies against IAM's actions")
+    parser.add_argument("template", type=pathlib.Path)
+    args = parser.parse_args(argv)
+    template = json.loads(args.template.read_text())
+    found = template_findings(template)
+    for name, problems in found.items():
+        for problem in problems:
+            print(f"{args.template}: {name}: {problem}", file=sys.stderr)
+    checked = sum(1 for _ in inline_policies(template))
+    if found:
+        return 1
+    print(f"iam: {checked} policies name only IAM actions, on resources they act on")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
