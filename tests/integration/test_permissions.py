@@ -303,6 +303,8 @@ def policy_resource(value) -> str:
         return "*"
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         return value["Fn::GetAtt"][0]
+    if isinstance(value, dict) and "Ref" in value:  # resources whose Ref is their ARN (topics, secrets)
+        return value["Ref"]
     if isinstance(value, dict) and "Fn::Sub" in value:
         text = value["Fn::Sub"]
         found = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/\*", text)
