@@ -12,9 +12,14 @@ holds (so a function or queue added later gets the same treatment):
 - queues get explicit retention, SQS-managed encryption and the stage's
   deletion policy; the table the stage's deletion protection;
 - the API stage gets throttling, JSON access logs and tracing;
-- alarms: every dead-letter queue not empty, every consumed queue's oldest
-  message too old, each function's errors and throttles, the API's 5xx rate
-  and DynamoDB throttling, all sent to one SNS topic (`AlarmEmail` parameter).
+- each scheduled function (an EventBridge schedule invokes it asynchronously)
+  gets an on-failure destination: a run that failed every attempt (Lambda
+  retries twice) or waited too long leaves its event and error in the queue
+  `FailedScheduledRunsQueue`, whose role statement lets the function send there;
+- alarms: every dead-letter queue (and that failed-runs queue) not empty, every
+  consumed queue's oldest message too old, each function's errors (one failed
+  run is enough) and throttles, the API's 5xx rate and DynamoDB throttling,
+  all sent to one SNS topic (`AlarmEmail` parameter).
 
 Usage: python -m deploy.stack --stage prod [OUT_DIR]   (OUT_DIR defaults to build/<stage>)
 """
@@ -38,6 +43,13 @@ PROJECT_FILES = ("app.py", "chalicelib", ".chalice", "requirements.txt")
 SQS_EVENT_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
 LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+# Where a scheduled function's failed runs go (Lambda sends with the function's role).
+FAILED_RUNS_QUEUE = "FailedScheduledRunsQueue"
+FAILURE_DESTINATION_ACTIONS = ["sqs:SendMessage"]
+# Lambda's asynchronous retries of a failed scheduled run, and how long an event
+# may wait (throttled) before it counts as failed.
+SCHEDULED_RETRY_ATTEMPTS = 2
+SCHEDULED_MAX_EVENT_AGE_SECONDS = 3600
 ACCESS_LOG_FORMAT = json.dumps({
     "requestId": "$context.requestId",
     "requestTime": "$context.requestTime",
@@ -128,12 +140,32 @@ def queues(template: dict) -> dict[str, dict]:
 
 
 def dead_letter_queues(template: dict) -> list[str]:
+    """Queues that hold what failed every attempt: redrive targets of queues and
+    on-failure destinations of functions."""
     found = []
     for resource in queues(template).values():
         redrive = resource.get("Properties", {}).get("RedrivePolicy")
         if redrive:
             found.append(referenced_id(redrive["deadLetterTargetArn"]))
+    found += [queue for queue in failure_destinations(template).values() if queue]
     return sorted(set(found))
+
+
+def scheduled_functions(template: dict) -> list[str]:
+    """Logical ids of the functions an EventBridge schedule invokes."""
+    return [logical_id for logical_id, resource in functions(template)
+            if any(e["Type"] == "Schedule" for e in resource["Properties"].get("Events", {}).values())]
+
+
+def failure_destinations(template: dict) -> dict[str, str | None]:
+    """Function logical id -> the queue its failed asynchronous runs go to (None: not a queue)."""
+    found = {}
+    for logical_id, resource in functions(template):
+        on_failure = (resource["Properties"].get("EventInvokeConfig", {})
+                      .get("DestinationConfig", {}).get("OnFailure"))
+        if on_failure:
+            found[logical_id] = referenced_id(on_failure["Destination"]) if on_failure["Type"] == "SQS" else None
+    return found
 
 
 def consumed_queues(template: dict) -> dict[str, str]:
@@ -186,6 +218,20 @@ def harden(template: dict, stage: str) -> dict:
                        "Endpoint": {"Ref": "AlarmEmail"}}}
     outputs["AlarmTopicArn"] = {"Value": {"Ref": "AlarmTopic"}}
 
+    # failed scheduled runs
+    scheduled = scheduled_functions(template)
+    if scheduled:
+        resources[FAILED_RUNS_QUEUE] = {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": {"Fn::Sub": "${AWS::StackName}-failed-scheduled-runs"}}}
+        outputs["FailedScheduledRunsQueueUrl"] = {"Value": {"Ref": FAILED_RUNS_QUEUE}}
+    for logical_id in scheduled:
+        resources[logical_id]["Properties"]["EventInvokeConfig"] = {
+            "MaximumRetryAttempts": SCHEDULED_RETRY_ATTEMPTS,
+            "MaximumEventAgeInSeconds": SCHEDULED_MAX_EVENT_AGE_SECONDS,
+            "DestinationConfig": {"OnFailure": {
+                "Type": "SQS", "Destination": {"Fn::GetAtt": [FAILED_RUNS_QUEUE, "Arn"]}}},
+        }
+
     # functions, log groups, roles
     for logical_id, function in list(functions(template)):
         name = function_name(function)
@@ -214,6 +260,11 @@ def harden(template: dict, stage: str) -> dict:
                     statements.append({"Sid": "EventSource" + referenced_id(event["Properties"]["Queue"]),
                                        "Effect": "Allow", "Action": SQS_EVENT_ACTIONS,
                                        "Resource": event["Properties"]["Queue"]})
+            failed_runs = failure_destinations(template).get(logical_id)
+            if failed_runs:
+                statements.append({"Sid": "FailureDestination", "Effect": "Allow",
+                                   "Action": FAILURE_DESTINATION_ACTIONS,
+                                   "Resource": {"Fn::GetAtt": [failed_runs, "Arn"]}})
             policy["PolicyDocument"]["Statement"] = statements
         for metric, label in (("Errors", "errors"), ("Throttles", "throttles")):
             resources[f"{logical_id}{metric}Alarm"] = alarm(
@@ -222,6 +273,7 @@ def harden(template: dict, stage: str) -> dict:
 
     # queues
     dead_letters = dead_letter_queues(template)
+    failed_runs_queues = set(failure_destinations(template).values())
     consumed = consumed_queues(template)
     for logical_id, queue in queues(template).items():
         queue["DeletionPolicy"] = queue["UpdateReplacePolicy"] = retain
@@ -229,7 +281,11 @@ def harden(template: dict, stage: str) -> dict:
         props.setdefault("MessageRetentionPeriod", 1209600 if logical_id in dead_letters else 345600)
         props["SqsManagedSseEnabled"] = True
         dimension = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [logical_id, "QueueName"]}}]
-        if logical_id in dead_letters:
+        if logical_id in failed_runs_queues:
+            resources[f"{logical_id}DepthAlarm"] = alarm(
+                f"{logical_id}: a scheduled run failed every attempt; its event and error are waiting",
+                "AWS/SQS", "ApproximateNumberOfMessagesVisible", dimension, "Maximum", 0)
+        elif logical_id in dead_letters:
             resources[f"{logical_id}DepthAlarm"] = alarm(
                 f"{logical_id}: messages that failed every delivery attempt are waiting",
                 "AWS/SQS", "ApproximateNumberOfMessagesVisible", dimension, "Maximum", 0)

@@ -9,3 +9,5 @@ AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-ap-northeast-2} \
   .venv/bin/python -m deploy.stack --stage "$stage" "${2:-build/$stage}"
 .venv/bin/cfn-lint "${2:-build/$stage}/sam.json"
 echo "cfn-lint: no errors or warnings"
+# every role's actions are IAM actions, on resources of the types they act on (offline catalogue)
+.venv/bin/python -m deploy.iam_catalogue "${2:-build/$stage}/sam.json"

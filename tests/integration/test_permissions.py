@@ -9,8 +9,17 @@ queue handler on moto with each function's entry point wrapped, records every
 AWS call through botocore's `provide-client-params` event with the function it ran in,
 and compares, function by function, (IAM action, resource) granted with
 (IAM action, resource) needed: recorded calls, plus what the platform does with
-the function's role (its log group, X-Ray, its SQS event source mapping).
+the function's role (its log group, X-Ray, its SQS event source mapping, the
+on-failure destination of its asynchronous runs).
 A missing permission and an unused one both fail.
+
+IAM actions come from what each call really sends, not from the operation's
+name: the members of a TransactWriteItems are each authorised as their own
+action (Put -> dynamodb:PutItem, Update -> UpdateItem, Delete -> DeleteItem,
+ConditionCheck -> ConditionCheckItem) on their own table, and every action so
+derived must be one IAM has (`deploy/iam_catalogue.py`). To cover a new service
+(SSM, Secrets Manager, ...), add its resources to `RESOURCES_OF` and, if its
+policies name resources another way, to `policy_resource`.
 """
 from __future__ import annotations
 
@@ -28,6 +37,7 @@ import pytest
 from chalice import Chalice
 
 from deploy import stack
+from deploy import iam_catalogue
 from tests.conftest import ROOT, Api
 
 # API operations authorised by an IAM action of another name.
@@ -35,9 +45,19 @@ IAM_ACTION = {
     "sqs:SendMessageBatch": "sqs:SendMessage",
     "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
     "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
-    "dynamodb:TransactGetItems": "dynamodb:GetItem",
 }
-PREFIX = {"dynamodb": "dynamodb", "sqs": "sqs", "ses": "ses", "sns": "sns"}
+# Operations that carry other operations: each member is authorised as its own
+# action on its own table (there is no dynamodb:TransactWriteItems action).
+TRANSACTIONS = {"dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"}
+TRANSACTION_MEMBER_ACTION = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+# Routes the API answers for any path (its own 404/405 in the contract shape).
+CATCH_ALL_ROUTE = re.compile(r"^/(\{p\d+\}(/\{p\d+\})*)?$")
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +89,7 @@ class Recorder:
     def __init__(self):
         self.running: list[str] = []
         self.calls: dict[str | None, set] = defaultdict(set)
+        self.routes: set[tuple[str, str]] = set()  # (method, route path) the API was asked
 
     def before_call(self, model, params, **_):
         """botocore's `provide-client-params`: the operation and its API parameters."""
@@ -80,6 +101,9 @@ class Recorder:
         from chalicelib import runtime
 
         def run(*args, **kwargs):
+            if name == "api_handler" and len(args) > 1 and isinstance(args[1], dict):
+                context = args[1].get("requestContext", {})
+                self.routes.add((context.get("httpMethod"), context.get("resourcePath")))
             if not self.running:
                 # each invocation in a fresh container: nothing cached by another function
                 runtime.reset()
@@ -129,12 +153,17 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     assert api.post("/rewards", {"reward_id": "cup", "name": "Tumbler", "points_cost": 1000,
                                  "stock": 3}, key="admin").status == 201
     api.get("/rewards")
-    api.member("a", email="a@example.com", birthday="1990-01-15")
+    api.get("/program")
+    enrolled = api.member("a", email="a@example.com", birthday="1990-01-15")
     api.member("b", phone="+821012345678")
+    # c comes by a's referral code and is erased while suspended (the erasure
+    # deletes c's own referral-code item inside its transaction)
+    api.member("c", email="c@example.com", referral_code=enrolled["referral_code"])
     api.get("/members/a")
     earned = api.post("/members/a/earn", {"order_id": "o1", "amount": 500000}).json
     api.post("/members/a/activities", {"type": "review", "reference_id": "r1"})
     redeemed = api.post("/members/a/redeem", {"reward_id": "cup"}).json
+    assert api.get(f"/vouchers/{redeemed['reward']['code']}").status == 200
     api.post(f"/members/a/transactions/{redeemed['transaction_id']}/reversal", {})
     api.post(f"/members/a/transactions/{earned['transaction_id']}/reversal", {"amount": 1000})
     api.post("/members/a/transfers", {"to_member_id": "b", "points": 10})
@@ -157,11 +186,18 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     api.patch("/members/b", {"name": "B"})
     api.post("/members/b/suspension", {"reason": "abuse"}, key="admin")
     api.delete("/members/b/suspension", key="admin")
+    assert api.post("/members/c/suspension", {"reason": "abuse"}, key="admin").status == 200
     # the member page: a widget token (its signing key made on first use) and its reads
     minted = api.post("/members/a/widget-tokens", idem=None)
     assert minted.status == 201, minted
     for path in ("/widget/api/member", "/widget/api/transactions", "/widget/api/coupons"):
         assert api.get(path, key=minted.json["token"]).status == 200, path
+    # the pages and documents the API serves
+    for path in ("/health", "/openapi.json", "/docs", "/docs/swagger-ui.css", "/console",
+                 "/ui/console.js", "/widget"):
+        assert api.get(path, key=None).status == 200, path
+    assert api.post("/widget", raw=f"token={minted.json['token']}", key=None, idem=None,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"}).status == 200
     assert api.post("/program/preview", {"purchase": {"amount": 1000}}, key="admin",
                     idem=None).status == 200
     created = api.post("/api-keys", {"name": "pos-2", "role": "storefront"}, key="admin")
@@ -198,31 +234,52 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     jobs_and_queues()
     clock.advance(days=10)   # ... and now expire; a new quarter reviews tiers
     jobs_and_queues()
-    api.delete("/members/b", key="admin")
+    assert api.delete("/members/b", key="admin").status == 204
+    assert api.delete("/members/c", key="admin").status == 204
+    jobs_and_queues()  # what the erasures queued
 
 
-def resource_of(action: str, params: dict, names: dict[str, str]) -> set[str]:
-    """The template resources (logical ids) a call acts on."""
-    service = action.split(":")[0]
-    if service == "dynamodb":
-        tables = set()
-        if "TableName" in params:
-            tables.add(names.get(params["TableName"], params["TableName"])
-                       + ("/index" if params.get("IndexName") else ""))
-        for item in params.get("TransactItems", []):
-            for op in item.values():
-                tables.add(names.get(op["TableName"], op["TableName"]))
-        for table in params.get("RequestItems", {}):
-            tables.add(names.get(table, table))
-        return tables
-    if service == "sqs":
-        name = params.get("QueueName") or params.get("QueueUrl", "?").rstrip("/").rsplit("/", 1)[-1]
-        return {names.get(name, f"{name} ({sorted(params)})")}
-    if service == "ses":
-        return {"EmailIdentity"}
-    if service == "sns":
-        return {"sms"} if "PhoneNumber" in params else {params.get("TopicArn", "?")}
-    return {"?"}
+def dynamodb_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
+    def table(name: str, index: str | None = None) -> str:
+        return names.get(name, name) + ("/index" if index else "")
+
+    if operation in TRANSACTIONS:
+        found = set()
+        for member in params["TransactItems"]:
+            (kind, request), = member.items()
+            found.add((TRANSACTION_MEMBER_ACTION[kind], table(request["TableName"])))
+        return found
+    if "RequestItems" in params:  # BatchGetItem, BatchWriteItem: the batch's own action per table
+        return {(operation, table(name)) for name in params["RequestItems"]}
+    return {(operation, table(params["TableName"], params.get("IndexName")))}
+
+
+def sqs_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
+    name = params.get("QueueName") or params.get("QueueUrl", "?").rstrip("/").rsplit("/", 1)[-1]
+    return {(IAM_ACTION.get(operation, operation), names.get(name, f"{name} ({sorted(params)})"))}
+
+
+def ses_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
+    return {(operation, "EmailIdentity")}
+
+
+def sns_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
+    return {(operation, "sms" if "PhoneNumber" in params else params.get("TopicArn", "?"))}
+
+
+# service -> (operation, params, names) -> {(IAM action, resource)}; resources are
+# the template's logical ids ("<table>/index" for its indexes).
+RESOURCES_OF = {"dynamodb": dynamodb_requests, "sqs": sqs_requests, "ses": ses_requests,
+                "sns": sns_requests}
+
+
+def iam_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
+    """What IAM authorises for one API call: (IAM action, template resource) pairs."""
+    operation = operation.replace("email:", "ses:")
+    service = operation.split(":")[0]
+    if service not in RESOURCES_OF:
+        return {(operation, "? (add the service to RESOURCES_OF)")}
+    return RESOURCES_OF[service](operation, params, names)
 
 
 def needed(recorder: Recorder, names: dict[str, str]) -> dict[str, set]:
@@ -230,12 +287,15 @@ def needed(recorder: Recorder, names: dict[str, str]) -> dict[str, set]:
     for function, calls in recorder.calls.items():
         if function is None:
             continue  # the test's own setup and the local queue poller
-        for action, params in calls:
-            action = action.replace("email:", "ses:")
-            iam = IAM_ACTION.get(action, action)
-            for resource in resource_of(action, json.loads(params), names):
-                wanted[function].add((iam, resource))
+        for operation, params in calls:
+            wanted[function] |= iam_requests(operation, json.loads(params), names)
     return wanted
+
+
+def app_module():
+    import app
+
+    return app
 
 
 def policy_resource(value) -> str:
@@ -243,6 +303,8 @@ def policy_resource(value) -> str:
         return "*"
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         return value["Fn::GetAtt"][0]
+    if isinstance(value, dict) and "Ref" in value:  # resources whose Ref is their ARN (topics, secrets)
+        return value["Ref"]
     if isinstance(value, dict) and "Fn::Sub" in value:
         text = value["Fn::Sub"]
         found = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/\*", text)
@@ -282,6 +344,9 @@ def platform_needs(template: dict, logical_id: str, function: dict) -> set:
         if event["Type"] == "SQS":
             queue = stack.referenced_id(event["Properties"]["Queue"])
             needs |= {(a, queue) for a in stack.SQS_EVENT_ACTIONS}
+    failed_runs = stack.failure_destinations(template).get(logical_id)
+    if failed_runs:  # Lambda sends a failed asynchronous run there with the function's role
+        needs |= {(a, failed_runs) for a in stack.FAILURE_DESTINATION_ACTIONS}
     return needs
 
 
@@ -293,7 +358,14 @@ def test_each_function_is_granted_exactly_what_it_calls(template, stack_names, r
     in_code = code_operations()
     assert {"dynamodb:TransactWriteItems", "sqs:SendMessageBatch", "ses:SendEmail"} <= in_code
     assert not in_code - recorded, f"calls in the code the scenario never makes: {sorted(in_code - recorded)}"
+    asked = {(method, path) for method, path in recorder.routes}
+    routes = {(method, path) for path, by_method in app_module().app.routes.items()
+              for method in by_method if not CATCH_ALL_ROUTE.match(path)}
+    assert not routes - asked, f"routes the scenario never asks: {sorted(routes - asked)}"
     wanted = needed(recorder, stack_names)
+    not_iam = {action for need in wanted.values() for action, _ in need
+               if not iam_catalogue.is_action(action)}
+    assert not not_iam, f"calls authorised by no IAM action of that name: {sorted(not_iam)}"
     by_name = {stack.function_name(f): (lid, f) for lid, f in stack.functions(template)}
     assert set(wanted) <= set(by_name), f"calls from functions the template lacks: {set(wanted) - set(by_name)}"
     problems = {}
@@ -303,11 +375,40 @@ def test_each_function_is_granted_exactly_what_it_calls(template, stack_names, r
         have = granted(template, function)
         unknown = {r for _, r in need if r not in template["Resources"]
                    and r not in ("*", "sms", "EmailIdentity") and not r.endswith("/index")}
-        if have - need or need - have or unknown:
+        not_actions = {a for a, _ in have if not iam_catalogue.is_action(a)}
+        if have - need or need - have or unknown or not_actions:
             problems[name] = {"missing": sorted(need - have), "unused": sorted(have - need),
-                              "resources not in the stack": sorted(unknown)}
+                              "resources not in the stack": sorted(unknown),
+                              "granted actions IAM does not have": sorted(not_actions)}
     assert not problems, json.dumps(problems, indent=1)
     assert all(not action.endswith(":Scan") for calls in recorder.calls.values() for action, _ in calls)
+
+
+def test_transaction_members_are_authorised_as_their_own_actions():
+    """What AWS checks for a TransactWriteItems: each member's own action on its table."""
+    names = {"t-ledger": "LedgerTable", "t-other": "OtherTable"}
+    key = {"pk": {"S": "M#a"}, "sk": {"S": "PROFILE"}}
+    sent = {"TransactItems": [
+        {"Put": {"TableName": "t-ledger", "Item": key}},
+        {"Update": {"TableName": "t-ledger", "Key": key, "UpdateExpression": "SET #v = :v"}},
+        {"Delete": {"TableName": "t-ledger", "Key": key}},
+        {"ConditionCheck": {"TableName": "t-other", "Key": key, "ConditionExpression": "attribute_exists(pk)"}},
+    ]}
+    assert iam_requests("dynamodb:TransactWriteItems", sent, names) == {
+        ("dynamodb:PutItem", "LedgerTable"), ("dynamodb:UpdateItem", "LedgerTable"),
+        ("dynamodb:DeleteItem", "LedgerTable"), ("dynamodb:ConditionCheckItem", "OtherTable")}
+    assert iam_requests("dynamodb:TransactGetItems", {"TransactItems": [
+        {"Get": {"TableName": "t-ledger", "Key": key}}]}, names) == {("dynamodb:GetItem", "LedgerTable")}
+    assert iam_requests("dynamodb:BatchWriteItem", {"RequestItems": {"t-ledger": [], "t-other": []}},
+                        names) == {("dynamodb:BatchWriteItem", "LedgerTable"),
+                                   ("dynamodb:BatchWriteItem", "OtherTable")}
+    assert iam_requests("dynamodb:Query", {"TableName": "t-ledger", "IndexName": "expiry"},
+                        names) == {("dynamodb:Query", "LedgerTable/index")}
+    assert iam_requests("sqs:SendMessageBatch", {"QueueUrl": "http://q/123/t-jobs"},
+                        {"t-jobs": "JobsQueue"}) == {("sqs:SendMessage", "JobsQueue")}
+    # every action so derived is one IAM has; the transaction itself is not
+    assert all(iam_catalogue.is_action(a) for a in TRANSACTION_MEMBER_ACTION.values())
+    assert not iam_catalogue.is_action("dynamodb:TransactWriteItems")
 
 
 def test_each_function_runs_with_its_own_role(template):

@@ -67,8 +67,10 @@ def test_every_name_comes_from_the_stack_and_reaches_the_functions(built, stage)
                 logical_id, name)
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     named = {stack.referenced_id(v) for v in env.values()}
+    # Lambda itself sends a function's failed asynchronous runs there; no code reads it
+    written_by_lambda = set(stack.failure_destinations(template).values())
     for logical_id, resource in template["Resources"].items():
-        if resource["Type"] in ("AWS::DynamoDB::Table", "AWS::SQS::Queue"):
+        if resource["Type"] in ("AWS::DynamoDB::Table", "AWS::SQS::Queue") and logical_id not in written_by_lambda:
             assert logical_id in named, f"{logical_id}: no environment variable carries its name"
     for _, function in stack.functions(template):
         own = function["Properties"].get("Environment", {}).get("Variables", {})
@@ -145,6 +147,54 @@ def test_alarms_cover_queues_functions_api_and_table(built, stage):
     assert resources["AlarmEmailSubscription"]["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
 
 
+def scheduled_in_app() -> set[str]:
+    """The functions app.py decorates with `@app.schedule`."""
+    tree = ast.parse((ROOT / "app.py").read_text())
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef) and any(
+        isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "schedule"
+        for d in node.decorator_list)}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_scheduled_function_has_a_failure_destination_and_alarms(built, stage):
+    """EventBridge invokes a scheduled function asynchronously: a run that fails every
+    attempt is kept (its event and error) in a queue whose first message raises an
+    alarm, and the function's error alarm fires on one failed run."""
+    _, template = built[stage]
+    resources = template["Resources"]
+    scheduled = stack.scheduled_functions(template)
+    assert {stack.function_name(resources[f]) for f in scheduled} == scheduled_in_app()
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+
+    def alarms_on(metric: str, dimension_value) -> list[dict]:
+        return [p for p in alarms if p.get("MetricName") == metric
+                and any(d["Value"] == dimension_value for d in p["Dimensions"])]
+
+    for logical_id in scheduled:
+        config = resources[logical_id]["Properties"]["EventInvokeConfig"]
+        on_failure = config["DestinationConfig"]["OnFailure"]
+        assert on_failure["Type"] == "SQS", logical_id
+        queue = stack.referenced_id(on_failure["Destination"])
+        assert on_failure["Destination"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert resources[queue]["Type"] == "AWS::SQS::Queue"
+        assert resources[queue]["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+        assert 0 <= config["MaximumRetryAttempts"] <= 2 and 60 <= config["MaximumEventAgeInSeconds"] <= 21600
+        # Lambda sends there with the function's own role
+        statements = [s for p in resources[stack.role_id(resources[logical_id])]["Properties"]["Policies"]
+                      for s in p["PolicyDocument"]["Statement"]]
+        assert any("sqs:SendMessage" in s["Action"] and s["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+                   for s in statements), logical_id
+        # one failed run: the function's error alarm; a run that failed every attempt: the queue's
+        for props, statistic in ((alarms_on("Errors", {"Ref": logical_id}), "Sum"),
+                                 (alarms_on("ApproximateNumberOfMessagesVisible",
+                                            {"Fn::GetAtt": [queue, "QueueName"]}), "Maximum")):
+            assert len(props) == 1, logical_id
+            (props,) = props
+            assert props["Statistic"] == statistic and props["EvaluationPeriods"] == 1
+            assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+            assert props["TreatMissingData"] == "notBreaching"
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_api_stage_is_throttled_and_logs_json(built, stage):
     api = built[stage][1]["Resources"]["RestAPI"]["Properties"]
@@ -199,6 +249,6 @@ def test_requirements_are_honest():
             assert tool_pins.get(distribution), f"pin {distribution} in requirements-dev.txt"
         else:
             assert lambda_pins.get(distribution), f"the Lambda code imports {module}: pin it in requirements.txt"
-    for tool in ("chalice", "cfn-lint", "boto3", "moto", "pytest"):
+    for tool in ("chalice", "cfn-lint", "parliament", "boto3", "moto", "pytest"):
         assert tool_pins.get(tool), f"pin {tool} in requirements-dev.txt"
     assert all(version for version in {**lambda_pins, **tool_pins}.values()), "every requirement is pinned"
