@@ -50,6 +50,7 @@ STATUS = {
     errors.LimitExceededError: 422,
     errors.MemberSuspendedError: 422,
     errors.ReferralNotAllowedError: 422,
+    errors.ThrottledError: 503,
     LastAdminKeyError: 422,
 }
 JSON = {"Content-Type": "application/json; charset=utf-8"}
@@ -61,6 +62,26 @@ LIMIT = re.compile(r"[0-9]{1,3}")
 
 def error_response(status: int, code: str, message: str) -> Response:
     return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def error_answer(error: Exception) -> Response:
+    """The answer to an error a route raised: a contract error with its status
+    (503 THROTTLED with `Retry-After`, also for an AWS throttling refusal that
+    reached this far), anything else 500 INTERNAL_ERROR."""
+    code = errors.throttling_code(error)
+    if code is not None:
+        error = errors.ThrottledError()
+    if isinstance(error, errors.ThrottledError):
+        app.log.warning("throttled (%s): answered 503 THROTTLED", code or "retries used up")
+    if not isinstance(error, errors.DangolError):
+        return internal_error(error)  # a bug: logged with a correlation id, never shown
+    status = STATUS.get(type(error), 500)
+    if status == 500:
+        return internal_error(error)
+    response = error_response(status, error.code, error.message)
+    if isinstance(error, errors.ThrottledError):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def json_response(status: int, body: Any) -> Response:
@@ -169,13 +190,8 @@ def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False,
                                 "params": params, "body": body},
                         )
                 result = handler(**args, **params)
-            except errors.DangolError as error:
-                status = STATUS.get(type(error), 500)
-                if status == 500:
-                    return internal_error(error)
-                return error_response(status, error.code, error.message)
-            except Exception as error:  # a bug: logged with a correlation id, never shown
-                return internal_error(error)
+            except Exception as error:
+                return error_answer(error)
             if isinstance(result, Result):
                 if result.status == 204:
                     return Response(body="", status_code=204)
@@ -749,13 +765,8 @@ def widget(handler: Callable) -> Callable:
             if generation != grant.generation:
                 raise errors.UnauthorizedError("the widget token's member is gone")
             return json_response(200, handler(grant=grant, **params))
-        except errors.DangolError as error:
-            status = STATUS.get(type(error), 500)
-            if status == 500:
-                return internal_error(error)
-            return error_response(status, error.code, error.message)
         except Exception as error:
-            return internal_error(error)
+            return error_answer(error)
 
     run.declared = {"role": "widget", "body": None, "idempotent": False, "optional_body": False}
     return run
