@@ -16,7 +16,8 @@ from . import faults, settings
 # (the caller retries after Retry-After). Not "adaptive": its client-side rate
 # limiter may wait without bound inside a request.
 BOTOCORE_ATTEMPTS = 2
-_CONFIG = Config(retries={"max_attempts": BOTOCORE_ATTEMPTS, "mode": "standard"})
+# (`total_max_attempts` counts the first attempt; botocore's `max_attempts` would not)
+_CONFIG = Config(retries={"total_max_attempts": BOTOCORE_ATTEMPTS, "mode": "standard"})
 
 
 @functools.lru_cache(maxsize=None)
