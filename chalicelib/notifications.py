@@ -183,14 +183,15 @@ RETRY_WINDOW = dt.timedelta(hours=1, minutes=10)
 
 
 def error_code(error: BaseException) -> tuple[str, bool]:
-    """(code, passing) of a provider failure: throttling, timeouts, connection
-    errors and 5xx pass; any other rejection is for good."""
+    """(code, passing) of a provider failure: throttling (SES "Throttling", SNS
+    "Throttled"/429, DynamoDB's), timeouts, connection errors and 5xx pass; any
+    other rejection is for good."""
     if isinstance(error, ThrottledError):  # Dangol's own bounded retries used up
         return error.code, True
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code") or "ClientError"
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return code, code in PASSING_CODES or code in THROTTLING_CODES or status >= 500
+        return code, code in PASSING_CODES or code in THROTTLING_CODES or status == 429 or status >= 500
     if isinstance(error, (BotoCoreError, ConnectionError, TimeoutError)):
         return type(error).__name__, True
     return type(error).__name__, False

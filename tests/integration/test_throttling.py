@@ -339,6 +339,25 @@ def test_a_throttled_status_write_after_sending_is_tried_again_not_left_unconfir
     assert len(emails_to("w@example.com")) == 1
 
 
+def test_sns_throttling_is_a_passing_error_retried_later_not_a_failure(api, clock, waits):
+    """SNS answers a throttled Publish with code "Throttled" and HTTP 429."""
+    from tests.integration.test_notification_delivery import handle, stored
+    from tests.integration.test_notifications import sms_to, sqs_event, take_messages
+
+    api.member("s", phone="010-1234-5678")
+    [message] = take_messages()
+    event = sqs_event([(message["MessageId"], message["Body"])])
+    throttled = ClientError({"Error": {"Code": "Throttled", "Message": "Rate exceeded"},
+                             "ResponseMetadata": {"HTTPStatusCode": 429}}, "Publish")
+    with failing("Publish", throttled):
+        assert handle(event)["batchItemFailures"]
+    item = stored("s")
+    assert (item["status"], item["attempts"], item["error_code"]) == ("queued", 1, "Throttled")
+    clock.set("2027-01-15T03:01:00Z")
+    assert handle(event) == {"batchItemFailures": []}
+    assert len(sms_to("+821012345678")) == 1 and stored("s")["status"] == "sent"
+
+
 # -- the OpenAPI document says so -------------------------------------------------
 def test_openapi_documents_503_throttled_with_retry_after_on_routes_with_a_key():
     from chalicelib import openapi
