@@ -215,7 +215,19 @@ class NotificationSender:
 
     def _write(self, pk: str, sk: str, expression: str, names: dict, values: dict,
                condition: Optional[str] = None) -> Optional[dict]:
-        return self.store.update(pk, sk, expression, names, values, condition=condition)
+        """A status write after the claim (the outcome, or the claim released): tried
+        again a few times when it fails for a passing reason, since an item left
+        `sending` is one the sweeper can only call unconfirmed."""
+        policy = backoff.SETTLE_DELIVERY
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                return self.store.update(pk, sk, expression, names, values, condition=condition)
+            except Exception as error:
+                code, passing = error_code(error)
+                if not passing or attempt == policy.attempts:
+                    raise
+            policy.wait(attempt)
+        return None
 
     def deliver(self, member_id: str, notification_id: str, generation: int = 0) -> Optional[Delivery]:
         """Deliver one notification; None when it was already handled. `generation`
@@ -306,19 +318,5 @@ class NotificationSender:
         if code:
             names["#e"], values[":code"] = "error_code", code
             expression += ", #e = :code"
-        self._settle(pk, sk, expression + " REMOVE #o", names, values)
+        self._write(pk, sk, expression + " REMOVE #o", names, values)
         return Delivery(status, channel)
-
-    def _settle(self, pk: str, sk: str, expression: str, names: dict, values: dict) -> None:
-        """The outcome's write, after the provider call: tried again a few times when
-        throttled, since left `sending` the sweeper could only call it unconfirmed."""
-        policy = backoff.SETTLE_DELIVERY
-        for attempt in range(1, policy.attempts + 1):
-            try:
-                self.store.update(pk, sk, expression, names, values)
-                return
-            except Exception as error:
-                code, passing = error_code(error)
-                if not passing or attempt == policy.attempts:
-                    raise
-            policy.wait(attempt)
