@@ -170,6 +170,14 @@ def test_a_throttled_key_lookup_answers_503_not_401(api, waits):
         assert_throttled(*call(api, "GET", "/members/m"))
 
 
+def test_a_throttled_last_used_write_does_not_fail_the_request(api, waits):
+    """The key's `last_used_at` (bookkeeping, once a day) is skipped when throttled."""
+    with failing("UpdateItem", aws_error("UpdateItem", "ProvisionedThroughputExceededException")) as plan:
+        status, body, _ = call(api, "GET", "/members/nobody")
+    assert count(plan, "UpdateItem") == 1
+    assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
+
+
 def test_botocore_retries_a_throttled_call_once_then_dangol_answers_503(demo, monkeypatch):
     """botocore's own retries (standard mode): 2 attempts per call, the one wait at
     most 1 s; the throttling answer comes from the 'server' (a before-send hook)."""
