@@ -18,6 +18,7 @@ the checksum without a lookup.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import string
 import time
@@ -29,8 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import clock
 from chalicelib.domain.calendar import format_instant
-from chalicelib.errors import DangolError, ForbiddenError, NotFoundError, UnauthorizedError
+from chalicelib.errors import DangolError, ForbiddenError, NotFoundError, UnauthorizedError, throttling_code
 from chalicelib.storage.store import STALE, Commit, CommitConflict, Condition, Store
+
+log = logging.getLogger(__name__)
 
 LAST_ADMIN = Condition("last-admin")  # the live-admin count would reach 0
 
@@ -208,9 +211,15 @@ class ApiKeys:
             raise ForbiddenError("this API key has been revoked")
         today = _day()
         if item.get("last_used_at") != today:
-            # at most one write per key and day (per container that sees the old day)
-            self.store.update(f"APIKEY#{digest}", "APIKEY", "SET #u = :d", {"#u": "last_used_at"},
-                              {":d": today}, condition="attribute_not_exists(#u) OR #u < :d")
+            # at most one write per key and day (per container that sees the old day);
+            # bookkeeping: throttled, it is left to the next lookup, the request goes on
+            try:
+                self.store.update(f"APIKEY#{digest}", "APIKEY", "SET #u = :d", {"#u": "last_used_at"},
+                                  {":d": today}, condition="attribute_not_exists(#u) OR #u < :d")
+            except Exception as error:
+                if throttling_code(error) is None:
+                    raise
+                log.warning("key %s: last_used_at not recorded (%s)", item["key_id"], throttling_code(error))
         actor = Actor(key_id=item["key_id"], name=item["name"], role=item["role"])
         self._cache[digest] = (time.monotonic() + self.cache_seconds, actor)
         return actor

@@ -103,3 +103,35 @@ class MemberSuspendedError(DangolError):
 
 class ReferralNotAllowedError(DangolError):
     code = "REFERRAL_NOT_ALLOWED"
+
+
+class ThrottledError(DangolError):
+    """DynamoDB or another AWS service refused for throughput, after the few
+    retries Dangol allows itself; nothing changed. The caller is to retry after
+    `retry_after` seconds (with the same Idempotency-Key: it is safe)."""
+
+    code = "THROTTLED"
+
+    def __init__(self, message: str = "the service is busy; retry shortly", retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# The error codes with which AWS services refuse a request for throughput
+# (DynamoDB's provisioned or on-demand limits, account request limits, SES's
+# "Throttling", SNS's "Throttled" (HTTP 429), SQS's "RequestThrottled").
+THROTTLING_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling",
+    "RequestLimitExceeded", "TooManyRequestsException", "ThrottledException", "Throttled",
+    "RequestThrottled", "RequestThrottledException", "SlowDown",
+})
+
+
+def throttling_code(error: BaseException) -> str | None:
+    """The AWS error code when `error` is a throttling refusal (a botocore
+    ClientError with one of THROTTLING_CODES), else None."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = (response.get("Error") or {}).get("Code")
+    return code if code in THROTTLING_CODES else None

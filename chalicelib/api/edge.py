@@ -56,6 +56,7 @@ STATUS = {
     errors.LimitExceededError: 422,
     errors.MemberSuspendedError: 422,
     errors.ReferralNotAllowedError: 422,
+    errors.ThrottledError: 503,
     LastAdminKeyError: 422,
 }
 JSON = {"Content-Type": "application/json; charset=utf-8"}
@@ -176,12 +177,24 @@ class Routes:
         return self.route(path, method, widget)
 
 
-def error_answer(error: errors.DangolError) -> Response:
-    """A domain error as the contract's status and code (500 for one not in STATUS)."""
+def error_answer(error: Exception) -> Response:
+    """The answer to an error a route raised: a contract error with its status
+    (503 THROTTLED with `Retry-After`, also for an AWS throttling refusal that
+    reached this far), anything else 500 INTERNAL_ERROR."""
+    code = errors.throttling_code(error)
+    if code is not None:
+        error = errors.ThrottledError()
+    if isinstance(error, errors.ThrottledError):
+        LOG.warning("throttled (%s): answered 503 THROTTLED", code or "retries used up")
+    if not isinstance(error, errors.DangolError):
+        return internal_error(error)  # a bug: logged with a correlation id, never shown
     status = STATUS.get(type(error), 500)
     if status == 500:
         return internal_error(error)
-    return error_response(status, error.code, error.message)
+    response = error_response(status, error.code, error.message)
+    if isinstance(error, errors.ThrottledError):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False,
@@ -208,10 +221,8 @@ def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False,
                                 "params": params, "body": body},
                         )
                 result = handler(**args, **params)
-            except errors.DangolError as error:
+            except Exception as error:
                 return error_answer(error)
-            except Exception as error:  # a bug: logged with a correlation id, never shown
-                return internal_error(error)
             if isinstance(result, Result):
                 if result.status == 204:
                     return Response(body="", status_code=204)
@@ -387,10 +398,8 @@ def widget(handler: Callable) -> Callable:
             if generation != grant.generation:
                 raise errors.UnauthorizedError("the widget token's member is gone")
             return json_response(200, handler(grant=grant, **params))
-        except errors.DangolError as error:
-            return error_answer(error)
         except Exception as error:
-            return internal_error(error)
+            return error_answer(error)
 
     run.declared = {"role": "widget", "body": None, "idempotent": False, "optional_body": False}
     return run

@@ -130,6 +130,10 @@ def _operation(op: Operation, refs: dict) -> dict:
             "description": " or ".join(codes),
             "content": {"application/json": {"schema": ERROR_REF}},
         }
+        if "THROTTLED" in codes:
+            result["responses"][str(status)]["headers"] = {"Retry-After": {
+                "description": "THROTTLED: seconds to wait before retrying (same Idempotency-Key)",
+                "schema": {"type": "integer", "minimum": 1}}}
     return result
 
 

@@ -24,6 +24,9 @@ AUTH_ERRORS = {401: ["UNAUTHORIZED"], 403: ["FORBIDDEN"]}
 BODY_ERRORS = {400: ["VALIDATION_ERROR"], 413: ["PAYLOAD_TOO_LARGE"]}
 IDEMPOTENCY_ERRORS = {409: ["IDEMPOTENCY_KEY_REUSED"], 503: ["CONCURRENT_UPDATE"]}
 ALWAYS = {500: ["INTERNAL_ERROR"]}
+# v3: every route with a key (or a widget token) reads DynamoDB, so may answer
+# 503 THROTTLED (with a Retry-After header)
+DATABASE_ERRORS = {503: ["THROTTLED"]}
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Operation:
         parts = [self.errors, ALWAYS]
         if self.role is not None:
             parts.append(AUTH_ERRORS)
+            parts.append(DATABASE_ERRORS)
         if self.body is not None or self.paged:
             parts.append(BODY_ERRORS if self.body is not None else {400: ["VALIDATION_ERROR"]})
         if self.idempotent:

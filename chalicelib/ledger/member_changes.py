@@ -11,6 +11,12 @@
    on the version read, every history item on not existing yet. A condition
    that fails because something changed since the read sends the loop back to
    1; one that fails by a rule of the contract raises that rule's error.
+   Contention (another transaction on the same items) is retried up to
+   `commit_attempts` times, then 503 CONCURRENT_UPDATE; a transaction cancelled
+   because a partition is throttling (nothing was written) is retried by
+   `Store.commit` only `backoff.THROTTLED_COMMIT.attempts` times with jittered
+   backoff, then 503 THROTTLED: retrying harder would only add load where
+   there is too much.
 """
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.program import Program
 from chalicelib.domain.tiers import ladder_signature
 from chalicelib.storage.repository import LADDER_KEY, PROGRAM_KEY
-from chalicelib.storage.store import Store
+from chalicelib.errors import ValidationError
+from chalicelib.storage.store import MAX_ITEM_BYTES, Store, item_size
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,15 @@ class Programs:
         return program
 
     def replace(self, program: Program) -> dict:
+        """Store `program` (§2). One too large for one DynamoDB item is refused
+        (400) before anything is written: the old one stays."""
+        item = {"pk": PROGRAM_KEY[0], "sk": PROGRAM_KEY[1], "config": program.model_dump_json(),
+                "updated_at": format_instant(clock.now())}
+        size = item_size(item)
+        if size > MAX_ITEM_BYTES:
+            raise ValidationError(
+                f"the program is too large to store: {size} bytes, at most {MAX_ITEM_BYTES} "
+                "(fewer category_multipliers or promotions, or shorter names)")
         ladder = ladder_signature(program)
         # Unless members were last passed over under this very ladder, a pass over all
         # of them is due (requests re-tier members in the meantime, so a ladder changed
@@ -62,8 +72,6 @@ class Programs:
             {":pending": f"pending:{new_id()}", ":new": ladder},
             condition="attribute_not_exists(pk) OR #l <> :new",
         )
-        item = {"pk": PROGRAM_KEY[0], "sk": PROGRAM_KEY[1], "config": program.model_dump_json(),
-                "updated_at": format_instant(clock.now())}
         old = self.store.replace(item)
         self.remember(item)
         if self.publisher is not None and ladder_signature(program_from(old)) != ladder:

@@ -1,8 +1,11 @@
 """Notifications: an outbox item written with the ledger change, a queue
 message that points at it, and delivery through SES (email) or SNS (SMS).
 
-Delivery happens at most once per notification: a handler first claims the
-outbox item (`queued` -> `sending`, conditionally) and only the claimant sends.
+Delivery happens at most once per notification: a handler reads the member's
+profile, then claims the outbox item (`queued` -> `sending`, conditionally) and
+only the claimant sends. Nothing that can fail for a passing reason sits
+between the claim and the provider call, so a throttled or failed read leaves
+the item `queued` for the redelivery (never lost, never `failed` unsent).
 A passing provider error (throttling, a timeout, a 5xx) puts the item back to
 `queued` and the queue message is retried with backoff, for up to about an
 hour; any other rejection makes it `failed` at once. Logs name the
@@ -17,8 +20,10 @@ from typing import Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib import backoff
 from chalicelib.domain.calendar import format_instant, local_date, parse_instant
 from chalicelib.domain.program import Program
+from chalicelib.errors import THROTTLING_CODES, ThrottledError
 from chalicelib.ledger.programs import Programs
 from chalicelib.storage.repository import PROGRAM_KEY
 from chalicelib.notifications.outbox import OUTBOX_SHARD
@@ -178,12 +183,15 @@ RETRY_WINDOW = dt.timedelta(hours=1, minutes=10)
 
 
 def error_code(error: BaseException) -> tuple[str, bool]:
-    """(code, passing) of a provider failure: throttling, timeouts, connection
-    errors and 5xx pass; any other rejection is for good."""
+    """(code, passing) of a provider failure: throttling (SES "Throttling", SNS
+    "Throttled"/429, DynamoDB's), timeouts, connection errors and 5xx pass; any
+    other rejection is for good."""
+    if isinstance(error, ThrottledError):  # Dangol's own bounded retries used up
+        return error.code, True
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code") or "ClientError"
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return code, code in PASSING_CODES or status >= 500
+        return code, code in PASSING_CODES or code in THROTTLING_CODES or status == 429 or status >= 500
     if isinstance(error, (BotoCoreError, ConnectionError, TimeoutError)):
         return type(error).__name__, True
     return type(error).__name__, False
@@ -207,16 +215,43 @@ class NotificationSender:
 
     def _write(self, pk: str, sk: str, expression: str, names: dict, values: dict,
                condition: Optional[str] = None) -> Optional[dict]:
-        return self.store.update(pk, sk, expression, names, values, condition=condition)
+        """A status write after the claim (the outcome, or the claim released): tried
+        again a few times when it fails for a passing reason, since an item left
+        `sending` is one the sweeper can only call unconfirmed."""
+        policy = backoff.SETTLE_DELIVERY
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                return self.store.update(pk, sk, expression, names, values, condition=condition)
+            except Exception as error:
+                code, passing = error_code(error)
+                if not passing or attempt == policy.attempts:
+                    raise
+            policy.wait(attempt)
+        return None
 
     def deliver(self, member_id: str, notification_id: str, generation: int = 0) -> Optional[Delivery]:
         """Deliver one notification; None when it was already handled. `generation`
         says which enrolment of the member id it is for (see `member_sk`).
 
-        Raises PassingDeliveryError (claim released) when the provider failed
-        for a passing reason within the retry window."""
+        Everything that may fail for a passing reason (the profile read) comes
+        before the claim, so such a failure leaves the notification `queued` for
+        the redelivery; after the claim, nothing but the provider call may fail.
+        Raises PassingDeliveryError (claim released, or never made) when the
+        database or the provider failed for a passing reason within the retry
+        window."""
         pk, sk = member_pk(member_id), member_sk(generation, f"NOTIFICATION#{notification_id}")
         now = self.clock()
+        program = self.programs.cached()
+        try:
+            found = self.store.get_many([(pk, PROFILE)] + ([PROGRAM_KEY] if program is None else []))
+        except Exception as error:
+            code, passing = error_code(error)
+            if not passing:
+                raise
+            log.warning("notification %s: reading the profile failed (%s), will retry", notification_id, code)
+            raise PassingDeliveryError(code, backoff_seconds(1)) from None
+        if program is None:
+            program = self.programs.remember(found.get(PROGRAM_KEY))
         claimed = self.store.update(
             pk, sk, "SET #s = :sending, #c = :now, #f = if_not_exists(#f, :now)",
             {"#s": "status", "#c": "claimed_at", "#f": "first_attempt_at"},
@@ -225,15 +260,10 @@ class NotificationSender:
         )
         if claimed is None:
             return None
-        program = self.programs.cached()
-        found = self.store.get_many([(pk, PROFILE)] + ([PROGRAM_KEY] if program is None else []))
-        if program is None:
-            program = self.programs.remember(found.get(PROGRAM_KEY))
         profile = found.get((pk, PROFILE)) or {}
         data = claimed.get("data") or {}
         if profile.get("erased") or int(profile.get("generation", 0)) != generation:
             profile = {}  # erased (or the id is now another member's): nobody to tell
-        text = message_text(claimed["type"], data, program, profile.get("locale"))
         if profile.get("email"):
             channel = "email"
         elif profile.get("phone"):
@@ -242,6 +272,7 @@ class NotificationSender:
             channel = "none"
         status, code = "skipped", None
         try:
+            text = message_text(claimed["type"], data, program, profile.get("locale"))
             if channel == "email":
                 self.ses.send_email(
                     Source=self.sender,
@@ -287,5 +318,5 @@ class NotificationSender:
         if code:
             names["#e"], values[":code"] = "error_code", code
             expression += ", #e = :code"
-        self.store.update(pk, sk, expression + " REMOVE #o", names, values)
+        self._write(pk, sk, expression + " REMOVE #o", names, values)
         return Delivery(status, channel)

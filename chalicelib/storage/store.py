@@ -13,7 +13,8 @@ from typing import Any, Callable, Iterable, Optional
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from chalicelib.errors import ValidationError
+from chalicelib import backoff
+from chalicelib.errors import ThrottledError, ValidationError
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -105,6 +106,53 @@ def table_definition(name: str) -> dict:
     }
 
 
+# Cancellation reasons of a TransactWriteItems refused for throughput.
+THROTTLING_REASONS = ("ThrottlingError", "ProvisionedThroughputExceeded")
+# DynamoDB's limit on one item, as it counts sizes (see `item_size`).
+MAX_ITEM_BYTES = 400 * 1024
+
+
+def item_size(item: dict) -> int:
+    """The size of `item` as DynamoDB counts it against its 400 KB limit: each
+    attribute's name (UTF-8) plus its value (strings in UTF-8, numbers by their
+    significant digits, 1 byte per boolean or null, 3 bytes of overhead per
+    list or map plus 1 per element)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in to_attrs(item).items())
+
+
+def _value_size(value: dict) -> int:
+    (kind, inner), = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        return _number_size(inner)
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size({kind[0]: element}) for element in inner)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(element) for element in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + _value_size(element) for name, element in inner.items())
+    raise ValueError(f"unknown DynamoDB type {kind}")
+
+
+def _number_size(text: str) -> int:
+    digits = text.lstrip("-").replace(".", "").split("e")[0].split("E")[0].strip("0")
+    return 1 + (len(digits) + 1) // 2 + (1 if text.startswith("-") else 0)
+
+
+def too_large(error: ClientError) -> Optional[ValidationError]:
+    """DynamoDB's refusal of an item over 400 KB, as the 400 it is: what the
+    caller sent does not fit (nothing was written)."""
+    details = error.response.get("Error", {})
+    if details.get("Code") == "ValidationException" and "Item size has exceeded" in details.get("Message", ""):
+        return ValidationError("the item is too large to store (DynamoDB takes at most 400 KB per item)")
+    return None
+
+
 @dataclass(frozen=True)
 class Condition:
     """What it means when an action's condition fails: `stale` (the item changed
@@ -130,7 +178,8 @@ class CommitConflict(Exception):
     item it found (when the action asked for it)."""
 
     failed: list[tuple[Condition, Optional[dict]]] = field(default_factory=list)
-    contended: bool = False
+    contended: bool = False   # another transaction held an item (TransactionConflict)
+    throttled: bool = False   # a partition refused for throughput: nothing was written
 
     def __str__(self) -> str:
         return f"commit cancelled: {[c.kind for c, _ in self.failed]}"
@@ -245,22 +294,34 @@ class Store:
         return from_attrs(item) if item else None
 
     def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
-        """Up to 100 items in one BatchGetItem (strongly consistent)."""
+        """Up to 100 items in one BatchGetItem (strongly consistent).
+
+        Keys DynamoDB leaves unprocessed (throttled partitions) are asked for
+        again with jittered backoff, in at most `backoff.UNPROCESSED_KEYS.attempts`
+        requests; then ThrottledError."""
         wanted = [to_attrs({"pk": pk, "sk": sk}) for pk, sk in dict.fromkeys(keys)]
         found: dict[tuple[str, str], dict] = {}
         request = {self.table: {"Keys": wanted, "ConsistentRead": True}}
-        while request:
+        policy = backoff.UNPROCESSED_KEYS
+        for attempt in range(1, policy.attempts + 1):
             response = self.client.batch_get_item(RequestItems=request)
             for attrs in response.get("Responses", {}).get(self.table, []):
                 item = from_attrs(attrs)
                 found[(item["pk"], item["sk"])] = item
             request = response.get("UnprocessedKeys") or None
-        return found
+            if not request:
+                return found
+            if attempt < policy.attempts:
+                policy.wait(attempt)
+        raise ThrottledError("the database is throttling reads; retry shortly")
 
     def replace(self, item: dict) -> Optional[dict]:
         """Put `item` unconditionally; returns the item it replaced (same request)."""
-        response = self.client.put_item(TableName=self.table, Item=to_attrs(item),
-                                        ReturnValues="ALL_OLD")
+        try:
+            response = self.client.put_item(TableName=self.table, Item=to_attrs(item),
+                                            ReturnValues="ALL_OLD")
+        except ClientError as error:
+            raise too_large(error) or error
         old = response.get("Attributes")
         return from_attrs(old) if old else None
 
@@ -273,7 +334,7 @@ class Store:
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
-            raise
+            raise too_large(error) or error
         return True
 
     def update(
@@ -302,7 +363,7 @@ class Store:
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
-            raise
+            raise too_large(error) or error
         return from_attrs(response["Attributes"])
 
     def query_page(
@@ -361,10 +422,27 @@ class Store:
 
     # -- transactions ----------------------------------------------------
     def commit(self, commit: Commit) -> None:
+        """One TransactWriteItems. A cancellation only for throughput (nothing
+        was written, no condition failed) is sent again with jittered backoff,
+        in at most `backoff.THROTTLED_COMMIT.attempts` requests; then
+        ThrottledError. Any other cancellation raises CommitConflict."""
         if not commit.actions:
             return
         if len(commit.actions) > 100:
             raise ValueError("a commit holds at most 100 actions")
+        policy = backoff.THROTTLED_COMMIT
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                self._transact(commit)
+                return
+            except CommitConflict as conflict:
+                if not conflict.throttled or conflict.failed or conflict.contended:
+                    raise
+            if attempt < policy.attempts:
+                policy.wait(attempt)
+        raise ThrottledError("the database is throttling these writes; retry shortly")
+
+    def _transact(self, commit: Commit) -> None:
         try:
             self.client.transact_write_items(TransactItems=commit.actions)
         except ClientError as error:
@@ -372,16 +450,18 @@ class Store:
                 raise
             reasons = error.response.get("CancellationReasons") or []
             failed: list[tuple[Condition, Optional[dict]]] = []
-            contended = False
+            contended = throttled = False
             for condition, reason in zip(commit.conditions, reasons):
                 code = reason.get("Code")
                 if code == "ConditionalCheckFailed":
                     failed.append((condition, from_attrs(reason["Item"]) if reason.get("Item") else None))
-                elif code in ("TransactionConflict", "ThrottlingError"):
+                elif code == "TransactionConflict":
                     contended = True
-            if not failed and not contended:
+                elif code in THROTTLING_REASONS:
+                    throttled = True
+            if not failed and not contended and not throttled:
                 raise
-            raise CommitConflict(failed, contended) from None
+            raise CommitConflict(failed, contended, throttled) from None
 
 
 def encode_cursor(key: dict) -> str:

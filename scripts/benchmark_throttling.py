@@ -1,0 +1,151 @@
+"""What throttling costs: AWS requests and added latency of a request that ends
+in 503 THROTTLED, with the waits really slept.
+
+In-process against moto through Chalice's test client. Throttling is injected
+at the AWS client as in tests/integration/test_throttling.py:
+- `transaction`: every TransactWriteItems cancelled with reason ThrottlingError
+  (POST /members/{id}/earn);
+- `botocore`: every BatchGetItem answered by the 'server' with HTTP 400
+  ProvisionedThroughputExceededException, so botocore's own retries run
+  (GET /members/{id});
+- `unprocessed`: every BatchGetItem leaves all its keys unprocessed
+  (GET /members/{id}).
+It prints, per case, the AWS requests per HTTP request and the latency
+(median / max over the repeats); latencies are moto's plus the waits.
+
+    .venv/bin/python scripts/benchmark_throttling.py [--repeat 20]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import pathlib
+import statistics
+import sys
+import time
+import uuid
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("AWS_DEFAULT_REGION", "ap-northeast-2")
+for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
+    os.environ[_name] = "testing"
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.setdefault("DANGOL_AUTH_CACHE_SECONDS", "3600")
+
+from botocore.awsrequest import AWSResponse  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+
+EARN = {"order_id": "o-1", "amount": 12000,
+        "items": [{"sku": "latte", "category": "coffee", "amount": 12000}]}
+
+
+def plan_for(case: str):
+    from chalicelib import faults
+
+    def on_call(phase, call):
+        if case == "transaction" and phase == "before" and call.operation == "TransactWriteItems":
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "throttled"},
+                               "CancellationReasons": [{"Code": "ThrottlingError"}] + [{"Code": "None"}] * 99},
+                              "TransactWriteItems")
+        if case == "unprocessed" and phase == "after" and call.operation == "BatchGetItem":
+            for table, items in call.parsed.get("Responses", {}).items():
+                keys = [{"pk": i["pk"], "sk": i["sk"]} for i in items]
+                if keys:
+                    call.parsed.setdefault("UnprocessedKeys", {})[table] = {"Keys": keys, "ConsistentRead": True}
+                call.parsed["Responses"][table] = []
+
+    return faults.Plan(on_call=on_call)
+
+
+class _Raw:
+    def stream(self, **_):
+        yield b""
+
+
+def _throttle_batch_get(request, **_):
+    if request.headers.get("X-Amz-Target", b"").endswith(b".BatchGetItem"):
+        response = AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Raw())
+        response._content = json.dumps({
+            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            "message": "throughput exceeded"}).encode()
+        return response
+    return None
+
+
+@contextlib.contextmanager
+def injected(case: str):
+    from chalicelib import aws, faults
+
+    plan = plan_for(case)
+    previous = faults.arm(plan)
+    client = aws.client("dynamodb")
+    if case == "botocore":
+        client.meta.events.register_first("before-send.dynamodb", _throttle_batch_get, unique_id="bench-throttle")
+    try:
+        yield plan
+    finally:
+        faults.arm(previous)
+        client.meta.events.unregister("before-send.dynamodb", unique_id="bench-throttle")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+
+    from chalice.test import Client
+    from moto import mock_aws
+
+    import app as app_module
+    from chalicelib import local, runtime
+
+    sends = {"n": 0}
+
+    def count_send(request, **_):
+        if b"BatchGetItem" in request.headers.get("X-Amz-Target", b""):
+            sends["n"] += 1
+
+    with mock_aws():
+        runtime.reset()
+        local.create_resources()
+        storefront = local.create_api_key("storefront", "pos")
+        admin = local.create_api_key("admin", "hq")
+        headers = {"Content-Type": "application/json"}
+        with Client(app_module.app) as client:
+            program = json.loads((ROOT / "examples" / "cafe-program-v1.json").read_text())
+            client.http.put("/program", headers={**headers, "Authorization": f"Bearer {admin}"},
+                            body=json.dumps(program))
+            auth = {**headers, "Authorization": f"Bearer {storefront}"}
+            client.http.post("/members", headers={**auth, "Idempotency-Key": "m"},
+                             body=json.dumps({"member_id": "m", "name": "M"}))
+            from chalicelib import aws
+            aws.client("dynamodb").meta.events.register("before-send.dynamodb", count_send,
+                                                        unique_id="bench-count")
+            print(f"{'case':<12} {'status':>6}  {'AWS requests per HTTP request':<32} {'median ms':>10} {'max ms':>8}")
+            for case, operation in (("transaction", "TransactWriteItems"), ("botocore", "BatchGetItem"),
+                                    ("unprocessed", "BatchGetItem")):
+                latencies, statuses, calls = [], set(), []
+                for _ in range(args.repeat):
+                    sends["n"] = 0
+                    with injected(case) as plan:
+                        started = time.perf_counter()
+                        if case == "transaction":
+                            response = client.http.post("/members/m/earn", body=json.dumps(EARN),
+                                                        headers={**auth, "Idempotency-Key": str(uuid.uuid4())})
+                        else:
+                            response = client.http.get("/members/m", headers=auth)
+                        latencies.append((time.perf_counter() - started) * 1000)
+                    statuses.add(response.status_code)
+                    calls.append(sends["n"] if case == "botocore"
+                                 else sum(1 for c in plan.calls if c.operation == operation))
+                print(f"{case:<12} {'/'.join(map(str, sorted(statuses))):>6}  "
+                      f"{f'{statistics.median(calls):g} x {operation}':<32} "
+                      f"{statistics.median(latencies):>10.0f} {max(latencies):>8.0f}")
+        runtime.reset()
+
+
+if __name__ == "__main__":
+    main()
