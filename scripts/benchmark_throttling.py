@@ -43,7 +43,7 @@ EARN = {"order_id": "o-1", "amount": 12000,
 
 
 def plan_for(case: str):
-    from chalicelib import faults
+    from devtools import faults
 
     def on_call(phase, call):
         if case == "transaction" and phase == "before" and call.operation == "TransactWriteItems":
@@ -77,7 +77,8 @@ def _throttle_batch_get(request, **_):
 
 @contextlib.contextmanager
 def injected(case: str):
-    from chalicelib import aws, faults
+    from chalicelib import aws
+    from devtools import faults
 
     plan = plan_for(case)
     previous = faults.arm(plan)

@@ -1,7 +1,7 @@
 """Throttling and faults (contract §1, v3: 503 THROTTLED).
 
 Throttling is injected where it happens in production, at the AWS client
-(`chalicelib.faults`: a botocore `before-call` hook raising the ClientError
+(`devtools.faults`: a botocore `before-call` hook raising the ClientError
 DynamoDB answers with; an `after-call` hook turning keys into UnprocessedKeys;
 a `before-send` hook answering the HTTP request for botocore's own retries).
 Dangol's waits are recorded instead of slept (`chalicelib.backoff.sleep`).
@@ -17,7 +17,8 @@ from typing import Optional
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import backoff, faults
+from chalicelib import backoff
+from devtools import faults
 from tests.conftest import DEMO_PROGRAM
 
 THROTTLING = ("ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded")
@@ -287,7 +288,7 @@ def test_dynamodb_refusing_an_item_over_400_kb_is_a_validation_error(aws):
 
 
 def test_item_size_counts_as_dynamodb_does():
-    from chalicelib.store import item_size
+    from chalicelib.storage.store import item_size
 
     assert item_size({"pk": "a", "sk": "b"}) == 6  # names and UTF-8 values
     assert item_size({"name": "단골"}) == 4 + 6
@@ -368,7 +369,7 @@ def test_sns_throttling_is_a_passing_error_retried_later_not_a_failure(api, cloc
 
 # -- the OpenAPI document says so -------------------------------------------------
 def test_openapi_documents_503_throttled_with_retry_after_on_routes_with_a_key():
-    from chalicelib import openapi
+    from chalicelib.api import openapi
 
     paths = openapi.document()["paths"]
     throttled = paths["/members/{member_id}"]["get"]["responses"]["503"]
