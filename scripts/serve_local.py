@@ -7,8 +7,12 @@ at a time (Chalice keeps the current request on the app object), and an idle
 keep-alive connection is closed after --idle-timeout seconds without holding
 up anyone else. Every request is logged as `access METHOD PATH STATUS MS ms`.
 
-At start it prints the console's and the member page's URLs, and a widget token
-(15 minutes) for the demo member `demo`, enrolled with a purchase if the shop lacks it.
+Once it serves, it writes ONE JSON object on stdout (flushed; the process keeps
+running): the API's address, a new admin key and storefront key, the console's,
+the docs' and the member page's URLs, and a widget token (15 minutes) for the demo
+member `demo`, enrolled with a purchase if the shop lacks it. Everything else
+(progress, access lines, the app's JSON logs) goes to stderr, so
+`bash scripts/serve.sh | jq` works.
 
 Local-only routes (served here, never part of the AWS build), admin key:
   POST /local/jobs/{name}   run a daily job now, then deliver the queued notifications
@@ -112,6 +116,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.seed < 0:
         parser.error("--seed must be 0 or more")
+    # stdout carries the one JSON document; anything else that writes to stdout
+    # (chalice's app.log handler, a stray print) writes to stderr instead
+    document_out, sys.stdout = sys.stdout, sys.stderr
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -185,24 +192,32 @@ def main() -> None:
         LocalHandler, app_object=app_module.app, config=Config(chalice_stage="dev"))
     LocalHandler.timeout = args.idle_timeout
     LocalHandler.context = {"data": args.data, "saver": saver, "seeded": seeded, "moto": moto}
-    print(json.dumps({
-        "api": f"http://127.0.0.1:{port}",
-        "moto": moto.endpoint,
+    api = f"http://127.0.0.1:{port}"
+    document_out.write(json.dumps({
+        "api": api,
         "admin_key": admin,
         "storefront_key": storefront,
-        "program": program_note,
-        "data": args.data or "in memory only",
-        "moto_patches": "on" if patched else "off (DANGOL_STOCK_MOTO)",
-        "run_a_job_now": f"curl -XPOST 127.0.0.1:{port}/local/jobs/expire_points "
-                         "-H 'Authorization: Bearer <admin_key>'",
-        "console": f"http://127.0.0.1:{port}/console  (sign in with admin_key)",
-        "widget": f"http://127.0.0.1:{port}/widget  (paste widget_token)",
+        "console": f"{api}/console",
+        "docs": f"{api}/docs",
+        "openapi": f"{api}/openapi.json",
+        "widget": f"{api}/widget",
         "widget_token": demo_token["token"],
         "widget_token_member": DEMO_MEMBER,
         "widget_token_expires_at": demo_token["expires_at"],
-        "new_widget_token": f"curl -XPOST 127.0.0.1:{port}/members/{DEMO_MEMBER}/widget-tokens "
-                            "-H 'Authorization: Bearer <storefront_key>'",
-    }, indent=2, ensure_ascii=False), flush=True)
+        "moto": moto.endpoint,
+        "program": program_note,
+        "data": args.data or "in memory only",
+        "moto_patches": "on" if patched else "off (DANGOL_STOCK_MOTO)",
+        "hints": {
+            "console": "sign in with admin_key",
+            "widget": "paste widget_token",
+            "run_a_job_now": f"curl -XPOST {api}/local/jobs/expire_points "
+                             "-H 'Authorization: Bearer <admin_key>'",
+            "new_widget_token": f"curl -XPOST {api}/members/{DEMO_MEMBER}/widget-tokens "
+                                "-H 'Authorization: Bearer <storefront_key>'",
+        },
+    }, indent=2, ensure_ascii=False) + "\n")
+    document_out.flush()
 
     def terminate(signum, frame):
         raise KeyboardInterrupt
