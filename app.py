@@ -834,3 +834,10 @@ for _depth in range(CATCH_ALL_DEPTH + 1):
     app.route(_path, methods=CATCH_ALL_METHODS, name=f"not_a_route_{_depth}",
               content_types=ANY_CONTENT_TYPE)(not_a_route)
 
+
+
+# `chalice local`: the local stage runs on an embedded moto with the demo café; another
+# stage without AWS stops at once with one line (chalicelib/local.py). Inert in Lambda.
+from chalicelib.local import prepare_chalice_local  # noqa: E402
+
+prepare_chalice_local(app)
