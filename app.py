@@ -838,6 +838,6 @@ for _depth in range(CATCH_ALL_DEPTH + 1):
 
 # `chalice local`: the local stage runs on an embedded moto with the demo café; another
 # stage without AWS stops at once with one line (chalicelib/local.py). Inert in Lambda.
-from chalicelib.local import prepare_chalice_local  # noqa: E402
+from chalicelib.local import prepare_chalice_local
 
 prepare_chalice_local(app)

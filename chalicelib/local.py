@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import uuid
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -45,7 +45,7 @@ NO_AWS = ("dangol: `chalice local` has no AWS to talk to here (every data route 
           "(the full local service: jobs, notifications, --data)")
 
 
-def chalice_command(argv: Sequence[str]) -> Optional[str]:
+def chalice_command(argv: Sequence[str]) -> str | None:
     """The chalice CLI's subcommand in `argv` (`chalice [--debug] [--project-dir D] local ...`)."""
     args = iter(argv[1:])
     for arg in args:

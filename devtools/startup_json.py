@@ -9,10 +9,10 @@ running.
 from __future__ import annotations
 
 import json
-from typing import IO, Optional
+from typing import IO
 
 
-def read_document(stream: IO[str]) -> Optional[dict]:
+def read_document(stream: IO[str]) -> dict | None:
     """The JSON object at the start of `stream`, read line by line up to its end;
     None if the stream ends first (the service stopped before it started)."""
     text = ""

@@ -39,7 +39,7 @@ import uuid
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from devtools.startup_json import read_document  # noqa: E402
+from devtools.startup_json import read_document
 
 DEFAULT_SIZES = (1_000, 2_000, 5_000, 10_000)
 LARGE_SIZES = (1_000, 10_000, 30_000, 100_000)

@@ -151,7 +151,7 @@ def test_serve_sh_writes_one_json_document_on_stdout_and_every_log_on_stderr():
         status, member = service.call("POST", "/members", {"member_id": "minjun", "name": "박민준"},
                                       idem="enrol-minjun")
         assert status == 201 and member["balance"] == 1000
-        status, ran = service.call("POST", "/local/jobs/recompute_tiers", key="admin_key")
+        status, _ = service.call("POST", "/local/jobs/recompute_tiers", key="admin_key")
         assert status == 200
     finally:
         assert service.stop() in (0, -signal.SIGTERM)
