@@ -36,11 +36,15 @@ class Running:
         started.start()
         try:
             self.info = read_document(self.process.stdout)
+            if self.info is None:
+                pytest.fail("the local service did not start: " + "".join(self.err)[-2000:])
+            if "api" not in self.info:
+                pytest.fail(f"stdout began with something other than the keys: {self.info}")
+        except BaseException:
+            self.process.kill()
+            raise
         finally:
             started.cancel()
-        if self.info is None:
-            self.process.kill()
-            pytest.fail("the local service did not start: " + "".join(self.err)[-2000:])
         # the rest of stdout, read until the process ends: nothing but the document is written there
         self.after: list[str] = []
         threading.Thread(target=lambda: self.after.extend(iter(self.process.stdout.readline, "")),
