@@ -74,3 +74,10 @@ def run_job_tasks(event):
 @app.on_sqs_message(queue_arn=handlers.notifications_queue_arn(), batch_size=10)
 def send_notifications(event):
     return handlers.send_notifications(event)
+
+
+# `chalice local`: the local stage runs on an embedded moto with the demo café; another
+# stage without AWS stops at once with one line (chalicelib/local.py). Inert in Lambda.
+from chalicelib.local import prepare_chalice_local  # noqa: E402
+
+prepare_chalice_local(app)

@@ -2,12 +2,20 @@
 
 Usable inside moto's `mock_aws()` or against any endpoint boto3 is configured
 for (e.g. `AWS_ENDPOINT_URL` pointing at a moto server).
+
+`prepare_chalice_local` is what app.py does under `chalice local`: the `local`
+stage runs on an embedded moto (devtools/embedded_aws.py, in the repository,
+never in the AWS build); another stage with no AWS configured stops at once
+with one line naming the ways that work, rather than answering 500s.
 """
 from __future__ import annotations
 
 import importlib
 import json
+import os
+import sys
 import uuid
+from collections.abc import Mapping, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -29,6 +37,39 @@ def _queues() -> dict[str, str]:
     config = settings.load()
     return {config.notifications_queue_name: "send_notifications",
             config.jobs_queue_name: "run_job_tasks"}
+
+
+LOCAL_AWS = "DANGOL_LOCAL_AWS"  # "embedded-moto" in the local stage of .chalice/config.json
+NO_AWS = ("dangol: `chalice local` has no AWS to talk to here (every data route would answer 500); "
+          "run `chalice local --stage local` (embedded moto, the demo café) or `bash scripts/serve.sh` "
+          "(the full local service: jobs, notifications, --data)")
+
+
+def chalice_command(argv: Sequence[str]) -> str | None:
+    """The chalice CLI's subcommand in `argv` (`chalice [--debug] [--project-dir D] local ...`)."""
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == "--project-dir":
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def prepare_chalice_local(app_object, environ: Mapping[str, str] = os.environ,
+                          argv: Sequence[str] = sys.argv) -> None:
+    """Under `chalice local` only (never in Lambda, never under tests or `chalice package`)."""
+    if environ.get("AWS_LAMBDA_FUNCTION_NAME") or environ.get("AWS_CHALICE_CLI_MODE") != "true":
+        return
+    if chalice_command(argv) != "local":
+        return
+    if environ.get(LOCAL_AWS) == "embedded-moto":
+        importlib.import_module("devtools.embedded_aws").start(app_object)
+    elif not (environ.get("AWS_ENDPOINT_URL") or environ.get("DANGOL_TABLE")):
+        # chalice's reloader loads the app in a thread: SystemExit there would not end the process
+        sys.stderr.write(NO_AWS + "\n")
+        sys.stderr.flush()
+        os._exit(2)
 
 
 def create_resources() -> None:

@@ -4,7 +4,7 @@
 # Uses your AWS credentials to write the hashed key into the stack's table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-venv.sh
+bash scripts/ensure-venv.sh dev
 stack=${1:?usage: first_admin_key.sh STACK_NAME [KEY_NAME]}
 table=$(aws cloudformation describe-stacks --stack-name "$stack" \
   --query "Stacks[0].Outputs[?OutputKey=='LedgerTableName'].OutputValue" --output text)

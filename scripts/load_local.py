@@ -37,6 +37,10 @@ import time
 import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from devtools.startup_json import read_document
+
 DEFAULT_SIZES = (1_000, 2_000, 5_000, 10_000)
 LARGE_SIZES = (1_000, 10_000, 30_000, 100_000)
 
@@ -95,19 +99,17 @@ def start_service(extra: list[str]) -> tuple[subprocess.Popen, dict]:
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "serve_local.py"), "--port", "0", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
-    lines = []
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.rstrip() == "}":
-            info = json.loads("".join(lines[lines.index("{\n"):]))
-            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe drained
-            return process, info
-    process.kill()
-    raise SystemExit("the local service did not start: " + "".join(lines)[-500:])
+    deadline = threading.Timer(300, process.kill)
+    deadline.start()
+    try:
+        info = read_document(process.stdout)
+    finally:
+        deadline.cancel()
+    if info is None:
+        process.kill()
+        raise SystemExit("the local service did not start (run scripts/serve_local.py --port 0 to see why)")
+    threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe drained
+    return process, info
 
 
 PURCHASE = {"amount": 12000, "items": [{"sku": "strawberry-latte", "category": "new-arrivals", "amount": 6500},

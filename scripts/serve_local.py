@@ -7,8 +7,12 @@ at a time (Chalice keeps the current request on the app object), and an idle
 keep-alive connection is closed after --idle-timeout seconds without holding
 up anyone else. Every request is logged as `access METHOD PATH STATUS MS ms`.
 
-At start it prints the console's and the member page's URLs, and a widget token
-(15 minutes) for the demo member `demo`, enrolled with a purchase if the shop lacks it.
+Once it serves, it writes ONE JSON object on stdout (flushed; the process keeps
+running): the API's address, a new admin key and storefront key, the console's,
+the docs' and the member page's URLs, and a widget token (15 minutes) for the demo
+member `demo`, enrolled with a purchase if the shop lacks it. Everything else
+(progress, access lines, the app's JSON logs) goes to stderr, so
+`bash scripts/serve.sh | jq` works.
 
 Local-only routes (served here, never part of the AWS build), admin key:
   POST /local/jobs/{name}   run a daily job now, then deliver the queued notifications
@@ -40,6 +44,9 @@ from urllib.parse import urlsplit
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from devtools import demo_shop
+from devtools.demo_shop import DEMO_MEMBER, demo_widget_token  # demo_widget_token: tests call it from here
+
 JOB_EVERY_SECONDS = 24 * 60 * 60
 STARTED = time.monotonic()
 
@@ -69,33 +76,14 @@ def bind(port: int) -> FrontServer:
         raise
 
 
-def load_templates(path: str) -> int:
-    """The coupon templates of `path` that the shop does not have yet; how many were added."""
-    from chalicelib.api import schemas
-    from chalicelib.errors import TemplateExistsError
-    from chalicelib.runtime import services
-
-    file = pathlib.Path(path)
-    if not path or not file.is_file():
-        return 0
-    added = 0
-    for entry in json.loads(file.read_text()):
-        try:
-            services().ledger.add_coupon_template(schemas.CreateCouponTemplate.model_validate_json(json.dumps(entry)))
-            added += 1
-        except TemplateExistsError:
-            pass
-    return added
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=int(os.environ.get("DANGOL_PORT", "8000")),
                         help="API port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("DANGOL_MOTO_PORT", "0")))
-    parser.add_argument("--program", default=str(ROOT / "examples" / "cafe-program.json"),
+    parser.add_argument("--program", default=str(demo_shop.PROGRAM),
                         help="program configuration loaded into a new shop (JSON file)")
-    parser.add_argument("--coupons", default=str(ROOT / "examples" / "cafe-coupons.json"),
+    parser.add_argument("--coupons", default=str(demo_shop.COUPONS),
                         help="coupon templates (a JSON list) added to a new shop before its program, "
                              "which may name them")
     parser.add_argument("--jobs-every", type=float, default=JOB_EVERY_SECONDS,
@@ -112,6 +100,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.seed < 0:
         parser.error("--seed must be 0 or more")
+    # stdout carries the one JSON document; anything else that writes to stdout
+    # (chalice's app.log handler, a stray print) writes to stderr instead
+    document_out, sys.stdout = sys.stdout, sys.stderr
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -145,19 +136,14 @@ def main() -> None:
     from chalice.config import Config
 
     from chalicelib import local
-    from chalicelib.domain.program import Program
     from chalicelib.runtime import services
     import app as app_module
 
     local.create_resources()
-    program_path = pathlib.Path(args.program)
-    program_note = "defaults"
     if restored and services().store.get("PROGRAM", "CONFIG") is not None:
         program_note = f"kept from {args.data}"
-    elif program_path.is_file():
-        templates = load_templates(args.coupons)
-        services().ledger.put_program(Program.model_validate_json(program_path.read_text()))
-        program_note = str(program_path) + (f" with {templates} coupon templates" if templates else "")
+    else:
+        program_note = demo_shop.load_program(args.program, args.coupons)
     admin = local.create_api_key("admin", "local-admin")
     storefront = local.create_api_key("storefront", "local-pos")
 
@@ -185,24 +171,32 @@ def main() -> None:
         LocalHandler, app_object=app_module.app, config=Config(chalice_stage="dev"))
     LocalHandler.timeout = args.idle_timeout
     LocalHandler.context = {"data": args.data, "saver": saver, "seeded": seeded, "moto": moto}
-    print(json.dumps({
-        "api": f"http://127.0.0.1:{port}",
-        "moto": moto.endpoint,
+    api = f"http://127.0.0.1:{port}"
+    document_out.write(json.dumps({
+        "api": api,
         "admin_key": admin,
         "storefront_key": storefront,
-        "program": program_note,
-        "data": args.data or "in memory only",
-        "moto_patches": "on" if patched else "off (DANGOL_STOCK_MOTO)",
-        "run_a_job_now": f"curl -XPOST 127.0.0.1:{port}/local/jobs/expire_points "
-                         "-H 'Authorization: Bearer <admin_key>'",
-        "console": f"http://127.0.0.1:{port}/console  (sign in with admin_key)",
-        "widget": f"http://127.0.0.1:{port}/widget  (paste widget_token)",
+        "console": f"{api}/console",
+        "docs": f"{api}/docs",
+        "openapi": f"{api}/openapi.json",
+        "widget": f"{api}/widget",
         "widget_token": demo_token["token"],
         "widget_token_member": DEMO_MEMBER,
         "widget_token_expires_at": demo_token["expires_at"],
-        "new_widget_token": f"curl -XPOST 127.0.0.1:{port}/members/{DEMO_MEMBER}/widget-tokens "
-                            "-H 'Authorization: Bearer <storefront_key>'",
-    }, indent=2, ensure_ascii=False), flush=True)
+        "moto": moto.endpoint,
+        "program": program_note,
+        "data": args.data or "in memory only",
+        "moto_patches": "on" if patched else "off (DANGOL_STOCK_MOTO)",
+        "hints": {
+            "console": "sign in with admin_key",
+            "widget": "paste widget_token",
+            "run_a_job_now": f"curl -XPOST {api}/local/jobs/expire_points "
+                             "-H 'Authorization: Bearer <admin_key>'",
+            "new_widget_token": f"curl -XPOST {api}/members/{DEMO_MEMBER}/widget-tokens "
+                                "-H 'Authorization: Bearer <storefront_key>'",
+        },
+    }, indent=2, ensure_ascii=False) + "\n")
+    document_out.flush()
 
     def terminate(signum, frame):
         raise KeyboardInterrupt
@@ -219,31 +213,6 @@ def main() -> None:
             if saver is not None:
                 saver.save("at shutdown")
         moto.stop()
-
-
-DEMO_MEMBER = "demo"
-
-
-def demo_widget_token(app_object, storefront_key: str) -> dict:
-    """A widget token for the demo member (enrolled, with a purchase, when the shop
-    does not have it yet), made through the app before it serves."""
-    from chalice.test import Client
-
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {storefront_key}"}
-    with Client(app_object) as client:
-        if client.http.get(f"/members/{DEMO_MEMBER}", headers=headers).status_code == 404:
-            enrolled = client.http.post("/members", headers={**headers, "Idempotency-Key": "demo-member"},
-                                        body=json.dumps({"member_id": DEMO_MEMBER, "name": "Demo Member",
-                                                         "phone": "010-0000-0000"}))
-            if enrolled.status_code == 201:
-                client.http.post(f"/members/{DEMO_MEMBER}/earn",
-                                 headers={**headers, "Idempotency-Key": "demo-earn"},
-                                 body=json.dumps({"order_id": "demo-1", "amount": 120000}))
-        minted = client.http.post(f"/members/{DEMO_MEMBER}/widget-tokens", headers=headers)
-        if minted.status_code != 201:
-            log.warning("no widget token for the demo member: %s", minted.body[:200])
-            return {"token": None, "expires_at": None}
-        return json.loads(minted.body)
 
 
 class StateSaver:

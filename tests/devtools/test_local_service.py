@@ -15,35 +15,40 @@ import time
 
 import pytest
 
+from devtools.startup_json import read_document
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 START_TIMEOUT = 180
 
 
 class Running:
-    def __init__(self, *args: str):
-        env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
-        env["PYTHONUNBUFFERED"] = "1"
+    def __init__(self, *args: str, command: tuple[str, ...] | None = None, unbuffered: bool = True):
+        env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "PYTHONUNBUFFERED")}
+        if unbuffered:
+            env["PYTHONUNBUFFERED"] = "1"
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts" / "serve_local.py"), *args],
+            [*(command or (sys.executable, str(ROOT / "scripts" / "serve_local.py"))), *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
         self.err: list[str] = []
         threading.Thread(target=lambda: self.err.extend(iter(self.process.stderr.readline, "")),
                          daemon=True).start()
-        lines = []
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.rstrip() == "}":
-                break
-        else:
+        started = threading.Timer(START_TIMEOUT, self.process.kill)  # a start that hangs fails
+        started.start()
+        try:
+            self.info = read_document(self.process.stdout)
+            if self.info is None:
+                pytest.fail("the local service did not start: " + "".join(self.err)[-2000:])
+            if "api" not in self.info:
+                pytest.fail(f"stdout began with something other than the keys: {self.info}")
+        except BaseException:
             self.process.kill()
-        if not lines or lines[-1].rstrip() != "}":
-            self.process.kill()
-            pytest.fail("the local service did not start: " + "".join(self.err)[-2000:])
-        self.info = json.loads("".join(lines[lines.index("{\n"):]))
+            raise
+        finally:
+            started.cancel()
+        # the rest of stdout, read until the process ends: nothing but the document is written there
+        self.after: list[str] = []
+        threading.Thread(target=lambda: self.after.extend(iter(self.process.stdout.readline, "")),
+                         daemon=True, name="stdout-rest").start()
         self.port = int(self.info["api"].rsplit(":", 1)[1])
 
     def call(self, method, path, body=None, key="storefront_key", idem=None):
@@ -132,3 +137,34 @@ def test_the_local_service_serves_runs_jobs_keeps_its_data_and_explains_itself(t
         assert status == 409  # a new request for the same id: the member exists
     finally:
         again.stop()
+
+
+def test_serve_sh_writes_one_json_document_on_stdout_and_every_log_on_stderr():
+    """`bash scripts/serve.sh | jq`: stdout is the keys' JSON object, flushed as soon
+    as the API answers (stdout a pipe, Python's buffering as a user has it), and
+    nothing else; the app's JSON log lines, the access lines and the progress
+    lines all go to stderr."""
+    service = Running("--port", "0", "--jobs-every", "86400",
+                      command=("bash", str(ROOT / "scripts" / "serve.sh")), unbuffered=False)
+    try:
+        info = service.info
+        assert info["api"] == f"http://127.0.0.1:{service.port}"
+        assert info["admin_key"].startswith("dgl_") and info["storefront_key"].startswith("dgl_")
+        assert info["widget_token"].startswith("dgw_") and info["widget_token_member"] == "demo"
+        assert info["console"] == info["api"] + "/console" and info["docs"] == info["api"] + "/docs"
+        status, member = service.call("POST", "/members", {"member_id": "minjun", "name": "박민준"},
+                                      idem="enrol-minjun")
+        assert status == 201 and member["balance"] == 1000
+        status, _ = service.call("POST", "/local/jobs/recompute_tiers", key="admin_key")
+        assert status == 200
+    finally:
+        assert service.stop() in (0, -signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(t.is_alive() for t in threading.enumerate()
+                                              if t.name == "stdout-rest"):
+        time.sleep(0.05)
+    assert "".join(service.after).strip() == "", service.after[:5]
+    logged = "".join(service.err)
+    assert " local.access POST /members 201 " in logged  # access lines
+    assert '"logger": "dangol.requests"' in logged  # the app's own JSON log lines
+    assert " local.service starting: " in logged  # progress
