@@ -9,9 +9,9 @@ import json
 import pytest
 
 from tests.checks import assert_error, earn, history, snapshot, stats
-from tests.conftest import SHARED
+from tests.conftest import EXAMPLES
 
-DEMO_TEMPLATES = json.loads((SHARED / "demo-coupons.json").read_text())
+DEMO_TEMPLATES = json.loads((EXAMPLES / "cafe-coupons.json").read_text())
 TEMPLATES = {
     "off-3000": {"template_id": "off-3000", "name": "3,000 off", "discount": {"type": "amount", "amount": 3000},
                  "min_order_amount": 10000, "valid_days": 30, "points_cost": None},
@@ -357,7 +357,7 @@ def test_program_naming_an_unknown_template_or_tier_is_refused(api, clock, auto)
 def test_demo_templates_then_demo_program(api, clock):
     for template in DEMO_TEMPLATES:
         assert api.post("/coupon-templates", template, key="admin").status == 201
-    program = json.loads((SHARED / "demo-program-v2.json").read_text())
+    program = json.loads((EXAMPLES / "cafe-program.json").read_text())
     assert api.put("/program", program, key="admin").status == 200
     member = api.member("m1")
     assert member["coupons_available"] == 1
