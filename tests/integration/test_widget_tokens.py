@@ -266,3 +266,26 @@ def test_the_local_service_enrols_the_demo_member_once_and_mints_its_token(api):
     assert api.get("/stats", key="admin").json["members"] == 1
     assert serve_local.demo_widget_token(app_module.app, "dgl_not_a_key") == {
         "token": None, "expires_at": None}
+
+
+def test_the_member_page_says_only_whether_the_account_is_suspended(shop):
+    """§15 (v3): the widget shows `suspended`, never the admin's reason."""
+    token = mint(shop, "ana").json["token"]
+    before = shop.get("/widget/api/member", key=token).json
+    assert before["suspended"] is False and "suspension" not in before
+    reason = "Chargeback dispute under review"
+    assert shop.post("/members/ana/suspension", {"reason": reason}, key="admin").status == 200
+    during = shop.get("/widget/api/member", key=token)
+    assert during.status == 200, during
+    assert during.json["suspended"] is True and "suspension" not in during.json
+    assert reason not in during.body.decode()
+    # the storefront and the admin still see the reason (§15)
+    assert shop.get("/members/ana").json["suspension"]["reason"] == reason
+    assert shop.delete("/members/ana/suspension", key="admin").status == 200
+    assert shop.get("/widget/api/member", key=token).json["suspended"] is False
+    # the page reads only the flag
+    from chalicelib import ui
+
+    script = ui.asset("widget.js", None)[2]
+    script = script.decode() if isinstance(script, bytes) else script
+    assert "member.suspended" in script and "suspension" not in script
