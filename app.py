@@ -721,16 +721,18 @@ def docs_asset(asset):
 from chalicelib import clock, ui  # noqa: E402
 from chalicelib.program_preview import ProgramPreview, preview as preview_purchase  # noqa: E402
 from chalicelib.store import Store  # noqa: E402
+from chalicelib.widget_keys import SigningKeys  # noqa: E402
 from chalicelib.widget_tokens import WidgetGrant, WidgetTokens  # noqa: E402
 
 
 @functools.lru_cache(maxsize=1)
 def _widget_tokens_for(store: Store) -> WidgetTokens:
-    return WidgetTokens(store, lambda: clock.now())
+    keys = SigningKeys(aws.client("secretsmanager"), load_settings().widget_key_secret)
+    return WidgetTokens(keys, lambda: clock.now())
 
 
 def widget_tokens() -> WidgetTokens:
-    """One per container (the signing key read once), made again with the services."""
+    """One per container (its signing keys cached for 5 minutes), made again with the services."""
     return _widget_tokens_for(services().store)
 
 
