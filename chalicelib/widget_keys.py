@@ -90,31 +90,6 @@ class SigningKeys:
 
 # A key must stay verifiable while tokens it signed may still be in use: up to a
 # container's cache (it signs with the old key until it reads the new one) plus a
-# token's lifetime. Rotating again sooner would drop a key that is still needed.
+# token's lifetime. Rotating again sooner would drop a key that is still needed
+# (scripts/rotate_widget_key.py refuses it).
 MIN_ROTATION_INTERVAL_SECONDS = CACHE_SECONDS + 15 * 60
-
-
-def rotate(client, secret_id: str, now=None, force: bool = False) -> str:
-    """Put a new random key as the secret's AWSCURRENT version (Secrets Manager
-    moves AWSPREVIOUS to the version that was current); returns its key id.
-    Refused when the current key is younger than MIN_ROTATION_INTERVAL_SECONDS,
-    unless `force` (a leaked key: every token it signed stops working once the
-    containers read the keys again, after at most 5 minutes — rotate twice)."""
-    import datetime as dt
-    import secrets
-    import uuid
-
-    if not force:
-        versions = client.list_secret_version_ids(SecretId=secret_id)["Versions"]
-        current = next((v for v in versions if CURRENT in v.get("VersionStages", [])), None)
-        if current is not None and current.get("CreatedDate") is not None:
-            moment = now or dt.datetime.now(dt.timezone.utc)
-            age = (moment - current["CreatedDate"]).total_seconds()
-            if age < MIN_ROTATION_INTERVAL_SECONDS:
-                raise RuntimeError(
-                    f"the current key is {int(age)} s old; rotate again after "
-                    f"{int(MIN_ROTATION_INTERVAL_SECONDS)} s (tokens it signed are still in use), "
-                    "or force it")
-    answer = client.put_secret_value(SecretId=secret_id, SecretString=secrets.token_urlsafe(48),
-                                     ClientRequestToken=str(uuid.uuid4()))
-    return answer["VersionId"]

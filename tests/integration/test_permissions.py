@@ -222,6 +222,8 @@ def resource_of(action: str, params: dict, names: dict[str, str]) -> set[str]:
         return {"EmailIdentity"}
     if service == "sns":
         return {"sms"} if "PhoneNumber" in params else {params.get("TopicArn", "?")}
+    if service == "secretsmanager":
+        return {names.get(params.get("SecretId"), f"{params.get('SecretId')} (not the stack's)")}
     return {"?"}
 
 
@@ -243,6 +245,8 @@ def policy_resource(value) -> str:
         return "*"
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         return value["Fn::GetAtt"][0]
+    if isinstance(value, dict) and "Ref" in value:  # a secret's Ref is its ARN
+        return value["Ref"]
     if isinstance(value, dict) and "Fn::Sub" in value:
         text = value["Fn::Sub"]
         found = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/\*", text)
@@ -268,6 +272,9 @@ def granted(template: dict, function: dict) -> set:
             else:
                 raw = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
                 resources = [policy_resource(r) for r in raw]
+                for r in raw:  # a Ref is an ARN only for a secret (a table's or queue's is its name)
+                    if isinstance(r, dict) and "Ref" in r:
+                        assert template["Resources"][r["Ref"]]["Type"] == "AWS::SecretsManager::Secret", r
             for action in actions:
                 assert "*" not in action, statement
                 for resource in resources:

@@ -56,10 +56,19 @@ def claims_of(token: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
-def rotate(keys, force=True):
-    from chalicelib.widget_keys import rotate as rotate_key
+def rotation_script():
+    import importlib.util
 
-    return rotate_key(keys.sm, keys.secret, force=force)
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("rotate_widget_key", ROOT / "scripts" / "rotate_widget_key.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def rotate(keys, force=True):
+    return rotation_script().rotate(keys.sm, keys.secret, force=force)
 
 
 def test_a_token_carries_the_id_of_the_current_key(keys):
@@ -136,8 +145,7 @@ def forge_kid(token: str, kid: str) -> str:
 
 
 def test_rotating_again_within_twenty_minutes_is_refused_unless_forced(keys):
-    from chalicelib.widget_keys import rotate as rotate_key
-
+    rotate_key = rotation_script().rotate
     created = keys.sm.list_secret_version_ids(SecretId=keys.secret)["Versions"][0]["CreatedDate"]
     with pytest.raises(RuntimeError, match="rotate again after"):
         rotate_key(keys.sm, keys.secret, now=created + dt.timedelta(minutes=19))
@@ -147,15 +155,8 @@ def test_rotating_again_within_twenty_minutes_is_refused_unless_forced(keys):
 
 
 def test_the_rotation_script_moves_the_current_key_to_previous(keys, capsys):
-    import importlib.util
-
-    from tests.conftest import ROOT
-
     before = keys.sm.get_secret_value(SecretId=keys.secret)["VersionId"]
-    spec = importlib.util.spec_from_file_location("rotate_widget_key", ROOT / "scripts" / "rotate_widget_key.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    script.main(["--secret", keys.secret, "--force"])
+    rotation_script().main(["--secret", keys.secret, "--force"])
     after = keys.sm.get_secret_value(SecretId=keys.secret)["VersionId"]
     assert after != before and after in capsys.readouterr().out
     previous = keys.sm.get_secret_value(SecretId=keys.secret, VersionStage="AWSPREVIOUS")["VersionId"]
