@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import secrets
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
@@ -103,6 +104,19 @@ def create_resources() -> None:
         )
     sender_domain = config.email_sender.rpartition("@")[2]
     aws.client("ses").verify_domain_identity(Domain=sender_domain)
+    create_widget_signing_key(config.widget_key_secret)
+
+
+def create_widget_signing_key(secret_id: str) -> None:
+    """The widget tokens' signing key secret, with a random first version (as the
+    stack's `WidgetSigningKey` makes it); an existing one is kept as it is."""
+    try:
+        aws.client("secretsmanager").create_secret(
+            Name=secret_id, SecretString=secrets.token_urlsafe(48),
+            Description="Dangol: the key that signs the member page's widget tokens")
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceExistsException":
+            raise
 
 
 def create_api_key(role: str, name: str) -> str:

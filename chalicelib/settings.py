@@ -25,6 +25,7 @@ class Settings:
     outbox_shards: int
     outbox_lease_minutes: int
     daily_shards: int = 8
+    widget_key_secret: str = "dangol-widget-signing-key"
 
 
 def load() -> Settings:
@@ -50,4 +51,6 @@ def load() -> Settings:
         outbox_lease_minutes=int(env.get("DANGOL_OUTBOX_LEASE_MINUTES", "15")),
         # /stats/daily: a year is read with one Query per shard
         daily_shards=int(env.get("DANGOL_DAILY_SHARDS", "8")),
+        # the Secrets Manager secret (name or ARN) holding the widget tokens' signing key
+        widget_key_secret=env.get("DANGOL_WIDGET_KEY_SECRET", "dangol-widget-signing-key"),
     )

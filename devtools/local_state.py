@@ -15,7 +15,7 @@ import pickle
 import tempfile
 import threading
 
-SERVICES = ("dynamodb", "sqs", "ses", "sesv2", "sns")
+SERVICES = ("dynamodb", "sqs", "ses", "sesv2", "sns", "secretsmanager")
 FORMAT = 2
 READABLE = (1, 2)  # 1: items packed one by one (read, then kept as this process keeps them)
 

@@ -372,14 +372,17 @@ def public(handler: Callable) -> Callable:
 
 @functools.lru_cache(maxsize=1)
 def _widget_tokens_for(store):
-    from chalicelib import clock
+    from chalicelib import aws, clock
+    from chalicelib.api.widget_keys import SigningKeys
     from chalicelib.api.widget_tokens import WidgetTokens
+    from chalicelib.settings import load as load_settings
 
-    return WidgetTokens(store, lambda: clock.now())
+    keys = SigningKeys(aws.client("secretsmanager"), load_settings().widget_key_secret)
+    return WidgetTokens(keys, lambda: clock.now())
 
 
 def widget_tokens():
-    """One per container (the signing key read once), made again with the services."""
+    """One per container (its signing keys cached for 5 minutes), made again with the services."""
     return _widget_tokens_for(services().store)
 
 

@@ -2,15 +2,16 @@
 member page (`GET /widget`) can read that one member, and nothing else.
 
 A token is `dgw_` + base64url(JSON {"m": member id, "g": generation, "e":
-expiry in Unix seconds}) + "." + base64url(HMAC-SHA256 of that payload). It is
-good for WIDGET_TOKEN_MINUTES, for the member it names, in the generation it
-names: erasing the member (a later enrolment of the same id is a new
-generation) kills every token issued before. The routes that take a token take
-no member id, so a token cannot ask for another member's data.
+expiry in Unix seconds, "k": key id}) + "." + base64url(HMAC-SHA256 of that
+payload with the key named "k"). It is good for WIDGET_TOKEN_MINUTES, for the
+member it names, in the generation it names: erasing the member (a later
+enrolment of the same id is a new generation) kills every token issued before.
+The routes that take a token take no member id, so a token cannot ask for
+another member's data.
 
-The signing key is one item of the app's table (pk WIDGET_SIGNING_KEY, sk KEY),
-made on first use with a conditional put (the first writer wins when two
-containers race), read strongly consistently and kept per container.
+The keys live in AWS Secrets Manager (see `widget_keys.py`): new tokens are
+signed with the current key; a token verifies with the current or the previous
+key (the one before the last rotation), and with no other.
 """
 from __future__ import annotations
 
@@ -20,17 +21,15 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import secrets
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 from chalicelib.domain.calendar import format_instant
 from chalicelib.errors import UnauthorizedError
-from chalicelib.storage.store import Store
+from chalicelib.api.widget_keys import SigningKeys
 
 PREFIX = "dgw_"
 WIDGET_TOKEN_MINUTES = 15
-KEY_ITEM = ("WIDGET_SIGNING_KEY", "KEY")
 MAX_TOKEN_CHARS = 400
 
 
@@ -51,39 +50,30 @@ def _unb64(text: str) -> bytes:
 
 
 class WidgetTokens:
-    def __init__(self, store: Store, now: Callable[[], dt.datetime]):
-        self.store = store
+    def __init__(self, keys: SigningKeys, now: Callable[[], dt.datetime]):
+        self.keys = keys
         self.now = now
-        self._key: Optional[bytes] = None
 
-    def signing_key(self) -> bytes:
-        if self._key is None:
-            item = self.store.get(*KEY_ITEM, consistent=True)
-            if item is None:
-                pk, sk = KEY_ITEM
-                self.store.put({"pk": pk, "sk": sk, "key": _b64(secrets.token_bytes(32)),
-                                "created_at": format_instant(self.now())},
-                               condition="attribute_not_exists(pk)")
-                # ours, or the one another container put first
-                item = self.store.get(*KEY_ITEM, consistent=True)
-            self._key = _unb64(item["key"])
-        return self._key
+    @staticmethod
+    def _signature(secret: bytes, payload: str) -> str:
+        return _b64(hmac.new(secret, payload.encode(), hashlib.sha256).digest())
 
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self.signing_key(), payload.encode(), hashlib.sha256).digest())
+    def sign(self, claims: dict) -> str:
+        """A token of `claims` signed with the current key (whose id it carries)."""
+        key = self.keys.current()
+        payload = _b64(json.dumps({**claims, "k": key.kid}, separators=(",", ":")).encode())
+        return f"{PREFIX}{payload}.{self._signature(key.secret, payload)}"
 
     def mint(self, member_id: str, generation: int) -> dict:
         """A token for the member (its generation as the ledger has it now)."""
         expires = self.now().replace(microsecond=0) + dt.timedelta(minutes=WIDGET_TOKEN_MINUTES)
-        payload = _b64(json.dumps({"m": member_id, "g": generation,
-                                   "e": int(expires.timestamp())},
-                                  separators=(",", ":")).encode())
-        return {"token": f"{PREFIX}{payload}.{self._sign(payload)}",
-                "expires_at": format_instant(expires)}
+        token = self.sign({"m": member_id, "g": generation, "e": int(expires.timestamp())})
+        return {"token": token, "expires_at": format_instant(expires)}
 
     def verify(self, header: Optional[str]) -> WidgetGrant:
         """The grant of `Authorization: Bearer <widget token>`; 401 for anything else
-        (no header, an API key, a token tampered with or expired)."""
+        (no header, an API key, a token tampered with, expired, or signed with a key
+        that is neither the current nor the previous one)."""
         if not header:
             raise UnauthorizedError("missing Authorization: Bearer <widget token>")
         scheme, _, token = header.strip().partition(" ")
@@ -91,13 +81,16 @@ class WidgetTokens:
         if scheme.lower() != "bearer" or not token.startswith(PREFIX) or len(token) > MAX_TOKEN_CHARS:
             raise UnauthorizedError("expected Authorization: Bearer <widget token>")
         payload, _, signature = token[len(PREFIX):].partition(".")
-        if not payload or not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
-            raise UnauthorizedError("the widget token is not valid")
         try:
-            claims = json.loads(_unb64(payload))
-            member_id, generation, expires = claims["m"], claims["g"], claims["e"]
+            claims = json.loads(_unb64(payload)) if payload else None
+            kid = claims["k"]
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise UnauthorizedError("the widget token is not valid") from None
+        key = self.keys.for_kid(kid) if isinstance(kid, str) and kid else None
+        if key is None or not hmac.compare_digest(signature.encode(),
+                                                  self._signature(key.secret, payload).encode()):
+            raise UnauthorizedError("the widget token is not valid")
+        member_id, generation, expires = claims.get("m"), claims.get("g"), claims.get("e")
         if not (isinstance(member_id, str) and isinstance(generation, int)
                 and isinstance(expires, int)):
             raise UnauthorizedError("the widget token is not valid")

@@ -53,6 +53,13 @@ CREDIT_TYPES = ("earn", "bonus", "activity")
 # §16: the daily figures that are also /stats totals (the others are counted in `Unit.daily`)
 DAILY_FROM_STATS = ("points_earned", "points_redeemed", "points_expired", "coupons_used")
 MISSING = {}  # a template looked up and not found
+REPLY_POINTER = "REPLY#"  # MEMBER#<id> / REPLY#<idempotency pk>: a stored reply that shows the member
+
+
+def reply_pointer_sk(reply_pk: str) -> str:
+    """Sort key of the pointer to a stored reply, in the member's partition. Not per
+    generation: an erasure finds the pointers every earlier enrolment left too."""
+    return f"{REPLY_POINTER}{reply_pk}"
 
 
 @dataclass(frozen=True)
@@ -392,7 +399,9 @@ class MemberChanges:
                                       "sk": local_date(unit.now, program.timezone).isoformat()},
                                      unit.daily_counters())
             if idem is not None:
-                unit.commit.put_new(self._idempotency_item(idem, result, unit, subject, members), REPLAY)
+                reply = self._idempotency_item(idem, result, unit, subject, members)
+                unit.commit.put_new(reply, REPLAY)
+                self._point_to_reply(unit, reply, members)
             try:
                 self.store.commit(unit.commit)
             except CommitConflict as conflict:
@@ -450,6 +459,28 @@ class MemberChanges:
             "created_at": unit.now_text,
             "expires_at": int(expires.timestamp()),
         }
+
+    def _point_to_reply(self, unit: Unit, reply: dict, members: dict[str, Member]) -> None:
+        """A pointer to the stored reply in each shown member's partition, written in
+        the same transaction, so that an erasure finds the member's replies with one
+        Query (the records themselves are keyed by API key and Idempotency-Key).
+
+        Every shown member's profile is part of the transaction: a member the decision
+        did not change is written too (conditioned on the version read), unless an
+        action of the decision already names the profile (a coupon use's count,
+        conditioned on the member not being erased). So a reply can never be stored
+        after an erasure that did not see its pointer."""
+        for member_id in reply["member_ids"]:
+            member = unit.members.get(member_id) or members.get(member_id)
+            if member is None or member.erased:
+                continue
+            pk, sk = profile_key(member_id)
+            if member_id not in unit.members and not unit.commit.acts_on({"pk": pk, "sk": sk}):
+                unit.commit.put_versioned(profile_item(member, self.settings.schedule_shards), member.version,
+                                          unit.profile_conditions.get(member_id, STALE))
+            unit.commit.put({"pk": member_pk(member_id), "sk": reply_pointer_sk(reply["pk"]),
+                             "reply_pk": reply["pk"], "generation": member.generation,
+                             "expires_at": reply["expires_at"]})
 
     def _stored_response(self, idem: IdempotencyKey) -> Optional[Result]:
         stored = self.store.get(idem.pk, "IDEMPOTENCY")

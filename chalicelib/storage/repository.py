@@ -12,6 +12,8 @@ One table, items addressed by (pk, sk):
   MEMBER#<id> / ORDER#<order_id>         one earn per order
   MEMBER#<id> / ACTIVITY#<sha256>        one reward per (type, reference)
   MEMBER#<id> / NOTIFICATION#<ulid>      notification outbox
+  MEMBER#<id> / REPLY#<idempotency pk>   pointer to a stored reply that shows the member (erasure
+                                         finds them here; TTL as the record's)
   MEMBER#<id> / G<n>#...                 the same for an id enrolled again after an erasure
   REFERRAL#<code> / REFERRAL             referral code -> member
   VOUCHER#<code> / VOUCHER               reward vouchers (status issued / void)

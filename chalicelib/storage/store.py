@@ -227,6 +227,10 @@ class Commit:
             on_fail,
         )
 
+    def put(self, item: dict) -> None:
+        """Put `item` whatever is stored (bookkeeping such as a pointer, never history)."""
+        self._add({"Put": {"TableName": self.table, "Item": to_attrs(item)}}, NONE)
+
     def delete(self, key: dict) -> None:
         self._add({"Delete": {"TableName": self.table, "Key": to_attrs(key)}}, NONE)
 
@@ -259,6 +263,16 @@ class Commit:
         values = {f":c{i}": value for i, value in enumerate(deltas.values())}
         expression = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(deltas)))
         self.update(key, expression, names, values)
+
+    def acts_on(self, key: dict) -> bool:
+        """Whether an action of this commit already names the item `key`."""
+        wanted = to_attrs(key)
+        for action in self.actions:
+            body = next(iter(action.values()))
+            item = body.get("Key") or body.get("Item") or {}
+            if all(item.get(name) == value for name, value in wanted.items()):
+                return True
+        return False
 
     def _add(self, action: dict, on_fail: Condition) -> None:
         self.actions.append(action)

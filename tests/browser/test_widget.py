@@ -132,3 +132,18 @@ def test_a_token_shows_its_own_member_and_cannot_be_turned_to_another(phone, ser
     open_with(phone, served, served.storefront_key)
     phone.wait_for_selector("#token-error:not(:empty)")
     assert phone.is_hidden("#member")
+
+
+def test_a_suspended_member_sees_that_the_account_is_suspended_but_not_why(phone, served):
+    reason = "Chargeback dispute under review"
+    shop.call(served, "POST", "/members/kim/suspension", {"reason": reason}, key="admin")
+    open_with(phone, served, token_for(served, "kim"))
+    phone.wait_for_selector("#member:not([hidden])")
+    phone.select_option("#lang", "en")
+    assert phone.is_visible("#suspended")
+    assert "suspended" in phone.inner_text("#suspended")
+    assert reason not in phone.inner_text("body")
+    shop.call(served, "DELETE", "/members/kim/suspension", key="admin")
+    phone.reload()
+    phone.wait_for_selector("#member:not([hidden])")
+    assert phone.is_hidden("#suspended")

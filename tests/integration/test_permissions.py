@@ -267,10 +267,15 @@ def sns_requests(operation: str, params: dict, names: dict[str, str]) -> set[tup
     return {(operation, "sms" if "PhoneNumber" in params else params.get("TopicArn", "?"))}
 
 
+def secretsmanager_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
+    secret = params.get("SecretId")
+    return {(operation, names.get(secret, f"{secret} (not the stack's)"))}
+
+
 # service -> (operation, params, names) -> {(IAM action, resource)}; resources are
 # the template's logical ids ("<table>/index" for its indexes).
 RESOURCES_OF = {"dynamodb": dynamodb_requests, "sqs": sqs_requests, "ses": ses_requests,
-                "sns": sns_requests}
+                "sns": sns_requests, "secretsmanager": secretsmanager_requests}
 
 
 def iam_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
@@ -330,6 +335,9 @@ def granted(template: dict, function: dict) -> set:
             else:
                 raw = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
                 resources = [policy_resource(r) for r in raw]
+                for r in raw:  # a Ref is an ARN only for a secret (a table's or queue's is its name)
+                    if isinstance(r, dict) and "Ref" in r:
+                        assert template["Resources"][r["Ref"]]["Type"] == "AWS::SecretsManager::Secret", r
             for action in actions:
                 assert "*" not in action, statement
                 for resource in resources:

@@ -86,48 +86,45 @@ def test_a_tampered_token_is_refused(shop):
         assert answer.status == 401 and answer.error == "UNAUTHORIZED", (bad, answer)
 
 
-def test_a_token_minted_with_another_signing_key_is_refused(shop, monkeypatch):
+def test_a_token_minted_with_another_signing_key_is_refused(shop):
     from chalicelib.api import edge
 
     token = mint(shop, "ana").json["token"]
-    monkeypatch.setattr(edge.widget_tokens(), "_key", b"another key of 32 bytes........")
-    assert shop.get("/widget/api/member", key=token).status == 401
+    payload = token[len("dgw_"):].split(".")[0]
+    other = edge.widget_tokens()._signature(b"another key of 32 bytes........", payload)
+    assert shop.get("/widget/api/member", key=f"dgw_{payload}.{other}").status == 401  # same kid, other key
+    assert shop.get("/widget/api/member", key=token).status == 200
 
 
-def test_the_signing_key_is_made_once_and_shared_by_containers(shop):
+def test_the_signing_key_lives_in_secrets_manager_and_is_shared_by_containers(shop):
+    from chalicelib import aws, clock, settings
     from chalicelib.runtime import services
-    from chalicelib.api.widget_tokens import KEY_ITEM, WidgetTokens
+    from chalicelib.api.widget_keys import SigningKeys
+    from chalicelib.api.widget_tokens import WidgetTokens
 
     token = mint(shop, "ana").json["token"]
-    stored = services().store.get(*KEY_ITEM)
-    assert stored is not None and len(stored["key"]) == 43  # 32 random bytes, base64url
-    # another container (nothing cached) verifies with the same key and does not replace it
-    other = WidgetTokens(services().store, lambda: __import__("chalicelib.clock").clock.now())
+    secret = aws.client("secretsmanager").get_secret_value(SecretId=settings.load().widget_key_secret)
+    assert len(secret["SecretString"]) >= 64  # 48 random bytes, base64url
+    # the table holds no key
+    items = services().store.client.scan(TableName=services().store.table)["Items"]
+    assert not [i for i in items if "KEY" in i["pk"]["S"] and "APIKEY" not in i["pk"]["S"]]
+    assert secret["SecretString"] not in repr(items)
+    # another container (nothing cached) verifies with the same key
+    other = WidgetTokens(SigningKeys(aws.client("secretsmanager"), settings.load().widget_key_secret), clock.now)
     assert other.verify(f"Bearer {token}").member_id == "ana"
-    assert services().store.get(*KEY_ITEM)["key"] == stored["key"]
 
 
-def test_two_containers_racing_to_make_the_key_end_with_one(aws):
-    from chalicelib import clock
-    from chalicelib.runtime import services
-    from chalicelib.api.widget_tokens import KEY_ITEM, WidgetTokens
+def test_creating_the_resources_again_keeps_the_one_key(aws):
+    from chalicelib import aws as aws_clients, local, settings
 
-    first = WidgetTokens(services().store, clock.now)
-    second = WidgetTokens(services().store, clock.now)
-    real_get = services().store.get
-    calls = []
-
-    def first_read_finds_nothing(pk, sk, consistent=True):
-        calls.append(pk)
-        if len(calls) == 1:
-            first.signing_key()  # the other container wins the race meanwhile
-            return None
-        return real_get(pk, sk, consistent)
-
-    second.store = type("Racing", (), {"get": staticmethod(first_read_finds_nothing),
-                                       "put": services().store.put})()
-    assert second.signing_key() == first.signing_key()
-    assert real_get(*KEY_ITEM)["key"]
+    secret_id = settings.load().widget_key_secret
+    first = aws_clients.client("secretsmanager").get_secret_value(SecretId=secret_id)
+    local.create_resources()
+    local.create_widget_signing_key(secret_id)
+    again = aws_clients.client("secretsmanager").get_secret_value(SecretId=secret_id)
+    assert (again["VersionId"], again["SecretString"]) == (first["VersionId"], first["SecretString"])
+    versions = aws_clients.client("secretsmanager").list_secret_version_ids(SecretId=secret_id)["Versions"]
+    assert len(versions) == 1
 
 
 def test_an_erasure_kills_the_members_tokens_even_after_a_new_enrolment(shop):
@@ -216,12 +213,18 @@ def test_the_member_page_lists_the_token_members_available_coupons_only(shop):
 
 
 def signed(payload: bytes) -> str:
-    """A token over any payload, signed with the service's key (as only the service can)."""
+    """A token over any payload, signed with the service's current key (as only the service can)."""
     from chalicelib.api import edge
 
     tokens = edge.widget_tokens()
     body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
-    return f"dgw_{body}.{tokens._sign(body)}"
+    return f"dgw_{body}.{tokens._signature(tokens.keys.current().secret, body)}"
+
+
+def current_kid() -> str:
+    from chalicelib.api import edge
+
+    return edge.widget_tokens().keys.current().kid
 
 
 def test_only_a_bearer_token_of_the_right_shape_and_claims_is_taken(shop, clock):
@@ -231,12 +234,16 @@ def test_only_a_bearer_token_of_the_right_shape_and_claims_is_taken(shop, clock)
     assert shop.get("/widget/api/member", key=None, headers=headers).status == 401
     assert shop.get("/widget/api/member", key="dgw_" + "A" * 397 + ".x").status == 401  # 402 chars
     expires = int(clock.now.timestamp()) + 600
-    good = json.dumps({"m": "ana", "g": 0, "e": expires}).encode()
+    kid = current_kid()
+    good = json.dumps({"m": "ana", "g": 0, "e": expires, "k": kid}).encode()
     assert shop.get("/widget/api/member", key=signed(good)).status == 200
-    for payload in (b"not json", b"[]", json.dumps({"m": "ana", "g": 0}).encode(),
-                    json.dumps({"m": 7, "g": 0, "e": expires}).encode(),
-                    json.dumps({"m": "ana", "g": "0", "e": expires}).encode(),
-                    json.dumps({"m": "ana", "g": 0, "e": str(expires)}).encode()):
+    for payload in (b"not json", b"[]", b'"k"', json.dumps({"m": "ana", "g": 0, "k": kid}).encode(),
+                    json.dumps({"m": 7, "g": 0, "e": expires, "k": kid}).encode(),
+                    json.dumps({"m": "ana", "g": "0", "e": expires, "k": kid}).encode(),
+                    json.dumps({"m": "ana", "g": 0, "e": str(expires), "k": kid}).encode(),
+                    json.dumps({"m": "ana", "g": 0, "e": expires}).encode(),  # no key id
+                    json.dumps({"m": "ana", "g": 0, "e": expires, "k": 7}).encode(),
+                    json.dumps({"m": "ana", "g": 0, "e": expires, "k": "no-such-key"}).encode()):
         answer = shop.get("/widget/api/member", key=signed(payload))
         assert answer.status == 401 and answer.error == "UNAUTHORIZED", (payload, answer)
 
@@ -266,3 +273,26 @@ def test_the_local_service_enrols_the_demo_member_once_and_mints_its_token(api):
     assert api.get("/stats", key="admin").json["members"] == 1
     assert serve_local.demo_widget_token(app_module.app, "dgl_not_a_key") == {
         "token": None, "expires_at": None}
+
+
+def test_the_member_page_says_only_whether_the_account_is_suspended(shop):
+    """§15 (v3): the widget shows `suspended`, never the admin's reason."""
+    token = mint(shop, "ana").json["token"]
+    before = shop.get("/widget/api/member", key=token).json
+    assert before["suspended"] is False and "suspension" not in before
+    reason = "Chargeback dispute under review"
+    assert shop.post("/members/ana/suspension", {"reason": reason}, key="admin").status == 200
+    during = shop.get("/widget/api/member", key=token)
+    assert during.status == 200, during
+    assert during.json["suspended"] is True and "suspension" not in during.json
+    assert reason not in during.body.decode()
+    # the storefront and the admin still see the reason (§15)
+    assert shop.get("/members/ana").json["suspension"]["reason"] == reason
+    assert shop.delete("/members/ana/suspension", key="admin").status == 200
+    assert shop.get("/widget/api/member", key=token).json["suspended"] is False
+    # the page reads only the flag
+    from chalicelib.api import ui
+
+    script = ui.asset("widget.js", None)[2]
+    script = script.decode() if isinstance(script, bytes) else script
+    assert "member.suspended" in script and "suspension" not in script

@@ -47,7 +47,10 @@ def create_widget_token(actor, member_id):
 def widget_member(grant):
     member = services().ledger.get_member(grant.member_id)
     program = services().ledger.program()
-    return {**member, "currency": program.currency, "timezone": program.timezone}
+    # §15 (v3): the member sees that the account is suspended, never the admin's reason
+    suspension = member.pop("suspension", None)
+    return {**member, "suspended": suspension is not None,
+            "currency": program.currency, "timezone": program.timezone}
 
 
 @routes.widget("GET", "/widget/api/transactions")

@@ -84,13 +84,15 @@ def _count_move(unit: Unit, member_id: str, expires_at: str, by: int, unsuspende
     With `unsuspended`, only while the member is not suspended (a use decided
     before a suspension decides again and is refused)."""
     pk, sk = profile_key(member_id)
-    names = {"#v": "version", "#open": "coupons_open", "#at": expires_at}
-    values: dict[str, Any] = {":one": 1, ":zero": 0, ":by": by}
-    condition = None
+    names = {"#v": "version", "#open": "coupons_open", "#at": expires_at, "#erased": "erased"}
+    values: dict[str, Any] = {":one": 1, ":zero": 0, ":by": by, ":false": False}
+    # never once the member is erased (an erasure that committed meanwhile: decide
+    # again and find the member gone), so nothing is stored for it afterwards
+    condition = "#erased = :false"
     if unsuspended:
         names["#sus"] = "suspension"
         values[":null"] = "NULL"
-        condition = "attribute_not_exists(#sus) OR attribute_type(#sus, :null)"
+        condition += " AND (attribute_not_exists(#sus) OR attribute_type(#sus, :null))"
     unit.commit.update({"pk": pk, "sk": sk},
                        "SET #v = #v + :one, #open.#at = if_not_exists(#open.#at, :zero) + :by",
                        names, values, STALE, condition=condition)

@@ -1,9 +1,32 @@
-"""DELETE /members/{id} (contract §3): the balance forfeited, personal data gone."""
+"""DELETE /members/{id} (contract §3): the balance forfeited, personal data gone.
+
+Personal data (name, email, phone, birthday) and the suspension reason live in
+the profile and in the replies stored for Idempotency-Key replays (an enrolment's
+201, a suspension's 200, ...; kept 48 hours). The erasure
+
+1. forfeits the balance and blanks the profile (personal fields, suspension),
+   drops it from every lookup index and deletes the referral code's item, in one
+   transaction, as any change of the member;
+2. then scrubs every stored reply that shows the member: each one left a pointer
+   in the member's partition (`MEMBER#<id> / REPLY#<idempotency pk>`, see
+   `MemberChanges._point_to_reply`), so one Query finds them, and each record
+   keeps its request hash and member ids (a replay answers 404) but loses its
+   body. The cost grows with the member's own replies, never with the table.
+
+Once step 1 is committed no reply can be stored for the member any more (every
+transaction storing one is conditioned on the member's profile as read), so the
+Query of step 2 sees them all. When step 2 is interrupted, calling DELETE again
+finishes it (and answers 404: the member is gone).
+"""
 from __future__ import annotations
 
 from chalicelib.auth import Actor
-from chalicelib.ledger.member_changes import MemberChanges, NeedItems, Result, Unit
-from chalicelib.storage.store import STALE
+from chalicelib.errors import ConcurrentUpdateError, NotFoundError
+from chalicelib.ledger.member_changes import REPLY_POINTER, MemberChanges, NeedItems, Result, Unit
+from chalicelib.storage.store import Commit, CommitConflict, STALE, Store, member_pk
+
+# replies scrubbed per transaction: an Update of the record and a Delete of its pointer each
+REPLIES_PER_COMMIT = 40
 
 
 def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
@@ -17,6 +40,7 @@ def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
             unit.record(member, "expire", -forfeited, reason="erasure")
         for name in ("name", "email", "phone", "birthday"):
             setattr(member, name, None)
+        member.suspension = None  # the admin's reason is about the person
         member.erased = True
         member.tier_review = None
         unit.stats["members"] -= 1
@@ -24,6 +48,7 @@ def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
         if reply_key and found.get(reply_key) is not None:
             # The stored enrolment reply (kept 48 h) holds the personal data: scrub
             # it. A replay of that request still answers 404: the member is erased.
+            # (Replies stored before pointers existed are found this way only.)
             unit.commit.update(
                 {"pk": reply_key[0], "sk": "IDEMPOTENCY"},
                 "SET #b = :erased, #m = :m", {"#b": "body", "#m": "member_ids"},
@@ -35,5 +60,42 @@ def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
         unit.touch(member)
         return Result(204, None)
 
-    # no re-tiering first: the member's tier counter is simply released
-    changes.change(actor, None, [member_id], decide, retier=False)
+    try:
+        # no re-tiering first: the member's tier counter is simply released
+        changes.change(actor, None, [member_id], decide, retier=False)
+    except NotFoundError:
+        # already gone: an erasure interrupted before its replies were scrubbed is
+        # finished by the next DELETE
+        scrub_replies(changes.store, member_id)
+        raise
+    scrub_replies(changes.store, member_id)
+
+
+def scrub_replies(store: Store, member_id: str) -> int:
+    """Blank the body of every stored reply whose pointer is in the member's
+    partition and delete the pointers; returns how many replies were scrubbed.
+    Only for a member that is erased (or being erased: see the module's notes)."""
+    pointers = store.query_all(member_pk(member_id), REPLY_POINTER)
+    scrubbed = 0
+    for start in range(0, len(pointers), REPLIES_PER_COMMIT):
+        scrubbed += _scrub_some(store, pointers[start:start + REPLIES_PER_COMMIT])
+    return scrubbed
+
+
+def _scrub_some(store: Store, pointers: list[dict]) -> int:
+    for _ in range(5):
+        # the records that are still there (the TTL may have removed some)
+        records = store.get_many([(p["reply_pk"], "IDEMPOTENCY") for p in pointers])
+        commit = Commit(store.table)
+        for pointer in pointers:
+            if (pointer["reply_pk"], "IDEMPOTENCY") in records:
+                commit.update({"pk": pointer["reply_pk"], "sk": "IDEMPOTENCY"}, "SET #b = :erased",
+                              {"#b": "body"}, {":erased": "null"}, STALE,
+                              condition="attribute_exists(pk)")
+            commit.delete({"pk": pointer["pk"], "sk": pointer["sk"]})
+        try:
+            store.commit(commit)
+        except CommitConflict:
+            continue  # a record expired in between: read again
+        return len(records)
+    raise ConcurrentUpdateError("the member's stored replies kept changing; retry the erasure")

@@ -19,7 +19,8 @@
       code: "쿠폰 코드", qr: function (code) { return "쿠폰 코드 " + code + " QR 코드"; },
       types: { earn: "적립", bonus: "보너스", activity: "활동 적립", redeem: "사용", expire: "소멸", adjust: "조정",
                reversal: "취소", transfer_in: "선물 받음", transfer_out: "선물 보냄" },
-      paste: "토큰을 붙여 넣으세요.", failed: "불러오지 못했습니다: "
+      paste: "토큰을 붙여 넣으세요.", failed: "불러오지 못했습니다: ",
+      suspended: "이 계정은 정지되었습니다. 매장에 문의해 주세요."
     },
     en: {
       title: "My points", language: "Language", token_label: "Widget token",
@@ -33,7 +34,8 @@
       code: "Coupon code", qr: function (code) { return "QR code of coupon code " + code; },
       types: { earn: "Earned", bonus: "Bonus", activity: "Activity", redeem: "Redeemed", expire: "Expired", adjust: "Adjusted",
                reversal: "Reversed", transfer_in: "Gift received", transfer_out: "Gift sent" },
-      paste: "Paste a token.", failed: "Could not load: "
+      paste: "Paste a token.", failed: "Could not load: ",
+      suspended: "This account is suspended. Please contact the shop."
     }
   };
   var data = null;
@@ -82,6 +84,8 @@
 
   function render() {
     var member = data.member, number = function (v) { return D.number(v, locale()); };
+    /* the service says only whether the account is suspended (never why) */
+    $("suspended").hidden = member.suspended !== true;
     $("balance").textContent = number(member.balance);
     $("tier").textContent = member.tier;
     var progress = D.tierProgress(member);
