@@ -94,10 +94,10 @@ def test_after_a_rotation_the_previous_keys_tokens_verify_until_the_next_one(key
 
 
 def test_a_token_of_an_unknown_key_id_is_refused_with_401(api, keys):
-    import app as app_module
+    from chalicelib.api import edge
 
     api.member("ana")
-    tokens = app_module.widget_tokens()
+    tokens = edge.widget_tokens()
     forged = tokens.sign({"m": "ana", "g": 0, "e": 2_000_000_000})
     claims = claims_of(forged)
     for kid in ("00000000-0000-0000-0000-000000000000", ""):
