@@ -445,6 +445,9 @@ def _split_key_condition(node: tuple, hash_key: str, range_key: Optional[str], o
         parts = [q for p in parts for q in ((p[1], p[2]) if p[0] == "and" else (p,))]
     hash_value, range_nodes = None, []
     for part in parts:
+        if any(o[0] == "value" and o[1] in ({"S": ""}, {"B": b""}) for o in _operands(part)):
+            raise _validation("One or more parameter values were invalid: Condition parameter type does "
+                              "not match schema type or is empty", operation)
         if part[0] == "compare" and part[1] == "=" and part[2] == ("path", (hash_key,)) and part[3][0] == "value":
             if hash_value is not None:
                 raise _validation("KeyConditionExpressions must only contain one condition per key", operation)
