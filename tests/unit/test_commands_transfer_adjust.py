@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib import schemas
 from chalicelib.errors import (InsufficientPointsError, MemberSuspendedError, NotFoundError,
-                               TransferNotAllowedError)
+                               TransferNotAllowedError, ValidationError)
+
+from .memory_shop import ADMIN
 
 
 @pytest.fixture
@@ -103,3 +106,24 @@ def test_suspension_stops_points_operations_until_lifted(shop, clock, pair):
     assert shop.earn("giver", "o2", 1_000).status == 201
     with pytest.raises(NotFoundError):
         shop.suspend("nobody")
+
+
+def test_a_transfer_of_many_expiries_keeps_each_one(shop, clock, pair):
+    for n in range(30):  # 30 lots, each expiring a minute after the one before
+        clock.advance(minutes=1)
+        shop.adjust("giver", 100)
+    shop.transfer("giver", "taker", 5_000)  # all of them: beyond the 25 lot items of a transfer
+    assert (shop.balance("giver"), shop.balance("taker")) == (0, 6_000)
+    clock.advance(days=360)
+    expiring = shop.member("taker")["expiring"]
+    assert sum(e["points"] for e in expiring) == 6_000
+    assert len(expiring) == 32  # the giver's two first lots, the 30 adjustments, the taker's own
+
+
+def test_update_member_replaces_the_fields_given(shop, pair):
+    body = shop.ledger.update_member(ADMIN, "taker", schemas.UpdateMember(name="Lee", email="lee@example.com")).body
+    assert (body["name"], body["email"], body["balance"]) == ("Lee", "lee@example.com", 1000)
+    cleared = shop.ledger.update_member(ADMIN, "taker", schemas.UpdateMember(email=None)).body
+    assert (cleared["name"], cleared["email"]) == ("Lee", None)
+    with pytest.raises(ValidationError):
+        shop.ledger.update_member(ADMIN, "taker", schemas.UpdateMember(name=None))
