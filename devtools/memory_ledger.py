@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Optional
 
 from chalicelib import settings as service_settings
-from chalicelib.ledger import Ledger
+from chalicelib.ledger.service import Ledger
 
 from .memory_store import MemoryStore
 

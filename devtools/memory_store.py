@@ -33,7 +33,7 @@ from typing import Any, Callable, Optional
 
 from botocore.exceptions import ClientError
 
-from chalicelib.store import Store, from_attrs, table_definition
+from chalicelib.storage.store import Store, from_attrs, table_definition
 
 from .dynamodb_expressions import (ExpressionError, Expressions, evaluate, parse_condition, parse_update,
                                    apply_update, type_of, values_equal)

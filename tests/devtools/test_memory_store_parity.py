@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from chalicelib.store import table_definition, to_attrs
+from chalicelib.storage.store import table_definition, to_attrs
 from devtools.memory_store import MemoryDynamoDB
 
 T = "parity"

@@ -7,11 +7,11 @@ import itertools
 import json
 from typing import Any, Optional
 
-from chalicelib import schemas
+from chalicelib.api import schemas
 from chalicelib.auth import Actor
 from chalicelib.domain.program import Program
-from chalicelib.member_changes import IdempotencyKey, Result
-from chalicelib.store import member_pk
+from chalicelib.ledger.member_changes import IdempotencyKey, Result
+from chalicelib.storage.store import member_pk
 
 from devtools.memory_ledger import FixedClock, MemoryLedger
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import schemas
+from chalicelib.api import schemas
 from chalicelib.errors import (InsufficientPointsError, MemberSuspendedError, NotFoundError,
                                TransferNotAllowedError, ValidationError)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.store import STALE, Commit, CommitConflict, refuse
+from chalicelib.storage.store import STALE, Commit, CommitConflict, refuse
 from devtools.memory_store import MemoryStore
 
 
