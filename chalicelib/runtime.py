@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
+from typing import Optional
 
 from chalicelib import aws, clock, settings, telemetry
 from chalicelib.auth import ApiKeys
@@ -11,9 +12,23 @@ from chalicelib.storage.index_pages import IndexPages
 from chalicelib.jobs.pipeline import JobQueue, JobWorker, RunBook
 from chalicelib.jobs.plans import JobPlans, JobSteps
 from chalicelib.ledger.service import Ledger
-from chalicelib.notifications.delivery import NotificationSender, QueuePublisher
+from chalicelib.notifications.delivery import Delivery, NotificationSender, QueuePublisher
 from chalicelib.notifications.outbox import OutboxSweeper
-from chalicelib.storage.store import Store
+from chalicelib.storage.store import Commit, Store
+
+
+class MeteredStore(Store):
+    """A Store whose committed transactions also emit points earned/redeemed as metrics."""
+
+    def commit(self, commit: Commit) -> None:
+        telemetry.metered_commit(super().commit)(commit)
+
+
+class MeteredSender(NotificationSender):
+    """A NotificationSender that emits sent/failed as metrics and logs in the notification's context."""
+
+    def deliver(self, member_id: str, notification_id: str, generation: int = 0) -> Optional[Delivery]:
+        return telemetry.metered_delivery(super().deliver)(member_id, notification_id, generation)
 
 
 @dataclass
@@ -31,14 +46,12 @@ class Services:
 def services() -> Services:
     config = settings.load()
     dynamodb = aws.client("dynamodb")
-    store = Store(dynamodb, config.table_name)
-    store.commit = telemetry.metered_commit(store.commit)  # points earned/redeemed as metrics
+    store = MeteredStore(dynamodb, config.table_name)
     publisher = QueuePublisher(aws.client("sqs"), config.notifications_queue_name)
     ledger = Ledger(store, publisher, config)
     runs = RunBook(dynamodb, config.table_name)
-    sender = NotificationSender(store, aws.client("ses"), aws.client("sns"),
+    sender = MeteredSender(store, aws.client("ses"), aws.client("sns"),
                                 config.email_sender, lambda: clock.now(), ledger.programs)
-    sender.deliver = telemetry.metered_delivery(sender.deliver)  # sent/failed as metrics
     return Services(
         store=store,
         keys=ApiKeys(store, config.auth_cache_seconds),

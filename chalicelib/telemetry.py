@@ -24,7 +24,7 @@ import sys
 import time
 import traceback
 import uuid
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 NAMESPACE = "Dangol"
 PERSONAL_FIELDS = frozenset({"name", "email", "phone", "birthday", "secret", "authorization",
@@ -98,10 +98,11 @@ class JsonFormatter(logging.Formatter):
             error = record.exc_info[1]
             entry["error_type"] = type(error).__name__
             code = getattr(error, "response", {}) or {}
+            own_code = getattr(error, "code", None)
             if isinstance(code, dict) and code.get("Error", {}).get("Code"):
                 entry["error_code"] = code["Error"]["Code"]
-            elif getattr(error, "code", None) and isinstance(error.code, str):
-                entry["error_code"] = error.code
+            elif own_code and isinstance(own_code, str):
+                entry["error_code"] = own_code
             # frames only: the exception's message text may quote personal data
             entry["stack"] = "".join(traceback.format_tb(record.exc_info[2]))
         if emf:
@@ -126,7 +127,7 @@ def configure(*loggers: logging.Logger) -> None:
 
 
 # -- metrics ---------------------------------------------------------------------
-def emit(values: dict[str, float], unit: str = "Count") -> None:
+def emit(values: Mapping[str, float], unit: str = "Count") -> None:
     """One EMF line with these metrics (zeros left out)."""
     values = {k: v for k, v in values.items() if v}
     if not values:
@@ -169,8 +170,8 @@ def points_moved(actions: list[dict]) -> dict[str, int]:
     return moved
 
 
-def metered_commit(commit: Callable) -> Callable:
-    def run(unit_of_work):
+def metered_commit(commit: Callable[[Any], None]) -> Callable[[Any], None]:
+    def run(unit_of_work: Any) -> None:
         commit(unit_of_work)
         emit(points_moved(getattr(unit_of_work, "actions", [])))
     return run

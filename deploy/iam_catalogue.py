@@ -24,6 +24,7 @@ import socket
 import sys
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
+from unittest import mock
 
 import parliament
 
@@ -130,13 +131,10 @@ def offline() -> Iterator[None]:
     def refuse(*args, **kwargs):
         raise AssertionError(f"the IAM catalogue check tried the network: {args!r}")
 
-    real = socket.socket.connect, socket.socket.connect_ex, socket.create_connection
-    socket.socket.connect = socket.socket.connect_ex = refuse  # type: ignore[method-assign]
-    socket.create_connection = refuse  # type: ignore[assignment]
-    try:
+    with mock.patch.object(socket.socket, "connect", refuse), \
+            mock.patch.object(socket.socket, "connect_ex", refuse), \
+            mock.patch.object(socket, "create_connection", refuse):
         yield
-    finally:
-        socket.socket.connect, socket.socket.connect_ex, socket.create_connection = real  # type: ignore[misc]
 
 
 def findings(document: dict) -> list[str]:
@@ -147,7 +145,8 @@ def findings(document: dict) -> list[str]:
     parliament asks that each action fit one of its statement's resources; this
     asks it of every resource: the document is also checked with each statement
     split into one statement per resource."""
-    split = {"Version": document.get("Version"), "Statement": []}
+    split_statements: list[dict] = []
+    split = {"Version": document.get("Version"), "Statement": split_statements}
     statements = document.get("Statement", [])
     for statement in [statements] if isinstance(statements, dict) else statements:
         key = "Resource" if "Resource" in statement else "NotResource"
@@ -155,14 +154,14 @@ def findings(document: dict) -> list[str]:
         for resource in [resources] if isinstance(resources, str) else resources:
             one = {k: v for k, v in statement.items() if k != "Sid"}
             one[key] = resource
-            split["Statement"].append(one)
+            split_statements.append(one)
     found = set()
     with offline():
         for checked in (document, split):
             for finding in parliament.analyze_policy_string(json.dumps(checked)).findings:
                 where = finding.location.get("string", "") if isinstance(finding.location, dict) else ""
                 found.add(f"{finding.issue}: {finding.detail} {where}".strip())
-    for statement in split["Statement"]:
+    for statement in split_statements:
         actions = statement.get("Action", [])
         for action in [actions] if isinstance(actions, str) else actions:
             if not is_action(action):

@@ -135,6 +135,14 @@ def referenced_id(value: Any) -> str | None:
     return None
 
 
+def target_id(value: Any) -> str:
+    """referenced_id of a value that must be a Ref / Fn::GetAtt."""
+    found = referenced_id(value)
+    if found is None:
+        raise ValueError(f"expected a Ref or Fn::GetAtt, got {value!r}")
+    return found
+
+
 def queues(template: dict) -> dict[str, dict]:
     return {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
 
@@ -146,7 +154,7 @@ def dead_letter_queues(template: dict) -> list[str]:
     for resource in queues(template).values():
         redrive = resource.get("Properties", {}).get("RedrivePolicy")
         if redrive:
-            found.append(referenced_id(redrive["deadLetterTargetArn"]))
+            found.append(target_id(redrive["deadLetterTargetArn"]))
     found += [queue for queue in failure_destinations(template).values() if queue]
     return sorted(set(found))
 
@@ -174,7 +182,7 @@ def consumed_queues(template: dict) -> dict[str, str]:
     for logical_id, resource in functions(template):
         for event in resource["Properties"].get("Events", {}).values():
             if event["Type"] == "SQS":
-                found[referenced_id(event["Properties"]["Queue"])] = logical_id
+                found[target_id(event["Properties"]["Queue"])] = logical_id
     return found
 
 
@@ -257,7 +265,7 @@ def harden(template: dict, stage: str) -> dict:
                                "Resource": "*"})
             for event in props.get("Events", {}).values():
                 if event["Type"] == "SQS":
-                    statements.append({"Sid": "EventSource" + referenced_id(event["Properties"]["Queue"]),
+                    statements.append({"Sid": "EventSource" + target_id(event["Properties"]["Queue"]),
                                        "Effect": "Allow", "Action": SQS_EVENT_ACTIONS,
                                        "Resource": event["Properties"]["Queue"]})
             failed_runs = failure_destinations(template).get(logical_id)

@@ -19,6 +19,7 @@ import copy
 import random
 from decimal import Decimal
 import string
+from typing import cast
 
 ACCOUNT = "123456789012"
 TEMPLATE_HINT = "a member id that occurs nowhere else, e.g. 'tmpl-7f3a9c'"
@@ -123,7 +124,7 @@ def copy_member(template: str, count: int, prefix: str = "bulk") -> int:
         for source in member_items + related:
             swaps = ((template, member_id),) if code is None else ((template, member_id), (code.value, new_code))
             attrs = {name: _replace(value, swaps) for name, value in source.attrs.items()}
-            item = Item.__new__(Item)
+            item = cast(Item, Item.__new__(Item))  # moto's BaseModel.__new__ says BaseModel, not Self
             item.hash_key = copy.copy(attrs[table.hash_key_attr])
             item.range_key = attrs.get(table.range_key_attr)
             item.attrs = type(source.attrs)()

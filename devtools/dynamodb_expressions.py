@@ -45,7 +45,9 @@ def tokenize(text: str) -> list[tuple[str, str]]:
         if match is None:
             raise ExpressionError(f"Invalid expression: syntax error at {text[at:at + 20]!r}")
         at = match.end()
-        kind = match.lastgroup
+        kind = match.lastgroup  # every alternative is a named group
+        if kind is None:
+            raise ExpressionError(f"Invalid expression: syntax error at {text[at:at + 20]!r}")
         if kind == "space":
             continue
         word = match.group()
@@ -474,6 +476,8 @@ def _parent(item: dict, path: tuple, create: bool) -> tuple[Optional[dict], Any]
 
 def _assign(item: dict, path: tuple, value: dict) -> None:
     container, last = _parent(item, path, create=True)
+    if container is None:  # _parent raises rather than answer None when creating
+        raise ExpressionError("The document path provided in the update expression is invalid for update")
     if isinstance(last, int):
         items = container["L"]
         if last < len(items):
@@ -532,7 +536,7 @@ def apply_update(item: dict, actions: list[tuple]) -> dict:
             members = [m for m in current[kind] if m not in value[kind]]
             planned.append(("set", path, {kind: members}) if members else ("remove", path, None))
     for what, path, value in planned:
-        if what == "set":
+        if what == "set" and value is not None:  # a "set" always carries its value
             _assign(updated, path, value)
         else:
             _remove(updated, path)

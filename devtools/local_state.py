@@ -14,8 +14,10 @@ import pathlib
 import pickle
 import tempfile
 import threading
+from typing import Literal
 
-SERVICES = ("dynamodb", "sqs", "ses", "sesv2", "sns", "secretsmanager")
+Service = Literal["dynamodb", "sqs", "ses", "sesv2", "sns", "secretsmanager"]
+SERVICES: tuple[Service, ...] = ("dynamodb", "sqs", "ses", "sesv2", "sns", "secretsmanager")
 FORMAT = 2
 READABLE = (1, 2)  # 1: items packed one by one (read, then kept as this process keeps them)
 

@@ -331,11 +331,14 @@ class MemoryDynamoDB:
             raise _validation("Transaction request cannot include multiple operations on one item", operation)
         for hook in list(self.before_commit):
             hook(TransactItems)
-        reasons, failed, new_items = [], False, []
+        reasons: list[dict[str, Any]] = []
+        failed = False
+        new_items: list[Optional[dict]] = []
         for table, plan, on_fail in plans:
             old = table.get(plan["key"])
             if not plan["check"](old):
-                reason = {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}
+                reason: dict[str, Any] = {"Code": "ConditionalCheckFailed",
+                                          "Message": "The conditional request failed"}
                 if on_fail == "ALL_OLD" and old is not None:
                     reason["Item"] = copy.deepcopy(old)
                 reasons.append(reason)
@@ -443,7 +446,8 @@ def _split_key_condition(node: tuple, hash_key: str, range_key: Optional[str], o
     parts = [node]
     while any(p[0] == "and" for p in parts):
         parts = [q for p in parts for q in ((p[1], p[2]) if p[0] == "and" else (p,))]
-    hash_value, range_nodes = None, []
+    hash_value = None
+    range_nodes: list[tuple] = []
     for part in parts:
         if any(o[0] == "value" and o[1] in ({"S": ""}, {"B": b""}) for o in _operands(part)):
             raise _validation("One or more parameter values were invalid: Condition parameter type does "

@@ -16,7 +16,7 @@ import json
 import os
 import random
 import uuid
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 FAMILY = ["김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권",
           "황", "안", "송", "류", "전", "홍", "문", "양", "손", "배"]
@@ -53,7 +53,7 @@ class _Clock:
 
 def _plan(count: int, now: dt.datetime, rng: random.Random) -> list[tuple]:
     """Every event (time, order, kind, member index, detail), in time order."""
-    events = []
+    events: list[tuple] = []
     for n in range(count):
         joined = now - dt.timedelta(seconds=rng.randint(2 * 86400, 120 * 86400))
         events.append((joined, n, 0, "enrol", {}))
@@ -84,7 +84,7 @@ def _member(n: int, rng: random.Random, today: dt.date, referrers: list[str]) ->
 
 
 def _purchase(rng: random.Random) -> tuple[int, list[dict]]:
-    lines = []
+    lines: list[dict[str, Any]] = []
     for _ in range(rng.choice([1, 1, 2, 2, 3, 4])):
         sku, category, price = rng.choice(MENU[:16] if rng.random() < 0.95 else MENU)
         quantity = 1 if price > 20000 else rng.choice([1, 1, 1, 2, 3])
@@ -132,7 +132,8 @@ def seed(app, count: int, rng_seed: int = 14, progress: Optional[Callable[..., N
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
     clock = _Clock(now)
     clock_module.now = clock
-    made, referrers, orders = 0, [], 0
+    made, orders = 0, 0
+    referrers: list[str] = []
     ids: dict[int, str] = {}
     try:
         client = Client(app)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 HOST = "127.0.0.1"
 
@@ -116,8 +118,8 @@ class SerialMotoProcess:
     def __init__(self, start_timeout: float = 60.0):
         self.start_timeout = start_timeout
         self.port: int | None = None
-        self._process = None
-        self._conn = None
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
 
     @property
     def endpoint(self) -> str:
@@ -137,7 +139,7 @@ class SerialMotoProcess:
         return self
 
     def stop(self) -> None:
-        if self._process is None:
+        if self._process is None or self._conn is None:  # both are set by start()
             return
         try:
             self._conn.send("stop")

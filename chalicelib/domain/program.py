@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Annotated, Optional
+from typing import Annotated, Optional, Self
 
 from pydantic import (
     AfterValidator,
@@ -78,7 +78,7 @@ class Promotion(_Strict):
     categories: Optional[list[Name]] = None
 
     @model_validator(mode="after")
-    def _window(self):
+    def _window(self) -> Self:
         if parse_instant(self.ends_at) <= parse_instant(self.starts_at):
             raise ValueError("ends_at must be after starts_at")
         return self
@@ -173,7 +173,7 @@ class Program(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _tiers_ascending(self):
+    def _tiers_ascending(self) -> Self:
         if self.tiers[0].min_spend != 0:
             raise ValueError("the first tier must have min_spend 0")
         for lower, upper in zip(self.tiers, self.tiers[1:]):

@@ -231,6 +231,13 @@ class _Cursor:
             raise LedgerInvariantError(f"run {self.run.run_id} holds fewer points than it counts")
         raise NeedLots(self.run_id, self.owner)
 
+    def live(self) -> tuple[str, int, int]:
+        """peek() for a run known to still count points: its next lot is there."""
+        unit = self.peek()
+        if unit is None:
+            raise LedgerInvariantError(f"run {self.run.run_id} counts no points but was drawn from")
+        return unit
+
     @property
     def run_id(self) -> str:
         return self.run.run_id
@@ -371,7 +378,7 @@ class Wallet:
                 raise LedgerInvariantError("lots do not add up to the balance")
             _, rid = heap[0]
             cursor = cursors[rid]
-            key, lo, live = cursor.peek()
+            key, lo, live = cursor.live()
             take = min(live, left)
             cursor.consume(key, lo, live, take)
             draws.append(Draw(rid, key, take))
@@ -457,7 +464,7 @@ class Wallet:
                 continue
             cursor = _Cursor(run, self.pages.get(run.run_id), self.owner, self._taken_now())
             while run.remaining > 0:
-                key, lo, live = cursor.peek()
+                key, lo, live = cursor.live()
                 if key_expires(key) > now_text:
                     if run.head is None:
                         run.head, run.head_left = key, live
@@ -534,7 +541,7 @@ class Wallet:
             if run.remaining > 0 and run.head is None and run.run_id in self.pages:
                 cursor = _Cursor(run, self.pages[run.run_id], self.owner, self._taken_now())
                 try:
-                    key, _, live = cursor.peek()
+                    key, _, live = cursor.live()
                 except NeedLots:
                     continue
                 run.head, run.head_left = key, live

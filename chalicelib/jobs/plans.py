@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from typing import Optional
+from typing import Optional, Sequence
 
 from chalicelib import clock
 from chalicelib.auth import JOB
@@ -68,7 +68,7 @@ class JobSteps:
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
 
-    def _apply(self, member_id: str, decide, extra: list[tuple[str, str]] = ()) -> bool:
+    def _apply(self, member_id: str, decide, extra: Sequence[tuple[str, str]] = ()) -> bool:
         try:
             result = self.ledger.changes.change(
                 JOB, None, [member_id], lambda u, m, f: decide(u, m.get(member_id), f), extra=list(extra))
@@ -234,6 +234,14 @@ class JobSteps:
         }
 
 
+def _parts(tasks: list[Task]) -> list[str]:
+    """The names in the run item of tasks planned under a run (each task of a run has one)."""
+    parts = [t.part for t in tasks if t.part is not None]
+    if len(parts) != len(tasks):
+        raise ValueError("a task planned under a run has no part name")
+    return parts
+
+
 class JobPlans:
     """What each scheduled job has due, as tasks for the job queue."""
 
@@ -289,7 +297,7 @@ class JobPlans:
                                   run=run, part=f"{day.isoformat()}:{key}" if run else None))
             day += dt.timedelta(days=1)
         if run is not None:
-            self.runs.begin(run, [t.part for t in tasks], now, stale_after=dt.timedelta(0))
+            self.runs.begin(run, _parts(tasks), now, stale_after=dt.timedelta(0))
         return tasks
 
     def recompute_tiers(self) -> list[Task]:
@@ -313,7 +321,7 @@ class JobPlans:
         run = "ladder#" + hashlib.sha256(f"{seen}\n{ladder}".encode()).hexdigest()[:24]
         tasks = self._shards("recompute_tiers:ladder", MEMBERS_INDEX, "member_shard",
                              params={"ladder": ladder, "seen": seen}, run=run)
-        if not self.runs.begin(run, [t.part for t in tasks], now, LADDER_PASS_LEASE):
+        if not self.runs.begin(run, _parts(tasks), now, LADDER_PASS_LEASE):
             return []
         return tasks
 
@@ -333,7 +341,7 @@ class JobPlans:
         run = f"statements#{month}"
         tasks = self._shards("send_monthly_statements", MEMBERS_INDEX, "member_shard",
                              params={"month": month, "month_start": format_instant(month_start)}, run=run)
-        if not self.runs.begin(run, [t.part for t in tasks], now, STATEMENT_RUN_LEASE):
+        if not self.runs.begin(run, _parts(tasks), now, STATEMENT_RUN_LEASE):
             return []
         return tasks
 

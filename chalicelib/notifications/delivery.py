@@ -240,6 +240,7 @@ class NotificationSender:
         database or the provider failed for a passing reason within the retry
         window."""
         pk, sk = member_pk(member_id), member_sk(generation, f"NOTIFICATION#{notification_id}")
+        code: Optional[str]  # a failure's code; None while nothing failed
         now = self.clock()
         program = self.programs.cached()
         try:

@@ -322,9 +322,10 @@ class Store:
             for attrs in response.get("Responses", {}).get(self.table, []):
                 item = from_attrs(attrs)
                 found[(item["pk"], item["sk"])] = item
-            request = response.get("UnprocessedKeys") or None
-            if not request:
+            unprocessed = response.get("UnprocessedKeys")
+            if not unprocessed:
                 return found
+            request = unprocessed
             if attempt < policy.attempts:
                 policy.wait(attempt)
         raise ThrottledError("the database is throttling reads; retry shortly")
