@@ -40,7 +40,7 @@ def test_transactions_made_in_the_same_millisecond_all_stay_in_the_history(api, 
 def test_an_id_that_is_already_taken_never_overwrites_history(api, clock, monkeypatch):
     """Should two requests ever draw the same id, the second is written with new
     ids: a ledger entry, lot or outbox item is put only where none exists."""
-    from chalicelib.ledger.service import member_changes
+    from chalicelib.ledger import member_changes
 
     api.member("m1")
     first = earn(api, "m1", "o-1", 10000)
@@ -186,7 +186,7 @@ def test_stats_shards_are_partitions_of_their_own(demo, clock):
 def test_a_program_change_reaches_other_containers_within_the_cache_time(demo, clock, monkeypatch):
     """Each container keeps the program a few seconds; the one that changed it sees
     the change at once, another one after its copy expires."""
-    from chalicelib.ledger.service import programs as programs_module
+    from chalicelib.ledger import programs as programs_module
     from chalicelib.runtime import services
 
     ledger = services().ledger

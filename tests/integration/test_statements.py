@@ -9,7 +9,7 @@ import json
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from chalicelib import aws, local, settings
-from chalicelib.notifications.delivery import delivery as rendering
+from chalicelib.notifications import delivery as rendering
 from chalicelib.domain.program import Program
 from chalicelib.runtime import services
 from tests.checks import earn
