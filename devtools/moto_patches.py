@@ -355,6 +355,8 @@ def _dynamo(pair):
         value = [_dynamo(v) for v in value]
     elif kind == "M":
         value = {k: _dynamo(v) for k, v in value.items()}
+    elif type(value) is list:  # SS, NS, BS: moto's ADD and DELETE change the list in place,
+        value = list(value)    # so it must not be the one kept to tell a changed partition
     out.value = value
     return out
 

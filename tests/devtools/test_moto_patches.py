@@ -465,6 +465,71 @@ def test_every_attribute_type_reads_back_the_same_when_compacted():
     assert sorted(seen["stock"][0]["ss"]["SS"]) == ["a", "b", "c"] and seen["stock"][0]["l"]["L"][1] == {"N": "2"}
 
 
+def test_adding_to_and_deleting_from_a_set_is_stored_when_compacted():
+    """moto's ADD and DELETE change a set attribute's list in place; the
+    partition holding it is packed anew like any other change."""
+    seen = {}
+    for kind in ("stock", "patched", "compact"):
+        with engine(kind) as client:
+            client.put_item(TableName=TABLE, Item={**key("SETS#1"), "tags": {"SS": ["a", "b"]},
+                                                   "nums": {"NS": ["1", "2"]}})
+            answers = []
+            for expression, values in (("ADD tags :v", {":v": {"SS": ["c"]}}),
+                                       ("ADD nums :v", {":v": {"NS": ["3"]}}),
+                                       ("DELETE tags :v", {":v": {"SS": ["a"]}}),
+                                       ("DELETE nums :v", {":v": {"NS": ["1"]}})):
+                answers.append(client.update_item(
+                    TableName=TABLE, Key=key("SETS#1"), UpdateExpression=expression,
+                    ExpressionAttributeValues=values, ReturnValues="ALL_NEW")["Attributes"])
+                answers.append(client.get_item(TableName=TABLE, Key=key("SETS#1"),
+                                               ConsistentRead=True)["Item"])
+            seen[kind] = [(sorted(a["tags"]["SS"]), sorted(a["nums"]["NS"])) for a in answers]
+    assert seen["stock"] == [(["a", "b", "c"], ["1", "2"])] * 2 + [(["a", "b", "c"], ["1", "2", "3"])] * 2 \
+        + [(["b", "c"], ["1", "2", "3"])] * 2 + [(["b", "c"], ["2", "3"])] * 2
+    assert seen["patched"] == seen["stock"]
+    assert seen["compact"] == seen["stock"]
+
+
+def test_a_job_run_finishes_on_the_serial_server_when_compacted():
+    """RunBook.add and .close (an ADD to and a DELETE from a string set) on
+    the serial server as the local service runs it: patched and compacted."""
+    import datetime as dt
+
+    from chalicelib.job_pipeline import RunBook
+    from devtools.serial_moto import SerialMotoServer
+
+    with moto_as("compact"):
+        assert moto_patches.enable_compaction()
+        server = SerialMotoServer().start()
+        try:
+            client = boto3.client("dynamodb", region_name="ap-northeast-2", endpoint_url=server.endpoint,
+                                  aws_access_key_id="local", aws_secret_access_key="local")
+            client.create_table(TableName="runs", BillingMode="PAY_PER_REQUEST",
+                                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                           {"AttributeName": "sk", "KeyType": "RANGE"}],
+                                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                      {"AttributeName": "sk", "AttributeType": "S"}])
+            runs = RunBook(client, "runs")
+            now = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
+            assert runs.begin("expire#2027-01-01", ["plan"], now, dt.timedelta(minutes=5))
+            runs.add("expire#2027-01-01", ["page#1", "page#2"])
+            assert not runs.close("expire#2027-01-01", "plan", now)
+            assert not runs.close("expire#2027-01-01", "page#1", now)
+            assert not runs.finished("expire#2027-01-01")
+            assert runs.close("expire#2027-01-01", "page#2", now)
+            assert runs.finished("expire#2027-01-01")
+            assert isinstance(the_table_named("runs").items, moto_patches.Partitions)
+            client.delete_table(TableName="runs")
+        finally:
+            server.stop()
+
+
+def the_table_named(name: str):
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends["123456789012"]["ap-northeast-2"].tables[name]
+
+
 def test_a_saved_compacted_state_restores_packed_or_as_moto_keeps_it(tmp_path):
     from devtools import local_state
 
