@@ -48,6 +48,13 @@ The patches:
    request, so no `Item`, `DynamoType` or sort-key object outlives a request.
    The index records of 3. are plain strings. A member with three purchases
    (16 items, 5.7 KB of DynamoDB data) then takes about 2 KB instead of 54 KB.
+   A partition of more than CHUNK_MAX (256) items is kept as `Chunks`: its
+   items in sort-key order, CHUNK_ITEMS (128) to a blob, so a GetItem or a
+   write unpacks and repacks the one chunk of its key and a Query the chunks
+   its key condition can reach (with a Limit, one more), not the partition.
+   An unpacked set attribute is a copy of the stored list: moto's ADD and
+   DELETE change a set in place, and the stored form is what `pack()`
+   compares with to tell a changed partition.
 
 5. `uncounted_queue_attributes`: `SendMessage`, and `GetQueueAttributes`
    asking for no message count (moto's receive asks for
@@ -374,8 +381,8 @@ def _string_key(text: str):
 # A partition of more than CHUNK_MAX items (a member with a long history, the
 # job-run book) is kept as `Chunks`: its items in range-key order, CHUNK_ITEMS
 # to a blob, so a request unpacks and packs only the chunks it touches.
-CHUNK_MAX = 512
-CHUNK_ITEMS = 256
+CHUNK_MAX = 256
+CHUNK_ITEMS = 128
 
 
 def _order(kind: str, value):
