@@ -48,6 +48,13 @@ The patches:
    request, so no `Item`, `DynamoType` or sort-key object outlives a request.
    The index records of 3. are plain strings. A member with three purchases
    (16 items, 5.7 KB of DynamoDB data) then takes about 2 KB instead of 54 KB.
+   A partition of more than CHUNK_MAX (256) items is kept as `Chunks`: its
+   items in sort-key order, CHUNK_ITEMS (128) to a blob, so a GetItem or a
+   write unpacks and repacks the one chunk of its key and a Query the chunks
+   its key condition can reach (with a Limit, one more), not the partition.
+   An unpacked set attribute is a copy of the stored list: moto's ADD and
+   DELETE change a set in place, and the stored form is what `pack()`
+   compares with to tell a changed partition.
 
 5. `uncounted_queue_attributes`: `SendMessage`, and `GetQueueAttributes`
    asking for no message count (moto's receive asks for
@@ -69,6 +76,7 @@ as it is (`apply()` does nothing), to run the test suite on stock moto.
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import copy as real_copy
 import hashlib
@@ -80,6 +88,7 @@ import sys
 import threading
 import types
 import zlib
+from decimal import Decimal
 from typing import Any, Callable
 
 TARGET_VERSION = "5.2.5"
@@ -355,6 +364,8 @@ def _dynamo(pair):
         value = [_dynamo(v) for v in value]
     elif kind == "M":
         value = {k: _dynamo(v) for k, v in value.items()}
+    elif type(value) is list:  # SS, NS, BS: moto's ADD and DELETE change the list in place,
+        value = list(value)    # so it must not be the one kept to tell a changed partition
     out.value = value
     return out
 
@@ -367,11 +378,231 @@ def _string_key(text: str):
     return out
 
 
+# A partition of more than CHUNK_MAX items (a member with a long history, the
+# job-run book) is kept as `Chunks`: its items in range-key order, CHUNK_ITEMS
+# to a blob, so a request unpacks and packs only the chunks it touches.
+CHUNK_MAX = 256
+CHUNK_ITEMS = 128
+
+
+def _order(kind: str, value):
+    """Where a range key (S or N) sorts in a chunked partition: as moto compares
+    it (strings as str, numbers by value), the exact text breaking ties."""
+    if kind == "N":
+        return (Decimal(value), value)
+    return (value, "")
+
+
+def _bound(kind: str, value):
+    """A key condition's value as `_order(...)[0]` compares it."""
+    return Decimal(value) if kind == "N" else value
+
+
+class Chunks:
+    """One partition (one hash key) of a compacted table, larger than
+    CHUNK_MAX items, with the mapping protocol of moto's {range key: Item}
+    dict. Chunk n holds the keys from `los[n]` up to `los[n + 1]` (chunk 0 also
+    any key before `los[0]`); `blobs[n]` is its packed items (the layout of a
+    whole partition's blob), `counts[n]` how many; `hot` {n: [{range key:
+    Item}, plain form it was built from]} the chunks unpacked since the last
+    `pack()`. Range keys of type S or N only."""
+
+    def __init__(self, owner: "Partitions", key: str, range_type: str):
+        self.owner, self.key, self.range_type = owner, key, range_type
+        self.los: list = []
+        self.blobs: list[bytes] = []
+        self.counts: list[int] = []
+        self.hot: dict[int, list] = {}
+
+    @classmethod
+    def split(cls, owner: "Partitions", key: str, plain: list, learn: bool = True) -> "Chunks":
+        """A chunked partition of `plain` (a partition's plain form)."""
+        chunks = cls(owner, key, plain[0][0][0])
+        chunks.los, chunks.blobs, chunks.counts = chunks._pieces(plain, learn)
+        return chunks
+
+    @staticmethod
+    def fits(plain: list) -> bool:
+        """Whether a partition's plain form is large enough and keyed for chunks."""
+        if len(plain) <= CHUNK_MAX:
+            return False
+        kinds = {range_pair[0] if range_pair is not None else None for range_pair, _ in plain}
+        return kinds == {"S"} or kinds == {"N"}
+
+    def _pieces(self, plain: list, learn: bool) -> tuple[list, list, list]:
+        plain = sorted(plain, key=lambda entry: _order(*entry[0]))
+        size = CHUNK_ITEMS if len(plain) > CHUNK_MAX else max(len(plain), 1)
+        los, blobs, counts = [], [], []
+        for start in range(0, len(plain), size):
+            piece = plain[start:start + size]
+            los.append(_order(*piece[0][0]))
+            blobs.append(self.owner._blob(self.key, piece, learn))
+            counts.append(len(piece))
+        return los, blobs, counts
+
+    # -- moto's side ------------------------------------------------------------
+    def _find(self, range_key) -> int | None:
+        if getattr(range_key, "type", None) != self.range_type or not self.los:
+            return None
+        return max(bisect.bisect_right(self.los, _order(range_key.type, range_key.value)) - 1, 0)
+
+    def _chunk(self, n: int) -> dict:
+        entry = self.hot.get(n)
+        if entry is None:
+            plain = self.owner._unpack(self.blobs[n])
+            entry = self.hot[n] = [self.owner._build(_string_key(self.key), plain), plain]
+            self.owner._touch(self)
+        return entry[0]
+
+    def __getitem__(self, range_key):
+        n = self._find(range_key)
+        if n is None:
+            raise KeyError(range_key)
+        return self._chunk(n)[range_key]
+
+    def get(self, range_key, default=None):
+        n = self._find(range_key)
+        return default if n is None else self._chunk(n).get(range_key, default)
+
+    def __contains__(self, range_key) -> bool:
+        n = self._find(range_key)
+        return n is not None and range_key in self._chunk(n)
+
+    def __setitem__(self, range_key, item) -> None:
+        n = self._find(range_key)
+        if n is None:  # moto checks the key's type before it stores an item
+            raise TypeError(f"a range key of type {self.range_type} was expected")
+        self._chunk(n)[range_key] = item
+
+    def pop(self, range_key, *default):
+        n = self._find(range_key)
+        if n is not None:
+            chunk = self._chunk(n)
+            if range_key in chunk:
+                return chunk.pop(range_key)
+        if default:
+            return default[0]
+        raise KeyError(range_key)
+
+    def __delitem__(self, range_key) -> None:
+        self.pop(range_key)
+
+    def __len__(self) -> int:
+        return sum(len(self.hot[n][0]) if n in self.hot else count for n, count in enumerate(self.counts))
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def _walk(self, numbers=None):
+        """The chunks' {range key: Item} dicts in order; cold ones are unpacked
+        for the walk only (moto walks a partition only to read it)."""
+        hash_key = _string_key(self.key)
+        for n in range(len(self.blobs)) if numbers is None else numbers:
+            entry = self.hot.get(n)
+            yield entry[0] if entry is not None else self.owner._build(hash_key, self.owner._unpack(self.blobs[n]))
+
+    def values(self) -> list:
+        return [item for chunk in self._walk() for item in chunk.values()]
+
+    def keys(self) -> list:
+        return [key for chunk in self._walk() for key in chunk]
+
+    def items(self) -> list:
+        return [pair for chunk in self._walk() for pair in chunk.items()]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def covering(self, comparison: str, objs: list, limit, forward: bool) -> list | None:
+        """The items of the chunks that can hold a range key passing the key
+        condition (moto compares each one afterwards), or None when the
+        condition is not one of a key (moto then looks at every item). With a
+        Limit, also the next non-empty chunk in the reading direction: moto
+        ends a full page with a LastEvaluatedKey when any item follows, passing
+        or not."""
+        if not objs or any(getattr(o, "type", None) != self.range_type for o in objs):
+            return None
+        op = comparison.upper()
+        values = [_bound(o.type, o.value) for o in objs]
+        prefix = low = high = None
+        if op in ("EQ", "="):
+            low = high = values[0]
+        elif op in ("LT", "<", "LE", "<="):
+            high = values[0]
+        elif op in ("GT", ">", "GE", ">="):
+            low = values[0]
+        elif op == "BETWEEN" and len(values) == 2:
+            low, high = values
+        elif op == "BEGINS_WITH" and self.range_type == "S":
+            prefix = values[0]
+        else:
+            return None
+        chosen = []
+        last = len(self.los) - 1
+        for n in range(last + 1):
+            lower = self.los[n][0] if n > 0 else None  # chunk 0 also holds keys before los[0]
+            upper = self.los[n + 1][0] if n < last else None
+            if prefix is not None:
+                keep = ((upper is None or upper >= prefix)
+                        and (lower is None or lower <= prefix or lower.startswith(prefix)))
+            else:
+                keep = ((low is None or upper is None or upper >= low)
+                        and (high is None or lower is None or lower <= high))
+            if keep:
+                chosen.append(n)
+        if limit is not None and chosen:
+            following = range(chosen[-1] + 1, last + 1) if forward else range(chosen[0] - 1, -1, -1)
+            for n in following:
+                if (len(self.hot[n][0]) if n in self.hot else self.counts[n]):
+                    chosen.append(n)
+                    break
+        return [item for chunk in self._walk(sorted(chosen)) for item in chunk.values()]
+
+    # -- packing ------------------------------------------------------------------
+    def _packed(self, learn: bool) -> tuple[list, list, list]:
+        """(los, blobs, counts) with the hot chunks packed (a changed chunk
+        re-sorted, split when it grew past CHUNK_MAX, dropped when empty)."""
+        los, blobs, counts = [], [], []
+        newest = len(self.owner.zdicts) - 1
+        hash_key = _string_key(self.key)
+        for n, blob in enumerate(self.blobs):
+            entry = self.hot.get(n)
+            if entry is None:
+                los.append(self.los[n]), blobs.append(blob), counts.append(self.counts[n])
+                continue
+            current = self.owner._flatten(hash_key, entry[0])
+            if current == entry[1] and blob[0] == newest:
+                los.append(self.los[n]), blobs.append(blob), counts.append(self.counts[n])
+            elif current:
+                pieces = self._pieces(current, learn)
+                los += pieces[0]
+                blobs += pieces[1]
+                counts += pieces[2]
+        return los, blobs, counts
+
+    def pack(self) -> None:
+        if self.hot:
+            self.los, self.blobs, self.counts = self._packed(learn=True)
+            self.hot.clear()
+
+    def size(self) -> int:
+        return sum(map(len, self.blobs))
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if self.hot:
+            state["los"], state["blobs"], state["counts"] = self._packed(learn=False)
+            state["hot"] = {}
+        return state
+
+
 class Partitions:
     """`Table.items` of a compacted table (hash key of type S): the same
     mapping protocol as moto's defaultdict(dict), partitions packed between
-    requests. `cold` holds {hash value: blob}; `hot` {hash value: [hash key,
-    partition, blob it came from or None, its plain form]} until `pack()`."""
+    requests. `cold` holds {hash value: blob, or `Chunks` for a partition of
+    more than CHUNK_MAX items}; `hot` {hash value: [hash key, partition (a
+    dict, an Item or `Chunks`), blob it came from or None, its plain form]}
+    until `pack()`."""
 
     def __init__(self, hash_attr: str, range_attr: str | None):
         self.hash_attr, self.range_attr = hash_attr, range_attr
@@ -393,10 +624,18 @@ class Partitions:
         if entry is None:
             blob = self.cold.pop(key)
             hash_key = hash_key if hash_key is not None else _string_key(key)
-            plain = self._unpack(blob)
-            entry = self.hot[key] = [hash_key, self._build(hash_key, plain), blob, plain]
+            if isinstance(blob, Chunks):  # its chunks are unpacked as moto reaches them
+                entry = self.hot[key] = [hash_key, blob, None, None]
+            else:
+                plain = self._unpack(blob)
+                entry = self.hot[key] = [hash_key, self._build(hash_key, plain), blob, plain]
             _dirty[id(self)] = self
         return entry[1]
+
+    def _touch(self, chunks: "Chunks") -> None:
+        """`chunks` unpacked a chunk: it is packed again with the other partitions."""
+        if self.cold.get(chunks.key) is chunks:
+            self._thaw(chunks.key)
 
     def __getitem__(self, hash_key):
         key = self._key(hash_key)
@@ -451,14 +690,14 @@ class Partitions:
         for entry in list(self.hot.values()):
             yield entry[1]
         for key, blob in list(self.cold.items()):
-            yield self._build(_string_key(key), self._unpack(blob))
+            yield blob if isinstance(blob, Chunks) else self._build(_string_key(key), self._unpack(blob))
 
     def items(self):
         for entry in list(self.hot.values()):
             yield entry[0], entry[1]
         for key, blob in list(self.cold.items()):
             hash_key = _string_key(key)
-            yield hash_key, self._build(hash_key, self._unpack(blob))
+            yield hash_key, blob if isinstance(blob, Chunks) else self._build(hash_key, self._unpack(blob))
 
     def clear(self) -> None:
         self.cold.clear()
@@ -523,18 +762,31 @@ class Partitions:
         deflate = zlib.compressobj(6, zdict=self.zdicts[kind]) if kind else zlib.compressobj(6)
         return bytes([kind]) + deflate.compress(raw) + deflate.flush(), raw
 
+    def _blob(self, key, plain, learn: bool = True) -> bytes:
+        blob, raw = self._encode(plain)
+        if learn and raw is not None:
+            self._learn(key, raw)
+        return blob
+
     def pack(self) -> int:
-        """Pack every unpacked partition (empty ones are dropped, as nothing can read them)."""
+        """Pack every unpacked partition (empty ones are dropped, as nothing can
+        read them); one grown past CHUNK_MAX items is packed as `Chunks`."""
         entries = list(self.hot.items())
         self.hot.clear()
         for key, (hash_key, partition, blob, plain) in entries:
+            if isinstance(partition, Chunks):
+                partition.pack()
+                if partition:
+                    self.cold[key] = partition
+                continue
             if isinstance(partition, dict) and not partition:
                 continue  # an empty collection moto's defaultdict made on a lookup
             current = self._flatten(hash_key, partition)
+            if isinstance(key, str) and self.range_attr is not None and Chunks.fits(current):
+                self.cold[key] = Chunks.split(self, key, current)
+                continue
             if blob is None or current != plain or blob[0] != len(self.zdicts) - 1:
-                blob, raw = self._encode(current)
-                if raw is not None:
-                    self._learn(key, raw)
+                blob = self._blob(key, current)
             self.cold[key] = blob
         return len(entries)
 
@@ -558,14 +810,17 @@ class Partitions:
 
         out = defaultdict(dict)
         for hash_key, partition in self.items():
-            out[hash_key] = partition
+            out[hash_key] = dict(partition.items()) if isinstance(partition, Chunks) else partition
         return out
 
     def __getstate__(self):
         state = dict(self.__dict__)
         cold = dict(self.cold)
         for key, (hash_key, partition, _, _) in self.hot.items():
-            if not (isinstance(partition, dict) and not partition):
+            if isinstance(partition, Chunks):
+                if partition:
+                    cold[key] = partition  # packed by its own __getstate__
+            elif not (isinstance(partition, dict) and not partition):
                 cold[key] = self._encode(self._flatten(hash_key, partition))[0]
         state.update(cold=cold, hot={})
         return state
@@ -639,7 +894,8 @@ def footprint() -> dict:
     for table in _tables():
         if isinstance(table.items, Partitions):
             out["partitions"] += len(table.items)
-            out["blob_bytes"] += sum(map(len, table.items.cold.values()))
+            out["blob_bytes"] += sum(blob.size() if isinstance(blob, Chunks) else len(blob)
+                                     for blob in table.items.cold.values())
         state = table.__dict__.get(GSI_ATTR)
         if state is not None:
             out["index_records"] += sum(len(b) for buckets in state[1].values() for b in buckets.values())
@@ -868,13 +1124,19 @@ def _update_item(self, table_name, key, *args, **kwargs):
 
 
 def _candidates(table, hash_key, index_name, hash_key_conditions, range_comparison=None,
-                range_objs=(), range_key_conditions=None, limit=None):
+                range_objs=(), range_key_conditions=None, limit=None, forward=True):
+    range_named = {name for name, _, _ in (range_key_conditions or [])}
     if not index_name:
         if hash_key is None:
             return None
         stored = table.items.get(hash_key)
         if stored is None:
             return []
+        if isinstance(stored, Chunks) and range_comparison and range_named <= {table.range_key_attr}:
+            # a large compacted partition: only the chunks the key condition can reach
+            covering = stored.covering(range_comparison, list(range_objs or ()), limit, forward)
+            if covering is not None:
+                return covering
         return list(stored.values()) if table.has_range_key else [stored]
     signature, buckets = _buckets(table)
     attr, range_attr = next(((a, r) for n, a, r in signature if n == index_name), (None, None))
@@ -894,7 +1156,6 @@ def _candidates(table, hash_key, index_name, hash_key_conditions, range_comparis
     # (Without a Limit the one difference is at moto's 1 MB page size, which
     # it counts over non-matching candidates too: pages are cut by the size of
     # the matching items only, as DynamoDB does.)
-    range_named = {name for name, _, _ in (range_key_conditions or [])}
     prefilter = (bool(range_comparison) and limit is None and range_attr is not None
                  and range_named <= {range_attr})
     found = []
@@ -928,7 +1189,7 @@ def _query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_
     try:
         candidates = _candidates(self, hash_key, index_name, kwargs.get("hash_key_conditions"),
                                  range_comparison, range_objs, kwargs.get("range_key_conditions"),
-                                 limit)
+                                 limit, scan_index_forward is not False)
     except Exception:
         candidates = None  # anything unusual: moto's full walk
     if candidates is None:

@@ -465,6 +465,71 @@ def test_every_attribute_type_reads_back_the_same_when_compacted():
     assert sorted(seen["stock"][0]["ss"]["SS"]) == ["a", "b", "c"] and seen["stock"][0]["l"]["L"][1] == {"N": "2"}
 
 
+def test_adding_to_and_deleting_from_a_set_is_stored_when_compacted():
+    """moto's ADD and DELETE change a set attribute's list in place; the
+    partition holding it is packed anew like any other change."""
+    seen = {}
+    for kind in ("stock", "patched", "compact"):
+        with engine(kind) as client:
+            client.put_item(TableName=TABLE, Item={**key("SETS#1"), "tags": {"SS": ["a", "b"]},
+                                                   "nums": {"NS": ["1", "2"]}})
+            answers = []
+            for expression, values in (("ADD tags :v", {":v": {"SS": ["c"]}}),
+                                       ("ADD nums :v", {":v": {"NS": ["3"]}}),
+                                       ("DELETE tags :v", {":v": {"SS": ["a"]}}),
+                                       ("DELETE nums :v", {":v": {"NS": ["1"]}})):
+                answers.append(client.update_item(
+                    TableName=TABLE, Key=key("SETS#1"), UpdateExpression=expression,
+                    ExpressionAttributeValues=values, ReturnValues="ALL_NEW")["Attributes"])
+                answers.append(client.get_item(TableName=TABLE, Key=key("SETS#1"),
+                                               ConsistentRead=True)["Item"])
+            seen[kind] = [(sorted(a["tags"]["SS"]), sorted(a["nums"]["NS"])) for a in answers]
+    assert seen["stock"] == [(["a", "b", "c"], ["1", "2"])] * 2 + [(["a", "b", "c"], ["1", "2", "3"])] * 2 \
+        + [(["b", "c"], ["1", "2", "3"])] * 2 + [(["b", "c"], ["2", "3"])] * 2
+    assert seen["patched"] == seen["stock"]
+    assert seen["compact"] == seen["stock"]
+
+
+def test_a_job_run_finishes_on_the_serial_server_when_compacted():
+    """RunBook.add and .close (an ADD to and a DELETE from a string set) on
+    the serial server as the local service runs it: patched and compacted."""
+    import datetime as dt
+
+    from chalicelib.job_pipeline import RunBook
+    from devtools.serial_moto import SerialMotoServer
+
+    with moto_as("compact"):
+        assert moto_patches.enable_compaction()
+        server = SerialMotoServer().start()
+        try:
+            client = boto3.client("dynamodb", region_name="ap-northeast-2", endpoint_url=server.endpoint,
+                                  aws_access_key_id="local", aws_secret_access_key="local")
+            client.create_table(TableName="runs", BillingMode="PAY_PER_REQUEST",
+                                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                           {"AttributeName": "sk", "KeyType": "RANGE"}],
+                                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                      {"AttributeName": "sk", "AttributeType": "S"}])
+            runs = RunBook(client, "runs")
+            now = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
+            assert runs.begin("expire#2027-01-01", ["plan"], now, dt.timedelta(minutes=5))
+            runs.add("expire#2027-01-01", ["page#1", "page#2"])
+            assert not runs.close("expire#2027-01-01", "plan", now)
+            assert not runs.close("expire#2027-01-01", "page#1", now)
+            assert not runs.finished("expire#2027-01-01")
+            assert runs.close("expire#2027-01-01", "page#2", now)
+            assert runs.finished("expire#2027-01-01")
+            assert isinstance(the_table_named("runs").items, moto_patches.Partitions)
+            client.delete_table(TableName="runs")
+        finally:
+            server.stop()
+
+
+def the_table_named(name: str):
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends["123456789012"]["ap-northeast-2"].tables[name]
+
+
 def test_a_saved_compacted_state_restores_packed_or_as_moto_keeps_it(tmp_path):
     from devtools import local_state
 
@@ -486,6 +551,168 @@ def test_a_saved_compacted_state_restores_packed_or_as_moto_keeps_it(tmp_path):
         shard = client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
                              ExpressionAttributeValues={":s": {"S": "2"}})["Items"]
         assert sorted(i["pk"]["S"] for i in shard) == [f"MEMBER#m{m:06d}" for m in range(2, 20, 4)]
+
+
+def large_partition_scenario(client) -> list:
+    """Requests on partitions larger than a chunk (CHUNK_MAX is made small by the
+    caller): every key condition, pages both ways, writes that grow, split,
+    empty and re-sort chunks, on S and N range keys."""
+    import random
+
+    rng = random.Random(7)
+    client.create_table(TableName="numbers", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                   {"AttributeName": "n", "KeyType": "RANGE"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                              {"AttributeName": "n", "AttributeType": "N"}])
+    out = []
+    picked = rng.sample(range(200), 75)
+    for start in range(0, 75, 25):
+        client.batch_write_item(RequestItems={
+            TABLE: [{"PutRequest": {"Item": {**key("BIG#1", f"TX#{i:04d}"), "v": {"N": str(i)},
+                                             "shard": {"S": str(i % 3)}, "due": {"S": f"D{i:04d}"},
+                                             "tags": {"SS": ["a"]}}}} for i in picked[start:start + 25]],
+            "numbers": [{"PutRequest": {"Item": {"pk": {"S": "NUM#1"}, "n": {"N": str(i - 100) + ".5"},
+                                                 "v": {"S": str(i)}}}} for i in picked[start:start + 25]]})
+    conditions = [("sk = :a", 1), ("sk < :a", 1), ("sk <= :a", 1), ("sk > :a", 1), ("sk >= :a", 1),
+                  ("sk BETWEEN :a AND :b", 2), ("begins_with(sk, :p)", 0)]
+
+    def queries():
+        for _ in range(4):
+            a, b = sorted(rng.sample(range(210), 2))
+            for expression, n in conditions:
+                values = {":pk": {"S": "BIG#1"}}
+                if n:
+                    values[":a"] = {"S": f"TX#{a:04d}"}
+                if n == 2:
+                    values[":b"] = {"S": f"TX#{b:04d}"}
+                if not n:
+                    values[":p"] = {"S": f"TX#{a // 10:03d}"}
+                for limit in (None, 3):
+                    for forward in (True, False):
+                        kwargs = {"Limit": limit} if limit else {}
+                        page = client.query(TableName=TABLE, KeyConditionExpression="pk = :pk AND " + expression,
+                                            ExpressionAttributeValues=values, ScanIndexForward=forward, **kwargs)
+                        out.append((expression, limit, forward, page["Items"], page.get("LastEvaluatedKey")))
+                        if "LastEvaluatedKey" in page:
+                            page = client.query(TableName=TABLE, KeyConditionExpression="pk = :pk AND " + expression,
+                                                ExpressionAttributeValues=values, ScanIndexForward=forward,
+                                                ExclusiveStartKey=page["LastEvaluatedKey"], **kwargs)
+                            out.append(("next", page["Items"], page.get("LastEvaluatedKey")))
+            for expression in ("n BETWEEN :a AND :b", "n < :a", "n >= :a"):
+                values = {":pk": {"S": "NUM#1"}, ":a": {"N": str(a - 100)}}
+                if ":b" in expression:
+                    values[":b"] = {"N": str(b - 100)}
+                out.append(client.query(TableName="numbers", KeyConditionExpression="pk = :pk AND " + expression,
+                                        ExpressionAttributeValues=values)["Items"])
+
+    queries()
+    for step in range(80):  # writes: new keys anywhere, updates, set changes, deletes
+        i = rng.randrange(220)
+        action = rng.choice(("put", "update", "add", "delete", "delete", "get"))
+        k = key("BIG#1", f"TX#{i:04d}")
+        if action == "put":
+            client.put_item(TableName=TABLE, Item={**k, "v": {"N": str(step)}, "shard": {"S": "1"},
+                                                   "due": {"S": f"E{step:04d}"}})
+        elif action == "update":
+            out.append(client.update_item(TableName=TABLE, Key=k, UpdateExpression="SET v = :v",
+                                          ExpressionAttributeValues={":v": {"N": str(-step)}},
+                                          ReturnValues="ALL_NEW")["Attributes"])
+        elif action == "add":
+            client.update_item(TableName=TABLE, Key=k, UpdateExpression="ADD tags :t",
+                               ExpressionAttributeValues={":t": {"SS": [f"t{step}"]}})
+        elif action == "delete":
+            out.append(client.delete_item(TableName=TABLE, Key=k, ReturnValues="ALL_OLD").get("Attributes"))
+        out.append(client.get_item(TableName=TABLE, Key=k).get("Item"))
+    queries()
+    out.append(client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
+                            ExpressionAttributeValues={":s": {"S": "1"}})["Items"])
+    out.append(client.describe_table(TableName=TABLE)["Table"]["ItemCount"])
+    out.append(client.scan(TableName=TABLE)["Items"])
+    for start in range(0, 220, 25):  # empty the partition
+        client.batch_write_item(RequestItems={TABLE: [{"DeleteRequest": {"Key": key("BIG#1", f"TX#{i:04d}")}}
+                                                      for i in range(start, min(start + 25, 220))]})
+    out.append(client.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
+                            ExpressionAttributeValues={":pk": {"S": "BIG#1"}})["Items"])
+    return out
+
+
+def test_large_partitions_answer_the_same_in_chunks(monkeypatch):
+    monkeypatch.setattr(moto_patches, "CHUNK_MAX", 8)
+    monkeypatch.setattr(moto_patches, "CHUNK_ITEMS", 4)
+    seen = {}
+    for kind in ("stock", "compact"):
+        with engine(kind) as client:
+            seen[kind] = large_partition_scenario(client)
+            if kind == "compact":
+                partitions = the_table().items
+                assert "BIG#1" not in partitions.cold and partitions.hot == {}  # emptied: dropped
+    assert len(seen["stock"]) > 300
+    assert seen["compact"] == seen["stock"]
+
+
+def test_a_request_unpacks_only_the_chunks_it_touches(monkeypatch):
+    monkeypatch.setattr(moto_patches, "CHUNK_MAX", 40)
+    monkeypatch.setattr(moto_patches, "CHUNK_ITEMS", 20)
+    unpacked = []
+    real_unpack = moto_patches.Partitions._unpack
+    monkeypatch.setattr(moto_patches.Partitions, "_unpack",
+                        lambda self, blob: unpacked.append(blob) or real_unpack(self, blob))
+    with engine("compact") as client:
+        for start in range(0, 400, 25):
+            client.batch_write_item(RequestItems={TABLE: [
+                {"PutRequest": {"Item": {**key("BIG#1", f"TX#{i:04d}"), "v": {"N": str(i)}}}}
+                for i in range(start, start + 25)]})
+        chunks = the_table().items.cold["BIG#1"]
+        assert isinstance(chunks, moto_patches.Chunks) and len(chunks.blobs) >= 400 // 40
+        assert len(chunks) == 400 and chunks.hot == {}
+
+        def cost(call):
+            unpacked.clear()
+            blobs = list(chunks.blobs)
+            answer = call()
+            assert chunks.hot == {}
+            return len(unpacked), sum(a is not b for a, b in zip(blobs, chunks.blobs)), answer
+
+        reads, written, got = cost(lambda: client.get_item(TableName=TABLE, Key=key("BIG#1", "TX#0123")))
+        assert (reads, written) == (1, 0) and got["Item"]["v"] == {"N": "123"}
+        reads, written, _ = cost(lambda: client.update_item(
+            TableName=TABLE, Key=key("BIG#1", "TX#0200"), UpdateExpression="ADD v :one",
+            ExpressionAttributeValues={":one": {"N": "1"}}))
+        assert (reads, written) == (1, 1)
+        reads, written, _ = cost(lambda: client.put_item(TableName=TABLE, Item={**key("BIG#1", "TX#0300a")}))
+        assert (reads, written) == (1, 1)
+        reads, written, page = cost(lambda: client.query(
+            TableName=TABLE, KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+            ExpressionAttributeValues={":pk": {"S": "BIG#1"}, ":a": {"S": "TX#0100"}, ":b": {"S": "TX#0124"}}))
+        assert page["Count"] == 25 and written == 0 and reads <= 3
+        reads, written, page = cost(lambda: client.query(
+            TableName=TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)", Limit=5,
+            ExpressionAttributeValues={":pk": {"S": "BIG#1"}, ":p": {"S": "TX#03"}}))
+        assert page["Count"] == 5 and "LastEvaluatedKey" in page and written == 0 and reads <= 7
+        assert client.get_item(TableName=TABLE, Key=key("BIG#1", "TX#0200"))["Item"]["v"] == {"N": "201"}
+        assert len(chunks) == 401
+
+
+def test_a_saved_state_keeps_large_partitions_in_chunks(tmp_path, monkeypatch):
+    from devtools import local_state
+
+    monkeypatch.setattr(moto_patches, "CHUNK_MAX", 8)
+    monkeypatch.setattr(moto_patches, "CHUNK_ITEMS", 4)
+    path = tmp_path / "state.pkl"
+    with engine("compact") as client:
+        for i in range(30):
+            client.put_item(TableName=TABLE, Item={**key("BIG#1", f"TX#{i:04d}"), "v": {"N": str(i)}})
+        expected = everything(client)
+        local_state.save(path)
+        assert local_state.restore(path)
+        assert isinstance(the_table().items.cold["BIG#1"], moto_patches.Chunks)
+        assert everything(client) == expected
+        moto_patches._compaction = False  # a process that does not compact
+        assert local_state.restore(path)
+        assert type(the_table().items) is not moto_patches.Partitions
+        assert everything(client) == expected
+        moto_patches._compaction = True
 
 
 def test_a_failed_transaction_rolls_back_fully_when_patched():
