@@ -558,11 +558,14 @@ def retry_later(record, seconds: int) -> None:
 
 # -- the API's edges: health, OpenAPI, docs page, and the error shape everywhere --
 # (the operations are declared in chalicelib/operations.py; OpenAPI from there)
+# The OpenAPI document (its response models), the docs page and the console are
+# imported by their own routes only: a cold start loads none of them
+# (tests/integration/test_cold_start_imports.py).
 import traceback  # noqa: E402
 import uuid  # noqa: E402
 
-from chalicelib import aws, openapi  # noqa: E402
-from chalicelib import docs_page as docs_files  # noqa: E402
+from chalicelib import aws  # noqa: E402
+from chalicelib.version import VERSION  # noqa: E402
 
 MAX_BODY_BYTES = 1024 * 1024
 SECRET = re.compile(r"dgl_[A-Za-z0-9_-]*")
@@ -683,12 +686,14 @@ def health():
         app.log.warning("health: DynamoDB did not answer: %s", type(error).__name__)
         answers = False
     return json_response(200, {"status": "ok" if answers else "degraded",
-                               "version": openapi.VERSION, "dynamodb": answers})
+                               "version": VERSION, "dynamodb": answers})
 
 
 @app.route("/openapi.json", methods=["GET"])
 @public
 def openapi_document():
+    from chalicelib import openapi
+
     stage = (app.current_request.context or {}).get("stage")
     response = json_response(200, openapi.document(f"/{stage}" if stage else None))
     response.headers["Cache-Control"] = "no-cache"
@@ -698,12 +703,14 @@ def openapi_document():
 @app.route("/docs", methods=["GET"])
 @public
 def docs_page():
+    from chalicelib import docs_page as docs_files
+
     headers, body = docs_files.page()
     return Response(body=body, status_code=200, headers=headers)
 
 
 def file_response(found, missing: str) -> Response:
-    """A static file's answer (`docs_page.static_answer`), or a 404 saying `missing`."""
+    """A static file's answer (`static_files.static_answer`), or a 404 saying `missing`."""
     if found is None:
         return error_response(404, "NOT_FOUND", missing)
     status, headers, body = found
@@ -713,12 +720,14 @@ def file_response(found, missing: str) -> Response:
 @app.route("/docs/{asset}", methods=["GET"])
 @public
 def docs_asset(asset):
+    from chalicelib import docs_page as docs_files
+
     return file_response(docs_files.asset(asset, app.current_request.headers.get("if-none-match")),
                          "no such file of the documentation page")
 
 
 # -- dashboards: the operator console, the member page and its widget tokens --------
-from chalicelib import clock, ui  # noqa: E402
+from chalicelib import clock  # noqa: E402
 from chalicelib.program_preview import ProgramPreview, preview as preview_purchase  # noqa: E402
 from chalicelib.store import Store  # noqa: E402
 from chalicelib.widget_tokens import WidgetGrant, WidgetTokens  # noqa: E402
@@ -768,24 +777,32 @@ def html_page(headers: dict, body: str) -> Response:
 @app.route("/console", methods=["GET"])
 @public
 def console_page():
+    from chalicelib import ui
+
     return html_page(*ui.page("console"))
 
 
 @app.route("/widget", methods=["GET"])
 @public
 def widget_page():
+    from chalicelib import ui
+
     return html_page(*ui.page("widget"))
 
 
 @app.route("/widget", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @public
 def widget_page_with_token():
+    from chalicelib import ui
+
     return html_page(*ui.widget_with_token(app.current_request.raw_body or b""))
 
 
 @app.route("/ui/{asset}", methods=["GET"])
 @public
 def ui_asset(asset):
+    from chalicelib import ui
+
     return file_response(ui.asset(asset, app.current_request.headers.get("if-none-match")),
                          "no such file of the console or member page")
 

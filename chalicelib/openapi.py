@@ -11,8 +11,8 @@ from pydantic.json_schema import models_json_schema
 
 from . import schemas
 from .operations import OPERATIONS, Operation
+from .version import VERSION
 
-VERSION = "2.0.0"
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 PATH_PARAMETERS = {
     "member_id": {"type": "string", "pattern": schemas.ID_PATTERN},

@@ -15,7 +15,8 @@ import html
 import pathlib
 import re
 from typing import Optional
-from ..docs_page import static_answer
+
+from ..static_files import static_answer
 
 ASSETS = pathlib.Path(__file__).resolve().parent / "assets"
 TYPES = {
