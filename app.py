@@ -705,6 +705,12 @@ def openapi_document():
 def docs_page():
     from chalicelib import docs_page as docs_files
 
+    sent_path = (app.current_request.context or {}).get("path") or ""
+    if sent_path.endswith("/"):
+        # /docs/ reaches this route too, but the page's relative asset and document
+        # URLs would resolve under /docs/docs/: send the browser to /docs (a relative
+        # Location, so that it holds behind an API Gateway stage too)
+        return Response(body="", status_code=301, headers=docs_files.redirect_to_page())
     headers, body = docs_files.page()
     return Response(body=body, status_code=200, headers=headers)
 

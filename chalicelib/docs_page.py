@@ -37,6 +37,11 @@ def page() -> tuple[dict, str]:
             **SECURITY}, body
 
 
+def redirect_to_page() -> dict:
+    """Headers of the answer to GET /docs/: to /docs, relative to where it was asked."""
+    return {"Location": "../docs", "Cache-Control": "public, max-age=86400", **SECURITY}
+
+
 def asset(name: str, if_none_match: Optional[str]) -> Optional[tuple[int, dict, str]]:
     """Status, headers and body of GET /docs/{name}; None for an unknown name."""
     if name not in SERVED:
