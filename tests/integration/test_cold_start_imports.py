@@ -41,6 +41,20 @@ def test_import_app_loads_no_openapi_document_docs_page_or_console():
     assert [name for name in NOT_AT_COLD_START if name in loaded] == []
 
 
+def test_request_body_models_are_built_on_first_use():
+    """A body model's validator is built by the first request that needs it: a cold
+    start builds none of them (the program's models, read by almost every request, are)."""
+    loaded = loaded_after(
+        "from chalicelib import schemas\n"
+        "from chalicelib.domain.program import Program\n"
+        "built = sorted(name for name, model in vars(schemas).items() if isinstance(model, type)\n"
+        "               and issubclass(model, schemas.Request) and model.__pydantic_complete__)\n"
+        "assert built == [] and Program.__pydantic_complete__, built\n"
+        "schemas.Earn.model_validate_json('{\"order_id\": \"A-1\", \"amount\": 5}')\n"
+        "assert schemas.Earn.__pydantic_complete__\n")
+    assert "chalicelib.schemas" in loaded
+
+
 def test_the_document_and_docs_page_are_loaded_by_their_routes():
     loaded = loaded_after(
         "from chalice.test import Client\n"
