@@ -3,9 +3,10 @@ with its content type, cache headers and a Content-Security-Policy."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import pathlib
 from typing import Optional
+
+from chalicelib.api.static_files import static_answer
 
 ASSETS = pathlib.Path(__file__).resolve().parent / "docs_assets"
 TYPES = {
@@ -36,21 +37,14 @@ def page() -> tuple[dict, str]:
             **SECURITY}, body
 
 
+def redirect_to_page() -> dict:
+    """Headers of the answer to GET /docs/: to /docs, relative to where it was asked."""
+    return {"Location": "../docs", "Cache-Control": "public, max-age=86400", **SECURITY}
+
+
 def asset(name: str, if_none_match: Optional[str]) -> Optional[tuple[int, dict, str]]:
     """Status, headers and body of GET /docs/{name}; None for an unknown name."""
     if name not in SERVED:
         return None
     return static_answer(name, _read(name), if_none_match, TYPES, SECURITY)
 
-
-def static_answer(name: str, body: str, if_none_match: Optional[str], types: dict, security: dict
-                  ) -> tuple[int, dict, str]:
-    """A vendored file's answer: its content type, an ETag, a day's caching, 304 when unchanged."""
-    etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
-    suffix = pathlib.PurePath(name).suffix
-    headers = {"Content-Type": types.get(suffix, "text/plain; charset=utf-8"), "ETag": etag,
-               # a day, then revalidated by ETag: a new release's assets are picked up
-               "Cache-Control": "public, max-age=86400", **security}
-    if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
-        return 304, headers, ""
-    return 200, headers, body

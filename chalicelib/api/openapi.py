@@ -2,7 +2,6 @@
 pydantic models the routes validate with (no second, hand-written schema)."""
 from __future__ import annotations
 
-import chalicelib
 
 import copy
 import functools
@@ -13,9 +12,10 @@ from pydantic.json_schema import models_json_schema
 
 from chalicelib.api import schemas
 from chalicelib.api.operations import OPERATIONS, Operation
+from chalicelib.version import VERSION
 
-VERSION = chalicelib.__version__
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
+PLAIN_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
 PATH_PARAMETERS = {
     "member_id": {"type": "string", "pattern": schemas.ID_PATTERN},
     "transaction_id": {"type": "string", "pattern": r"^[0-9A-Z]{26}$",
@@ -53,6 +53,8 @@ def _base() -> dict:
     keys, definitions = models_json_schema(
         list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}")
     refs = {key: value for key, value in keys.items()}
+    schemas_by_name = definitions.get("$defs", {})
+    _require_plain_names(schemas_by_name)
     paths: dict[str, dict] = {}
     for op in OPERATIONS:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, refs)
@@ -62,7 +64,7 @@ def _base() -> dict:
         "tags": [{"name": tag} for tag in dict.fromkeys(op.tag for op in OPERATIONS)],
         "paths": paths,
         "components": {
-            "schemas": definitions.get("$defs", {}),
+            "schemas": schemas_by_name,
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer",
                            "description": "an API key: `Authorization: Bearer dgl_...`"},
@@ -88,6 +90,20 @@ def _base() -> dict:
             },
         },
     }
+
+
+def _require_plain_names(schemas_by_name: dict[str, dict]) -> None:
+    """Every schema has one plain name, its model's class name, also its title (what
+    client generators name their types by). pydantic falls back to `Name-Input` /
+    `Name-Output` (a model whose validation and serialization schemas differ) or to
+    `module__path__Name` (two models of one name): both break generated clients, so
+    the document is not made until the models are named apart."""
+    for name, schema in schemas_by_name.items():
+        if not PLAIN_NAME.fullmatch(name) or schema.get("title") != name:
+            raise ValueError(
+                f"the OpenAPI schema {name!r} (title {schema.get('title')!r}) has no plain, "
+                "unique name: give each pydantic model in the document its own class name, "
+                "and one schema for requests and answers")
 
 
 def _operation(op: Operation, refs: dict) -> dict:

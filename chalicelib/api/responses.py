@@ -37,7 +37,7 @@ class Expiring(Answer):
     expires_at: str
 
 
-class Suspension(Answer):
+class MemberSuspension(Answer):
     reason: str
     since: str
 
@@ -56,7 +56,7 @@ class Member(Answer):
     expiring: list[Expiring]
     referral_code: Optional[str] = None
     created_at: Optional[str] = None
-    suspension: Optional[Suspension] = None
+    suspension: Optional[MemberSuspension] = None
     coupons_available: int = 0
     last_activity_at: Optional[str] = None
     dormant: bool = False
@@ -90,6 +90,7 @@ class Transaction(Answer):
     unrecovered_points: Optional[int] = None
     amount: Optional[int] = None
     counterparty_member_id: Optional[str] = None
+    coupon_id: Optional[str] = Field(default=None, description="the coupon bought with these points")
 
 
 class EarnAnswer(Transaction):
@@ -235,6 +236,9 @@ class Coupon(Answer):
     used_at: Optional[str] = None
     order_id: Optional[str] = None
     discount_amount: Optional[int] = None
+    transaction: Optional[Transaction] = Field(
+        default=None, description="a coupon bought with points (a storefront's POST "
+                                  "/members/{member_id}/coupons): the redeem transaction that paid it")
 
 
 class CouponPage(Answer):

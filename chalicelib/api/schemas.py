@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, Optional, Union
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib import clock
@@ -33,7 +32,10 @@ def _instant(text: str) -> str:
 
 def _email(text: str) -> str:
     """An address as given, once the maintained `email-validator` accepts its syntax
-    (no deliverability lookup: no network on a request)."""
+    (no deliverability lookup: no network on a request). Imported here, on the
+    first address: most requests carry none, and a cold start need not load it."""
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(text, check_deliverability=False, globally_deliverable=False)
     except EmailNotValidError as error:
@@ -65,7 +67,9 @@ Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ().-]{2,31}$"), AfterValida
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # defer_build: a body model's validator is built on its first request, not when
+    # the app is imported (a cold start builds none of the ~20 it may never use)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 
 
 class CreateMember(Request):

@@ -1,9 +1,10 @@
 """Phone numbers as SNS takes them (E.164), read with Google's libphonenumber
 rules (`phonenumbers`): a number written without a country code is read in
-the program's `phone_region`."""
-from __future__ import annotations
+the program's `phone_region`.
 
-import phonenumbers
+`phonenumbers` (its metadata for every region) is imported on the first number
+read, not when the app is: a cold start that reads no phone number skips it."""
+from __future__ import annotations
 
 DEFAULT_REGION = "KR"
 
@@ -13,12 +14,16 @@ class InvalidPhoneError(ValueError):
 
 
 def is_known_region(region: str) -> bool:
+    import phonenumbers
+
     return region in phonenumbers.SUPPORTED_REGIONS
 
 
 def to_e164(text: str, region: str = DEFAULT_REGION) -> str:
     """`010-1234-5678` in KR -> `+821012345678`; raises InvalidPhoneError for
     text that is no possible phone number."""
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:

@@ -65,7 +65,8 @@ class Redemption(_Strict):
     min_points: Count = 1000
 
 
-class Transfer(_Strict):
+class TransferRules(_Strict):
+    """Which members may gift points (POST /members/{member_id}/transfers)."""
     allowed_tiers: list[Name] = Field(default_factory=list, max_length=100)
     min_points: Count = 1  # transfers are of 1 point or more anyway
 
@@ -143,7 +144,7 @@ class Program(_Strict):
     # where a phone written without a country code is read (ISO 3166 region, for SMS)
     phone_region: Annotated[str, Field(min_length=2, max_length=3)] = "KR"
     redemption: Redemption = Field(default_factory=Redemption)
-    transfer: Transfer = Field(default_factory=Transfer)
+    transfer: TransferRules = Field(default_factory=TransferRules)
     tiers: list[Tier] = Field(
         default_factory=lambda: [Tier(name="basic", min_spend=0)],
         min_length=1,

@@ -4,7 +4,10 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from chalicelib.api.operations import OPERATIONS, by_route
+from tests.conftest import EXAMPLES
 
 CATCH_ALL = re.compile(r"^not_a_route_\d+$")
 
@@ -79,10 +82,10 @@ def test_health_answers_without_a_key_with_version_and_dynamodb(api):
     response = api.get("/health", key=None)
     assert response.status == 200, response
     assert response.json == {"status": "ok", "version": "2.1.0", "dynamodb": True}
-    import chalicelib
     from chalicelib.api import openapi
+    from chalicelib.version import VERSION
 
-    assert chalicelib.__version__ == openapi.document()["info"]["version"] == "2.1.0"
+    assert VERSION == openapi.document()["info"]["version"] == "2.1.0"
 
 
 def test_health_says_when_dynamodb_does_not_answer(api):
@@ -119,3 +122,81 @@ def test_docs_page_and_its_assets_are_served_from_the_app(api):
     missing = api.client.http.get("/docs/..%2Fapp.py")
     assert missing.status_code == 404
     assert json.loads(missing.body)["error"]["code"] == "NOT_FOUND"
+
+
+PLAIN_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+
+
+def test_every_schema_has_one_plain_unique_name():
+    """Client generators name their types by these (and by the titles): `Program-Input`,
+    `Transfer-Output` or `chalicelib__schemas__Transfer` left enrol, lookup, GET
+    /members/{member_id} and PUT /program without a typed answer."""
+    from chalicelib.api import openapi
+
+    schemas = openapi.document()["components"]["schemas"]
+    odd = {name: schema.get("title") for name, schema in schemas.items()
+           if not PLAIN_NAME.match(name) or schema.get("title") != name}
+    assert odd == {}
+    titles = [schema["title"] for schema in schemas.values()]
+    assert len(titles) == len(set(titles))
+    paths = openapi.document()["paths"]
+
+    def answer(path, method, status):
+        return paths[path][method]["responses"][status]["content"]["application/json"]["schema"]
+
+    ref = "#/components/schemas/{}".format
+    assert answer("/program", "put", "200") == {"$ref": ref("Program")}
+    assert paths["/program"]["put"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": ref("Program")}
+    assert answer("/members", "post", "201") == {"$ref": ref("Member")}
+    assert answer("/members", "get", "200") == {"$ref": ref("MemberPage")}
+    assert answer("/members/{member_id}", "get", "200") == {"$ref": ref("Member")}
+    assert schemas["Program"]["properties"]["transfer"] == {"$ref": ref("TransferRules")}
+    assert schemas["Member"]["properties"]["suspension"]["anyOf"][0] == {"$ref": ref("MemberSuspension")}
+
+
+def test_a_document_whose_schemas_collide_is_refused():
+    from chalicelib.api import openapi
+
+    for name, title in [("Program-Input", "Program"), ("chalicelib__schemas__Transfer", "Transfer"),
+                        ("Transfer", "Transfer Rules")]:
+        with pytest.raises(ValueError, match="no plain, unique name"):
+            openapi._require_plain_names({name: {"title": title}})
+
+
+def test_a_bought_coupon_answer_is_all_in_its_schema(demo):
+    """A storefront's purchase answers the coupon and the redeem `transaction` paying it:
+    every field it answers is a property of the Coupon schema, and of Transaction."""
+    from chalicelib.api import openapi
+
+    schemas = openapi.document()["components"]["schemas"]
+    for template in json.loads((EXAMPLES / "cafe-coupons.json").read_text()):
+        assert demo.post("/coupon-templates", template, key="admin").status == 201
+    demo.program(json.loads((EXAMPLES / "cafe-program.json").read_text()))
+    demo.member("jiyoon")
+    demo.post("/members/jiyoon/earn", {"order_id": "A-1", "amount": 120000})
+    bought = demo.post("/members/jiyoon/coupons", {"template_id": "latte-1000"})
+    assert bought.status == 201, bought
+    assert set(bought.json) - set(schemas["Coupon"]["properties"]) == set()
+    assert set(bought.json["transaction"]) - set(schemas["Transaction"]["properties"]) == set()
+    transaction = schemas["Coupon"]["properties"]["transaction"]
+    assert {"$ref": "#/components/schemas/Transaction"} in transaction["anyOf"]
+
+
+def test_docs_with_a_trailing_slash_loads_the_page_and_its_assets():
+    """`/docs/` answered the page, whose relative asset URLs then pointed under /docs/docs/."""
+    from urllib.parse import urljoin
+    from urllib.request import urlopen
+
+    from tests.served import served_app
+
+    with served_app() as served:
+        with urlopen(served.url + "/docs/", timeout=30) as page:  # follows the redirect
+            assert page.status == 200
+            assert page.url == served.url + "/docs"
+            html = page.read().decode()
+        links = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert len(links) == 4, links  # the styles, the bundle, the starter, the document
+        for link in links:
+            with urlopen(urljoin(page.url, link), timeout=30) as asset:
+                assert asset.status == 200, link

@@ -1,9 +1,10 @@
-"""The operator console, the member page (widget), its tokens and its reads."""
+"""The operator console, the member page (widget), its tokens and its reads.
+
+The pages' module (`ui`) is loaded by its own routes only: a cold start does not pay for it."""
 from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.api import ui
 from chalicelib.api.edge import Routes, current_request, page_params, widget_tokens
 from chalicelib.api.routes.docs import file_response
 from chalicelib.ledger.member_changes import Result
@@ -18,21 +19,29 @@ def html_page(headers: dict, body: str) -> Response:
 
 @routes.public("GET", "/console")
 def console_page():
+    from chalicelib.api import ui
+
     return html_page(*ui.page("console"))
 
 
 @routes.public("GET", "/widget")
 def widget_page():
+    from chalicelib.api import ui
+
     return html_page(*ui.page("widget"))
 
 
 @routes.public("POST", "/widget")
 def widget_page_with_token():
+    from chalicelib.api import ui
+
     return html_page(*ui.widget_with_token(current_request().raw_body or b""))
 
 
 @routes.public("GET", "/ui/{asset}")
 def ui_asset(asset):
+    from chalicelib.api import ui
+
     return file_response(ui.asset(asset, current_request().headers.get("if-none-match")),
                          "no such file of the console or member page")
 

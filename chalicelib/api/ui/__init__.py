@@ -15,7 +15,7 @@ import html
 import pathlib
 import re
 from typing import Optional
-from chalicelib.api.docs_page import static_answer
+from chalicelib.api.static_files import static_answer
 
 ASSETS = pathlib.Path(__file__).resolve().parent / "assets"
 TYPES = {
