@@ -27,7 +27,7 @@ import logging
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
 from chalicelib import clock
@@ -299,6 +299,53 @@ class Unit:
         return {name: value for name, value in figures.items() if value}
 
 
+# what a decision may ask to read before it can decide
+Need = NeedLots | NeedItems | NeedRanges | NeedMembers
+NEEDS = (NeedLots, NeedItems, NeedRanges, NeedMembers)
+
+
+@dataclass
+class ChangeRequest:
+    """One call of `MemberChanges.change`: what every attempt reads and decides.
+    `member_ids` and `templates` grow as decisions ask for more (kept across attempts)."""
+    actor: Actor
+    idem: Optional[IdempotencyKey]
+    member_ids: list[str]
+    decide: Callable[[Unit, dict[str, Member], dict], Result]
+    extra: list[tuple[str, str]]
+    subject: Optional[str | list[str]]
+    retier: bool
+    templates: dict
+
+    @property
+    def idem_key(self) -> tuple[str, str]:
+        assert self.idem is not None
+        return (self.idem.pk, "IDEMPOTENCY")
+
+
+@dataclass
+class Reads:
+    """What one attempt has read: the program, the members' profile records, every
+    item read (None: read, absent) and the pages of lots read per member."""
+    program: Program
+    records: dict[str, dict]
+    found: dict
+    pages: dict[str, dict] = field(default_factory=dict)
+
+    def members(self) -> dict[str, Member]:
+        members = {mid: Member.from_record(rec, self.pages.setdefault(mid, {})) for mid, rec in self.records.items()}
+        for mid, member in members.items():
+            member.wallet.owner = mid
+        return members
+
+
+@dataclass
+class Decision:
+    unit: Unit
+    members: dict[str, Member]
+    result: Result
+
+
 class MemberChanges:
     def __init__(self, store: Store, programs: Programs, publisher, settings):
         self.store = store
@@ -339,85 +386,125 @@ class MemberChanges:
         subject: Optional[str | list[str]] = None,
         retier: bool = True,
     ) -> Result:
-        extra = list(extra)
-        idem_key = [(idem.pk, "IDEMPOTENCY")] if idem is not None else []
-        templates = dict(self.templates)
+        request = ChangeRequest(actor, idem, list(member_ids), decide, list(extra), subject, retier,
+                                dict(self.templates))
         for attempt in range(self.settings.commit_attempts):
-            program, records, found = self.read(member_ids, extra + idem_key)
-            if idem is not None and idem_key[0] in found:
-                return self._replay(idem, found[idem_key[0]], records)
-            pages: dict[str, dict] = {}
-            while True:
-                members = {mid: Member.from_record(rec, pages.setdefault(mid, {}))
-                           for mid, rec in records.items()}
-                for mid, member in members.items():
-                    member.wallet.owner = mid
-                unit = Unit(self.store.table, program, clock.now(), actor,
-                            stats_shard_key(random.randrange(self.settings.stats_shards)),
-                            self.settings.outbox_shards, templates,
-                            daily_shard_pk(random.randrange(self.settings.daily_shards)))
-                try:
-                    if retier:
-                        for member in members.values():
-                            if not member.erased:
-                                unit.retier(member)
-                    result = decide(unit, members, found)
-                    for member in unit.members.values():
-                        member.wallet.settle()
-                    break
-                except NeedLots as need:
-                    self._read_lots(records[need.owner], need, pages[need.owner])
-                except NeedItems as need:
-                    got = self.store.get_many(need.keys)
-                    for key in need.keys:
-                        found[key] = got.get(key)  # None: read, absent
-                        if key[0] == template_key("")[0]:
-                            templates[key[1]] = got.get(key) or MISSING  # absent: for this change only
-                            if got.get(key):
-                                self.templates[key[1]] = got[key]
-                except NeedRanges as need:
-                    stored = Member.from_record(records[need.owner])
-                    found[need.key] = {r.run_id: self.lots.range_pieces(stored, r.base, r.kind, r.start, r.end)
-                                       for r in need.ranges}
-                except NeedMembers as need:
-                    more = self.store.get_many([profile_key(m) for m in need.member_ids])
-                    for mid in need.member_ids:
-                        found[profile_key(mid)] = more.get(profile_key(mid))  # None: read, absent
-                        if found[profile_key(mid)] is not None:
-                            records[mid] = found[profile_key(mid)]
-                    member_ids = list(dict.fromkeys(member_ids + need.member_ids))
-                except DangolError:
-                    if idem is not None:
-                        replay = self._stored_response(idem)
-                        if replay is not None:
-                            return replay
-                    raise
-            self._write_members(unit)
-            unit.commit.add_counters({"pk": unit.stats_key[0], "sk": unit.stats_key[1]}, dict(unit.stats))
-            # §16: the program day's figures, in the same transaction (no extra request)
-            unit.commit.add_counters({"pk": unit.daily_pk,
-                                      "sk": local_date(unit.now, program.timezone).isoformat()},
-                                     unit.daily_counters())
-            if idem is not None:
-                reply = self._idempotency_item(idem, result, unit, subject, members)
-                unit.commit.put_new(reply, REPLAY)
-                self._point_to_reply(unit, reply, members)
-            try:
-                self.store.commit(unit.commit)
-            except CommitConflict as conflict:
-                replays = conflict.found("replay")
-                if replays:
-                    return self._replay(idem, replays[0][1])
-                refused = conflict.found("refuse")
-                if refused:
-                    raise refused[0][0].error()
-                if not conflict.contended and len(conflict.found("stale")) != len(conflict.failed):
-                    raise
-                time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
-                continue
-            self.publish(unit.notices)
-            return result
+            result = self._attempt(request)
+            if result is not None:
+                return result
+            time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
         raise ConcurrentUpdateError("the member is being changed by other requests; retry")
+
+    def _attempt(self, request: "ChangeRequest") -> Optional[Result]:
+        """Read, decide, commit once: the response, or None when what was read
+        changed before the commit (read again)."""
+        reads = self._read_for(request)
+        if request.idem is not None and request.idem_key in reads.found:
+            return self._replay(request.idem, reads.found[request.idem_key], reads.records)
+        decision = self._decision(request, reads)
+        if isinstance(decision, Result):
+            return decision  # refused, and answered meanwhile by the stored reply
+        self._stage(request, decision, reads.program)
+        try:
+            self.store.commit(decision.unit.commit)
+        except CommitConflict as conflict:
+            return self._after_conflict(request.idem, conflict)
+        self.publish(decision.unit.notices)
+        return decision.result
+
+    def _read_for(self, request: "ChangeRequest") -> "Reads":
+        idem_keys = [request.idem_key] if request.idem is not None else []
+        program, records, found = self.read(request.member_ids, request.extra + idem_keys)
+        return Reads(program, records, found)
+
+    def _decision(self, request: "ChangeRequest", reads: "Reads") -> "Decision | Result":
+        """The decision from what was read, reading what it asks for until it has all."""
+        while True:
+            decision = self._decide_once(request, reads)
+            if not isinstance(decision, NEEDS):
+                return decision
+            self._read_more(request, reads, decision)
+
+    def _decide_once(self, request: "ChangeRequest", reads: "Reads") -> "Decision | Result | Need":
+        members = reads.members()
+        unit = Unit(self.store.table, reads.program, clock.now(), request.actor,
+                    stats_shard_key(random.randrange(self.settings.stats_shards)),
+                    self.settings.outbox_shards, request.templates,
+                    daily_shard_pk(random.randrange(self.settings.daily_shards)))
+        try:
+            if request.retier:
+                for member in members.values():
+                    if not member.erased:
+                        unit.retier(member)
+            result = request.decide(unit, members, reads.found)
+            for member in unit.members.values():
+                member.wallet.settle()
+        except NEEDS as need:
+            return need
+        except DangolError:
+            replay = self._stored_response(request.idem) if request.idem is not None else None
+            if replay is None:
+                raise
+            return replay
+        return Decision(unit, members, result)
+
+    def _read_more(self, request: "ChangeRequest", reads: "Reads", need: "Need") -> None:
+        """Read what a decision asked for into `reads` (and `request`, for the next attempts)."""
+        if isinstance(need, NeedLots):
+            self._read_lots(reads.records[need.owner], need, reads.pages[need.owner])
+        elif isinstance(need, NeedItems):
+            self._read_items(request, reads, need)
+        elif isinstance(need, NeedRanges):
+            stored = Member.from_record(reads.records[need.owner])
+            reads.found[need.key] = {r.run_id: self.lots.range_pieces(stored, r.base, r.kind, r.start, r.end)
+                                     for r in need.ranges}
+        else:
+            self._read_members(request, reads, need)
+
+    def _read_items(self, request: "ChangeRequest", reads: "Reads", need: NeedItems) -> None:
+        got = self.store.get_many(need.keys)
+        for key in need.keys:
+            reads.found[key] = got.get(key)  # None: read, absent
+            if key[0] == template_key("")[0]:
+                request.templates[key[1]] = got.get(key) or MISSING  # absent: for this change only
+                if got.get(key):
+                    self.templates[key[1]] = got[key]
+
+    def _read_members(self, request: "ChangeRequest", reads: "Reads", need: NeedMembers) -> None:
+        more = self.store.get_many([profile_key(m) for m in need.member_ids])
+        for mid in need.member_ids:
+            reads.found[profile_key(mid)] = more.get(profile_key(mid))  # None: read, absent
+            if reads.found[profile_key(mid)] is not None:
+                reads.records[mid] = reads.found[profile_key(mid)]
+        request.member_ids = list(dict.fromkeys(request.member_ids + need.member_ids))
+
+    def _stage(self, request: "ChangeRequest", decision: "Decision", program: Program) -> None:
+        """Everything the decision writes into its commit: profiles, lots, counters,
+        and the stored reply with its pointers."""
+        unit = decision.unit
+        self._write_members(unit)
+        unit.commit.add_counters({"pk": unit.stats_key[0], "sk": unit.stats_key[1]}, dict(unit.stats))
+        # §16: the program day's figures, in the same transaction (no extra request)
+        unit.commit.add_counters({"pk": unit.daily_pk,
+                                  "sk": local_date(unit.now, program.timezone).isoformat()},
+                                 unit.daily_counters())
+        if request.idem is not None:
+            reply = self._idempotency_item(request.idem, decision.result, unit, request.subject, decision.members)
+            unit.commit.put_new(reply, REPLAY)
+            self._point_to_reply(unit, reply, decision.members)
+
+    def _after_conflict(self, idem: Optional[IdempotencyKey], conflict: CommitConflict) -> Optional[Result]:
+        """What a cancelled commit means: the stored reply of a twin request, a rule's
+        error, or None when only what was read changed (contention included)."""
+        replays = conflict.found("replay")
+        if replays:
+            return self._replay(idem, replays[0][1])
+        refused = conflict.found("refuse")
+        if refused:
+            raise refused[0][0].error()
+        if not conflict.contended and len(conflict.found("stale")) != len(conflict.failed):
+            raise conflict
+        return None
 
     def _write_members(self, unit: Unit) -> None:
         for member in unit.members.values():
