@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Optional
 from chalicelib import clock
 from chalicelib.auth import Actor
 from chalicelib.domain import coupons
+from chalicelib.domain import member as member_rules
 from chalicelib.domain.calendar import format_instant, local_date
 from chalicelib.domain.ids import new_id, voucher_code
 from chalicelib.domain.member import Member
@@ -124,26 +125,79 @@ class NeedMembers(Exception):
         self.member_ids = list(member_ids)
 
 
+class WriteSet:
+    """What one decision's commit sends, and nothing else: the Commit (items, updates
+    and their conditions), the members whose profiles are written (and any condition
+    other than the version read), the /stats and daily deltas, and the notifications
+    to queue once it is committed."""
+
+    def __init__(self, table: str, stats_key: tuple[str, str], daily_pk: str = "DAILY#000"):
+        self.commit = Commit(table)
+        self.members: dict[str, Member] = {}
+        self.profile_conditions: dict[str, Condition] = {}
+        self.stats: Counter = Counter()
+        self.daily: Counter = Counter()  # §16 figures of the program day that are not /stats totals
+        self.notices: list[Notice] = []
+        self.stats_key = stats_key
+        self.daily_pk = daily_pk
+
+    def daily_counters(self) -> dict:
+        figures = Counter({name: self.stats[name] for name in DAILY_FROM_STATS})
+        figures.update(self.daily)
+        return {name: value for name, value in figures.items() if value}
+
+
 class Unit:
-    """What one decision writes: a Commit and the bookkeeping around it."""
+    """One decision: the ledger's rules for writing a change (transactions, lots,
+    notifications, coupons, tiers), filling a `WriteSet`. The write set's parts are
+    reachable as attributes of the unit (`unit.commit`, `unit.stats`, ...)."""
 
     def __init__(self, table: str, program: Program, now: dt.datetime, actor: Actor, stats_key: tuple[str, str],
                  outbox_shards: int, templates: Optional[dict] = None, daily_pk: str = "DAILY#000"):
-        self.commit = Commit(table)
-        self.daily: Counter = Counter()  # §16 figures of the program day that are not /stats totals
-        self.daily_pk = daily_pk
+        self.writes = WriteSet(table, stats_key, daily_pk)
         self.templates = templates if templates is not None else {}
         self.program = program
         self.now = now
         self.now_text = format_instant(now)
         self.actor = actor
-        self.stats: Counter = Counter()
-        self.members: dict[str, Member] = {}
-        self.notices: list[Notice] = []
-        self.profile_conditions: dict[str, Condition] = {}
         self.ladder = ladder_signature(program)
-        self.stats_key = stats_key
         self.outbox_shards = outbox_shards
+
+    # the write set, as the commands name its parts
+    @property
+    def commit(self) -> Commit:
+        return self.writes.commit
+
+    @property
+    def members(self) -> dict[str, Member]:
+        return self.writes.members
+
+    @property
+    def profile_conditions(self) -> dict[str, Condition]:
+        return self.writes.profile_conditions
+
+    @property
+    def stats(self) -> Counter:
+        return self.writes.stats
+
+    @property
+    def daily(self) -> Counter:
+        return self.writes.daily
+
+    @property
+    def notices(self) -> list[Notice]:
+        return self.writes.notices
+
+    @property
+    def stats_key(self) -> tuple[str, str]:
+        return self.writes.stats_key
+
+    @property
+    def daily_pk(self) -> str:
+        return self.writes.daily_pk
+
+    def daily_counters(self) -> dict:
+        return self.writes.daily_counters()
 
     def next_id(self) -> str:
         return new_id()
@@ -214,10 +268,10 @@ class Unit:
         )
         self.notices.append(Notice(member.member_id, notification_id, member.generation))
 
-    def require_active(self, *members: Member) -> None:
-        """§15: points and coupon operations of a suspended member are refused."""
+    def require_allowed(self, operation: str, *members: Member) -> None:
+        """§15: an operation a suspended member may not do is refused."""
         for member in members:
-            if member.suspension:
+            if not member_rules.may(member, operation):
                 raise MemberSuspendedError(f"member {member.member_id!r} is suspended")
 
     def template(self, template_id: str) -> Optional[dict]:
@@ -277,26 +331,17 @@ class Unit:
             old = member.tier
             member.tier = tier
             self.notify(member, "tier_changed", old_tier=old, new_tier=tier)
-            if self.program.tier_rank(tier) > self.program.tier_rank(old):
-                self._tier_up_coupon(member, tier)
+            self._tier_up_coupon(member, old, tier)
         member.tier_review = review
         member.ladder = self.ladder
         if changed:
             self.touch(member)
 
-    def _tier_up_coupon(self, member: Member, tier: str) -> None:
-        """§11: moving up into a tier with a `tier_up` template issues it, at most
-        once per member, tier and calendar year (program timezone)."""
-        template_id = self.program.auto_coupons.tier_up.get(tier)
-        year = local_date(self.now, self.program.timezone).year
-        if template_id and member.tier_up_years.get(tier) != year:
-            if self.auto_coupon(member, template_id, "tier_up") is not None:
-                member.tier_up_years[tier] = year
-
-    def daily_counters(self) -> dict:
-        figures = Counter({name: self.stats[name] for name in DAILY_FROM_STATS})
-        figures.update(self.daily)
-        return {name: value for name, value in figures.items() if value}
+    def _tier_up_coupon(self, member: Member, old: str, tier: str) -> None:
+        """§11: the coupon a move up into `tier` earns (domain.coupons.tier_up_coupon)."""
+        earned = coupons.tier_up_coupon(self.program, member.tier_up_years, old, tier, self.now)
+        if earned is not None and self.auto_coupon(member, earned.template_id, "tier_up") is not None:
+            member.tier_up_years[earned.tier] = earned.year
 
 
 # what a decision may ask to read before it can decide

@@ -35,7 +35,7 @@ def issue(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id:
         if actor.role == "admin":
             coupon = unit.issue_coupon(member, template, "manual")
             return Result(201, coupon_view(coupon, unit.now_text))
-        unit.require_active(member)
+        unit.require_allowed("coupon_buy", member)
         cost = template.get("points_cost")
         if cost is None:
             raise CouponNotForSaleError(f"coupon template {request.template_id!r} is not for sale")
@@ -107,7 +107,7 @@ def use(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str,
     def decide(unit: Unit, members, found) -> Result:
         member = changes.live(members, member_id)
         coupon = _coupon_of(found, code_key, member, code)
-        unit.require_active(member)
+        unit.require_allowed("coupon_use", member)
         reason = coupons.unusable_reason(coupon, unit.now_text, request.order_amount)
         if reason is not None:
             raise CouponNotUsableError(reason)

@@ -32,7 +32,7 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
         if occurred < unit.now - EARN_WINDOW:
             raise ValidationError("occurred_at lies more than 90 days back")
         program = unit.program
-        unit.require_active(member)
+        unit.require_allowed("earn", member)
         referrer = None
         if member.referral_pending and member.referrer_id and program.referral.referrer_points:
             # the referrer is credited too, if it is still the member that made the
@@ -119,7 +119,7 @@ def activity(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_
 
     def decide(unit: Unit, members, found) -> Result:
         member = changes.live(members, member_id)
-        unit.require_active(member)
+        unit.require_allowed("activity", member)
         points = unit.program.activities.get(request.type)
         if points is None:
             raise ValidationError(f"unknown activity type {request.type!r}")

@@ -19,7 +19,7 @@ def redeem(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id
 
     def decide(unit: Unit, members, found) -> Result:
         member = changes.live(members, member_id)
-        unit.require_active(member)
+        unit.require_allowed("redeem", member)
         reward = None
         points = request.points
         if reward_key:

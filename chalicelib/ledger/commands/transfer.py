@@ -23,7 +23,7 @@ def transfer(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_
         if to_id == member_id:
             raise TransferNotAllowedError("a member cannot transfer points to itself")
         recipient = changes.live(members, to_id)
-        unit.require_active(sender, recipient)
+        unit.require_allowed("transfer", sender, recipient)
         rules = unit.program.transfer
         if sender.tier not in rules.allowed_tiers:
             raise TransferNotAllowedError(f"tier {sender.tier!r} may not transfer points")
