@@ -44,9 +44,11 @@ from chalicelib.errors import (ConcurrentUpdateError, DangolError, IdempotencyKe
                      MemberSuspendedError, NotFoundError, ValidationError)
 from chalicelib.notifications.outbox import OUTBOX_SHARD, outbox_shard
 from chalicelib.ledger.programs import Programs
-from chalicelib.storage.repository import (PROGRAM_KEY, LotReader, bundle_item, coupon_code_key, daily_shard_pk, lot_item,
-                         profile_item, profile_key, stats_shard_key, taken_key, template_key)
-from chalicelib.storage.store import REPLAY, STALE, Commit, CommitConflict, Condition, Store, member_pk, member_sk
+from chalicelib.storage.repository import (IDEMPOTENCY_SK, PROGRAM_KEY, LotReader, bundle_item,
+                                           coupon_code_key, coupon_sk, daily_shard_pk, idempotency_pk, lot_item,
+                                           notification_sk, profile_item, profile_key, reply_pointer_sk,
+                                           stats_shard_key, taken_key, template_key, tx_sk)
+from chalicelib.storage.store import REPLAY, STALE, Commit, CommitConflict, Condition, Store, member_pk
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +56,6 @@ CREDIT_TYPES = ("earn", "bonus", "activity")
 # §16: the daily figures that are also /stats totals (the others are counted in `Unit.daily`)
 DAILY_FROM_STATS = ("points_earned", "points_redeemed", "points_expired", "coupons_used")
 MISSING = {}  # a template looked up and not found
-REPLY_POINTER = "REPLY#"  # MEMBER#<id> / REPLY#<idempotency pk>: a stored reply that shows the member
-
-
-def reply_pointer_sk(reply_pk: str) -> str:
-    """Sort key of the pointer to a stored reply, in the member's partition. Not per
-    generation: an erasure finds the pointers every earlier enrolment left too."""
-    return f"{REPLY_POINTER}{reply_pk}"
 
 
 @dataclass(frozen=True)
@@ -83,7 +78,7 @@ class IdempotencyKey:
 
     @property
     def pk(self) -> str:
-        return f"IDEMPOTENCY#{self.scope}#{self.key}"
+        return idempotency_pk(self.scope, self.key)
 
 
 @dataclass
@@ -220,7 +215,7 @@ class Unit:
             **{k: v for k, v in extra.items() if v is not None},
         }
         self.commit.put_new({"pk": member_pk(member.member_id),
-                             "sk": member_sk(member.generation, f"TX#{tx_id}"), **tx}, STALE)
+                             "sk": tx_sk(member.generation, tx_id), **tx}, STALE)
         if type_ in CREDIT_TYPES:
             self.stats["points_earned"] += points
             member.lifetime_points += points
@@ -252,7 +247,7 @@ class Unit:
         self.commit.put_new(
             {
                 "pk": member_pk(member.member_id),
-                "sk": member_sk(member.generation, f"NOTIFICATION#{notification_id}"),
+                "sk": notification_sk(member.generation, notification_id),
                 "notification_id": notification_id,
                 "member_id": member.member_id,
                 "type": type_,
@@ -296,7 +291,7 @@ class Unit:
             "used_at": None, "order_id": None, "discount_amount": None,
         }
         stored = {**coupon, "generation": member.generation,
-                  "member_sk": member_sk(member.generation, f"COUPON#{coupon_id}")}
+                  "member_sk": coupon_sk(member.generation, coupon_id)}
         self.commit.put_new({"pk": member_pk(member.member_id), "sk": stored["member_sk"], **stored}, STALE)
         # a random code that is taken: decide again with another one
         code_pk, code_sk = coupon_code_key(code)
@@ -365,7 +360,7 @@ class ChangeRequest:
     @property
     def idem_key(self) -> tuple[str, str]:
         assert self.idem is not None
-        return (self.idem.pk, "IDEMPOTENCY")
+        return (self.idem.pk, IDEMPOTENCY_SK)
 
 
 @dataclass
@@ -440,7 +435,7 @@ class MemberChanges:
             time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
         raise ConcurrentUpdateError("the member is being changed by other requests; retry")
 
-    def _attempt(self, request: "ChangeRequest") -> Optional[Result]:
+    def _attempt(self, request: ChangeRequest) -> Optional[Result]:
         """Read, decide, commit once: the response, or None when what was read
         changed before the commit (read again)."""
         reads = self._read_for(request)
@@ -457,12 +452,12 @@ class MemberChanges:
         self.publish(decision.unit.notices)
         return decision.result
 
-    def _read_for(self, request: "ChangeRequest") -> "Reads":
+    def _read_for(self, request: ChangeRequest) -> Reads:
         idem_keys = [request.idem_key] if request.idem is not None else []
         program, records, found = self.read(request.member_ids, request.extra + idem_keys)
         return Reads(program, records, found)
 
-    def _decision(self, request: "ChangeRequest", reads: "Reads") -> "Decision | Result":
+    def _decision(self, request: ChangeRequest, reads: Reads) -> Decision | Result:
         """The decision from what was read, reading what it asks for until it has all."""
         while True:
             decision = self._decide_once(request, reads)
@@ -470,7 +465,7 @@ class MemberChanges:
                 return decision
             self._read_more(request, reads, decision)
 
-    def _decide_once(self, request: "ChangeRequest", reads: "Reads") -> "Decision | Result | Need":
+    def _decide_once(self, request: ChangeRequest, reads: Reads) -> Decision | Result | Need:
         members = reads.members()
         unit = Unit(self.store.table, reads.program, clock.now(), request.actor,
                     stats_shard_key(random.randrange(self.settings.stats_shards)),
@@ -493,7 +488,7 @@ class MemberChanges:
             return replay
         return Decision(unit, members, result)
 
-    def _read_more(self, request: "ChangeRequest", reads: "Reads", need: "Need") -> None:
+    def _read_more(self, request: ChangeRequest, reads: Reads, need: Need) -> None:
         """Read what a decision asked for into `reads` (and `request`, for the next attempts)."""
         if isinstance(need, NeedLots):
             self._read_lots(reads.records[need.owner], need, reads.pages[need.owner])
@@ -506,7 +501,7 @@ class MemberChanges:
         else:
             self._read_members(request, reads, need)
 
-    def _read_items(self, request: "ChangeRequest", reads: "Reads", need: NeedItems) -> None:
+    def _read_items(self, request: ChangeRequest, reads: Reads, need: NeedItems) -> None:
         got = self.store.get_many(need.keys)
         for key in need.keys:
             reads.found[key] = got.get(key)  # None: read, absent
@@ -515,7 +510,7 @@ class MemberChanges:
                 if got.get(key):
                     self.templates[key[1]] = got[key]
 
-    def _read_members(self, request: "ChangeRequest", reads: "Reads", need: NeedMembers) -> None:
+    def _read_members(self, request: ChangeRequest, reads: Reads, need: NeedMembers) -> None:
         more = self.store.get_many([profile_key(m) for m in need.member_ids])
         for mid in need.member_ids:
             reads.found[profile_key(mid)] = more.get(profile_key(mid))  # None: read, absent
@@ -523,7 +518,7 @@ class MemberChanges:
                 reads.records[mid] = reads.found[profile_key(mid)]
         request.member_ids = list(dict.fromkeys(request.member_ids + need.member_ids))
 
-    def _stage(self, request: "ChangeRequest", decision: "Decision", program: Program) -> None:
+    def _stage(self, request: ChangeRequest, decision: Decision, program: Program) -> None:
         """Everything the decision writes into its commit: profiles, lots, counters,
         and the stored reply with its pointers."""
         unit = decision.unit
@@ -580,7 +575,7 @@ class MemberChanges:
         shown = [unit.members.get(s) or members.get(s) for s in subjects]
         return {
             "pk": idem.pk,
-            "sk": "IDEMPOTENCY",
+            "sk": IDEMPOTENCY_SK,
             "request_hash": idem.request_hash,
             "status": result.status,
             "body": json.dumps(result.body, ensure_ascii=False),
@@ -615,13 +610,13 @@ class MemberChanges:
                              "expires_at": reply["expires_at"]})
 
     def _stored_response(self, idem: IdempotencyKey) -> Optional[Result]:
-        stored = self.store.get(idem.pk, "IDEMPOTENCY")
+        stored = self.store.get(idem.pk, IDEMPOTENCY_SK)
         return self._replay(idem, stored) if stored else None
 
     def _replay(self, idem: IdempotencyKey, stored: Optional[dict],
                 records: Optional[dict[str, dict]] = None) -> Result:
         if stored is None:
-            stored = self.store.get(idem.pk, "IDEMPOTENCY")
+            stored = self.store.get(idem.pk, IDEMPOTENCY_SK)
         if stored is None:
             raise ConcurrentUpdateError("idempotency record vanished; retry")
         if stored["request_hash"] != idem.request_hash:

@@ -18,8 +18,8 @@ from chalicelib.auth import Actor
 from chalicelib.domain import coupons
 from chalicelib.errors import CouponNotForSaleError, CouponNotUsableError, NotFoundError
 from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, Result, Unit
-from chalicelib.storage.repository import coupon_code_key, profile_key
-from chalicelib.storage.store import STALE, encode_cursor, member_pk, member_sk
+from chalicelib.storage.repository import coupon_code_key, coupon_sk, profile_key
+from chalicelib.storage.store import STALE, encode_cursor, member_pk
 from chalicelib.api import schemas
 from chalicelib.ledger.views import coupon_view, transaction_view
 
@@ -152,7 +152,7 @@ def member_coupons(changes: MemberChanges, member_id: str, status: Optional[str]
     store = changes.store
     shown: list[dict] = []
     while True:
-        items, cursor = store.query_page(member_pk(member_id), member_sk(generation, "COUPON#"),
+        items, cursor = store.query_page(member_pk(member_id), coupon_sk(generation, ""),
                                          limit, cursor, newest_first=True)
         for item in items:
             view = coupon_view(item, now_text)
@@ -165,6 +165,6 @@ def member_coupons(changes: MemberChanges, member_id: str, status: Optional[str]
         shown = shown[:limit]
         last = shown[-1]
         cursor = encode_cursor({"pk": member_pk(member_id),
-                                "sk": member_sk(generation, f"COUPON#{last['coupon_id']}")})
+                                "sk": coupon_sk(generation, last["coupon_id"])})
     return {"items": shown, "next_cursor": cursor}
 

@@ -3,16 +3,14 @@ or an activity, and a referred member's first-earn bonuses."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 
 from chalicelib.auth import Actor
 from chalicelib.domain.calendar import format_instant, local_date, parse_instant, quarter_of
 from chalicelib.domain.earning import PurchaseItem, earning_breakdown
 from chalicelib.errors import DuplicateActivityError, DuplicateOrderError, LimitExceededError, ValidationError
 from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, NeedMembers, Result, Unit
-from chalicelib.storage.repository import profile_key
-from chalicelib.storage.store import member_pk, member_sk, refuse
+from chalicelib.storage.repository import activity_sk, order_sk, profile_key
+from chalicelib.storage.store import member_pk, refuse
 from chalicelib.api import schemas
 from chalicelib.ledger.views import transaction_view
 
@@ -61,7 +59,7 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
             refunded_amount=0, clawed_back=0,
         )
         unit.commit.put_new(
-            {"pk": member_pk(member_id), "sk": member_sk(member.generation, f"ORDER#{request.order_id}"),
+            {"pk": member_pk(member_id), "sk": order_sk(member.generation, request.order_id),
              "transaction_id": tx["transaction_id"]},
             duplicate,
         )
@@ -111,9 +109,6 @@ def count_day_earn(member, points: int, unit: Unit) -> None:
 
 def activity(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
              request: schemas.Activity) -> Result:
-    # a digest keeps the sort key within DynamoDB's 1 KB for any 200-character type and reference
-    reference = "ACTIVITY#" + hashlib.sha256(
-        json.dumps([request.type, request.reference_id], ensure_ascii=False).encode()).hexdigest()
     duplicate = refuse(lambda: DuplicateActivityError(
         f"activity {request.type!r} {request.reference_id!r} was already rewarded"))
 
@@ -125,7 +120,8 @@ def activity(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_
             raise ValidationError(f"unknown activity type {request.type!r}")
         tx = unit.credit(member, "activity", points, reason=request.type,
                          reference_id=request.reference_id)
-        unit.commit.put_new({"pk": member_pk(member_id), "sk": member_sk(member.generation, reference),
+        reference = activity_sk(member.generation, request.type, request.reference_id)
+        unit.commit.put_new({"pk": member_pk(member_id), "sk": reference,
                              "transaction_id": tx["transaction_id"]}, duplicate)
         if points:
             unit.notify(member, "points_earned", points=points)
