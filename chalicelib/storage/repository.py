@@ -5,6 +5,7 @@ One table, items addressed by (pk, sk):
   PROGRAM / CONFIG                       program configuration
   PROGRAM / TIER_LADDER_APPLIED          the tier ladder members were last tiered by
   APIKEY#<sha256> / APIKEY               API keys (hashed)
+  APIKEYS / KEY#<key_id>                 the listing of API keys (-> digest); APIKEYS / ADMINS: live admin keys
   MEMBER#<id> / PROFILE                  member, spend, lot runs, balance (versioned)
   MEMBER#<id> / TX#<ulid>                ledger transactions (written once)
   MEMBER#<id> / LOT#<space>#<key>        lots (written once; a refund's `taken` aside)
