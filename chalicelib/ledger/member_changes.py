@@ -126,7 +126,7 @@ class WriteSet:
     other than the version read), the /stats and daily deltas, and the notifications
     to queue once it is committed."""
 
-    def __init__(self, table: str, stats_key: tuple[str, str], daily_pk: str = "DAILY#000"):
+    def __init__(self, table: str, stats_key: tuple[str, str], daily_pk: str = daily_shard_pk(0)):
         self.commit = Commit(table)
         self.members: dict[str, Member] = {}
         self.profile_conditions: dict[str, Condition] = {}
@@ -148,7 +148,7 @@ class Unit:
     reachable as attributes of the unit (`unit.commit`, `unit.stats`, ...)."""
 
     def __init__(self, table: str, program: Program, now: dt.datetime, actor: Actor, stats_key: tuple[str, str],
-                 outbox_shards: int, templates: Optional[dict] = None, daily_pk: str = "DAILY#000"):
+                 outbox_shards: int, templates: Optional[dict] = None, daily_pk: str = daily_shard_pk(0)):
         self.writes = WriteSet(table, stats_key, daily_pk)
         self.templates = templates if templates is not None else {}
         self.program = program

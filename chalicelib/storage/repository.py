@@ -263,3 +263,18 @@ def voucher_key(code: str) -> tuple[str, str]:
 def key_of(key: tuple[str, str]) -> dict[str, str]:
     """A (pk, sk) pair as the key of an item to write or update."""
     return {"pk": key[0], "sk": key[1]}
+
+
+BIRTHDAYS_DONE_KEY = ("PROGRAM", "BIRTHDAYS_DONE_THROUGH")  # the last day whose birthday run completed
+STATEMENTS_DONE_KEY = ("PROGRAM", "STATEMENTS_DONE")        # §13: the month whose statements were all sent
+
+
+def warned_sk(generation: int, day: str) -> str:
+    """MEMBER#<id> / WARNED#<date>: the member was warned of expiring points that day."""
+    return member_sk(generation, f"WARNED#{day}")
+
+
+def member_of_profile(pk: str, sk: str) -> Optional[str]:
+    """The member id of a profile's key; None for any other item."""
+    prefix = member_pk("")
+    return pk[len(prefix):] if sk == PROFILE and pk.startswith(prefix) else None
