@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 CREDIT_TYPES = ("earn", "bonus", "activity")
 # §16: the daily figures that are also /stats totals (the others are counted in `Unit.daily`)
 DAILY_FROM_STATS = ("points_earned", "points_redeemed", "points_expired", "coupons_used")
-MISSING = {}  # a template looked up and not found
+MISSING: dict[str, Any] = {}  # a template looked up and not found
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,10 @@ class IdempotencyKey:
     @property
     def pk(self) -> str:
         return idempotency_pk(self.scope, self.key)
+
+
+Members = dict[str, Member]  # the members a decision is given, by id
+Found = dict[Any, Any]  # every item read, by key (None: read, absent); ranges pieces by NeedRanges key
 
 
 @dataclass
@@ -351,7 +355,7 @@ class ChangeRequest:
     actor: Actor
     idem: Optional[IdempotencyKey]
     member_ids: list[str]
-    decide: Callable[[Unit, dict[str, Member], dict], Result]
+    decide: Callable[[Unit, Members, Found], Result]
     extra: list[tuple[str, str]]
     subject: Optional[str | list[str]]
     retier: bool
@@ -421,7 +425,7 @@ class MemberChanges:
         actor: Actor,
         idem: Optional[IdempotencyKey],
         member_ids: list[str],
-        decide: Callable[[Unit, dict[str, Member], dict], Result],
+        decide: Callable[[Unit, Members, Found], Result],
         extra: Iterable[tuple[str, str]] = (),
         subject: Optional[str | list[str]] = None,
         retier: bool = True,

@@ -17,7 +17,7 @@ from typing import Any, Optional
 from chalicelib.auth import Actor
 from chalicelib.domain import coupons
 from chalicelib.errors import CouponNotForSaleError, CouponNotUsableError, NotFoundError
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, Result, Unit
+from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, Result, Unit
 from chalicelib.storage.repository import coupon_code_key, coupon_sk, profile_key
 from chalicelib.storage.store import STALE, encode_cursor, member_pk
 from chalicelib.api import schemas
@@ -27,7 +27,7 @@ from chalicelib.ledger.views import coupon_view, transaction_view
 def issue(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
           request: schemas.IssueCoupon) -> Result:
     """An admin gives the coupon (`manual`); a storefront's member buys it with points."""
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         template = unit.template(request.template_id)
         if template is None:
@@ -104,7 +104,7 @@ def use(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str,
     code_key = coupon_code_key(code)
     member_id = request.member_id
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         coupon = _coupon_of(found, code_key, member, code)
         unit.require_allowed("coupon_use", member)
@@ -129,7 +129,7 @@ def release(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: st
     code_key = coupon_code_key(code)
     member_id = request.member_id
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         coupon = _coupon_of(found, code_key, member, code)
         if coupon.get("status") != "used":

@@ -8,7 +8,7 @@ from chalicelib.auth import Actor
 from chalicelib.domain.calendar import format_instant, local_date, parse_instant, quarter_of
 from chalicelib.domain.earning import PurchaseItem, earning_breakdown
 from chalicelib.errors import DuplicateActivityError, DuplicateOrderError, LimitExceededError, ValidationError
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, NeedMembers, Result, Unit
+from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, NeedMembers, Result, Unit
 from chalicelib.storage.repository import activity_sk, order_sk, profile_key
 from chalicelib.storage.store import member_pk, refuse
 from chalicelib.api import schemas
@@ -22,7 +22,7 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
     duplicate = refuse(lambda: DuplicateOrderError(
         f"order {request.order_id!r} already earned points for this member"))
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         occurred = parse_instant(request.occurred_at) if request.occurred_at else unit.now
         if occurred > unit.now:
@@ -112,7 +112,7 @@ def activity(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_
     duplicate = refuse(lambda: DuplicateActivityError(
         f"activity {request.type!r} {request.reference_id!r} was already rewarded"))
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         unit.require_allowed("activity", member)
         points = unit.program.activities.get(request.type)

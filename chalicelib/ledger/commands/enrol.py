@@ -6,7 +6,7 @@ from chalicelib.domain.ids import new_id, referral_code
 from chalicelib.domain.member import Member
 from chalicelib.errors import MemberExistsError, ReferralNotAllowedError, ValidationError
 from chalicelib.storage.repository import key_of, phone_digits, profile_key, referral_key
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, NeedMembers, Result, Unit
+from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, NeedMembers, Result, Unit
 from chalicelib.storage.store import STALE, refuse
 from chalicelib.api import schemas
 from chalicelib.ledger.views import member_view
@@ -18,7 +18,7 @@ def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: s
     code_key = referral_key(code_given or "")
     exists = refuse(lambda: MemberExistsError(f"member {member_id!r} already exists"))
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         earlier = members.get(member_id)
         if earlier is not None and not earlier.erased:
             raise MemberExistsError(f"member {member_id!r} already exists")

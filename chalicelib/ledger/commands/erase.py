@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from chalicelib.auth import Actor
 from chalicelib.errors import ConcurrentUpdateError, NotFoundError
-from chalicelib.ledger.member_changes import MemberChanges, NeedItems, Result, Unit
+from chalicelib.ledger.member_changes import Found, MemberChanges, Members, NeedItems, Result, Unit
 from chalicelib.storage.repository import IDEMPOTENCY_SK, REPLY_POINTER, key_of, referral_key
 from chalicelib.storage.store import Commit, CommitConflict, STALE, Store, member_pk
 
@@ -31,7 +31,7 @@ REPLIES_PER_COMMIT = 40
 
 
 def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         reply_key = (member.enrolment_key, IDEMPOTENCY_SK) if member.enrolment_key else None
         if reply_key and reply_key not in found:

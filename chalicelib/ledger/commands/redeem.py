@@ -6,7 +6,7 @@ from typing import Any
 from chalicelib.auth import Actor
 from chalicelib.domain.ids import voucher_code
 from chalicelib.errors import BelowMinimumRedemptionError, NotFoundError, OutOfStockError, ValidationError
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, Result, Unit
+from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, Result, Unit
 from chalicelib.storage.repository import key_of, reward_key, voucher_key
 from chalicelib.storage.store import STALE, refuse
 from chalicelib.api import schemas
@@ -18,7 +18,7 @@ def redeem(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id
     reward_item_key = reward_key(request.reward_id) if request.reward_id else None
     sold_out = refuse(lambda: OutOfStockError(f"reward {request.reward_id!r} is out of stock"))
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         unit.require_allowed("redeem", member)
         reward = None

@@ -7,7 +7,8 @@ from chalicelib.domain.earning import clawback_due
 from chalicelib.domain.member import Member
 from chalicelib.domain.wallet import Piece, RunRange
 from chalicelib.errors import NotFoundError, ReversalNotAllowedError, ValidationError
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, NeedItems, NeedRanges, Result, Unit
+from chalicelib.ledger.member_changes import (Found, IdempotencyKey, MemberChanges, Members, NeedItems, NeedRanges,
+                                             Result, Unit)
 from chalicelib.storage.repository import key_of, reward_key, tx_sk, voucher_key
 from chalicelib.storage.store import STALE, member_pk
 from chalicelib.api import schemas
@@ -18,7 +19,7 @@ def reverse(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_i
             request: schemas.Reversal) -> Result:
     first_key = (member_pk(member_id), tx_sk(0, tx_id))
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         key = (member_pk(member_id), tx_sk(member.generation, tx_id))
         if key not in found and member.generation:
