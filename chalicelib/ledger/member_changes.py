@@ -43,7 +43,8 @@ from chalicelib.domain.wallet import NeedLots
 from chalicelib.errors import (ConcurrentUpdateError, DangolError, IdempotencyKeyReusedError, LedgerInvariantError,
                      MemberSuspendedError, NotFoundError, ValidationError)
 from chalicelib.notifications.outbox import OUTBOX_SHARD, outbox_shard
-from chalicelib.ledger.programs import Programs
+from chalicelib.ledger.programs import Programs, Publisher
+from chalicelib.settings import Settings
 from chalicelib.storage.repository import (IDEMPOTENCY_SK, PROGRAM_KEY, LotReader, bundle_item,
                                            coupon_code_key, coupon_sk, daily_shard_pk, idempotency_pk, lot_item,
                                            notification_sk, profile_item, profile_key, reply_pointer_sk,
@@ -65,7 +66,7 @@ class IdempotencyKey:
     request_hash: str
 
     @classmethod
-    def for_request(cls, scope: str, key: Optional[str], method: str, path: str, body: Any):
+    def for_request(cls, scope: str, key: Optional[str], method: str, path: str, body: Any) -> IdempotencyKey:
         if key is None:
             raise ValidationError("the Idempotency-Key header is required")
         if not 1 <= len(key) <= 64:
@@ -391,7 +392,7 @@ class Decision:
 
 
 class MemberChanges:
-    def __init__(self, store: Store, programs: Programs, publisher, settings):
+    def __init__(self, store: Store, programs: Programs, publisher: Optional[Publisher], settings: Settings):
         self.store = store
         self.programs = programs
         self.publisher = publisher
@@ -542,10 +543,13 @@ class MemberChanges:
         error, or None when only what was read changed (contention included)."""
         replays = conflict.found("replay")
         if replays:
+            assert idem is not None, "only a request with an Idempotency-Key stores a reply"
             return self._replay(idem, replays[0][1])
         refused = conflict.found("refuse")
         if refused:
-            raise refused[0][0].error()
+            error = refused[0][0].error
+            assert error is not None, "a refusing condition names its error"
+            raise error()
         if not conflict.contended and len(conflict.found("stale")) != len(conflict.failed):
             raise conflict
         return None
@@ -628,6 +632,7 @@ class MemberChanges:
         subjects = stored.get("member_ids") or []
         generations = stored.get("member_generations") or [0] * len(subjects)
         for subject, generation in zip(subjects, generations):
+            record: Optional[dict]
             if records is not None and subject in records:
                 record = records[subject]
             else:

@@ -26,9 +26,10 @@ from chalicelib.domain.program import Program
 from chalicelib.errors import NotFoundError, RewardExistsError, TemplateExistsError, ValidationError
 from chalicelib.ledger.lookup import MemberLookup
 from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, Result
-from chalicelib.ledger.programs import Programs
+from chalicelib.ledger.programs import Programs, Publisher
 from chalicelib.storage.repository import (REWARD_PK, daily_shard_pk, key_of, notification_sk, reward_key,
                                            stats_shard_key, template_key, tx_sk, voucher_key)
+from chalicelib.settings import Settings
 from chalicelib.storage.store import Store, member_pk
 from chalicelib.ledger.views import (daily_view, member_view, notification_view, reward_view, stats_view, template_view,
                     transaction_view, voucher_view)
@@ -39,7 +40,7 @@ __all__ = ["IdempotencyKey", "Ledger", "Result"]
 
 
 class Ledger:
-    def __init__(self, store: Store, publisher, settings):
+    def __init__(self, store: Store, publisher: Optional[Publisher], settings: Settings):
         self.store = store
         self.settings = settings
         self.publisher = publisher
@@ -131,7 +132,7 @@ class Ledger:
         now = clock.now()
         _, _, view = self.changes.member_with_lots(
             member_id, lambda program, member: member_view(program, member, now))
-        return view
+        return dict(view)
 
     def history(self, member_id: str, limit: int, cursor: Optional[str]) -> dict:
         generation = self.changes.require_member(member_id)

@@ -17,6 +17,7 @@ from typing import Any, Optional
 from chalicelib.auth import Actor
 from chalicelib.domain import coupons
 from chalicelib.errors import CouponNotForSaleError, CouponNotUsableError, NotFoundError
+from chalicelib.domain.member import Member
 from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, Result, Unit
 from chalicelib.storage.repository import coupon_code_key, coupon_sk, profile_key
 from chalicelib.storage.store import STALE, encode_cursor, member_pk
@@ -52,12 +53,12 @@ def issue(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id:
     return changes.change(actor, idem, [member_id], decide, subject=member_id)
 
 
-def _coupon_of(found: dict, code_key: tuple[str, str], member, code: str) -> dict:
+def _coupon_of(found: Found, code_key: tuple[str, str], member: Member, code: str) -> dict:
     coupon = found.get(code_key)
     if (coupon is None or coupon["member_id"] != member.member_id
             or int(coupon.get("generation", 0)) != member.generation):
         raise NotFoundError(f"coupon {code[:80]!r} not found")  # another member's code too
-    return coupon
+    return dict(coupon)
 
 
 def _set_state(unit: Unit, coupon: dict, expected: str, values: dict[str, Any]) -> None:

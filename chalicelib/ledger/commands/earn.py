@@ -3,11 +3,13 @@ or an activity, and a referred member's first-earn bonuses."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from chalicelib.auth import Actor
 from chalicelib.domain.calendar import format_instant, local_date, parse_instant, quarter_of
 from chalicelib.domain.earning import PurchaseItem, earning_breakdown
 from chalicelib.errors import DuplicateActivityError, DuplicateOrderError, LimitExceededError, ValidationError
+from chalicelib.domain.member import Member
 from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, NeedMembers, Result, Unit
 from chalicelib.storage.repository import activity_sk, order_sk, profile_key
 from chalicelib.storage.store import member_pk, refuse
@@ -82,21 +84,21 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
     return changes.change(actor, idem, [member_id], decide, subject=member_id)
 
 
-def count_month_earn(member, month: str, unit: Unit) -> int:
+def count_month_earn(member: Member, month: str, unit: Unit) -> int:
     """§12: this earn counted in its calendar month; the count, itself included.
     Months more than four back are dropped (an earn lies at most 90 days back)."""
     oldest = (local_date(unit.now - EARN_WINDOW - dt.timedelta(days=31), unit.program.timezone)
               .isoformat()[:7])
     member.month_earns = {m: n for m, n in member.month_earns.items() if m >= oldest}
     member.month_earns[month] = member.month_earns.get(month, 0) + 1
-    return member.month_earns[month]
+    return int(member.month_earns[month])
 
 
-def count_day_earn(member, points: int, unit: Unit) -> None:
+def count_day_earn(member: Member, points: int, unit: Unit) -> None:
     """§15: the earn counted in the member's day (program timezone) of the request;
     beyond the program's limits it is refused and nothing changes."""
     today = local_date(unit.now, unit.program.timezone).isoformat()
-    day = member.earn_day if member.earn_day and member.earn_day.get("day") == today else {
+    day: dict[str, Any] = member.earn_day if member.earn_day and member.earn_day.get("day") == today else {
         "day": today, "earns": 0, "points": 0}
     day = {"day": today, "earns": day["earns"] + 1, "points": day["points"] + points}
     limits = unit.program.limits

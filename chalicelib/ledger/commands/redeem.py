@@ -33,6 +33,8 @@ def redeem(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id
             points = int(reward["points_cost"])
             if reward.get("stock") is not None and reward["stock"] <= 0:
                 raise OutOfStockError(f"reward {request.reward_id!r} is out of stock")
+        elif points is None:  # the request's schema asks for one of the two
+            raise ValidationError("points is required for a cash redemption")
         elif points < unit.program.redemption.min_points:
             raise BelowMinimumRedemptionError(
                 f"redemptions start at {unit.program.redemption.min_points} points")

@@ -36,7 +36,7 @@ def reverse(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_i
     return changes.change(actor, idem, [member_id], decide, extra=[first_key], subject=member_id)
 
 
-def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, found: dict):
+def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, found: Found) -> Result:
     if request.points is not None:
         raise ValidationError("a refund takes `amount`, not `points`")
     order_amount = int(earn["amount"])
@@ -75,7 +75,8 @@ def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, fo
     return Result(201, {**transaction_view(tx), "unrecovered_points": due - taken, "tier": member.tier})
 
 
-def cancel_redemption(unit: Unit, member: Member, redeem: dict, request: schemas.Reversal, found: dict):
+def cancel_redemption(unit: Unit, member: Member, redeem: dict, request: schemas.Reversal,
+                      found: Found) -> Result:
     if request.amount is not None:
         raise ValidationError("cancelling a redemption takes `points`, not `amount`")
     if redeem.get("coupon_id"):
