@@ -629,17 +629,18 @@ class MemberChanges:
             raise ConcurrentUpdateError("idempotency record vanished; retry")
         if stored["request_hash"] != idem.request_hash:
             raise IdempotencyKeyReusedError("this Idempotency-Key was used with a different request")
+        self._require_shown_members(stored, records or {})
+        return Result(int(stored["status"]), json.loads(stored["body"]))
+
+    def _require_shown_members(self, stored: dict, records: dict[str, dict]) -> None:
+        """A stored reply answers only while every member it shows is the same live
+        enrolment (NotFoundError once one is erased or the id is another member's)."""
         subjects = stored.get("member_ids") or []
         generations = stored.get("member_generations") or [0] * len(subjects)
         for subject, generation in zip(subjects, generations):
-            record: Optional[dict]
-            if records is not None and subject in records:
-                record = records[subject]
-            else:
-                record = self.store.get(*profile_key(subject))
+            record = records[subject] if subject in records else self.store.get(*profile_key(subject))
             if record is None or record.get("erased") or int(record.get("generation", 0)) != int(generation):
                 raise NotFoundError(f"member {subject!r} not found")
-        return Result(int(stored["status"]), json.loads(stored["body"]))
 
     def require_member(self, member_id: str) -> int:
         """The member's generation; NotFoundError when there is no live member."""
