@@ -31,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib import clock
 from chalicelib.domain.calendar import format_instant
 from chalicelib.errors import DangolError, ForbiddenError, NotFoundError, UnauthorizedError, throttling_code
+from chalicelib.storage.repository import (API_KEY_ADMIN_COUNTER_SK, API_KEY_LISTING_PK, API_KEY_LISTING_PREFIX,
+                                           api_key_key, api_key_listing_sk, key_of)
 from chalicelib.storage.store import STALE, Commit, CommitConflict, Condition, Store
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,8 @@ ROLES = ("storefront", "admin")
 SECRET_PREFIX = "dgl_sk_"
 SECRET_PATTERN = r"dgl_sk_[0-9A-Za-z]{46}"
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
-LISTING = "APIKEYS"
-ADMIN_COUNTER = "ADMINS"
+LISTING = API_KEY_LISTING_PK
+ADMIN_COUNTER = API_KEY_ADMIN_COUNTER_SK
 
 
 class LastAdminKeyError(DangolError):
@@ -130,8 +132,7 @@ class ApiKeys:
         secret = new_secret()
         digest = key_hash(secret)
         item = {
-            "pk": f"APIKEY#{digest}",
-            "sk": "APIKEY",
+            **key_of(api_key_key(digest)),
             "key_id": digest[:16],
             "name": name,
             "role": role,
@@ -140,7 +141,7 @@ class ApiKeys:
         }
         commit = Commit(self.store.table)
         commit.put_new(item, STALE)
-        commit.put_new({"pk": LISTING, "sk": f"KEY#{item['key_id']}", "key_id": item["key_id"],
+        commit.put_new({"pk": LISTING, "sk": api_key_listing_sk(item["key_id"]), "key_id": item["key_id"],
                         "digest": digest}, STALE)
         if role == "admin":
             commit.add_counters({"pk": LISTING, "sk": ADMIN_COUNTER}, {"live": 1})
@@ -148,27 +149,26 @@ class ApiKeys:
         return secret, shown(item)
 
     def list(self, limit: int, cursor: Optional[str]) -> dict:
-        entries, next_cursor = self.store.query_page(LISTING, "KEY#", limit, cursor, newest_first=False)
-        found = self.store.get_many([(f"APIKEY#{e['digest']}", "APIKEY") for e in entries])
-        items = [shown(found[(f"APIKEY#{e['digest']}", "APIKEY")]) for e in entries
-                 if (f"APIKEY#{e['digest']}", "APIKEY") in found]
+        entries, next_cursor = self.store.query_page(LISTING, API_KEY_LISTING_PREFIX, limit, cursor, newest_first=False)
+        found = self.store.get_many([api_key_key(e["digest"]) for e in entries])
+        items = [shown(found[api_key_key(e["digest"])]) for e in entries if api_key_key(e["digest"]) in found]
         return {"items": items, "next_cursor": next_cursor}
 
     def revoke(self, key_id: str) -> dict:
         """Revoke a key (again: no change). The last admin key cannot be revoked."""
-        listing = self.store.get(LISTING, f"KEY#{key_id}") if len(key_id) <= 64 else None
+        listing = self.store.get(LISTING, api_key_listing_sk(key_id)) if len(key_id) <= 64 else None
         if listing is None:
             raise NotFoundError(f"API key {key_id[:80]!r} not found")
-        pk = f"APIKEY#{listing['digest']}"
+        key = api_key_key(listing["digest"])
         while True:
-            item = self.store.get(pk, "APIKEY")
+            item = self.store.get(*key)
             if item is None:
                 raise NotFoundError(f"API key {key_id!r} not found")
             if item.get("revoked"):
                 return shown(item)
             now = format_instant(clock.now())
             commit = Commit(self.store.table)
-            commit.update({"pk": pk, "sk": "APIKEY"}, "SET #r = :t, #at = :now",
+            commit.update(key_of(key), "SET #r = :t, #at = :now",
                           {"#r": "revoked", "#at": "revoked_at"},
                           {":t": True, ":f": False, ":now": now}, STALE, condition="#r = :f")
             if item["role"] == "admin":
@@ -203,7 +203,7 @@ class ApiKeys:
         if cached and cached[0] > time.monotonic():
             return cached[1]
         # strongly consistent: a revocation is seen by the next lookup in every container
-        item = self.store.get(f"APIKEY#{digest}", "APIKEY", consistent=True)
+        item = self.store.get(*api_key_key(digest), consistent=True)
         if item is None:
             raise UnauthorizedError("unknown API key")
         if item.get("revoked"):
@@ -214,7 +214,7 @@ class ApiKeys:
             # at most one write per key and day (per container that sees the old day);
             # bookkeeping: throttled, it is left to the next lookup, the request goes on
             try:
-                self.store.update(f"APIKEY#{digest}", "APIKEY", "SET #u = :d", {"#u": "last_used_at"},
+                self.store.update(*api_key_key(digest), "SET #u = :d", {"#u": "last_used_at"},
                                   {":d": today}, condition="attribute_not_exists(#u) OR #u < :d")
             except Exception as error:
                 if throttling_code(error) is None:

@@ -3,9 +3,13 @@ and the discount it takes off an order. Plain rules, no storage."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
 
-from chalicelib.domain.calendar import format_instant, parse_instant
+from chalicelib.domain.calendar import format_instant, local_date, parse_instant
+
+if TYPE_CHECKING:
+    from chalicelib.domain.program import Program
 
 SOURCES = ("manual", "points", "signup", "birthday", "tier_up", "win_back")
 
@@ -46,3 +50,27 @@ def unusable_reason(coupon: dict, now_text: str, order_amount: int) -> Optional[
 
 def is_past(moment_text: str, now: dt.datetime) -> bool:
     return parse_instant(moment_text) <= now
+
+
+@dataclass(frozen=True)
+class TierUpCoupon:
+    """The coupon a move up into `tier` earns: its template, and the calendar year
+    (program timezone) it counts for."""
+    tier: str
+    template_id: str
+    year: int
+
+
+def tier_up_coupon(program: Program, issued_years: dict[str, int], old_tier: str, new_tier: str,
+                   now: dt.datetime) -> Optional[TierUpCoupon]:
+    """§11: moving up into a tier with a `tier_up` template earns it, at most once
+    per member, tier and calendar year (program timezone). `issued_years`: tier ->
+    the year its coupon was last issued to the member. None: nothing is earned
+    (not a move up, no template for the tier, or already issued this year)."""
+    if program.tier_rank(new_tier) <= program.tier_rank(old_tier):
+        return None
+    template_id = program.auto_coupons.tier_up.get(new_tier)
+    year = local_date(now, program.timezone).year
+    if not template_id or issued_years.get(new_tier) == year:
+        return None
+    return TierUpCoupon(new_tier, template_id, year)

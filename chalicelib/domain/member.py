@@ -160,3 +160,15 @@ class Member:
         if int(record.get("balance", 0)) != member.balance:
             raise LedgerInvariantError(f"member {member.member_id}: balance differs from its lot runs")
         return member
+
+
+# §15: while suspended, a member may not earn, record activity, redeem, transfer
+# (sending or receiving), buy or use coupons; reads, adjustments, reversals and the
+# jobs go on (points still expire), and an admin may still give a coupon.
+REFUSED_WHILE_SUSPENDED = frozenset({"earn", "activity", "redeem", "transfer", "coupon_buy", "coupon_use"})
+
+
+def may(member: Member, operation: str) -> bool:
+    """§15: whether `member` may do `operation` (one of REFUSED_WHILE_SUSPENDED's
+    names or any other operation) now."""
+    return not (member.suspension and operation in REFUSED_WHILE_SUSPENDED)

@@ -26,9 +26,10 @@ from chalicelib.storage.index_pages import Source
 from chalicelib.jobs.pipeline import JobDefinition, RunBook, Task
 from chalicelib.ledger.service import Ledger
 from chalicelib.ledger.member_changes import Result, Unit
-from chalicelib.storage.repository import LADDER_KEY, profile_key
-from chalicelib.storage.store import (ACTIVITY_INDEX, BIRTHDAY_INDEX, EXPIRY_INDEX, MEMBERS_INDEX, PROFILE, TIER_REVIEW_INDEX,
-                    member_pk, member_sk, refuse)
+from chalicelib.storage.repository import (BIRTHDAYS_DONE_KEY, LADDER_KEY, STATEMENTS_DONE_KEY, member_of_profile,
+                                           profile_key, warned_sk)
+from chalicelib.storage.store import (ACTIVITY_INDEX, BIRTHDAY_INDEX, EXPIRY_INDEX, MEMBERS_INDEX, TIER_REVIEW_INDEX,
+                    member_pk, refuse)
 from chalicelib.ledger.views import member_view
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,9 @@ log = logging.getLogger(__name__)
 # How far back a birthday run looks for days whose run did not complete: at
 # most this many days, and never into the previous year.
 BIRTHDAY_CATCH_UP_DAYS = 31
-BIRTHDAYS_DONE_KEY = ("PROGRAM", "BIRTHDAYS_DONE_THROUGH")
 # Per-day markers (WARNED#<date>) are kept this long after their day, then TTL removes them.
 MARKER_KEEP_DAYS = 3
 # §13: the month whose statements have all been sent (later runs in that month plan nothing).
-STATEMENTS_DONE_KEY = ("PROGRAM", "STATEMENTS_DONE")
 # A statement run started less than this long ago and not finished is left to its
 # workers; after it (the next day's run), the month's run is planned again and resumes:
 # members already sent their statement are passed over by the step.
@@ -55,7 +54,7 @@ class AlreadyDoneError(DangolError):
 
 def member_of(pk: str, sk: str) -> Optional[str]:
     """The member an index entry stands for (the index entries are profiles)."""
-    return pk.split("#", 1)[1] if sk == PROFILE and pk.startswith("MEMBER#") else None
+    return member_of_profile(pk, sk)
 
 
 def epoch(moment: dt.datetime) -> int:
@@ -98,7 +97,7 @@ class JobSteps:
         once = refuse(lambda: AlreadyDoneError("warned today"))
 
         def warned_key(generation: int = 0) -> tuple[str, str]:
-            return member_pk(member_id), member_sk(generation, f"WARNED#{today}")
+            return member_pk(member_id), warned_sk(generation, today)
 
         def decide(unit: Unit, member, found) -> Result:
             if member is None or member.erased:

@@ -36,13 +36,13 @@ class MemberLookup:
             if not digits or len(phone) > 200:
                 raise ValidationError("phone must hold digits (such as 010-1234-5678)")
             return self._page(program, now, PHONE_INDEX, "phone_digits", digits, limit, cursor,
-                              lambda m, view: bool(m.phone) and phone_digits(m.phone) == digits)
+                              lambda m, view: phone_digits(m.phone or "") == digits)
         if email is not None:
             wanted = email.strip().lower()
             if not wanted or len(email) > 200:
                 raise ValidationError("email must be 1-200 characters")
             return self._page(program, now, EMAIL_INDEX, "email_lower", wanted, limit, cursor,
-                              lambda m, view: bool(m.email) and m.email.lower() == wanted)
+                              lambda m, view: (m.email or "").lower() == wanted)
         if tier is not None:
             if tier not in {t.name for t in program.tiers}:
                 raise ValidationError(f"unknown tier {tier[:80]!r}")

@@ -27,12 +27,13 @@ import logging
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
 from chalicelib import clock
 from chalicelib.auth import Actor
 from chalicelib.domain import coupons
+from chalicelib.domain import member as member_rules
 from chalicelib.domain.calendar import format_instant, local_date
 from chalicelib.domain.ids import new_id, voucher_code
 from chalicelib.domain.member import Member
@@ -42,24 +43,20 @@ from chalicelib.domain.wallet import NeedLots
 from chalicelib.errors import (ConcurrentUpdateError, DangolError, IdempotencyKeyReusedError, LedgerInvariantError,
                      MemberSuspendedError, NotFoundError, ValidationError)
 from chalicelib.notifications.outbox import OUTBOX_SHARD, outbox_shard
-from chalicelib.ledger.programs import Programs
-from chalicelib.storage.repository import (PROGRAM_KEY, LotReader, bundle_item, coupon_code_key, daily_shard_pk, lot_item,
-                         profile_item, profile_key, stats_shard_key, taken_key, template_key)
-from chalicelib.storage.store import REPLAY, STALE, Commit, CommitConflict, Condition, Store, member_pk, member_sk
+from chalicelib.ledger.programs import Programs, Publisher
+from chalicelib.settings import Settings
+from chalicelib.storage.repository import (IDEMPOTENCY_SK, PROGRAM_KEY, LotReader, bundle_item,
+                                           coupon_code_key, coupon_sk, daily_shard_pk, idempotency_pk, lot_item,
+                                           notification_sk, profile_item, profile_key, reply_pointer_sk,
+                                           stats_shard_key, taken_key, template_key, tx_sk)
+from chalicelib.storage.store import REPLAY, STALE, Commit, CommitConflict, Condition, Store, member_pk
 
 log = logging.getLogger(__name__)
 
 CREDIT_TYPES = ("earn", "bonus", "activity")
 # §16: the daily figures that are also /stats totals (the others are counted in `Unit.daily`)
 DAILY_FROM_STATS = ("points_earned", "points_redeemed", "points_expired", "coupons_used")
-MISSING = {}  # a template looked up and not found
-REPLY_POINTER = "REPLY#"  # MEMBER#<id> / REPLY#<idempotency pk>: a stored reply that shows the member
-
-
-def reply_pointer_sk(reply_pk: str) -> str:
-    """Sort key of the pointer to a stored reply, in the member's partition. Not per
-    generation: an erasure finds the pointers every earlier enrolment left too."""
-    return f"{REPLY_POINTER}{reply_pk}"
+MISSING: dict[str, Any] = {}  # a template looked up and not found
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ class IdempotencyKey:
     request_hash: str
 
     @classmethod
-    def for_request(cls, scope: str, key: Optional[str], method: str, path: str, body: Any):
+    def for_request(cls, scope: str, key: Optional[str], method: str, path: str, body: Any) -> IdempotencyKey:
         if key is None:
             raise ValidationError("the Idempotency-Key header is required")
         if not 1 <= len(key) <= 64:
@@ -82,7 +79,11 @@ class IdempotencyKey:
 
     @property
     def pk(self) -> str:
-        return f"IDEMPOTENCY#{self.scope}#{self.key}"
+        return idempotency_pk(self.scope, self.key)
+
+
+Members = dict[str, Member]  # the members a decision is given, by id
+Found = dict[Any, Any]  # every item read, by key (None: read, absent); ranges pieces by NeedRanges key
 
 
 @dataclass
@@ -124,26 +125,79 @@ class NeedMembers(Exception):
         self.member_ids = list(member_ids)
 
 
+class WriteSet:
+    """What one decision's commit sends, and nothing else: the Commit (items, updates
+    and their conditions), the members whose profiles are written (and any condition
+    other than the version read), the /stats and daily deltas, and the notifications
+    to queue once it is committed."""
+
+    def __init__(self, table: str, stats_key: tuple[str, str], daily_pk: str = daily_shard_pk(0)):
+        self.commit = Commit(table)
+        self.members: dict[str, Member] = {}
+        self.profile_conditions: dict[str, Condition] = {}
+        self.stats: Counter = Counter()
+        self.daily: Counter = Counter()  # §16 figures of the program day that are not /stats totals
+        self.notices: list[Notice] = []
+        self.stats_key = stats_key
+        self.daily_pk = daily_pk
+
+    def daily_counters(self) -> dict:
+        figures = Counter({name: self.stats[name] for name in DAILY_FROM_STATS})
+        figures.update(self.daily)
+        return {name: value for name, value in figures.items() if value}
+
+
 class Unit:
-    """What one decision writes: a Commit and the bookkeeping around it."""
+    """One decision: the ledger's rules for writing a change (transactions, lots,
+    notifications, coupons, tiers), filling a `WriteSet`. The write set's parts are
+    reachable as attributes of the unit (`unit.commit`, `unit.stats`, ...)."""
 
     def __init__(self, table: str, program: Program, now: dt.datetime, actor: Actor, stats_key: tuple[str, str],
-                 outbox_shards: int, templates: Optional[dict] = None, daily_pk: str = "DAILY#000"):
-        self.commit = Commit(table)
-        self.daily: Counter = Counter()  # §16 figures of the program day that are not /stats totals
-        self.daily_pk = daily_pk
+                 outbox_shards: int, templates: Optional[dict] = None, daily_pk: str = daily_shard_pk(0)):
+        self.writes = WriteSet(table, stats_key, daily_pk)
         self.templates = templates if templates is not None else {}
         self.program = program
         self.now = now
         self.now_text = format_instant(now)
         self.actor = actor
-        self.stats: Counter = Counter()
-        self.members: dict[str, Member] = {}
-        self.notices: list[Notice] = []
-        self.profile_conditions: dict[str, Condition] = {}
         self.ladder = ladder_signature(program)
-        self.stats_key = stats_key
         self.outbox_shards = outbox_shards
+
+    # the write set, as the commands name its parts
+    @property
+    def commit(self) -> Commit:
+        return self.writes.commit
+
+    @property
+    def members(self) -> dict[str, Member]:
+        return self.writes.members
+
+    @property
+    def profile_conditions(self) -> dict[str, Condition]:
+        return self.writes.profile_conditions
+
+    @property
+    def stats(self) -> Counter:
+        return self.writes.stats
+
+    @property
+    def daily(self) -> Counter:
+        return self.writes.daily
+
+    @property
+    def notices(self) -> list[Notice]:
+        return self.writes.notices
+
+    @property
+    def stats_key(self) -> tuple[str, str]:
+        return self.writes.stats_key
+
+    @property
+    def daily_pk(self) -> str:
+        return self.writes.daily_pk
+
+    def daily_counters(self) -> dict:
+        return self.writes.daily_counters()
 
     def next_id(self) -> str:
         return new_id()
@@ -166,7 +220,7 @@ class Unit:
             **{k: v for k, v in extra.items() if v is not None},
         }
         self.commit.put_new({"pk": member_pk(member.member_id),
-                             "sk": member_sk(member.generation, f"TX#{tx_id}"), **tx}, STALE)
+                             "sk": tx_sk(member.generation, tx_id), **tx}, STALE)
         if type_ in CREDIT_TYPES:
             self.stats["points_earned"] += points
             member.lifetime_points += points
@@ -198,7 +252,7 @@ class Unit:
         self.commit.put_new(
             {
                 "pk": member_pk(member.member_id),
-                "sk": member_sk(member.generation, f"NOTIFICATION#{notification_id}"),
+                "sk": notification_sk(member.generation, notification_id),
                 "notification_id": notification_id,
                 "member_id": member.member_id,
                 "type": type_,
@@ -214,10 +268,10 @@ class Unit:
         )
         self.notices.append(Notice(member.member_id, notification_id, member.generation))
 
-    def require_active(self, *members: Member) -> None:
-        """§15: points and coupon operations of a suspended member are refused."""
+    def require_allowed(self, operation: str, *members: Member) -> None:
+        """§15: an operation a suspended member may not do is refused."""
         for member in members:
-            if member.suspension:
+            if not member_rules.may(member, operation):
                 raise MemberSuspendedError(f"member {member.member_id!r} is suspended")
 
     def template(self, template_id: str) -> Optional[dict]:
@@ -242,7 +296,7 @@ class Unit:
             "used_at": None, "order_id": None, "discount_amount": None,
         }
         stored = {**coupon, "generation": member.generation,
-                  "member_sk": member_sk(member.generation, f"COUPON#{coupon_id}")}
+                  "member_sk": coupon_sk(member.generation, coupon_id)}
         self.commit.put_new({"pk": member_pk(member.member_id), "sk": stored["member_sk"], **stored}, STALE)
         # a random code that is taken: decide again with another one
         code_pk, code_sk = coupon_code_key(code)
@@ -277,30 +331,68 @@ class Unit:
             old = member.tier
             member.tier = tier
             self.notify(member, "tier_changed", old_tier=old, new_tier=tier)
-            if self.program.tier_rank(tier) > self.program.tier_rank(old):
-                self._tier_up_coupon(member, tier)
+            self._tier_up_coupon(member, old, tier)
         member.tier_review = review
         member.ladder = self.ladder
         if changed:
             self.touch(member)
 
-    def _tier_up_coupon(self, member: Member, tier: str) -> None:
-        """§11: moving up into a tier with a `tier_up` template issues it, at most
-        once per member, tier and calendar year (program timezone)."""
-        template_id = self.program.auto_coupons.tier_up.get(tier)
-        year = local_date(self.now, self.program.timezone).year
-        if template_id and member.tier_up_years.get(tier) != year:
-            if self.auto_coupon(member, template_id, "tier_up") is not None:
-                member.tier_up_years[tier] = year
+    def _tier_up_coupon(self, member: Member, old: str, tier: str) -> None:
+        """§11: the coupon a move up into `tier` earns (domain.coupons.tier_up_coupon)."""
+        earned = coupons.tier_up_coupon(self.program, member.tier_up_years, old, tier, self.now)
+        if earned is not None and self.auto_coupon(member, earned.template_id, "tier_up") is not None:
+            member.tier_up_years[earned.tier] = earned.year
 
-    def daily_counters(self) -> dict:
-        figures = Counter({name: self.stats[name] for name in DAILY_FROM_STATS})
-        figures.update(self.daily)
-        return {name: value for name, value in figures.items() if value}
+
+# what a decision may ask to read before it can decide
+Need = NeedLots | NeedItems | NeedRanges | NeedMembers
+NEEDS = (NeedLots, NeedItems, NeedRanges, NeedMembers)
+
+
+@dataclass
+class ChangeRequest:
+    """One call of `MemberChanges.change`: what every attempt reads and decides.
+    `member_ids` and `templates` grow as decisions ask for more (kept across attempts)."""
+    actor: Actor
+    idem: Optional[IdempotencyKey]
+    member_ids: list[str]
+    decide: Callable[[Unit, Members, Found], Result]
+    extra: list[tuple[str, str]]
+    subject: Optional[str | list[str]]
+    retier: bool
+    templates: dict
+
+    @property
+    def idem_key(self) -> tuple[str, str]:
+        assert self.idem is not None
+        return (self.idem.pk, IDEMPOTENCY_SK)
+
+
+@dataclass
+class Reads:
+    """What one attempt has read: the program, the members' profile records, every
+    item read (None: read, absent) and the pages of lots read per member."""
+    program: Program
+    records: dict[str, dict]
+    found: dict
+    pages: dict[str, dict] = field(default_factory=dict)
+
+    def members(self) -> dict[str, Member]:
+        members = {mid: Member.from_record(rec, self.pages.setdefault(mid, {})) for mid, rec in self.records.items()}
+        for mid, member in members.items():
+            member.wallet.owner = mid
+        return members
+
+
+@dataclass
+class Decision:
+    unit: Unit
+    members: dict[str, Member]
+    result: Result
 
 
 class MemberChanges:
-    def __init__(self, store: Store, programs: Programs, publisher, settings):
+    def __init__(self, store: Store, programs: Programs, publisher: Optional[Publisher], settings: Settings):
         self.store = store
         self.programs = programs
         self.publisher = publisher
@@ -334,90 +426,133 @@ class MemberChanges:
         actor: Actor,
         idem: Optional[IdempotencyKey],
         member_ids: list[str],
-        decide: Callable[[Unit, dict[str, Member], dict], Result],
+        decide: Callable[[Unit, Members, Found], Result],
         extra: Iterable[tuple[str, str]] = (),
         subject: Optional[str | list[str]] = None,
         retier: bool = True,
     ) -> Result:
-        extra = list(extra)
-        idem_key = [(idem.pk, "IDEMPOTENCY")] if idem is not None else []
-        templates = dict(self.templates)
+        request = ChangeRequest(actor, idem, list(member_ids), decide, list(extra), subject, retier,
+                                dict(self.templates))
         for attempt in range(self.settings.commit_attempts):
-            program, records, found = self.read(member_ids, extra + idem_key)
-            if idem is not None and idem_key[0] in found:
-                return self._replay(idem, found[idem_key[0]], records)
-            pages: dict[str, dict] = {}
-            while True:
-                members = {mid: Member.from_record(rec, pages.setdefault(mid, {}))
-                           for mid, rec in records.items()}
-                for mid, member in members.items():
-                    member.wallet.owner = mid
-                unit = Unit(self.store.table, program, clock.now(), actor,
-                            stats_shard_key(random.randrange(self.settings.stats_shards)),
-                            self.settings.outbox_shards, templates,
-                            daily_shard_pk(random.randrange(self.settings.daily_shards)))
-                try:
-                    if retier:
-                        for member in members.values():
-                            if not member.erased:
-                                unit.retier(member)
-                    result = decide(unit, members, found)
-                    for member in unit.members.values():
-                        member.wallet.settle()
-                    break
-                except NeedLots as need:
-                    self._read_lots(records[need.owner], need, pages[need.owner])
-                except NeedItems as need:
-                    got = self.store.get_many(need.keys)
-                    for key in need.keys:
-                        found[key] = got.get(key)  # None: read, absent
-                        if key[0] == template_key("")[0]:
-                            templates[key[1]] = got.get(key) or MISSING  # absent: for this change only
-                            if got.get(key):
-                                self.templates[key[1]] = got[key]
-                except NeedRanges as need:
-                    stored = Member.from_record(records[need.owner])
-                    found[need.key] = {r.run_id: self.lots.range_pieces(stored, r.base, r.kind, r.start, r.end)
-                                       for r in need.ranges}
-                except NeedMembers as need:
-                    more = self.store.get_many([profile_key(m) for m in need.member_ids])
-                    for mid in need.member_ids:
-                        found[profile_key(mid)] = more.get(profile_key(mid))  # None: read, absent
-                        if found[profile_key(mid)] is not None:
-                            records[mid] = found[profile_key(mid)]
-                    member_ids = list(dict.fromkeys(member_ids + need.member_ids))
-                except DangolError:
-                    if idem is not None:
-                        replay = self._stored_response(idem)
-                        if replay is not None:
-                            return replay
-                    raise
-            self._write_members(unit)
-            unit.commit.add_counters({"pk": unit.stats_key[0], "sk": unit.stats_key[1]}, dict(unit.stats))
-            # §16: the program day's figures, in the same transaction (no extra request)
-            unit.commit.add_counters({"pk": unit.daily_pk,
-                                      "sk": local_date(unit.now, program.timezone).isoformat()},
-                                     unit.daily_counters())
-            if idem is not None:
-                reply = self._idempotency_item(idem, result, unit, subject, members)
-                unit.commit.put_new(reply, REPLAY)
-                self._point_to_reply(unit, reply, members)
-            try:
-                self.store.commit(unit.commit)
-            except CommitConflict as conflict:
-                replays = conflict.found("replay")
-                if replays:
-                    return self._replay(idem, replays[0][1])
-                refused = conflict.found("refuse")
-                if refused:
-                    raise refused[0][0].error()
-                if not conflict.contended and len(conflict.found("stale")) != len(conflict.failed):
-                    raise
-                time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
-                continue
-            self.publish(unit.notices)
-            return result
+            result = self._attempt(request)
+            if result is not None:
+                return result
+            time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
         raise ConcurrentUpdateError("the member is being changed by other requests; retry")
+
+    def _attempt(self, request: ChangeRequest) -> Optional[Result]:
+        """Read, decide, commit once: the response, or None when what was read
+        changed before the commit (read again)."""
+        reads = self._read_for(request)
+        if request.idem is not None and request.idem_key in reads.found:
+            return self._replay(request.idem, reads.found[request.idem_key], reads.records)
+        decision = self._decision(request, reads)
+        if isinstance(decision, Result):
+            return decision  # refused, and answered meanwhile by the stored reply
+        self._stage(request, decision, reads.program)
+        try:
+            self.store.commit(decision.unit.commit)
+        except CommitConflict as conflict:
+            return self._after_conflict(request.idem, conflict)
+        self.publish(decision.unit.notices)
+        return decision.result
+
+    def _read_for(self, request: ChangeRequest) -> Reads:
+        idem_keys = [request.idem_key] if request.idem is not None else []
+        program, records, found = self.read(request.member_ids, request.extra + idem_keys)
+        return Reads(program, records, found)
+
+    def _decision(self, request: ChangeRequest, reads: Reads) -> Decision | Result:
+        """The decision from what was read, reading what it asks for until it has all."""
+        while True:
+            decision = self._decide_once(request, reads)
+            if not isinstance(decision, NEEDS):
+                return decision
+            self._read_more(request, reads, decision)
+
+    def _decide_once(self, request: ChangeRequest, reads: Reads) -> Decision | Result | Need:
+        members = reads.members()
+        unit = Unit(self.store.table, reads.program, clock.now(), request.actor,
+                    stats_shard_key(random.randrange(self.settings.stats_shards)),
+                    self.settings.outbox_shards, request.templates,
+                    daily_shard_pk(random.randrange(self.settings.daily_shards)))
+        try:
+            if request.retier:
+                for member in members.values():
+                    if not member.erased:
+                        unit.retier(member)
+            result = request.decide(unit, members, reads.found)
+            for member in unit.members.values():
+                member.wallet.settle()
+        except NEEDS as need:
+            return need
+        except DangolError:
+            replay = self._stored_response(request.idem) if request.idem is not None else None
+            if replay is None:
+                raise
+            return replay
+        return Decision(unit, members, result)
+
+    def _read_more(self, request: ChangeRequest, reads: Reads, need: Need) -> None:
+        """Read what a decision asked for into `reads` (and `request`, for the next attempts)."""
+        if isinstance(need, NeedLots):
+            self._read_lots(reads.records[need.owner], need, reads.pages[need.owner])
+        elif isinstance(need, NeedItems):
+            self._read_items(request, reads, need)
+        elif isinstance(need, NeedRanges):
+            stored = Member.from_record(reads.records[need.owner])
+            reads.found[need.key] = {r.run_id: self.lots.range_pieces(stored, r.base, r.kind, r.start, r.end)
+                                     for r in need.ranges}
+        else:
+            self._read_members(request, reads, need)
+
+    def _read_items(self, request: ChangeRequest, reads: Reads, need: NeedItems) -> None:
+        got = self.store.get_many(need.keys)
+        for key in need.keys:
+            reads.found[key] = got.get(key)  # None: read, absent
+            if key[0] == template_key("")[0]:
+                request.templates[key[1]] = got.get(key) or MISSING  # absent: for this change only
+                if got.get(key):
+                    self.templates[key[1]] = got[key]
+
+    def _read_members(self, request: ChangeRequest, reads: Reads, need: NeedMembers) -> None:
+        more = self.store.get_many([profile_key(m) for m in need.member_ids])
+        for mid in need.member_ids:
+            reads.found[profile_key(mid)] = more.get(profile_key(mid))  # None: read, absent
+            if reads.found[profile_key(mid)] is not None:
+                reads.records[mid] = reads.found[profile_key(mid)]
+        request.member_ids = list(dict.fromkeys(request.member_ids + need.member_ids))
+
+    def _stage(self, request: ChangeRequest, decision: Decision, program: Program) -> None:
+        """Everything the decision writes into its commit: profiles, lots, counters,
+        and the stored reply with its pointers."""
+        unit = decision.unit
+        self._write_members(unit)
+        unit.commit.add_counters({"pk": unit.stats_key[0], "sk": unit.stats_key[1]}, dict(unit.stats))
+        # §16: the program day's figures, in the same transaction (no extra request)
+        unit.commit.add_counters({"pk": unit.daily_pk,
+                                  "sk": local_date(unit.now, program.timezone).isoformat()},
+                                 unit.daily_counters())
+        if request.idem is not None:
+            reply = self._idempotency_item(request.idem, decision.result, unit, request.subject, decision.members)
+            unit.commit.put_new(reply, REPLAY)
+            self._point_to_reply(unit, reply, decision.members)
+
+    def _after_conflict(self, idem: Optional[IdempotencyKey], conflict: CommitConflict) -> Optional[Result]:
+        """What a cancelled commit means: the stored reply of a twin request, a rule's
+        error, or None when only what was read changed (contention included)."""
+        replays = conflict.found("replay")
+        if replays:
+            assert idem is not None, "only a request with an Idempotency-Key stores a reply"
+            return self._replay(idem, replays[0][1])
+        refused = conflict.found("refuse")
+        if refused:
+            error = refused[0][0].error
+            assert error is not None, "a refusing condition names its error"
+            raise error()
+        if not conflict.contended and len(conflict.found("stale")) != len(conflict.failed):
+            raise conflict
+        return None
 
     def _write_members(self, unit: Unit) -> None:
         for member in unit.members.values():
@@ -448,7 +583,7 @@ class MemberChanges:
         shown = [unit.members.get(s) or members.get(s) for s in subjects]
         return {
             "pk": idem.pk,
-            "sk": "IDEMPOTENCY",
+            "sk": IDEMPOTENCY_SK,
             "request_hash": idem.request_hash,
             "status": result.status,
             "body": json.dumps(result.body, ensure_ascii=False),
@@ -483,27 +618,29 @@ class MemberChanges:
                              "expires_at": reply["expires_at"]})
 
     def _stored_response(self, idem: IdempotencyKey) -> Optional[Result]:
-        stored = self.store.get(idem.pk, "IDEMPOTENCY")
+        stored = self.store.get(idem.pk, IDEMPOTENCY_SK)
         return self._replay(idem, stored) if stored else None
 
     def _replay(self, idem: IdempotencyKey, stored: Optional[dict],
                 records: Optional[dict[str, dict]] = None) -> Result:
         if stored is None:
-            stored = self.store.get(idem.pk, "IDEMPOTENCY")
+            stored = self.store.get(idem.pk, IDEMPOTENCY_SK)
         if stored is None:
             raise ConcurrentUpdateError("idempotency record vanished; retry")
         if stored["request_hash"] != idem.request_hash:
             raise IdempotencyKeyReusedError("this Idempotency-Key was used with a different request")
+        self._require_shown_members(stored, records or {})
+        return Result(int(stored["status"]), json.loads(stored["body"]))
+
+    def _require_shown_members(self, stored: dict, records: dict[str, dict]) -> None:
+        """A stored reply answers only while every member it shows is the same live
+        enrolment (NotFoundError once one is erased or the id is another member's)."""
         subjects = stored.get("member_ids") or []
         generations = stored.get("member_generations") or [0] * len(subjects)
         for subject, generation in zip(subjects, generations):
-            if records is not None and subject in records:
-                record = records[subject]
-            else:
-                record = self.store.get(*profile_key(subject))
+            record = records[subject] if subject in records else self.store.get(*profile_key(subject))
             if record is None or record.get("erased") or int(record.get("generation", 0)) != int(generation):
                 raise NotFoundError(f"member {subject!r} not found")
-        return Result(int(stored["status"]), json.loads(stored["body"]))
 
     def require_member(self, member_id: str) -> int:
         """The member's generation; NotFoundError when there is no live member."""

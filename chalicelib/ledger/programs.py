@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Optional
+from typing import Optional, Protocol
 
 from chalicelib import clock
 from chalicelib.domain.calendar import format_instant
@@ -29,8 +29,14 @@ def program_from(item: Optional[dict]) -> Program:
     return Program.model_validate_json(item["config"])
 
 
+class Publisher(Protocol):
+    """Where messages to the workers go (the notifications queue)."""
+
+    def publish(self, messages: list[dict]) -> None: ...
+
+
 class Programs:
-    def __init__(self, store: Store, publisher, cache_seconds: float):
+    def __init__(self, store: Store, publisher: Optional[Publisher], cache_seconds: float):
         self.store = store
         self.publisher = publisher
         self.cache_seconds = cache_seconds

@@ -26,9 +26,11 @@ from chalicelib.domain.program import Program
 from chalicelib.errors import NotFoundError, RewardExistsError, TemplateExistsError, ValidationError
 from chalicelib.ledger.lookup import MemberLookup
 from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, Result
-from chalicelib.ledger.programs import Programs
-from chalicelib.storage.repository import daily_shard_pk, stats_shard_key, template_key
-from chalicelib.storage.store import Store, member_pk, member_sk
+from chalicelib.ledger.programs import Programs, Publisher
+from chalicelib.storage.repository import (REWARD_PK, daily_shard_pk, key_of, notification_sk, reward_key,
+                                           stats_shard_key, template_key, tx_sk, voucher_key)
+from chalicelib.settings import Settings
+from chalicelib.storage.store import Store, member_pk
 from chalicelib.ledger.views import (daily_view, member_view, notification_view, reward_view, stats_view, template_view,
                     transaction_view, voucher_view)
 
@@ -38,7 +40,7 @@ __all__ = ["IdempotencyKey", "Ledger", "Result"]
 
 
 class Ledger:
-    def __init__(self, store: Store, publisher, settings):
+    def __init__(self, store: Store, publisher: Optional[Publisher], settings: Settings):
         self.store = store
         self.settings = settings
         self.publisher = publisher
@@ -130,18 +132,18 @@ class Ledger:
         now = clock.now()
         _, _, view = self.changes.member_with_lots(
             member_id, lambda program, member: member_view(program, member, now))
-        return view
+        return dict(view)
 
     def history(self, member_id: str, limit: int, cursor: Optional[str]) -> dict:
         generation = self.changes.require_member(member_id)
         items, next_cursor = self.store.query_page(
-            member_pk(member_id), member_sk(generation, "TX#"), limit, cursor, newest_first=True)
+            member_pk(member_id), tx_sk(generation, ""), limit, cursor, newest_first=True)
         return {"items": [transaction_view(i) for i in items], "next_cursor": next_cursor}
 
     def notifications(self, member_id: str, limit: int, cursor: Optional[str]) -> dict:
         generation = self.changes.require_member(member_id)
         items, next_cursor = self.store.query_page(
-            member_pk(member_id), member_sk(generation, "NOTIFICATION#"), limit, cursor, newest_first=True)
+            member_pk(member_id), notification_sk(generation, ""), limit, cursor, newest_first=True)
         return {"items": [notification_view(i) for i in items], "next_cursor": next_cursor}
 
     def find_members(self, limit: int, cursor: Optional[str], **criteria: Optional[str]) -> dict:
@@ -169,14 +171,14 @@ class Ledger:
         return stats_view(program, [found[k] for k in keys if k in found])
 
     def voucher(self, code: str) -> dict:
-        item = self.store.get(f"VOUCHER#{code.strip().upper()}", "VOUCHER")
+        item = self.store.get(*voucher_key(code.strip().upper()))
         if item is None:
             raise NotFoundError(f"voucher {code[:80]!r} not found")
         return voucher_view(item)
 
     # -- rewards ---------------------------------------------------------
     def create_reward(self, request: schemas.CreateReward) -> dict:
-        item = {"pk": "REWARD", "sk": request.reward_id, "reward_id": request.reward_id,
+        item = {**key_of(reward_key(request.reward_id)), "reward_id": request.reward_id,
                 "name": request.name, "points_cost": request.points_cost, "stock": request.stock,
                 "created_at": format_instant(clock.now())}
         if not self.store.put(item, condition="attribute_not_exists(pk)"):
@@ -184,5 +186,5 @@ class Ledger:
         return reward_view(item)
 
     def rewards(self, limit: int, cursor: Optional[str]) -> dict:
-        items, next_cursor = self.store.query_page("REWARD", "", limit, cursor, newest_first=False)
+        items, next_cursor = self.store.query_page(REWARD_PK, "", limit, cursor, newest_first=False)
         return {"items": [reward_view(i) for i in items], "next_cursor": next_cursor}

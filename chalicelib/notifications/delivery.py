@@ -25,11 +25,11 @@ from chalicelib.domain.calendar import format_instant, local_date, parse_instant
 from chalicelib.domain.program import Program
 from chalicelib.errors import THROTTLING_CODES, ThrottledError
 from chalicelib.ledger.programs import Programs
-from chalicelib.storage.repository import PROGRAM_KEY
+from chalicelib.storage.repository import PROGRAM_KEY, notification_sk
 from chalicelib.notifications.outbox import OUTBOX_SHARD
 from chalicelib.domain.phones import InvalidPhoneError, to_e164
 from chalicelib.storage.queues import QueueSender
-from chalicelib.storage.store import PROFILE, Store, member_pk, member_sk
+from chalicelib.storage.store import PROFILE, Store, member_pk
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class NotificationSender:
         Raises PassingDeliveryError (claim released, or never made) when the
         database or the provider failed for a passing reason within the retry
         window."""
-        pk, sk = member_pk(member_id), member_sk(generation, f"NOTIFICATION#{notification_id}")
+        pk, sk = member_pk(member_id), notification_sk(generation, notification_id)
         code: Optional[str]  # a failure's code; None while nothing failed
         now = self.clock()
         program = self.programs.cached()

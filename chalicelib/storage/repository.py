@@ -5,6 +5,7 @@ One table, items addressed by (pk, sk):
   PROGRAM / CONFIG                       program configuration
   PROGRAM / TIER_LADDER_APPLIED          the tier ladder members were last tiered by
   APIKEY#<sha256> / APIKEY               API keys (hashed)
+  APIKEYS / KEY#<key_id>                 the listing of API keys (-> digest); APIKEYS / ADMINS: live admin keys
   MEMBER#<id> / PROFILE                  member, spend, lot runs, balance (versioned)
   MEMBER#<id> / TX#<ulid>                ledger transactions (written once)
   MEMBER#<id> / LOT#<space>#<key>        lots (written once; a refund's `taken` aside)
@@ -36,6 +37,7 @@ Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, Optional
 
 from chalicelib.domain.member import Member
@@ -190,3 +192,89 @@ class LotReader:
         if start_after:
             kwargs["ExclusiveStartKey"] = start_after
         return self.store.client.query(**kwargs)
+
+
+# -- keys of the items outside the ledger's reads above ------------------
+API_KEY_LISTING_PK = "APIKEYS"   # APIKEYS / KEY#<key_id>: the listing of API keys; APIKEYS / ADMINS: live admin keys
+API_KEY_ADMIN_COUNTER_SK = "ADMINS"
+API_KEY_LISTING_PREFIX = "KEY#"
+IDEMPOTENCY_SK = "IDEMPOTENCY"
+REWARD_PK = "REWARD"
+REPLY_POINTER = "REPLY#"  # MEMBER#<id> / REPLY#<idempotency pk>: a stored reply that shows the member
+COUPON_PREFIX = "COUPON#"
+
+
+def api_key_key(digest: str) -> tuple[str, str]:
+    """APIKEY#<sha256 of the secret> / APIKEY."""
+    return f"APIKEY#{digest}", "APIKEY"
+
+
+def api_key_listing_sk(key_id: str) -> str:
+    return f"{API_KEY_LISTING_PREFIX}{key_id}"
+
+
+def idempotency_pk(scope: str, key: str) -> str:
+    """IDEMPOTENCY#<key id>#<Idempotency-Key> (with IDEMPOTENCY_SK): a stored reply."""
+    return f"IDEMPOTENCY#{scope}#{key}"
+
+
+def reward_key(reward_id: str) -> tuple[str, str]:
+    return REWARD_PK, reward_id
+
+
+def referral_key(code: str) -> tuple[str, str]:
+    return f"REFERRAL#{code}", "REFERRAL"
+
+
+def reply_pointer_sk(reply_pk: str) -> str:
+    """Sort key of the pointer to a stored reply, in the member's partition. Not per
+    generation: an erasure finds the pointers every earlier enrolment left too."""
+    return f"{REPLY_POINTER}{reply_pk}"
+
+
+def tx_sk(generation: int, tx_id: str) -> str:
+    return member_sk(generation, f"TX#{tx_id}")
+
+
+def order_sk(generation: int, order_id: str) -> str:
+    return member_sk(generation, f"ORDER#{order_id}")
+
+
+def notification_sk(generation: int, notification_id: str) -> str:
+    return member_sk(generation, f"NOTIFICATION#{notification_id}")
+
+
+def coupon_sk(generation: int, coupon_id: str) -> str:
+    """A coupon in its member's history (`coupon_sk(generation, "")`: where they begin)."""
+    return member_sk(generation, f"{COUPON_PREFIX}{coupon_id}")
+
+
+def activity_sk(generation: int, activity_type: str, reference_id: str) -> str:
+    """One reward per (type, reference): a digest keeps the sort key within DynamoDB's
+    1 KB for any 200-character type and reference."""
+    digest = hashlib.sha256(json.dumps([activity_type, reference_id], ensure_ascii=False).encode()).hexdigest()
+    return member_sk(generation, f"ACTIVITY#{digest}")
+
+
+def voucher_key(code: str) -> tuple[str, str]:
+    return f"VOUCHER#{code}", "VOUCHER"
+
+
+def key_of(key: tuple[str, str]) -> dict[str, str]:
+    """A (pk, sk) pair as the key of an item to write or update."""
+    return {"pk": key[0], "sk": key[1]}
+
+
+BIRTHDAYS_DONE_KEY = ("PROGRAM", "BIRTHDAYS_DONE_THROUGH")  # the last day whose birthday run completed
+STATEMENTS_DONE_KEY = ("PROGRAM", "STATEMENTS_DONE")        # §13: the month whose statements were all sent
+
+
+def warned_sk(generation: int, day: str) -> str:
+    """MEMBER#<id> / WARNED#<date>: the member was warned of expiring points that day."""
+    return member_sk(generation, f"WARNED#{day}")
+
+
+def member_of_profile(pk: str, sk: str) -> Optional[str]:
+    """The member id of a profile's key; None for any other item."""
+    prefix = member_pk("")
+    return pk[len(prefix):] if sk == PROFILE and pk.startswith(prefix) else None

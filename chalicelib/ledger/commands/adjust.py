@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from chalicelib.auth import Actor
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, Result, Unit
+from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, Result, Unit
 from chalicelib.api import schemas
 from chalicelib.ledger.views import transaction_view
 
 
 def adjust(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
            request: schemas.Adjustment) -> Result:
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         if request.points > 0:
             tx = unit.credit(member, "adjust", request.points, reason=request.reason)

@@ -17,9 +17,10 @@ from typing import Any, Optional
 from chalicelib.auth import Actor
 from chalicelib.domain import coupons
 from chalicelib.errors import CouponNotForSaleError, CouponNotUsableError, NotFoundError
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, Result, Unit
-from chalicelib.storage.repository import coupon_code_key, profile_key
-from chalicelib.storage.store import STALE, encode_cursor, member_pk, member_sk
+from chalicelib.domain.member import Member
+from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, Result, Unit
+from chalicelib.storage.repository import coupon_code_key, coupon_sk, profile_key
+from chalicelib.storage.store import STALE, encode_cursor, member_pk
 from chalicelib.api import schemas
 from chalicelib.ledger.views import coupon_view, transaction_view
 
@@ -27,7 +28,7 @@ from chalicelib.ledger.views import coupon_view, transaction_view
 def issue(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
           request: schemas.IssueCoupon) -> Result:
     """An admin gives the coupon (`manual`); a storefront's member buys it with points."""
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         template = unit.template(request.template_id)
         if template is None:
@@ -35,7 +36,7 @@ def issue(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id:
         if actor.role == "admin":
             coupon = unit.issue_coupon(member, template, "manual")
             return Result(201, coupon_view(coupon, unit.now_text))
-        unit.require_active(member)
+        unit.require_allowed("coupon_buy", member)
         cost = template.get("points_cost")
         if cost is None:
             raise CouponNotForSaleError(f"coupon template {request.template_id!r} is not for sale")
@@ -52,12 +53,12 @@ def issue(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id:
     return changes.change(actor, idem, [member_id], decide, subject=member_id)
 
 
-def _coupon_of(found: dict, code_key: tuple[str, str], member, code: str) -> dict:
+def _coupon_of(found: Found, code_key: tuple[str, str], member: Member, code: str) -> dict:
     coupon = found.get(code_key)
     if (coupon is None or coupon["member_id"] != member.member_id
             or int(coupon.get("generation", 0)) != member.generation):
         raise NotFoundError(f"coupon {code[:80]!r} not found")  # another member's code too
-    return coupon
+    return dict(coupon)
 
 
 def _set_state(unit: Unit, coupon: dict, expected: str, values: dict[str, Any]) -> None:
@@ -104,10 +105,10 @@ def use(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str,
     code_key = coupon_code_key(code)
     member_id = request.member_id
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         coupon = _coupon_of(found, code_key, member, code)
-        unit.require_active(member)
+        unit.require_allowed("coupon_use", member)
         reason = coupons.unusable_reason(coupon, unit.now_text, request.order_amount)
         if reason is not None:
             raise CouponNotUsableError(reason)
@@ -129,7 +130,7 @@ def release(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: st
     code_key = coupon_code_key(code)
     member_id = request.member_id
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         coupon = _coupon_of(found, code_key, member, code)
         if coupon.get("status") != "used":
@@ -152,7 +153,7 @@ def member_coupons(changes: MemberChanges, member_id: str, status: Optional[str]
     store = changes.store
     shown: list[dict] = []
     while True:
-        items, cursor = store.query_page(member_pk(member_id), member_sk(generation, "COUPON#"),
+        items, cursor = store.query_page(member_pk(member_id), coupon_sk(generation, ""),
                                          limit, cursor, newest_first=True)
         for item in items:
             view = coupon_view(item, now_text)
@@ -165,6 +166,6 @@ def member_coupons(changes: MemberChanges, member_id: str, status: Optional[str]
         shown = shown[:limit]
         last = shown[-1]
         cursor = encode_cursor({"pk": member_pk(member_id),
-                                "sk": member_sk(generation, f"COUPON#{last['coupon_id']}")})
+                                "sk": coupon_sk(generation, last["coupon_id"])})
     return {"items": shown, "next_cursor": cursor}
 

@@ -3,16 +3,16 @@ or an activity, and a referred member's first-earn bonuses."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
+from typing import Any
 
 from chalicelib.auth import Actor
 from chalicelib.domain.calendar import format_instant, local_date, parse_instant, quarter_of
 from chalicelib.domain.earning import PurchaseItem, earning_breakdown
 from chalicelib.errors import DuplicateActivityError, DuplicateOrderError, LimitExceededError, ValidationError
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, NeedMembers, Result, Unit
-from chalicelib.storage.repository import profile_key
-from chalicelib.storage.store import member_pk, member_sk, refuse
+from chalicelib.domain.member import Member
+from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, NeedMembers, Result, Unit
+from chalicelib.storage.repository import activity_sk, order_sk, profile_key
+from chalicelib.storage.store import member_pk, refuse
 from chalicelib.api import schemas
 from chalicelib.ledger.views import transaction_view
 
@@ -24,7 +24,7 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
     duplicate = refuse(lambda: DuplicateOrderError(
         f"order {request.order_id!r} already earned points for this member"))
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         occurred = parse_instant(request.occurred_at) if request.occurred_at else unit.now
         if occurred > unit.now:
@@ -32,7 +32,7 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
         if occurred < unit.now - EARN_WINDOW:
             raise ValidationError("occurred_at lies more than 90 days back")
         program = unit.program
-        unit.require_active(member)
+        unit.require_allowed("earn", member)
         referrer = None
         if member.referral_pending and member.referrer_id and program.referral.referrer_points:
             # the referrer is credited too, if it is still the member that made the
@@ -61,7 +61,7 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
             refunded_amount=0, clawed_back=0,
         )
         unit.commit.put_new(
-            {"pk": member_pk(member_id), "sk": member_sk(member.generation, f"ORDER#{request.order_id}"),
+            {"pk": member_pk(member_id), "sk": order_sk(member.generation, request.order_id),
              "transaction_id": tx["transaction_id"]},
             duplicate,
         )
@@ -84,21 +84,21 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
     return changes.change(actor, idem, [member_id], decide, subject=member_id)
 
 
-def count_month_earn(member, month: str, unit: Unit) -> int:
+def count_month_earn(member: Member, month: str, unit: Unit) -> int:
     """§12: this earn counted in its calendar month; the count, itself included.
     Months more than four back are dropped (an earn lies at most 90 days back)."""
     oldest = (local_date(unit.now - EARN_WINDOW - dt.timedelta(days=31), unit.program.timezone)
               .isoformat()[:7])
     member.month_earns = {m: n for m, n in member.month_earns.items() if m >= oldest}
     member.month_earns[month] = member.month_earns.get(month, 0) + 1
-    return member.month_earns[month]
+    return int(member.month_earns[month])
 
 
-def count_day_earn(member, points: int, unit: Unit) -> None:
+def count_day_earn(member: Member, points: int, unit: Unit) -> None:
     """§15: the earn counted in the member's day (program timezone) of the request;
     beyond the program's limits it is refused and nothing changes."""
     today = local_date(unit.now, unit.program.timezone).isoformat()
-    day = member.earn_day if member.earn_day and member.earn_day.get("day") == today else {
+    day: dict[str, Any] = member.earn_day if member.earn_day and member.earn_day.get("day") == today else {
         "day": today, "earns": 0, "points": 0}
     day = {"day": today, "earns": day["earns"] + 1, "points": day["points"] + points}
     limits = unit.program.limits
@@ -111,21 +111,19 @@ def count_day_earn(member, points: int, unit: Unit) -> None:
 
 def activity(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
              request: schemas.Activity) -> Result:
-    # a digest keeps the sort key within DynamoDB's 1 KB for any 200-character type and reference
-    reference = "ACTIVITY#" + hashlib.sha256(
-        json.dumps([request.type, request.reference_id], ensure_ascii=False).encode()).hexdigest()
     duplicate = refuse(lambda: DuplicateActivityError(
         f"activity {request.type!r} {request.reference_id!r} was already rewarded"))
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
-        unit.require_active(member)
+        unit.require_allowed("activity", member)
         points = unit.program.activities.get(request.type)
         if points is None:
             raise ValidationError(f"unknown activity type {request.type!r}")
         tx = unit.credit(member, "activity", points, reason=request.type,
                          reference_id=request.reference_id)
-        unit.commit.put_new({"pk": member_pk(member_id), "sk": member_sk(member.generation, reference),
+        reference = activity_sk(member.generation, request.type, request.reference_id)
+        unit.commit.put_new({"pk": member_pk(member_id), "sk": reference,
                              "transaction_id": tx["transaction_id"]}, duplicate)
         if points:
             unit.notify(member, "points_earned", points=points)

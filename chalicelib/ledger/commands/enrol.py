@@ -5,8 +5,8 @@ from chalicelib.auth import Actor
 from chalicelib.domain.ids import new_id, referral_code
 from chalicelib.domain.member import Member
 from chalicelib.errors import MemberExistsError, ReferralNotAllowedError, ValidationError
-from chalicelib.storage.repository import phone_digits, profile_key
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, NeedMembers, Result, Unit
+from chalicelib.storage.repository import key_of, phone_digits, profile_key, referral_key
+from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, NeedMembers, Result, Unit
 from chalicelib.storage.store import STALE, refuse
 from chalicelib.api import schemas
 from chalicelib.ledger.views import member_view
@@ -15,10 +15,10 @@ from chalicelib.ledger.views import member_view
 def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: schemas.CreateMember) -> Result:
     member_id = request.member_id or new_id()
     code_given = request.referral_code.strip().upper() if request.referral_code else None
-    code_key = (f"REFERRAL#{code_given}", "REFERRAL")
+    code_key = referral_key(code_given or "")
     exists = refuse(lambda: MemberExistsError(f"member {member_id!r} already exists"))
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         earlier = members.get(member_id)
         if earlier is not None and not earlier.erased:
             raise MemberExistsError(f"member {member_id!r} already exists")
@@ -55,7 +55,7 @@ def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: s
         unit.stats[f"tier:{member.tier}"] += 1
         unit.daily["members_joined"] += 1
         # a random code that happens to be taken: decide again with another one
-        unit.commit.put_new({"pk": f"REFERRAL#{code}", "sk": "REFERRAL", "member_id": member_id,
+        unit.commit.put_new({**key_of(referral_key(code)), "member_id": member_id,
                              "generation": member.generation}, STALE)
         if unit.program.signup_bonus:
             unit.credit(member, "bonus", unit.program.signup_bonus, reason="signup")

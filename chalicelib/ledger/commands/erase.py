@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from chalicelib.auth import Actor
 from chalicelib.errors import ConcurrentUpdateError, NotFoundError
-from chalicelib.ledger.member_changes import REPLY_POINTER, MemberChanges, NeedItems, Result, Unit
+from chalicelib.ledger.member_changes import Found, MemberChanges, Members, NeedItems, Result, Unit
+from chalicelib.storage.repository import IDEMPOTENCY_SK, REPLY_POINTER, key_of, referral_key
 from chalicelib.storage.store import Commit, CommitConflict, STALE, Store, member_pk
 
 # replies scrubbed per transaction: an Update of the record and a Delete of its pointer each
@@ -30,9 +31,9 @@ REPLIES_PER_COMMIT = 40
 
 
 def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
-        reply_key = (member.enrolment_key, "IDEMPOTENCY") if member.enrolment_key else None
+        reply_key = (member.enrolment_key, IDEMPOTENCY_SK) if member.enrolment_key else None
         if reply_key and reply_key not in found:
             raise NeedItems([reply_key])
         forfeited = member.wallet.forfeit_all()
@@ -50,13 +51,13 @@ def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
             # it. A replay of that request still answers 404: the member is erased.
             # (Replies stored before pointers existed are found this way only.)
             unit.commit.update(
-                {"pk": reply_key[0], "sk": "IDEMPOTENCY"},
+                {"pk": reply_key[0], "sk": IDEMPOTENCY_SK},
                 "SET #b = :erased, #m = :m", {"#b": "body", "#m": "member_ids"},
                 {":erased": "null", ":m": [member_id]}, STALE,
                 condition="attribute_exists(pk)",  # never a stub without its request
             )
         if member.referral_code:
-            unit.commit.delete({"pk": f"REFERRAL#{member.referral_code}", "sk": "REFERRAL"})
+            unit.commit.delete(key_of(referral_key(member.referral_code)))
         unit.touch(member)
         return Result(204, None)
 
@@ -85,11 +86,11 @@ def scrub_replies(store: Store, member_id: str) -> int:
 def _scrub_some(store: Store, pointers: list[dict]) -> int:
     for _ in range(5):
         # the records that are still there (the TTL may have removed some)
-        records = store.get_many([(p["reply_pk"], "IDEMPOTENCY") for p in pointers])
+        records = store.get_many([(p["reply_pk"], IDEMPOTENCY_SK) for p in pointers])
         commit = Commit(store.table)
         for pointer in pointers:
-            if (pointer["reply_pk"], "IDEMPOTENCY") in records:
-                commit.update({"pk": pointer["reply_pk"], "sk": "IDEMPOTENCY"}, "SET #b = :erased",
+            if (pointer["reply_pk"], IDEMPOTENCY_SK) in records:
+                commit.update({"pk": pointer["reply_pk"], "sk": IDEMPOTENCY_SK}, "SET #b = :erased",
                               {"#b": "body"}, {":erased": "null"}, STALE,
                               condition="attribute_exists(pk)")
             commit.delete({"pk": pointer["pk"], "sk": pointer["sk"]})

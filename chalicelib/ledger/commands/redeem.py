@@ -6,7 +6,8 @@ from typing import Any
 from chalicelib.auth import Actor
 from chalicelib.domain.ids import voucher_code
 from chalicelib.errors import BelowMinimumRedemptionError, NotFoundError, OutOfStockError, ValidationError
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, Result, Unit
+from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, Result, Unit
+from chalicelib.storage.repository import key_of, reward_key, voucher_key
 from chalicelib.storage.store import STALE, refuse
 from chalicelib.api import schemas
 from chalicelib.ledger.views import transaction_view
@@ -14,16 +15,16 @@ from chalicelib.ledger.views import transaction_view
 
 def redeem(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
            request: schemas.Redeem) -> Result:
-    reward_key = ("REWARD", request.reward_id) if request.reward_id else None
+    reward_item_key = reward_key(request.reward_id) if request.reward_id else None
     sold_out = refuse(lambda: OutOfStockError(f"reward {request.reward_id!r} is out of stock"))
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
-        unit.require_active(member)
+        unit.require_allowed("redeem", member)
         reward = None
         points = request.points
-        if reward_key:
-            reward = found.get(reward_key)
+        if reward_item_key:
+            reward = found.get(reward_item_key)
             if reward is None:
                 raise NotFoundError(f"reward {request.reward_id!r} not found")
             if points is not None and points != reward["points_cost"]:
@@ -32,6 +33,8 @@ def redeem(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id
             points = int(reward["points_cost"])
             if reward.get("stock") is not None and reward["stock"] <= 0:
                 raise OutOfStockError(f"reward {request.reward_id!r} is out of stock")
+        elif points is None:  # the request's schema asks for one of the two
+            raise ValidationError("points is required for a cash redemption")
         elif points < unit.program.redemption.min_points:
             raise BelowMinimumRedemptionError(
                 f"redemptions start at {unit.program.redemption.min_points} points")
@@ -45,7 +48,7 @@ def redeem(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id
             body_extra["reward"] = {"reward_id": reward["reward_id"], "name": reward["name"], "code": code}
             if reward.get("stock") is not None:
                 unit.commit.update(
-                    {"pk": "REWARD", "sk": reward["reward_id"]},
+                    key_of(reward_key(reward["reward_id"])),
                     "SET #s = #s - :one", {"#s": "stock"}, {":one": 1, ":zero": 0}, sold_out,
                     condition="#s > :zero",
                 )
@@ -56,7 +59,7 @@ def redeem(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id
         )
         if reward is not None:
             # a voucher code is random: one that is taken means deciding again with another
-            unit.commit.put_new({"pk": f"VOUCHER#{extra['voucher_code']}", "sk": "VOUCHER",
+            unit.commit.put_new({**key_of(voucher_key(extra["voucher_code"])),
                                  "code": extra["voucher_code"], "member_id": member_id,
                                  "generation": member.generation,
                                  "reward_id": reward["reward_id"], "transaction_id": tx["transaction_id"],
@@ -65,5 +68,5 @@ def redeem(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id
         unit.notify(member, "points_redeemed", points=points)
         return Result(201, {**transaction_view(tx), **body_extra})
 
-    return changes.change(actor, idem, [member_id], decide, extra=[reward_key] if reward_key else [],
+    return changes.change(actor, idem, [member_id], decide, extra=[reward_item_key] if reward_item_key else [],
                           subject=member_id)

@@ -7,19 +7,21 @@ from chalicelib.domain.earning import clawback_due
 from chalicelib.domain.member import Member
 from chalicelib.domain.wallet import Piece, RunRange
 from chalicelib.errors import NotFoundError, ReversalNotAllowedError, ValidationError
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, NeedItems, NeedRanges, Result, Unit
-from chalicelib.storage.store import STALE, member_pk, member_sk
+from chalicelib.ledger.member_changes import (Found, IdempotencyKey, MemberChanges, Members, NeedItems, NeedRanges,
+                                             Result, Unit)
+from chalicelib.storage.repository import key_of, reward_key, tx_sk, voucher_key
+from chalicelib.storage.store import STALE, member_pk
 from chalicelib.api import schemas
 from chalicelib.ledger.views import transaction_view
 
 
 def reverse(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str, tx_id: str,
             request: schemas.Reversal) -> Result:
-    first_key = (member_pk(member_id), f"TX#{tx_id}")
+    first_key = (member_pk(member_id), tx_sk(0, tx_id))
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
-        key = (member_pk(member_id), member_sk(member.generation, f"TX#{tx_id}"))
+        key = (member_pk(member_id), tx_sk(member.generation, tx_id))
         if key not in found and member.generation:
             raise NeedItems([key])  # an id enrolled again: its transactions are under G<n>#
         original = found.get(key)
@@ -34,7 +36,7 @@ def reverse(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_i
     return changes.change(actor, idem, [member_id], decide, extra=[first_key], subject=member_id)
 
 
-def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, found: dict):
+def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, found: Found) -> Result:
     if request.points is not None:
         raise ValidationError("a refund takes `amount`, not `points`")
     order_amount = int(earn["amount"])
@@ -73,7 +75,8 @@ def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, fo
     return Result(201, {**transaction_view(tx), "unrecovered_points": due - taken, "tier": member.tier})
 
 
-def cancel_redemption(unit: Unit, member: Member, redeem: dict, request: schemas.Reversal, found: dict):
+def cancel_redemption(unit: Unit, member: Member, redeem: dict, request: schemas.Reversal,
+                      found: Found) -> Result:
     if request.amount is not None:
         raise ValidationError("cancelling a redemption takes `points`, not `amount`")
     if redeem.get("coupon_id"):
@@ -98,10 +101,10 @@ def cancel_redemption(unit: Unit, member: Member, redeem: dict, request: schemas
     )
     if restored + points == redeemed and redeem.get("reward_id"):
         if redeem.get("reward_stocked"):
-            unit.commit.update({"pk": "REWARD", "sk": redeem["reward_id"]}, "ADD #s :one",
+            unit.commit.update(key_of(reward_key(redeem["reward_id"])), "ADD #s :one",
                                {"#s": "stock"}, {":one": 1})
         if redeem.get("voucher_code"):
-            unit.commit.update({"pk": f"VOUCHER#{redeem['voucher_code']}", "sk": "VOUCHER"},
+            unit.commit.update(key_of(voucher_key(redeem["voucher_code"])),
                                "SET #s = :void, #v = :at", {"#s": "status", "#v": "voided_at"},
                                {":void": "void", ":at": unit.now_text, ":issued": "issued"}, STALE,
                                condition="#s = :issued")

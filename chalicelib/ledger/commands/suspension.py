@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Optional
 
 from chalicelib.auth import Actor
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, Result, Unit
+from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, Result, Unit
 from chalicelib.api import schemas
 from chalicelib.ledger.views import member_view
 
 
 def suspend(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
             request: schemas.Suspension) -> Result:
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         since = member.suspension["since"] if member.suspension else unit.now_text
         member.suspension = {"reason": request.reason, "since": since}
@@ -23,7 +23,7 @@ def suspend(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_i
 
 
 def lift(changes: MemberChanges, actor: Actor, member_id: str, idem: Optional[IdempotencyKey] = None) -> Result:
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         if member.suspension is not None:
             member.suspension = None
@@ -38,7 +38,7 @@ def update_member(changes: MemberChanges, actor: Actor, member_id: str, request:
     (phone, email) follow from the profile itself."""
     given = request.model_dump(exclude_unset=True)
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         if "name" in given and given["name"] is None:
             from chalicelib.errors import ValidationError

@@ -6,7 +6,7 @@ from chalicelib.auth import Actor
 from chalicelib.domain.lots import merge_by_expiry  # any draws with expires_at and points
 from chalicelib.domain.wallet import lot_key
 from chalicelib.errors import TransferNotAllowedError
-from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, Result, Unit
+from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, Result, Unit
 from chalicelib.api import schemas
 from chalicelib.ledger.views import transaction_view
 
@@ -18,12 +18,12 @@ def transfer(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_
              request: schemas.Transfer) -> Result:
     to_id = request.to_member_id
 
-    def decide(unit: Unit, members, found) -> Result:
+    def decide(unit: Unit, members: Members, found: Found) -> Result:
         sender = changes.live(members, member_id)
         if to_id == member_id:
             raise TransferNotAllowedError("a member cannot transfer points to itself")
         recipient = changes.live(members, to_id)
-        unit.require_active(sender, recipient)
+        unit.require_allowed("transfer", sender, recipient)
         rules = unit.program.transfer
         if sender.tier not in rules.allowed_tiers:
             raise TransferNotAllowedError(f"tier {sender.tier!r} may not transfer points")
