@@ -3,6 +3,7 @@
 Routes live in chalicelib/api/routes (one blueprint per area, all through
 chalicelib/api/edge.py); what the schedules and queues do lives in
 chalicelib/jobs/handlers.py."""
+
 from __future__ import annotations
 
 import logging

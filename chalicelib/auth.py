@@ -15,6 +15,7 @@ A secret is `dgl_sk_` + 40 random base62 characters + a 6-character base62
 CRC-32 of them: secret scanners can match `dgl_sk_[0-9A-Za-z]{46}` and check
 the checksum without a lookup.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib import clock
 from chalicelib.domain.calendar import format_instant
 from chalicelib.errors import DangolError, ForbiddenError, NotFoundError, UnauthorizedError, throttling_code
-from chalicelib.storage.repository import (API_KEY_ADMIN_COUNTER_SK, API_KEY_LISTING_PK, API_KEY_LISTING_PREFIX,
-                                           api_key_key, api_key_listing_sk, key_of)
+from chalicelib.storage.repository import (
+    API_KEY_ADMIN_COUNTER_SK,
+    API_KEY_LISTING_PK,
+    API_KEY_LISTING_PREFIX,
+    api_key_key,
+    api_key_listing_sk,
+    key_of,
+)
 from chalicelib.storage.store import STALE, Commit, CommitConflict, Condition, Store
 
 log = logging.getLogger(__name__)
@@ -95,7 +102,7 @@ def looks_like_secret(text: str) -> bool:
     """The prefix, the length and the checksum match (what a secret scanner checks)."""
     if not text.startswith(SECRET_PREFIX) or len(text) != len(SECRET_PREFIX) + 46:
         return False
-    body, check = text[len(SECRET_PREFIX):-6], text[-6:]
+    body, check = text[len(SECRET_PREFIX) : -6], text[-6:]
     return all(c in BASE62 for c in body) and _base62(zlib.crc32(body.encode()), 6) == check
 
 
@@ -141,8 +148,9 @@ class ApiKeys:
         }
         commit = Commit(self.store.table)
         commit.put_new(item, STALE)
-        commit.put_new({"pk": LISTING, "sk": api_key_listing_sk(item["key_id"]), "key_id": item["key_id"],
-                        "digest": digest}, STALE)
+        commit.put_new(
+            {"pk": LISTING, "sk": api_key_listing_sk(item["key_id"]), "key_id": item["key_id"], "digest": digest}, STALE
+        )
         if role == "admin":
             commit.add_counters({"pk": LISTING, "sk": ADMIN_COUNTER}, {"live": 1})
         self.store.commit(commit)
@@ -168,19 +176,28 @@ class ApiKeys:
                 return shown(item)
             now = format_instant(clock.now())
             commit = Commit(self.store.table)
-            commit.update(key_of(key), "SET #r = :t, #at = :now",
-                          {"#r": "revoked", "#at": "revoked_at"},
-                          {":t": True, ":f": False, ":now": now}, STALE, condition="#r = :f")
+            commit.update(
+                key_of(key),
+                "SET #r = :t, #at = :now",
+                {"#r": "revoked", "#at": "revoked_at"},
+                {":t": True, ":f": False, ":now": now},
+                STALE,
+                condition="#r = :f",
+            )
             if item["role"] == "admin":
-                commit.update({"pk": LISTING, "sk": ADMIN_COUNTER}, "ADD #live :minus",
-                              {"#live": "live"}, {":minus": -1, ":one": 1}, LAST_ADMIN,
-                              condition="#live > :one")
+                commit.update(
+                    {"pk": LISTING, "sk": ADMIN_COUNTER},
+                    "ADD #live :minus",
+                    {"#live": "live"},
+                    {":minus": -1, ":one": 1},
+                    LAST_ADMIN,
+                    condition="#live > :one",
+                )
             try:
                 self.store.commit(commit)
             except CommitConflict as conflict:
                 if conflict.found(LAST_ADMIN.kind) and not conflict.found(STALE.kind):
-                    raise LastAdminKeyError(
-                        "this is the last admin key: create another admin key first") from None
+                    raise LastAdminKeyError("this is the last admin key: create another admin key first") from None
                 continue  # revoked meanwhile, or contended: read again
             self._cache.pop(listing["digest"], None)
             return shown({**item, "revoked": True, "revoked_at": now})
@@ -214,8 +231,13 @@ class ApiKeys:
             # at most one write per key and day (per container that sees the old day);
             # bookkeeping: throttled, it is left to the next lookup, the request goes on
             try:
-                self.store.update(*api_key_key(digest), "SET #u = :d", {"#u": "last_used_at"},
-                                  {":d": today}, condition="attribute_not_exists(#u) OR #u < :d")
+                self.store.update(
+                    *api_key_key(digest),
+                    "SET #u = :d",
+                    {"#u": "last_used_at"},
+                    {":d": today},
+                    condition="attribute_not_exists(#u) OR #u < :d",
+                )
             except Exception as error:
                 if throttling_code(error) is None:
                     raise

@@ -1,4 +1,5 @@
 """boto3 clients, created on first use (after moto starts) and cached."""
+
 from __future__ import annotations
 
 import functools
@@ -24,7 +25,7 @@ _CONFIG = Config(retries={"total_max_attempts": BOTOCORE_ATTEMPTS, "mode": "stan
 client_hooks: list = []
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def client(service: str):
     made = boto3.client(service, region_name=settings.load().region, config=_CONFIG)
     for hook in client_hooks:

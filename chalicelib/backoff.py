@@ -5,6 +5,7 @@ many requests throttled at the same moment spread their retries instead of
 coming back together. Every policy has a fixed number of attempts, so the
 latency it may add is bounded (`max_added_seconds`).
 """
+
 from __future__ import annotations
 
 import random
@@ -19,9 +20,9 @@ def sleep(seconds: float) -> None:
 
 @dataclass(frozen=True)
 class Backoff:
-    attempts: int   # tries in all, the first one included
-    base: float     # seconds: the ceiling of the first delay
-    cap: float      # seconds: no single delay is longer
+    attempts: int  # tries in all, the first one included
+    base: float  # seconds: the ceiling of the first delay
+    cap: float  # seconds: no single delay is longer
 
     def ceiling(self, retry: int) -> float:
         return min(self.cap, self.base * 2 ** (retry - 1))

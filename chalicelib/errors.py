@@ -120,11 +120,20 @@ class ThrottledError(DangolError):
 # The error codes with which AWS services refuse a request for throughput
 # (DynamoDB's provisioned or on-demand limits, account request limits, SES's
 # "Throttling", SNS's "Throttled" (HTTP 429), SQS's "RequestThrottled").
-THROTTLING_CODES = frozenset({
-    "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling",
-    "RequestLimitExceeded", "TooManyRequestsException", "ThrottledException", "Throttled",
-    "RequestThrottled", "RequestThrottledException", "SlowDown",
-})
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ThrottledException",
+        "Throttled",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+    }
+)
 
 
 def throttling_code(error: BaseException) -> str | None:

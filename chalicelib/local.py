@@ -8,6 +8,7 @@ stage runs on an embedded moto (devtools/embedded_aws.py, in the repository,
 never in the AWS build); another stage with no AWS configured stops at once
 with one line naming the ways that work, rather than answering 500s.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -24,8 +25,14 @@ from chalicelib import aws, settings
 from chalicelib.runtime import services
 from chalicelib.storage.store import table_definition
 
-SCHEDULED_JOBS = ("expire_points", "recompute_tiers", "send_expiry_warnings", "grant_birthday_bonuses",
-                  "send_monthly_statements", "win_back_dormant_members")
+SCHEDULED_JOBS = (
+    "expire_points",
+    "recompute_tiers",
+    "send_expiry_warnings",
+    "grant_birthday_bonuses",
+    "send_monthly_statements",
+    "win_back_dormant_members",
+)
 HOUSEKEEPING = ("sweep_outbox",)  # scheduled too; run_job runs it as well
 
 
@@ -36,14 +43,15 @@ BATCH_SIZES = {"send_notifications": 10, "run_job_tasks": 1}
 def _queues() -> dict[str, str]:
     """Queue name -> the app function that handles it."""
     config = settings.load()
-    return {config.notifications_queue_name: "send_notifications",
-            config.jobs_queue_name: "run_job_tasks"}
+    return {config.notifications_queue_name: "send_notifications", config.jobs_queue_name: "run_job_tasks"}
 
 
 LOCAL_AWS = "DANGOL_LOCAL_AWS"  # "embedded-moto" in the local stage of .chalice/config.json
-NO_AWS = ("dangol: `chalice local` has no AWS to talk to here (every data route would answer 500); "
-          "run `chalice local --stage local` (embedded moto, the demo café) or `bash scripts/serve.sh` "
-          "(the full local service: jobs, notifications, --data)")
+NO_AWS = (
+    "dangol: `chalice local` has no AWS to talk to here (every data route would answer 500); "
+    "run `chalice local --stage local` (embedded moto, the demo café) or `bash scripts/serve.sh` "
+    "(the full local service: jobs, notifications, --data)"
+)
 
 
 def chalice_command(argv: Sequence[str]) -> str | None:
@@ -57,8 +65,7 @@ def chalice_command(argv: Sequence[str]) -> str | None:
     return None
 
 
-def prepare_chalice_local(app_object, environ: Mapping[str, str] = os.environ,
-                          argv: Sequence[str] = sys.argv) -> None:
+def prepare_chalice_local(app_object, environ: Mapping[str, str] = os.environ, argv: Sequence[str] = sys.argv) -> None:
     """Under `chalice local` only (never in Lambda, never under tests or `chalice package`)."""
     if environ.get("AWS_LAMBDA_FUNCTION_NAME") or environ.get("AWS_CHALICE_CLI_MODE") != "true":
         return
@@ -93,8 +100,7 @@ def create_resources() -> None:
         (config.jobs_queue_name, config.jobs_dlq_name, "5"),
     ):
         dlq_url = sqs.create_queue(QueueName=dlq_name)["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sqs.create_queue(
             QueueName=name,
             Attributes={
@@ -112,8 +118,10 @@ def create_widget_signing_key(secret_id: str) -> None:
     stack's `WidgetSigningKey` makes it); an existing one is kept as it is."""
     try:
         aws.client("secretsmanager").create_secret(
-            Name=secret_id, SecretString=secrets.token_urlsafe(48),
-            Description="Dangol: the key that signs the member page's widget tokens")
+            Name=secret_id,
+            SecretString=secrets.token_urlsafe(48),
+            Description="Dangol: the key that signs the member page's widget tokens",
+        )
     except ClientError as error:
         if error.response["Error"]["Code"] != "ResourceExistsException":
             raise
@@ -180,36 +188,40 @@ def _drain(queues: dict[str, str]) -> int:
     delivered = 0
     for queue_name, handler_name in queues.items():
         url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         handler = getattr(module, handler_name)
         while True:
             messages = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=BATCH_SIZES.get(handler_name, 10), WaitTimeSeconds=0,
+                QueueUrl=url,
+                MaxNumberOfMessages=BATCH_SIZES.get(handler_name, 10),
+                WaitTimeSeconds=0,
                 AttributeNames=["All"],
             ).get("Messages", [])
             if not messages:
                 break
-            event = {"Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
-                    "md5OfBody": m.get("MD5OfBody"),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": arn,
-                    "awsRegion": settings.load().region,
-                }
-                for m in messages
-            ]}
+            event = {
+                "Records": [
+                    {
+                        "messageId": m["MessageId"],
+                        "receiptHandle": m["ReceiptHandle"],
+                        "body": m["Body"],
+                        "attributes": m.get("Attributes", {}),
+                        "messageAttributes": {},
+                        "md5OfBody": m.get("MD5OfBody"),
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": arn,
+                        "awsRegion": settings.load().region,
+                    }
+                    for m in messages
+                ]
+            }
             response = handler(event, _Context()) or {}
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
             done = [m for m in messages if m["MessageId"] not in failed]
             if done:
-                sqs.delete_message_batch(QueueUrl=url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
-                ])
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
             delivered += len(done)
     return delivered

@@ -1,4 +1,5 @@
 """Wires settings, clients and adapters into the use cases, once per container."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,12 +9,12 @@ from typing import Optional
 
 from chalicelib import aws, clock, settings, telemetry
 from chalicelib.auth import ApiKeys
-from chalicelib.storage.index_pages import IndexPages
 from chalicelib.jobs.pipeline import JobQueue, JobWorker, RunBook
 from chalicelib.jobs.plans import JobPlans, JobSteps
 from chalicelib.ledger.service import Ledger
 from chalicelib.notifications.delivery import Delivery, NotificationSender, QueuePublisher
 from chalicelib.notifications.outbox import OutboxSweeper
+from chalicelib.storage.index_pages import IndexPages
 from chalicelib.storage.store import Commit, Store
 
 
@@ -42,7 +43,7 @@ class Services:
     sweeper: OutboxSweeper
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def services() -> Services:
     config = settings.load()
     dynamodb = aws.client("dynamodb")
@@ -50,20 +51,32 @@ def services() -> Services:
     publisher = QueuePublisher(aws.client("sqs"), config.notifications_queue_name)
     ledger = Ledger(store, publisher, config)
     runs = RunBook(dynamodb, config.table_name)
-    sender = MeteredSender(store, aws.client("ses"), aws.client("sns"),
-                                config.email_sender, lambda: clock.now(), ledger.programs)
+    sender = MeteredSender(
+        store, aws.client("ses"), aws.client("sns"), config.email_sender, lambda: clock.now(), ledger.programs
+    )
     return Services(
         store=store,
         keys=ApiKeys(store, config.auth_cache_seconds),
         ledger=ledger,
         job_plans=JobPlans(ledger, runs, config.schedule_shards),
-        job_worker=JobWorker(IndexPages(dynamodb, config.table_name),
-                             JobQueue(aws.client("sqs"), config.jobs_queue_name), runs,
-                             JobSteps(ledger).definitions(), lambda: clock.now(),
-                             config.job_page_size, config.job_reserve_ms),
+        job_worker=JobWorker(
+            IndexPages(dynamodb, config.table_name),
+            JobQueue(aws.client("sqs"), config.jobs_queue_name),
+            runs,
+            JobSteps(ledger).definitions(),
+            lambda: clock.now(),
+            config.job_page_size,
+            config.job_reserve_ms,
+        ),
         sender=sender,
-        sweeper=OutboxSweeper(dynamodb, config.table_name, publisher, lambda: clock.now(),
-                              config.outbox_shards, dt.timedelta(minutes=config.outbox_lease_minutes)),
+        sweeper=OutboxSweeper(
+            dynamodb,
+            config.table_name,
+            publisher,
+            lambda: clock.now(),
+            config.outbox_shards,
+            dt.timedelta(minutes=config.outbox_lease_minutes),
+        ),
     )
 
 

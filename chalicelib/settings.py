@@ -1,4 +1,5 @@
 """Every setting Dangol reads from the environment, in one place."""
+
 from __future__ import annotations
 
 import os

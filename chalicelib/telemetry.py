@@ -11,6 +11,7 @@ never its message text (which may quote an address).
 Metrics are CloudWatch embedded-metric-format (EMF) lines in the same log: no
 API call, CloudWatch extracts them (namespace `Dangol`, dimension `Stack`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,18 +25,26 @@ import sys
 import time
 import traceback
 import uuid
-from typing import Any, Callable, Iterator, Mapping, Optional
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Optional
 
 NAMESPACE = "Dangol"
-PERSONAL_FIELDS = frozenset({"name", "email", "phone", "birthday", "secret", "authorization",
-                             "api_key", "to_addresses", "phone_number"})
+PERSONAL_FIELDS = frozenset(
+    {"name", "email", "phone", "birthday", "secret", "authorization", "api_key", "to_addresses", "phone_number"}
+)
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message", "asctime", "aws_request_id"}
+    "message",
+    "asctime",
+    "aws_request_id",
+}
 _EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[^\s@'\"<>(),;:]+")
 _PHONE = re.compile(r"(?<![\w#])\+?\d[\d ().-]{6,}\d(?!\w)")
 _SECRET = re.compile(r"dgl_[A-Za-z0-9_-]{8,}")
 _CORRELATION = re.compile(r"[A-Za-z0-9._:-]{1,100}")
-_context: contextvars.ContextVar[dict] = contextvars.ContextVar("dangol_log_context", default={})
+_context: contextvars.ContextVar[dict] = contextvars.ContextVar(
+    "dangol_log_context",
+    default={},  # noqa: B039 -- never mutated: scope() sets a new dict
+)
 
 log = logging.getLogger("dangol.telemetry")
 
@@ -60,8 +69,7 @@ def bind(**fields: Any) -> None:
 def scope(**fields: Any) -> Iterator[dict]:
     """A fresh context for one request or message (a new correlation id unless given)."""
     correlation = fields.pop("correlation_id", None) or str(uuid.uuid4())
-    token = _context.set({"correlation_id": correlation,
-                          **{k: v for k, v in fields.items() if v is not None}})
+    token = _context.set({"correlation_id": correlation, **{k: v for k, v in fields.items() if v is not None}})
     try:
         yield _context.get()
     finally:
@@ -77,8 +85,9 @@ def correlation_from(header: Optional[str]) -> Optional[str]:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc)
-                      .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "message": scrub(record.getMessage()),
@@ -136,11 +145,13 @@ def emit(values: Mapping[str, float], unit: str = "Count") -> None:
     emf = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["Stack"]],
-                "Metrics": [{"Name": name, "Unit": unit} for name in values],
-            }],
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["Stack"]],
+                    "Metrics": [{"Name": name, "Unit": unit} for name in values],
+                }
+            ],
         },
         "Stack": stack,
         **values,
@@ -149,8 +160,11 @@ def emit(values: Mapping[str, float], unit: str = "Count") -> None:
 
 
 # Ledger counters (the /stats shard deltas of a committed transaction) -> metrics.
-POINT_METRICS = {"points_earned": "PointsEarned", "points_redeemed": "PointsRedeemed",
-                 "points_expired": "PointsExpired"}
+POINT_METRICS = {
+    "points_earned": "PointsEarned",
+    "points_redeemed": "PointsRedeemed",
+    "points_expired": "PointsExpired",
+}
 
 
 def points_moved(actions: list[dict]) -> dict[str, int]:
@@ -174,20 +188,31 @@ def metered_commit(commit: Callable[[Any], None]) -> Callable[[Any], None]:
     def run(unit_of_work: Any) -> None:
         commit(unit_of_work)
         emit(points_moved(getattr(unit_of_work, "actions", [])))
+
     return run
 
 
 def metered_delivery(deliver: Callable) -> Callable:
     """Notifications sent / failed, and the notification as the log context."""
+
     def run(member_id: str, notification_id: str, *args, **kwargs):
-        with scope(correlation_id=current().get("correlation_id"), member_id=member_id,
-                   notification_id=notification_id, **{
-                       k: v for k, v in current().items() if k not in ("correlation_id", "member_id")}):
+        with scope(
+            correlation_id=current().get("correlation_id"),
+            member_id=member_id,
+            notification_id=notification_id,
+            **{k: v for k, v in current().items() if k not in ("correlation_id", "member_id")},
+        ):
             delivery = deliver(member_id, notification_id, *args, **kwargs)
             if delivery is not None:
-                emit({"NotificationsSent": int(delivery.status == "sent"),
-                      "NotificationsFailed": int(delivery.status == "failed")})
-                log.info("notification %s", delivery.status,
-                         extra={"channel": delivery.channel, "status": delivery.status})
+                emit(
+                    {
+                        "NotificationsSent": int(delivery.status == "sent"),
+                        "NotificationsFailed": int(delivery.status == "failed"),
+                    }
+                )
+                log.info(
+                    "notification %s", delivery.status, extra={"channel": delivery.channel, "status": delivery.status}
+                )
             return delivery
+
     return run

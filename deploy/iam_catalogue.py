@@ -14,6 +14,7 @@ resources would have in one account and region, from their resource types.
 Usage: python -m deploy.iam_catalogue build/prod/sam.json   (scripts/package.sh runs it;
 exits 1 and names each finding when a role's policy has one)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,9 @@ import pathlib
 import re
 import socket
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 from unittest import mock
 
 import parliament
@@ -45,8 +47,13 @@ ARN_FORMAT = {
 }
 # Resource types whose `Ref` is their ARN (for the others it is their name).
 REF_IS_ARN = {"AWS::SNS::Topic", "AWS::SecretsManager::Secret"}
-PSEUDO = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
-          "AWS::StackName": STACK, "AWS::URLSuffix": "amazonaws.com"}
+PSEUDO = {
+    "AWS::Partition": PARTITION,
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::StackName": STACK,
+    "AWS::URLSuffix": "amazonaws.com",
+}
 
 
 def is_action(action: str) -> bool:
@@ -86,8 +93,9 @@ def concrete(value: Any, template: dict) -> Any:
         kind = resources[logical_id]["Type"]
         if kind not in ARN_FORMAT:
             raise AssertionError(f"no ARN format for {kind} ({logical_id}): add it to ARN_FORMAT")
-        return ARN_FORMAT[kind].format(partition=PARTITION, region=REGION, account=ACCOUNT,
-                                       name=resource_name(logical_id))
+        return ARN_FORMAT[kind].format(
+            partition=PARTITION, region=REGION, account=ACCOUNT, name=resource_name(logical_id)
+        )
 
     def get_att(logical_id: str, attribute: str) -> str:
         if attribute != "Arn":
@@ -102,6 +110,7 @@ def concrete(value: Any, template: dict) -> Any:
             if "." in name:
                 return get_att(*name.split(".", 1))
             return ref(name)
+
         return re.sub(r"\$\{([^}!]+)\}", one, text)
 
     if isinstance(value, list):
@@ -128,12 +137,15 @@ def concrete(value: Any, template: dict) -> Any:
 @contextmanager
 def offline() -> Iterator[None]:
     """Any attempt to open a network connection fails (the catalogue is local data)."""
+
     def refuse(*args, **kwargs):
         raise AssertionError(f"the IAM catalogue check tried the network: {args!r}")
 
-    with mock.patch.object(socket.socket, "connect", refuse), \
-            mock.patch.object(socket.socket, "connect_ex", refuse), \
-            mock.patch.object(socket, "create_connection", refuse):
+    with (
+        mock.patch.object(socket.socket, "connect", refuse),
+        mock.patch.object(socket.socket, "connect_ex", refuse),
+        mock.patch.object(socket, "create_connection", refuse),
+    ):
         yield
 
 

@@ -23,6 +23,7 @@ holds (so a function or queue added later gets the same treatment):
 
 Usage: python -m deploy.stack --stage prod [OUT_DIR]   (OUT_DIR defaults to build/<stage>)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STAGES = json.loads((ROOT / "deploy" / "stages.json").read_text())
@@ -50,20 +52,23 @@ FAILURE_DESTINATION_ACTIONS = ["sqs:SendMessage"]
 # may wait (throttled) before it counts as failed.
 SCHEDULED_RETRY_ATTEMPTS = 2
 SCHEDULED_MAX_EVENT_AGE_SECONDS = 3600
-ACCESS_LOG_FORMAT = json.dumps({
-    "requestId": "$context.requestId",
-    "requestTime": "$context.requestTime",
-    "httpMethod": "$context.httpMethod",
-    "resourcePath": "$context.resourcePath",
-    "status": "$context.status",
-    "responseLength": "$context.responseLength",
-    "latencyMs": "$context.responseLatency",
-    "integrationLatencyMs": "$context.integrationLatency",
-    "integrationError": "$context.integration.error",
-    "sourceIp": "$context.identity.sourceIp",
-    "userAgent": "$context.identity.userAgent",
-    "xrayTraceId": "$context.xrayTraceId",
-}, separators=(",", ":"))
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "latencyMs": "$context.responseLatency",
+        "integrationLatencyMs": "$context.integrationLatency",
+        "integrationError": "$context.integration.error",
+        "sourceIp": "$context.identity.sourceIp",
+        "userAgent": "$context.identity.userAgent",
+        "xrayTraceId": "$context.xrayTraceId",
+    },
+    separators=(",", ":"),
+)
 
 
 def chalice_executable() -> str:
@@ -90,15 +95,27 @@ def package(stage: str, out_dir: pathlib.Path, requirements: bool = True) -> dic
             for name in PROJECT_FILES:
                 source = ROOT / name
                 if source.is_dir():
-                    shutil.copytree(source, project / name,
-                                    ignore=shutil.ignore_patterns("__pycache__", "deployments", "venv"))
+                    shutil.copytree(
+                        source, project / name, ignore=shutil.ignore_patterns("__pycache__", "deployments", "venv")
+                    )
                 else:
                     shutil.copy(source, project / name)
             (project / "requirements.txt").write_text("")
         done = subprocess.run(
-            [chalice_executable(), "--project-dir", str(project), "package", "--stage", stage,
-             "--merge-template", str(ROOT / ".chalice" / "resources.json"), str(out_dir)],
-            env=env, capture_output=True, text=True,
+            [
+                chalice_executable(),
+                "--project-dir",
+                str(project),
+                "package",
+                "--stage",
+                stage,
+                "--merge-template",
+                str(ROOT / ".chalice" / "resources.json"),
+                str(out_dir),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
         )
     if done.returncode != 0:
         raise RuntimeError(f"chalice package failed:\n{done.stdout}\n{done.stderr}")
@@ -161,16 +178,18 @@ def dead_letter_queues(template: dict) -> list[str]:
 
 def scheduled_functions(template: dict) -> list[str]:
     """Logical ids of the functions an EventBridge schedule invokes."""
-    return [logical_id for logical_id, resource in functions(template)
-            if any(e["Type"] == "Schedule" for e in resource["Properties"].get("Events", {}).values())]
+    return [
+        logical_id
+        for logical_id, resource in functions(template)
+        if any(e["Type"] == "Schedule" for e in resource["Properties"].get("Events", {}).values())
+    ]
 
 
 def failure_destinations(template: dict) -> dict[str, str | None]:
     """Function logical id -> the queue its failed asynchronous runs go to (None: not a queue)."""
     found = {}
     for logical_id, resource in functions(template):
-        on_failure = (resource["Properties"].get("EventInvokeConfig", {})
-                      .get("DestinationConfig", {}).get("OnFailure"))
+        on_failure = resource["Properties"].get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure")
         if on_failure:
             found[logical_id] = referenced_id(on_failure["Destination"]) if on_failure["Type"] == "SQS" else None
     return found
@@ -191,53 +210,68 @@ def harden(template: dict, stage: str) -> dict:
     settings = STAGES[stage]
     template = copy.deepcopy(template)
     resources = template["Resources"]
-    template.setdefault("Parameters", {}).update({
-        "AlarmEmail": {
-            "Type": "String", "Default": "",
-            "Description": "Address the alarm topic mails (confirm the subscription); empty for none",
-        },
-        "EmailSender": {
-            "Type": "String", "Default": settings["email_sender"],
-            "Description": "From address of member emails (an SES-verified identity)",
-        },
-        "EmailIdentity": {
-            "Type": "String", "Default": settings["email_identity"],
-            "Description": "The SES identity (domain or address) the sender belongs to",
-        },
-        "ConfigureApiGatewayLogging": {
-            "Type": "String", "Default": "yes", "AllowedValues": ["yes", "no"],
-            "Description": "yes: give API Gateway (account-wide, this region) a role to write "
-                           "access logs; no: the account already has one",
-        },
-    })
-    template.setdefault("Conditions", {}).update({
-        "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
-        "ConfigureApiGatewayLogging": {"Fn::Equals": [{"Ref": "ConfigureApiGatewayLogging"}, "yes"]},
-    })
+    template.setdefault("Parameters", {}).update(
+        {
+            "AlarmEmail": {
+                "Type": "String",
+                "Default": "",
+                "Description": "Address the alarm topic mails (confirm the subscription); empty for none",
+            },
+            "EmailSender": {
+                "Type": "String",
+                "Default": settings["email_sender"],
+                "Description": "From address of member emails (an SES-verified identity)",
+            },
+            "EmailIdentity": {
+                "Type": "String",
+                "Default": settings["email_identity"],
+                "Description": "The SES identity (domain or address) the sender belongs to",
+            },
+            "ConfigureApiGatewayLogging": {
+                "Type": "String",
+                "Default": "yes",
+                "AllowedValues": ["yes", "no"],
+                "Description": "yes: give API Gateway (account-wide, this region) a role to write "
+                "access logs; no: the account already has one",
+            },
+        }
+    )
+    template.setdefault("Conditions", {}).update(
+        {
+            "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
+            "ConfigureApiGatewayLogging": {"Fn::Equals": [{"Ref": "ConfigureApiGatewayLogging"}, "yes"]},
+        }
+    )
     retain = "Retain" if settings["retain_data"] else "Delete"
     outputs = template.setdefault("Outputs", {})
 
     # alarm topic
-    resources["AlarmTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {
-        "TopicName": {"Fn::Sub": "${AWS::StackName}-alarms"}}}
+    resources["AlarmTopic"] = {
+        "Type": "AWS::SNS::Topic",
+        "Properties": {"TopicName": {"Fn::Sub": "${AWS::StackName}-alarms"}},
+    }
     resources["AlarmEmailSubscription"] = {
-        "Type": "AWS::SNS::Subscription", "Condition": "HasAlarmEmail",
-        "Properties": {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email",
-                       "Endpoint": {"Ref": "AlarmEmail"}}}
+        "Type": "AWS::SNS::Subscription",
+        "Condition": "HasAlarmEmail",
+        "Properties": {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}},
+    }
     outputs["AlarmTopicArn"] = {"Value": {"Ref": "AlarmTopic"}}
 
     # failed scheduled runs
     scheduled = scheduled_functions(template)
     if scheduled:
-        resources[FAILED_RUNS_QUEUE] = {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": {"Fn::Sub": "${AWS::StackName}-failed-scheduled-runs"}}}
+        resources[FAILED_RUNS_QUEUE] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"QueueName": {"Fn::Sub": "${AWS::StackName}-failed-scheduled-runs"}},
+        }
         outputs["FailedScheduledRunsQueueUrl"] = {"Value": {"Ref": FAILED_RUNS_QUEUE}}
     for logical_id in scheduled:
         resources[logical_id]["Properties"]["EventInvokeConfig"] = {
             "MaximumRetryAttempts": SCHEDULED_RETRY_ATTEMPTS,
             "MaximumEventAgeInSeconds": SCHEDULED_MAX_EVENT_AGE_SECONDS,
-            "DestinationConfig": {"OnFailure": {
-                "Type": "SQS", "Destination": {"Fn::GetAtt": [FAILED_RUNS_QUEUE, "Arn"]}}},
+            "DestinationConfig": {
+                "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": [FAILED_RUNS_QUEUE, "Arn"]}}
+            },
         }
 
     # functions, log groups, roles
@@ -249,7 +283,8 @@ def harden(template: dict, stage: str) -> dict:
         log_group = f"{logical_id}LogGroup"
         resources[log_group] = {
             "Type": "AWS::Logs::LogGroup",
-            "DeletionPolicy": retain, "UpdateReplacePolicy": retain,
+            "DeletionPolicy": retain,
+            "UpdateReplacePolicy": retain,
             "Properties": {
                 "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{name}"},
                 "RetentionInDays": settings["log_retention_days"],
@@ -259,25 +294,45 @@ def harden(template: dict, stage: str) -> dict:
         role = resources[role_id(function)]
         for policy in role["Properties"]["Policies"]:
             statements = [s for s in policy["PolicyDocument"]["Statement"] if s.get("Sid") != "Logs"]
-            statements.append({"Sid": "Logs", "Effect": "Allow", "Action": LOG_ACTIONS,
-                               "Resource": {"Fn::GetAtt": [log_group, "Arn"]}})
-            statements.append({"Sid": "Tracing", "Effect": "Allow", "Action": XRAY_ACTIONS,
-                               "Resource": "*"})
+            statements.append(
+                {
+                    "Sid": "Logs",
+                    "Effect": "Allow",
+                    "Action": LOG_ACTIONS,
+                    "Resource": {"Fn::GetAtt": [log_group, "Arn"]},
+                }
+            )
+            statements.append({"Sid": "Tracing", "Effect": "Allow", "Action": XRAY_ACTIONS, "Resource": "*"})
             for event in props.get("Events", {}).values():
                 if event["Type"] == "SQS":
-                    statements.append({"Sid": "EventSource" + target_id(event["Properties"]["Queue"]),
-                                       "Effect": "Allow", "Action": SQS_EVENT_ACTIONS,
-                                       "Resource": event["Properties"]["Queue"]})
+                    statements.append(
+                        {
+                            "Sid": "EventSource" + target_id(event["Properties"]["Queue"]),
+                            "Effect": "Allow",
+                            "Action": SQS_EVENT_ACTIONS,
+                            "Resource": event["Properties"]["Queue"],
+                        }
+                    )
             failed_runs = failure_destinations(template).get(logical_id)
             if failed_runs:
-                statements.append({"Sid": "FailureDestination", "Effect": "Allow",
-                                   "Action": FAILURE_DESTINATION_ACTIONS,
-                                   "Resource": {"Fn::GetAtt": [failed_runs, "Arn"]}})
+                statements.append(
+                    {
+                        "Sid": "FailureDestination",
+                        "Effect": "Allow",
+                        "Action": FAILURE_DESTINATION_ACTIONS,
+                        "Resource": {"Fn::GetAtt": [failed_runs, "Arn"]},
+                    }
+                )
             policy["PolicyDocument"]["Statement"] = statements
         for metric, label in (("Errors", "errors"), ("Throttles", "throttles")):
             resources[f"{logical_id}{metric}Alarm"] = alarm(
-                f"{name}: {label} in the last 5 minutes", "AWS/Lambda", metric,
-                [{"Name": "FunctionName", "Value": {"Ref": logical_id}}], "Sum", 0)
+                f"{name}: {label} in the last 5 minutes",
+                "AWS/Lambda",
+                metric,
+                [{"Name": "FunctionName", "Value": {"Ref": logical_id}}],
+                "Sum",
+                0,
+            )
 
     # queues
     dead_letters = dead_letter_queues(template)
@@ -292,16 +347,31 @@ def harden(template: dict, stage: str) -> dict:
         if logical_id in failed_runs_queues:
             resources[f"{logical_id}DepthAlarm"] = alarm(
                 f"{logical_id}: a scheduled run failed every attempt; its event and error are waiting",
-                "AWS/SQS", "ApproximateNumberOfMessagesVisible", dimension, "Maximum", 0)
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                dimension,
+                "Maximum",
+                0,
+            )
         elif logical_id in dead_letters:
             resources[f"{logical_id}DepthAlarm"] = alarm(
                 f"{logical_id}: messages that failed every delivery attempt are waiting",
-                "AWS/SQS", "ApproximateNumberOfMessagesVisible", dimension, "Maximum", 0)
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                dimension,
+                "Maximum",
+                0,
+            )
         if logical_id in consumed:
             age = settings["queue_age_alarm_seconds"]
             resources[f"{logical_id}AgeAlarm"] = alarm(
                 f"{logical_id}: the oldest message waits more than {age} s",
-                "AWS/SQS", "ApproximateAgeOfOldestMessage", dimension, "Maximum", age)
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
+                dimension,
+                "Maximum",
+                age,
+            )
 
     # tables
     for logical_id, table in list(resources.items()):
@@ -313,18 +383,30 @@ def harden(template: dict, stage: str) -> dict:
             "Type": "AWS::CloudWatch::Alarm",
             "Properties": {
                 "AlarmDescription": f"{logical_id}: DynamoDB throttled reads or writes",
-                "ComparisonOperator": "GreaterThanThreshold", "Threshold": 0,
-                "EvaluationPeriods": 1, "TreatMissingData": "notBreaching",
-                "AlarmActions": [{"Ref": "AlarmTopic"}], "OKActions": [{"Ref": "AlarmTopic"}],
+                "ComparisonOperator": "GreaterThanThreshold",
+                "Threshold": 0,
+                "EvaluationPeriods": 1,
+                "TreatMissingData": "notBreaching",
+                "AlarmActions": [{"Ref": "AlarmTopic"}],
+                "OKActions": [{"Ref": "AlarmTopic"}],
                 "Metrics": [
-                    {"Id": "throttles", "Expression": "reads + writes", "ReturnData": True,
-                     "Label": "throttle events"},
-                    *({"Id": short, "ReturnData": False, "MetricStat": {
-                        "Metric": {"Namespace": "AWS/DynamoDB", "MetricName": metric,
-                                   "Dimensions": [{"Name": "TableName", "Value": {"Ref": logical_id}}]},
-                        "Period": 300, "Stat": "Sum"}}
-                      for short, metric in (("reads", "ReadThrottleEvents"),
-                                            ("writes", "WriteThrottleEvents"))),
+                    {"Id": "throttles", "Expression": "reads + writes", "ReturnData": True, "Label": "throttle events"},
+                    *(
+                        {
+                            "Id": short,
+                            "ReturnData": False,
+                            "MetricStat": {
+                                "Metric": {
+                                    "Namespace": "AWS/DynamoDB",
+                                    "MetricName": metric,
+                                    "Dimensions": [{"Name": "TableName", "Value": {"Ref": logical_id}}],
+                                },
+                                "Period": 300,
+                                "Stat": "Sum",
+                            },
+                        }
+                        for short, metric in (("reads", "ReadThrottleEvents"), ("writes", "WriteThrottleEvents"))
+                    ),
                 ],
             },
         }
@@ -334,62 +416,94 @@ def harden(template: dict, stage: str) -> dict:
     stage_name = api["StageName"]
     api["Name"] = {"Fn::Sub": "${AWS::StackName}"}
     api["TracingEnabled"] = True
-    api["MethodSettings"] = [{
-        "ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": True,
-        "ThrottlingRateLimit": settings["api_rate_limit"],
-        "ThrottlingBurstLimit": settings["api_burst_limit"],
-    }]
+    api["MethodSettings"] = [
+        {
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "MetricsEnabled": True,
+            "ThrottlingRateLimit": settings["api_rate_limit"],
+            "ThrottlingBurstLimit": settings["api_burst_limit"],
+        }
+    ]
     resources["ApiAccessLogGroup"] = {
         "Type": "AWS::Logs::LogGroup",
-        "DeletionPolicy": retain, "UpdateReplacePolicy": retain,
-        "Properties": {"LogGroupName": {"Fn::Sub": "/aws/apigateway/${AWS::StackName}-access"},
-                       "RetentionInDays": settings["log_retention_days"]},
-    }
-    api["AccessLogSetting"] = {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
-                               "Format": ACCESS_LOG_FORMAT}
-    resources["ApiGatewayLoggingRole"] = {
-        "Type": "AWS::IAM::Role", "Condition": "ConfigureApiGatewayLogging",
-        # kept on teardown: the account-wide API Gateway setting keeps pointing at it
-        "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+        "DeletionPolicy": retain,
+        "UpdateReplacePolicy": retain,
         "Properties": {
-            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
-                "Action": "sts:AssumeRole"}]},
-            "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
-                                              "AmazonAPIGatewayPushToCloudWatchLogs"}],
+            "LogGroupName": {"Fn::Sub": "/aws/apigateway/${AWS::StackName}-access"},
+            "RetentionInDays": settings["log_retention_days"],
+        },
+    }
+    api["AccessLogSetting"] = {
+        "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
+        "Format": ACCESS_LOG_FORMAT,
+    }
+    resources["ApiGatewayLoggingRole"] = {
+        "Type": "AWS::IAM::Role",
+        "Condition": "ConfigureApiGatewayLogging",
+        # kept on teardown: the account-wide API Gateway setting keeps pointing at it
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "apigateway.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            },
+            "ManagedPolicyArns": [
+                {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}
+            ],
         },
     }
     resources["ApiGatewayAccount"] = {
-        "Type": "AWS::ApiGateway::Account", "Condition": "ConfigureApiGatewayLogging",
-        "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+        "Type": "AWS::ApiGateway::Account",
+        "Condition": "ConfigureApiGatewayLogging",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
         "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLoggingRole", "Arn"]}},
     }
     # The stage's access logging needs the account's API Gateway logging role
     # first: a reference (when that role is made here) orders the two.
-    api["Description"] = {"Fn::If": [
-        "ConfigureApiGatewayLogging",
-        {"Fn::Sub": "Dangol ${AWS::StackName} (logging account setting ${ApiGatewayAccount})"},
-        {"Fn::Sub": "Dangol ${AWS::StackName}"},
-    ]}
+    api["Description"] = {
+        "Fn::If": [
+            "ConfigureApiGatewayLogging",
+            {"Fn::Sub": "Dangol ${AWS::StackName} (logging account setting ${ApiGatewayAccount})"},
+            {"Fn::Sub": "Dangol ${AWS::StackName}"},
+        ]
+    }
     resources["Api5xxAlarm"] = alarm(
-        "API: more than 5% of requests answered 5xx over 5 minutes", "AWS/ApiGateway", "5XXError",
-        [{"Name": "ApiName", "Value": {"Fn::Sub": "${AWS::StackName}"}},
-         {"Name": "Stage", "Value": stage_name}], "Average", 0.05)
+        "API: more than 5% of requests answered 5xx over 5 minutes",
+        "AWS/ApiGateway",
+        "5XXError",
+        [{"Name": "ApiName", "Value": {"Fn::Sub": "${AWS::StackName}"}}, {"Name": "Stage", "Value": stage_name}],
+        "Average",
+        0.05,
+    )
     outputs["ApiAccessLogGroupName"] = {"Value": {"Ref": "ApiAccessLogGroup"}}
     return template
 
 
-def alarm(description: str, namespace: str, metric: str, dimensions: list, stat: str,
-          threshold: float) -> dict:
+def alarm(description: str, namespace: str, metric: str, dimensions: list, stat: str, threshold: float) -> dict:
     return {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {
             "AlarmDescription": description,
-            "Namespace": namespace, "MetricName": metric, "Dimensions": dimensions,
-            "Statistic": stat, "Period": 300, "EvaluationPeriods": 1,
-            "ComparisonOperator": "GreaterThanThreshold", "Threshold": threshold,
+            "Namespace": namespace,
+            "MetricName": metric,
+            "Dimensions": dimensions,
+            "Statistic": stat,
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": threshold,
             "TreatMissingData": "notBreaching",
-            "AlarmActions": [{"Ref": "AlarmTopic"}], "OKActions": [{"Ref": "AlarmTopic"}],
+            "AlarmActions": [{"Ref": "AlarmTopic"}],
+            "OKActions": [{"Ref": "AlarmTopic"}],
         },
     }
 

@@ -13,12 +13,13 @@ template's shards.
 This walks moto's own memory for the template's items (a development tool on
 the local service; the app never scans).
 """
+
 from __future__ import annotations
 
 import copy
 import random
-from decimal import Decimal
 import string
+from decimal import Decimal
 from typing import cast
 
 ACCOUNT = "123456789012"
@@ -30,8 +31,9 @@ class BulkError(ValueError):
 
 
 def _table():
-    from chalicelib import settings
     from moto.dynamodb.models import dynamodb_backends
+
+    from chalicelib import settings
 
     config = settings.load()
     return dynamodb_backends[ACCOUNT][config.region].tables[config.table_name]
@@ -58,8 +60,8 @@ def _replace(value, swaps: tuple):
     return value
 
 
-_before: dict[str, dict] = {}   # template -> the STATS counters before it was made
-_shares: dict[str, dict] = {}   # template -> its change to the STATS counters
+_before: dict[str, dict] = {}  # template -> the STATS counters before it was made
+_shares: dict[str, dict] = {}  # template -> its change to the STATS counters
 
 
 def begin(template: str) -> None:
@@ -107,7 +109,8 @@ def copy_member(template: str, count: int, prefix: str = "bulk") -> int:
     keys = moto_patches.partition_keys(table)
     for text in keys:
         if (text.startswith("IDEMPOTENCY#") and template in text) or (
-                code is not None and text == f"REFERRAL#{code.value}"):
+            code is not None and text == f"REFERRAL#{code.value}"
+        ):
             related.extend(table.items[DynamoType({"S": text})].values())
     share = _template_share(table, template)
     existing = {k for k in keys if k.startswith(f"MEMBER#{prefix}")}
@@ -119,8 +122,11 @@ def copy_member(template: str, count: int, prefix: str = "bulk") -> int:
         member_id = f"{prefix}{n:07d}"
         if f"MEMBER#{member_id}" in existing:
             continue
-        new_code = "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(len(code.value))) \
-            if code is not None else None
+        new_code = (
+            "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(len(code.value)))
+            if code is not None
+            else None
+        )
         for source in member_items + related:
             swaps = ((template, member_id),) if code is None else ((template, member_id), (code.value, new_code))
             attrs = {name: _replace(value, swaps) for name, value in source.attrs.items()}
@@ -150,8 +156,11 @@ def _template_share(table, template: str) -> dict:
             raise BulkError(f"call begin first, then make member {template!r} through the API")
         before = _before.pop(template)
         now = stats_counters(table)
-        _shares[template] = {k: str(Decimal(v) - Decimal(before.get(k, "0"))) for k, v in now.items()
-                             if Decimal(v) != Decimal(before.get(k, "0"))}
+        _shares[template] = {
+            k: str(Decimal(v) - Decimal(before.get(k, "0")))
+            for k, v in now.items()
+            if Decimal(v) != Decimal(before.get(k, "0"))
+        }
     return _shares[template]
 
 

@@ -2,6 +2,7 @@
 
 Shared by the local service (`scripts/serve.sh`) and `chalice local --stage local`.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,13 +57,17 @@ def demo_widget_token(app_object, storefront_key: str) -> dict:
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {storefront_key}"}
     with Client(app_object) as client:
         if client.http.get(f"/members/{DEMO_MEMBER}", headers=headers).status_code == 404:
-            enrolled = client.http.post("/members", headers={**headers, "Idempotency-Key": "demo-member"},
-                                        body=json.dumps({"member_id": DEMO_MEMBER, "name": "Demo Member",
-                                                         "phone": "010-0000-0000"}))
+            enrolled = client.http.post(
+                "/members",
+                headers={**headers, "Idempotency-Key": "demo-member"},
+                body=json.dumps({"member_id": DEMO_MEMBER, "name": "Demo Member", "phone": "010-0000-0000"}),
+            )
             if enrolled.status_code == 201:
-                client.http.post(f"/members/{DEMO_MEMBER}/earn",
-                                 headers={**headers, "Idempotency-Key": "demo-earn"},
-                                 body=json.dumps({"order_id": "demo-1", "amount": 120000}))
+                client.http.post(
+                    f"/members/{DEMO_MEMBER}/earn",
+                    headers={**headers, "Idempotency-Key": "demo-earn"},
+                    body=json.dumps({"order_id": "demo-1", "amount": 120000}),
+                )
         minted = client.http.post(f"/members/{DEMO_MEMBER}/widget-tokens", headers=headers)
         if minted.status_code != 201:
             log.warning("no widget token for the demo member: %s", minted.body[:200])

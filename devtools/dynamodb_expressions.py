@@ -13,6 +13,7 @@ comparison with a missing attribute or one of another type is false (`<>`
 true), arithmetic on a missing attribute is a ValidationException, as are
 unused or undefined `#names`/`:values` and two actions on overlapping paths.
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,7 +26,8 @@ class ExpressionError(Exception):
     """What DynamoDB answers with a ValidationException."""
 
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<space>\s+)
   | (?P<name>\#[A-Za-z0-9_]+)
   | (?P<value>:[A-Za-z0-9_]+)
@@ -33,7 +35,9 @@ _TOKEN = re.compile(r"""
   | (?P<punct>[(),.\[\]+\-])
   | (?P<number>[0-9]+)
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 KEYWORDS = {"AND", "OR", "NOT", "BETWEEN", "IN", "SET", "REMOVE", "ADD", "DELETE"}
 
@@ -43,11 +47,11 @@ def tokenize(text: str) -> list[tuple[str, str]]:
     while at < len(text):
         match = _TOKEN.match(text, at)
         if match is None:
-            raise ExpressionError(f"Invalid expression: syntax error at {text[at:at + 20]!r}")
+            raise ExpressionError(f"Invalid expression: syntax error at {text[at : at + 20]!r}")
         at = match.end()
         kind = match.lastgroup  # every alternative is a named group
         if kind is None:
-            raise ExpressionError(f"Invalid expression: syntax error at {text[at:at + 20]!r}")
+            raise ExpressionError(f"Invalid expression: syntax error at {text[at : at + 20]!r}")
         if kind == "space":
             continue
         word = match.group()
@@ -68,27 +72,33 @@ class Expressions:
 
     def name(self, ref: str) -> str:
         if ref not in self.names:
-            raise ExpressionError(f"An expression attribute name used in the document path is not defined; "
-                                  f"attribute name: {ref}")
+            raise ExpressionError(
+                f"An expression attribute name used in the document path is not defined; attribute name: {ref}"
+            )
         self.used_names.add(ref)
         return self.names[ref]
 
     def value(self, ref: str) -> dict:
         if ref not in self.values:
-            raise ExpressionError(f"An expression attribute value used in expression is not defined; "
-                                  f"attribute value: {ref}")
+            raise ExpressionError(
+                f"An expression attribute value used in expression is not defined; attribute value: {ref}"
+            )
         self.used_values.add(ref)
         return self.values[ref]
 
     def check_all_used(self) -> None:
         unused_names = set(self.names) - self.used_names
         if unused_names:
-            raise ExpressionError(f"Value provided in ExpressionAttributeNames unused in expressions: "
-                                  f"keys: {{{', '.join(sorted(unused_names))}}}")
+            raise ExpressionError(
+                f"Value provided in ExpressionAttributeNames unused in expressions: "
+                f"keys: {{{', '.join(sorted(unused_names))}}}"
+            )
         unused_values = set(self.values) - self.used_values
         if unused_values:
-            raise ExpressionError(f"Value provided in ExpressionAttributeValues unused in expressions: "
-                                  f"keys: {{{', '.join(sorted(unused_values))}}}")
+            raise ExpressionError(
+                f"Value provided in ExpressionAttributeValues unused in expressions: "
+                f"keys: {{{', '.join(sorted(unused_values))}}}"
+            )
 
 
 # -- parsing ----------------------------------------------------------------------
@@ -240,11 +250,13 @@ class _Parser:
             raise ExpressionError("Invalid UpdateExpression: The expression can not be empty")
         paths = [a[1] for a in actions]
         for i, one in enumerate(paths):
-            for other in paths[i + 1:]:
+            for other in paths[i + 1 :]:
                 shorter = min(len(one), len(other))
                 if one[:shorter] == other[:shorter]:
-                    raise ExpressionError(f"Invalid UpdateExpression: Two document paths overlap with each "
-                                          f"other; path one: {list(one)}, path two: {list(other)}")
+                    raise ExpressionError(
+                        f"Invalid UpdateExpression: Two document paths overlap with each "
+                        f"other; path one: {list(one)}, path two: {list(other)}"
+                    )
         return actions
 
     def _set_value(self) -> tuple:
@@ -334,10 +346,11 @@ def values_equal(one: Optional[dict], other: Optional[dict]) -> bool:
     if kind in ("SS", "BS"):
         return set(one[kind]) == set(other[kind])
     if kind == "L":
-        return len(one["L"]) == len(other["L"]) and all(values_equal(a, b) for a, b in zip(one["L"], other["L"]))
+        return len(one["L"]) == len(other["L"]) and all(
+            values_equal(a, b) for a, b in zip(one["L"], other["L"], strict=False)
+        )
     if kind == "M":
-        return one["M"].keys() == other["M"].keys() and all(values_equal(v, other["M"][k])
-                                                             for k, v in one["M"].items())
+        return one["M"].keys() == other["M"].keys() and all(values_equal(v, other["M"][k]) for k, v in one["M"].items())
     return one[kind] == other[kind]
 
 
@@ -404,8 +417,12 @@ def evaluate(node: tuple, item: Optional[dict]) -> bool:
             raise ExpressionError(f"Invalid attribute type name found; type: {argument['S']}")
         return target is not None and type_of(target) == argument["S"]
     if name == "begins_with":
-        if target is None or argument is None or type_of(target) != type_of(argument) \
-                or type_of(target) not in ("S", "B"):
+        if (
+            target is None
+            or argument is None
+            or type_of(target) != type_of(argument)
+            or type_of(target) not in ("S", "B")
+        ):
             return False
         return target[type_of(target)].startswith(argument[type_of(argument)])
     # contains
@@ -415,8 +432,7 @@ def evaluate(node: tuple, item: Optional[dict]) -> bool:
     if kind == "S":
         return type_of(argument) == "S" and argument["S"] in target["S"]
     if kind in ("SS", "NS", "BS", "L"):
-        return any(values_equal(member if kind == "L" else {kind[0]: member}, argument)
-                   for member in target[kind])
+        return any(values_equal(member if kind == "L" else {kind[0]: member}, argument) for member in target[kind])
     return False
 
 

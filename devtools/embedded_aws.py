@@ -12,6 +12,7 @@ empty shop and new keys) when a file changes. There is no scheduler or queue
 worker here; `bash scripts/serve.sh` has both (and keeps state with --data).
 This module is never part of the AWS build.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,14 +39,23 @@ def start(app_object) -> dict:
 
     reset()  # clients made from here on use the embedded moto
     local.create_resources()
-    program = demo_shop.load_program(os.environ.get("DANGOL_PROGRAM", str(demo_shop.PROGRAM)),
-                                     os.environ.get("DANGOL_COUPONS", str(demo_shop.COUPONS)))
-    keys = {"admin_key": local.create_api_key("admin", "local-admin"),
-            "storefront_key": local.create_api_key("storefront", "local-pos")}
+    program = demo_shop.load_program(
+        os.environ.get("DANGOL_PROGRAM", str(demo_shop.PROGRAM)),
+        os.environ.get("DANGOL_COUPONS", str(demo_shop.COUPONS)),
+    )
+    keys = {
+        "admin_key": local.create_api_key("admin", "local-admin"),
+        "storefront_key": local.create_api_key("storefront", "local-pos"),
+    }
     token = demo_shop.demo_widget_token(app_object, keys["storefront_key"])
-    keys.update(widget_token=token["token"], widget_token_member=demo_shop.DEMO_MEMBER,
-                program=program, moto=moto.endpoint)
-    print("dangol: chalice local on an embedded moto (in memory; a reload starts an empty shop "
-          "with new keys; no jobs or notifications: bash scripts/serve.sh has them): "
-          + json.dumps(keys, ensure_ascii=False), file=sys.stderr, flush=True)
+    keys.update(
+        widget_token=token["token"], widget_token_member=demo_shop.DEMO_MEMBER, program=program, moto=moto.endpoint
+    )
+    print(
+        "dangol: chalice local on an embedded moto (in memory; a reload starts an empty shop "
+        "with new keys; no jobs or notifications: bash scripts/serve.sh has them): "
+        + json.dumps(keys, ensure_ascii=False),
+        file=sys.stderr,
+        flush=True,
+    )
     return keys

@@ -9,10 +9,12 @@ this one sits between its read and its commit). The use cases and the store
 know nothing of it: a crash is injected where a real one would happen, between
 AWS round trips.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 
 class ProcessDeath(BaseException):
@@ -21,10 +23,10 @@ class ProcessDeath(BaseException):
 
 @dataclass
 class Call:
-    number: int            # 1-based, in the order the process made them
-    service: str           # e.g. "dynamodb", "sqs", "ses"
-    operation: str         # e.g. "TransactWriteItems"
-    parsed: Any = None     # the parsed answer (after the call)
+    number: int  # 1-based, in the order the process made them
+    service: str  # e.g. "dynamodb", "sqs", "ses"
+    operation: str  # e.g. "TransactWriteItems"
+    parsed: Any = None  # the parsed answer (after the call)
 
 
 @dataclass

@@ -6,6 +6,7 @@ services Dangol uses to a file (through a temporary file and a rename, so a
 crash mid-save leaves the previous file); `restore` puts them back before the
 app makes its first call.
 """
+
 from __future__ import annotations
 
 import io
@@ -34,9 +35,11 @@ def snapshot() -> dict:
 
     state = {}
     for name, backends in _backend_dicts().items():
-        state[name] = [(account, region, backend)
-                       for account, per_region in dict.items(backends)
-                       for region, backend in dict.items(per_region)]
+        state[name] = [
+            (account, region, backend)
+            for account, per_region in dict.items(backends)
+            for region, backend in dict.items(per_region)
+        ]
     return {"format": FORMAT, "moto": moto.__version__, "backends": state}
 
 
@@ -98,8 +101,10 @@ def restore(path: str | os.PathLike) -> bool:
     if not isinstance(state, dict) or state.get("format") not in READABLE:
         raise StateFileError(f"{source}: not a Dangol state file of format {FORMAT}")
     if state.get("moto") != moto.__version__:
-        raise StateFileError(f"{source} was saved by moto {state.get('moto')}, this is moto "
-                             f"{moto.__version__}: start without it (or with another --data path)")
+        raise StateFileError(
+            f"{source} was saved by moto {state.get('moto')}, this is moto "
+            f"{moto.__version__}: start without it (or with another --data path)"
+        )
     from devtools import moto_patches
 
     backends = _backend_dicts()

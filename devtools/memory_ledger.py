@@ -1,6 +1,7 @@
 """The ledger wired as `runtime.services()` wires it, over an in-memory table:
 a `MemoryStore`, a publisher that keeps what it was given, and a clock that
 moves only when told. The unit tier calls the ledger's commands on it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,11 +41,24 @@ class RecordingPublisher:
 def memory_settings(**overrides) -> service_settings.Settings:
     """The service's defaults, with a few shards (fewer items to look at)."""
     base = service_settings.Settings(
-        table_name="dangol", notifications_queue_name="notifications", notifications_dlq_name="dlq",
-        region="ap-northeast-2", stats_shards=4, schedule_shards=4, auth_cache_seconds=5,
-        idempotency_hours=48, commit_attempts=25, email_sender="no-reply@dangol.example",
-        program_cache_seconds=5, jobs_queue_name="jobs", jobs_dlq_name="jobs-dlq", job_page_size=100,
-        job_reserve_ms=20000, outbox_shards=4, outbox_lease_minutes=15, daily_shards=2,
+        table_name="dangol",
+        notifications_queue_name="notifications",
+        notifications_dlq_name="dlq",
+        region="ap-northeast-2",
+        stats_shards=4,
+        schedule_shards=4,
+        auth_cache_seconds=5,
+        idempotency_hours=48,
+        commit_attempts=25,
+        email_sender="no-reply@dangol.example",
+        program_cache_seconds=5,
+        jobs_queue_name="jobs",
+        jobs_dlq_name="jobs-dlq",
+        job_page_size=100,
+        job_reserve_ms=20000,
+        outbox_shards=4,
+        outbox_lease_minutes=15,
+        daily_shards=2,
     )
     return dataclasses.replace(base, **overrides)
 

@@ -23,20 +23,30 @@ change there (the loop's read is then stale) or raises `contention()` (a
 `MemoryStore` is the service's `Store` over one such table, so the code that
 turns cancellations into `CommitConflict` is the real one.
 """
+
 from __future__ import annotations
 
 import bisect
 import copy
 import json
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from botocore.exceptions import ClientError
 
 from chalicelib.storage.store import Store, from_attrs, table_definition
 
-from .dynamodb_expressions import (ExpressionError, Expressions, evaluate, parse_condition, parse_update,
-                                   apply_update, type_of, values_equal)
+from .dynamodb_expressions import (
+    ExpressionError,
+    Expressions,
+    apply_update,
+    evaluate,
+    parse_condition,
+    parse_update,
+    type_of,
+    values_equal,
+)
 
 MAX_ITEM_BYTES = 400 * 1024
 MAX_PAGE_BYTES = 1024 * 1024
@@ -66,14 +76,15 @@ class _Table:
         self.name = definition["TableName"]
         self.types = {a["AttributeName"]: a["AttributeType"] for a in definition["AttributeDefinitions"]}
         self.hash_key, self.range_key = _key_schema(definition["KeySchema"])
-        self.indexes = {index["IndexName"]: _key_schema(index["KeySchema"])
-                        for index in definition.get("GlobalSecondaryIndexes", [])}
+        self.indexes = {
+            index["IndexName"]: _key_schema(index["KeySchema"])
+            for index in definition.get("GlobalSecondaryIndexes", [])
+        }
         self.partitions: dict[Any, dict[Any, dict]] = {}
         self.sort_keys: dict[Any, list] = {}
 
     def key_of(self, item: dict) -> tuple:
-        return (_key_order(item[self.hash_key]),
-                _key_order(item[self.range_key]) if self.range_key else None)
+        return (_key_order(item[self.hash_key]), _key_order(item[self.range_key]) if self.range_key else None)
 
     def key_attrs(self, item: dict) -> dict:
         names = [self.hash_key] + ([self.range_key] if self.range_key else [])
@@ -89,20 +100,26 @@ class _Table:
         return self.key_of(key)
 
     def check_item(self, item: dict, operation: str) -> None:
-        self.check_key(self.key_attrs(item) if self.hash_key in item and (
-            not self.range_key or self.range_key in item) else {}, operation)
+        self.check_key(
+            self.key_attrs(item) if self.hash_key in item and (not self.range_key or self.range_key in item) else {},
+            operation,
+        )
         for hash_key, range_key in self.indexes.values():
             for name in (hash_key, range_key):
                 if name and name in item:
                     value = item[name]
                     if type_of(value) != self.types[name] or value[type_of(value)] in ("", b""):
-                        raise _validation(f"One or more parameter values were invalid: Type mismatch or "
-                                          f"empty value for Index Key {name}", operation)
+                        raise _validation(
+                            f"One or more parameter values were invalid: Type mismatch or "
+                            f"empty value for Index Key {name}",
+                            operation,
+                        )
         for value in _all_values(item):
             kind = type_of(value)
             if kind in ("SS", "NS", "BS") and not value[kind]:
-                raise _validation("One or more parameter values were invalid: An number set or string set "
-                                  "may not be empty", operation)
+                raise _validation(
+                    "One or more parameter values were invalid: An number set or string set may not be empty", operation
+                )
         if item_size(item) > MAX_ITEM_BYTES:
             raise _validation("Item size has exceeded the maximum allowed size", operation)
 
@@ -151,8 +168,12 @@ def _key_schema(schema: list[dict]) -> tuple[str, Optional[str]]:
 
 def contention() -> ClientError:
     """What a transaction that met another one on the same item gets."""
-    return client_error("TransactionCanceledException", "Transaction cancelled: TransactionConflict",
-                        "TransactWriteItems", CancellationReasons=[{"Code": "TransactionConflict"}])
+    return client_error(
+        "TransactionCanceledException",
+        "Transaction cancelled: TransactionConflict",
+        "TransactWriteItems",
+        CancellationReasons=[{"Code": "TransactionConflict"}],
+    )
 
 
 class MemoryDynamoDB:
@@ -198,30 +219,53 @@ class MemoryDynamoDB:
             responses[name] = [copy.deepcopy(item) for item in found if item is not None]
         return {"Responses": responses, "UnprocessedKeys": {}}
 
-    def put_item(self, TableName: str, Item: dict, ConditionExpression: Optional[str] = None,
-                 ExpressionAttributeNames: Optional[dict] = None, ExpressionAttributeValues: Optional[dict] = None,
-                 ReturnValues: str = "NONE", ReturnValuesOnConditionCheckFailure: str = "NONE",
-                 **unsupported: Any) -> dict:
+    def put_item(
+        self,
+        TableName: str,
+        Item: dict,
+        ConditionExpression: Optional[str] = None,
+        ExpressionAttributeNames: Optional[dict] = None,
+        ExpressionAttributeValues: Optional[dict] = None,
+        ReturnValues: str = "NONE",
+        ReturnValuesOnConditionCheckFailure: str = "NONE",
+        **unsupported: Any,
+    ) -> dict:
         _no_more(unsupported, "PutItem")
         self.calls.append("PutItem")
         table = self._table(TableName, "PutItem")
-        write = self._put_plan(table, Item, ConditionExpression, ExpressionAttributeNames,
-                               ExpressionAttributeValues, "PutItem")
+        write = self._put_plan(
+            table, Item, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues, "PutItem"
+        )
         old = table.get(write["key"])
         if not write["check"](old):
             raise _condition_failed("PutItem", old, ReturnValuesOnConditionCheckFailure)
         table.put(write["apply"](old))
         return {"Attributes": copy.deepcopy(old)} if ReturnValues == "ALL_OLD" and old is not None else {}
 
-    def update_item(self, TableName: str, Key: dict, UpdateExpression: str,
-                    ConditionExpression: Optional[str] = None, ExpressionAttributeNames: Optional[dict] = None,
-                    ExpressionAttributeValues: Optional[dict] = None, ReturnValues: str = "NONE",
-                    ReturnValuesOnConditionCheckFailure: str = "NONE", **unsupported: Any) -> dict:
+    def update_item(
+        self,
+        TableName: str,
+        Key: dict,
+        UpdateExpression: str,
+        ConditionExpression: Optional[str] = None,
+        ExpressionAttributeNames: Optional[dict] = None,
+        ExpressionAttributeValues: Optional[dict] = None,
+        ReturnValues: str = "NONE",
+        ReturnValuesOnConditionCheckFailure: str = "NONE",
+        **unsupported: Any,
+    ) -> dict:
         _no_more(unsupported, "UpdateItem")
         self.calls.append("UpdateItem")
         table = self._table(TableName, "UpdateItem")
-        write = self._update_plan(table, Key, UpdateExpression, ConditionExpression, ExpressionAttributeNames,
-                                  ExpressionAttributeValues, "UpdateItem")
+        write = self._update_plan(
+            table,
+            Key,
+            UpdateExpression,
+            ConditionExpression,
+            ExpressionAttributeNames,
+            ExpressionAttributeValues,
+            "UpdateItem",
+        )
         old = table.get(write["key"])
         if not write["check"](old):
             raise _condition_failed("UpdateItem", old, ReturnValuesOnConditionCheckFailure)
@@ -239,15 +283,22 @@ class MemoryDynamoDB:
             raise NotImplementedError(f"ReturnValues={ReturnValues}")
         return {}
 
-    def delete_item(self, TableName: str, Key: dict, ConditionExpression: Optional[str] = None,
-                    ExpressionAttributeNames: Optional[dict] = None,
-                    ExpressionAttributeValues: Optional[dict] = None, ReturnValues: str = "NONE",
-                    **unsupported: Any) -> dict:
+    def delete_item(
+        self,
+        TableName: str,
+        Key: dict,
+        ConditionExpression: Optional[str] = None,
+        ExpressionAttributeNames: Optional[dict] = None,
+        ExpressionAttributeValues: Optional[dict] = None,
+        ReturnValues: str = "NONE",
+        **unsupported: Any,
+    ) -> dict:
         _no_more(unsupported, "DeleteItem")
         self.calls.append("DeleteItem")
         table = self._table(TableName, "DeleteItem")
-        write = self._delete_plan(table, Key, ConditionExpression, ExpressionAttributeNames,
-                                  ExpressionAttributeValues, "DeleteItem")
+        write = self._delete_plan(
+            table, Key, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues, "DeleteItem"
+        )
         old = table.get(write["key"])
         if not write["check"](old):
             raise _condition_failed("DeleteItem", old, "NONE")
@@ -283,8 +334,11 @@ class MemoryDynamoDB:
         _check_used(refs, operation)
         for _, path, _ in actions:
             if path[0] in (table.hash_key, table.range_key):
-                raise _validation(f"One or more parameter values were invalid: Cannot update attribute "
-                                  f"{path[0]}. This attribute is part of the key", operation)
+                raise _validation(
+                    f"One or more parameter values were invalid: Cannot update attribute "
+                    f"{path[0]}. This attribute is part of the key",
+                    operation,
+                )
 
         def apply(old: Optional[dict]) -> dict:
             return apply_update(copy.deepcopy(old) if old is not None else copy.deepcopy(key), actions)
@@ -299,25 +353,26 @@ class MemoryDynamoDB:
         return {"key": where, "check": check, "apply": None, "delete": True}
 
     # -- transactions ----------------------------------------------------------------
-    def transact_write_items(self, TransactItems: list[dict], ClientRequestToken: Optional[str] = None,
-                             **unsupported: Any) -> dict:
+    def transact_write_items(
+        self, TransactItems: list[dict], ClientRequestToken: Optional[str] = None, **unsupported: Any
+    ) -> dict:
         _no_more(unsupported, "TransactWriteItems")
         self.calls.append("TransactWriteItems")
         operation = "TransactWriteItems"
         if not 1 <= len(TransactItems) <= MAX_TRANSACTION_ACTIONS:
-            raise _validation(f"Member must have length less than or equal to {MAX_TRANSACTION_ACTIONS}",
-                              operation)
+            raise _validation(f"Member must have length less than or equal to {MAX_TRANSACTION_ACTIONS}", operation)
         plans: list[tuple[_Table, dict, str]] = []
         for action in TransactItems:
-            (kind, body), = action.items()
+            ((kind, body),) = action.items()
             table = self._table(body["TableName"], operation)
             names, values = body.get("ExpressionAttributeNames"), body.get("ExpressionAttributeValues")
             condition = body.get("ConditionExpression")
             if kind == "Put":
                 plan = self._put_plan(table, body["Item"], condition, names, values, operation)
             elif kind == "Update":
-                plan = self._update_plan(table, body["Key"], body["UpdateExpression"], condition, names, values,
-                                         operation)
+                plan = self._update_plan(
+                    table, body["Key"], body["UpdateExpression"], condition, names, values, operation
+                )
             elif kind == "Delete":
                 plan = self._delete_plan(table, body["Key"], condition, names, values, operation)
             elif kind == "ConditionCheck":
@@ -337,8 +392,7 @@ class MemoryDynamoDB:
         for table, plan, on_fail in plans:
             old = table.get(plan["key"])
             if not plan["check"](old):
-                reason: dict[str, Any] = {"Code": "ConditionalCheckFailed",
-                                          "Message": "The conditional request failed"}
+                reason: dict[str, Any] = {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}
                 if on_fail == "ALL_OLD" and old is not None:
                     reason["Item"] = copy.deepcopy(old)
                 reasons.append(reason)
@@ -358,10 +412,13 @@ class MemoryDynamoDB:
             new_items.append(new)
         if failed:
             codes = ", ".join(r["Code"] for r in reasons)
-            raise client_error("TransactionCanceledException",
-                               f"Transaction cancelled, please refer cancellation reasons for specific "
-                               f"reasons [{codes}]", operation, CancellationReasons=reasons)
-        for (table, plan, _), new in zip(plans, new_items):
+            raise client_error(
+                "TransactionCanceledException",
+                f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+                operation,
+                CancellationReasons=reasons,
+            )
+        for (table, plan, _), new in zip(plans, new_items, strict=False):
             if plan["delete"]:
                 table.delete(plan["key"])
             elif new is not None:
@@ -369,11 +426,21 @@ class MemoryDynamoDB:
         return {}
 
     # -- queries ---------------------------------------------------------------------
-    def query(self, TableName: str, KeyConditionExpression: str, IndexName: Optional[str] = None,
-              ExpressionAttributeNames: Optional[dict] = None, ExpressionAttributeValues: Optional[dict] = None,
-              FilterExpression: Optional[str] = None, Limit: Optional[int] = None,
-              ExclusiveStartKey: Optional[dict] = None, ScanIndexForward: bool = True,
-              ConsistentRead: bool = False, Select: Optional[str] = None, **unsupported: Any) -> dict:
+    def query(
+        self,
+        TableName: str,
+        KeyConditionExpression: str,
+        IndexName: Optional[str] = None,
+        ExpressionAttributeNames: Optional[dict] = None,
+        ExpressionAttributeValues: Optional[dict] = None,
+        FilterExpression: Optional[str] = None,
+        Limit: Optional[int] = None,
+        ExclusiveStartKey: Optional[dict] = None,
+        ScanIndexForward: bool = True,
+        ConsistentRead: bool = False,
+        Select: Optional[str] = None,
+        **unsupported: Any,
+    ) -> dict:
         _no_more(unsupported, "Query")
         self.calls.append("Query")
         operation = "Query"
@@ -406,15 +473,25 @@ class MemoryDynamoDB:
             keys = table.sort_keys.get(_key_order(hash_value), [])
             candidates = [partition[k] for k in keys]
         else:
-            candidates = sorted((item for item in table.items()
-                                 if hash_key in item and values_equal(item[hash_key], hash_value)
-                                 and (not range_key or range_key in item)), key=order)
+            candidates = sorted(
+                (
+                    item
+                    for item in table.items()
+                    if hash_key in item
+                    and values_equal(item[hash_key], hash_value)
+                    and (not range_key or range_key in item)
+                ),
+                key=order,
+            )
         candidates = [item for item in candidates if all(evaluate(node, item) for node in range_nodes)]
         if not ScanIndexForward:
             candidates.reverse()
         if ExclusiveStartKey is not None:
-            start = order(ExclusiveStartKey) if all(
-                name in ExclusiveStartKey for name in (range_key, table.hash_key) if name) else None
+            start = (
+                order(ExclusiveStartKey)
+                if all(name in ExclusiveStartKey for name in (range_key, table.hash_key) if name)
+                else None
+            )
             if start is None:
                 raise _validation("The provided starting key is invalid", operation)
             if ScanIndexForward:
@@ -450,17 +527,25 @@ def _split_key_condition(node: tuple, hash_key: str, range_key: Optional[str], o
     range_nodes: list[tuple] = []
     for part in parts:
         if any(o[0] == "value" and o[1] in ({"S": ""}, {"B": b""}) for o in _operands(part)):
-            raise _validation("One or more parameter values were invalid: Condition parameter type does "
-                              "not match schema type or is empty", operation)
+            raise _validation(
+                "One or more parameter values were invalid: Condition parameter type does "
+                "not match schema type or is empty",
+                operation,
+            )
         if part[0] == "compare" and part[1] == "=" and part[2] == ("path", (hash_key,)) and part[3][0] == "value":
             if hash_value is not None:
                 raise _validation("KeyConditionExpressions must only contain one condition per key", operation)
             hash_value = part[3][1]
             continue
         paths = [a for a in _operands(part) if a[0] == "path"]
-        if range_key is None or [p[1] for p in paths] != [(range_key,)] or part[0] not in (
-                "compare", "between", "function") or (part[0] == "compare" and part[1] == "<>") or (
-                part[0] == "function" and part[1] != "begins_with") or range_nodes:
+        if (
+            range_key is None
+            or [p[1] for p in paths] != [(range_key,)]
+            or part[0] not in ("compare", "between", "function")
+            or (part[0] == "compare" and part[1] == "<>")
+            or (part[0] == "function" and part[1] != "begins_with")
+            or range_nodes
+        ):
             raise _validation("Query key condition not supported", operation)
         range_nodes.append(part)
     if hash_value is None:
@@ -511,5 +596,6 @@ class MemoryStore(Store):
 
     def items(self, prefix: str = "") -> list[dict]:
         """Every stored item whose pk starts with `prefix`, as the store reads them."""
-        return [from_attrs(item) for item in self.client.tables[self.table].items()
-                if item["pk"]["S"].startswith(prefix)]
+        return [
+            from_attrs(item) for item in self.client.tables[self.table].items() if item["pk"]["S"].startswith(prefix)
+        ]

@@ -12,6 +12,7 @@ devtools/moto_patches.py, named by DANGOL_MOTO_PATCH_SET:
 scripts/moto_own_tests.py loads it (`-p devtools.moto_patch_sets`) into
 moto's own test suite.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,5 +61,7 @@ def pytest_configure(config) -> None:
 def pytest_report_header(config) -> str:
     from devtools import moto_patches
 
-    return (f"moto patch set: {chosen()} (patches applied: {moto_patches.applied()}, "
-            f"compaction: {moto_patches.compacting()})")
+    return (
+        f"moto patch set: {chosen()} (patches applied: {moto_patches.applied()}, "
+        f"compaction: {moto_patches.compacting()})"
+    )

@@ -74,6 +74,7 @@ source it was written for: a moto whose patched code changed fails loudly at
 `apply()` rather than silently misbehaving. `DANGOL_STOCK_MOTO=1` leaves moto
 as it is (`apply()` does nothing), to run the test suite on stock moto.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -88,8 +89,9 @@ import sys
 import threading
 import types
 import zlib
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 TARGET_VERSION = "5.2.5"
 
@@ -122,7 +124,7 @@ EXPECTED_SOURCES = {
     # 6.: the JSON response serializer's path for a structure, map, list and string
     "BaseJSONSerializer._serialize_type_structure": "36873909cd0aeb4defa91cc9912c6e90a62d7d92ced6150ac7de92fd10a81967",
     "ResponseSerializer._serialize_type_structure": "f9b47068f40ce489e55e7a0bf78accec38597d27168dc3d095ac2fc18312d4a8",
-    "ResponseSerializer._serialize_structure_member": "437fdce43aa5ac844fb5fe22865b90d228b875b6b1787dc6bfdccad91968b3c0",
+    "ResponseSerializer._serialize_structure_member": "437fdce43aa5ac844fb5fe22865b90d228b875b6b1787dc6bfdccad91968b3c0",  # noqa: E501
     "ResponseSerializer._serialize": "4eccca5bf02593efd2e425f7e1659871406ee6734ec1084ccd452885b7e89052",
     "ResponseSerializer._default_serialize": "25ce8ddbb1a991c029a745f87eeaa360b697b69ba7295fb74143859a5233afb7",
     "ResponseSerializer.get_serialized_name": "2c23dcac85ccc3966b11d9d96e676eccd5c0d61818ca68b93b0f019839fb2767",
@@ -144,17 +146,18 @@ def stock_requested() -> bool:
 
 def _targets() -> dict[str, Callable]:
     from moto.core.common_models import BaseModel
+    from moto.core.serialize import AttributePicker, BaseJSONSerializer, ResponseSerializer, XFormedAttributePicker
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.models.table import Table
-    from moto.core.serialize import AttributePicker, BaseJSONSerializer, ResponseSerializer, XFormedAttributePicker
     from moto.sqs.models import Message, Queue, SQSBackend
 
     queue_attributes = _original.get("queue_attributes", Queue.attributes)
     queue_messages = _original.get("queue_messages", Queue.messages)
     return {
-        "DynamoDBBackend.transact_write_items": _original.get("transact_write_items",
-                                                              DynamoDBBackend.transact_write_items),
+        "DynamoDBBackend.transact_write_items": _original.get(
+            "transact_write_items", DynamoDBBackend.transact_write_items
+        ),
         "DynamoDBBackend.update_item": _original.get("update_item", DynamoDBBackend.update_item),
         "BaseModel.__new__": BaseModel.__new__,
         "Table.query": _original.get("query", Table.query),
@@ -172,11 +175,11 @@ def _targets() -> dict[str, Callable]:
         "Message.visible": Message.visible.fget,
         "Message.delayed": Message.delayed.fget,
         "SQSBackend.send_message": _original.get("send_message", SQSBackend.send_message),
-        "SQSBackend.get_queue_attributes": _original.get("get_queue_attributes",
-                                                         SQSBackend.get_queue_attributes),
+        "SQSBackend.get_queue_attributes": _original.get("get_queue_attributes", SQSBackend.get_queue_attributes),
         "SQSBackend.receive_message": SQSBackend.receive_message,
         "BaseJSONSerializer._serialize_type_structure": _original.get(
-            "json_structure", BaseJSONSerializer._serialize_type_structure),
+            "json_structure", BaseJSONSerializer._serialize_type_structure
+        ),
         "ResponseSerializer._serialize_type_structure": ResponseSerializer._serialize_type_structure,
         "ResponseSerializer._serialize_structure_member": ResponseSerializer._serialize_structure_member,
         "ResponseSerializer._serialize": ResponseSerializer._serialize,
@@ -192,8 +195,7 @@ def _targets() -> dict[str, Callable]:
 
 def source_hashes() -> dict[str, str]:
     """sha256 of the current source of every function the patches touch."""
-    return {name: hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()
-            for name, fn in _targets().items()}
+    return {name: hashlib.sha256(inspect.getsource(fn).encode()).hexdigest() for name, fn in _targets().items()}
 
 
 def check_moto() -> None:
@@ -203,13 +205,15 @@ def check_moto() -> None:
     if moto.__version__ != TARGET_VERSION:
         raise MotoPatchMismatch(
             f"devtools/moto_patches.py targets moto {TARGET_VERSION}, found {moto.__version__}: "
-            "review each patch against the new moto (or set DANGOL_STOCK_MOTO=1 to run stock moto)")
+            "review each patch against the new moto (or set DANGOL_STOCK_MOTO=1 to run stock moto)"
+        )
     changed = [name for name, digest in source_hashes().items() if digest != EXPECTED_SOURCES[name]]
     if changed:
         raise MotoPatchMismatch(
             f"moto {moto.__version__}: the source of {', '.join(changed)} differs from the code "
             "devtools/moto_patches.py was written for: review the patches "
-            "(or set DANGOL_STOCK_MOTO=1 to run stock moto)")
+            "(or set DANGOL_STOCK_MOTO=1 to run stock moto)"
+        )
 
 
 # -- state --------------------------------------------------------------------
@@ -231,11 +235,11 @@ def apply() -> bool:
         if _original:
             return True
         check_moto()
+        from moto.core.serialize import BaseJSONSerializer
         from moto.dynamodb import models
         from moto.dynamodb.models import DynamoDBBackend
         from moto.dynamodb.models.dynamo_type import Item
         from moto.dynamodb.models.table import Table
-        from moto.core.serialize import BaseJSONSerializer
         from moto.sqs.models import Queue, SQSBackend
 
         _original.update(
@@ -271,10 +275,10 @@ def remove() -> None:
     with _lock:
         if not _original:
             return
+        from moto.core.serialize import BaseJSONSerializer
         from moto.dynamodb.models import DynamoDBBackend
         from moto.dynamodb.models.dynamo_type import Item
         from moto.dynamodb.models.table import Table
-        from moto.core.serialize import BaseJSONSerializer
         from moto.sqs.models import Queue, SQSBackend
 
         BaseJSONSerializer._serialize_type_structure = _original["json_structure"]
@@ -323,7 +327,7 @@ def stock_moto():
 # Items again the moment moto reads it (moto's code is unchanged; it only ever
 # indexes, gets, pops, tests membership and iterates).
 _compaction = False
-_dirty: dict[int, "Partitions"] = {}  # Partitions holding unpacked partitions
+_dirty: dict[int, Partitions] = {}  # Partitions holding unpacked partitions
 # blob layouts (first byte): marshal of plain data compressed with zdict n
 _FORMAT_PICKLE = 255
 _TRAIN_AT = (128, 2048, 32768)  # packs after which a (new) shared dictionary is trained
@@ -365,7 +369,7 @@ def _dynamo(pair):
     elif kind == "M":
         value = {k: _dynamo(v) for k, v in value.items()}
     elif type(value) is list:  # SS, NS, BS: moto's ADD and DELETE change the list in place,
-        value = list(value)    # so it must not be the one kept to tell a changed partition
+        value = list(value)  # so it must not be the one kept to tell a changed partition
     out.value = value
     return out
 
@@ -407,7 +411,7 @@ class Chunks:
     Item}, plain form it was built from]} the chunks unpacked since the last
     `pack()`. Range keys of type S or N only."""
 
-    def __init__(self, owner: "Partitions", key: str, range_type: str):
+    def __init__(self, owner: Partitions, key: str, range_type: str):
         self.owner, self.key, self.range_type = owner, key, range_type
         self.los: list = []
         self.blobs: list[bytes] = []
@@ -415,7 +419,7 @@ class Chunks:
         self.hot: dict[int, list] = {}
 
     @classmethod
-    def split(cls, owner: "Partitions", key: str, plain: list, learn: bool = True) -> "Chunks":
+    def split(cls, owner: Partitions, key: str, plain: list, learn: bool = True) -> Chunks:
         """A chunked partition of `plain` (a partition's plain form)."""
         chunks = cls(owner, key, plain[0][0][0])
         chunks.los, chunks.blobs, chunks.counts = chunks._pieces(plain, learn)
@@ -434,7 +438,7 @@ class Chunks:
         size = CHUNK_ITEMS if len(plain) > CHUNK_MAX else max(len(plain), 1)
         los, blobs, counts = [], [], []
         for start in range(0, len(plain), size):
-            piece = plain[start:start + size]
+            piece = plain[start : start + size]
             los.append(_order(*piece[0][0]))
             blobs.append(self.owner._blob(self.key, piece, learn))
             counts.append(len(piece))
@@ -543,17 +547,19 @@ class Chunks:
             lower = self.los[n][0] if n > 0 else None  # chunk 0 also holds keys before los[0]
             upper = self.los[n + 1][0] if n < last else None
             if prefix is not None:
-                keep = ((upper is None or upper >= prefix)
-                        and (lower is None or lower <= prefix or lower.startswith(prefix)))
+                keep = (upper is None or upper >= prefix) and (
+                    lower is None or lower <= prefix or lower.startswith(prefix)
+                )
             else:
-                keep = ((low is None or upper is None or upper >= low)
-                        and (high is None or lower is None or lower <= high))
+                keep = (low is None or upper is None or upper >= low) and (
+                    high is None or lower is None or lower <= high
+                )
             if keep:
                 chosen.append(n)
         if limit is not None and chosen:
             following = range(chosen[-1] + 1, last + 1) if forward else range(chosen[0] - 1, -1, -1)
             for n in following:
-                if (len(self.hot[n][0]) if n in self.hot else self.counts[n]):
+                if len(self.hot[n][0]) if n in self.hot else self.counts[n]:
                     chosen.append(n)
                     break
         return [item for chunk in self._walk(sorted(chosen)) for item in chunk.values()]
@@ -632,7 +638,7 @@ class Partitions:
             _dirty[id(self)] = self
         return entry[1]
 
-    def _touch(self, chunks: "Chunks") -> None:
+    def _touch(self, chunks: Chunks) -> None:
         """`chunks` unpacked a chunk: it is packed again with the other partitions."""
         if self.cold.get(chunks.key) is chunks:
             self._thaw(chunks.key)
@@ -737,8 +743,12 @@ class Partitions:
                 flat.append(name)
                 if name == self.hash_attr and value.type == "S" and value.value == hash_key.value:
                     flat.append(None)
-                elif (name == self.range_attr and range_pair is not None
-                      and value.type == range_pair[0] and value.value == range_pair[1]):
+                elif (
+                    name == self.range_attr
+                    and range_pair is not None
+                    and value.type == range_pair[0]
+                    and value.value == range_pair[1]
+                ):
                     flat.append(None)
                 else:
                     flat.append(_plain(value))
@@ -797,8 +807,7 @@ class Partitions:
         kind = key.split("#", 1)[0] if isinstance(key, str) else "?"
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
         held = self.samples.get(kind)
-        if len(raw) <= _SAMPLE_MAX and (held is None or len(raw) >= len(held[1])
-                                        or self.packs - held[0] > 512):
+        if len(raw) <= _SAMPLE_MAX and (held is None or len(raw) >= len(held[1]) or self.packs - held[0] > 512):
             self.samples[kind] = (self.packs, raw)
         if self.packs in _TRAIN_AT:
             ordered = sorted(self.samples, key=lambda k: self.kinds[k])
@@ -841,7 +850,7 @@ def adopt(table) -> None:
             table.items = items.plain_dict()
         return
     for collection in list(items.values()):
-        for item in (collection.values() if table.has_range_key else [collection]):
+        for item in collection.values() if table.has_range_key else [collection]:
             packed = item.__dict__.pop("_packed", None)
             if packed is not None:
                 item.__dict__["attrs"] = unpack(packed)
@@ -894,8 +903,9 @@ def footprint() -> dict:
     for table in _tables():
         if isinstance(table.items, Partitions):
             out["partitions"] += len(table.items)
-            out["blob_bytes"] += sum(blob.size() if isinstance(blob, Chunks) else len(blob)
-                                     for blob in table.items.cold.values())
+            out["blob_bytes"] += sum(
+                blob.size() if isinstance(blob, Chunks) else len(blob) for blob in table.items.cold.values()
+            )
         state = table.__dict__.get(GSI_ATTR)
         if state is not None:
             out["index_records"] += sum(len(b) for buckets in state[1].values() for b in buckets.values())
@@ -967,8 +977,9 @@ def _transact_write_items(self, transact_items):
             op_type, op = next(iter(action.items()))
             table = self.get_table(op["TableName"])
             hash_value, range_value = _item_key(self, table, op_type, op)
-            snapshots.append((table, hash_value, range_value,
-                              real_copy.deepcopy(_stored(table, hash_value, range_value))))
+            snapshots.append(
+                (table, hash_value, range_value, real_copy.deepcopy(_stored(table, hash_value, range_value)))
+            )
     except Exception:
         return original(self, transact_items)  # malformed: moto judges it as usual
 
@@ -1123,8 +1134,17 @@ def _update_item(self, table_name, key, *args, **kwargs):
             pass
 
 
-def _candidates(table, hash_key, index_name, hash_key_conditions, range_comparison=None,
-                range_objs=(), range_key_conditions=None, limit=None, forward=True):
+def _candidates(
+    table,
+    hash_key,
+    index_name,
+    hash_key_conditions,
+    range_comparison=None,
+    range_objs=(),
+    range_key_conditions=None,
+    limit=None,
+    forward=True,
+):
     range_named = {name for name, _, _ in (range_key_conditions or [])}
     if not index_name:
         if hash_key is None:
@@ -1156,8 +1176,7 @@ def _candidates(table, hash_key, index_name, hash_key_conditions, range_comparis
     # (Without a Limit the one difference is at moto's 1 MB page size, which
     # it counts over non-matching candidates too: pages are cut by the size of
     # the matching items only, as DynamoDB does.)
-    prefilter = (bool(range_comparison) and limit is None and range_attr is not None
-                 and range_named <= {range_attr})
+    prefilter = bool(range_comparison) and limit is None and range_attr is not None and range_named <= {range_attr}
     found = []
     for key, recorded in list(bucket.items()):
         if prefilter and (recorded is None or not _unslim(recorded).compare(range_comparison, range_objs)):
@@ -1182,31 +1201,73 @@ def _all_items(self):
     return _original["all_items"](self)
 
 
-def _query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
-           scan_index_forward, projection_expressions, index_name=None, *args, **kwargs):
+def _query(
+    self,
+    hash_key,
+    range_comparison,
+    range_objs,
+    limit,
+    exclusive_start_key,
+    scan_index_forward,
+    projection_expressions,
+    index_name=None,
+    *args,
+    **kwargs,
+):
     original = _original["query"]
     candidates = None
     try:
-        candidates = _candidates(self, hash_key, index_name, kwargs.get("hash_key_conditions"),
-                                 range_comparison, range_objs, kwargs.get("range_key_conditions"),
-                                 limit, scan_index_forward is not False)
+        candidates = _candidates(
+            self,
+            hash_key,
+            index_name,
+            kwargs.get("hash_key_conditions"),
+            range_comparison,
+            range_objs,
+            kwargs.get("range_key_conditions"),
+            limit,
+            scan_index_forward is not False,
+        )
     except Exception:
         candidates = None  # anything unusual: moto's full walk
     if candidates is None:
-        return original(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
-                        scan_index_forward, projection_expressions, index_name, *args, **kwargs)
+        return original(
+            self,
+            hash_key,
+            range_comparison,
+            range_objs,
+            limit,
+            exclusive_start_key,
+            scan_index_forward,
+            projection_expressions,
+            index_name,
+            *args,
+            **kwargs,
+        )
     saved = getattr(_narrowed, "answer", None)
     _narrowed.answer = (self, candidates)
     try:
-        return original(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
-                        scan_index_forward, projection_expressions, index_name, *args, **kwargs)
+        return original(
+            self,
+            hash_key,
+            range_comparison,
+            range_objs,
+            limit,
+            exclusive_start_key,
+            scan_index_forward,
+            projection_expressions,
+            index_name,
+            *args,
+            **kwargs,
+        )
     finally:
         _narrowed.answer = saved
 
 
 # -- 5. queue attributes without message counts ------------------------------------
-QUEUE_COUNTS = frozenset({"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
-                          "ApproximateNumberOfMessagesNotVisible"})
+QUEUE_COUNTS = frozenset(
+    {"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible"}
+)
 _uncounted = threading.local()  # .depth > 0: Queue.attributes leaves the counts out
 
 
@@ -1310,8 +1371,7 @@ def _wire_value(value) -> dict:
 
 
 def _json_structure(self, serialized, value, shape, key) -> None:
-    if key and value is not None and shape.name == "AttributeValue" \
-            and self.service_model.service_name == "dynamodb":
+    if key and value is not None and shape.name == "AttributeValue" and self.service_model.service_name == "dynamodb":
         try:
             wire = _wire_value(value)
         except _MotoPath:

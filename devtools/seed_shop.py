@@ -8,6 +8,7 @@ joining and now (the app's clock is moved to each event, so `occurred_at`,
 quarters and expiries are those of the day it happened). Deterministic for a
 given count and `rng_seed`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,24 +17,91 @@ import json
 import os
 import random
 import uuid
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
-FAMILY = ["김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권",
-          "황", "안", "송", "류", "전", "홍", "문", "양", "손", "배"]
-GIVEN = ["민준", "서연", "지윤", "도윤", "하은", "서준", "지호", "수아", "예준", "지우", "하준",
-         "서윤", "주원", "민서", "지민", "채원", "현우", "다은", "건우", "예은", "유진", "시우",
-         "소율", "은우", "지안", "태윤", "하린", "준서", "가은", "승민", "나연", "동현"]
+FAMILY = [
+    "김",
+    "이",
+    "박",
+    "최",
+    "정",
+    "강",
+    "조",
+    "윤",
+    "장",
+    "임",
+    "한",
+    "오",
+    "서",
+    "신",
+    "권",
+    "황",
+    "안",
+    "송",
+    "류",
+    "전",
+    "홍",
+    "문",
+    "양",
+    "손",
+    "배",
+]
+GIVEN = [
+    "민준",
+    "서연",
+    "지윤",
+    "도윤",
+    "하은",
+    "서준",
+    "지호",
+    "수아",
+    "예준",
+    "지우",
+    "하준",
+    "서윤",
+    "주원",
+    "민서",
+    "지민",
+    "채원",
+    "현우",
+    "다은",
+    "건우",
+    "예은",
+    "유진",
+    "시우",
+    "소율",
+    "은우",
+    "지안",
+    "태윤",
+    "하린",
+    "준서",
+    "가은",
+    "승민",
+    "나연",
+    "동현",
+]
 
 # (sku, category, price in won); "new-arrivals" is the demo program's double-points category
 MENU = [
-    ("americano", "coffee", 4500), ("cafe-latte", "coffee", 5000), ("vanilla-latte", "coffee", 5500),
-    ("cold-brew", "coffee", 5000), ("flat-white", "coffee", 5300),
-    ("strawberry-latte", "new-arrivals", 6500), ("hojicha-latte", "new-arrivals", 6000),
+    ("americano", "coffee", 4500),
+    ("cafe-latte", "coffee", 5000),
+    ("vanilla-latte", "coffee", 5500),
+    ("cold-brew", "coffee", 5000),
+    ("flat-white", "coffee", 5300),
+    ("strawberry-latte", "new-arrivals", 6500),
+    ("hojicha-latte", "new-arrivals", 6000),
     ("black-sesame-cream", "new-arrivals", 6800),
-    ("yuja-tea", "tea", 5500), ("earl-grey", "tea", 5000), ("omija-ade", "tea", 6000),
-    ("croissant", "bakery", 3800), ("salt-bread", "bakery", 3500), ("scone", "bakery", 3900),
-    ("cheesecake", "dessert", 6500), ("tiramisu", "dessert", 7000),
-    ("whole-cake", "dessert", 38000), ("house-beans-1kg", "beans", 29000),
+    ("yuja-tea", "tea", 5500),
+    ("earl-grey", "tea", 5000),
+    ("omija-ade", "tea", 6000),
+    ("croissant", "bakery", 3800),
+    ("salt-bread", "bakery", 3500),
+    ("scone", "bakery", 3900),
+    ("cheesecake", "dessert", 6500),
+    ("tiramisu", "dessert", 7000),
+    ("whole-cake", "dessert", 38000),
+    ("house-beans-1kg", "beans", 29000),
 ]
 
 DAY = dt.timedelta(days=1)
@@ -58,7 +126,7 @@ def _plan(count: int, now: dt.datetime, rng: random.Random) -> list[tuple]:
         joined = now - dt.timedelta(seconds=rng.randint(2 * 86400, 120 * 86400))
         events.append((joined, n, 0, "enrol", {}))
         regular = rng.random()
-        visits = 1 + int(regular * regular * 9)       # most come once or twice, a few weekly
+        visits = 1 + int(regular * regular * 9)  # most come once or twice, a few weekly
         for v in range(visits):
             at = joined + dt.timedelta(seconds=rng.randint(600, int((now - joined).total_seconds()) - 60))
             events.append((at, n, 1 + v, "earn", {"visit": v}))
@@ -117,8 +185,9 @@ def in_process_calls():
         runtime.reset()
 
 
-def seed(app, count: int, rng_seed: int = 14, progress: Optional[Callable[..., None]] = None,
-         admin_key: Optional[str] = None) -> int:
+def seed(
+    app, count: int, rng_seed: int = 14, progress: Optional[Callable[..., None]] = None, admin_key: Optional[str] = None
+) -> int:
     """Enrol `count` members and their purchases through `app`; returns members made."""
     from chalice.test import Client
 
@@ -138,7 +207,7 @@ def seed(app, count: int, rng_seed: int = 14, progress: Optional[Callable[..., N
     try:
         client = Client(app)
         events = _plan(count, now, rng)
-        for i, (at, n, _, kind, detail) in enumerate(events):
+        for i, (at, n, _, kind, _detail) in enumerate(events):
             clock.now = at.replace(microsecond=0)
             if kind == "enrol":
                 body = _member(n, rng, now.date(), referrers)
@@ -150,12 +219,18 @@ def seed(app, count: int, rng_seed: int = 14, progress: Optional[Callable[..., N
                 orders += 1
                 body = {"order_id": f"POS-{orders:07d}", "amount": amount, "items": items}
                 path = f"/members/{ids[n]}/earn"
-            response = client.http.post(path, headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-                                        body=json.dumps(body, ensure_ascii=False))
+            response = client.http.post(
+                path,
+                headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+                body=json.dumps(body, ensure_ascii=False),
+            )
             if response.status_code in (404, 422) and "referral_code" in body:  # e.g. a shared phone
                 body.pop("referral_code", None)
-                response = client.http.post(path, headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-                                            body=json.dumps(body, ensure_ascii=False))
+                response = client.http.post(
+                    path,
+                    headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+                    body=json.dumps(body, ensure_ascii=False),
+                )
             if response.status_code != 201:
                 raise SeedError(f"POST {path} -> {response.status_code}: {response.body[:300]!r}")
             if kind == "enrol":

@@ -10,6 +10,7 @@ read-then-write bugs live.
 service). `SerialMotoProcess` serves from a spawned process of its own, so its
 backends are not the ones a `mock_aws()` in the caller resets (the race tests).
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -20,8 +21,7 @@ from multiprocessing.process import BaseProcess
 HOST = "127.0.0.1"
 
 
-READ_ACTIONS = ("GetItem", "BatchGetItem", "Query", "Scan", "Describe", "List",
-                "GetQueue", "ReceiveMessage")
+READ_ACTIONS = ("GetItem", "BatchGetItem", "Query", "Scan", "Describe", "List", "GetQueue", "ReceiveMessage")
 
 
 class Guarded:
@@ -65,8 +65,9 @@ def make_serial_server(host: str = HOST, port: int = 0, quiet: bool = True):
             if not quiet:
                 super().log_request(*args, **kwargs)
 
-    return make_server(host, port, Guarded(DomainDispatcherApplication(create_backend_app)),
-                       threaded=False, request_handler=Handler)
+    return make_server(
+        host, port, Guarded(DomainDispatcherApplication(create_backend_app)), threaded=False, request_handler=Handler
+    )
 
 
 class SerialMotoServer:
@@ -92,7 +93,7 @@ class SerialMotoServer:
         """Requests served so far that may have changed state."""
         return self._server.app.changes
 
-    def start(self) -> "SerialMotoServer":
+    def start(self) -> SerialMotoServer:
         self._thread.start()
         return self
 
@@ -125,11 +126,10 @@ class SerialMotoProcess:
     def endpoint(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    def start(self) -> "SerialMotoProcess":
+    def start(self) -> SerialMotoProcess:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve_in_child, args=(child,), daemon=True,
-                                        name="serial-moto")
+        self._process = context.Process(target=_serve_in_child, args=(child,), daemon=True, name="serial-moto")
         self._process.start()
         child.close()
         if not self._conn.poll(self.start_timeout):

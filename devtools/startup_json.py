@@ -6,6 +6,7 @@ API answers; every log line goes to stderr. A program that starts the
 service reads stdout up to the end of that object and keeps the process
 running.
 """
+
 from __future__ import annotations
 
 import json

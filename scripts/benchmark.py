@@ -11,6 +11,7 @@ It prints numbers and checks only that every request succeeded.
 
     .venv/bin/python scripts/benchmark.py [--repeat 50] [--members 200] [--json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,7 @@ os.environ.setdefault("DANGOL_AUTH_CACHE_SECONDS", "3600")
 
 READS = ("GetItem", "BatchGetItem", "Query", "Scan")
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 API_NOW = dt.datetime(2027, 1, 15, 3, 0, 0, tzinfo=UTC)
 JOBS_START = dt.datetime(2026, 1, 15, 3, 0, 0, tzinfo=UTC)
 JOBS_NOW = dt.datetime(2027, 1, 15, 4, 0, 0, tzinfo=UTC)  # 13:00 in Asia/Seoul
@@ -53,12 +54,12 @@ BIRTHDAY_TODAY = "1990-01-15"
 class Call:
     service: str
     op: str
-    items: int = 0            # actions of a TransactWriteItems / BatchWriteItem, keys of a BatchGetItem
+    items: int = 0  # actions of a TransactWriteItems / BatchWriteItem, keys of a BatchGetItem
     error: Optional[str] = None
     read_units: float = 0.0
     write_units: float = 0.0
-    members: tuple = ()       # member partitions a TransactWriteItems writes
-    actions: tuple = ()       # a TransactWriteItems' actions, e.g. "Put TX", "Update STATS"
+    members: tuple = ()  # member partitions a TransactWriteItems writes
+    actions: tuple = ()  # a TransactWriteItems' actions, e.g. "Put TX", "Update STATS"
 
 
 class Recorder:
@@ -202,8 +203,16 @@ class Api:
         self.world = world
         self.posts = 0
 
-    def call(self, method: str, path: str, body: Any = None, *, key: str = "storefront",
-             idem: Optional[str] = "auto", expect: tuple[int, ...] = (200, 201, 204)):
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        key: str = "storefront",
+        idem: Optional[str] = "auto",
+        expect: tuple[int, ...] = (200, 201, 204),
+    ):
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.keys[key]}"}
         if idem == "auto":
             idem = str(uuid.uuid4()) if method == "POST" else None
@@ -243,7 +252,7 @@ def percentile(values: list[float], pct: float) -> float:
 @dataclass
 class Row:
     name: str
-    kind: str                      # "request" | "job" | "queue"
+    kind: str  # "request" | "job" | "queue"
     samples: list[Sample] = field(default_factory=list)
     touched: Optional[int] = None  # jobs: members changed (as the job reports) / profiles written
     note: str = ""
@@ -290,14 +299,25 @@ class Row:
 def fmt_range(r: dict) -> str:
     def n(x):
         return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
+
     if r["min"] == r["max"]:
         return n(r["min"])
     return f"{n(r['min'])}/{n(r['median'])}/{n(r['max'])}"
 
 
 def render(rows: list[dict], header_lines: list[str], footer_lines: list[str]) -> str:
-    columns = ["what", "n", "reads", "writes", "tx items", "scans", "touched", "p50 ms", "p95 ms",
-               "DynamoDB calls (typical; [n] = transaction actions)"]
+    columns = [
+        "what",
+        "n",
+        "reads",
+        "writes",
+        "tx items",
+        "scans",
+        "touched",
+        "p50 ms",
+        "p95 ms",
+        "DynamoDB calls (typical; [n] = transaction actions)",
+    ]
     table: list[list[str]] = []
     sections: list[int] = []
     last_kind = None
@@ -316,11 +336,18 @@ def render(rows: list[dict], header_lines: list[str], footer_lines: list[str]) -
             counts = [fmt_range(r["reads"]), fmt_range(r["writes"]), fmt_range(r["transact_items"])]
         else:
             counts = [str(r["totals"][k]) for k in ("reads", "writes", "transact_items")]
-        table.append([
-            r["name"], str(r["n"]), *counts, str(r["scans"]),
-            "" if r["touched"] is None else str(r["touched"]),
-            f"{r['ms']['median']:.1f}", f"{r['ms']['p95']:.1f}", ops,
-        ])
+        table.append(
+            [
+                r["name"],
+                str(r["n"]),
+                *counts,
+                str(r["scans"]),
+                "" if r["touched"] is None else str(r["touched"]),
+                f"{r['ms']['median']:.1f}",
+                f"{r['ms']['p95']:.1f}",
+                ops,
+            ]
+        )
     widths = [max(len(columns[i]), *(len(row[i]) for row in table)) for i in range(len(columns) - 1)]
     right = {1, 2, 3, 4, 5, 6, 7, 8}
 
@@ -379,8 +406,9 @@ class Drains:
             calls = [c for s in row.samples for c in s.calls]
             per = collections.Counter(c.op for c in calls if c.service == "dynamodb")
             row.touched = delivered
-            row.note = (f"{delivered} notifications in {len(row.samples)} round(s); per notification: "
-                        + ", ".join(f"{op} {n / delivered:.2f}" for op, n in per.most_common()))
+            row.note = f"{delivered} notifications in {len(row.samples)} round(s); per notification: " + ", ".join(
+                f"{op} {n / delivered:.2f}" for op, n in per.most_common()
+            )
             rows.append(row)
         return rows
 
@@ -388,15 +416,16 @@ class Drains:
 class World:
     """A fresh moto account: tables, queues, API keys, the program, a frozen clock."""
 
-    def __init__(self, recorder: Recorder, program: dict, now: dt.datetime,
-                 drains: Optional[Drains] = None, drain_name: str = ""):
+    def __init__(
+        self, recorder: Recorder, program: dict, now: dt.datetime, drains: Optional[Drains] = None, drain_name: str = ""
+    ):
         self.recorder = recorder
         self.program = program
         self.clock = Clock(now)
         self.drains = drains  # None: notifications stay queued (moto forgets them at exit)
         self.drain_name = drain_name
 
-    def __enter__(self) -> "World":
+    def __enter__(self) -> World:
         from chalice.test import Client
         from moto import mock_aws
 
@@ -411,8 +440,10 @@ class World:
         self.recorder.attached.clear()
         local.create_resources()
         self.recorder.attach()
-        keys = {"admin": local.create_api_key("admin", "bench-hq"),
-                "storefront": local.create_api_key("storefront", "bench-pos")}
+        keys = {
+            "admin": local.create_api_key("admin", "bench-hq"),
+            "storefront": local.create_api_key("storefront", "bench-pos"),
+        }
         self._client = Client(app_module.app).__enter__()
         self.api = Api(self._client, self.recorder, keys, self)
         self.first_admin = self.api.put("/program", self.program, key="admin")[1]
@@ -476,9 +507,9 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
         cold["admin: PUT /program (first admin request)"] = w.first_admin
         cold["admin: PUT /program (warm)"] = api.put("/program", program, key="admin")[1]
         cold["storefront: POST /members (first storefront request)"] = api.post(
-            "/members", {"member_id": "warmup", "name": "Warm Up"})[1]
-        cold["storefront: POST /members (warm)"] = api.post(
-            "/members", {"member_id": "warmup2", "name": "Warm Up"})[1]
+            "/members", {"member_id": "warmup", "name": "Warm Up"}
+        )[1]
+        cold["storefront: POST /members (warm)"] = api.post("/members", {"member_id": "warmup2", "name": "Warm Up"})[1]
         for i, m in enumerate(members):
             record("POST /members (enrol)", enrol(api, m, i)[1])
 
@@ -493,8 +524,7 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
             data, sample = api.post(f"/members/{m}/earn", body, idem=key)
             earns[m] = (key, body, data)
             record("POST /members/{id}/earn", sample)
-        before = {m: (api.get(f"/members/{m}")[0], api.get(f"/members/{m}/transactions?limit=100")[0])
-                  for m in members}
+        before = {m: (api.get(f"/members/{m}")[0], api.get(f"/members/{m}/transactions?limit=100")[0]) for m in members}
         for m in members:
             key, body, first = earns[m]
             data, sample = api.post(f"/members/{m}/earn", body, idem=key)
@@ -514,15 +544,20 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
             enrol(api, f"r{i:03d}", i, contact=10_000 + i, referral_code=code)  # not the referrer's own
         for i in range(n):
             r = f"r{i:03d}"
-            record("POST /members/{id}/earn (first, referral bonus)",
-                   api.post(f"/members/{r}/earn", {"order_id": f"o-{r}", "amount": 100000})[1])
+            record(
+                "POST /members/{id}/earn (first, referral bonus)",
+                api.post(f"/members/{r}/earn", {"order_id": f"o-{r}", "amount": 100000})[1],
+            )
 
     # redeem one lot, cancel it, refund the earn, redeem a reward.
     # Each member holds two 1,000-point lots (signup bonus, earn): 2000 -> 1000 -> 2000 -> 1000 -> 0
     with world() as w:
         api = w.api
-        api.post("/rewards", {"reward_id": "americano", "name": "Americano", "points_cost": 1000,
-                              "stock": n + 10}, key="admin")
+        api.post(
+            "/rewards",
+            {"reward_id": "americano", "name": "Americano", "points_cost": 1000, "stock": n + 10},
+            key="admin",
+        )
         earned = {}
         for i, m in enumerate(members):
             enrol(api, m, i)
@@ -533,11 +568,15 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
             redeemed[m] = data["transaction_id"]
             record("POST /members/{id}/redeem (1 lot)", sample)
         for m in members:
-            record("POST .../reversal (cancel a redeem)",
-                   api.post(f"/members/{m}/transactions/{redeemed[m]}/reversal", {})[1])
+            record(
+                "POST .../reversal (cancel a redeem)",
+                api.post(f"/members/{m}/transactions/{redeemed[m]}/reversal", {})[1],
+            )
         for m in members:
-            record("POST .../reversal (refund an earn)",
-                   api.post(f"/members/{m}/transactions/{earned[m]['transaction_id']}/reversal", {})[1])
+            record(
+                "POST .../reversal (refund an earn)",
+                api.post(f"/members/{m}/transactions/{earned[m]['transaction_id']}/reversal", {})[1],
+            )
         for m in members:
             data, sample = api.post(f"/members/{m}/redeem", {"reward_id": "americano"})
             if data["balance_after"] != 0:
@@ -555,8 +594,7 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
                 api.post(f"/members/{z}/earn", {"order_id": f"o-{z}-{k}", "amount": 10000})
             data, sample = api.post(f"/members/{z}/redeem", {"points": 2900})
             if data["balance_after"] != 0:
-                raise RequestFailed(f"{z}: the redeem should take all 20 lots, "
-                                    f"balance_after={data['balance_after']}")
+                raise RequestFailed(f"{z}: the redeem should take all 20 lots, balance_after={data['balance_after']}")
             record("POST /members/{id}/redeem (20 lots)", sample)
 
     # reads: members with an earn and a redeem (5 transactions each)
@@ -584,8 +622,10 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
         api.post("/members", {"member_id": "sender", "name": "Sender"})
         api.post("/members/sender/earn", {"order_id": "o-sender", "amount": max(1_000_000, n * 100_000)})
         for m in members:
-            record("POST /members/{id}/transfers",
-                   api.post("/members/sender/transfers", {"to_member_id": m, "points": 1000})[1])
+            record(
+                "POST /members/{id}/transfers",
+                api.post("/members/sender/transfers", {"to_member_id": m, "points": 1000})[1],
+            )
 
     # v2 (§10-§12, §15): the v2 demo program (frequency bonus, daily limits, automatic
     # coupons), its coupon templates made first. Earns of 50,000 won stay below the
@@ -619,8 +659,9 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
             data, sample = api.post(f"/members/{m}/coupons", {"template_id": "latte-1000"})
             record("POST /members/{id}/coupons (buy with points)", sample)
         for m in members:
-            data, sample = api.post(f"/coupons/{given[m]}/redemption",
-                                    {"member_id": m, "order_id": f"c-{m}", "order_amount": 30000})
+            data, sample = api.post(
+                f"/coupons/{given[m]}/redemption", {"member_id": m, "order_id": f"c-{m}", "order_amount": 30000}
+            )
             if data["discount_amount"] != 5000:  # 20% of 30,000 capped at 5,000
                 raise RequestFailed(f"{m}: unexpected discount {data['discount_amount']}")
             record("POST /coupons/{code}/redemption (use)", sample)
@@ -640,8 +681,9 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
                     raise RequestFailed(f"lookup of {m} by email found {data['items']}")
                 record("GET /members?email= (lookup)", sample)
 
-    extra = {"cold": {name: {"ops": op_sequence(s.calls), "reads": s.reads, "writes": s.writes}
-                      for name, s in cold.items()}}
+    extra = {
+        "cold": {name: {"ops": op_sequence(s.calls), "reads": s.reads, "writes": s.writes} for name, s in cold.items()}
+    }
     return list(rows.values()) + drains.finish(), extra
 
 
@@ -657,8 +699,11 @@ def run_jobs_phase(args, program: dict, recorder: Recorder) -> list[Row]:
         api = w.api
         for i in range(count):
             m = f"j{i:03d}"
-            body = {"member_id": m, "name": f"Member {i}",
-                    "birthday": BIRTHDAY_TODAY if i % 4 == 0 else f"1990-06-{i % 28 + 1:02d}"}
+            body = {
+                "member_id": m,
+                "name": f"Member {i}",
+                "birthday": BIRTHDAY_TODAY if i % 4 == 0 else f"1990-06-{i % 28 + 1:02d}",
+            }
             if i % 5 == 1:
                 body["phone"] = f"+8210{i:08d}"
             elif i % 5 != 0:
@@ -672,6 +717,7 @@ def run_jobs_phase(args, program: dict, recorder: Recorder) -> list[Row]:
                 api.post(f"/members/j{i:03d}/earn", {"order_id": f"w-j{i:03d}", "amount": 50000})
         if args.drain_jobs:  # deliver the set-up's notifications first (not reported)
             from chalicelib import local as local_module
+
             local_module.drain_queues()
 
         # One year on: every signup lot and the tier earns have expired, the tier
@@ -692,14 +738,26 @@ def run_jobs_phase(args, program: dict, recorder: Recorder) -> list[Row]:
                     started = time.perf_counter()
                     local.run_job(job)
                     sample = Sample((time.perf_counter() - started) * 1000, recorder.take())
-                    reported = next((int(msg.split(":")[1].split()[0]) for msg in log_handler.messages
-                                     if msg.startswith(f"{job}:")), None)
+                    reported = next(
+                        (
+                            int(msg.split(":")[1].split()[0])
+                            for msg in log_handler.messages
+                            if msg.startswith(f"{job}:")
+                        ),
+                        None,
+                    )
                     changed = {p for c in dynamo(sample.calls) if not c.error for p in c.members}
                     reads = sum(1 for c in dynamo(sample.calls) if c.op == "BatchGetItem")
                     queued = sum(c.items for c in sample.calls if c.op == "SendMessageBatch")
-                    rows.append(Row(f"job {job}{round_name}", "job", [sample], touched=len(changed),
-                                    note=f"job reports {reported}; {reads} member reads; "
-                                         f"{queued} notifications queued"))
+                    rows.append(
+                        Row(
+                            f"job {job}{round_name}",
+                            "job",
+                            [sample],
+                            touched=len(changed),
+                            note=f"job reports {reported}; {reads} member reads; {queued} notifications queued",
+                        )
+                    )
                     if args.drain_jobs:
                         job_drains.drain("drain_queues (after each job)")
         finally:
@@ -713,20 +771,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=50, help="repetitions per request kind (default 50)")
     parser.add_argument("--members", type=int, default=200, help="members in the job dataset (default 200)")
-    parser.add_argument("--program", default=str(ROOT / "examples" / "cafe-program-v1.json"),
-                        help="program configuration JSON (default examples/cafe-program-v1.json)")
-    parser.add_argument("--program-v2", default=str(ROOT / "examples" / "cafe-program.json"),
-                        help="v2 program for the coupon, lookup and frequency rows "
-                             "(default examples/cafe-program.json)")
-    parser.add_argument("--coupons", default=str(ROOT / "examples" / "cafe-coupons.json"),
-                        help="coupon templates the v2 program names (default examples/cafe-coupons.json)")
+    parser.add_argument(
+        "--program",
+        default=str(ROOT / "examples" / "cafe-program-v1.json"),
+        help="program configuration JSON (default examples/cafe-program-v1.json)",
+    )
+    parser.add_argument(
+        "--program-v2",
+        default=str(ROOT / "examples" / "cafe-program.json"),
+        help="v2 program for the coupon, lookup and frequency rows (default examples/cafe-program.json)",
+    )
+    parser.add_argument(
+        "--coupons",
+        default=str(ROOT / "examples" / "cafe-coupons.json"),
+        help="coupon templates the v2 program names (default examples/cafe-coupons.json)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    parser.add_argument("--drain-jobs", action="store_true",
-                        help="also deliver the jobs' notifications (slow under moto's SQS)")
-    parser.add_argument("--stock-moto", action="store_true",
-                        help="run on stock moto, without devtools/moto_patches.py (slow; cost grows with data)")
-    parser.add_argument("--scale", action="store_true",
-                        help="instead: billed capacity by lot count and partition shares (benchmark_scale.py)")
+    parser.add_argument(
+        "--drain-jobs", action="store_true", help="also deliver the jobs' notifications (slow under moto's SQS)"
+    )
+    parser.add_argument(
+        "--stock-moto",
+        action="store_true",
+        help="run on stock moto, without devtools/moto_patches.py (slow; cost grows with data)",
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="instead: billed capacity by lot count and partition shares (benchmark_scale.py)",
+    )
     args, rest = parser.parse_known_args()
     if args.scale:
         import runpy
@@ -757,12 +830,23 @@ def main() -> int:
 
     summaries = [r.summary() for r in api_rows + job_rows]
     if args.json:
-        print(json.dumps({
-            "repeat": args.repeat, "members": args.members, "program": args.program,
-            "api_clock": API_NOW.isoformat(), "jobs_clock": JOBS_NOW.isoformat(),
-            "runtime_seconds": round(total, 1), "cold": extra["cold"], "rows": summaries,
-            "moto_transactions": "stock" if args.stock_moto else "backup narrowed to the items named",
-        }, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {
+                    "repeat": args.repeat,
+                    "members": args.members,
+                    "program": args.program,
+                    "api_clock": API_NOW.isoformat(),
+                    "jobs_clock": JOBS_NOW.isoformat(),
+                    "runtime_seconds": round(total, 1),
+                    "cold": extra["cold"],
+                    "rows": summaries,
+                    "moto_transactions": "stock" if args.stock_moto else "backup narrowed to the items named",
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0
 
     header = [
@@ -782,9 +866,14 @@ def main() -> int:
         footer.append(f"  {name.ljust(width)}  reads {c['reads']}  writes {c['writes']}  {c['ops']}")
     capacity = [s for s in summaries if s["consumed_capacity"]]
     footer.append("")
-    footer.append("consumed capacity: " + (
-        "; ".join(f"{s['name']}: {s['consumed_capacity']}" for s in capacity) if capacity
-        else "not reported (the app does not send ReturnConsumedCapacity; moto's figure would be fake anyway)"))
+    footer.append(
+        "consumed capacity: "
+        + (
+            "; ".join(f"{s['name']}: {s['consumed_capacity']}" for s in capacity)
+            if capacity
+            else "not reported (the app does not send ReturnConsumedCapacity; moto's figure would be fake anyway)"
+        )
+    )
     footer.append(f"total Scan requests: {sum(s['scans'] for s in summaries)}; runtime {total:.1f} s")
     print(render(summaries, header, footer))
     return 0

@@ -18,6 +18,7 @@ The OpenAPI document, its response models and the docs page are not loaded by
 are); the case "import app + GET /openapi.json" shows what the first request
 for the document pays instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,30 +36,48 @@ CASES = {
     BASELINE: "import boto3\nboto3.client('dynamodb', region_name='ap-northeast-2')",
     "import app": "import app",
     "import app + GET /openapi.json": (
-        "import app\nfrom chalice.test import Client\n"
-        "Client(app.app).http.get('/openapi.json')"),
+        "import app\nfrom chalice.test import Client\nClient(app.app).http.get('/openapi.json')"
+    ),
 }
 SNIPPET = "{body}\nimport resource\nr = resource.getrusage(resource.RUSAGE_SELF)\nprint(r.ru_utime + r.ru_stime)\n"
 
 
 def environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON"))}
-    env.update({"AWS_DEFAULT_REGION": "ap-northeast-2", "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing", "PYTHONPATH": str(ROOT)})
+    env.update(
+        {
+            "AWS_DEFAULT_REGION": "ap-northeast-2",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     return env
 
 
 def cpu_seconds(body: str) -> float:
-    done = subprocess.run([sys.executable, "-c", SNIPPET.format(body=body)], cwd=ROOT,
-                          env=environment(), capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", SNIPPET.format(body=body)],
+        cwd=ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"the case failed:\n{body}\n{done.stderr}")
     return float(done.stdout.strip().splitlines()[-1])
 
 
 def slowest_imports(count: int = 15) -> list[tuple[int, str]]:
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=ROOT,
-                          env=environment(), capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import app"],
+        cwd=ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rows = []
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
@@ -81,8 +100,16 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in samples.items()}
     ratio = medians["import app"] / medians[BASELINE]
     if args.json:
-        print(json.dumps({"runs": args.runs, "median_cpu_seconds": medians,
-                          "ratio_import_app_to_boto3_client": round(ratio, 3), "goal": GOAL}))
+        print(
+            json.dumps(
+                {
+                    "runs": args.runs,
+                    "median_cpu_seconds": medians,
+                    "ratio_import_app_to_boto3_client": round(ratio, 3),
+                    "goal": GOAL,
+                }
+            )
+        )
         return
     print(f"CPU seconds per fresh process, median of {args.runs} (user + system):")
     width = max(map(len, CASES))

@@ -14,10 +14,12 @@ after each request). moto runs in-process (`mock_aws`); the partition is
 written straight into moto's table (the fill is not timed), then each request
 goes through boto3 like the service's.
 
-    .venv/bin/python scripts/benchmark_engine.py [--items 20000] [--repeat 20] [--engines stock,patched,compact] [--json]
+    .venv/bin/python scripts/benchmark_engine.py [--items 20000] [--repeat 20] \
+        [--engines stock,patched,compact] [--json]
 
 Prints milliseconds per request (median and max of `--repeat`) per engine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +43,14 @@ def sort_key(i: int) -> str:
 
 
 def item(i: int) -> dict:
-    return {"pk": {"S": PK}, "sk": {"S": sort_key(i)}, "points": {"N": str(100 + i % 50)},
-            "type": {"S": "earn"}, "order_id": {"S": f"A-{i}"},
-            "created_at": {"S": f"2026-11-{1 + i % 28:02d}T10:00:00Z"}}
+    return {
+        "pk": {"S": PK},
+        "sk": {"S": sort_key(i)},
+        "points": {"N": str(100 + i % 50)},
+        "type": {"S": "earn"},
+        "order_id": {"S": f"A-{i}"},
+        "created_at": {"S": f"2026-11-{1 + i % 28:02d}T10:00:00Z"},
+    }
 
 
 def fill(client, n: int) -> None:
@@ -64,8 +71,7 @@ def timed(call, repeat: int) -> dict:
         started = time.perf_counter()
         call(r)
         seconds.append(time.perf_counter() - started)
-    return {"median_ms": round(statistics.median(seconds) * 1000, 2),
-            "max_ms": round(max(seconds) * 1000, 2)}
+    return {"median_ms": round(statistics.median(seconds) * 1000, 2), "max_ms": round(max(seconds) * 1000, 2)}
 
 
 def run(kind: str, n: int, repeat: int, page: int) -> dict:
@@ -88,11 +94,15 @@ def run(kind: str, n: int, repeat: int, page: int) -> dict:
         client = boto3.client("dynamodb", region_name=REGION)
         if kind == "compact":  # as the serial server does after each request
             client.meta.events.register("after-call.dynamodb", lambda **_: moto_patches.compact())
-        client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        client.create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+        )
         started = time.perf_counter()
         fill(client, n)
         filled = time.perf_counter() - started
@@ -107,13 +117,23 @@ def run(kind: str, n: int, repeat: int, page: int) -> dict:
 
         def query(r):
             first = step * r
-            got = client.query(TableName=TABLE, KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
-                               ExpressionAttributeValues={":pk": {"S": PK}, ":a": {"S": sort_key(first)},
-                                                          ":b": {"S": sort_key(first + page - 1)}})
+            got = client.query(
+                TableName=TABLE,
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+                ExpressionAttributeValues={
+                    ":pk": {"S": PK},
+                    ":a": {"S": sort_key(first)},
+                    ":b": {"S": sort_key(first + page - 1)},
+                },
+            )
             assert got["Count"] == page, got["Count"]
 
-        out = {"fill_s": round(filled, 1), "GetItem": timed(get, repeat), "PutItem": timed(put, repeat),
-               f"Query {page}": timed(query, repeat)}
+        out = {
+            "fill_s": round(filled, 1),
+            "GetItem": timed(get, repeat),
+            "PutItem": timed(put, repeat),
+            f"Query {page}": timed(query, repeat),
+        }
         if kind == "compact":
             out["footprint"] = moto_patches.footprint()
     moto_patches.remove()
@@ -134,9 +154,16 @@ def main() -> None:
     for kind in args.engines.split(","):
         results[kind] = run(kind, args.items, args.repeat, args.page)
         if not args.json:
-            print(f"{kind:8s} {args.items} items: " + ", ".join(
-                f"{op} {v['median_ms']} ms (max {v['max_ms']})" for op, v in results[kind].items()
-                if isinstance(v, dict) and "median_ms" in v) + f"; fill {results[kind]['fill_s']} s", flush=True)
+            print(
+                f"{kind:8s} {args.items} items: "
+                + ", ".join(
+                    f"{op} {v['median_ms']} ms (max {v['max_ms']})"
+                    for op, v in results[kind].items()
+                    if isinstance(v, dict) and "median_ms" in v
+                )
+                + f"; fill {results[kind]['fill_s']} s",
+                flush=True,
+            )
     if args.json:
         print(json.dumps({"items": args.items, "repeat": args.repeat, "results": results}, indent=2))
 

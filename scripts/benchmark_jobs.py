@@ -28,6 +28,7 @@ read their index bucket, queues are not walked per message), so the rates
 can be compared across sizes; `--members 1000,10000` takes about half an
 hour on 2 cores, most of it the 10,000 statements.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,7 @@ for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN"
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.setdefault("DANGOL_AUTH_CACHE_SECONDS", "36000")
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 PROGRAM = {
     "timezone": "Asia/Seoul",
     "signup_bonus": 1000,
@@ -102,15 +103,21 @@ class Counts:
 
 def populate(api, size: int, due: int, clock) -> None:
     def enrol(member_id: str, birthday: str) -> None:
-        response = api.http.post("/members", headers=api.headers(member_id),
-                                 body=json.dumps({"member_id": member_id, "name": "M", "birthday": birthday}))
+        response = api.http.post(
+            "/members",
+            headers=api.headers(member_id),
+            body=json.dumps({"member_id": member_id, "name": "M", "birthday": birthday}),
+        )
         assert response.status_code == 201, response.body
 
     clock.now = DUE_ENROL
     for i in range(due):
         enrol(f"d{i:05d}", "1990-01-15")
-        response = api.http.post(f"/members/d{i:05d}/earn", headers=api.headers(f"e{i}"),
-                                 body=json.dumps({"order_id": f"o{i}", "amount": 100000}))
+        response = api.http.post(
+            f"/members/d{i:05d}/earn",
+            headers=api.headers(f"e{i}"),
+            body=json.dumps({"order_id": f"o{i}", "amount": 100000}),
+        )
         assert response.status_code == 201, response.body
     clock.now = OTHER_ENROL
     for i in range(min(size - due, 28)):
@@ -132,8 +139,11 @@ def clone_members(total: int, templates: int) -> None:
     sources = []
     for t in range(min(templates, total)):
         pk = f"MEMBER#m{t:05d}"
-        sources.append(client.query(TableName=table, KeyConditionExpression="pk = :pk",
-                                    ExpressionAttributeValues={":pk": {"S": pk}})["Items"])
+        sources.append(
+            client.query(
+                TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
+            )["Items"]
+        )
     batch = []
     for i in range(templates, total):
         member_id = f"m{i:05d}"
@@ -161,9 +171,12 @@ def _member_pks():
 
     client = aws.client("dynamodb")
     for shard in range(settings.load().schedule_shards):
-        kwargs = {"TableName": settings.load().table_name, "IndexName": MEMBERS_INDEX,
-                  "KeyConditionExpression": "member_shard = :s",
-                  "ExpressionAttributeValues": {":s": {"S": str(shard)}}}
+        kwargs = {
+            "TableName": settings.load().table_name,
+            "IndexName": MEMBERS_INDEX,
+            "KeyConditionExpression": "member_shard = :s",
+            "ExpressionAttributeValues": {":s": {"S": str(shard)}},
+        }
         while True:
             page = client.query(**kwargs)
             yield from (item["pk"]["S"] for item in page["Items"])
@@ -178,8 +191,7 @@ class Api:
         self.key = key
 
     def headers(self, idem: str) -> dict:
-        return {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json",
-                "Idempotency-Key": idem}
+        return {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json", "Idempotency-Key": idem}
 
 
 def measure(size: int, due: int, jobs: tuple = ()) -> list[dict]:
@@ -187,11 +199,11 @@ def measure(size: int, due: int, jobs: tuple = ()) -> list[dict]:
     from moto import mock_aws
 
     import app as app_module
-    from devtools import moto_patches
     from chalicelib import aws, local, runtime
     from chalicelib import clock as clock_module
     from chalicelib.domain.tiers import ladder_signature
     from chalicelib.storage.repository import LADDER_KEY
+    from devtools import moto_patches
 
     class Clock:
         now = DUE_ENROL
@@ -209,9 +221,11 @@ def measure(size: int, due: int, jobs: tuple = ()) -> list[dict]:
         admin = local.create_api_key("admin", "bench")
         storefront = local.create_api_key("storefront", "bench")
         with Client(app_module.app) as http:
-            response = http.http.put("/program", headers={"Authorization": f"Bearer {admin}",
-                                                          "Content-Type": "application/json"},
-                                     body=json.dumps(PROGRAM))
+            response = http.http.put(
+                "/program",
+                headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json"},
+                body=json.dumps(PROGRAM),
+            )
             assert response.status_code == 200, response.body
             # the ladder counts as applied (its pass over every member is not what is measured)
             services = runtime.services()
@@ -251,27 +265,33 @@ def measure(size: int, due: int, jobs: tuple = ()) -> list[dict]:
                     local.run_job(job)
                     counts.on = False
                     requests = sum(counts.requests.values())
-                    rows.append({
-                        "job": job, "members": size, "due": worked,
-                        "requests_per_due": round(requests / worked, 2),
-                        "items_read_per_due": round(counts.items / worked, 2),
-                        "requests": dict(counts.requests),
-                        "worker_tasks": spent["tasks"],
-                        "worker_seconds": round(spent["seconds"], 2),
-                        "members_per_worker_second": round(worked / spent["seconds"], 1) if spent["seconds"] else None,
-                        "setup_seconds": round(setup_seconds, 1),
-                    })
+                    rows.append(
+                        {
+                            "job": job,
+                            "members": size,
+                            "due": worked,
+                            "requests_per_due": round(requests / worked, 2),
+                            "items_read_per_due": round(counts.items / worked, 2),
+                            "requests": dict(counts.requests),
+                            "worker_tasks": spent["tasks"],
+                            "worker_seconds": round(spent["seconds"], 2),
+                            "members_per_worker_second": round(worked / spent["seconds"], 1)
+                            if spent["seconds"]
+                            else None,
+                            "setup_seconds": round(setup_seconds, 1),
+                        }
+                    )
                     if number < len(planned):
                         local.drain_queues()  # this job's notifications, before the next job is counted
                 # §16: a year of daily figures
                 counts.requests.clear()
                 counts.on = True
-                response = http.http.get("/stats/daily?from=2026-02-01&to=2027-01-31",
-                                         headers={"Authorization": f"Bearer {admin}"})
+                response = http.http.get(
+                    "/stats/daily?from=2026-02-01&to=2027-01-31", headers={"Authorization": f"Bearer {admin}"}
+                )
                 counts.on = False
                 assert response.status_code == 200, response.body
-                rows.append({"job": "GET /stats/daily (365 days)", "members": size,
-                             "requests": dict(counts.requests)})
+                rows.append({"job": "GET /stats/daily (365 days)", "members": size, "requests": dict(counts.requests)})
             finally:
                 app_module.run_job_tasks = worker
         runtime.reset()
@@ -291,28 +311,36 @@ def main() -> int:
     if args.json:
         print(json.dumps({"rows": rows}, indent=2))
         return 0
-    print(f"{'job':<26}{'members':>9}{'due':>6}{'req/due':>9}{'items/due':>11}"
-          f"{'tasks':>7}{'worker s':>10}{'members/worker-s':>18}")
+    print(
+        f"{'job':<26}{'members':>9}{'due':>6}{'req/due':>9}{'items/due':>11}"
+        f"{'tasks':>7}{'worker s':>10}{'members/worker-s':>18}"
+    )
     for r in rows:
         if "due" not in r:
             continue
-        print(f"{r['job']:<26}{r['members']:>9}{r['due']:>6}{r['requests_per_due']:>9}"
-              f"{r['items_read_per_due']:>11}{r['worker_tasks']:>7}{r['worker_seconds']:>10}"
-              f"{r['members_per_worker_second'] or '-':>18}")
+        print(
+            f"{r['job']:<26}{r['members']:>9}{r['due']:>6}{r['requests_per_due']:>9}"
+            f"{r['items_read_per_due']:>11}{r['worker_tasks']:>7}{r['worker_seconds']:>10}"
+            f"{r['members_per_worker_second'] or '-':>18}"
+        )
     for r in rows:
         if "due" not in r:
-            print(f"{r['job']} at {r['members']:,} members: {sum(r['requests'].values())} DynamoDB requests "
-                  f"({', '.join(f'{n} {k}' for k, n in sorted(r['requests'].items()))}; "
-                  f"Query: one per daily shard)")
+            print(
+                f"{r['job']} at {r['members']:,} members: {sum(r['requests'].values())} DynamoDB requests "
+                f"({', '.join(f'{n} {k}' for k, n in sorted(r['requests'].items()))}; "
+                f"Query: one per daily shard)"
+            )
     shards = int(os.environ.get("DANGOL_SCHEDULE_SHARDS", "4"))
     for r in rows:
         if r["job"] == "send_monthly_statements" and r["members_per_worker_second"]:
             rate = r["members_per_worker_second"]
             workers = math.ceil(1_000_000 / (rate * 3600))
-            print(f"send_monthly_statements at {r['members']:,} members: {rate} members per worker-second "
-                  f"-> a million members in an hour needs {workers} workers at once "
-                  f"(a task per page of members, {shards} shards walking the index; the stack parameter "
-                  f"JobConcurrency caps the workers at once)")
+            print(
+                f"send_monthly_statements at {r['members']:,} members: {rate} members per worker-second "
+                f"-> a million members in an hour needs {workers} workers at once "
+                f"(a task per page of members, {shards} shards walking the index; the stack parameter "
+                f"JobConcurrency caps the workers at once)"
+            )
     return 0
 
 

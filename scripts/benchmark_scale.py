@@ -17,6 +17,7 @@ DynamoDB's billing arithmetic, not timings.
 
     .venv/bin/python scripts/benchmark_scale.py [--lots 10,1000,20000] [--earns 1000] [--json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,13 +41,13 @@ for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN"
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.setdefault("DANGOL_AUTH_CACHE_SECONDS", "3600")
 
-NOW = dt.datetime(2027, 1, 15, 3, 0, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2027, 1, 15, 3, 0, 0, tzinfo=dt.UTC)
 PROGRAM = {"redemption": {"min_points": 1}, "signup_bonus": 1000, "expiry_days": 365}
 
 
 # -- DynamoDB's size arithmetic -------------------------------------------------
 def value_size(value: dict) -> int:
-    (kind, inner), = value.items()
+    ((kind, inner),) = value.items()
     if kind == "S":
         return len(inner.encode())
     if kind == "N":
@@ -105,8 +106,9 @@ class Meter:
                     key = op.get("Key") or {"pk": op["Item"]["pk"], "sk": op["Item"]["sk"]}
                     self.partitions_written.add(key["pk"]["S"])
                     before = self._stored_size(key)
-                    self._pending.append({"key": key, "before": before,
-                                          "put": item_size(op["Item"]) if kind == "Put" else None})
+                    self._pending.append(
+                        {"key": key, "before": before, "put": item_size(op["Item"]) if kind == "Put" else None}
+                    )
             finally:
                 self._busy = False
         elif model.name == "BatchGetItem":
@@ -149,8 +151,12 @@ def _plain_size(item: dict) -> int:
 
 
 def _typed(item: dict) -> bool:
-    return all(isinstance(v, dict) and len(v) == 1 and next(iter(v)) in (
-        "S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS") for v in item.values())
+    return all(
+        isinstance(v, dict)
+        and len(v) == 1
+        and next(iter(v)) in ("S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS")
+        for v in item.values()
+    )
 
 
 def _decimals(value: Any) -> Any:
@@ -173,9 +179,10 @@ class World:
     def __enter__(self):
         from chalice.test import Client
 
-        from chalicelib import aws, clock as clock_module, local, runtime, settings
-        from devtools import moto_patches
         import app as app_module
+        from chalicelib import aws, local, runtime, settings
+        from chalicelib import clock as clock_module
+        from devtools import moto_patches
 
         moto_patches.apply()
         for name in ("chalicelib", "dangol", "dangol.requests", "dangol.telemetry"):
@@ -184,8 +191,10 @@ class World:
         runtime.reset()
         local.create_resources()
         clock_module.now = lambda: NOW
-        self.keys = {"storefront": local.create_api_key("storefront", "pos"),
-                     "admin": local.create_api_key("admin", "hq")}
+        self.keys = {
+            "storefront": local.create_api_key("storefront", "pos"),
+            "admin": local.create_api_key("admin", "hq"),
+        }
         self.client = Client(app_module.app).__enter__()
         self.store = runtime.services().store
         self.meter = Meter(aws.client("dynamodb"), settings.load().table_name)
@@ -202,7 +211,8 @@ class World:
         if method == "POST":
             headers["Idempotency-Key"] = str(uuid.uuid4())
         response = getattr(self.client.http, method.lower())(
-            path, headers=headers, body=json.dumps(body) if body is not None else None)
+            path, headers=headers, body=json.dumps(body) if body is not None else None
+        )
         if response.status_code >= 300:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.body[:300]!r}")
         return json.loads(response.body) if response.body else None
@@ -210,8 +220,11 @@ class World:
     def measured(self, method: str, path: str, body=None) -> dict:
         self.meter.reset()
         self.call(method, path, body)
-        return {"read_units": self.meter.read_units, "write_units": self.meter.write_units,
-                "requests": ", ".join(self.meter.requests)}
+        return {
+            "read_units": self.meter.read_units,
+            "write_units": self.meter.write_units,
+            "requests": ", ".join(self.meter.requests),
+        }
 
 
 def lots_phase(lot_counts: list[int]) -> list[dict]:
@@ -222,9 +235,11 @@ def lots_phase(lot_counts: list[int]) -> list[dict]:
         with World() as w:
             w.call("POST", "/members", {"member_id": "m", "name": "M"})
             lots, _ = add_lots(w.store, "m", max(count - 1, 0), NOW)  # the signup bonus is one lot
-            row = {"lots": count,
-                   "earn": w.measured("POST", "/members/m/earn", {"order_id": "o-1", "amount": 10000}),
-                   "GET /members/{id}": w.measured("GET", "/members/m")}
+            row = {
+                "lots": count,
+                "earn": w.measured("POST", "/members/m/earn", {"order_id": "o-1", "amount": 10000}),
+                "GET /members/{id}": w.measured("GET", "/members/m"),
+            }
             head = lots[0][1] if lots else 1000
             row["redeem 1 lot"] = w.measured("POST", "/members/m/redeem", {"points": head})
             if len(lots) > 21:
@@ -251,11 +266,14 @@ def partitions_phase(earns: int) -> dict:
         elapsed = time.monotonic() - started
         top_write = wrote.most_common(1)[0]
         top_read = read.most_common(1)[0]
-        return {"earns": earns, "seconds": round(elapsed, 1),
-                "largest write share": {"partition": top_write[0], "share": top_write[1] / earns},
-                "largest read share": {"partition": top_read[0], "share": top_read[1] / earns},
-                "program reads": program_reads,
-                "program reads per 5 s": round(program_reads / max(elapsed / 5, 1), 2)}
+        return {
+            "earns": earns,
+            "seconds": round(elapsed, 1),
+            "largest write share": {"partition": top_write[0], "share": top_write[1] / earns},
+            "largest read share": {"partition": top_read[0], "share": top_read[1] / earns},
+            "program reads": program_reads,
+            "program reads per 5 s": round(program_reads / max(elapsed / 5, 1), 2),
+        }
 
 
 def main() -> int:
@@ -264,8 +282,7 @@ def main() -> int:
     parser.add_argument("--earns", type=int, default=1000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = {"lots": lots_phase([int(x) for x in args.lots.split(",")]),
-              "partitions": partitions_phase(args.earns)}
+    result = {"lots": lots_phase([int(x) for x in args.lots.split(",")]), "partitions": partitions_phase(args.earns)}
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=1))
         return 0
@@ -280,10 +297,14 @@ def main() -> int:
         print(f"{row['lots']:>8}  " + "  ".join(f"{c:>22}" for c in cells))
     p = result["partitions"]
     print(f"\n{p['earns']} earns of distinct members in {p['seconds']} s:")
-    print(f"  largest share of requests writing one partition: {p['largest write share']['share']:.1%} "
-          f"({p['largest write share']['partition']})")
-    print(f"  largest share of requests reading one partition: {p['largest read share']['share']:.1%} "
-          f"({p['largest read share']['partition']})")
+    print(
+        f"  largest share of requests writing one partition: {p['largest write share']['share']:.1%} "
+        f"({p['largest write share']['partition']})"
+    )
+    print(
+        f"  largest share of requests reading one partition: {p['largest read share']['share']:.1%} "
+        f"({p['largest read share']['partition']})"
+    )
     print(f"  program item reads: {p['program reads']} ({p['program reads per 5 s']} per 5 s, one container)")
     return 0
 

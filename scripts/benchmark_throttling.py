@@ -15,6 +15,7 @@ It prints, per case, the AWS requests per HTTP request and the latency
 
     .venv/bin/python scripts/benchmark_throttling.py [--repeat 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,7 @@ os.environ.setdefault("DANGOL_AUTH_CACHE_SECONDS", "3600")
 from botocore.awsrequest import AWSResponse  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-EARN = {"order_id": "o-1", "amount": 12000,
-        "items": [{"sku": "latte", "category": "coffee", "amount": 12000}]}
+EARN = {"order_id": "o-1", "amount": 12000, "items": [{"sku": "latte", "category": "coffee", "amount": 12000}]}
 
 
 def plan_for(case: str):
@@ -47,9 +47,13 @@ def plan_for(case: str):
 
     def on_call(phase, call):
         if case == "transaction" and phase == "before" and call.operation == "TransactWriteItems":
-            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "throttled"},
-                               "CancellationReasons": [{"Code": "ThrottlingError"}] + [{"Code": "None"}] * 99},
-                              "TransactWriteItems")
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "throttled"},
+                    "CancellationReasons": [{"Code": "ThrottlingError"}] + [{"Code": "None"}] * 99,
+                },
+                "TransactWriteItems",
+            )
         if case == "unprocessed" and phase == "after" and call.operation == "BatchGetItem":
             for table, items in call.parsed.get("Responses", {}).items():
                 keys = [{"pk": i["pk"], "sk": i["sk"]} for i in items]
@@ -68,9 +72,12 @@ class _Raw:
 def _throttle_batch_get(request, **_):
     if request.headers.get("X-Amz-Target", b"").endswith(b".BatchGetItem"):
         response = AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Raw())
-        response._content = json.dumps({
-            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-            "message": "throughput exceeded"}).encode()
+        response._content = json.dumps(
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "message": "throughput exceeded",
+            }
+        ).encode()
         return response
     return None
 
@@ -117,34 +124,45 @@ def main() -> None:
         headers = {"Content-Type": "application/json"}
         with Client(app_module.app) as client:
             program = json.loads((ROOT / "examples" / "cafe-program-v1.json").read_text())
-            client.http.put("/program", headers={**headers, "Authorization": f"Bearer {admin}"},
-                            body=json.dumps(program))
+            client.http.put(
+                "/program", headers={**headers, "Authorization": f"Bearer {admin}"}, body=json.dumps(program)
+            )
             auth = {**headers, "Authorization": f"Bearer {storefront}"}
-            client.http.post("/members", headers={**auth, "Idempotency-Key": "m"},
-                             body=json.dumps({"member_id": "m", "name": "M"}))
+            client.http.post(
+                "/members", headers={**auth, "Idempotency-Key": "m"}, body=json.dumps({"member_id": "m", "name": "M"})
+            )
             from chalicelib import aws
-            aws.client("dynamodb").meta.events.register("before-send.dynamodb", count_send,
-                                                        unique_id="bench-count")
+
+            aws.client("dynamodb").meta.events.register("before-send.dynamodb", count_send, unique_id="bench-count")
             print(f"{'case':<12} {'status':>6}  {'AWS requests per HTTP request':<32} {'median ms':>10} {'max ms':>8}")
-            for case, operation in (("transaction", "TransactWriteItems"), ("botocore", "BatchGetItem"),
-                                    ("unprocessed", "BatchGetItem")):
+            for case, operation in (
+                ("transaction", "TransactWriteItems"),
+                ("botocore", "BatchGetItem"),
+                ("unprocessed", "BatchGetItem"),
+            ):
                 latencies, statuses, calls = [], set(), []
                 for _ in range(args.repeat):
                     sends["n"] = 0
                     with injected(case) as plan:
                         started = time.perf_counter()
                         if case == "transaction":
-                            response = client.http.post("/members/m/earn", body=json.dumps(EARN),
-                                                        headers={**auth, "Idempotency-Key": str(uuid.uuid4())})
+                            response = client.http.post(
+                                "/members/m/earn",
+                                body=json.dumps(EARN),
+                                headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+                            )
                         else:
                             response = client.http.get("/members/m", headers=auth)
                         latencies.append((time.perf_counter() - started) * 1000)
                     statuses.add(response.status_code)
-                    calls.append(sends["n"] if case == "botocore"
-                                 else sum(1 for c in plan.calls if c.operation == operation))
-                print(f"{case:<12} {'/'.join(map(str, sorted(statuses))):>6}  "
-                      f"{f'{statistics.median(calls):g} x {operation}':<32} "
-                      f"{statistics.median(latencies):>10.0f} {max(latencies):>8.0f}")
+                    calls.append(
+                        sends["n"] if case == "botocore" else sum(1 for c in plan.calls if c.operation == operation)
+                    )
+                print(
+                    f"{case:<12} {'/'.join(map(str, sorted(statuses))):>6}  "
+                    f"{f'{statistics.median(calls):g} x {operation}':<32} "
+                    f"{statistics.median(latencies):>10.0f} {max(latencies):>8.0f}"
+                )
         runtime.reset()
 
 

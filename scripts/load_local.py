@@ -20,6 +20,7 @@ Bounded: it stops filling when --max-seconds have passed and reports the
 sizes it reached. Prints a table (and --json). Latencies are moto's, not
 AWS's: what matters is how they change with the number of members.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,7 @@ import uuid
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from devtools.startup_json import read_document
+from devtools.startup_json import read_document  # noqa: E402 (after sys.path)
 
 DEFAULT_SIZES = (1_000, 2_000, 5_000, 10_000)
 LARGE_SIZES = (1_000, 10_000, 30_000, 100_000)
@@ -64,8 +65,9 @@ class Service:
             self._local.connection = connection
         return connection
 
-    def call(self, method: str, path: str, body=None, key: str = "storefront",
-             idem: str | None = None) -> tuple[int, dict, float]:
+    def call(
+        self, method: str, path: str, body=None, key: str = "storefront", idem: str | None = None
+    ) -> tuple[int, dict, float]:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.keys[key]}"}
         if method == "POST":
             headers["Idempotency-Key"] = idem or str(uuid.uuid4())
@@ -98,7 +100,12 @@ def start_service(extra: list[str]) -> tuple[subprocess.Popen, dict]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "serve_local.py"), "--port", "0", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     deadline = threading.Timer(300, process.kill)
     deadline.start()
     try:
@@ -112,16 +119,29 @@ def start_service(extra: list[str]) -> tuple[subprocess.Popen, dict]:
     return process, info
 
 
-PURCHASE = {"amount": 12000, "items": [{"sku": "strawberry-latte", "category": "new-arrivals", "amount": 6500},
-                                       {"sku": "croissant", "category": "bakery", "amount": 3800}]}
+PURCHASE = {
+    "amount": 12000,
+    "items": [
+        {"sku": "strawberry-latte", "category": "new-arrivals", "amount": 6500},
+        {"sku": "croissant", "category": "bakery", "amount": 3800},
+    ],
+}
 
 
 def make_member(service: Service, member_id: str, purchases: int, tag: str = "") -> None:
-    service.ok("POST", "/members", {"member_id": member_id, "name": "김지윤",
-                                    "email": f"{member_id}@example.com"}, idem=f"{tag or member_id}-enrol")
+    service.ok(
+        "POST",
+        "/members",
+        {"member_id": member_id, "name": "김지윤", "email": f"{member_id}@example.com"},
+        idem=f"{tag or member_id}-enrol",
+    )
     for n in range(purchases):
-        service.ok("POST", f"/members/{member_id}/earn", {"order_id": f"A-{n + 1}", **PURCHASE},
-                   idem=f"{tag or member_id}-earn-{n + 1}")
+        service.ok(
+            "POST",
+            f"/members/{member_id}/earn",
+            {"order_id": f"A-{n + 1}", **PURCHASE},
+            idem=f"{tag or member_id}-earn-{n + 1}",
+        )
 
 
 def fill_http(service: Service, start: int, stop: int, purchases: int, clients: int, deadline: float) -> int:
@@ -163,9 +183,12 @@ class Copies:
         step = 5_000
         while len(self.members) < stop and time.monotonic() < deadline:
             count = min(step, stop - len(self.members))
-            data, _ = self.service.ok("POST", "/local/bulk-members",
-                                      {"template": self.template, "count": count, "prefix": "load"},
-                                      key="admin")
+            data, _ = self.service.ok(
+                "POST",
+                "/local/bulk-members",
+                {"template": self.template, "count": count, "prefix": "load"},
+                key="admin",
+            )
             start = len(self.members)
             self.members.extend(f"load{n:07d}" for n in range(start, start + data["created"]))
         return len(self.members)
@@ -178,27 +201,34 @@ def percentile(values: list[float], pct: float) -> float:
 
 def measure(service: Service, ids: list[str], samples: int, rng: random.Random) -> dict:
     earn, get = [], []
-    for n in range(samples):
+    for _n in range(samples):
         member = rng.choice(ids)
-        _, ms = service.ok("POST", f"/members/{member}/earn",
-                           {"order_id": f"probe-{uuid.uuid4().hex[:12]}", **PURCHASE})
+        _, ms = service.ok(
+            "POST", f"/members/{member}/earn", {"order_id": f"probe-{uuid.uuid4().hex[:12]}", **PURCHASE}
+        )
         earn.append(ms)
         _, ms = service.ok("GET", f"/members/{member}")
         get.append(ms)
     status, _ = service.ok("GET", "/local/status", key="admin")
-    return {"earn_p50": statistics.median(earn), "earn_p95": percentile(earn, 95),
-            "get_p50": statistics.median(get), "rss": status["rss_bytes"],
-            "blob_bytes": status.get("dynamodb", {}).get("blob_bytes", 0),
-            "partitions": status.get("dynamodb", {}).get("partitions", 0),
-            "index_records": status.get("dynamodb", {}).get("index_records", 0)}
+    return {
+        "earn_p50": statistics.median(earn),
+        "earn_p95": percentile(earn, 95),
+        "get_p50": statistics.median(get),
+        "rss": status["rss_bytes"],
+        "blob_bytes": status.get("dynamodb", {}).get("blob_bytes", 0),
+        "partitions": status.get("dynamodb", {}).get("partitions", 0),
+        "index_records": status.get("dynamodb", {}).get("index_records", 0),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", help="checkpoint member counts, comma-separated "
-                                        f"(default {','.join(map(str, DEFAULT_SIZES))})")
-    parser.add_argument("--to-100k", action="store_true",
-                        help=f"checkpoints {','.join(map(str, LARGE_SIZES))} (use with --fill copies)")
+    parser.add_argument(
+        "--sizes", help=f"checkpoint member counts, comma-separated (default {','.join(map(str, DEFAULT_SIZES))})"
+    )
+    parser.add_argument(
+        "--to-100k", action="store_true", help=f"checkpoints {','.join(map(str, LARGE_SIZES))} (use with --fill copies)"
+    )
     parser.add_argument("--fill", choices=("http", "copies"), default="http")
     parser.add_argument("--purchases", type=int, default=3, help="earns per member (default 3)")
     parser.add_argument("--samples", type=int, default=200, help="earns measured per checkpoint (default 200)")
@@ -209,8 +239,9 @@ def main() -> None:
     parser.add_argument("--storefront-key")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else list(
-        LARGE_SIZES if args.to_100k else DEFAULT_SIZES)
+    sizes = (
+        [int(s) for s in args.sizes.split(",")] if args.sizes else list(LARGE_SIZES if args.to_100k else DEFAULT_SIZES)
+    )
     if sorted(sizes) != sizes or sizes[0] < 1 or sizes[-1] > 1_000_000:
         parser.error("--sizes must rise, from 1 to 1,000,000")
 
@@ -238,17 +269,21 @@ def main() -> None:
                 have = fill_http(service, have, size, args.purchases, args.clients, deadline)
                 ids = [f"load{n:07d}" for n in range(have)]
             fill_seconds = time.monotonic() - fill_started
-            row = {"members": have, "fill_seconds": round(fill_seconds, 1),
-                   **measure(service, ids, args.samples, rng)}
+            row = {"members": have, "fill_seconds": round(fill_seconds, 1), **measure(service, ids, args.samples, rng)}
             rows.append(row)
             if not args.json:
-                print(f"{have:>8,} members  filled in {fill_seconds:7.1f} s  earn p50 {row['earn_p50']:6.1f} ms  "
-                      f"p95 {row['earn_p95']:6.1f} ms  GET p50 {row['get_p50']:5.1f} ms  "
-                      f"RSS {row['rss'] / 2**20:7.1f} MiB  blobs {row['blob_bytes'] / 2**20:6.1f} MiB "
-                      f"in {row['partitions']:,} partitions, {row['index_records']:,} index records", flush=True)
+                print(
+                    f"{have:>8,} members  filled in {fill_seconds:7.1f} s  earn p50 {row['earn_p50']:6.1f} ms  "
+                    f"p95 {row['earn_p95']:6.1f} ms  GET p50 {row['get_p50']:5.1f} ms  "
+                    f"RSS {row['rss'] / 2**20:7.1f} MiB  blobs {row['blob_bytes'] / 2**20:6.1f} MiB "
+                    f"in {row['partitions']:,} partitions, {row['index_records']:,} index records",
+                    flush=True,
+                )
             if have < size:
-                print(f"stopped filling at {have:,} members: --max-seconds {args.max_seconds:.0f} reached",
-                      file=sys.stderr)
+                print(
+                    f"stopped filling at {have:,} members: --max-seconds {args.max_seconds:.0f} reached",
+                    file=sys.stderr,
+                )
                 break
     finally:
         if process is not None:
@@ -258,19 +293,26 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
     first = rows[0]
-    table = ["", f"fill: {args.fill}, {args.purchases} earns per member; {args.samples} earns measured per checkpoint",
-             "| members | earn p50 ms | earn p95 ms | GET member p50 ms | RSS MiB | KB per member since first "
-             "| of it packed blobs, KB |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+    table = [
+        "",
+        f"fill: {args.fill}, {args.purchases} earns per member; {args.samples} earns measured per checkpoint",
+        "| members | earn p50 ms | earn p95 ms | GET member p50 ms | RSS MiB | KB per member since first "
+        "| of it packed blobs, KB |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in rows:
         grown = row["members"] - first["members"]
         per = f"{(row['rss'] - first['rss']) / grown / 1000:.1f}" if grown > 0 else "-"
         blobs = f"{(row['blob_bytes'] - first['blob_bytes']) / grown / 1000:.1f}" if grown > 0 else "-"
-        table.append(f"| {row['members']:,} | {row['earn_p50']:.1f} | {row['earn_p95']:.1f} | {row['get_p50']:.1f} | "
-                     f"{row['rss'] / 2**20:.0f} | {per} | {blobs} |")
+        table.append(
+            f"| {row['members']:,} | {row['earn_p50']:.1f} | {row['earn_p95']:.1f} | {row['get_p50']:.1f} | "
+            f"{row['rss'] / 2**20:.0f} | {per} | {blobs} |"
+        )
     ratio = rows[-1]["earn_p50"] / first["earn_p50"]
-    table.append(f"\nearn p50 at {rows[-1]['members']:,} / at {first['members']:,}: {ratio:.2f}x; "
-                 f"total {time.monotonic() - started:.0f} s")
+    table.append(
+        f"\nearn p50 at {rows[-1]['members']:,} / at {first['members']:,}: {ratio:.2f}x; "
+        f"total {time.monotonic() - started:.0f} s"
+    )
     if args.json:
         print(json.dumps({"fill": args.fill, "purchases": args.purchases, "rows": rows, "ratio": ratio}))
     else:

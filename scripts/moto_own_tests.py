@@ -20,6 +20,7 @@ the suite could not be fetched or run.
     .venv/bin/python scripts/moto_own_tests.py [--sets stock,patches,compaction]
         [--suites test_dynamodb,test_sqs] [--json OUT] [--timeout 1200]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,10 +45,18 @@ INDEX = "https://pypi.org/simple"
 SDIST_SHA256 = {"5.2.5": "391857257d5dac144334013c2c10e599def5f0562f553e979160140bd7bd9cf6"}
 SUITES = ("test_dynamodb", "test_sqs")
 # modules of moto's other suites that tests/test_dynamodb and tests/test_sqs import
-HELPERS = ("tests/__init__.py", "tests/conftest.py", "tests/markers.py",
-           "tests/test_s3/__init__.py", "tests/test_awslambda/__init__.py",
-           "tests/test_awslambda/test_lambda.py", "tests/test_awslambda/utilities.py",
-           "tests/test_ecr/__init__.py", "tests/test_ecr/test_ecr_helpers.py", "setup.cfg")
+HELPERS = (
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/markers.py",
+    "tests/test_s3/__init__.py",
+    "tests/test_awslambda/__init__.py",
+    "tests/test_awslambda/test_lambda.py",
+    "tests/test_awslambda/utilities.py",
+    "tests/test_ecr/__init__.py",
+    "tests/test_ecr/test_ecr_helpers.py",
+    "setup.cfg",
+)
 
 
 class Unavailable(RuntimeError):
@@ -60,9 +69,25 @@ def sdist(version: str = TARGET_VERSION, cache: pathlib.Path = CACHE) -> pathlib
     if not path.is_file():
         cache.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--isolated", "--no-deps", "--no-binary", ":all:",
-             "--index-url", INDEX, "--dest", str(cache), f"moto=={version}"],
-            capture_output=True, text=True, timeout=600)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--isolated",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--index-url",
+                INDEX,
+                "--dest",
+                str(cache),
+                f"moto=={version}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if done.returncode != 0 or not path.is_file():
             raise Unavailable(f"pip download moto=={version} from {INDEX} failed:\n{done.stderr[-2000:]}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -84,7 +109,7 @@ def extracted(version: str = TARGET_VERSION, cache: pathlib.Path = CACHE) -> pat
     with tarfile.open(sdist(version, cache)) as archive:
         members = []
         for member in archive.getmembers():
-            name = member.name[len(prefix):] if member.name.startswith(prefix) else None
+            name = member.name[len(prefix) :] if member.name.startswith(prefix) else None
             if name and member.isfile() and (name.startswith(wanted) or name in HELPERS):
                 members.append(member)
         archive.extractall(cache, members=members, filter="data")
@@ -115,27 +140,51 @@ def run(patch_set: str, top: pathlib.Path, suites: list[str], timeout: float, ex
     env = {k: v for k, v in os.environ.items() if k not in ("DANGOL_STOCK_MOTO", "AWS_ENDPOINT_URL")}
     env[ENV] = patch_set
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-               "-p", "devtools.moto_patch_sets", "-m", "not requires_docker", "--rootdir", str(top),
-               f"--junitxml={junit}", *extra, *[f"tests/{suite}" for suite in suites]]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "-p",
+        "devtools.moto_patch_sets",
+        "-m",
+        "not requires_docker",
+        "--rootdir",
+        str(top),
+        f"--junitxml={junit}",
+        *extra,
+        *[f"tests/{suite}" for suite in suites],
+    ]
     started = time.monotonic()
     try:
         done = subprocess.run(command, cwd=top, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise Unavailable(f"moto's tests on {patch_set} took more than {timeout:.0f} s")
+        raise Unavailable(f"moto's tests on {patch_set} took more than {timeout:.0f} s") from None
     seconds = time.monotonic() - started
     if done.returncode not in (0, 1) or not junit.is_file():  # 1: some tests failed
-        raise Unavailable(f"pytest on {patch_set} ended with {done.returncode}:\n"
-                          f"{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+        raise Unavailable(
+            f"pytest on {patch_set} ended with {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
+        )
     found = outcomes(junit)
-    return {"seconds": round(seconds, 1), **{k: len(v) for k, v in found.items()},
-            "failures": found["failed"], "summary": done.stdout.strip().splitlines()[-1:]}
+    return {
+        "seconds": round(seconds, 1),
+        **{k: len(v) for k, v in found.items()},
+        "failures": found["failed"],
+        "summary": done.stdout.strip().splitlines()[-1:],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", default=",".join(PATCH_SETS),
-                        help="patch sets to run, stock first (default: stock,patches,compaction)")
+    parser.add_argument(
+        "--sets",
+        default=",".join(PATCH_SETS),
+        help="patch sets to run, stock first (default: stock,patches,compaction)",
+    )
     parser.add_argument("--suites", default=",".join(SUITES), help="moto test directories (default: both)")
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per patch set (default 1200)")
@@ -156,8 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         for patch_set in sets:
             results[patch_set] = run(patch_set, top, suites, args.timeout, args.pytest_args)
             r = results[patch_set]
-            print(f"{patch_set:11s} {r['passed']} passed, {r['failed']} failed, {r['skipped']} skipped "
-                  f"in {r['seconds']} s", flush=True)
+            print(
+                f"{patch_set:11s} {r['passed']} passed, {r['failed']} failed, {r['skipped']} skipped "
+                f"in {r['seconds']} s",
+                flush=True,
+            )
     except Unavailable as error:
         print(f"moto's own tests could not run: {error}", file=sys.stderr)
         return 2
@@ -166,12 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     for patch_set in sets[1:]:
         failures = set(results[patch_set]["failures"])
         if failures != stock:
-            differences[patch_set] = {"fail only here": sorted(failures - stock),
-                                      "fail only on stock": sorted(stock - failures)}
+            differences[patch_set] = {
+                "fail only here": sorted(failures - stock),
+                "fail only on stock": sorted(stock - failures),
+            }
     if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(
-            {"moto": TARGET_VERSION, "suites": suites, "results": results, "differences": differences},
-            indent=2))
+        pathlib.Path(args.json).write_text(
+            json.dumps(
+                {"moto": TARGET_VERSION, "suites": suites, "results": results, "differences": differences}, indent=2
+            )
+        )
     for patch_set, difference in differences.items():
         print(f"{patch_set}: the failures differ from stock moto's: {json.dumps(difference, indent=2)}")
     if not differences:

@@ -24,16 +24,17 @@ State lives in memory unless --data PATH is given: then it is restored from
 PATH at start and saved there every --save-every seconds (when it changed) and
 at shutdown.
 """
+
 from __future__ import annotations
 
 import argparse
 import errno
 import functools
 import json
-import re
 import logging
 import os
 import pathlib
+import re
 import signal
 import sys
 import threading
@@ -44,8 +45,8 @@ from urllib.parse import urlsplit
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from devtools import demo_shop
-from devtools.demo_shop import DEMO_MEMBER, demo_widget_token  # demo_widget_token: tests call it from here
+from devtools import demo_shop  # noqa: E402 (after sys.path)
+from devtools.demo_shop import DEMO_MEMBER, demo_widget_token  # noqa: E402 (tests call demo_widget_token here)
 
 JOB_EVERY_SECONDS = 24 * 60 * 60
 STARTED = time.monotonic()
@@ -53,8 +54,8 @@ STARTED = time.monotonic()
 access_log = logging.getLogger("local.access")
 log = logging.getLogger("local.service")
 
-APP_LOCK = threading.Lock()   # one request at a time through the Chalice app
-JOB_LOCK = threading.Lock()   # one job or queue drain at a time
+APP_LOCK = threading.Lock()  # one request at a time through the Chalice app
+JOB_LOCK = threading.Lock()  # one job or queue drain at a time
 
 
 class FrontServer(ThreadingHTTPServer):
@@ -70,33 +71,58 @@ def bind(port: int) -> FrontServer:
     except OSError as error:
         if error.errno in (errno.EADDRINUSE, errno.EACCES):
             reason = "is in use" if error.errno == errno.EADDRINUSE else "is not allowed"
-            print(f"dangol: port {port} on 127.0.0.1 {reason}; choose another with --port N "
-                  f"(e.g. --port {port + 1})", file=sys.stderr)
-            raise SystemExit(1)
+            print(
+                f"dangol: port {port} on 127.0.0.1 {reason}; choose another with --port N (e.g. --port {port + 1})",
+                file=sys.stderr,
+            )
+            raise SystemExit(1) from None
         raise
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("DANGOL_PORT", "8000")),
-                        help="API port on 127.0.0.1 (0: any free port)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("DANGOL_PORT", "8000")),
+        help="API port on 127.0.0.1 (0: any free port)",
+    )
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("DANGOL_MOTO_PORT", "0")))
-    parser.add_argument("--program", default=str(demo_shop.PROGRAM),
-                        help="program configuration loaded into a new shop (JSON file)")
-    parser.add_argument("--coupons", default=str(demo_shop.COUPONS),
-                        help="coupon templates (a JSON list) added to a new shop before its program, "
-                             "which may name them")
-    parser.add_argument("--jobs-every", type=float, default=JOB_EVERY_SECONDS,
-                        help="seconds between runs of the daily jobs (default: a day)")
-    parser.add_argument("--data", metavar="PATH",
-                        help="keep the local state in PATH between runs (restored at start, saved "
-                             "periodically and at shutdown)")
-    parser.add_argument("--save-every", type=float, default=120.0,
-                        help="with --data: seconds between saves when something changed (default 120)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N",
-                        help="fill the shop with N members and a few months of their purchases")
-    parser.add_argument("--idle-timeout", type=float, default=10.0,
-                        help="seconds an idle keep-alive connection stays open (default 10)")
+    parser.add_argument(
+        "--program", default=str(demo_shop.PROGRAM), help="program configuration loaded into a new shop (JSON file)"
+    )
+    parser.add_argument(
+        "--coupons",
+        default=str(demo_shop.COUPONS),
+        help="coupon templates (a JSON list) added to a new shop before its program, which may name them",
+    )
+    parser.add_argument(
+        "--jobs-every",
+        type=float,
+        default=JOB_EVERY_SECONDS,
+        help="seconds between runs of the daily jobs (default: a day)",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        help="keep the local state in PATH between runs (restored at start, saved periodically and at shutdown)",
+    )
+    parser.add_argument(
+        "--save-every",
+        type=float,
+        default=120.0,
+        help="with --data: seconds between saves when something changed (default 120)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="fill the shop with N members and a few months of their purchases",
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=10.0, help="seconds an idle keep-alive connection stays open (default 10)"
+    )
     args = parser.parse_args()
     if args.seed < 0:
         parser.error("--seed must be 0 or more")
@@ -124,7 +150,7 @@ def main() -> None:
             restored = local_state.restore(args.data)
         except local_state.StateFileError as error:
             print(f"dangol: {error}", file=sys.stderr)
-            raise SystemExit(1)
+            raise SystemExit(1) from None
         if restored:
             log.info("restored the local state from %s in %.1f s", args.data, time.monotonic() - started)
     moto = SerialMotoServer(port=args.moto_port).start()
@@ -135,9 +161,9 @@ def main() -> None:
 
     from chalice.config import Config
 
+    import app as app_module
     from chalicelib import local
     from chalicelib.runtime import services
-    import app as app_module
 
     local.create_resources()
     if restored and services().store.get("PROGRAM", "CONFIG") is not None:
@@ -163,39 +189,46 @@ def main() -> None:
 
     saver = StateSaver(args.data, moto, args.save_every) if args.data else None
     stop = threading.Event()
-    worker = threading.Thread(target=work, args=(args.jobs_every, stop, saver), daemon=True,
-                              name="dangol-worker")
+    worker = threading.Thread(target=work, args=(args.jobs_every, stop, saver), daemon=True, name="dangol-worker")
     worker.start()
 
     front.RequestHandlerClass = functools.partial(
-        LocalHandler, app_object=app_module.app, config=Config(chalice_stage="dev"))
+        LocalHandler, app_object=app_module.app, config=Config(chalice_stage="dev")
+    )
     LocalHandler.timeout = args.idle_timeout
     LocalHandler.context = {"data": args.data, "saver": saver, "seeded": seeded, "moto": moto}
     api = f"http://127.0.0.1:{port}"
-    document_out.write(json.dumps({
-        "api": api,
-        "admin_key": admin,
-        "storefront_key": storefront,
-        "console": f"{api}/console",
-        "docs": f"{api}/docs",
-        "openapi": f"{api}/openapi.json",
-        "widget": f"{api}/widget",
-        "widget_token": demo_token["token"],
-        "widget_token_member": DEMO_MEMBER,
-        "widget_token_expires_at": demo_token["expires_at"],
-        "moto": moto.endpoint,
-        "program": program_note,
-        "data": args.data or "in memory only",
-        "moto_patches": "on" if patched else "off (DANGOL_STOCK_MOTO)",
-        "hints": {
-            "console": "sign in with admin_key",
-            "widget": "paste widget_token",
-            "run_a_job_now": f"curl -XPOST {api}/local/jobs/expire_points "
-                             "-H 'Authorization: Bearer <admin_key>'",
-            "new_widget_token": f"curl -XPOST {api}/members/{DEMO_MEMBER}/widget-tokens "
-                                "-H 'Authorization: Bearer <storefront_key>'",
-        },
-    }, indent=2, ensure_ascii=False) + "\n")
+    document_out.write(
+        json.dumps(
+            {
+                "api": api,
+                "admin_key": admin,
+                "storefront_key": storefront,
+                "console": f"{api}/console",
+                "docs": f"{api}/docs",
+                "openapi": f"{api}/openapi.json",
+                "widget": f"{api}/widget",
+                "widget_token": demo_token["token"],
+                "widget_token_member": DEMO_MEMBER,
+                "widget_token_expires_at": demo_token["expires_at"],
+                "moto": moto.endpoint,
+                "program": program_note,
+                "data": args.data or "in memory only",
+                "moto_patches": "on" if patched else "off (DANGOL_STOCK_MOTO)",
+                "hints": {
+                    "console": "sign in with admin_key",
+                    "widget": "paste widget_token",
+                    "run_a_job_now": f"curl -XPOST {api}/local/jobs/expire_points "
+                    "-H 'Authorization: Bearer <admin_key>'",
+                    "new_widget_token": f"curl -XPOST {api}/members/{DEMO_MEMBER}/widget-tokens "
+                    "-H 'Authorization: Bearer <storefront_key>'",
+                },
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
     document_out.flush()
 
     def terminate(signum, frame):
@@ -239,8 +272,13 @@ class StateSaver:
             size = local_state.save(self.path)
             self.saved_changes = self.moto.changes
         self.next_at = time.monotonic() + self.every
-        log.info("saved the local state to %s (%s, %.1f MB in %.1f s)", self.path, why,
-                 size / 1e6, time.monotonic() - started)
+        log.info(
+            "saved the local state to %s (%s, %.1f MB in %.1f s)",
+            self.path,
+            why,
+            size / 1e6,
+            time.monotonic() - started,
+        )
 
 
 def work(jobs_every: float, stop: threading.Event, saver: StateSaver | None) -> None:
@@ -308,7 +346,8 @@ class LocalHandler(_Base):
             try:
                 with APP_LOCK:
                     response = self.local_gateway.handle_request(
-                        method=self.command, path=self.path, headers=headers, body=body)
+                        method=self.command, path=self.path, headers=headers, body=body
+                    )
             except _GatewayError as error:
                 # chalice's local gateway: 403 for a path no route matches, with a message
                 # that quotes the Authorization header; answer in the contract's shape instead
@@ -326,8 +365,13 @@ class LocalHandler(_Base):
             response = self._handle_binary(response)
             self._send_http_response(response["statusCode"], out_headers, response["body"])
         finally:
-            access_log.info("%s %s %s %.1f ms", self.command, path[:200], self._status or "-",
-                            (time.perf_counter() - started) * 1000)
+            access_log.info(
+                "%s %s %s %.1f ms",
+                self.command,
+                path[:200],
+                self._status or "-",
+                (time.perf_counter() - started) * 1000,
+            )
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _generic_handle
 
@@ -364,38 +408,40 @@ class LocalHandler(_Base):
         from chalicelib import local
 
         parts = path.strip("/").split("/")
-        routes = {("local", "jobs"): "POST", ("local", "status"): "GET",
-                  ("local", "bulk-members"): "POST"}
+        routes = {("local", "jobs"): "POST", ("local", "status"): "GET", ("local", "bulk-members"): "POST"}
         shape = tuple(parts[:2])
         if shape not in routes or (shape == ("local", "jobs")) != (len(parts) == 3) or len(parts) > 3:
             self._error(404, "NOT_FOUND", f"no local route {path}")
             return
         if self.command != routes[shape]:
-            self._error(405, "METHOD_NOT_ALLOWED", f"{path} accepts {routes[shape]}",
-                        {"Allow": routes[shape]})
+            self._error(405, "METHOD_NOT_ALLOWED", f"{path} accepts {routes[shape]}", {"Allow": routes[shape]})
             return
         if not self._admin():
             return
         if shape == ("local", "jobs"):
             name = parts[2]
             if name not in local.SCHEDULED_JOBS:
-                self._error(404, "NOT_FOUND",
-                            f"no job {name!r}; one of {', '.join(local.SCHEDULED_JOBS)}")
+                self._error(404, "NOT_FOUND", f"no job {name!r}; one of {', '.join(local.SCHEDULED_JOBS)}")
                 return
             started = time.monotonic()
             with JOB_LOCK:
                 local.run_job(name)
                 delivered = local.drain_queues()
-            self._json(200, {"job": name, "seconds": round(time.monotonic() - started, 3),
-                             "notifications_delivered": delivered})
+            self._json(
+                200,
+                {"job": name, "seconds": round(time.monotonic() - started, 3), "notifications_delivered": delivered},
+            )
         elif shape == ("local", "status"):
-            self._json(200, {
-                "rss_bytes": rss_bytes(),
-                "dynamodb": self._dynamodb_footprint(),
-                "uptime_seconds": round(time.monotonic() - STARTED, 1),
-                "seeded_members": self.context.get("seeded", 0),
-                "data": self.context.get("data"),
-            })
+            self._json(
+                200,
+                {
+                    "rss_bytes": rss_bytes(),
+                    "dynamodb": self._dynamodb_footprint(),
+                    "uptime_seconds": round(time.monotonic() - STARTED, 1),
+                    "seeded_members": self.context.get("seeded", 0),
+                    "data": self.context.get("data"),
+                },
+            )
         else:
             from devtools import bulk_members
 
@@ -404,8 +450,11 @@ class LocalHandler(_Base):
                 template, count = str(request["template"]), int(request.get("count", 0))
                 prefix = str(request.get("prefix", "bulk"))
             except (ValueError, KeyError, TypeError, AttributeError):
-                self._error(400, "VALIDATION_ERROR",
-                            'expected {"template": member id, "begin": true} or {"template": id, "count": n}')
+                self._error(
+                    400,
+                    "VALIDATION_ERROR",
+                    'expected {"template": member id, "begin": true} or {"template": id, "count": n}',
+                )
                 return
             started = time.monotonic()
             try:

@@ -1,4 +1,5 @@
 """Assertions, requests and reads shared by the tests (requests through the `Api` wrapper)."""
+
 from __future__ import annotations
 
 # Contract §2: the program configuration's defaults, exactly as the contract writes them.
@@ -72,15 +73,18 @@ def stats(api) -> dict:
 
 def snapshot(api, *member_ids: str) -> dict:
     """Everything a replay or a rejected request must leave untouched."""
-    state = {"stats": stats(api), "rewards": api.get("/rewards?limit=100").json,
-             "program": api.get("/program", key="admin").json}
+    state = {
+        "stats": stats(api),
+        "rewards": api.get("/rewards?limit=100").json,
+        "program": api.get("/program", key="admin").json,
+    }
     for member_id in member_ids:
         member = api.get(f"/members/{member_id}")
         found = member.status == 200
         state[member_id] = (
-            member.status, member.json,
+            member.status,
+            member.json,
             history(api, member_id) if found else None,
-            api.get(f"/members/{member_id}/notifications?limit=100", key="admin").json
-            if found else None,
+            api.get(f"/members/{member_id}/notifications?limit=100", key="admin").json if found else None,
         )
     return state

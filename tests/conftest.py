@@ -1,4 +1,5 @@
 """Shared fixtures: a fresh moto AWS per test, the Chalice test client, keys."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -54,8 +55,17 @@ class Api:
         self.admin_key = admin_key
         self.storefront_key = storefront_key
 
-    def call(self, method: str, path: str, body=None, *, key="storefront", idem="auto",
-             raw: bytes | str | None = None, headers: dict | None = None):
+    def call(
+        self,
+        method: str,
+        path: str,
+        body=None,
+        *,
+        key="storefront",
+        idem="auto",
+        raw: bytes | str | None = None,
+        headers: dict | None = None,
+    ):
         secret = {"storefront": self.storefront_key, "admin": self.admin_key}.get(key, key)
         sent = {"Content-Type": "application/json"}
         if secret is not None:
@@ -121,8 +131,8 @@ class Response:
 def api(aws):
     from chalice.test import Client
 
-    from chalicelib import local
     import app as app_module
+    from chalicelib import local
 
     admin = local.create_api_key("admin", "hq")
     storefront = local.create_api_key("storefront", "pos-1")
@@ -158,6 +168,6 @@ def clock(monkeypatch):
     """Freeze the wall clock (default 2027-01-15T03:00:00Z); move it with .advance/.set."""
     from chalicelib import clock as clock_module
 
-    frozen = FrozenClock(dt.datetime(2027, 1, 15, 3, 0, 0, tzinfo=dt.timezone.utc))
+    frozen = FrozenClock(dt.datetime(2027, 1, 15, 3, 0, 0, tzinfo=dt.UTC))
     monkeypatch.setattr(clock_module, "now", frozen)
     return frozen

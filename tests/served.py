@@ -5,6 +5,7 @@ local service use) answers one request at a time in a background thread, so
 the in-process moto, which is not safe under concurrent threads, sees one
 request at a time.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +13,9 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Optional
 
 
 @dataclass
@@ -22,9 +24,14 @@ class Served:
     admin_key: str
     storefront_key: str
 
-    def request(self, method: str, path: str, body: Optional[bytes | str | dict] = None,
-                headers: Optional[dict] = None, key: Optional[str] = None,
-                ) -> tuple[int, dict, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Optional[bytes | str | dict] = None,
+        headers: Optional[dict] = None,
+        key: Optional[str] = None,
+    ) -> tuple[int, dict, bytes]:
         """Status, headers (lower-case names) and raw body; never raises on an HTTP status."""
         if isinstance(body, dict):
             body = json.dumps(body)
@@ -37,8 +44,7 @@ class Served:
         request = urllib.request.Request(self.url + path, data=body, method=method, headers=sent)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, {k.lower(): v for k, v in response.headers.items()}, \
-                    response.read()
+                return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
         except urllib.error.HTTPError as error:
             return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
@@ -57,8 +63,7 @@ def served_app() -> Iterator[Served]:
         local.create_resources()
         admin = local.create_api_key("admin", "hq")
         storefront = local.create_api_key("storefront", "pos-1")
-        server = LocalDevServer(app_module.app, Config(chalice_stage="dev"), "127.0.0.1", 0,
-                                server_cls=HTTPServer)
+        server = LocalDevServer(app_module.app, Config(chalice_stage="dev"), "127.0.0.1", 0, server_cls=HTTPServer)
         port = server.server.server_address[1]
         thread = threading.Thread(target=server.server.serve_forever, daemon=True)
         thread.start()

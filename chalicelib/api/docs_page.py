@@ -1,5 +1,6 @@
 """The documentation page: Swagger UI shipped with the app (no CDN), served
 with its content type, cache headers and a Content-Security-Policy."""
+
 from __future__ import annotations
 
 import functools
@@ -16,16 +17,23 @@ TYPES = {
 }
 # Scripts and styles only from this origin; Swagger UI sets style attributes and
 # shows its images as data: URLs; "try it" calls this origin.
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
-       "form-action 'none'; frame-ancestors 'none'")
-SECURITY = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer"}
-SERVED = ("swagger-ui-bundle.js", "swagger-ui.css", "dangol-docs.js", "LICENSE", "NOTICE",
-          "swagger-ui-bundle.js.LICENSE.txt")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+SERVED = (
+    "swagger-ui-bundle.js",
+    "swagger-ui.css",
+    "dangol-docs.js",
+    "LICENSE",
+    "NOTICE",
+    "swagger-ui-bundle.js.LICENSE.txt",
+)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read(name: str) -> str:
     return (ASSETS / name).read_text(encoding="utf-8")
 
@@ -33,8 +41,7 @@ def _read(name: str) -> str:
 def page() -> tuple[dict, str]:
     """Headers and body of GET /docs (revalidated: it names the assets)."""
     body = _read("index.html")
-    return {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache",
-            **SECURITY}, body
+    return {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache", **SECURITY}, body
 
 
 def redirect_to_page() -> dict:
@@ -47,4 +54,3 @@ def asset(name: str, if_none_match: Optional[str]) -> Optional[tuple[int, dict, 
     if name not in SERVED:
         return None
     return static_answer(name, _read(name), if_none_match, TYPES, SECURITY)
-

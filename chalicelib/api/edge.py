@@ -4,6 +4,7 @@
 Idempotency-Key); the `STATUS` table is the one place domain errors become the
 contract's statuses; the middlewares log each request and put every error
 answer, Chalice's own included, in the contract's shape."""
+
 from __future__ import annotations
 
 import functools
@@ -13,7 +14,8 @@ import re
 import time
 import traceback
 import uuid
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import pydantic
 from chalice import Blueprint, Response
@@ -163,10 +165,18 @@ class Routes:
             wrapped = guard(handler)
             self.blueprint.route(path, methods=[method], content_types=ANY_CONTENT_TYPE)(wrapped)
             return wrapped
+
         return register
 
-    def call(self, method: str, path: str, role: str, model: Optional[type] = None,
-             idempotent: bool = False, optional_body: bool = False):
+    def call(
+        self,
+        method: str,
+        path: str,
+        role: str,
+        model: Optional[type] = None,
+        idempotent: bool = False,
+        optional_body: bool = False,
+    ):
         """A route for an API key of `role` (admin keys may call every route)."""
         return self.route(path, method, endpoint(role, model, idempotent, optional_body))
 
@@ -197,8 +207,7 @@ def error_answer(error: Exception) -> Response:
     return response
 
 
-def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False,
-             optional_body: bool = False):
+def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False, optional_body: bool = False):
     """Authenticate, parse the body, require an Idempotency-Key, map errors.
 
     `optional_body`: an empty body means `{}` (every field of the model is optional)."""
@@ -216,9 +225,11 @@ def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False,
                     args["body"] = parse(model, body)
                     if idempotent:
                         args["idem"] = IdempotencyKey.for_request(
-                            actor.key_id, request.headers.get("idempotency-key"),
-                            request.method, request.context.get("resourcePath", ""), {
-                                "params": params, "body": body},
+                            actor.key_id,
+                            request.headers.get("idempotency-key"),
+                            request.method,
+                            request.context.get("resourcePath", ""),
+                            {"params": params, "body": body},
                         )
                 result = handler(**args, **params)
             except Exception as error:
@@ -230,8 +241,7 @@ def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False,
             return json_response(200, result)
 
         # what the OpenAPI table must say of this route (tests/integration/test_openapi.py)
-        run.declared = {"role": role, "body": model, "idempotent": idempotent,
-                        "optional_body": optional_body}
+        run.declared = {"role": role, "body": model, "idempotent": idempotent, "optional_body": optional_body}
         return run
 
     return wrap
@@ -241,24 +251,27 @@ def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False,
 def log_request(event, get_response):
     started = time.perf_counter()
     context = event.context or {}
-    correlation = (telemetry.correlation_from((event.headers or {}).get("x-correlation-id"))
-                   or context.get("requestId"))
+    correlation = telemetry.correlation_from((event.headers or {}).get("x-correlation-id")) or context.get("requestId")
     route = f"{event.method} {context.get('resourcePath', '')}"
-    with telemetry.scope(correlation_id=correlation, route=route,
-                         member_id=(event.uri_params or {}).get("member_id")) as fields:
+    with telemetry.scope(
+        correlation_id=correlation, route=route, member_id=(event.uri_params or {}).get("member_id")
+    ) as fields:
         response = get_response(event)
         if response.status_code == 500:
             # the contract's shape, with the correlation id to find the log line by
-            response = error_response(500, "INTERNAL_ERROR",
-                                      f"internal error (correlation id {fields['correlation_id']})")
+            response = error_response(
+                500, "INTERNAL_ERROR", f"internal error (correlation id {fields['correlation_id']})"
+            )
         if "member_id" not in fields and response.status_code == 201 and route == "POST /members":
             try:
                 telemetry.bind(member_id=json.loads(response.body).get("member_id"))
             except (ValueError, TypeError, AttributeError):
                 pass
         response.headers["X-Correlation-Id"] = fields["correlation_id"]
-        REQUEST_LOG.info("request", extra={"status": response.status_code,
-                                           "latency_ms": round((time.perf_counter() - started) * 1000, 1)})
+        REQUEST_LOG.info(
+            "request",
+            extra={"status": response.status_code, "latency_ms": round((time.perf_counter() - started) * 1000, 1)},
+        )
         return response
 
 
@@ -268,8 +281,7 @@ def log_event(event, get_response):
     if isinstance(event, Request) or getattr(event, "context", None) is None:
         return get_response(event)
     request_id = getattr(event.context, "aws_request_id", None)
-    with telemetry.scope(correlation_id=request_id,
-                         function=getattr(event.context, "function_name", None)):
+    with telemetry.scope(correlation_id=request_id, function=getattr(event.context, "function_name", None)):
         return get_response(event)
 
 
@@ -277,9 +289,16 @@ MAX_BODY_BYTES = 1024 * 1024
 SECRET = re.compile(r"dgl_[A-Za-z0-9_-]*")
 CATCH_ALL_DEPTH = 10
 CATCH_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-ERROR_CODES = {400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-               405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
-               415: "UNSUPPORTED_MEDIA_TYPE", 429: "THROTTLED"}
+ERROR_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "THROTTLED",
+}
 
 
 def without_secrets(text: str) -> str:
@@ -305,12 +324,14 @@ def internal_error(error: BaseException) -> Response:
     where = f"{request.method} {request_path(request)}" if request is not None else "?"
     # one JSON line: the error's type and stack frames; its text only scrubbed of
     # secrets, addresses and phone numbers (it may quote them)
-    LOG.error("internal error %s on %s: %s", cid, without_secrets(where),
-                  telemetry.scrub(without_secrets(str(error)))[:500],
-                  extra={"error_type": type(error).__name__,
-                         "stack": "".join(traceback.format_tb(error.__traceback__))})
-    response = error_response(500, "INTERNAL_ERROR",
-                              f"an unexpected error occurred; correlation id {cid}")
+    LOG.error(
+        "internal error %s on %s: %s",
+        cid,
+        without_secrets(where),
+        telemetry.scrub(without_secrets(str(error)))[:500],
+        extra={"error_type": type(error).__name__, "stack": "".join(traceback.format_tb(error.__traceback__))},
+    )
+    response = error_response(500, "INTERNAL_ERROR", f"an unexpected error occurred; correlation id {cid}")
     response.headers["X-Correlation-Id"] = cid
     return response
 
@@ -347,8 +368,7 @@ def in_contract_shape(response: Response, request) -> Response:
 @edge.middleware("http")
 def contract_error_shape(event, get_response):
     if len(event.raw_body or b"") > MAX_BODY_BYTES:
-        return error_response(413, "PAYLOAD_TOO_LARGE",
-                              f"the body is larger than {MAX_BODY_BYTES} bytes")
+        return error_response(413, "PAYLOAD_TOO_LARGE", f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:
         response = get_response(event)
     except Exception as error:
@@ -420,6 +440,7 @@ def catch_all() -> Blueprint:
     blueprint = Blueprint(__name__ + ".catch_all")
     for depth in range(CATCH_ALL_DEPTH + 1):
         path = "/" + "/".join(f"{{p{n}}}" for n in range(1, depth + 1))
-        blueprint.route(path, methods=CATCH_ALL_METHODS, name=f"not_a_route_{depth}",
-                        content_types=ANY_CONTENT_TYPE)(not_a_route)
+        blueprint.route(path, methods=CATCH_ALL_METHODS, name=f"not_a_route_{depth}", content_types=ANY_CONTENT_TYPE)(
+            not_a_route
+        )
     return blueprint

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document, generated from the operations table and the very
 pydantic models the routes validate with (no second, hand-written schema)."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import copy
 import functools
@@ -18,10 +18,8 @@ ERROR_REF = {"$ref": "#/components/schemas/Error"}
 PLAIN_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
 PATH_PARAMETERS = {
     "member_id": {"type": "string", "pattern": schemas.ID_PATTERN},
-    "transaction_id": {"type": "string", "pattern": r"^[0-9A-Z]{26}$",
-                       "description": "a transaction id (a ULID)"},
-    "asset": {"type": "string", "description": "a file name of the documentation page, the "
-              "console or the member page"},
+    "transaction_id": {"type": "string", "pattern": r"^[0-9A-Z]{26}$", "description": "a transaction id (a ULID)"},
+    "asset": {"type": "string", "description": "a file name of the documentation page, the console or the member page"},
     "code": {"type": "string", "maxLength": 64, "description": "a voucher code such as ABCD-EFGH-JKLM"},
     "key_id": {"type": "string", "pattern": r"^[0-9a-f]{16}$", "description": "an API key's id"},
 }
@@ -49,9 +47,9 @@ def _base() -> dict:
     models = [(op.body, "validation") for op in OPERATIONS if op.body is not None]
     models += [(op.answer, "serialization") for op in OPERATIONS if op.answer is not None]
     from chalicelib.api.responses import Error
+
     models.append((Error, "serialization"))
-    keys, definitions = models_json_schema(
-        list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}")
+    keys, definitions = models_json_schema(list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}")
     refs = {key: value for key, value in keys.items()}
     schemas_by_name = definitions.get("$defs", {})
     _require_plain_names(schemas_by_name)
@@ -66,27 +64,41 @@ def _base() -> dict:
         "components": {
             "schemas": schemas_by_name,
             "securitySchemes": {
-                "apiKey": {"type": "http", "scheme": "bearer",
-                           "description": "an API key: `Authorization: Bearer dgl_...`"},
-                "widgetToken": {"type": "http", "scheme": "bearer",
-                                "description": "a widget token: `Authorization: Bearer dgw_...`, "
-                                               "from POST /members/{member_id}/widget-tokens"},
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API key: `Authorization: Bearer dgl_...`",
+                },
+                "widgetToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a widget token: `Authorization: Bearer dgw_...`, "
+                    "from POST /members/{member_id}/widget-tokens",
+                },
             },
             "parameters": {
                 "IdempotencyKey": {
-                    "name": "Idempotency-Key", "in": "header", "required": True,
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": True,
                     "description": "any 1-64 characters chosen by the caller, kept at least "
-                                   "24 hours; a replay with the same body answers the first "
-                                   "response, with another body 409 IDEMPOTENCY_KEY_REUSED",
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 64,
-                               "pattern": "^[\\x21-\\x7e]+$"},
+                    "24 hours; a replay with the same body answers the first "
+                    "response, with another body 409 IDEMPOTENCY_KEY_REUSED",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[\\x21-\\x7e]+$"},
                 },
-                "Limit": {"name": "limit", "in": "query", "required": False,
-                          "schema": {"type": "integer", "minimum": 1, "maximum": 100,
-                                     "default": 20}},
-                "Cursor": {"name": "cursor", "in": "query", "required": False,
-                           "description": "next_cursor of the previous page",
-                           "schema": {"type": "string", "minLength": 1, "maxLength": 1000}},
+                "Limit": {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                },
+                "Cursor": {
+                    "name": "cursor",
+                    "in": "query",
+                    "required": False,
+                    "description": "next_cursor of the previous page",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 1000},
+                },
             },
         },
     }
@@ -103,7 +115,8 @@ def _require_plain_names(schemas_by_name: dict[str, dict]) -> None:
             raise ValueError(
                 f"the OpenAPI schema {name!r} (title {schema.get('title')!r}) has no plain, "
                 "unique name: give each pydantic model in the document its own class name, "
-                "and one schema for requests and answers")
+                "and one schema for requests and answers"
+            )
 
 
 def _operation(op: Operation, refs: dict) -> dict:
@@ -114,10 +127,11 @@ def _operation(op: Operation, refs: dict) -> dict:
     if op.idempotent:
         parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
     if op.paged:
-        parameters += [{"$ref": "#/components/parameters/Limit"},
-                       {"$ref": "#/components/parameters/Cursor"}]
-    parameters += [{"name": name, "in": "query", "required": False, "schema": schema, "description": text}
-                   for name, schema, text in op.query]
+        parameters += [{"$ref": "#/components/parameters/Limit"}, {"$ref": "#/components/parameters/Cursor"}]
+    parameters += [
+        {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+        for name, schema, text in op.query
+    ]
     result: dict[str, Any] = {
         "operationId": op.name,
         "summary": op.summary,
@@ -130,12 +144,10 @@ def _operation(op: Operation, refs: dict) -> dict:
         result["security"] = []
     elif op.role == "widget":
         result["security"] = [{"widgetToken": []}]
-        result["description"] = ("A widget token (POST /members/{member_id}/widget-tokens); "
-                                 "an API key is refused (401).")
+        result["description"] = "A widget token (POST /members/{member_id}/widget-tokens); an API key is refused (401)."
     else:
         result["security"] = [{"apiKey": []}]
-        result["description"] = ("Admin key." if op.role == "admin"
-                                 else "Storefront or admin key.")
+        result["description"] = "Admin key." if op.role == "admin" else "Storefront or admin key."
     if op.body is not None:
         result["requestBody"] = {
             "required": not op.optional_body,
@@ -147,9 +159,12 @@ def _operation(op: Operation, refs: dict) -> dict:
             "content": {"application/json": {"schema": ERROR_REF}},
         }
         if "THROTTLED" in codes:
-            result["responses"][str(status)]["headers"] = {"Retry-After": {
-                "description": "THROTTLED: seconds to wait before retrying (same Idempotency-Key)",
-                "schema": {"type": "integer", "minimum": 1}}}
+            result["responses"][str(status)]["headers"] = {
+                "Retry-After": {
+                    "description": "THROTTLED: seconds to wait before retrying (same Idempotency-Key)",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
     return result
 
 
@@ -157,12 +172,13 @@ def _success(op: Operation, refs: dict) -> dict:
     if op.status == 204:
         return {"description": "done, no body"}
     if op.answer is not None:
-        return {"description": "OK" if op.status == 200 else "created",
-                "content": {op.media_type: {"schema": refs[(op.answer, "serialization")]}}}
+        return {
+            "description": "OK" if op.status == 200 else "created",
+            "content": {op.media_type: {"schema": refs[(op.answer, "serialization")]}},
+        }
     if op.media_type == "text/html":
         return {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
-    return {"description": "a file",
-            "content": {media: {"schema": {"type": "string"}} for media in ASSET_TYPES}}
+    return {"description": "a file", "content": {media: {"schema": {"type": "string"}} for media in ASSET_TYPES}}
 
 
 def document(server_url: Optional[str] = None) -> dict:

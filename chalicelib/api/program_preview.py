@@ -2,6 +2,7 @@
 under a program configuration that is not saved — the operator console shows
 it before `PUT /program`. Nothing is read or written but the request.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Optional
@@ -9,22 +10,23 @@ from typing import Annotated, Optional
 from pydantic import Field, model_validator
 
 from chalicelib import clock
+from chalicelib.api.schemas import Amount, InstantText, Item, Request, Text
 from chalicelib.domain.calendar import parse_instant
 from chalicelib.domain.earning import PurchaseItem, earning_breakdown
 from chalicelib.domain.program import Program
 from chalicelib.errors import ValidationError
-from chalicelib.api.schemas import Amount, InstantText, Item, Request, Text
 
 
 class SamplePurchase(Request):
     amount: Amount
     items: Optional[list[Item]] = Field(default=None, max_length=1000)
     occurred_at: Optional[InstantText] = None
-    tier: Optional[Text] = Field(default=None, description="the tier held before the purchase "
-                                 "(default: the first tier)")
+    tier: Optional[Text] = Field(
+        default=None, description="the tier held before the purchase (default: the first tier)"
+    )
     month_earns: Annotated[int, Field(ge=1, le=100000)] = Field(
-        default=1, description="earns in the calendar month including this one "
-                               "(for the frequency bonus line)")
+        default=1, description="earns in the calendar month including this one (for the frequency bonus line)"
+    )
 
     @model_validator(mode="after")
     def _items_fit(self):
@@ -47,7 +49,5 @@ def preview(request: ProgramPreview) -> dict:
         raise ValidationError(f"purchase.tier: {tier[:80]!r} is not a tier of the program")
     occurred = parse_instant(purchase.occurred_at) if purchase.occurred_at else clock.now()
     items = [PurchaseItem(i.sku, i.category, i.amount) for i in purchase.items or []]
-    breakdown = earning_breakdown(program, purchase.amount, items, occurred, tier,
-                                  month_earns=purchase.month_earns)
-    return {"points": breakdown.total, "breakdown": [line.as_dict() for line in breakdown.lines],
-            "tier": tier}
+    breakdown = earning_breakdown(program, purchase.amount, items, occurred, tier, month_earns=purchase.month_earns)
+    return {"points": breakdown.total, "breakdown": [line.as_dict() for line in breakdown.lines], "tier": tier}

@@ -5,6 +5,7 @@ models describe them. Fields the contract may grow are allowed (`extra="allow"`)
 a client must ignore fields it does not know (contract: fields may be added,
 never removed or renamed).
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -76,8 +77,9 @@ class BreakdownLine(Answer):
 class Transaction(Answer):
     transaction_id: str
     member_id: str
-    type: str = Field(description="bonus, earn, activity, redeem, reversal, transfer_out, "
-                                  "transfer_in, adjust, expire, ...")
+    type: str = Field(
+        description="bonus, earn, activity, redeem, reversal, transfer_out, transfer_in, adjust, expire, ..."
+    )
     points: int
     balance_after: int
     created_at: str
@@ -208,8 +210,9 @@ class DailyStats(Answer):
 class CouponTemplate(Answer):
     template_id: str
     name: str
-    discount: dict[str, Any] = Field(description='{"type": "amount", "amount"} or '
-                                                 '{"type": "percent", "percent", "max_amount"}')
+    discount: dict[str, Any] = Field(
+        description='{"type": "amount", "amount"} or {"type": "percent", "percent", "max_amount"}'
+    )
     min_order_amount: int
     valid_days: int
     points_cost: Optional[int] = None
@@ -237,8 +240,10 @@ class Coupon(Answer):
     order_id: Optional[str] = None
     discount_amount: Optional[int] = None
     transaction: Optional[Transaction] = Field(
-        default=None, description="a coupon bought with points (a storefront's POST "
-                                  "/members/{member_id}/coupons): the redeem transaction that paid it")
+        default=None,
+        description="a coupon bought with points (a storefront's POST "
+        "/members/{member_id}/coupons): the redeem transaction that paid it",
+    )
 
 
 class CouponPage(Answer):
@@ -262,8 +267,9 @@ class OpenApiDocument(Answer):
 
 # -- dashboards ----------------------------------------------------------------
 class WidgetToken(Answer):
-    token: str = Field(description="`Authorization: Bearer <token>` on the member page's "
-                                   "read routes; good for nothing else")
+    token: str = Field(
+        description="`Authorization: Bearer <token>` on the member page's read routes; good for nothing else"
+    )
     expires_at: str
 
 

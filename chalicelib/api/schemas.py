@@ -1,4 +1,5 @@
 """Request bodies (pydantic v2, strict): what the API accepts, nothing more."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,6 +53,8 @@ def _nonzero(value: int) -> int:
 Birthday = Annotated[str, Field(max_length=10), AfterValidator(_birthday)]
 InstantText = Annotated[str, Field(max_length=40), AfterValidator(_instant)]
 Email = Annotated[str, Field(min_length=3, max_length=200), AfterValidator(_email)]
+
+
 def _phone(text: str) -> str:
     # read in the default region here; delivery reads it in the program's phone_region
     from chalicelib.domain.phones import InvalidPhoneError, to_e164
@@ -181,6 +184,7 @@ class Suspension(Request):
 class UpdateMember(Request):
     """PATCH /members/{id}: the fields given are replaced (null clears email, phone,
     birthday or locale); lookups by phone and email follow at once."""
+
     name: Optional[Text] = None
     email: Optional[Email] = None
     phone: Optional[Phone] = None

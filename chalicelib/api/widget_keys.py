@@ -17,12 +17,14 @@ so made-up kids cannot make every request call Secrets Manager.
 The API function's role may call `secretsmanager:GetSecretValue` on this one
 secret and nothing else (.chalice/policy-api.json).
 """
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 from botocore.exceptions import ClientError
 
@@ -38,8 +40,14 @@ class SigningKey:
 
 
 class SigningKeys:
-    def __init__(self, client, secret_id: str, cache_seconds: float = CACHE_SECONDS,
-                 refresh_seconds: float = REFRESH_SECONDS, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        client,
+        secret_id: str,
+        cache_seconds: float = CACHE_SECONDS,
+        refresh_seconds: float = REFRESH_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.client = client
         self.secret_id = secret_id
         self.cache_seconds = cache_seconds

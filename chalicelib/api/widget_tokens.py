@@ -13,6 +13,7 @@ The keys live in AWS Secrets Manager (see `widget_keys.py`): new tokens are
 signed with the current key; a token verifies with the current or the previous
 key (the one before the last rotation), and with no other.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,12 +22,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
+from chalicelib.api.widget_keys import SigningKeys
 from chalicelib.domain.calendar import format_instant
 from chalicelib.errors import UnauthorizedError
-from chalicelib.api.widget_keys import SigningKeys
 
 PREFIX = "dgw_"
 WIDGET_TOKEN_MINUTES = 15
@@ -80,19 +82,17 @@ class WidgetTokens:
         token = token.strip()
         if scheme.lower() != "bearer" or not token.startswith(PREFIX) or len(token) > MAX_TOKEN_CHARS:
             raise UnauthorizedError("expected Authorization: Bearer <widget token>")
-        payload, _, signature = token[len(PREFIX):].partition(".")
+        payload, _, signature = token[len(PREFIX) :].partition(".")
         try:
             claims = json.loads(_unb64(payload)) if payload else None
             kid = claims["k"]
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise UnauthorizedError("the widget token is not valid") from None
         key = self.keys.for_kid(kid) if isinstance(kid, str) and kid else None
-        if key is None or not hmac.compare_digest(signature.encode(),
-                                                  self._signature(key.secret, payload).encode()):
+        if key is None or not hmac.compare_digest(signature.encode(), self._signature(key.secret, payload).encode()):
             raise UnauthorizedError("the widget token is not valid")
         member_id, generation, expires = claims.get("m"), claims.get("g"), claims.get("e")
-        if not (isinstance(member_id, str) and isinstance(generation, int)
-                and isinstance(expires, int)):
+        if not (isinstance(member_id, str) and isinstance(generation, int) and isinstance(expires, int)):
             raise UnauthorizedError("the widget token is not valid")
         if self.now().timestamp() >= expires:
             raise UnauthorizedError("the widget token has expired; ask the shop for a new one")

@@ -1,24 +1,23 @@
 """Instants, dates and quarters as the contract writes them."""
+
 from __future__ import annotations
 
 import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def format_instant(moment: dt.datetime) -> str:
     """`2027-01-31T09:00:00Z` (UTC, whole seconds; the year always four digits,
     so `0999-06-01T00:00:00Z` reads back as it was written)."""
     utc = moment.astimezone(UTC)
-    return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
-            f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z")
+    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
 
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-INSTANT = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})", re.ASCII)
+INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})", re.ASCII)
 
 
 def parse_instant(text: str) -> dt.datetime:

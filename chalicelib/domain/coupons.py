@@ -1,5 +1,6 @@
 """Coupons (contract §11): what a template gives, when a coupon can be used,
 and the discount it takes off an order. Plain rules, no storage."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -56,13 +57,15 @@ def is_past(moment_text: str, now: dt.datetime) -> bool:
 class TierUpCoupon:
     """The coupon a move up into `tier` earns: its template, and the calendar year
     (program timezone) it counts for."""
+
     tier: str
     template_id: str
     year: int
 
 
-def tier_up_coupon(program: Program, issued_years: dict[str, int], old_tier: str, new_tier: str,
-                   now: dt.datetime) -> Optional[TierUpCoupon]:
+def tier_up_coupon(
+    program: Program, issued_years: dict[str, int], old_tier: str, new_tier: str, now: dt.datetime
+) -> Optional[TierUpCoupon]:
     """§11: moving up into a tier with a `tier_up` template earns it, at most once
     per member, tier and calendar year (program timezone). `issued_years`: tier ->
     the year its coupon was last issued to the member. None: nothing is earned

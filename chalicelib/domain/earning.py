@@ -7,12 +7,13 @@ the floored lines. Multipliers below 1 give negative lines; should the lines
 come to less than zero, a `minimum` line brings the earn to 0 points, so an
 earn never debits and its lines always add up to its points.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, Inexact, localcontext
-from typing import Sequence
 
 from chalicelib.domain.program import Program
 

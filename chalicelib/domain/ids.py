@@ -1,4 +1,5 @@
 """Identifiers: time-ordered transaction ids and random public codes."""
+
 from __future__ import annotations
 
 import secrets

@@ -4,10 +4,12 @@ Debits take lots soonest-expiring first, equal expiries oldest first. A
 member's balance always equals the sum of its lots' remaining points, and
 neither ever goes below zero: a rule broken here raises, never clamps.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Optional
+from typing import Optional
 
 from chalicelib.errors import InsufficientPointsError, LedgerInvariantError
 
@@ -42,7 +44,7 @@ class LotDraw:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "LotDraw":
+    def from_dict(cls, data: dict) -> LotDraw:
         return cls(
             lot_id=str(data["lot_id"]),
             points=int(data["points"]),
@@ -87,9 +89,7 @@ class LotBook:
             raise LedgerInvariantError("a debit cannot be negative")
         available = self.balance
         if points > available:
-            raise InsufficientPointsError(
-                f"{points} points requested but only {available} available"
-            )
+            raise InsufficientPointsError(f"{points} points requested but only {available} available")
         order = self.in_order()
         if first is not None and first in self.lots:
             order = [self.lots[first]] + [lot for lot in order if lot.lot_id != first]
@@ -112,9 +112,7 @@ class LotBook:
             raise LedgerInvariantError("a restore must be positive")
         lot = self.lots.get(draw.lot_id)
         if lot is None:
-            self.lots[draw.lot_id] = Lot(
-                draw.lot_id, draw.points, draw.expires_at, draw.created_at
-            )
+            self.lots[draw.lot_id] = Lot(draw.lot_id, draw.points, draw.expires_at, draw.created_at)
         else:
             self.lots[draw.lot_id] = replace(lot, points=lot.points + draw.points)
 
@@ -126,9 +124,7 @@ class LotBook:
         return [LotDraw(l.lot_id, l.points, l.expires_at, l.created_at) for l in due]
 
     def forfeit_all(self) -> list[LotDraw]:
-        drawn = [
-            LotDraw(l.lot_id, l.points, l.expires_at, l.created_at) for l in self.in_order()
-        ]
+        drawn = [LotDraw(l.lot_id, l.points, l.expires_at, l.created_at) for l in self.in_order()]
         self.lots.clear()
         return drawn
 
@@ -175,9 +171,7 @@ def plan_restoration(consumed: Iterable[dict], points: int) -> Restoration:
         if put <= 0:
             continue
         entry["restored"] = int(entry.get("restored", 0)) + put
-        draws.append(
-            LotDraw(entry["lot_id"], put, entry["expires_at"], entry["created_at"])
-        )
+        draws.append(LotDraw(entry["lot_id"], put, entry["expires_at"], entry["created_at"]))
         left -= put
     if left:
         raise LedgerInvariantError("more points restored than were redeemed")

@@ -1,11 +1,12 @@
 """A member as the ledger sees it: profile, spend, tier and lots."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Optional
 
-from chalicelib.errors import LedgerInvariantError
 from chalicelib.domain.wallet import Page, Wallet
+from chalicelib.errors import LedgerInvariantError
 
 PERSONAL_FIELDS = ("name", "email", "phone", "birthday")
 
@@ -121,7 +122,7 @@ class Member:
         }
 
     @classmethod
-    def from_record(cls, record: dict, pages: Optional[dict[str, Page]] = None) -> "Member":
+    def from_record(cls, record: dict, pages: Optional[dict[str, Page]] = None) -> Member:
         wallet = Wallet.from_records(record.get("runs") or [], int(record.get("next_run", 0)), pages)
         member = cls(
             member_id=record["member_id"],
@@ -151,8 +152,11 @@ class Member:
             won_back_for=record.get("won_back_for"),
             dormant_since=record.get("dormant_since"),
             month_earns={k: int(v) for k, v in (record.get("month_earns") or {}).items()},
-            earn_day=({k: (int(v) if k != "day" else v) for k, v in record["earn_day"].items()}
-                      if record.get("earn_day") else None),
+            earn_day=(
+                {k: (int(v) if k != "day" else v) for k, v in record["earn_day"].items()}
+                if record.get("earn_day")
+                else None
+            ),
             coupons_open={k: int(v) for k, v in (record.get("coupons_open") or {}).items()},
             tier_up_years={k: int(v) for k, v in (record.get("tier_up_years") or {}).items()},
             statement_month=record.get("statement_month"),

@@ -4,6 +4,7 @@ the program's `phone_region`.
 
 `phonenumbers` (its metadata for every region) is imported on the first number
 read, not when the app is: a cold start that reads no phone number skips it."""
+
 from __future__ import annotations
 
 DEFAULT_REGION = "KR"

@@ -1,4 +1,5 @@
 """The program configuration (contract §2) and its validation."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,7 +32,7 @@ def _decimal_string(text: str) -> str:
     if len(text) > 32:
         raise ValueError("decimal string too long")
     if not DECIMAL.fullmatch(text):
-        raise ValueError("expected a decimal string such as \"1.5\" (digits, an optional fraction)")
+        raise ValueError('expected a decimal string such as "1.5" (digits, an optional fraction)')
     if Decimal(text) > MAX_RATE:
         raise ValueError(f"rates and multipliers are at most {MAX_RATE}")
     return text
@@ -67,6 +68,7 @@ class Redemption(_Strict):
 
 class TransferRules(_Strict):
     """Which members may gift points (POST /members/{member_id}/transfers)."""
+
     allowed_tiers: list[Name] = Field(default_factory=list, max_length=100)
     min_points: Count = 1  # transfers are of 1 point or more anyway
 
@@ -91,17 +93,20 @@ class Promotion(_Strict):
 class FrequencyBonus(_Strict):
     """§12: the `min_purchases`-th earn of a calendar month and later ones get
     `frequency` = floor(amount × extra_rate)."""
+
     min_purchases: Annotated[int, Field(ge=1, le=1000)]
     extra_rate: Rate
 
 
 class Dormancy(_Strict):
     """§14: a member is dormant from `last_activity_at` + `after_days`."""
+
     after_days: Annotated[int, Field(ge=1, le=36500)]
 
 
 class Limits(_Strict):
     """§15: per member and calendar day (program timezone) of the request."""
+
     max_earns_per_day: Optional[Annotated[int, Field(ge=1, le=MAX_POINTS)]] = None
     max_earn_points_per_day: Optional[Annotated[int, Field(ge=0, le=MAX_POINTS)]] = None
 
@@ -111,6 +116,7 @@ TemplateId = Name  # as a reward_id
 
 class AutoCoupons(_Strict):
     """§11: coupon templates issued automatically."""
+
     signup: Optional[TemplateId] = None
     birthday: Optional[TemplateId] = None
     tier_up: dict[Name, TemplateId] = Field(default_factory=dict, max_length=50)
@@ -170,14 +176,14 @@ class Program(_Strict):
         from chalicelib.domain.phones import is_known_region
 
         if not is_known_region(value):
-            raise ValueError(f"unknown phone region {value!r} (an ISO 3166 code such as \"KR\")")
+            raise ValueError(f'unknown phone region {value!r} (an ISO 3166 code such as "KR")')
         return value
 
     @model_validator(mode="after")
     def _tiers_ascending(self) -> Self:
         if self.tiers[0].min_spend != 0:
             raise ValueError("the first tier must have min_spend 0")
-        for lower, upper in zip(self.tiers, self.tiers[1:]):
+        for lower, upper in zip(self.tiers, self.tiers[1:], strict=False):
             if upper.min_spend <= lower.min_spend:
                 raise ValueError("tiers must be in strictly ascending min_spend")
         names = [t.name for t in self.tiers]

@@ -3,6 +3,7 @@
 A member's tier is the highest tier whose `min_spend` is at most the larger
 of this quarter's and last quarter's spend (quarters in the program timezone).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,9 +26,7 @@ def tier_at(program: Program, spend: dict[str, int], now: dt.datetime) -> str:
     return program.tier_for_spend(qualifying_spend(spend, current))
 
 
-def tier_review_at(
-    program: Program, spend: dict[str, int], tier: str, now: dt.datetime
-) -> Optional[str]:
+def tier_review_at(program: Program, spend: dict[str, int], tier: str, now: dt.datetime) -> Optional[str]:
     """When `tier` may next fall: the start of the quarter in which the spend
     that holds it stops counting. None for the base tier (it cannot fall)."""
     rank = program.tier_rank(tier)

@@ -28,6 +28,7 @@ when a decision needs lots it has not seen, it raises `NeedLots` and the
 caller reads the next page of that run and decides again. Nothing here does
 I/O. A ledger rule broken here raises; nothing is clamped.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -132,19 +133,30 @@ class Run:
 
     def as_record(self) -> dict:
         return {
-            "id": self.run_id, "base": self.base, "kind": self.kind,
-            "floor": self.floor, "floor_used": self.floor_used,
-            "ceil": self.ceil, "ceil_used": self.ceil_used,
-            "remaining": self.remaining, "head": self.head, "head_left": self.head_left,
+            "id": self.run_id,
+            "base": self.base,
+            "kind": self.kind,
+            "floor": self.floor,
+            "floor_used": self.floor_used,
+            "ceil": self.ceil,
+            "ceil_used": self.ceil_used,
+            "remaining": self.remaining,
+            "head": self.head,
+            "head_left": self.head_left,
         }
 
     @classmethod
-    def from_record(cls, record: dict) -> "Run":
+    def from_record(cls, record: dict) -> Run:
         return cls(
-            run_id=record["id"], base=record["base"], kind=record["kind"],
-            floor=record.get("floor") or "", floor_used=int(record.get("floor_used", 0)),
-            ceil=record.get("ceil"), ceil_used=int(record.get("ceil_used", 0)),
-            remaining=int(record.get("remaining", 0)), head=record.get("head"),
+            run_id=record["id"],
+            base=record["base"],
+            kind=record["kind"],
+            floor=record.get("floor") or "",
+            floor_used=int(record.get("floor_used", 0)),
+            ceil=record.get("ceil"),
+            ceil_used=int(record.get("ceil_used", 0)),
+            remaining=int(record.get("remaining", 0)),
+            head=record.get("head"),
             head_left=int(record.get("head_left", 0)),
         )
 
@@ -163,15 +175,29 @@ class RunRange:
     points: int
 
     def as_record(self) -> dict:
-        return {"run": self.run_id, "base": self.base, "kind": self.kind, "from": self.start,
-                "from_used": self.start_used, "to": self.end, "to_used": self.end_used,
-                "points": self.points}
+        return {
+            "run": self.run_id,
+            "base": self.base,
+            "kind": self.kind,
+            "from": self.start,
+            "from_used": self.start_used,
+            "to": self.end,
+            "to_used": self.end_used,
+            "points": self.points,
+        }
 
     @classmethod
-    def from_record(cls, record: dict) -> "RunRange":
-        return cls(record["run"], record["base"], record["kind"], record["from"],
-                   int(record["from_used"]), record["to"], int(record["to_used"]),
-                   int(record["points"]))
+    def from_record(cls, record: dict) -> RunRange:
+        return cls(
+            record["run"],
+            record["base"],
+            record["kind"],
+            record["from"],
+            int(record["from_used"]),
+            record["to"],
+            int(record["to_used"]),
+            int(record["points"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -201,8 +227,7 @@ class Taken:
 class _Cursor:
     """Walks the live parts of one run's lots from its floor."""
 
-    def __init__(self, run: Run, page: Optional[Page], owner: str,
-                 taken: Optional[dict[tuple[str, str], int]] = None):
+    def __init__(self, run: Run, page: Optional[Page], owner: str, taken: Optional[dict[tuple[str, str], int]] = None):
         self.run = run
         self.page = page
         self.owner = owner
@@ -297,16 +322,14 @@ class Wallet:
         return [(f"{lot[0]}#{lot[1]}#{lot[2]}", points) for lot, points in sorted(found.items())]
 
     # -- credits ---------------------------------------------------------
-    def credit(self, lot_id: str, points: int, expires_at: str, created_at: str,
-               part: str = "0") -> Optional[NewLot]:
+    def credit(self, lot_id: str, points: int, expires_at: str, created_at: str, part: str = "0") -> Optional[NewLot]:
         """A new lot (none for 0 points): into the newest space it sorts into."""
         if points < 0:
             raise LedgerInvariantError("a credit cannot be negative")
         if points == 0:
             return None
         key = lot_key(expires_at, created_at, lot_id, part)
-        spaces = sorted((r for r in self.runs.values() if r.is_space),
-                        key=lambda r: int(r.run_id[1:]), reverse=True)
+        spaces = sorted((r for r in self.runs.values() if r.is_space), key=lambda r: int(r.run_id[1:]), reverse=True)
         run = next((r for r in spaces if r.floor < key), None)
         if run is None:
             run = self._new_run("S", kind="lots")
@@ -357,13 +380,13 @@ class Wallet:
         if points < 0:
             raise LedgerInvariantError("a debit cannot be negative")
         if points > self.balance:
-            raise InsufficientPointsError(
-                f"{points} points requested but only {self.balance} available")
+            raise InsufficientPointsError(f"{points} points requested but only {self.balance} available")
         if points == 0:
             return [], []
         before = {rid: (r.floor, r.floor_used) for rid, r in self.runs.items()}
-        cursors = {rid: _Cursor(run, self.pages.get(rid), self.owner, self._taken_now())
-                   for rid, run in self.runs.items()}
+        cursors = {
+            rid: _Cursor(run, self.pages.get(rid), self.owner, self._taken_now()) for rid, run in self.runs.items()
+        }
         heap: list[tuple[str, str]] = []
         for rid, cursor in cursors.items():
             unit = cursor.peek()
@@ -393,8 +416,7 @@ class Wallet:
         for rid, taken in taken_by_run.items():
             run = self.runs[rid]
             start, start_used = before[rid]
-            ranges.append(RunRange(rid, run.base, run.kind, start, start_used,
-                                   run.floor, run.floor_used, taken))
+            ranges.append(RunRange(rid, run.base, run.kind, start, start_used, run.floor, run.floor_used, taken))
         return draws, ranges
 
     def take_from_lot(self, base: str, piece: Piece, points: int) -> int:
@@ -479,8 +501,7 @@ class Wallet:
         return total
 
     # -- cancelled redemptions -------------------------------------------
-    def restore(self, ranges: list[RunRange], pieces: dict[str, list[Piece]],
-                already: int, points: int) -> list[Draw]:
+    def restore(self, ranges: list[RunRange], pieces: dict[str, list[Piece]], already: int, points: int) -> list[Draw]:
         """Give back `points` of a redemption that took `ranges`, latest-expiring
         first (after the `already` restored), into windows over the same lots.
         `pieces[run_id]` holds the lots of each range, in key order."""
@@ -557,8 +578,7 @@ class Wallet:
         return [run.as_record() for run in self.runs.values()]
 
     @classmethod
-    def from_records(cls, records: list[dict], next_run: int,
-                     pages: Optional[dict[str, Page]] = None) -> "Wallet":
+    def from_records(cls, records: list[dict], next_run: int, pages: Optional[dict[str, Page]] = None) -> Wallet:
         return cls([Run.from_record(r) for r in records or []], next_run, pages)
 
 

@@ -2,6 +2,7 @@
 
 Each schedule only plans: the work goes to the job queue, in tasks run by
 `run_job_tasks`."""
+
 from __future__ import annotations
 
 import json
@@ -78,8 +79,9 @@ def send_notifications(event) -> dict:
                 # queued here by PUT /program: the pass itself runs on the job queue
                 services().job_worker.queue.send([message])
             else:
-                services().sender.deliver(message["member_id"], message["notification_id"],
-                                          int(message.get("generation", 0)))
+                services().sender.deliver(
+                    message["member_id"], message["notification_id"], int(message.get("generation", 0))
+                )
         except PassingDeliveryError as error:
             retry_later(record, error.retry_in)
             failures.append({"itemIdentifier": message_id})
@@ -94,7 +96,8 @@ def retry_later(record, seconds: int) -> None:
     """Back off: the message comes back after `seconds` instead of the queue's timeout."""
     try:
         sqs = services().ledger.publisher.sqs
-        sqs.change_message_visibility(QueueUrl=services().ledger.publisher.url,
-                                      ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds)
+        sqs.change_message_visibility(
+            QueueUrl=services().ledger.publisher.url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+        )
     except Exception as error:
         LOG.warning("could not delay a notification message (%s)", type(error).__name__)

@@ -34,13 +34,15 @@ birthday run moves its catch-up mark) are tracked in a run item: the set of
 task parts still open. The worker that closes the last part runs the job's
 completion.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from botocore.exceptions import ClientError
 
@@ -65,8 +67,7 @@ class Task:
     retry: bool = False  # members set aside after a failure
 
     def to_message(self) -> dict:
-        message: dict[str, Any] = {"job": self.job, "source": self.source.to_message(),
-                                   "params": self.params}
+        message: dict[str, Any] = {"job": self.job, "source": self.source.to_message(), "params": self.params}
         for name in ("cursor", "run", "part"):
             if getattr(self, name) is not None:
                 message[name] = getattr(self, name)
@@ -79,12 +80,17 @@ class Task:
         return message
 
     @classmethod
-    def from_message(cls, message: dict) -> "Task":
+    def from_message(cls, message: dict) -> Task:
         return cls(
-            job=message["job"], source=Source.from_message(message["source"]),
-            params=message.get("params") or {}, cursor=message.get("cursor"),
-            pending=list(message.get("pending") or []), started=bool(message.get("started")),
-            run=message.get("run"), part=message.get("part"), retry=bool(message.get("retry")),
+            job=message["job"],
+            source=Source.from_message(message["source"]),
+            params=message.get("params") or {},
+            cursor=message.get("cursor"),
+            pending=list(message.get("pending") or []),
+            started=bool(message.get("started")),
+            run=message.get("run"),
+            part=message.get("part"),
+            retry=bool(message.get("retry")),
         )
 
     @property
@@ -137,9 +143,10 @@ class RunBook:
             item["open"] = {"SS": sorted(set(parts))}
         try:
             self.client.put_item(
-                TableName=self.table, Item=item,
+                TableName=self.table,
+                Item=item,
                 ConditionExpression="attribute_not_exists(pk) OR "
-                                    "(attribute_not_exists(finished_at) AND started_at < :stale)",
+                "(attribute_not_exists(finished_at) AND started_at < :stale)",
                 ExpressionAttributeValues={":stale": {"S": (now - stale_after).isoformat()}},
             )
         except ClientError as error:
@@ -149,13 +156,14 @@ class RunBook:
         return True
 
     def finished(self, run_id: str) -> bool:
-        item = self.client.get_item(TableName=self.table, Key=self._key(run_id),
-                                    ConsistentRead=True).get("Item")
+        item = self.client.get_item(TableName=self.table, Key=self._key(run_id), ConsistentRead=True).get("Item")
         return bool(item and "finished_at" in item)
 
     def add(self, run_id: str, parts: list[str]) -> None:
         self.client.update_item(
-            TableName=self.table, Key=self._key(run_id), UpdateExpression="ADD #o :p",
+            TableName=self.table,
+            Key=self._key(run_id),
+            UpdateExpression="ADD #o :p",
             ExpressionAttributeNames={"#o": "open"},
             ExpressionAttributeValues={":p": {"SS": sorted(set(parts))}},
         )
@@ -164,10 +172,13 @@ class RunBook:
         """Close `part`; True for the one caller that finds the run complete."""
         try:
             item = self.client.update_item(
-                TableName=self.table, Key=self._key(run_id), UpdateExpression="DELETE #o :p",
+                TableName=self.table,
+                Key=self._key(run_id),
+                UpdateExpression="DELETE #o :p",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames={"#o": "open"},
-                ExpressionAttributeValues={":p": {"SS": [part]}}, ReturnValues="ALL_NEW",
+                ExpressionAttributeValues={":p": {"SS": [part]}},
+                ReturnValues="ALL_NEW",
             )["Attributes"]
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -177,7 +188,9 @@ class RunBook:
             return False
         try:
             self.client.update_item(
-                TableName=self.table, Key=self._key(run_id), UpdateExpression="SET #f = :f",
+                TableName=self.table,
+                Key=self._key(run_id),
+                UpdateExpression="SET #f = :f",
                 ConditionExpression="attribute_not_exists(#f) AND attribute_not_exists(#o)",
                 ExpressionAttributeNames={"#f": "finished_at", "#o": "open"},
                 ExpressionAttributeValues={":f": {"S": now.isoformat()}},
@@ -190,9 +203,16 @@ class RunBook:
 
 
 class JobWorker:
-    def __init__(self, pages: IndexPages, queue: JobQueue, runs: RunBook,
-                 definitions: dict[str, JobDefinition], clock: Callable[[], dt.datetime],
-                 page_size: int = 100, reserve_ms: int = 20_000):
+    def __init__(
+        self,
+        pages: IndexPages,
+        queue: JobQueue,
+        runs: RunBook,
+        definitions: dict[str, JobDefinition],
+        clock: Callable[[], dt.datetime],
+        page_size: int = 100,
+        reserve_ms: int = 20_000,
+    ):
         self.pages = pages
         self.queue = queue
         self.runs = runs
@@ -219,8 +239,7 @@ class JobWorker:
             if not task.pending:
                 keys, task.cursor = self.pages.page(task.source, self.page_size, task.cursor)
                 task.started = True
-                task.pending = list(dict.fromkeys(
-                    m for m in (definition.member_of(pk, sk) for pk, sk in keys) if m))
+                task.pending = list(dict.fromkeys(m for m in (definition.member_of(pk, sk) for pk, sk in keys) if m))
                 if definition.fan_out_pages and task.pending:
                     self._hand_off(task)
                 continue
@@ -229,8 +248,7 @@ class JobWorker:
                 definition.step(member_id, task.params)
             except Exception as error:
                 # a code, never the member's data: the id is enough to find it
-                log.warning("job %s: member %s failed (%s)", task.job, member_id,
-                            type(error).__name__)
+                log.warning("job %s: member %s failed (%s)", task.job, member_id, type(error).__name__)
                 failed.append(member_id)
             task.pending.pop(0)
         if task.retry and failed:
@@ -244,8 +262,9 @@ class JobWorker:
     def _hand_off(self, task: Task) -> None:
         """The page just read goes to the queue as a task of its own, opened in
         the run before this task's part can close."""
-        page = Task(job=task.job, source=task.source, params=task.params, pending=task.pending,
-                    started=True, run=task.run)
+        page = Task(
+            job=task.job, source=task.source, params=task.params, pending=task.pending, started=True, run=task.run
+        )
         if task.run:
             digest = hashlib.sha256("\n".join(task.pending).encode()).hexdigest()[:12]
             page.part = f"{task.part}@{digest}"
@@ -258,8 +277,15 @@ class JobWorker:
         the run before this task's part can close."""
         if not failed:
             return
-        retry = Task(job=task.job, source=task.source, params=task.params, pending=list(failed),
-                     started=True, run=task.run, retry=True)
+        retry = Task(
+            job=task.job,
+            source=task.source,
+            params=task.params,
+            pending=list(failed),
+            started=True,
+            run=task.run,
+            retry=True,
+        )
         if task.run:
             digest = hashlib.sha256("\n".join(failed).encode()).hexdigest()[:12]
             retry.part = f"{task.part}~{digest}"

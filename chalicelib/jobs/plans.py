@@ -9,12 +9,14 @@ nothing when the member has already been done, so a step applied twice (a
 redelivered task, a rerun of the job, a race with a request) changes nothing
 twice.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import logging
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 from chalicelib import clock
 from chalicelib.auth import JOB
@@ -22,15 +24,28 @@ from chalicelib.domain.calendar import UTC, birthday_keys_for, format_instant, l
 from chalicelib.domain.tiers import ladder_signature
 from chalicelib.domain.wallet import key_expires
 from chalicelib.errors import DangolError
-from chalicelib.storage.index_pages import Source
 from chalicelib.jobs.pipeline import JobDefinition, RunBook, Task
-from chalicelib.ledger.service import Ledger
 from chalicelib.ledger.member_changes import Result, Unit
-from chalicelib.storage.repository import (BIRTHDAYS_DONE_KEY, LADDER_KEY, STATEMENTS_DONE_KEY, member_of_profile,
-                                           profile_key, warned_sk)
-from chalicelib.storage.store import (ACTIVITY_INDEX, BIRTHDAY_INDEX, EXPIRY_INDEX, MEMBERS_INDEX, TIER_REVIEW_INDEX,
-                    member_pk, refuse)
+from chalicelib.ledger.service import Ledger
 from chalicelib.ledger.views import member_view
+from chalicelib.storage.index_pages import Source
+from chalicelib.storage.repository import (
+    BIRTHDAYS_DONE_KEY,
+    LADDER_KEY,
+    STATEMENTS_DONE_KEY,
+    member_of_profile,
+    profile_key,
+    warned_sk,
+)
+from chalicelib.storage.store import (
+    ACTIVITY_INDEX,
+    BIRTHDAY_INDEX,
+    EXPIRY_INDEX,
+    MEMBERS_INDEX,
+    TIER_REVIEW_INDEX,
+    member_pk,
+    refuse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +85,8 @@ class JobSteps:
     def _apply(self, member_id: str, decide, extra: Sequence[tuple[str, str]] = ()) -> bool:
         try:
             result = self.ledger.changes.change(
-                JOB, None, [member_id], lambda u, m, f: decide(u, m.get(member_id), f), extra=list(extra))
+                JOB, None, [member_id], lambda u, m, f: decide(u, m.get(member_id), f), extra=list(extra)
+            )
         except AlreadyDoneError:
             return False
         return bool(result.body)
@@ -92,8 +108,9 @@ class JobSteps:
     def warn_member(self, member_id: str, params: dict) -> bool:
         """One `points_expiring` per member and program day (`params["today"]`)."""
         today, horizon = params["today"], params["horizon"]
-        keep_until = epoch(dt.datetime.fromisoformat(today).replace(tzinfo=dt.timezone.utc)
-                           + dt.timedelta(days=MARKER_KEEP_DAYS + 1))
+        keep_until = epoch(
+            dt.datetime.fromisoformat(today).replace(tzinfo=dt.UTC) + dt.timedelta(days=MARKER_KEEP_DAYS + 1)
+        )
         once = refuse(lambda: AlreadyDoneError("warned today"))
 
         def warned_key(generation: int = 0) -> tuple[str, str]:
@@ -111,8 +128,9 @@ class JobSteps:
             # the conditional put still guards against a concurrent run of the job
             pk, sk = warned_key(member.generation)
             unit.commit.put_new({"pk": pk, "sk": sk, "expires_at": keep_until}, once)
-            unit.notify(member, "points_expiring", points=sum(points for _, points in lots),
-                        expires_by=key_expires(lots[-1][0]))
+            unit.notify(
+                member, "points_expiring", points=sum(points for _, points in lots), expires_by=key_expires(lots[-1][0])
+            )
             return Result(200, 1)
 
         return self._apply(member_id, decide, extra=[warned_key()])
@@ -124,8 +142,7 @@ class JobSteps:
         year, enrolled_by = params["year"], params["enrolled_by"]
 
         def decide(unit: Unit, member, found) -> Result:
-            if (member is None or member.erased or member.last_birthday_year == year
-                    or member.created_at >= enrolled_by):
+            if member is None or member.erased or member.last_birthday_year == year or member.created_at >= enrolled_by:
                 return Result(200, 0)
             points = unit.program.birthday_bonus
             given = 0
@@ -149,14 +166,20 @@ class JobSteps:
         month, month_start = params["month"], params["month_start"]
 
         def decide(unit: Unit, member, found) -> Result:
-            if (member is None or member.erased or member.statement_month == month
-                    or member.created_at >= month_start):
+            if member is None or member.erased or member.statement_month == month or member.created_at >= month_start:
                 return Result(200, 0)
             view = member_view(unit.program, member, unit.now)  # may ask for lots (NeedLots)
             member.statement_month = month
             unit.touch(member)
-            unit.notify(member, "monthly_statement", month=month, balance=view["balance"],
-                        tier=view["tier"], next_tier=view["next_tier"], expiring=view["expiring"])
+            unit.notify(
+                member,
+                "monthly_statement",
+                month=month,
+                balance=view["balance"],
+                tier=view["tier"],
+                next_tier=view["next_tier"],
+                expiring=view["expiring"],
+            )
             return Result(200, 1)
 
         return self._apply(member_id, decide)
@@ -164,6 +187,7 @@ class JobSteps:
     def win_back_member(self, member_id: str, params: dict) -> bool:
         """§14: a member who became dormant and has not been won back in this
         dormant spell gets `win_back` and the `auto_coupons.win_back` coupon."""
+
         def decide(unit: Unit, member, found) -> Result:
             dormancy = unit.program.dormancy
             if member is None or member.erased or dormancy is None:
@@ -176,8 +200,13 @@ class JobSteps:
             member.dormant_since = format_instant(dormant_from)
             unit.touch(member)
             coupon = unit.auto_coupon(member, unit.program.auto_coupons.win_back, "win_back")
-            unit.notify(member, "win_back", last_activity_at=active_since, dormant_since=member.dormant_since,
-                        coupon=coupon["name"] if coupon else None)
+            unit.notify(
+                member,
+                "win_back",
+                last_activity_at=active_since,
+                dormant_since=member.dormant_since,
+                coupon=coupon["name"] if coupon else None,
+            )
             return Result(200, 1)
 
         return self._apply(member_id, decide)
@@ -186,6 +215,7 @@ class JobSteps:
         """A due tier review (the quarter turned) or the tier-ladder pass. Every
         change re-tiers its member first and keeps the result, so the step only
         says whether the tier moved."""
+
         def decide(unit: Unit, member, found) -> Result:
             if member is None or member.erased:
                 return Result(200, 0)
@@ -199,37 +229,47 @@ class JobSteps:
         unless the tiers changed again while the pass ran."""
         store = self.ledger.store
         seen = params.get("seen")
-        unchanged, values = (("attribute_not_exists(pk)", {}) if seen is None
-                             else ("#l = :seen", {":seen": seen}))
-        store.update(LADDER_KEY["pk"], LADDER_KEY["sk"], "SET #l = :l, #a = :at",
-                     {"#l": "ladder", "#a": "applied_at"},
-                     {":l": params["ladder"], ":at": format_instant(clock.now()), **values},
-                     condition=unchanged)
+        unchanged, values = ("attribute_not_exists(pk)", {}) if seen is None else ("#l = :seen", {":seen": seen})
+        store.update(
+            LADDER_KEY["pk"],
+            LADDER_KEY["sk"],
+            "SET #l = :l, #a = :at",
+            {"#l": "ladder", "#a": "applied_at"},
+            {":l": params["ladder"], ":at": format_instant(clock.now()), **values},
+            condition=unchanged,
+        )
 
     def finish_birthdays(self, params: dict) -> None:
         """Birthdays up to `params["through"]` are granted: later runs look back no further."""
         self.ledger.store.update(
-            *BIRTHDAYS_DONE_KEY, "SET #d = :d", {"#d": "through"}, {":d": params["through"]},
-            condition="attribute_not_exists(#d) OR #d < :d")
+            *BIRTHDAYS_DONE_KEY,
+            "SET #d = :d",
+            {"#d": "through"},
+            {":d": params["through"]},
+            condition="attribute_not_exists(#d) OR #d < :d",
+        )
 
     def finish_statements(self, params: dict) -> None:
         """Every member has this month's statement: later runs this month plan nothing."""
         self.ledger.store.update(
-            *STATEMENTS_DONE_KEY, "SET #m = :m", {"#m": "month"}, {":m": params["month"]},
-            condition="attribute_not_exists(#m) OR #m < :m")
+            *STATEMENTS_DONE_KEY,
+            "SET #m = :m",
+            {"#m": "month"},
+            {":m": params["month"]},
+            condition="attribute_not_exists(#m) OR #m < :m",
+        )
 
     def definitions(self) -> dict[str, JobDefinition]:
         return {
             "expire_points": JobDefinition(self.expire_member, member_of),
             "send_expiry_warnings": JobDefinition(self.warn_member, member_of),
-            "grant_birthday_bonuses": JobDefinition(self.birthday_member, member_of,
-                                                    self.finish_birthdays),
+            "grant_birthday_bonuses": JobDefinition(self.birthday_member, member_of, self.finish_birthdays),
             "recompute_tiers": JobDefinition(self.retier_member, member_of),
-            "send_monthly_statements": JobDefinition(self.statement_member, member_of,
-                                                     self.finish_statements, fan_out_pages=True),
+            "send_monthly_statements": JobDefinition(
+                self.statement_member, member_of, self.finish_statements, fan_out_pages=True
+            ),
             "win_back_dormant_members": JobDefinition(self.win_back_member, member_of),
-            "recompute_tiers:ladder": JobDefinition(self.retier_member, member_of,
-                                                    self.finish_ladder_pass),
+            "recompute_tiers:ladder": JobDefinition(self.retier_member, member_of, self.finish_ladder_pass),
         }
 
 
@@ -250,16 +290,29 @@ class JobPlans:
         self.runs = runs
         self.shards = schedule_shards
 
-    def _shards(self, job: str, index: str, hash_name: str, range_name: Optional[str] = None,
-                upto: Optional[str] = None, params: Optional[dict] = None,
-                run: Optional[str] = None) -> list[Task]:
-        return [Task(job=job, source=Source(index, hash_name, str(shard), range_name, upto),
-                     params=params or {}, run=run, part=f"s{shard}" if run else None)
-                for shard in range(self.shards)]
+    def _shards(
+        self,
+        job: str,
+        index: str,
+        hash_name: str,
+        range_name: Optional[str] = None,
+        upto: Optional[str] = None,
+        params: Optional[dict] = None,
+        run: Optional[str] = None,
+    ) -> list[Task]:
+        return [
+            Task(
+                job=job,
+                source=Source(index, hash_name, str(shard), range_name, upto),
+                params=params or {},
+                run=run,
+                part=f"s{shard}" if run else None,
+            )
+            for shard in range(self.shards)
+        ]
 
     def expire_points(self) -> list[Task]:
-        return self._shards("expire_points", EXPIRY_INDEX, "expiry_shard", "next_expiry",
-                            format_instant(clock.now()))
+        return self._shards("expire_points", EXPIRY_INDEX, "expiry_shard", "next_expiry", format_instant(clock.now()))
 
     def send_expiry_warnings(self) -> list[Task]:
         now = clock.now()
@@ -267,8 +320,14 @@ class JobPlans:
         horizon = format_instant(now + dt.timedelta(days=program.expiry_warning_days))
         today = local_date(now, program.timezone).isoformat()
         # only today's warnings: a day gone by is not warned for afterwards
-        return self._shards("send_expiry_warnings", EXPIRY_INDEX, "expiry_shard", "next_expiry",
-                            horizon, {"today": today, "horizon": horizon})
+        return self._shards(
+            "send_expiry_warnings",
+            EXPIRY_INDEX,
+            "expiry_shard",
+            "next_expiry",
+            horizon,
+            {"today": today, "horizon": horizon},
+        )
 
     def grant_birthday_bonuses(self) -> list[Task]:
         now = clock.now()
@@ -286,14 +345,21 @@ class JobPlans:
         tasks: list[Task] = []
         day = first
         while day <= today:
-            next_midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(),
-                                                tzinfo=zone(program.timezone))
+            next_midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone(program.timezone))
             for key in birthday_keys_for(day):
-                tasks.append(Task(job="grant_birthday_bonuses",
-                                  source=Source(BIRTHDAY_INDEX, "birthday_key", key),
-                                  params={"year": today.year, "enrolled_by": format_instant(next_midnight),
-                                          "through": today.isoformat()},
-                                  run=run, part=f"{day.isoformat()}:{key}" if run else None))
+                tasks.append(
+                    Task(
+                        job="grant_birthday_bonuses",
+                        source=Source(BIRTHDAY_INDEX, "birthday_key", key),
+                        params={
+                            "year": today.year,
+                            "enrolled_by": format_instant(next_midnight),
+                            "through": today.isoformat(),
+                        },
+                        run=run,
+                        part=f"{day.isoformat()}:{key}" if run else None,
+                    )
+                )
             day += dt.timedelta(days=1)
         if run is not None:
             self.runs.begin(run, _parts(tasks), now, stale_after=dt.timedelta(0))
@@ -304,8 +370,7 @@ class JobPlans:
         beside them, never instead, the pass over every member (the `members`
         index) that a change of the tier ladder needs."""
         now = clock.now()
-        tasks = self._shards("recompute_tiers", TIER_REVIEW_INDEX, "tier_shard", "tier_review",
-                             format_instant(now))
+        tasks = self._shards("recompute_tiers", TIER_REVIEW_INDEX, "tier_shard", "tier_review", format_instant(now))
         return tasks + self.ladder_pass()
 
     def ladder_pass(self) -> list[Task]:
@@ -318,8 +383,9 @@ class JobPlans:
             return []
         seen = applied.get("ladder") if applied is not None else None
         run = "ladder#" + hashlib.sha256(f"{seen}\n{ladder}".encode()).hexdigest()[:24]
-        tasks = self._shards("recompute_tiers:ladder", MEMBERS_INDEX, "member_shard",
-                             params={"ladder": ladder, "seen": seen}, run=run)
+        tasks = self._shards(
+            "recompute_tiers:ladder", MEMBERS_INDEX, "member_shard", params={"ladder": ladder, "seen": seen}, run=run
+        )
         if not self.runs.begin(run, _parts(tasks), now, LADDER_PASS_LEASE):
             return []
         return tasks
@@ -338,8 +404,13 @@ class JobPlans:
             return []
         month_start = dt.datetime(local.year, local.month, 1, tzinfo=zone(program.timezone)).astimezone(UTC)
         run = f"statements#{month}"
-        tasks = self._shards("send_monthly_statements", MEMBERS_INDEX, "member_shard",
-                             params={"month": month, "month_start": format_instant(month_start)}, run=run)
+        tasks = self._shards(
+            "send_monthly_statements",
+            MEMBERS_INDEX,
+            "member_shard",
+            params={"month": month, "month_start": format_instant(month_start)},
+            run=run,
+        )
         if not self.runs.begin(run, _parts(tasks), now, STATEMENT_RUN_LEASE):
             return []
         return tasks
@@ -352,5 +423,6 @@ class JobPlans:
         if program.dormancy is None:
             return []
         cutoff = clock.now() - dt.timedelta(days=program.dormancy.after_days)
-        return self._shards("win_back_dormant_members", ACTIVITY_INDEX, "activity_shard", "last_activity_at",
-                            format_instant(cutoff))
+        return self._shards(
+            "win_back_dormant_members", ACTIVITY_INDEX, "activity_shard", "last_activity_at", format_instant(cutoff)
+        )

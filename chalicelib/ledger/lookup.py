@@ -7,20 +7,22 @@ BatchGetItem of the profiles it names: the items read are the page itself plus
 the members shown. An index answers eventually: a profile that no longer
 matches (an erasure, a changed phone, a tier that moved) is left out.
 """
+
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import json
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from chalicelib.domain.member import Member
 from chalicelib.domain.program import Program
 from chalicelib.errors import ValidationError
 from chalicelib.ledger.member_changes import MemberChanges
+from chalicelib.ledger.views import member_view
 from chalicelib.storage.repository import DORMANT_SEGMENT, phone_digits
 from chalicelib.storage.store import DORMANT_INDEX, EMAIL_INDEX, PHONE_INDEX, TIER_INDEX, from_attrs, to_attrs
-from chalicelib.ledger.views import member_view
 
 
 class MemberLookup:
@@ -28,37 +30,80 @@ class MemberLookup:
         self.changes = changes
         self.store = changes.store
 
-    def find(self, now: dt.datetime, limit: int, cursor: Optional[str], phone: Optional[str] = None,
-             email: Optional[str] = None, tier: Optional[str] = None, segment: Optional[str] = None) -> dict:
+    def find(
+        self,
+        now: dt.datetime,
+        limit: int,
+        cursor: Optional[str],
+        phone: Optional[str] = None,
+        email: Optional[str] = None,
+        tier: Optional[str] = None,
+        segment: Optional[str] = None,
+    ) -> dict:
         program = self.changes.programs.current()
         if phone is not None:
             digits = phone_digits(phone)
             if not digits or len(phone) > 200:
                 raise ValidationError("phone must hold digits (such as 010-1234-5678)")
-            return self._page(program, now, PHONE_INDEX, "phone_digits", digits, limit, cursor,
-                              lambda m, view: phone_digits(m.phone or "") == digits)
+            return self._page(
+                program,
+                now,
+                PHONE_INDEX,
+                "phone_digits",
+                digits,
+                limit,
+                cursor,
+                lambda m, view: phone_digits(m.phone or "") == digits,
+            )
         if email is not None:
             wanted = email.strip().lower()
             if not wanted or len(email) > 200:
                 raise ValidationError("email must be 1-200 characters")
-            return self._page(program, now, EMAIL_INDEX, "email_lower", wanted, limit, cursor,
-                              lambda m, view: (m.email or "").lower() == wanted)
+            return self._page(
+                program,
+                now,
+                EMAIL_INDEX,
+                "email_lower",
+                wanted,
+                limit,
+                cursor,
+                lambda m, view: (m.email or "").lower() == wanted,
+            )
         if tier is not None:
             if tier not in {t.name for t in program.tiers}:
                 raise ValidationError(f"unknown tier {tier[:80]!r}")
-            return self._page(program, now, TIER_INDEX, "listed_tier", tier, limit, cursor,
-                              lambda m, view: view["tier"] == tier)
+            return self._page(
+                program, now, TIER_INDEX, "listed_tier", tier, limit, cursor, lambda m, view: view["tier"] == tier
+            )
         if segment is not None:
             if segment != "dormant":
-                raise ValidationError("segment must be \"dormant\"")
-            return self._page(program, now, DORMANT_INDEX, "dormant_segment", DORMANT_SEGMENT, limit, cursor,
-                              lambda m, view: view["dormant"])
+                raise ValidationError('segment must be "dormant"')
+            return self._page(
+                program,
+                now,
+                DORMANT_INDEX,
+                "dormant_segment",
+                DORMANT_SEGMENT,
+                limit,
+                cursor,
+                lambda m, view: view["dormant"],
+            )
         raise ValidationError("give one of phone, email, tier or segment")
 
-    def _page(self, program: Program, now: dt.datetime, index: str, hash_name: str, value: str, limit: int,
-              cursor: Optional[str], keep: Callable[[Member, dict], bool]) -> dict:
+    def _page(
+        self,
+        program: Program,
+        now: dt.datetime,
+        index: str,
+        hash_name: str,
+        value: str,
+        limit: int,
+        cursor: Optional[str],
+        keep: Callable[[Member, dict], bool],
+    ) -> dict:
         kwargs: dict[str, Any] = {
-            "TableName": self.store.table, "IndexName": index,
+            "TableName": self.store.table,
+            "IndexName": index,
             "KeyConditionExpression": "#h = :h",
             "ExpressionAttributeNames": {"#h": hash_name},
             "ExpressionAttributeValues": to_attrs({":h": value}),
@@ -91,10 +136,13 @@ def decode_index_cursor(cursor: str, hash_name: str, value: str) -> dict:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if (not isinstance(key, dict) or set(key) != {"pk", "sk", "member_id", hash_name}
-                or key[hash_name] != value or not all(isinstance(v, str) and v for v in key.values())):
+        if (
+            not isinstance(key, dict)
+            or set(key) != {"pk", "sk", "member_id", hash_name}
+            or key[hash_name] != value
+            or not all(isinstance(v, str) and v for v in key.values())
+        ):
             raise ValueError
         return key
     except Exception:
         raise ValidationError("cursor is not valid") from None
-

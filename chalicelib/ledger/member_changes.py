@@ -18,6 +18,7 @@
    backoff, then 503 THROTTLED: retrying harder would only add load where
    there is too much.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,8 +28,9 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Optional
 
 from chalicelib import clock
 from chalicelib.auth import Actor
@@ -40,15 +42,37 @@ from chalicelib.domain.member import Member
 from chalicelib.domain.program import Program
 from chalicelib.domain.tiers import ladder_signature, pruned_spend, tier_at, tier_review_at
 from chalicelib.domain.wallet import NeedLots
-from chalicelib.errors import (ConcurrentUpdateError, DangolError, IdempotencyKeyReusedError, LedgerInvariantError,
-                     MemberSuspendedError, NotFoundError, ValidationError)
-from chalicelib.notifications.outbox import OUTBOX_SHARD, outbox_shard
+from chalicelib.errors import (
+    ConcurrentUpdateError,
+    DangolError,
+    IdempotencyKeyReusedError,
+    LedgerInvariantError,
+    MemberSuspendedError,
+    NotFoundError,
+    ValidationError,
+)
 from chalicelib.ledger.programs import Programs, Publisher
+from chalicelib.notifications.outbox import OUTBOX_SHARD, outbox_shard
 from chalicelib.settings import Settings
-from chalicelib.storage.repository import (IDEMPOTENCY_SK, PROGRAM_KEY, LotReader, bundle_item,
-                                           coupon_code_key, coupon_sk, daily_shard_pk, idempotency_pk, lot_item,
-                                           notification_sk, profile_item, profile_key, reply_pointer_sk,
-                                           stats_shard_key, taken_key, template_key, tx_sk)
+from chalicelib.storage.repository import (
+    IDEMPOTENCY_SK,
+    PROGRAM_KEY,
+    LotReader,
+    bundle_item,
+    coupon_code_key,
+    coupon_sk,
+    daily_shard_pk,
+    idempotency_pk,
+    lot_item,
+    notification_sk,
+    profile_item,
+    profile_key,
+    reply_pointer_sk,
+    stats_shard_key,
+    taken_key,
+    template_key,
+    tx_sk,
+)
 from chalicelib.storage.store import REPLAY, STALE, Commit, CommitConflict, Condition, Store, member_pk
 
 log = logging.getLogger(__name__)
@@ -73,7 +97,9 @@ class IdempotencyKey:
             raise ValidationError("Idempotency-Key must be 1-64 characters")
         canonical = json.dumps(
             {"method": method, "path": path, "body": body},
-            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
         )
         return cls(scope, key, hashlib.sha256(canonical.encode()).hexdigest())
 
@@ -152,8 +178,17 @@ class Unit:
     notifications, coupons, tiers), filling a `WriteSet`. The write set's parts are
     reachable as attributes of the unit (`unit.commit`, `unit.stats`, ...)."""
 
-    def __init__(self, table: str, program: Program, now: dt.datetime, actor: Actor, stats_key: tuple[str, str],
-                 outbox_shards: int, templates: Optional[dict] = None, daily_pk: str = daily_shard_pk(0)):
+    def __init__(
+        self,
+        table: str,
+        program: Program,
+        now: dt.datetime,
+        actor: Actor,
+        stats_key: tuple[str, str],
+        outbox_shards: int,
+        templates: Optional[dict] = None,
+        daily_pk: str = daily_shard_pk(0),
+    ):
         self.writes = WriteSet(table, stats_key, daily_pk)
         self.templates = templates if templates is not None else {}
         self.program = program
@@ -219,8 +254,7 @@ class Unit:
             "storefront": self.actor.name,
             **{k: v for k, v in extra.items() if v is not None},
         }
-        self.commit.put_new({"pk": member_pk(member.member_id),
-                             "sk": tx_sk(member.generation, tx_id), **tx}, STALE)
+        self.commit.put_new({"pk": member_pk(member.member_id), "sk": tx_sk(member.generation, tx_id), **tx}, STALE)
         if type_ in CREDIT_TYPES:
             self.stats["points_earned"] += points
             member.lifetime_points += points
@@ -235,8 +269,7 @@ class Unit:
         self.touch(member)
         return tx
 
-    def credit(self, member: Member, type_: str, points: int, expires_at: Optional[str] = None,
-               **extra: Any) -> dict:
+    def credit(self, member: Member, type_: str, points: int, expires_at: Optional[str] = None, **extra: Any) -> dict:
         """A credit that forms a new lot (expiring per the member's tier)."""
         tx_id = self.next_id()
         if expires_at is None:
@@ -288,23 +321,36 @@ class Unit:
         coupon_id = self.next_id()
         code = voucher_code()
         coupon = {
-            "coupon_id": coupon_id, "code": code, "member_id": member.member_id,
-            "template_id": template["template_id"], "name": template["name"],
-            "discount": template["discount"], "min_order_amount": int(template.get("min_order_amount") or 0),
-            "source": source, "status": "available", "issued_at": self.now_text,
+            "coupon_id": coupon_id,
+            "code": code,
+            "member_id": member.member_id,
+            "template_id": template["template_id"],
+            "name": template["name"],
+            "discount": template["discount"],
+            "min_order_amount": int(template.get("min_order_amount") or 0),
+            "source": source,
+            "status": "available",
+            "issued_at": self.now_text,
             "expires_at": coupons.expires_at(self.now, int(template["valid_days"])),
-            "used_at": None, "order_id": None, "discount_amount": None,
+            "used_at": None,
+            "order_id": None,
+            "discount_amount": None,
         }
-        stored = {**coupon, "generation": member.generation,
-                  "member_sk": coupon_sk(member.generation, coupon_id)}
+        stored = {**coupon, "generation": member.generation, "member_sk": coupon_sk(member.generation, coupon_id)}
         self.commit.put_new({"pk": member_pk(member.member_id), "sk": stored["member_sk"], **stored}, STALE)
         # a random code that is taken: decide again with another one
         code_pk, code_sk = coupon_code_key(code)
         self.commit.put_new({"pk": code_pk, "sk": code_sk, **stored}, STALE)
         member.open_coupon(coupon["expires_at"], self.now_text)
         self.stats["coupons_issued"] += 1
-        self.notify(member, "coupon_issued", coupon_id=coupon_id, template_id=template["template_id"],
-                    name=template["name"], expires_at=coupon["expires_at"])
+        self.notify(
+            member,
+            "coupon_issued",
+            coupon_id=coupon_id,
+            template_id=template["template_id"],
+            name=template["name"],
+            expires_at=coupon["expires_at"],
+        )
         self.touch(member)
         return coupon
 
@@ -353,6 +399,7 @@ NEEDS = (NeedLots, NeedItems, NeedRanges, NeedMembers)
 class ChangeRequest:
     """One call of `MemberChanges.change`: what every attempt reads and decides.
     `member_ids` and `templates` grow as decisions ask for more (kept across attempts)."""
+
     actor: Actor
     idem: Optional[IdempotencyKey]
     member_ids: list[str]
@@ -372,6 +419,7 @@ class ChangeRequest:
 class Reads:
     """What one attempt has read: the program, the members' profile records, every
     item read (None: read, absent) and the pages of lots read per member."""
+
     program: Program
     records: dict[str, dict]
     found: dict
@@ -401,8 +449,9 @@ class MemberChanges:
         self.templates: dict[str, dict] = {}  # coupon templates (immutable), per container
 
     # -- reading ---------------------------------------------------------
-    def read(self, member_ids: Iterable[str], extra: Iterable[tuple[str, str]] = ()
-             ) -> tuple[Program, dict[str, dict], dict]:
+    def read(
+        self, member_ids: Iterable[str], extra: Iterable[tuple[str, str]] = ()
+    ) -> tuple[Program, dict[str, dict], dict]:
         """Program, profile records of the members (those that exist), and every
         item read, in one BatchGetItem."""
         member_ids = list(dict.fromkeys(member_ids))
@@ -431,13 +480,14 @@ class MemberChanges:
         subject: Optional[str | list[str]] = None,
         retier: bool = True,
     ) -> Result:
-        request = ChangeRequest(actor, idem, list(member_ids), decide, list(extra), subject, retier,
-                                dict(self.templates))
+        request = ChangeRequest(
+            actor, idem, list(member_ids), decide, list(extra), subject, retier, dict(self.templates)
+        )
         for attempt in range(self.settings.commit_attempts):
             result = self._attempt(request)
             if result is not None:
                 return result
-            time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
+            time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
         raise ConcurrentUpdateError("the member is being changed by other requests; retry")
 
     def _attempt(self, request: ChangeRequest) -> Optional[Result]:
@@ -472,10 +522,16 @@ class MemberChanges:
 
     def _decide_once(self, request: ChangeRequest, reads: Reads) -> Decision | Result | Need:
         members = reads.members()
-        unit = Unit(self.store.table, reads.program, clock.now(), request.actor,
-                    stats_shard_key(random.randrange(self.settings.stats_shards)),
-                    self.settings.outbox_shards, request.templates,
-                    daily_shard_pk(random.randrange(self.settings.daily_shards)))
+        unit = Unit(
+            self.store.table,
+            reads.program,
+            clock.now(),
+            request.actor,
+            stats_shard_key(random.randrange(self.settings.stats_shards)),
+            self.settings.outbox_shards,
+            request.templates,
+            daily_shard_pk(random.randrange(self.settings.daily_shards)),
+        )
         try:
             if request.retier:
                 for member in members.values():
@@ -501,8 +557,9 @@ class MemberChanges:
             self._read_items(request, reads, need)
         elif isinstance(need, NeedRanges):
             stored = Member.from_record(reads.records[need.owner])
-            reads.found[need.key] = {r.run_id: self.lots.range_pieces(stored, r.base, r.kind, r.start, r.end)
-                                     for r in need.ranges}
+            reads.found[need.key] = {
+                r.run_id: self.lots.range_pieces(stored, r.base, r.kind, r.start, r.end) for r in need.ranges
+            }
         else:
             self._read_members(request, reads, need)
 
@@ -530,9 +587,9 @@ class MemberChanges:
         self._write_members(unit)
         unit.commit.add_counters({"pk": unit.stats_key[0], "sk": unit.stats_key[1]}, dict(unit.stats))
         # §16: the program day's figures, in the same transaction (no extra request)
-        unit.commit.add_counters({"pk": unit.daily_pk,
-                                  "sk": local_date(unit.now, program.timezone).isoformat()},
-                                 unit.daily_counters())
+        unit.commit.add_counters(
+            {"pk": unit.daily_pk, "sk": local_date(unit.now, program.timezone).isoformat()}, unit.daily_counters()
+        )
         if request.idem is not None:
             reply = self._idempotency_item(request.idem, decision.result, unit, request.subject, decision.members)
             unit.commit.put_new(reply, REPLAY)
@@ -556,28 +613,40 @@ class MemberChanges:
 
     def _write_members(self, unit: Unit) -> None:
         for member in unit.members.values():
-            unit.commit.put_versioned(profile_item(member, self.settings.schedule_shards), member.version,
-                                      unit.profile_conditions.get(member.member_id, STALE))
+            unit.commit.put_versioned(
+                profile_item(member, self.settings.schedule_shards),
+                member.version,
+                unit.profile_conditions.get(member.member_id, STALE),
+            )
             for lot in member.wallet.new_lots:
                 unit.commit.put_new(lot_item(member, lot), STALE)
             for bundle in member.wallet.new_bundles:
                 unit.commit.put_new(bundle_item(member, bundle), STALE)
             for taken in member.wallet.taken:
-                unit.commit.update(taken_key(member, taken), "SET #t = :t", {"#t": "taken"},
-                                   {":t": taken.taken_after})
+                unit.commit.update(taken_key(member, taken), "SET #t = :t", {"#t": "taken"}, {":t": taken.taken_after})
 
     def publish(self, notices: list[Notice]) -> None:
         if not notices or self.publisher is None:
             return
         try:
-            self.publisher.publish([{"member_id": n.member_id, "notification_id": n.notification_id,
-                                     "generation": n.generation} for n in notices])
+            self.publisher.publish(
+                [
+                    {"member_id": n.member_id, "notification_id": n.notification_id, "generation": n.generation}
+                    for n in notices
+                ]
+            )
         except Exception:  # the outbox item stays `queued` and is visible
             log.exception("could not queue %d notifications", len(notices))
 
     # -- idempotency -----------------------------------------------------
-    def _idempotency_item(self, idem: IdempotencyKey, result: Result, unit: Unit,
-                          subject: Optional[str | list[str]], members: dict[str, Member]) -> dict:
+    def _idempotency_item(
+        self,
+        idem: IdempotencyKey,
+        result: Result,
+        unit: Unit,
+        subject: Optional[str | list[str]],
+        members: dict[str, Member],
+    ) -> dict:
         expires = unit.now + dt.timedelta(hours=self.settings.idempotency_hours)
         subjects = [subject] if isinstance(subject, str) else list(subject or [])
         shown = [unit.members.get(s) or members.get(s) for s in subjects]
@@ -611,18 +680,28 @@ class MemberChanges:
                 continue
             pk, sk = profile_key(member_id)
             if member_id not in unit.members and not unit.commit.acts_on({"pk": pk, "sk": sk}):
-                unit.commit.put_versioned(profile_item(member, self.settings.schedule_shards), member.version,
-                                          unit.profile_conditions.get(member_id, STALE))
-            unit.commit.put({"pk": member_pk(member_id), "sk": reply_pointer_sk(reply["pk"]),
-                             "reply_pk": reply["pk"], "generation": member.generation,
-                             "expires_at": reply["expires_at"]})
+                unit.commit.put_versioned(
+                    profile_item(member, self.settings.schedule_shards),
+                    member.version,
+                    unit.profile_conditions.get(member_id, STALE),
+                )
+            unit.commit.put(
+                {
+                    "pk": member_pk(member_id),
+                    "sk": reply_pointer_sk(reply["pk"]),
+                    "reply_pk": reply["pk"],
+                    "generation": member.generation,
+                    "expires_at": reply["expires_at"],
+                }
+            )
 
     def _stored_response(self, idem: IdempotencyKey) -> Optional[Result]:
         stored = self.store.get(idem.pk, IDEMPOTENCY_SK)
         return self._replay(idem, stored) if stored else None
 
-    def _replay(self, idem: IdempotencyKey, stored: Optional[dict],
-                records: Optional[dict[str, dict]] = None) -> Result:
+    def _replay(
+        self, idem: IdempotencyKey, stored: Optional[dict], records: Optional[dict[str, dict]] = None
+    ) -> Result:
         if stored is None:
             stored = self.store.get(idem.pk, IDEMPOTENCY_SK)
         if stored is None:
@@ -637,7 +716,7 @@ class MemberChanges:
         enrolment (NotFoundError once one is erased or the id is another member's)."""
         subjects = stored.get("member_ids") or []
         generations = stored.get("member_generations") or [0] * len(subjects)
-        for subject, generation in zip(subjects, generations):
+        for subject, generation in zip(subjects, generations, strict=False):
             record = records[subject] if subject in records else self.store.get(*profile_key(subject))
             if record is None or record.get("erased") or int(record.get("generation", 0)) != int(generation):
                 raise NotFoundError(f"member {subject!r} not found")
@@ -659,8 +738,7 @@ class MemberChanges:
         member, view = self.view_of(program, record, needs)
         return program, member, view
 
-    def view_of(self, program: Program, record: dict, needs: Callable[[Program, Member], Any]
-                ) -> tuple[Member, Any]:
+    def view_of(self, program: Program, record: dict, needs: Callable[[Program, Member], Any]) -> tuple[Member, Any]:
         """`needs(program, member)` of a profile record, reading the lots it asks for."""
         pages: dict = {}
         while True:

@@ -5,6 +5,7 @@ would be the hottest partition of the table. Each container keeps its copy for
 `program_cache_seconds` (default 5), so a `PUT /program` takes effect at once
 in the container that made it and within that time everywhere else.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,8 +17,8 @@ from chalicelib.domain.calendar import format_instant
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.program import Program
 from chalicelib.domain.tiers import ladder_signature
-from chalicelib.storage.repository import LADDER_KEY, PROGRAM_KEY
 from chalicelib.errors import ValidationError
+from chalicelib.storage.repository import LADDER_KEY, PROGRAM_KEY
 from chalicelib.storage.store import MAX_ITEM_BYTES, Store, item_size
 
 log = logging.getLogger(__name__)
@@ -61,20 +62,28 @@ class Programs:
     def replace(self, program: Program) -> dict:
         """Store `program` (§2). One too large for one DynamoDB item is refused
         (400) before anything is written: the old one stays."""
-        item = {"pk": PROGRAM_KEY[0], "sk": PROGRAM_KEY[1], "config": program.model_dump_json(),
-                "updated_at": format_instant(clock.now())}
+        item = {
+            "pk": PROGRAM_KEY[0],
+            "sk": PROGRAM_KEY[1],
+            "config": program.model_dump_json(),
+            "updated_at": format_instant(clock.now()),
+        }
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise ValidationError(
                 f"the program is too large to store: {size} bytes, at most {MAX_ITEM_BYTES} "
-                "(fewer category_multipliers or promotions, or shorter names)")
+                "(fewer category_multipliers or promotions, or shorter names)"
+            )
         ladder = ladder_signature(program)
         # Unless members were last passed over under this very ladder, a pass over all
         # of them is due (requests re-tier members in the meantime, so a ladder changed
         # and changed back still needs one). A fresh token each time: a pass that was
         # running meanwhile cannot mark its (older) ladder applied.
         self.store.update(
-            LADDER_KEY["pk"], LADDER_KEY["sk"], "SET #l = :pending", {"#l": "ladder"},
+            LADDER_KEY["pk"],
+            LADDER_KEY["sk"],
+            "SET #l = :pending",
+            {"#l": "ladder"},
             {":pending": f"pending:{new_id()}", ":new": ladder},
             condition="attribute_not_exists(pk) OR #l <> :new",
         )

@@ -3,13 +3,18 @@
 Each command lives in `commands/` and goes through `member_changes` (read,
 decide, commit); reads go through `views`. This module only wires them.
 """
+
 from __future__ import annotations
 
+import datetime as dt
 from typing import Optional
 
 from chalicelib import clock
 from chalicelib.api import schemas
 from chalicelib.auth import Actor
+from chalicelib.domain.calendar import format_instant, parse_date
+from chalicelib.domain.program import Program
+from chalicelib.errors import NotFoundError, RewardExistsError, TemplateExistsError, ValidationError
 from chalicelib.ledger.commands import coupons as coupon_commands
 from chalicelib.ledger.commands.adjust import adjust
 from chalicelib.ledger.commands.earn import activity, earn
@@ -19,20 +24,32 @@ from chalicelib.ledger.commands.redeem import redeem
 from chalicelib.ledger.commands.reverse import reverse
 from chalicelib.ledger.commands.suspension import lift, suspend, update_member
 from chalicelib.ledger.commands.transfer import transfer
-import datetime as dt
-
-from chalicelib.domain.calendar import format_instant, parse_date
-from chalicelib.domain.program import Program
-from chalicelib.errors import NotFoundError, RewardExistsError, TemplateExistsError, ValidationError
 from chalicelib.ledger.lookup import MemberLookup
 from chalicelib.ledger.member_changes import IdempotencyKey, MemberChanges, Result
 from chalicelib.ledger.programs import Programs, Publisher
-from chalicelib.storage.repository import (REWARD_PK, daily_shard_pk, key_of, notification_sk, reward_key,
-                                           stats_shard_key, template_key, tx_sk, voucher_key)
+from chalicelib.ledger.views import (
+    daily_view,
+    member_view,
+    notification_view,
+    reward_view,
+    stats_view,
+    template_view,
+    transaction_view,
+    voucher_view,
+)
 from chalicelib.settings import Settings
+from chalicelib.storage.repository import (
+    REWARD_PK,
+    daily_shard_pk,
+    key_of,
+    notification_sk,
+    reward_key,
+    stats_shard_key,
+    template_key,
+    tx_sk,
+    voucher_key,
+)
 from chalicelib.storage.store import Store, member_pk
-from chalicelib.ledger.views import (daily_view, member_view, notification_view, reward_view, stats_view, template_view,
-                    transaction_view, voucher_view)
 
 MAX_DAILY_DAYS = 366
 
@@ -79,8 +96,9 @@ class Ledger:
     def redeem(self, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Redeem) -> Result:
         return redeem(self.changes, actor, idem, member_id, request)
 
-    def reverse(self, actor: Actor, idem: IdempotencyKey, member_id: str, tx_id: str,
-                request: schemas.Reversal) -> Result:
+    def reverse(
+        self, actor: Actor, idem: IdempotencyKey, member_id: str, tx_id: str, request: schemas.Reversal
+    ) -> Result:
         return reverse(self.changes, actor, idem, member_id, tx_id, request)
 
     def transfer(self, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Transfer) -> Result:
@@ -100,8 +118,12 @@ class Ledger:
 
     # -- coupons (§11) ---------------------------------------------------
     def add_coupon_template(self, request: schemas.CreateCouponTemplate) -> dict:
-        item = {"pk": template_key(request.template_id)[0], "sk": request.template_id,
-                **request.model_dump(mode="json"), "created_at": format_instant(clock.now())}
+        item = {
+            "pk": template_key(request.template_id)[0],
+            "sk": request.template_id,
+            **request.model_dump(mode="json"),
+            "created_at": format_instant(clock.now()),
+        }
         if not self.store.put(item, condition="attribute_not_exists(pk)"):
             raise TemplateExistsError(f"coupon template {request.template_id!r} already exists")
         return template_view(item)
@@ -110,40 +132,40 @@ class Ledger:
         items, next_cursor = self.store.query_page(template_key("")[0], "", limit, cursor, newest_first=False)
         return {"items": [template_view(i) for i in items], "next_cursor": next_cursor}
 
-    def issue_coupon(self, actor: Actor, idem: IdempotencyKey, member_id: str,
-                     request: schemas.IssueCoupon) -> Result:
+    def issue_coupon(self, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.IssueCoupon) -> Result:
         return coupon_commands.issue(self.changes, actor, idem, member_id, request)
 
     def use_coupon(self, actor: Actor, idem: IdempotencyKey, code: str, request: schemas.UseCoupon) -> Result:
         return coupon_commands.use(self.changes, actor, idem, code, request)
 
-    def release_coupon(self, actor: Actor, idem: IdempotencyKey, code: str,
-                       request: schemas.ReleaseCoupon) -> Result:
+    def release_coupon(self, actor: Actor, idem: IdempotencyKey, code: str, request: schemas.ReleaseCoupon) -> Result:
         return coupon_commands.release(self.changes, actor, idem, code, request)
 
     def member_coupons(self, member_id: str, status: Optional[str], limit: int, cursor: Optional[str]) -> dict:
         if status is not None and status not in ("available", "used", "expired"):
             raise ValidationError("status must be available, used or expired")
-        return coupon_commands.member_coupons(self.changes, member_id, status, limit, cursor,
-                                              format_instant(clock.now()))
+        return coupon_commands.member_coupons(
+            self.changes, member_id, status, limit, cursor, format_instant(clock.now())
+        )
 
     # -- reads -----------------------------------------------------------
     def get_member(self, member_id: str) -> dict:
         now = clock.now()
-        _, _, view = self.changes.member_with_lots(
-            member_id, lambda program, member: member_view(program, member, now))
+        _, _, view = self.changes.member_with_lots(member_id, lambda program, member: member_view(program, member, now))
         return dict(view)
 
     def history(self, member_id: str, limit: int, cursor: Optional[str]) -> dict:
         generation = self.changes.require_member(member_id)
         items, next_cursor = self.store.query_page(
-            member_pk(member_id), tx_sk(generation, ""), limit, cursor, newest_first=True)
+            member_pk(member_id), tx_sk(generation, ""), limit, cursor, newest_first=True
+        )
         return {"items": [transaction_view(i) for i in items], "next_cursor": next_cursor}
 
     def notifications(self, member_id: str, limit: int, cursor: Optional[str]) -> dict:
         generation = self.changes.require_member(member_id)
         items, next_cursor = self.store.query_page(
-            member_pk(member_id), notification_sk(generation, ""), limit, cursor, newest_first=True)
+            member_pk(member_id), notification_sk(generation, ""), limit, cursor, newest_first=True
+        )
         return {"items": [notification_view(i) for i in items], "next_cursor": next_cursor}
 
     def find_members(self, limit: int, cursor: Optional[str], **criteria: Optional[str]) -> dict:
@@ -178,9 +200,14 @@ class Ledger:
 
     # -- rewards ---------------------------------------------------------
     def create_reward(self, request: schemas.CreateReward) -> dict:
-        item = {**key_of(reward_key(request.reward_id)), "reward_id": request.reward_id,
-                "name": request.name, "points_cost": request.points_cost, "stock": request.stock,
-                "created_at": format_instant(clock.now())}
+        item = {
+            **key_of(reward_key(request.reward_id)),
+            "reward_id": request.reward_id,
+            "name": request.name,
+            "points_cost": request.points_cost,
+            "stock": request.stock,
+            "created_at": format_instant(clock.now()),
+        }
         if not self.store.put(item, condition="attribute_not_exists(pk)"):
             raise RewardExistsError(f"reward {request.reward_id!r} already exists")
         return reward_view(item)

@@ -1,5 +1,6 @@
 """The read side: members, history, notifications, stats, rewards and vouchers
 as the contract shows them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,16 +15,49 @@ from chalicelib.domain.wallet import key_expires
 
 EXPIRING_WINDOW = dt.timedelta(days=30)
 PUBLIC_TX_FIELDS = (
-    "transaction_id", "member_id", "type", "points", "balance_after", "created_at",
-    "order_id", "reason", "breakdown", "storefront", "reward_id",
-    "reversed_transaction_id", "unrecovered_points", "amount",
-    "counterparty_member_id", "coupon_id",
+    "transaction_id",
+    "member_id",
+    "type",
+    "points",
+    "balance_after",
+    "created_at",
+    "order_id",
+    "reason",
+    "breakdown",
+    "storefront",
+    "reward_id",
+    "reversed_transaction_id",
+    "unrecovered_points",
+    "amount",
+    "counterparty_member_id",
+    "coupon_id",
 )
 STATS_FIELDS = ("points_earned", "points_redeemed", "points_expired", "points_adjusted", "points_reversed")
-COUPON_FIELDS = ("coupon_id", "code", "member_id", "template_id", "name", "discount", "min_order_amount",
-                 "source", "status", "issued_at", "expires_at", "used_at", "order_id", "discount_amount")
-DAILY_FIELDS = ("members_joined", "earns", "purchase_amount", "points_earned", "points_redeemed",
-                "points_expired", "coupons_used")
+COUPON_FIELDS = (
+    "coupon_id",
+    "code",
+    "member_id",
+    "template_id",
+    "name",
+    "discount",
+    "min_order_amount",
+    "source",
+    "status",
+    "issued_at",
+    "expires_at",
+    "used_at",
+    "order_id",
+    "discount_amount",
+)
+DAILY_FIELDS = (
+    "members_joined",
+    "earns",
+    "purchase_amount",
+    "points_earned",
+    "points_redeemed",
+    "points_expired",
+    "coupons_used",
+)
 
 
 def transaction_view(tx: dict) -> dict:
@@ -49,9 +83,7 @@ def member_view(program: Program, member: Member, now: dt.datetime) -> dict:
         "balance": member.balance,
         "lifetime_points": member.lifetime_points,
         "quarter_spend": quarter_spend,
-        "next_tier": (
-            {"name": upper.name, "spend_needed": upper.min_spend - quarter_spend} if upper else None
-        ),
+        "next_tier": ({"name": upper.name, "spend_needed": upper.min_spend - quarter_spend} if upper else None),
         "expiring": [{"points": points, "expires_at": key_expires(key)} for key, points in expiring],
         "referral_code": member.referral_code,
         "created_at": member.created_at,
@@ -79,9 +111,15 @@ def coupon_view(item: dict, now_text: str) -> dict:
 
 
 def template_view(item: dict) -> dict:
-    return {"template_id": item["template_id"], "name": item["name"], "discount": item["discount"],
-            "min_order_amount": int(item.get("min_order_amount") or 0), "valid_days": int(item["valid_days"]),
-            "points_cost": item.get("points_cost"), "created_at": item.get("created_at")}
+    return {
+        "template_id": item["template_id"],
+        "name": item["name"],
+        "discount": item["discount"],
+        "min_order_amount": int(item.get("min_order_amount") or 0),
+        "valid_days": int(item["valid_days"]),
+        "points_cost": item.get("points_cost"),
+        "created_at": item.get("created_at"),
+    }
 
 
 def daily_view(days: list[str], shards: list[dict]) -> dict:
@@ -102,8 +140,11 @@ def stats_view(program: Program, shards: list[dict]) -> dict:
             if name not in ("pk", "sk"):
                 totals[name] += int(value)
     outstanding = (
-        totals["points_earned"] - totals["points_redeemed"] - totals["points_expired"]
-        + totals["points_adjusted"] + totals["points_reversed"]
+        totals["points_earned"]
+        - totals["points_redeemed"]
+        - totals["points_expired"]
+        + totals["points_adjusted"]
+        + totals["points_reversed"]
     )
     return {
         "members": totals["members"],
@@ -117,15 +158,24 @@ def stats_view(program: Program, shards: list[dict]) -> dict:
 
 
 def reward_view(item: dict) -> dict:
-    return {"reward_id": item["reward_id"], "name": item["name"],
-            "points_cost": int(item["points_cost"]), "stock": item.get("stock"),
-            "created_at": item.get("created_at")}
+    return {
+        "reward_id": item["reward_id"],
+        "name": item["name"],
+        "points_cost": int(item["points_cost"]),
+        "stock": item.get("stock"),
+        "created_at": item.get("created_at"),
+    }
 
 
 def voucher_view(item: dict) -> dict:
-    return {"code": item.get("code") or item["pk"].split("#", 1)[1], "member_id": item["member_id"],
-            "reward_id": item["reward_id"], "transaction_id": item["transaction_id"],
-            "status": item.get("status", "issued"), "issued_at": item.get("issued_at")}
+    return {
+        "code": item.get("code") or item["pk"].split("#", 1)[1],
+        "member_id": item["member_id"],
+        "reward_id": item["reward_id"],
+        "transaction_id": item["transaction_id"],
+        "status": item.get("status", "issued"),
+        "issued_at": item.get("issued_at"),
+    }
 
 
 def notification_view(item: dict) -> dict:

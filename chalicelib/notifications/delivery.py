@@ -11,6 +11,7 @@ A passing provider error (throttling, a timeout, a 5xx) puts the item back to
 hour; any other rejection makes it `failed` at once. Logs name the
 notification id and the provider's error code, never an address or a number.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,13 +23,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import backoff
 from chalicelib.domain.calendar import format_instant, local_date, parse_instant
+from chalicelib.domain.phones import InvalidPhoneError, to_e164
 from chalicelib.domain.program import Program
 from chalicelib.errors import THROTTLING_CODES, ThrottledError
 from chalicelib.ledger.programs import Programs
-from chalicelib.storage.repository import PROGRAM_KEY, notification_sk
 from chalicelib.notifications.outbox import OUTBOX_SHARD
-from chalicelib.domain.phones import InvalidPhoneError, to_e164
 from chalicelib.storage.queues import QueueSender
+from chalicelib.storage.repository import PROGRAM_KEY, notification_sk
 from chalicelib.storage.store import PROFILE, Store, member_pk
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,20 @@ SUBJECTS = {
 }
 # Korean unless the member chose English (`locale` "en"): the texts of the v2 notifications
 BRAND = {"ko": "[단골]", "en": "[Dangol]"}
-MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-             "October", "November", "December")
+MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 # currency -> (symbol, digits after the decimal point of its smallest unit)
 CURRENCIES = {"KRW": ("₩", 0), "JPY": ("¥", 0), "USD": ("$", 2), "EUR": ("€", 2), "GBP": ("£", 2)}
 
@@ -60,7 +73,7 @@ def money(amount: int, currency: str) -> str:
         return f"{sign}{amount:,} {currency}"
     if digits == 0:
         return f"{sign}{symbol}{amount:,}"
-    whole, cents = divmod(amount, 10 ** digits)
+    whole, cents = divmod(amount, 10**digits)
     return f"{sign}{symbol}{whole:,}.{cents:0{digits}d}"
 
 
@@ -90,13 +103,14 @@ def statement_text(data: dict, program: Program, lang: str) -> str:
     soon = sum(int(e["points"]) for e in expiring)
     by = local_day(expiring[-1]["expires_at"], program.timezone) if expiring else None
     if lang == "en":
-        ladder = (f"{money(upper['spend_needed'], program.currency)} more to reach {upper['name']}"
-                  if upper else "top tier")
-        expiry = (f"{points_text(soon)} expire within 30 days (by {by})" if expiring
-                  else "no points expire within 30 days")
+        ladder = (
+            f"{money(upper['spend_needed'], program.currency)} more to reach {upper['name']}" if upper else "top tier"
+        )
+        expiry = (
+            f"{points_text(soon)} expire within 30 days (by {by})" if expiring else "no points expire within 30 days"
+        )
         return f"{BRAND['en']} Your points for {month}: balance {balance}, tier {tier} ({ladder}), {expiry}."
-    ladder = (f"다음 등급 {upper['name']}까지 {money(upper['spend_needed'], program.currency)}"
-              if upper else "최고 등급")
+    ladder = f"다음 등급 {upper['name']}까지 {money(upper['spend_needed'], program.currency)}" if upper else "최고 등급"
     expiry = f"30일 안에 소멸 예정 {points_text(soon)} ({by}까지)" if expiring else "30일 안에 소멸 예정 포인트 없음"
     return f"{BRAND['ko']} {month} 포인트 안내: 잔액 {balance}, 등급 {tier} ({ladder}), {expiry}"
 
@@ -174,9 +188,17 @@ class PassingDeliveryError(Exception):
 
 
 PASSING_CODES = {
-    "Throttling", "ThrottlingException", "TooManyRequestsException", "ServiceUnavailable",
-    "ServiceUnavailableException", "InternalFailure", "InternalError", "InternalErrorException",
-    "RequestTimeout", "RequestTimeoutException", "KMSThrottlingException",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalError",
+    "InternalErrorException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "KMSThrottlingException",
 }
 # How long a notification is retried through passing errors before it is `failed`.
 RETRY_WINDOW = dt.timedelta(hours=1, minutes=10)
@@ -213,8 +235,9 @@ class NotificationSender:
         # do not all read the program item, the one item they would share
         self.programs = programs
 
-    def _write(self, pk: str, sk: str, expression: str, names: dict, values: dict,
-               condition: Optional[str] = None) -> Optional[dict]:
+    def _write(
+        self, pk: str, sk: str, expression: str, names: dict, values: dict, condition: Optional[str] = None
+    ) -> Optional[dict]:
         """A status write after the claim (the outcome, or the claim released): tried
         again a few times when it fails for a passing reason, since an item left
         `sending` is one the sweeper can only call unconfirmed."""
@@ -254,7 +277,9 @@ class NotificationSender:
         if program is None:
             program = self.programs.remember(found.get(PROGRAM_KEY))
         claimed = self.store.update(
-            pk, sk, "SET #s = :sending, #c = :now, #f = if_not_exists(#f, :now)",
+            pk,
+            sk,
+            "SET #s = :sending, #c = :now, #f = if_not_exists(#f, :now)",
             {"#s": "status", "#c": "claimed_at", "#f": "first_attempt_at"},
             {":sending": "sending", ":queued": "queued", ":now": format_instant(now)},
             condition="#s = :queued",
@@ -278,9 +303,10 @@ class NotificationSender:
                 self.ses.send_email(
                     Source=self.sender,
                     Destination={"ToAddresses": [profile["email"]]},
-                    Message={"Subject": {"Data": subject_text(claimed["type"], data,
-                                                               language(profile.get("locale")))},
-                             "Body": {"Text": {"Data": text}}},
+                    Message={
+                        "Subject": {"Data": subject_text(claimed["type"], data, language(profile.get("locale")))},
+                        "Body": {"Text": {"Data": text}},
+                    },
                 )
                 status = "sent"
             elif channel == "sms":
@@ -295,17 +321,27 @@ class NotificationSender:
         except Exception as error:
             code, passing = error_code(error)
             # the id and the code only: a provider's message names the recipient
-            log.warning("notification %s: delivery failed (%s%s)", notification_id, code,
-                        ", will retry" if passing else "")
+            log.warning(
+                "notification %s: delivery failed (%s%s)", notification_id, code, ", will retry" if passing else ""
+            )
             first = claimed.get("first_attempt_at") or format_instant(now)
             if passing and format_instant(now - RETRY_WINDOW) < first:
                 attempts = int(claimed.get("attempts", 0)) + 1
                 retry_in = backoff_seconds(attempts)
-                self._write(pk, sk, "SET #s = :queued, #a = :n, #r = :r, #e = :code",
-                            {"#s": "status", "#a": "attempts", "#r": "retry_at", "#e": "error_code"},
-                            {":queued": "queued", ":sending": "sending", ":n": attempts, ":code": code,
-                             ":r": format_instant(now + dt.timedelta(seconds=retry_in))},
-                            condition="#s = :sending")
+                self._write(
+                    pk,
+                    sk,
+                    "SET #s = :queued, #a = :n, #r = :r, #e = :code",
+                    {"#s": "status", "#a": "attempts", "#r": "retry_at", "#e": "error_code"},
+                    {
+                        ":queued": "queued",
+                        ":sending": "sending",
+                        ":n": attempts,
+                        ":code": code,
+                        ":r": format_instant(now + dt.timedelta(seconds=retry_in)),
+                    },
+                    condition="#s = :sending",
+                )
                 raise PassingDeliveryError(code, retry_in) from None
             status = "failed"
         if status == "failed" and code:

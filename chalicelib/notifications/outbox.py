@@ -13,12 +13,14 @@ for items older than the lease:
   and delivery is at most once, so it is `failed` with the code
   DELIVERY_UNCONFIRMED rather than sent again.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import logging
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from botocore.exceptions import ClientError
 
@@ -36,12 +38,20 @@ def outbox_shard(notification_id: str, shards: int) -> str:
 
 
 def generation_of(sk: str) -> int:
-    return int(sk[1:sk.index("#")]) if sk.startswith("G") else 0
+    return int(sk[1 : sk.index("#")]) if sk.startswith("G") else 0
 
 
 class OutboxSweeper:
-    def __init__(self, client, table: str, publisher, clock: Callable[[], dt.datetime],
-                 shards: int, lease: dt.timedelta, page_size: int = 100):
+    def __init__(
+        self,
+        client,
+        table: str,
+        publisher,
+        clock: Callable[[], dt.datetime],
+        shards: int,
+        lease: dt.timedelta,
+        page_size: int = 100,
+    ):
         self.client = client
         self.table = table
         self.pages = IndexPages(client, table)
@@ -63,8 +73,8 @@ class OutboxSweeper:
                 if remaining_ms() < reserve_ms:
                     return counts
                 keys, cursor = self.pages.page(
-                    Source(OUTBOX_INDEX, OUTBOX_SHARD, str(shard), "created_at", before),
-                    self.page_size, cursor)
+                    Source(OUTBOX_INDEX, OUTBOX_SHARD, str(shard), "created_at", before), self.page_size, cursor
+                )
                 redrive = []
                 for pk, sk in keys:
                     outcome = self._settle(pk, sk, now, before)
@@ -79,8 +89,9 @@ class OutboxSweeper:
         return counts
 
     def _settle(self, pk: str, sk: str, now: dt.datetime, before: str) -> Optional[tuple[str, Any]]:
-        item = self.client.get_item(TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}},
-                                    ConsistentRead=True).get("Item")
+        item = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
         if not item:
             return None
         status = item.get("status", {}).get("S")
@@ -91,28 +102,39 @@ class OutboxSweeper:
             # once per lease: a message re-driven a moment ago may just be waiting its turn
             try:
                 self.client.update_item(
-                    TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                    TableName=self.table,
+                    Key={"pk": {"S": pk}, "sk": {"S": sk}},
                     UpdateExpression="SET #r = :now",
                     ConditionExpression="#s = :queued AND (attribute_not_exists(#r) OR #r <= :before)",
                     ExpressionAttributeNames={"#r": "redriven_at", "#s": "status"},
-                    ExpressionAttributeValues={":now": {"S": format_instant(now)},
-                                               ":queued": {"S": "queued"}, ":before": {"S": before}},
+                    ExpressionAttributeValues={
+                        ":now": {"S": format_instant(now)},
+                        ":queued": {"S": "queued"},
+                        ":before": {"S": before},
+                    },
                 )
             except ClientError as error:
                 if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                     return None
                 raise
-            return "redriven", {"member_id": item["member_id"]["S"], "notification_id": notification_id,
-                                "generation": generation_of(sk)}
+            return "redriven", {
+                "member_id": item["member_id"]["S"],
+                "notification_id": notification_id,
+                "generation": generation_of(sk),
+            }
         if status == "sending" and item.get("claimed_at", {}).get("S", "") <= before:
             try:
                 self.client.update_item(
-                    TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                    TableName=self.table,
+                    Key={"pk": {"S": pk}, "sk": {"S": sk}},
                     UpdateExpression="SET #s = :failed, #e = :code REMOVE #o",
                     ConditionExpression="#s = :sending",
                     ExpressionAttributeNames={"#s": "status", "#e": "error_code", "#o": OUTBOX_SHARD},
-                    ExpressionAttributeValues={":failed": {"S": "failed"}, ":sending": {"S": "sending"},
-                                               ":code": {"S": "DELIVERY_UNCONFIRMED"}},
+                    ExpressionAttributeValues={
+                        ":failed": {"S": "failed"},
+                        ":sending": {"S": "sending"},
+                        ":code": {"S": "DELIVERY_UNCONFIRMED"},
+                    },
                 )
             except ClientError as error:
                 if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -122,7 +144,9 @@ class OutboxSweeper:
             return "unconfirmed", None
         if status in ("sent", "failed", "skipped"):  # done: out of the index
             self.client.update_item(
-                TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}},
-                UpdateExpression="REMOVE #o", ExpressionAttributeNames={"#o": OUTBOX_SHARD},
+                TableName=self.table,
+                Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                UpdateExpression="REMOVE #o",
+                ExpressionAttributeNames={"#o": OUTBOX_SHARD},
             )
         return None

@@ -4,6 +4,7 @@ The job workers walk an index in pages of a bounded size and carry the
 page's `LastEvaluatedKey` in their queue messages as the checkpoint, so a
 walk can stop after any page and go on in another invocation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ class Source:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
     @classmethod
-    def from_message(cls, data: dict) -> "Source":
+    def from_message(cls, data: dict) -> Source:
         return cls(**data)
 
 
@@ -38,8 +39,7 @@ class IndexPages:
         self.client = client
         self.table = table
 
-    def page(self, source: Source, limit: int, start: Optional[dict]
-             ) -> tuple[list[tuple[str, str]], Optional[dict]]:
+    def page(self, source: Source, limit: int, start: Optional[dict]) -> tuple[list[tuple[str, str]], Optional[dict]]:
         """Up to `limit` table keys (pk, sk) from `source` after `start` (a
         previous page's `LastEvaluatedKey`, as DynamoDB JSON), and the key to
         start the next page from (None: the walk is over)."""

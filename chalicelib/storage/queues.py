@@ -1,5 +1,6 @@
 """Sending messages to an SQS queue, ten per request (the notification queue's
 outbox pointers, the job queue's tasks)."""
+
 from __future__ import annotations
 
 import json
@@ -22,11 +23,12 @@ class QueueSender:
 
     def send(self, messages: list[dict]) -> None:
         for start in range(0, len(messages), 10):
-            batch = messages[start:start + 10]
+            batch = messages[start : start + 10]
             response = self.sqs.send_message_batch(
                 QueueUrl=self.url,
-                Entries=[{"Id": str(i), "MessageBody": json.dumps(m, separators=(",", ":"))}
-                         for i, m in enumerate(batch)],
+                Entries=[
+                    {"Id": str(i), "MessageBody": json.dumps(m, separators=(",", ":"))} for i, m in enumerate(batch)
+                ],
             )
             if response.get("Failed"):
                 raise RuntimeError(f"SQS refused {len(response['Failed'])} {self.what}")

@@ -34,6 +34,7 @@ Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
 (listed_tier, member_id), `dormant` (dormant_segment, member_id) and
 `activity` (activity_shard, last_activity_at).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,7 +43,7 @@ from typing import Any, Optional
 
 from chalicelib.domain.member import Member
 from chalicelib.domain.wallet import NewBundle, NewLot, Page, Piece, Run, Taken
-from chalicelib.storage.store import PROFILE, Store, member_pk, member_sk, to_attrs, from_attrs
+from chalicelib.storage.store import PROFILE, Store, from_attrs, member_pk, member_sk, to_attrs
 
 PROGRAM_KEY = ("PROGRAM", "CONFIG")
 LADDER_KEY = {"pk": "PROGRAM", "sk": "TIER_LADDER_APPLIED"}
@@ -114,14 +115,22 @@ def lot_sk(generation: int, base: str, key: str) -> str:
 
 
 def lot_item(member: Member, lot: NewLot) -> dict:
-    return {"pk": member_pk(member.member_id), "sk": lot_sk(member.generation, lot.base, lot.key),
-            "base": lot.base, "key": lot.key, "points": lot.points, "taken": 0}
+    return {
+        "pk": member_pk(member.member_id),
+        "sk": lot_sk(member.generation, lot.base, lot.key),
+        "base": lot.base,
+        "key": lot.key,
+        "points": lot.points,
+        "taken": 0,
+    }
 
 
 def bundle_item(member: Member, bundle: NewBundle) -> dict:
-    return {"pk": member_pk(member.member_id),
-            "sk": member_sk(member.generation, f"BUNDLE#{bundle.bundle_id}"),
-            "segments": [[key, points] for key, points in bundle.segments]}
+    return {
+        "pk": member_pk(member.member_id),
+        "sk": member_sk(member.generation, f"BUNDLE#{bundle.bundle_id}"),
+        "segments": [[key, points] for key, points in bundle.segments],
+    }
 
 
 def taken_key(member: Member, taken: Taken) -> dict:
@@ -157,8 +166,13 @@ class LotReader:
         response = self._query(member, prefix + run.floor, end, limit, start_after)
         pieces = page.pieces + [piece_from(from_attrs(a)) for a in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
-        return Page(pieces, complete=last is None and end == run_end, cursor=last, reads=page.reads + 1,
-                    until=until if until is not None and last is None else page.until)
+        return Page(
+            pieces,
+            complete=last is None and end == run_end,
+            cursor=last,
+            reads=page.reads + 1,
+            until=until if until is not None and last is None else page.until,
+        )
 
     def range_pieces(self, member: Member, base: str, kind: str, start: str, end: str) -> list[Piece]:
         """Every lot of `base` with start <= key <= end, in key order."""
@@ -178,8 +192,7 @@ class LotReader:
         item = self.store.get(member_pk(member.member_id), member_sk(member.generation, f"BUNDLE#{bundle_id}"))
         return [Piece(str(k), int(p)) for k, p in (item or {}).get("segments") or []]
 
-    def _query(self, member: Member, first: str, last: str, limit: Optional[int],
-               start_after: Optional[dict]) -> dict:
+    def _query(self, member: Member, first: str, last: str, limit: Optional[int], start_after: Optional[dict]) -> dict:
         """The member's items with first <= sk <= last (strongly consistent)."""
         kwargs: dict[str, Any] = {
             "TableName": self.store.table,
@@ -195,7 +208,7 @@ class LotReader:
 
 
 # -- keys of the items outside the ledger's reads above ------------------
-API_KEY_LISTING_PK = "APIKEYS"   # APIKEYS / KEY#<key_id>: the listing of API keys; APIKEYS / ADMINS: live admin keys
+API_KEY_LISTING_PK = "APIKEYS"  # APIKEYS / KEY#<key_id>: the listing of API keys; APIKEYS / ADMINS: live admin keys
 API_KEY_ADMIN_COUNTER_SK = "ADMINS"
 API_KEY_LISTING_PREFIX = "KEY#"
 IDEMPOTENCY_SK = "IDEMPOTENCY"
@@ -266,7 +279,7 @@ def key_of(key: tuple[str, str]) -> dict[str, str]:
 
 
 BIRTHDAYS_DONE_KEY = ("PROGRAM", "BIRTHDAYS_DONE_THROUGH")  # the last day whose birthday run completed
-STATEMENTS_DONE_KEY = ("PROGRAM", "STATEMENTS_DONE")        # §13: the month whose statements were all sent
+STATEMENTS_DONE_KEY = ("PROGRAM", "STATEMENTS_DONE")  # §13: the month whose statements were all sent
 
 
 def warned_sk(generation: int, day: str) -> str:
@@ -277,4 +290,4 @@ def warned_sk(generation: int, day: str) -> str:
 def member_of_profile(pk: str, sk: str) -> Optional[str]:
     """The member id of a profile's key; None for any other item."""
     prefix = member_pk("")
-    return pk[len(prefix):] if sk == PROFILE and pk.startswith(prefix) else None
+    return pk[len(prefix) :] if sk == PROFILE and pk.startswith(prefix) else None

@@ -2,13 +2,15 @@
 writes, Queries, and one TransactWriteItems per change (`Commit`) whose
 actions each say what a failed condition means. The item layout is in
 `repository.py`."""
+
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Optional
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -65,6 +67,7 @@ PROFILE = "PROFILE"
 
 def table_definition(name: str) -> dict:
     """The table as `create_table` takes it (also mirrored in the SAM template)."""
+
     def index(index_name: str, hash_key: str, range_key: str) -> dict:
         return {
             "IndexName": index_name,
@@ -81,10 +84,23 @@ def table_definition(name: str) -> dict:
         "AttributeDefinitions": [
             {"AttributeName": a, "AttributeType": "S"}
             for a in (
-                "pk", "sk", "expiry_shard", "next_expiry", "tier_shard",
-                "tier_review", "birthday_key", "member_shard", "outbox_shard", "created_at",
-                "member_id", "phone_digits", "email_lower", "listed_tier", "dormant_segment",
-                "activity_shard", "last_activity_at",
+                "pk",
+                "sk",
+                "expiry_shard",
+                "next_expiry",
+                "tier_shard",
+                "tier_review",
+                "birthday_key",
+                "member_shard",
+                "outbox_shard",
+                "created_at",
+                "member_id",
+                "phone_digits",
+                "email_lower",
+                "listed_tier",
+                "dormant_segment",
+                "activity_shard",
+                "last_activity_at",
             )
         ],
         "KeySchema": [
@@ -121,7 +137,7 @@ def item_size(item: dict) -> int:
 
 
 def _value_size(value: dict) -> int:
-    (kind, inner), = value.items()
+    ((kind, inner),) = value.items()
     if kind == "S":
         return len(inner.encode())
     if kind == "N":
@@ -178,8 +194,8 @@ class CommitConflict(Exception):
     item it found (when the action asked for it)."""
 
     failed: list[tuple[Condition, Optional[dict]]] = field(default_factory=list)
-    contended: bool = False   # another transaction held an item (TransactionConflict)
-    throttled: bool = False   # a partition refused for throughput: nothing was written
+    contended: bool = False  # another transaction held an item (TransactionConflict)
+    throttled: bool = False  # a partition refused for throughput: nothing was written
 
     def __str__(self) -> str:
         return f"commit cancelled: {[c.kind for c, _ in self.failed]}"
@@ -199,8 +215,7 @@ class Commit:
     def __len__(self) -> int:
         return len(self.actions)
 
-    def put_versioned(self, item: dict, expected_version: Optional[int],
-                      on_fail: Condition = STALE) -> None:
+    def put_versioned(self, item: dict, expected_version: Optional[int], on_fail: Condition = STALE) -> None:
         """Put `item`; the stored one must still be at `expected_version`
         (None: must not exist yet)."""
         put: dict[str, Any] = {"TableName": self.table, "Item": to_attrs(item)}
@@ -333,10 +348,12 @@ class Store:
     def replace(self, item: dict) -> Optional[dict]:
         """Put `item` unconditionally; returns the item it replaced (same request)."""
         try:
-            response = self.client.put_item(TableName=self.table, Item=to_attrs(item),
-                                            ReturnValues="ALL_OLD")
+            response = self.client.put_item(TableName=self.table, Item=to_attrs(item), ReturnValues="ALL_OLD")
         except ClientError as error:
-            raise too_large(error) or error
+            refusal = too_large(error)
+            if refusal is None:
+                raise
+            raise refusal from error
         old = response.get("Attributes")
         return from_attrs(old) if old else None
 
@@ -349,7 +366,10 @@ class Store:
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
-            raise too_large(error) or error
+            refusal = too_large(error)
+            if refusal is None:
+                raise
+            raise refusal from error
         return True
 
     def update(
@@ -378,7 +398,10 @@ class Store:
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
-            raise too_large(error) or error
+            refusal = too_large(error)
+            if refusal is None:
+                raise
+            raise refusal from error
         return from_attrs(response["Attributes"])
 
     def query_page(
@@ -466,7 +489,7 @@ class Store:
             reasons = error.response.get("CancellationReasons") or []
             failed: list[tuple[Condition, Optional[dict]]] = []
             contended = throttled = False
-            for condition, reason in zip(commit.conditions, reasons):
+            for condition, reason in zip(commit.conditions, reasons, strict=False):
                 code = reason.get("Code")
                 if code == "ConditionalCheckFailed":
                     failed.append((condition, from_attrs(reason["Item"]) if reason.get("Item") else None))
@@ -488,8 +511,10 @@ def decode_cursor(cursor: str) -> dict:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(key, dict) or set(key) != {"pk", "sk"} or not all(
-            isinstance(v, str) and v for v in key.values()
+        if (
+            not isinstance(key, dict)
+            or set(key) != {"pk", "sk"}
+            or not all(isinstance(v, str) and v for v in key.values())
         ):
             raise ValueError
         return key

@@ -4,6 +4,7 @@ against the app served over HTTP in this process (tests/served.py).
 Playwright never downloads a browser here: it launches /usr/bin/chromium. Where no
 Chromium is installed these tests are skipped with a message saying so (`.ci/run`
 installs it). Screenshots go to tests/artifacts/ (git-ignored)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -17,16 +18,26 @@ import pytest
 
 CHROMIUM = os.environ.get("DANGOL_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[1] / "artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
 
 def pytest_collection_modifyitems(config, items):
     if pathlib.Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK):
         return
-    skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM}: install Debian's chromium "
-                                   "(apt-get install chromium) to run the browser tests")
+    skip = pytest.mark.skip(
+        reason=f"no Chromium at {CHROMIUM}: install Debian's chromium "
+        "(apt-get install chromium) to run the browser tests"
+    )
     for item in items:
         if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(skip)
@@ -39,8 +50,14 @@ def chromium():
     profile = tempfile.mkdtemp(prefix="dangol-chromium-")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=ARGS, headless=True,
-            viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="UTC")
+            profile,
+            executable_path=CHROMIUM,
+            args=ARGS,
+            headless=True,
+            viewport={"width": 1280, "height": 900},
+            locale="en-US",
+            timezone_id="UTC",
+        )
         context.set_default_timeout(15_000)
         try:
             yield context
@@ -108,8 +125,14 @@ def served_to_a_browser():
         local.create_resources()
         admin = local.create_api_key("admin", "hq")
         storefront = local.create_api_key("storefront", "pos-1")
-        server = LocalDevServer(app_module.app, Config(chalice_stage="dev"), "127.0.0.1", 0,
-                                handler_cls=OneRequestAtATime, server_cls=Server)
+        server = LocalDevServer(
+            app_module.app,
+            Config(chalice_stage="dev"),
+            "127.0.0.1",
+            0,
+            handler_cls=OneRequestAtATime,
+            server_cls=Server,
+        )
         port = server.server.server_address[1]
         thread = threading.Thread(target=server.server.serve_forever, daemon=True)
         thread.start()

@@ -1,4 +1,5 @@
 """A known data set for the browser tests: the demo program, three members and a coupon."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ from tests.conftest import DEMO_PROGRAM
 
 PROGRAM = {**DEMO_PROGRAM, "promotions": []}
 MEMBERS = (  # id, name, phone, email, purchase amount
-    ("kim", "Kim Minji", "010-1111-2222", "kim@example.com", 350000),   # 열매
-    ("lee", "Lee Jun", "010-3333-4444", None, 700000),                  # 나무
-    ("park", "Park Sora", "010-5555-6666", None, 0),                    # 새싹
+    ("kim", "Kim Minji", "010-1111-2222", "kim@example.com", 350000),  # 열매
+    ("lee", "Lee Jun", "010-3333-4444", None, 700000),  # 나무
+    ("park", "Park Sora", "010-5555-6666", None, 0),  # 새싹
 )
 
 
@@ -32,7 +33,12 @@ def fill(served) -> dict:
         if amount:
             call(served, "POST", f"/members/{member_id}/earn", {"order_id": f"o-{member_id}", "amount": amount})
     call(served, "POST", "/members/lee/redeem", {"points": 1000})
-    call(served, "POST", "/coupon-templates", {"template_id": "w3000", "name": "3,000 won off",
-                                                "discount": {"type": "amount", "amount": 3000}}, key="admin")
+    call(
+        served,
+        "POST",
+        "/coupon-templates",
+        {"template_id": "w3000", "name": "3,000 won off", "discount": {"type": "amount", "amount": 3000}},
+        key="admin",
+    )
     coupon = call(served, "POST", "/members/kim/coupons", {"template_id": "w3000"}, key="admin")
     return {"coupon_code": coupon["code"]}

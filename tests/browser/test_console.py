@@ -1,8 +1,7 @@
 """The operator console in headless Chromium: sign-in, the overview's numbers and
 charts for a known data set, the program editor and its preview, members."""
-from __future__ import annotations
 
-import json
+from __future__ import annotations
 
 import pytest
 
@@ -112,12 +111,20 @@ def test_the_preview_matches_a_real_earn(page, served):
     page.wait_for_selector("#preview-breakdown")
     shown = page.inner_text("#preview-points")
     rows = [row.split("\t") for row in page.inner_text("#preview-breakdown tbody").splitlines()]
-    earned = shop.call(served, "POST", "/members/park/earn", {
-        "order_id": "preview-check", "amount": 50000,
-        "items": [{"sku": "sample-1", "category": "new-arrivals", "amount": 20000}]})
+    earned = shop.call(
+        served,
+        "POST",
+        "/members/park/earn",
+        {
+            "order_id": "preview-check",
+            "amount": 50000,
+            "items": [{"sku": "sample-1", "category": "new-arrivals", "amount": 20000}],
+        },
+    )
     assert shown == f"{earned['points']:,}" == "700"
     assert [[r.strip() for r in row] for row in rows] == [
-        [line["rule"], f"{line['points']:,}"] for line in earned["breakdown"]]
+        [line["rule"], f"{line['points']:,}"] for line in earned["breakdown"]
+    ]
     # an invalid rule in the editor is named by the preview too, next to its field
     field(page, "base_rate").fill("abc")
     page.click("#preview-form button[type=submit]")

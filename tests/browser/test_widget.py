@@ -1,10 +1,10 @@
 """The member page in headless Chromium, at a phone's size: a storefront's widget
 token shows that member; an expired or forged token is refused."""
+
 from __future__ import annotations
 
 import base64
 import json
-import urllib.parse
 
 import pytest
 
@@ -84,7 +84,8 @@ def test_a_storefront_page_opens_the_member_page_by_a_form_post(phone, served):
     token = token_for(served, "lee")
     phone.set_content(
         f'<form method="post" action="{served.url}/widget"><input type="hidden" name="token" '
-        f'value="{token}"><button>My points</button></form>')
+        f'value="{token}"><button>My points</button></form>'
+    )
     phone.click("button")
     phone.wait_for_selector("#member:not([hidden])")
     assert phone.inner_text("#tier") == "나무"
@@ -114,13 +115,16 @@ def test_a_token_shows_its_own_member_and_cannot_be_turned_to_another(phone, ser
     phone.wait_for_selector("#member:not([hidden])")
     lee = shop.call(served, "GET", "/members/lee")
     # the routes take no member id: naming lee in a query still reads kim
-    answer = phone.evaluate("""async ([token]) => {
+    answer = phone.evaluate(
+        """async ([token]) => {
         const r = await fetch('widget/api/member?member_id=lee', {headers: {Authorization: 'Bearer ' + token}});
         return [r.status, (await r.json()).member_id];
-    }""", [token])
+    }""",
+        [token],
+    )
     assert answer == [200, "kim"]
     # kim's token rewritten to name lee is refused (the signature covers the member)
-    payload, signature = token[len("dgw_"):].split(".")
+    payload, signature = token[len("dgw_") :].split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     forged_payload = base64.urlsafe_b64encode(json.dumps({**claims, "m": "lee"}).encode()).rstrip(b"=").decode()
     phone.evaluate("sessionStorage.clear()")

@@ -3,6 +3,7 @@ openapi-python-client (pinned in requirements-dev.txt) and openapi-typescript wi
 the TypeScript compiler (pinned in package.json / package-lock.json here, installed
 into node_modules/ by `npm ci` on first use). A generator that prints anything but
 its usual lines (a warning, a skipped schema or endpoint) fails the test."""
+
 from __future__ import annotations
 
 import contextlib
@@ -15,7 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -44,8 +45,11 @@ def run(command: list[str], cwd: pathlib.Path) -> str:
 def unexpected_lines(output: str, expected: list[str]) -> list[str]:
     """Every non-blank line of `output` that none of the `expected` patterns matches:
     a warning, a skipped part of the document, or anything else new."""
-    return [line for line in output.splitlines()
-            if line.strip() and not any(re.match(pattern, line) for pattern in expected)]
+    return [
+        line
+        for line in output.splitlines()
+        if line.strip() and not any(re.match(pattern, line) for pattern in expected)
+    ]
 
 
 @contextlib.contextmanager
@@ -76,10 +80,21 @@ def node_tools() -> pathlib.Path:
 def python_client(tmp_path_factory):
     """(generator output, the generated package imported)."""
     folder = tmp_path_factory.mktemp("python-client")
-    output = run([str(pathlib.Path(sys.executable).parent / "openapi-python-client"), "generate",
-                  "--path", str(document_file(folder)), "--meta", "none",
-                  "--output-path", str(folder / PYTHON_CLIENT),
-                  "--config", str(HERE / "openapi-python-client.yaml")], folder)
+    output = run(
+        [
+            str(pathlib.Path(sys.executable).parent / "openapi-python-client"),
+            "generate",
+            "--path",
+            str(document_file(folder)),
+            "--meta",
+            "none",
+            "--output-path",
+            str(folder / PYTHON_CLIENT),
+            "--config",
+            str(HERE / "openapi-python-client.yaml"),
+        ],
+        folder,
+    )
     sys.path.insert(0, str(folder))
     try:
         package = importlib.import_module(PYTHON_CLIENT)

@@ -3,7 +3,8 @@ then the same request (same Idempotency-Key), job run or queue drain is retried 
 a fresh container.
 
 For every write path, a dry run counts its AWS calls; then for each boundary (before
-each call N, and after the last; after call N is before call N + 1) a fresh world is set up the same way, the process dies
+each call N, and after the last; after call N is before call N + 1) a fresh world is set up
+the same way, the process dies
 there (`devtools.faults.ProcessDeath`, which nothing in Dangol catches), the
 container is replaced (caches and clients gone, messages it had received visible
 again as after the queue's visibility timeout) and the step is retried. Then:
@@ -14,6 +15,7 @@ again as after the queue's visibility timeout) and the step is retried. Then:
 - a retried request answers as the dry run's request did;
 - a notification is sent at most once (delivery claims it first, by design).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,7 +23,8 @@ import copy
 import dataclasses
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -31,8 +34,15 @@ from tests.conftest import DEMO_PROGRAM, Api
 
 START = "2027-01-15T03:00:00Z"
 PROGRAM = {**copy.deepcopy(DEMO_PROGRAM), "birthday_bonus": 500}
-GENERATED = {"transaction_id", "reversed_transaction_id", "notification_id", "code",
-             "referral_code", "created_at", "sent_at"}
+GENERATED = {
+    "transaction_id",
+    "reversed_transaction_id",
+    "notification_id",
+    "code",
+    "referral_code",
+    "created_at",
+    "sent_at",
+}
 ULID = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{26}\b")
 
 
@@ -69,8 +79,9 @@ def restart_container(plan: faults.Plan) -> None:
             for message in call.parsed.get("Messages", []):
                 for url in sqs.list_queues().get("QueueUrls", []):
                     with contextlib.suppress(Exception):
-                        sqs.change_message_visibility(QueueUrl=url, VisibilityTimeout=0,
-                                                      ReceiptHandle=message["ReceiptHandle"])
+                        sqs.change_message_visibility(
+                            QueueUrl=url, VisibilityTimeout=0, ReceiptHandle=message["ReceiptHandle"]
+                        )
 
 
 # -- scenarios -------------------------------------------------------------------------
@@ -78,14 +89,15 @@ def restart_container(plan: faults.Plan) -> None:
 class Scenario:
     name: str
     setup: Callable[[Api, Any], dict]
-    step: Callable[[Api, dict], Any]          # a request (Response) or a job / drain
+    step: Callable[[Api, dict], Any]  # a request (Response) or a job / drain
     members: tuple[str, ...]
-    request: bool = True                     # a retried request must answer like the first
+    request: bool = True  # a retried request must answer like the first
 
 
 def earn(api, member_id, order_id, amount):
-    response = api.post(f"/members/{member_id}/earn", {"order_id": order_id, "amount": amount},
-                        idem=f"setup-{order_id}")
+    response = api.post(
+        f"/members/{member_id}/earn", {"order_id": order_id, "amount": amount}, idem=f"setup-{order_id}"
+    )
     assert response.status == 201, response
     return response.json
 
@@ -94,8 +106,9 @@ def base(api, clock, *members, email=True):
     api.program(PROGRAM)
     for member_id in members:
         fields = {"email": f"{member_id}@example.com"} if email else {}
-        api.post("/members", {"member_id": member_id, "name": member_id.title(), **fields},
-                 idem=f"setup-enrol-{member_id}")
+        api.post(
+            "/members", {"member_id": member_id, "name": member_id.title(), **fields}, idem=f"setup-enrol-{member_id}"
+        )
     return {}
 
 
@@ -103,8 +116,12 @@ def setup_rich(api, clock):
     """m1 spends 1,000,000 (tier 숲, may transfer), m2 enrolled, a reward with stock."""
     base(api, clock, "m1", "m2")
     ctx = {"earn": earn(api, "m1", "o1", 1_000_000)}
-    assert api.post("/rewards", {"reward_id": "latte", "name": "Latte", "points_cost": 500,
-                                 "stock": 3}, key="admin").status == 201
+    assert (
+        api.post(
+            "/rewards", {"reward_id": "latte", "name": "Latte", "points_cost": 500, "stock": 3}, key="admin"
+        ).status
+        == 201
+    )
     from chalicelib import local
 
     local.drain_queues()  # the set-up's own notifications are delivered before the step
@@ -113,8 +130,11 @@ def setup_rich(api, clock):
 
 def setup_birthday(api, clock):
     api.program(PROGRAM)
-    api.post("/members", {"member_id": "m1", "name": "Kim", "email": "m1@example.com",
-                          "birthday": "1990-01-15"}, idem="setup-enrol-m1")
+    api.post(
+        "/members",
+        {"member_id": "m1", "name": "Kim", "email": "m1@example.com", "birthday": "1990-01-15"},
+        idem="setup-enrol-m1",
+    )
     return {}
 
 
@@ -148,15 +168,19 @@ def setup_notifications(api, clock):
 def setup_coupons(api, clock, used=False):
     """Two templates (one for sale at 800 points) and a coupon given to m1 (used, if asked)."""
     base(api, clock, "m1", "m2")
-    for template in ({"template_id": "off", "name": "1,000 off", "discount": {"type": "amount", "amount": 1000}},
-                     {"template_id": "latte", "name": "Latte", "discount": {"type": "percent", "percent": 10},
-                      "points_cost": 800}):
+    for template in (
+        {"template_id": "off", "name": "1,000 off", "discount": {"type": "amount", "amount": 1000}},
+        {"template_id": "latte", "name": "Latte", "discount": {"type": "percent", "percent": 10}, "points_cost": 800},
+    ):
         assert api.post("/coupon-templates", template, key="admin").status == 201
     coupon = api.post("/members/m1/coupons", {"template_id": "off"}, key="admin", idem="setup-give")
     assert coupon.status == 201, coupon
     if used:
-        use = api.post(f"/coupons/{coupon.json['code']}/redemption",
-                       {"member_id": "m1", "order_id": "o1", "order_amount": 5000}, idem="setup-use")
+        use = api.post(
+            f"/coupons/{coupon.json['code']}/redemption",
+            {"member_id": "m1", "order_id": "o1", "order_amount": 5000},
+            idem="setup-use",
+        )
         assert use.status == 201, use
     from chalicelib import local
 
@@ -171,6 +195,7 @@ def run_job(name):
         from chalicelib import local
 
         local.run_job(name)
+
     return step
 
 
@@ -181,68 +206,101 @@ def drain(api, ctx):
 
 
 SCENARIOS = [
-    Scenario("enrol", lambda api, clock: base(api, clock, "m1"),
-             lambda api, ctx: api.post("/members", {"member_id": "m9", "name": "Lee",
-                                                    "email": "lee@example.com"}, idem="k-enrol"),
-             ("m1", "m9")),
-    Scenario("earn", lambda api, clock: base(api, clock, "m1"),
-             lambda api, ctx: api.post("/members/m1/earn", {
-                 "order_id": "A-1", "amount": 12000,
-                 "items": [{"sku": "latte", "category": "new-arrivals", "amount": 6500}]},
-                 idem="k-earn"),
-             ("m1",)),
-    Scenario("redeem", setup_rich,
-             lambda api, ctx: api.post("/members/m1/redeem", {"points": 1500, "order_id": "c1"},
-                                       idem="k-redeem"),
-             ("m1", "m2")),
-    Scenario("redeem-reward", setup_rich,
-             lambda api, ctx: api.post("/members/m1/redeem", {"reward_id": "latte"},
-                                       idem="k-reward"),
-             ("m1", "m2")),
-    Scenario("reversal", setup_rich,
-             lambda api, ctx: api.post(
-                 f"/members/m1/transactions/{ctx['earn']['transaction_id']}/reversal",
-                 {"amount": 250_000}, idem="k-refund"),
-             ("m1", "m2")),
-    Scenario("transfer", setup_rich,
-             lambda api, ctx: api.post("/members/m1/transfers",
-                                       {"to_member_id": "m2", "points": 2000}, idem="k-gift"),
-             ("m1", "m2")),
-    Scenario("adjustment", setup_rich,
-             lambda api, ctx: api.post("/members/m1/adjustments",
-                                       {"points": -700, "reason": "correction"}, key="admin",
-                                       idem="k-adjust"),
-             ("m1", "m2")),
-    Scenario("erasure", setup_rich, lambda api, ctx: api.delete("/members/m1", key="admin"),
-             ("m1", "m2")),
-    Scenario("coupon-give", setup_coupons,
-             lambda api, ctx: api.post("/members/m1/coupons", {"template_id": "off"}, key="admin",
-                                       idem="k-give"),
-             ("m1", "m2")),
-    Scenario("coupon-buy", setup_coupons,
-             lambda api, ctx: api.post("/members/m1/coupons", {"template_id": "latte"}, idem="k-buy"),
-             ("m1", "m2")),
-    Scenario("coupon-use", setup_coupons,
-             lambda api, ctx: api.post(f"/coupons/{ctx['code']}/redemption",
-                                       {"member_id": "m1", "order_id": "A-1", "order_amount": 7000},
-                                       idem="k-use"),
-             ("m1", "m2")),
-    Scenario("coupon-release", lambda api, clock: setup_coupons(api, clock, used=True),
-             lambda api, ctx: api.post(f"/coupons/{ctx['code']}/release", {"member_id": "m1"},
-                                       idem="k-release"),
-             ("m1", "m2")),
-    Scenario("suspension", setup_coupons,
-             lambda api, ctx: api.post("/members/m1/suspension", {"reason": "chargebacks"}, key="admin",
-                                       idem="k-suspend"),
-             ("m1", "m2")),
-    Scenario("job-expire-points", setup_expired, run_job("expire_points"), ("m1", "m2"),
-             request=False),
-    Scenario("job-recompute-tiers", setup_tier_falls, run_job("recompute_tiers"), ("m1",),
-             request=False),
-    Scenario("job-send-expiry-warnings", setup_expiring, run_job("send_expiry_warnings"),
-             ("m1",), request=False),
-    Scenario("job-grant-birthday-bonuses", setup_birthday, run_job("grant_birthday_bonuses"),
-             ("m1",), request=False),
+    Scenario(
+        "enrol",
+        lambda api, clock: base(api, clock, "m1"),
+        lambda api, ctx: api.post(
+            "/members", {"member_id": "m9", "name": "Lee", "email": "lee@example.com"}, idem="k-enrol"
+        ),
+        ("m1", "m9"),
+    ),
+    Scenario(
+        "earn",
+        lambda api, clock: base(api, clock, "m1"),
+        lambda api, ctx: api.post(
+            "/members/m1/earn",
+            {
+                "order_id": "A-1",
+                "amount": 12000,
+                "items": [{"sku": "latte", "category": "new-arrivals", "amount": 6500}],
+            },
+            idem="k-earn",
+        ),
+        ("m1",),
+    ),
+    Scenario(
+        "redeem",
+        setup_rich,
+        lambda api, ctx: api.post("/members/m1/redeem", {"points": 1500, "order_id": "c1"}, idem="k-redeem"),
+        ("m1", "m2"),
+    ),
+    Scenario(
+        "redeem-reward",
+        setup_rich,
+        lambda api, ctx: api.post("/members/m1/redeem", {"reward_id": "latte"}, idem="k-reward"),
+        ("m1", "m2"),
+    ),
+    Scenario(
+        "reversal",
+        setup_rich,
+        lambda api, ctx: api.post(
+            f"/members/m1/transactions/{ctx['earn']['transaction_id']}/reversal", {"amount": 250_000}, idem="k-refund"
+        ),
+        ("m1", "m2"),
+    ),
+    Scenario(
+        "transfer",
+        setup_rich,
+        lambda api, ctx: api.post("/members/m1/transfers", {"to_member_id": "m2", "points": 2000}, idem="k-gift"),
+        ("m1", "m2"),
+    ),
+    Scenario(
+        "adjustment",
+        setup_rich,
+        lambda api, ctx: api.post(
+            "/members/m1/adjustments", {"points": -700, "reason": "correction"}, key="admin", idem="k-adjust"
+        ),
+        ("m1", "m2"),
+    ),
+    Scenario("erasure", setup_rich, lambda api, ctx: api.delete("/members/m1", key="admin"), ("m1", "m2")),
+    Scenario(
+        "coupon-give",
+        setup_coupons,
+        lambda api, ctx: api.post("/members/m1/coupons", {"template_id": "off"}, key="admin", idem="k-give"),
+        ("m1", "m2"),
+    ),
+    Scenario(
+        "coupon-buy",
+        setup_coupons,
+        lambda api, ctx: api.post("/members/m1/coupons", {"template_id": "latte"}, idem="k-buy"),
+        ("m1", "m2"),
+    ),
+    Scenario(
+        "coupon-use",
+        setup_coupons,
+        lambda api, ctx: api.post(
+            f"/coupons/{ctx['code']}/redemption",
+            {"member_id": "m1", "order_id": "A-1", "order_amount": 7000},
+            idem="k-use",
+        ),
+        ("m1", "m2"),
+    ),
+    Scenario(
+        "coupon-release",
+        lambda api, clock: setup_coupons(api, clock, used=True),
+        lambda api, ctx: api.post(f"/coupons/{ctx['code']}/release", {"member_id": "m1"}, idem="k-release"),
+        ("m1", "m2"),
+    ),
+    Scenario(
+        "suspension",
+        setup_coupons,
+        lambda api, ctx: api.post("/members/m1/suspension", {"reason": "chargebacks"}, key="admin", idem="k-suspend"),
+        ("m1", "m2"),
+    ),
+    Scenario("job-expire-points", setup_expired, run_job("expire_points"), ("m1", "m2"), request=False),
+    Scenario("job-recompute-tiers", setup_tier_falls, run_job("recompute_tiers"), ("m1",), request=False),
+    Scenario("job-send-expiry-warnings", setup_expiring, run_job("send_expiry_warnings"), ("m1",), request=False),
+    Scenario("job-grant-birthday-bonuses", setup_birthday, run_job("grant_birthday_bonuses"), ("m1",), request=False),
     Scenario("notification-delivery", setup_notifications, drain, ("m1", "m2"), request=False),
 ]
 
@@ -251,8 +309,7 @@ SCENARIOS = [
 def normalized(value: Any) -> Any:
     """The value with generated ids and codes blanked (they differ between worlds)."""
     if isinstance(value, dict):
-        return {k: ("<generated>" if k in GENERATED and v is not None else normalized(v))
-                for k, v in value.items()}
+        return {k: ("<generated>" if k in GENERATED and v is not None else normalized(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [normalized(v) for v in value]
     if isinstance(value, str):
@@ -297,8 +354,7 @@ def answer(response) -> Any:
 
 def sent(plan: faults.Plan) -> int:
     """Emails and texts that left (the call completed)."""
-    return sum(1 for c in plan.calls
-               if c.operation in ("SendEmail", "Publish") and c.parsed is not None)
+    return sum(1 for c in plan.calls if c.operation in ("SendEmail", "Publish") and c.parsed is not None)
 
 
 # -- the test ----------------------------------------------------------------------------
@@ -313,8 +369,7 @@ def dry_run(scenario, clock):
         finally:
             faults.arm(None)
         after = observe(api, scenario.members)
-    assert after != before or sent(plan), \
-        f"{scenario.name}: the step changed nothing; a crash would prove nothing"
+    assert after != before or sent(plan), f"{scenario.name}: the step changed nothing; a crash would prove nothing"
     return plan, answer(response), after
 
 
@@ -338,7 +393,10 @@ def test_dying_at_any_aws_call_then_retrying_applies_the_step_exactly_once(scena
                     scenario.step(api, ctx)
             finally:
                 faults.arm(None)
-            assert dying.calls[n - 1].operation == plan.calls[n - 1].operation, (where, [c.operation for c in dying.calls])
+            assert dying.calls[n - 1].operation == plan.calls[n - 1].operation, (
+                where,
+                [c.operation for c in dying.calls],
+            )
             restart_container(dying)
             retry = faults.Plan()
             faults.arm(retry)
@@ -347,8 +405,7 @@ def test_dying_at_any_aws_call_then_retrying_applies_the_step_exactly_once(scena
             finally:
                 faults.arm(None)
             if scenario.request:
-                committed = any(c.operation == "TransactWriteItems" and c.parsed is not None
-                                for c in dying.calls)
+                committed = any(c.operation == "TransactWriteItems" and c.parsed is not None for c in dying.calls)
                 if scenario.name == "erasure" and committed:
                     # an erasure has no Idempotency-Key: once done, the member is gone
                     assert response.status == 404, where

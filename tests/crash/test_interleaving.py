@@ -7,6 +7,7 @@ go through on what it read. These tests fail if the `attribute_not_exists` condi
 on the idempotency record or the version condition on the member profile is dropped
 from the commit.
 """
+
 from __future__ import annotations
 
 from devtools import faults
@@ -62,8 +63,7 @@ def test_same_key_same_body_in_between_replays_the_first_201(demo):
 
 
 def test_same_key_other_body_in_between_is_409_and_writes_nothing(demo):
-    plan, b = while_committing(demo, lambda: demo.post(
-        "/members", {"member_id": "m8", "name": "Park"}, idem="enrol-x"))
+    plan, b = while_committing(demo, lambda: demo.post("/members", {"member_id": "m8", "name": "Park"}, idem="enrol-x"))
     a = run_a(demo, plan, "POST", "/members", {"member_id": "m9", "name": "Lee"}, idem="enrol-x")
     assert b and b[0].status == 201, b
     assert_error(a, 409, "IDEMPOTENCY_KEY_REUSED")
@@ -77,10 +77,10 @@ def test_same_key_other_body_in_between_is_409_and_writes_nothing(demo):
 
 def test_same_key_other_earn_in_between_is_409_and_earns_once(demo):
     demo.member("m1")
-    plan, b = while_committing(demo, lambda: demo.post(
-        "/members/m1/earn", {"order_id": "o1", "amount": 10000}, idem="pay-1"))
-    a = run_a(demo, plan, "POST", "/members/m1/earn", {"order_id": "o2", "amount": 90000},
-              idem="pay-1")
+    plan, b = while_committing(
+        demo, lambda: demo.post("/members/m1/earn", {"order_id": "o1", "amount": 10000}, idem="pay-1")
+    )
+    a = run_a(demo, plan, "POST", "/members/m1/earn", {"order_id": "o2", "amount": 90000}, idem="pay-1")
     assert b and b[0].status == 201, b
     assert_error(a, 409, "IDEMPOTENCY_KEY_REUSED")
     assert demo.balance("m1") == 1000 + 100
@@ -93,8 +93,7 @@ def test_stale_profile_redeem_after_another_redeem_is_decided_again(demo):
     demo.member("m1")
     earn(demo, "m1", "o1", 200_000)  # 2000 points
     assert demo.balance("m1") == 3000
-    plan, b = while_committing(demo, lambda: demo.post(
-        "/members/m1/redeem", {"points": 2000}, idem="redeem-b"))
+    plan, b = while_committing(demo, lambda: demo.post("/members/m1/redeem", {"points": 2000}, idem="redeem-b"))
     a = run_a(demo, plan, "POST", "/members/m1/redeem", {"points": 2000}, idem="redeem-a")
     assert b and b[0].status == 201, b
     assert_error(a, 422, "INSUFFICIENT_POINTS")
@@ -105,10 +104,10 @@ def test_stale_profile_redeem_after_another_redeem_is_decided_again(demo):
 
 def test_stale_profile_two_earns_both_count(demo):
     demo.member("m1")
-    plan, b = while_committing(demo, lambda: demo.post(
-        "/members/m1/earn", {"order_id": "o2", "amount": 20000}, idem="earn-b"))
-    a = run_a(demo, plan, "POST", "/members/m1/earn", {"order_id": "o1", "amount": 10000},
-              idem="earn-a")
+    plan, b = while_committing(
+        demo, lambda: demo.post("/members/m1/earn", {"order_id": "o2", "amount": 20000}, idem="earn-b")
+    )
+    a = run_a(demo, plan, "POST", "/members/m1/earn", {"order_id": "o1", "amount": 10000}, idem="earn-a")
     assert b and b[0].status == 201 and a.status == 201, (a, b)
     assert demo.balance("m1") == 1000 + 100 + 200  # neither earn lost
     assert a.json["balance_after"] == 1300
@@ -117,8 +116,11 @@ def test_stale_profile_two_earns_both_count(demo):
 
 # -- coupons (§11): the code item's status condition -------------------------------
 def coupon_world(api):
-    created = api.post("/coupon-templates", {"template_id": "off", "name": "1,000 off",
-                                             "discount": {"type": "amount", "amount": 1000}}, key="admin")
+    created = api.post(
+        "/coupon-templates",
+        {"template_id": "off", "name": "1,000 off", "discount": {"type": "amount", "amount": 1000}},
+        key="admin",
+    )
     assert created.status == 201, created
     api.member("m1")
     coupon = api.post("/members/m1/coupons", {"template_id": "off"}, key="admin")
@@ -128,8 +130,7 @@ def coupon_world(api):
 
 def coupon_counts(api):
     totals = stats(api)
-    return (totals["coupons_issued"], totals["coupons_used"],
-            api.get("/members/m1").json["coupons_available"])
+    return (totals["coupons_issued"], totals["coupons_used"], api.get("/members/m1").json["coupons_available"])
 
 
 def test_a_coupon_used_in_between_is_not_used_again(api, clock):
@@ -138,8 +139,9 @@ def test_a_coupon_used_in_between_is_not_used_again(api, clock):
     code = coupon_world(api)
     body_b = {"member_id": "m1", "order_id": "b", "order_amount": 5000}
     plan, b = while_committing(api, lambda: api.post(f"/coupons/{code}/redemption", body_b))
-    a = run_a(api, plan, "POST", f"/coupons/{code}/redemption",
-              {"member_id": "m1", "order_id": "a", "order_amount": 8000})
+    a = run_a(
+        api, plan, "POST", f"/coupons/{code}/redemption", {"member_id": "m1", "order_id": "a", "order_amount": 8000}
+    )
     assert b and b[0].status == 201, b
     assert_error(a, 422, "COUPON_NOT_USABLE")
     [coupon] = api.get("/members/m1/coupons").json["items"]
@@ -167,10 +169,10 @@ def test_a_suspension_in_between_refuses_the_coupon_use(api, clock):
     """A read the member active; an admin suspends them and commits; A's use must not
     go through on what it read (§15: using coupons while suspended -> 422)."""
     code = coupon_world(api)
-    plan, b = while_committing(api, lambda: api.post("/members/m1/suspension", {"reason": "chargebacks"},
-                                                     key="admin"))
-    a = run_a(api, plan, "POST", f"/coupons/{code}/redemption",
-              {"member_id": "m1", "order_id": "a", "order_amount": 8000})
+    plan, b = while_committing(api, lambda: api.post("/members/m1/suspension", {"reason": "chargebacks"}, key="admin"))
+    a = run_a(
+        api, plan, "POST", f"/coupons/{code}/redemption", {"member_id": "m1", "order_id": "a", "order_amount": 8000}
+    )
     assert b and b[0].status == 200, b
     assert_error(a, 422, "MEMBER_SUSPENDED")
     [coupon] = api.get("/members/m1/coupons").json["items"]

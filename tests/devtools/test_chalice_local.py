@@ -1,6 +1,7 @@
 """`chalice local`, a Chalice user's first habit, on a fresh clone: the `local`
 stage serves the demo café on an embedded moto; any stage without AWS stops at
 once with one line naming what works, instead of answering 500 on every route."""
+
 from __future__ import annotations
 
 import http.client
@@ -27,8 +28,16 @@ def free_port() -> int:
 
 def clean_env() -> dict:
     """A developer's shell: no AWS endpoint, table or credentials configured."""
-    drop = ("AWS_ENDPOINT_URL", "DANGOL_TABLE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-            "AWS_SESSION_TOKEN", "AWS_LAMBDA_FUNCTION_NAME", "DANGOL_LOCAL_AWS", "CHALICE_WORKER")
+    drop = (
+        "AWS_ENDPOINT_URL",
+        "DANGOL_TABLE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "DANGOL_LOCAL_AWS",
+        "CHALICE_WORKER",
+    )
     return {k: v for k, v in os.environ.items() if k not in drop}
 
 
@@ -47,9 +56,15 @@ def call(port: int, method: str, path: str, key: str, body=None, idem=None):
 def test_chalice_local_with_the_local_stage_serves_the_demo_cafe_on_embedded_moto():
     port = free_port()
     # chalice's reloader runs the server in a child process: both are stopped through the group
-    process = subprocess.Popen([CHALICE, "local", "--stage", "local", "--port", str(port)],
-                               cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [CHALICE, "local", "--stage", "local", "--port", str(port)],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     err: list[str] = []
     ready = threading.Event()
 
@@ -63,7 +78,7 @@ def test_chalice_local_with_the_local_stage_serves_the_demo_cafe_on_embedded_mot
     try:
         assert ready.wait(120), "".join(err)[-2000:]
         line = next(line for line in err if line.startswith(READY))
-        keys = json.loads(line[line.index("{"):])
+        keys = json.loads(line[line.index("{") :])
         deadline = time.monotonic() + 30
         while True:  # the keys are printed just before chalice binds the port
             try:
@@ -73,11 +88,23 @@ def test_chalice_local_with_the_local_stage_serves_the_demo_cafe_on_embedded_mot
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         assert status == 200 and demo["balance"] == 1000 + 1200  # signup bonus, a ₩120,000 purchase
-        status, member = call(port, "POST", "/members", keys["storefront_key"],
-                              {"member_id": "jiyoon", "name": "김지윤"}, idem="enrol-jiyoon")
+        status, member = call(
+            port,
+            "POST",
+            "/members",
+            keys["storefront_key"],
+            {"member_id": "jiyoon", "name": "김지윤"},
+            idem="enrol-jiyoon",
+        )
         assert status == 201 and member["balance"] == 1000 and member["coupons_available"] == 1
-        status, earned = call(port, "POST", "/members/jiyoon/earn", keys["storefront_key"],
-                              {"order_id": "o-1", "amount": 12000}, idem="earn-o-1")
+        status, earned = call(
+            port,
+            "POST",
+            "/members/jiyoon/earn",
+            keys["storefront_key"],
+            {"order_id": "o-1", "amount": 12000},
+            idem="earn-o-1",
+        )
         assert status == 201 and earned["points"] == 120, earned
         status, program = call(port, "GET", "/program", keys["admin_key"])
         assert status == 200 and program["auto_coupons"]["signup"] == "welcome-2000"
@@ -91,9 +118,15 @@ def test_plain_chalice_local_stops_at_once_with_one_line_naming_what_works():
     port = free_port()
     for extra in ([], ["--no-autoreload"]):
         started = time.monotonic()
-        process = subprocess.Popen([CHALICE, "local", "--port", str(port), *extra], cwd=ROOT, env=clean_env(),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [CHALICE, "local", "--port", str(port), *extra],
+            cwd=ROOT,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             stdout, stderr = process.communicate(timeout=60)
         except subprocess.TimeoutExpired:
@@ -102,8 +135,11 @@ def test_plain_chalice_local_stops_at_once_with_one_line_naming_what_works():
         done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
         assert time.monotonic() - started < 60, "chalice local kept running"
         lines = done.stderr.strip().splitlines()
-        assert lines == [lines[-1]] and "`chalice local --stage local`" in lines[-1] \
-            and "`bash scripts/serve.sh`" in lines[-1], done.stderr[-2000:]
+        assert (
+            lines == [lines[-1]]
+            and "`chalice local --stage local`" in lines[-1]
+            and "`bash scripts/serve.sh`" in lines[-1]
+        ), done.stderr[-2000:]
         assert "Serving on" not in done.stdout
         if extra:
             assert done.returncode == 2  # (under the reloader chalice's parent process exits 0)
@@ -113,16 +149,29 @@ def test_plain_chalice_local_stops_at_once_with_one_line_naming_what_works():
 
 def test_the_app_outside_chalice_local_never_loads_moto_or_devtools():
     """What Lambda (and `chalice package`) import: app.py with the stage flag or not."""
-    script = ("import sys, app; "
-              "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('moto', 'devtools')); "
-              "print(loaded)")
-    for env in ({"AWS_LAMBDA_FUNCTION_NAME": "dangol-dev-api_handler", "DANGOL_LOCAL_AWS": "embedded-moto",
-                 "AWS_CHALICE_CLI_MODE": "true"},
-                {"AWS_CHALICE_CLI_MODE": "true"},
-                {}):
-        done = subprocess.run([sys.executable, "-c", script, "package", "--stage", "dev"], cwd=ROOT,
-                              env={**clean_env(), **env}, capture_output=True, text=True, timeout=120,
-                              check=False)
+    script = (
+        "import sys, app; "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('moto', 'devtools')); "
+        "print(loaded)"
+    )
+    for env in (
+        {
+            "AWS_LAMBDA_FUNCTION_NAME": "dangol-dev-api_handler",
+            "DANGOL_LOCAL_AWS": "embedded-moto",
+            "AWS_CHALICE_CLI_MODE": "true",
+        },
+        {"AWS_CHALICE_CLI_MODE": "true"},
+        {},
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", script, "package", "--stage", "dev"],
+            cwd=ROOT,
+            env={**clean_env(), **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0 and done.stdout.strip() == "[]", (env, done.stdout, done.stderr[-1000:])
 
 

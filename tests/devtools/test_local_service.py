@@ -1,5 +1,6 @@
 """scripts/serve_local.py end to end, as a developer meets it: started as a
 process on 127.0.0.1, driven over HTTP, stopped, started again with its data."""
+
 from __future__ import annotations
 
 import http.client
@@ -28,10 +29,14 @@ class Running:
             env["PYTHONUNBUFFERED"] = "1"
         self.process = subprocess.Popen(
             [*(command or (sys.executable, str(ROOT / "scripts" / "serve_local.py"))), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
         self.err: list[str] = []
-        threading.Thread(target=lambda: self.err.extend(iter(self.process.stderr.readline, "")),
-                         daemon=True).start()
+        threading.Thread(target=lambda: self.err.extend(iter(self.process.stderr.readline, "")), daemon=True).start()
         started = threading.Timer(START_TIMEOUT, self.process.kill)  # a start that hangs fails
         started.start()
         try:
@@ -47,8 +52,9 @@ class Running:
             started.cancel()
         # the rest of stdout, read until the process ends: nothing but the document is written there
         self.after: list[str] = []
-        threading.Thread(target=lambda: self.after.extend(iter(self.process.stdout.readline, "")),
-                         daemon=True, name="stdout-rest").start()
+        threading.Thread(
+            target=lambda: self.after.extend(iter(self.process.stdout.readline, "")), daemon=True, name="stdout-rest"
+        ).start()
         self.port = int(self.info["api"].rsplit(":", 1)[1])
 
     def call(self, method, path, body=None, key="storefront_key", idem=None):
@@ -82,15 +88,17 @@ def test_the_local_service_serves_runs_jobs_keeps_its_data_and_explains_itself(t
         idle = socket.create_connection(("127.0.0.1", service.port))
         idle.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\n")  # headers never finished
         started = time.monotonic()
-        status, member = service.call("POST", "/members", {"member_id": "jiyoon", "name": "김지윤"},
-                                      idem="enrol-jiyoon")
+        status, member = service.call(
+            "POST", "/members", {"member_id": "jiyoon", "name": "김지윤"}, idem="enrol-jiyoon"
+        )
         assert status == 201 and member["balance"] == 1000
         assert time.monotonic() - started < 30
         idle.close()
         # a new shop starts on the v2 demo: its coupon templates, then the program naming them
         status, templates = service.call("GET", "/coupon-templates?limit=100")
         assert status == 200 and {"welcome-2000", "latte-1000", "comeback-20"} <= {
-            t["template_id"] for t in templates["items"]}
+            t["template_id"] for t in templates["items"]
+        }
         status, program = service.call("GET", "/program", key="admin_key")
         assert program["auto_coupons"]["signup"] == "welcome-2000" and program["dormancy"] == {"after_days": 180}
         assert member["coupons_available"] == 1  # the welcome coupon
@@ -107,20 +115,24 @@ def test_the_local_service_serves_runs_jobs_keeps_its_data_and_explains_itself(t
         assert status == 404 and body["error"]["code"] == "NOT_FOUND", body
         assert service.info["storefront_key"] not in json.dumps(body)
         # a busy port: one line that names the port and --port
-        second = subprocess.run([sys.executable, str(ROOT / "scripts" / "serve_local.py"),
-                                 "--port", str(service.port)], capture_output=True, text=True,
-                                timeout=120, cwd=ROOT)
+        second = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "serve_local.py"), "--port", str(service.port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
         assert second.returncode == 1
         assert second.stderr.strip().splitlines() == [
             f"dangol: port {service.port} on 127.0.0.1 is in use; choose another with --port N "
-            f"(e.g. --port {service.port + 1})"]
+            f"(e.g. --port {service.port + 1})"
+        ]
     finally:
         assert service.stop() in (0, -signal.SIGTERM)
     access = [line for line in service.err if " local.access " in line]
     assert any(line.rstrip().endswith(" ms") and " POST /members 201 " in line for line in access), access
     assert any(" POST /local/jobs/expire_points 403 " in line for line in access)
-    assert not any(service.info["storefront_key"] in line or service.info["admin_key"] in line
-                   for line in service.err)
+    assert not any(service.info["storefront_key"] in line or service.info["admin_key"] in line for line in service.err)
     assert data.exists()
 
     again = Running("--port", "0", "--data", str(data), "--jobs-every", "86400")
@@ -129,11 +141,11 @@ def test_the_local_service_serves_runs_jobs_keeps_its_data_and_explains_itself(t
         assert status == 200 and member["name"] == "김지윤" and member["balance"] == 1000
         # the first key still works, and the replayed enrolment still replays
         again.info = dict(again.info, storefront_key=service.info["storefront_key"])
-        status, replay = again.call("POST", "/members", {"member_id": "jiyoon", "name": "김지윤"},
-                                    idem="enrol-jiyoon")
+        status, replay = again.call("POST", "/members", {"member_id": "jiyoon", "name": "김지윤"}, idem="enrol-jiyoon")
         assert status == 201 and replay["member_id"] == "jiyoon" and replay["balance"] == 1000
-        status, other = again.call("POST", "/members", {"member_id": "jiyoon", "name": "김지윤"},
-                                   idem="enrol-jiyoon-again")
+        status, other = again.call(
+            "POST", "/members", {"member_id": "jiyoon", "name": "김지윤"}, idem="enrol-jiyoon-again"
+        )
         assert status == 409  # a new request for the same id: the member exists
     finally:
         again.stop()
@@ -144,24 +156,25 @@ def test_serve_sh_writes_one_json_document_on_stdout_and_every_log_on_stderr():
     as the API answers (stdout a pipe, Python's buffering as a user has it), and
     nothing else; the app's JSON log lines, the access lines and the progress
     lines all go to stderr."""
-    service = Running("--port", "0", "--jobs-every", "86400",
-                      command=("bash", str(ROOT / "scripts" / "serve.sh")), unbuffered=False)
+    service = Running(
+        "--port", "0", "--jobs-every", "86400", command=("bash", str(ROOT / "scripts" / "serve.sh")), unbuffered=False
+    )
     try:
         info = service.info
         assert info["api"] == f"http://127.0.0.1:{service.port}"
         assert info["admin_key"].startswith("dgl_") and info["storefront_key"].startswith("dgl_")
         assert info["widget_token"].startswith("dgw_") and info["widget_token_member"] == "demo"
         assert info["console"] == info["api"] + "/console" and info["docs"] == info["api"] + "/docs"
-        status, member = service.call("POST", "/members", {"member_id": "minjun", "name": "박민준"},
-                                      idem="enrol-minjun")
+        status, member = service.call(
+            "POST", "/members", {"member_id": "minjun", "name": "박민준"}, idem="enrol-minjun"
+        )
         assert status == 201 and member["balance"] == 1000
         status, _ = service.call("POST", "/local/jobs/recompute_tiers", key="admin_key")
         assert status == 200
     finally:
         assert service.stop() in (0, -signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(t.is_alive() for t in threading.enumerate()
-                                              if t.name == "stdout-rest"):
+    while time.monotonic() < deadline and any(t.is_alive() for t in threading.enumerate() if t.name == "stdout-rest"):
         time.sleep(0.05)
     assert "".join(service.after).strip() == "", service.after[:5]
     logged = "".join(service.err)

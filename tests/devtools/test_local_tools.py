@@ -1,8 +1,7 @@
 """The local service's tools: state saved and restored (--data), copies of a
 member for load tests, and a seeded shop that adds up."""
-from __future__ import annotations
 
-import json
+from __future__ import annotations
 
 from tests.conftest import DEMO_PROGRAM
 
@@ -53,8 +52,12 @@ def test_copies_of_a_member_read_like_members_and_stats_add_up(api):
     bulk_members.begin(template)
     api.member(template, name="김지윤", email=f"{template}@example.com")
     for n in range(2):
-        assert api.post(f"/members/{template}/earn", {"order_id": f"A-{n}", "amount": 12000},
-                        idem=f"{template}-earn-{n}").status == 201
+        assert (
+            api.post(
+                f"/members/{template}/earn", {"order_id": f"A-{n}", "amount": 12000}, idem=f"{template}-earn-{n}"
+            ).status
+            == 201
+        )
     original = api.get(f"/members/{template}").json
     assert bulk_members.copy_member(template, 5, prefix="load") == 5
     for n in range(1, 6):
@@ -63,8 +66,9 @@ def test_copies_of_a_member_read_like_members_and_stats_add_up(api):
         assert copy["email"] == f"load{n:07d}@example.com"
         assert copy["referral_code"] != original["referral_code"]
         history = api.get(f"/members/load{n:07d}/transactions").json["items"]
-        assert [t["points"] for t in history] == [t["points"] for t in
-                                                  api.get(f"/members/{template}/transactions").json["items"]]
+        assert [t["points"] for t in history] == [
+            t["points"] for t in api.get(f"/members/{template}/transactions").json["items"]
+        ]
     stats = api.get("/stats", key="admin").json
     assert stats["members"] == 6
     assert stats["points_outstanding"] == 6 * original["balance"]

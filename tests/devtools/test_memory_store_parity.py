@@ -1,5 +1,6 @@
 """The in-memory table answers as moto's DynamoDB does: the same requests on
 both, the same items, errors and cancellation reasons."""
+
 from __future__ import annotations
 
 import boto3
@@ -27,79 +28,213 @@ SEED = [
 REQUESTS = [
     ("put_item", dict(Item=to_attrs({"pk": "A", "sk": "1"}), ConditionExpression="attribute_not_exists(pk)")),
     ("put_item", dict(Item=to_attrs({"pk": "A", "sk": "9"}), ConditionExpression="attribute_not_exists(pk)")),
-    ("put_item", dict(Item=to_attrs({"pk": "A", "sk": "1", "v": 5}), ConditionExpression="#v = :v",
-                      ExpressionAttributeNames={"#v": "v"}, ExpressionAttributeValues=to_attrs({":v": 2}))),
-    ("update_item", dict(Key=key("A", "1"), UpdateExpression="SET #v = #v + :one, #m.#a = if_not_exists(#m.#a, :z) + :one",
-                         ExpressionAttributeNames={"#v": "v", "#m": "m", "#a": "b"},
-                         ExpressionAttributeValues=to_attrs({":one": 1, ":z": 10}), ReturnValues="ALL_NEW")),
-    ("update_item", dict(Key=key("A", "1"), UpdateExpression="SET #x = #x + :one",
-                         ExpressionAttributeNames={"#x": "missing"}, ExpressionAttributeValues=to_attrs({":one": 1}))),
-    ("update_item", dict(Key=key("A", "1"), UpdateExpression="SET #s = :s",
-                         ConditionExpression="attribute_not_exists(#g) OR attribute_type(#g, :null)",
-                         ExpressionAttributeNames={"#s": "status", "#g": "gone"},
-                         ExpressionAttributeValues=to_attrs({":s": "used", ":null": "NULL"}), ReturnValues="ALL_NEW")),
-    ("update_item", dict(Key=key("A", "2"), UpdateExpression="SET #s = :s",
-                         ConditionExpression="attribute_not_exists(#g) OR attribute_type(#g, :null)",
-                         ExpressionAttributeNames={"#s": "status", "#g": "gone"},
-                         ExpressionAttributeValues=to_attrs({":s": "used", ":null": "NULL"}), ReturnValues="ALL_NEW")),
-    ("update_item", dict(Key=key("A", "2"), UpdateExpression="SET pk = :p",
-                         ExpressionAttributeValues=to_attrs({":p": "Z"}))),
-    ("update_item", dict(Key=key("N", "1"), UpdateExpression="ADD #c :c, #t :t REMOVE #r",
-                         ExpressionAttributeNames={"#c": "count", "#t": "tags", "#r": "nothing"},
-                         ExpressionAttributeValues=to_attrs({":c": 3, ":t": {"y"}}), ReturnValues="ALL_NEW")),
-    ("update_item", dict(Key=key("A", "1"), UpdateExpression="ADD #t :t DELETE #u :u",
-                         ExpressionAttributeNames={"#t": "tags", "#u": "tags2"},
-                         ExpressionAttributeValues=to_attrs({":t": {"y"}, ":u": {"q"}}), ReturnValues="ALL_NEW")),
-    ("transact_write_items", dict(TransactItems=[
-        {"Put": {"TableName": T, "Item": to_attrs({"pk": "C", "sk": "1"}),
-                 "ConditionExpression": "attribute_not_exists(pk)"}},
-        {"Put": {"TableName": T, "Item": to_attrs({"pk": "A", "sk": "1"}),
-                 "ConditionExpression": "attribute_not_exists(pk)",
-                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
-        {"Update": {"TableName": T, "Key": key("A", "2"), "UpdateExpression": "SET #v = #v - :one",
-                    "ConditionExpression": "#v > :zero", "ExpressionAttributeNames": {"#v": "v"},
-                    "ExpressionAttributeValues": to_attrs({":one": 1, ":zero": 5})}},
-    ])),
-    ("transact_write_items", dict(TransactItems=[
-        {"Put": {"TableName": T, "Item": to_attrs({"pk": "C", "sk": "1"})}},
-        {"Update": {"TableName": T, "Key": key("A", "2"), "UpdateExpression": "SET #v = #v - :one",
-                    "ConditionExpression": "#v > :zero", "ExpressionAttributeNames": {"#v": "v"},
-                    "ExpressionAttributeValues": to_attrs({":one": 1, ":zero": 0})}},
-        {"Delete": {"TableName": T, "Key": key("B", "1")}},
-    ])),
-    ("transact_write_items", dict(TransactItems=[
-        {"Put": {"TableName": T, "Item": to_attrs({"pk": "C", "sk": "1"})}},
-        {"Delete": {"TableName": T, "Key": key("C", "1")}},
-    ])),
-    ("query", dict(KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-                   ExpressionAttributeValues=to_attrs({":pk": "A", ":p": ""}))),
-    ("query", dict(KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b", ScanIndexForward=False,
-                   ExpressionAttributeValues=to_attrs({":pk": "A", ":a": "1", ":b": "2"}))),
+    (
+        "put_item",
+        dict(
+            Item=to_attrs({"pk": "A", "sk": "1", "v": 5}),
+            ConditionExpression="#v = :v",
+            ExpressionAttributeNames={"#v": "v"},
+            ExpressionAttributeValues=to_attrs({":v": 2}),
+        ),
+    ),
+    (
+        "update_item",
+        dict(
+            Key=key("A", "1"),
+            UpdateExpression="SET #v = #v + :one, #m.#a = if_not_exists(#m.#a, :z) + :one",
+            ExpressionAttributeNames={"#v": "v", "#m": "m", "#a": "b"},
+            ExpressionAttributeValues=to_attrs({":one": 1, ":z": 10}),
+            ReturnValues="ALL_NEW",
+        ),
+    ),
+    (
+        "update_item",
+        dict(
+            Key=key("A", "1"),
+            UpdateExpression="SET #x = #x + :one",
+            ExpressionAttributeNames={"#x": "missing"},
+            ExpressionAttributeValues=to_attrs({":one": 1}),
+        ),
+    ),
+    (
+        "update_item",
+        dict(
+            Key=key("A", "1"),
+            UpdateExpression="SET #s = :s",
+            ConditionExpression="attribute_not_exists(#g) OR attribute_type(#g, :null)",
+            ExpressionAttributeNames={"#s": "status", "#g": "gone"},
+            ExpressionAttributeValues=to_attrs({":s": "used", ":null": "NULL"}),
+            ReturnValues="ALL_NEW",
+        ),
+    ),
+    (
+        "update_item",
+        dict(
+            Key=key("A", "2"),
+            UpdateExpression="SET #s = :s",
+            ConditionExpression="attribute_not_exists(#g) OR attribute_type(#g, :null)",
+            ExpressionAttributeNames={"#s": "status", "#g": "gone"},
+            ExpressionAttributeValues=to_attrs({":s": "used", ":null": "NULL"}),
+            ReturnValues="ALL_NEW",
+        ),
+    ),
+    (
+        "update_item",
+        dict(Key=key("A", "2"), UpdateExpression="SET pk = :p", ExpressionAttributeValues=to_attrs({":p": "Z"})),
+    ),
+    (
+        "update_item",
+        dict(
+            Key=key("N", "1"),
+            UpdateExpression="ADD #c :c, #t :t REMOVE #r",
+            ExpressionAttributeNames={"#c": "count", "#t": "tags", "#r": "nothing"},
+            ExpressionAttributeValues=to_attrs({":c": 3, ":t": {"y"}}),
+            ReturnValues="ALL_NEW",
+        ),
+    ),
+    (
+        "update_item",
+        dict(
+            Key=key("A", "1"),
+            UpdateExpression="ADD #t :t DELETE #u :u",
+            ExpressionAttributeNames={"#t": "tags", "#u": "tags2"},
+            ExpressionAttributeValues=to_attrs({":t": {"y"}, ":u": {"q"}}),
+            ReturnValues="ALL_NEW",
+        ),
+    ),
+    (
+        "transact_write_items",
+        dict(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": T,
+                        "Item": to_attrs({"pk": "C", "sk": "1"}),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": T,
+                        "Item": to_attrs({"pk": "A", "sk": "1"}),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": T,
+                        "Key": key("A", "2"),
+                        "UpdateExpression": "SET #v = #v - :one",
+                        "ConditionExpression": "#v > :zero",
+                        "ExpressionAttributeNames": {"#v": "v"},
+                        "ExpressionAttributeValues": to_attrs({":one": 1, ":zero": 5}),
+                    }
+                },
+            ]
+        ),
+    ),
+    (
+        "transact_write_items",
+        dict(
+            TransactItems=[
+                {"Put": {"TableName": T, "Item": to_attrs({"pk": "C", "sk": "1"})}},
+                {
+                    "Update": {
+                        "TableName": T,
+                        "Key": key("A", "2"),
+                        "UpdateExpression": "SET #v = #v - :one",
+                        "ConditionExpression": "#v > :zero",
+                        "ExpressionAttributeNames": {"#v": "v"},
+                        "ExpressionAttributeValues": to_attrs({":one": 1, ":zero": 0}),
+                    }
+                },
+                {"Delete": {"TableName": T, "Key": key("B", "1")}},
+            ]
+        ),
+    ),
+    (
+        "transact_write_items",
+        dict(
+            TransactItems=[
+                {"Put": {"TableName": T, "Item": to_attrs({"pk": "C", "sk": "1"})}},
+                {"Delete": {"TableName": T, "Key": key("C", "1")}},
+            ]
+        ),
+    ),
+    (
+        "query",
+        dict(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues=to_attrs({":pk": "A", ":p": ""}),
+        ),
+    ),
+    (
+        "query",
+        dict(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+            ScanIndexForward=False,
+            ExpressionAttributeValues=to_attrs({":pk": "A", ":a": "1", ":b": "2"}),
+        ),
+    ),
     ("query", dict(KeyConditionExpression="pk = :pk", Limit=2, ExpressionAttributeValues=to_attrs({":pk": "A"}))),
-    ("query", dict(KeyConditionExpression="pk = :pk", Limit=2, ExpressionAttributeValues=to_attrs({":pk": "A"}),
-                   ExclusiveStartKey=key("A", "2"))),
-    ("query", dict(IndexName="members", KeyConditionExpression="#h = :h", ExpressionAttributeNames={"#h": "member_shard"},
-                   ExpressionAttributeValues=to_attrs({":h": "0"}))),
+    (
+        "query",
+        dict(
+            KeyConditionExpression="pk = :pk",
+            Limit=2,
+            ExpressionAttributeValues=to_attrs({":pk": "A"}),
+            ExclusiveStartKey=key("A", "2"),
+        ),
+    ),
+    (
+        "query",
+        dict(
+            IndexName="members",
+            KeyConditionExpression="#h = :h",
+            ExpressionAttributeNames={"#h": "member_shard"},
+            ExpressionAttributeValues=to_attrs({":h": "0"}),
+        ),
+    ),
 ]
 
 # DynamoDB refuses these with a ValidationException; moto 5.2 lets them through
 STRICTER = [
-    ("put_item", dict(Item=to_attrs({"pk": "A", "sk": "1", "v": 5}), ConditionExpression="#v = :v",
-                      ExpressionAttributeNames={"#v": "v"}, ExpressionAttributeValues=to_attrs({":v": 1, ":w": 2}))),
+    (
+        "put_item",
+        dict(
+            Item=to_attrs({"pk": "A", "sk": "1", "v": 5}),
+            ConditionExpression="#v = :v",
+            ExpressionAttributeNames={"#v": "v"},
+            ExpressionAttributeValues=to_attrs({":v": 1, ":w": 2}),
+        ),
+    ),
     ("put_item", dict(Item=to_attrs({"pk": "A", "sk": "5", "member_shard": ""}))),
     ("put_item", dict(Item=to_attrs({"pk": "A", "sk": "5", "member_shard": 5}))),
-    ("query", dict(IndexName="members", KeyConditionExpression="#h = :h", ConsistentRead=True,
-                   ExpressionAttributeNames={"#h": "member_shard"}, ExpressionAttributeValues=to_attrs({":h": "0"}))),
+    (
+        "query",
+        dict(
+            IndexName="members",
+            KeyConditionExpression="#h = :h",
+            ConsistentRead=True,
+            ExpressionAttributeNames={"#h": "member_shard"},
+            ExpressionAttributeValues=to_attrs({":h": "0"}),
+        ),
+    ),
 ]
 
 
 def run(client, operation, request):
     try:
-        response = getattr(client, operation)(TableName=T, **request) if operation != "transact_write_items" \
+        response = (
+            getattr(client, operation)(TableName=T, **request)
+            if operation != "transact_write_items"
             else client.transact_write_items(**request)
+        )
     except ClientError as error:
-        reasons = [{k: v for k, v in r.items() if k != "Message"}
-                   for r in error.response.get("CancellationReasons", [])]
+        reasons = [
+            {k: v for k, v in r.items() if k != "Message"} for r in error.response.get("CancellationReasons", [])
+        ]
         return ("error", error.response["Error"]["Code"], reasons)
     response.pop("ResponseMetadata", None)
     for name in ("ScannedCount", "ConsumedCapacity", "ItemCollectionMetrics"):
@@ -111,16 +246,20 @@ def normalise(value):
     if isinstance(value, dict):
         return {k: normalise(v) for k, v in value.items()}
     if isinstance(value, list):
-        return sorted((normalise(v) for v in value), key=repr) if value and isinstance(value[0], str) else [
-            normalise(v) for v in value]
+        return (
+            sorted((normalise(v) for v in value), key=repr)
+            if value and isinstance(value[0], str)
+            else [normalise(v) for v in value]
+        )
     return value
 
 
 def table_state(client):
     found = []
     for pk in ("A", "B", "C", "N"):
-        found += client.query(TableName=T, KeyConditionExpression="pk = :pk",
-                              ExpressionAttributeValues=to_attrs({":pk": pk}))["Items"]
+        found += client.query(
+            TableName=T, KeyConditionExpression="pk = :pk", ExpressionAttributeValues=to_attrs({":pk": pk})
+        )["Items"]
     return normalise(found)
 
 

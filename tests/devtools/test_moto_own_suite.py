@@ -8,6 +8,7 @@ Covers all of moto's tests/test_dynamodb and tests/test_sqs but those marked
 requires_docker: about 890 tests per patch set, three runs in one process of
 the suite (a few minutes; bounded by TIMEOUT).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,20 @@ TIMEOUT = 1500  # seconds for the three runs
 
 def test_moto_s_own_suites_fail_the_same_tests_on_every_patch_set(tmp_path):
     out = tmp_path / "moto-own-tests.json"
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "moto_own_tests.py"), "--json", str(out),
-                           "--timeout", str(TIMEOUT // 3)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "moto_own_tests.py"),
+            "--json",
+            str(out),
+            "--timeout",
+            str(TIMEOUT // 3),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(out.read_text())
     results = report["results"]

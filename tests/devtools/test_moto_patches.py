@@ -5,6 +5,7 @@ the same with and without it.
 Costs are measured in objects and items, not time: DynamoDB `Item`s alive
 after a garbage collection, and items a query looks at.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,16 +56,18 @@ def engine(kind: str):
             client.meta.events.register("after-call.dynamodb", lambda **_: moto_patches.compact())
         client.create_table(
             TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
-                                  for n in ("pk", "sk", "shard", "due")],
-            GlobalSecondaryIndexes=[{
-                "IndexName": "due",
-                "KeySchema": [{"AttributeName": "shard", "KeyType": "HASH"},
-                              {"AttributeName": "due", "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "shard", "due")],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "due",
+                    "KeySchema": [
+                        {"AttributeName": "shard", "KeyType": "HASH"},
+                        {"AttributeName": "due", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
         yield client
@@ -82,12 +85,24 @@ def force_apply() -> None:
 
 def fill(client, n: int, prefix: str = "M") -> None:
     for start in range(0, n, 25):
-        client.batch_write_item(RequestItems={TABLE: [
-            {"PutRequest": {"Item": {"pk": {"S": f"{prefix}#{i}"}, "sk": {"S": "PROFILE"},
-                                     "balance": {"N": "100"}, "shard": {"S": str(i % 4)},
-                                     "due": {"S": f"2027-01-{1 + i % 28:02d}"}}}}
-            for i in range(start, min(n, start + 25))
-        ]})
+        client.batch_write_item(
+            RequestItems={
+                TABLE: [
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                "pk": {"S": f"{prefix}#{i}"},
+                                "sk": {"S": "PROFILE"},
+                                "balance": {"N": "100"},
+                                "shard": {"S": str(i % 4)},
+                                "due": {"S": f"2027-01-{1 + i % 28:02d}"},
+                            }
+                        }
+                    }
+                    for i in range(start, min(n, start + 25))
+                ]
+            }
+        )
 
 
 def key(pk: str, sk: str = "PROFILE") -> dict:
@@ -96,21 +111,38 @@ def key(pk: str, sk: str = "PROFILE") -> dict:
 
 def earn(client, pk: str, order: str) -> None:
     """A transaction shaped like an earn: a conditional update and a new item."""
-    client.transact_write_items(TransactItems=[
-        {"Update": {"TableName": TABLE, "Key": key(pk), "UpdateExpression": "ADD balance :p",
+    client.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": key(pk),
+                    "UpdateExpression": "ADD balance :p",
                     "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeValues": {":p": {"N": "10"}}}},
-        {"Put": {"TableName": TABLE, "Item": {**key(pk, f"ORDER#{order}"), "points": {"N": "10"}},
-                 "ConditionExpression": "attribute_not_exists(pk)"}},
-    ])
+                    "ExpressionAttributeValues": {":p": {"N": "10"}},
+                }
+            },
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": {**key(pk, f"ORDER#{order}"), "points": {"N": "10"}},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
+    )
 
 
 def everything(client) -> list[dict]:
     """The whole table, by key (test-only: reads moto's backend, no Scan)."""
     table = the_table()
-    return sorted(({k: v.to_json() for k, v in item.attrs.items()}
-                   for item in moto_patches._original.get("all_items", type(table).all_items)(table)),
-                  key=lambda item: (str(item["pk"]), str(item["sk"])))
+    return sorted(
+        (
+            {k: v.to_json() for k, v in item.attrs.items()}
+            for item in moto_patches._original.get("all_items", type(table).all_items)(table)
+        ),
+        key=lambda item: (str(item["pk"]), str(item["sk"])),
+    )
 
 
 # -- the costs ------------------------------------------------------------------
@@ -137,8 +169,12 @@ def test_plain_writes_leave_no_item_behind_only_when_patched(kind):
         fill(client, 10)
         before = alive_items()
         for n in range(50):
-            client.update_item(TableName=TABLE, Key=key("M#1"), UpdateExpression="ADD balance :p",
-                               ExpressionAttributeValues={":p": {"N": "1"}})
+            client.update_item(
+                TableName=TABLE,
+                Key=key("M#1"),
+                UpdateExpression="ADD balance :p",
+                ExpressionAttributeValues={":p": {"N": "1"}},
+            )
             client.put_item(TableName=TABLE, Item={**key("M#2"), "n": {"N": str(n)}})
         grown = alive_items() - before
     if kind == "stock":
@@ -167,19 +203,28 @@ def test_an_index_query_looks_only_at_its_bucket_when_patched(kind):
         if kind == "stock":
             Table.all_items = counting
         else:
-            client.query(TableName=TABLE, IndexName="due",  # builds the buckets once
-                         KeyConditionExpression="shard = :s", ExpressionAttributeValues={":s": {"S": "0"}})
+            client.query(
+                TableName=TABLE,
+                IndexName="due",  # builds the buckets once
+                KeyConditionExpression="shard = :s",
+                ExpressionAttributeValues={":s": {"S": "0"}},
+            )
             moto_patches._original["all_items"] = counting
         # one item leaves the index, another is deleted (its recorded entry is stale now)
-        client.update_item(TableName=TABLE, Key=key("M#1"), UpdateExpression="REMOVE #sh",
-                           ExpressionAttributeNames={"#sh": "shard"})
+        client.update_item(
+            TableName=TABLE, Key=key("M#1"), UpdateExpression="REMOVE #sh", ExpressionAttributeNames={"#sh": "shard"}
+        )
         client.delete_item(TableName=TABLE, Key=key("M#5"))
         try:
             response = client.query(
-                TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s AND due <= :d",
-                ExpressionAttributeValues={":s": {"S": "1"}, ":d": {"S": "2027-01-10"}})
-            history = client.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
-                                   ExpressionAttributeValues={":pk": {"S": "M#6"}})
+                TableName=TABLE,
+                IndexName="due",
+                KeyConditionExpression="shard = :s AND due <= :d",
+                ExpressionAttributeValues={":s": {"S": "1"}, ":d": {"S": "2027-01-10"}},
+            )
+            history = client.query(
+                TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "M#6"}}
+            )
         finally:
             if kind == "patched":
                 moto_patches._original["all_items"] = full
@@ -197,16 +242,31 @@ def test_an_index_query_looks_only_at_its_bucket_when_patched(kind):
 def test_an_update_that_moves_an_item_out_of_a_bucket_drops_its_record_there():
     with engine("patched") as client:
         fill(client, 8)
-        client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
-                     ExpressionAttributeValues={":s": {"S": "1"}})  # the buckets exist from here on
+        client.query(
+            TableName=TABLE,
+            IndexName="due",
+            KeyConditionExpression="shard = :s",
+            ExpressionAttributeValues={":s": {"S": "1"}},
+        )  # the buckets exist from here on
         _, buckets = the_table().__dict__[moto_patches.GSI_ATTR]
         assert set(buckets["due"]["1"]) == {("M#1", "PROFILE"), ("M#5", "PROFILE")}
         assert all(type(k) is str and type(r) is str for k, r in buckets["due"]["1"])  # no DynamoType kept
-        client.update_item(TableName=TABLE, Key=key("M#1"), UpdateExpression="REMOVE #sh",
-                           ExpressionAttributeNames={"#sh": "shard"})
-        client.transact_write_items(TransactItems=[{"Update": {
-            "TableName": TABLE, "Key": key("M#5"), "UpdateExpression": "SET #sh = :s",
-            "ExpressionAttributeNames": {"#sh": "shard"}, "ExpressionAttributeValues": {":s": {"S": "2"}}}}])
+        client.update_item(
+            TableName=TABLE, Key=key("M#1"), UpdateExpression="REMOVE #sh", ExpressionAttributeNames={"#sh": "shard"}
+        )
+        client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": key("M#5"),
+                        "UpdateExpression": "SET #sh = :s",
+                        "ExpressionAttributeNames": {"#sh": "shard"},
+                        "ExpressionAttributeValues": {":s": {"S": "2"}},
+                    }
+                }
+            ]
+        )
         assert "1" not in buckets["due"]  # both left shard 1: its bucket is gone, before any query
         assert ("M#5", "PROFILE") in buckets["due"]["2"]
         client.put_item(TableName=TABLE, Item={**key("M#5"), "shard": {"S": "3"}, "due": {"S": "2027-03-01"}})
@@ -224,80 +284,166 @@ def scenario(client) -> list:
             client.transact_write_items(**kwargs)
             return "ok"
         except ClientError as error:
-            return (error.response["Error"]["Code"],
-                    [r.get("Code") for r in error.response.get("CancellationReasons", [])],
-                    [r.get("Item") for r in error.response.get("CancellationReasons", [])])
+            return (
+                error.response["Error"]["Code"],
+                [r.get("Code") for r in error.response.get("CancellationReasons", [])],
+                [r.get("Item") for r in error.response.get("CancellationReasons", [])],
+            )
 
     # a transaction that fails on its last action: nothing of it may stay
-    seen.append(attempt(TransactItems=[
-        {"Put": {"TableName": TABLE, "Item": {**key("NEW#1"), "shard": {"S": "0"}, "due": {"S": "2027-01-01"}}}},
-        {"Update": {"TableName": TABLE, "Key": key("M#0"), "UpdateExpression": "SET #sh = :s, balance = :b",
-                    "ExpressionAttributeNames": {"#sh": "shard"}, "ExpressionAttributeValues": {":s": {"S": "3"}, ":b": {"N": "0"}}}},
-        {"Delete": {"TableName": TABLE, "Key": key("M#1")}},
-        {"ConditionCheck": {"TableName": TABLE, "Key": key("M#2"), "ConditionExpression": "balance > :x",
-                            "ExpressionAttributeValues": {":x": {"N": "100"}},
-                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
-    ]))
+    seen.append(
+        attempt(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": TABLE,
+                        "Item": {**key("NEW#1"), "shard": {"S": "0"}, "due": {"S": "2027-01-01"}},
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": key("M#0"),
+                        "UpdateExpression": "SET #sh = :s, balance = :b",
+                        "ExpressionAttributeNames": {"#sh": "shard"},
+                        "ExpressionAttributeValues": {":s": {"S": "3"}, ":b": {"N": "0"}},
+                    }
+                },
+                {"Delete": {"TableName": TABLE, "Key": key("M#1")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": TABLE,
+                        "Key": key("M#2"),
+                        "ConditionExpression": "balance > :x",
+                        "ExpressionAttributeValues": {":x": {"N": "100"}},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+            ]
+        )
+    )
     seen.append(everything(client))
     # the same item twice: a validation error, nothing applied
-    seen.append(attempt(TransactItems=[
-        {"Put": {"TableName": TABLE, "Item": {**key("NEW#2")}}},
-        {"Update": {"TableName": TABLE, "Key": key("M#3"), "UpdateExpression": "SET balance = :b",
-                    "ExpressionAttributeValues": {":b": {"N": "1"}}}},
-        {"Delete": {"TableName": TABLE, "Key": key("M#3")}},
-    ]))
+    seen.append(
+        attempt(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": {**key("NEW#2")}}},
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": key("M#3"),
+                        "UpdateExpression": "SET balance = :b",
+                        "ExpressionAttributeValues": {":b": {"N": "1"}},
+                    }
+                },
+                {"Delete": {"TableName": TABLE, "Key": key("M#3")}},
+            ]
+        )
+    )
     seen.append(everything(client))
     # a conditional decrement that holds, then one that does not
     for _ in range(2):
         try:
-            client.update_item(TableName=TABLE, Key=key("M#4"), UpdateExpression="SET balance = balance - :p",
-                               ConditionExpression="balance >= :p",
-                               ExpressionAttributeValues={":p": {"N": "60"}})
+            client.update_item(
+                TableName=TABLE,
+                Key=key("M#4"),
+                UpdateExpression="SET balance = balance - :p",
+                ConditionExpression="balance >= :p",
+                ExpressionAttributeValues={":p": {"N": "60"}},
+            )
             seen.append("decremented")
         except ClientError as error:
             seen.append(error.response["Error"]["Code"])
     # a successful transaction that moves items between index buckets
-    seen.append(attempt(TransactItems=[
-        {"Update": {"TableName": TABLE, "Key": key("M#5"), "UpdateExpression": "SET #sh = :s",
-                    "ExpressionAttributeNames": {"#sh": "shard"}, "ExpressionAttributeValues": {":s": {"S": "2"}}}},
-        {"Update": {"TableName": TABLE, "Key": key("M#6"), "UpdateExpression": "REMOVE #sh",
-                    "ExpressionAttributeNames": {"#sh": "shard"}}},
-        {"Delete": {"TableName": TABLE, "Key": key("M#7")}},
-        {"Put": {"TableName": TABLE, "Item": {**key("NEW#3"), "shard": {"S": "2"}, "due": {"S": "2027-01-02"}}}},
-    ]))
+    seen.append(
+        attempt(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": key("M#5"),
+                        "UpdateExpression": "SET #sh = :s",
+                        "ExpressionAttributeNames": {"#sh": "shard"},
+                        "ExpressionAttributeValues": {":s": {"S": "2"}},
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": key("M#6"),
+                        "UpdateExpression": "REMOVE #sh",
+                        "ExpressionAttributeNames": {"#sh": "shard"},
+                    }
+                },
+                {"Delete": {"TableName": TABLE, "Key": key("M#7")}},
+                {
+                    "Put": {
+                        "TableName": TABLE,
+                        "Item": {**key("NEW#3"), "shard": {"S": "2"}, "due": {"S": "2027-01-02"}},
+                    }
+                },
+            ]
+        )
+    )
     client.put_item(TableName=TABLE, Item={**key("M#8"), "shard": {"S": "1"}, "due": {"S": "2027-02-01"}})
     client.delete_item(TableName=TABLE, Key=key("M#9"))
     # an update that makes its item (in a new partition), and deletes of what is not there
-    client.update_item(TableName=TABLE, Key=key("UPSERT#1", "COUNTER"), UpdateExpression="ADD n :one SET #sh = :s",
-                       ExpressionAttributeNames={"#sh": "shard"},
-                       ExpressionAttributeValues={":one": {"N": "1"}, ":s": {"S": "0"}})
+    client.update_item(
+        TableName=TABLE,
+        Key=key("UPSERT#1", "COUNTER"),
+        UpdateExpression="ADD n :one SET #sh = :s",
+        ExpressionAttributeNames={"#sh": "shard"},
+        ExpressionAttributeValues={":one": {"N": "1"}, ":s": {"S": "0"}},
+    )
     client.delete_item(TableName=TABLE, Key=key("GONE#1"))
     client.delete_item(TableName=TABLE, Key=key("M#10", "NOT-THERE"))
-    seen.append(client.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
-                             ExpressionAttributeValues={":pk": {"S": "GONE#1"}})["Count"])
+    seen.append(
+        client.query(
+            TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "GONE#1"}}
+        )["Count"]
+    )
     seen.append(everything(client))
     for shard in "0123":
         pages, start = [], None
         while True:
             kwargs = {"ExclusiveStartKey": start} if start else {}
-            page = client.query(TableName=TABLE, IndexName="due", Limit=3,
-                                KeyConditionExpression="shard = :s AND due <= :d",
-                                ExpressionAttributeValues={":s": {"S": shard}, ":d": {"S": "2027-01-20"}},
-                                **kwargs)
+            page = client.query(
+                TableName=TABLE,
+                IndexName="due",
+                Limit=3,
+                KeyConditionExpression="shard = :s AND due <= :d",
+                ExpressionAttributeValues={":s": {"S": shard}, ":d": {"S": "2027-01-20"}},
+                **kwargs,
+            )
             pages.append(page["Items"])
             start = page.get("LastEvaluatedKey")
             if not start:
                 break
         seen.append(pages)
-        seen.append(client.query(TableName=TABLE, IndexName="due",
-                                 KeyConditionExpression="shard = :s AND due BETWEEN :a AND :b",
-                                 ExpressionAttributeValues={":s": {"S": shard}, ":a": {"S": "2027-01-05"},
-                                                            ":b": {"S": "2027-01-15"}})["Items"])
-        seen.append(client.query(TableName=TABLE, IndexName="due", ScanIndexForward=False,
-                                 KeyConditionExpression="shard = :s",
-                                 ExpressionAttributeValues={":s": {"S": shard}})["Items"])
-    seen.append(client.query(TableName=TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-                             ExpressionAttributeValues={":pk": {"S": "M#3"}, ":p": {"S": "PRO"}})["Items"])
+        seen.append(
+            client.query(
+                TableName=TABLE,
+                IndexName="due",
+                KeyConditionExpression="shard = :s AND due BETWEEN :a AND :b",
+                ExpressionAttributeValues={":s": {"S": shard}, ":a": {"S": "2027-01-05"}, ":b": {"S": "2027-01-15"}},
+            )["Items"]
+        )
+        seen.append(
+            client.query(
+                TableName=TABLE,
+                IndexName="due",
+                ScanIndexForward=False,
+                KeyConditionExpression="shard = :s",
+                ExpressionAttributeValues={":s": {"S": shard}},
+            )["Items"]
+        )
+    seen.append(
+        client.query(
+            TableName=TABLE,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={":pk": {"S": "M#3"}, ":p": {"S": "PRO"}},
+        )["Items"]
+    )
     return seen
 
 
@@ -345,18 +491,37 @@ def members(client, n: int, start: int = 0) -> None:
     notifications) and its stored idempotency replies, one partition each."""
     for m in range(start, start + n):
         pk = f"MEMBER#m{m:06d}"
-        client.put_item(TableName=TABLE, Item={
-            **key(pk), "balance": {"N": str(1000 + m)}, "shard": {"S": str(m % 4)},
-            "due": {"S": f"2027-01-{1 + m % 28:02d}"}, "name": {"S": "김지윤"},
-            "lots": {"L": [{"M": {"points": {"N": "150"}, "expires": {"S": "2027-11-29"}}}] * 3}})
+        client.put_item(
+            TableName=TABLE,
+            Item={
+                **key(pk),
+                "balance": {"N": str(1000 + m)},
+                "shard": {"S": str(m % 4)},
+                "due": {"S": f"2027-01-{1 + m % 28:02d}"},
+                "name": {"S": "김지윤"},
+                "lots": {"L": [{"M": {"points": {"N": "150"}, "expires": {"S": "2027-11-29"}}}] * 3},
+            },
+        )
         for t in range(4):
-            client.put_item(TableName=TABLE, Item={
-                **key(pk, f"TX#01JDX{m:06d}{t:04d}"), "points": {"N": "150"}, "type": {"S": "earn"},
-                "order_id": {"S": f"A-{t}"}, "created_at": {"S": f"2026-11-{1 + t:02d}T10:00:00Z"}})
-            client.put_item(TableName=TABLE, Item={
-                **key(f"IDEMPOTENCY#k1#{m:06d}-{t}"), "status": {"N": "201"},
-                "expires_at": {"N": "1796000000"},
-                "body": {"S": '{"member_id": "m%06d", "points": 150, "balance": %d}' % (m, 1000 + m)}})
+            client.put_item(
+                TableName=TABLE,
+                Item={
+                    **key(pk, f"TX#01JDX{m:06d}{t:04d}"),
+                    "points": {"N": "150"},
+                    "type": {"S": "earn"},
+                    "order_id": {"S": f"A-{t}"},
+                    "created_at": {"S": f"2026-11-{1 + t:02d}T10:00:00Z"},
+                },
+            )
+            client.put_item(
+                TableName=TABLE,
+                Item={
+                    **key(f"IDEMPOTENCY#k1#{m:06d}-{t}"),
+                    "status": {"N": "201"},
+                    "expires_at": {"N": "1796000000"},
+                    "body": {"S": f'{{"member_id": "m{m:06d}", "points": 150, "balance": {1000 + m}}}'},
+                },
+            )
 
 
 def test_per_item_objects_outlive_requests_unless_compacted():
@@ -369,14 +534,22 @@ def test_per_item_objects_outlive_requests_unless_compacted():
     for kind in ("stock", "patched", "compact"):
         with engine(kind) as client:
             members(client, 5)  # the first pack trains nothing yet; warm moto's caches
-            client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
-                         ExpressionAttributeValues={":s": {"S": "0"}})
+            client.query(
+                TableName=TABLE,
+                IndexName="due",
+                KeyConditionExpression="shard = :s",
+                ExpressionAttributeValues={":s": {"S": "0"}},
+            )
             items_before, types_before = alive("Item"), alive("DynamoType")
             tracemalloc.start()
             before = tracemalloc.get_traced_memory()[0]
             members(client, 60, start=5)
-            client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
-                         ExpressionAttributeValues={":s": {"S": "1"}})
+            client.query(
+                TableName=TABLE,
+                IndexName="due",
+                KeyConditionExpression="shard = :s",
+                ExpressionAttributeValues={":s": {"S": "1"}},
+            )
             gc.collect()
             grown[kind] = (tracemalloc.get_traced_memory()[0] - before) / 60
             tracemalloc.stop()
@@ -398,9 +571,12 @@ def test_compacted_partitions_are_packed_between_requests_and_read_as_stored():
         got = client.get_item(TableName=TABLE, Key=key("MEMBER#m000007"))["Item"]
         assert got["balance"] == {"N": "1007"} and got["lots"]["L"][2]["M"]["points"] == {"N": "150"}
         assert got["pk"] == {"S": "MEMBER#m000007"} and got["sk"] == {"S": "PROFILE"}
-        history = client.query(TableName=TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-                               ExpressionAttributeValues={":pk": {"S": "MEMBER#m000007"}, ":p": {"S": "TX#"}},
-                               ScanIndexForward=False)["Items"]
+        history = client.query(
+            TableName=TABLE,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={":pk": {"S": "MEMBER#m000007"}, ":p": {"S": "TX#"}},
+            ScanIndexForward=False,
+        )["Items"]
         assert [i["sk"]["S"][-4:] for i in history] == ["0003", "0002", "0001", "0000"]
         assert partitions.hot == {}  # packed again after each call
         # a read leaves the blob as it was (once packed with the newest dictionary:
@@ -410,8 +586,12 @@ def test_compacted_partitions_are_packed_between_requests_and_read_as_stored():
         assert blob[0] == len(partitions.zdicts) - 1
         client.get_item(TableName=TABLE, Key=key("MEMBER#m000008"))
         assert partitions.cold["MEMBER#m000008"] is blob
-        client.update_item(TableName=TABLE, Key=key("MEMBER#m000008"), UpdateExpression="ADD balance :p",
-                           ExpressionAttributeValues={":p": {"N": "5"}})
+        client.update_item(
+            TableName=TABLE,
+            Key=key("MEMBER#m000008"),
+            UpdateExpression="ADD balance :p",
+            ExpressionAttributeValues={":p": {"N": "5"}},
+        )
         assert partitions.cold["MEMBER#m000008"] != blob
         assert client.get_item(TableName=TABLE, Key=key("MEMBER#m000008"))["Item"]["balance"] == {"N": "1013"}
         # a get of a key that does not exist leaves no partition behind
@@ -434,14 +614,22 @@ def test_a_shared_dictionary_is_trained_on_the_first_partitions_and_shrinks_the_
         assert sum(map(len, trained_idem)) / len(trained_idem) < 0.7 * sum(map(len, plain)) / len(plain)
         # blobs of either dictionary read back
         assert client.get_item(TableName=TABLE, Key=key("IDEMPOTENCY#k1#000001-2"))["Item"]["body"]["S"].startswith(
-            '{"member_id": "m000001"')
+            '{"member_id": "m000001"'
+        )
         assert client.get_item(TableName=TABLE, Key=key("IDEMPOTENCY#k1#000031-2"))["Item"]["status"] == {"N": "201"}
 
 
 ALL_TYPES = {
-    "s": {"S": "가나다"}, "n": {"N": "-12.50"}, "b": {"B": b"\x00\x01binary"}, "t": {"BOOL": True},
-    "f": {"BOOL": False}, "z": {"NULL": True}, "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2.5"]},
-    "bs": {"BS": [b"x", b"y"]}, "l": {"L": [{"S": "x"}, {"N": "1"}, {"L": []}, {"M": {"k": {"NULL": True}}}]},
+    "s": {"S": "가나다"},
+    "n": {"N": "-12.50"},
+    "b": {"B": b"\x00\x01binary"},
+    "t": {"BOOL": True},
+    "f": {"BOOL": False},
+    "z": {"NULL": True},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2.5"]},
+    "bs": {"BS": [b"x", b"y"]},
+    "l": {"L": [{"S": "x"}, {"N": "1"}, {"L": []}, {"M": {"k": {"NULL": True}}}]},
     "m": {"M": {"deep": {"M": {"er": {"L": [{"B": b"z"}, {"SS": ["q"]}]}}}, "empty": {"M": {}}}},
     "empty_s": {"S": ""},
 }
@@ -452,13 +640,25 @@ def test_every_attribute_type_reads_back_the_same_when_compacted():
     for kind in ("stock", "compact"):
         with engine(kind) as client:
             client.put_item(TableName=TABLE, Item={**key("ALL#1"), **ALL_TYPES})
-            client.update_item(TableName=TABLE, Key=key("ALL#1"),
-                               UpdateExpression="ADD ss :a, n :one SET l[1] = :two, m.deep.added = :s",
-                               ExpressionAttributeValues={":a": {"SS": ["c"]}, ":one": {"N": "1"},
-                                                          ":two": {"N": "2"}, ":s": {"S": "new"}})
-            seen[kind] = (client.get_item(TableName=TABLE, Key=key("ALL#1"))["Item"],
-                          client.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
-                                       ExpressionAttributeValues={":pk": {"S": "ALL#1"}})["Items"])
+            client.update_item(
+                TableName=TABLE,
+                Key=key("ALL#1"),
+                UpdateExpression="ADD ss :a, n :one SET l[1] = :two, m.deep.added = :s",
+                ExpressionAttributeValues={
+                    ":a": {"SS": ["c"]},
+                    ":one": {"N": "1"},
+                    ":two": {"N": "2"},
+                    ":s": {"S": "new"},
+                },
+            )
+            seen[kind] = (
+                client.get_item(TableName=TABLE, Key=key("ALL#1"))["Item"],
+                client.query(
+                    TableName=TABLE,
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={":pk": {"S": "ALL#1"}},
+                )["Items"],
+            )
             if kind == "compact":
                 assert the_table().items.cold["ALL#1"][0] != 255  # stored as plain data, not pickled
     assert seen["compact"] == seen["stock"]
@@ -471,21 +671,34 @@ def test_adding_to_and_deleting_from_a_set_is_stored_when_compacted():
     seen = {}
     for kind in ("stock", "patched", "compact"):
         with engine(kind) as client:
-            client.put_item(TableName=TABLE, Item={**key("SETS#1"), "tags": {"SS": ["a", "b"]},
-                                                   "nums": {"NS": ["1", "2"]}})
+            client.put_item(
+                TableName=TABLE, Item={**key("SETS#1"), "tags": {"SS": ["a", "b"]}, "nums": {"NS": ["1", "2"]}}
+            )
             answers = []
-            for expression, values in (("ADD tags :v", {":v": {"SS": ["c"]}}),
-                                       ("ADD nums :v", {":v": {"NS": ["3"]}}),
-                                       ("DELETE tags :v", {":v": {"SS": ["a"]}}),
-                                       ("DELETE nums :v", {":v": {"NS": ["1"]}})):
-                answers.append(client.update_item(
-                    TableName=TABLE, Key=key("SETS#1"), UpdateExpression=expression,
-                    ExpressionAttributeValues=values, ReturnValues="ALL_NEW")["Attributes"])
-                answers.append(client.get_item(TableName=TABLE, Key=key("SETS#1"),
-                                               ConsistentRead=True)["Item"])
+            for expression, values in (
+                ("ADD tags :v", {":v": {"SS": ["c"]}}),
+                ("ADD nums :v", {":v": {"NS": ["3"]}}),
+                ("DELETE tags :v", {":v": {"SS": ["a"]}}),
+                ("DELETE nums :v", {":v": {"NS": ["1"]}}),
+            ):
+                answers.append(
+                    client.update_item(
+                        TableName=TABLE,
+                        Key=key("SETS#1"),
+                        UpdateExpression=expression,
+                        ExpressionAttributeValues=values,
+                        ReturnValues="ALL_NEW",
+                    )["Attributes"]
+                )
+                answers.append(client.get_item(TableName=TABLE, Key=key("SETS#1"), ConsistentRead=True)["Item"])
             seen[kind] = [(sorted(a["tags"]["SS"]), sorted(a["nums"]["NS"])) for a in answers]
-    assert seen["stock"] == [(["a", "b", "c"], ["1", "2"])] * 2 + [(["a", "b", "c"], ["1", "2", "3"])] * 2 \
-        + [(["b", "c"], ["1", "2", "3"])] * 2 + [(["b", "c"], ["2", "3"])] * 2
+    assert (
+        seen["stock"]
+        == [(["a", "b", "c"], ["1", "2"])] * 2
+        + [(["a", "b", "c"], ["1", "2", "3"])] * 2
+        + [(["b", "c"], ["1", "2", "3"])] * 2
+        + [(["b", "c"], ["2", "3"])] * 2
+    )
     assert seen["patched"] == seen["stock"]
     assert seen["compact"] == seen["stock"]
 
@@ -502,15 +715,24 @@ def test_a_job_run_finishes_on_the_serial_server_when_compacted():
         assert moto_patches.enable_compaction()
         server = SerialMotoServer().start()
         try:
-            client = boto3.client("dynamodb", region_name="ap-northeast-2", endpoint_url=server.endpoint,
-                                  aws_access_key_id="local", aws_secret_access_key="local")
-            client.create_table(TableName="runs", BillingMode="PAY_PER_REQUEST",
-                                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                           {"AttributeName": "sk", "KeyType": "RANGE"}],
-                                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                      {"AttributeName": "sk", "AttributeType": "S"}])
+            client = boto3.client(
+                "dynamodb",
+                region_name="ap-northeast-2",
+                endpoint_url=server.endpoint,
+                aws_access_key_id="local",
+                aws_secret_access_key="local",
+            )
+            client.create_table(
+                TableName="runs",
+                BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+            )
             runs = RunBook(client, "runs")
-            now = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
+            now = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
             assert runs.begin("expire#2027-01-01", ["plan"], now, dt.timedelta(minutes=5))
             runs.add("expire#2027-01-01", ["page#1", "page#2"])
             assert not runs.close("expire#2027-01-01", "plan", now)
@@ -536,8 +758,12 @@ def test_a_saved_compacted_state_restores_packed_or_as_moto_keeps_it(tmp_path):
     path = tmp_path / "state.pkl"
     with engine("compact") as client:
         members(client, 20)
-        client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
-                     ExpressionAttributeValues={":s": {"S": "2"}})
+        client.query(
+            TableName=TABLE,
+            IndexName="due",
+            KeyConditionExpression="shard = :s",
+            ExpressionAttributeValues={":s": {"S": "2"}},
+        )
         expected = everything(client)
         local_state.save(path)
         moto_patches._compaction = False  # a process that does not compact
@@ -548,8 +774,12 @@ def test_a_saved_compacted_state_restores_packed_or_as_moto_keeps_it(tmp_path):
         assert local_state.restore(path)
         assert isinstance(the_table().items, moto_patches.Partitions) and the_table().items.hot == {}
         assert everything(client) == expected
-        shard = client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
-                             ExpressionAttributeValues={":s": {"S": "2"}})["Items"]
+        shard = client.query(
+            TableName=TABLE,
+            IndexName="due",
+            KeyConditionExpression="shard = :s",
+            ExpressionAttributeValues={":s": {"S": "2"}},
+        )["Items"]
         assert sorted(i["pk"]["S"] for i in shard) == [f"MEMBER#m{m:06d}" for m in range(2, 20, 4)]
 
 
@@ -560,22 +790,53 @@ def large_partition_scenario(client) -> list:
     import random
 
     rng = random.Random(7)
-    client.create_table(TableName="numbers", BillingMode="PAY_PER_REQUEST",
-                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                   {"AttributeName": "n", "KeyType": "RANGE"}],
-                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                              {"AttributeName": "n", "AttributeType": "N"}])
+    client.create_table(
+        TableName="numbers",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "n", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "n", "AttributeType": "N"},
+        ],
+    )
     out = []
     picked = rng.sample(range(200), 75)
     for start in range(0, 75, 25):
-        client.batch_write_item(RequestItems={
-            TABLE: [{"PutRequest": {"Item": {**key("BIG#1", f"TX#{i:04d}"), "v": {"N": str(i)},
-                                             "shard": {"S": str(i % 3)}, "due": {"S": f"D{i:04d}"},
-                                             "tags": {"SS": ["a"]}}}} for i in picked[start:start + 25]],
-            "numbers": [{"PutRequest": {"Item": {"pk": {"S": "NUM#1"}, "n": {"N": str(i - 100) + ".5"},
-                                                 "v": {"S": str(i)}}}} for i in picked[start:start + 25]]})
-    conditions = [("sk = :a", 1), ("sk < :a", 1), ("sk <= :a", 1), ("sk > :a", 1), ("sk >= :a", 1),
-                  ("sk BETWEEN :a AND :b", 2), ("begins_with(sk, :p)", 0)]
+        client.batch_write_item(
+            RequestItems={
+                TABLE: [
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                **key("BIG#1", f"TX#{i:04d}"),
+                                "v": {"N": str(i)},
+                                "shard": {"S": str(i % 3)},
+                                "due": {"S": f"D{i:04d}"},
+                                "tags": {"SS": ["a"]},
+                            }
+                        }
+                    }
+                    for i in picked[start : start + 25]
+                ],
+                "numbers": [
+                    {
+                        "PutRequest": {
+                            "Item": {"pk": {"S": "NUM#1"}, "n": {"N": str(i - 100) + ".5"}, "v": {"S": str(i)}}
+                        }
+                    }
+                    for i in picked[start : start + 25]
+                ],
+            }
+        )
+    conditions = [
+        ("sk = :a", 1),
+        ("sk < :a", 1),
+        ("sk <= :a", 1),
+        ("sk > :a", 1),
+        ("sk >= :a", 1),
+        ("sk BETWEEN :a AND :b", 2),
+        ("begins_with(sk, :p)", 0),
+    ]
 
     def queries():
         for _ in range(4):
@@ -591,20 +852,35 @@ def large_partition_scenario(client) -> list:
                 for limit in (None, 3):
                     for forward in (True, False):
                         kwargs = {"Limit": limit} if limit else {}
-                        page = client.query(TableName=TABLE, KeyConditionExpression="pk = :pk AND " + expression,
-                                            ExpressionAttributeValues=values, ScanIndexForward=forward, **kwargs)
+                        page = client.query(
+                            TableName=TABLE,
+                            KeyConditionExpression="pk = :pk AND " + expression,
+                            ExpressionAttributeValues=values,
+                            ScanIndexForward=forward,
+                            **kwargs,
+                        )
                         out.append((expression, limit, forward, page["Items"], page.get("LastEvaluatedKey")))
                         if "LastEvaluatedKey" in page:
-                            page = client.query(TableName=TABLE, KeyConditionExpression="pk = :pk AND " + expression,
-                                                ExpressionAttributeValues=values, ScanIndexForward=forward,
-                                                ExclusiveStartKey=page["LastEvaluatedKey"], **kwargs)
+                            page = client.query(
+                                TableName=TABLE,
+                                KeyConditionExpression="pk = :pk AND " + expression,
+                                ExpressionAttributeValues=values,
+                                ScanIndexForward=forward,
+                                ExclusiveStartKey=page["LastEvaluatedKey"],
+                                **kwargs,
+                            )
                             out.append(("next", page["Items"], page.get("LastEvaluatedKey")))
             for expression in ("n BETWEEN :a AND :b", "n < :a", "n >= :a"):
                 values = {":pk": {"S": "NUM#1"}, ":a": {"N": str(a - 100)}}
                 if ":b" in expression:
                     values[":b"] = {"N": str(b - 100)}
-                out.append(client.query(TableName="numbers", KeyConditionExpression="pk = :pk AND " + expression,
-                                        ExpressionAttributeValues=values)["Items"])
+                out.append(
+                    client.query(
+                        TableName="numbers",
+                        KeyConditionExpression="pk = :pk AND " + expression,
+                        ExpressionAttributeValues=values,
+                    )["Items"]
+                )
 
     queries()
     for step in range(80):  # writes: new keys anywhere, updates, set changes, deletes
@@ -612,28 +888,53 @@ def large_partition_scenario(client) -> list:
         action = rng.choice(("put", "update", "add", "delete", "delete", "get"))
         k = key("BIG#1", f"TX#{i:04d}")
         if action == "put":
-            client.put_item(TableName=TABLE, Item={**k, "v": {"N": str(step)}, "shard": {"S": "1"},
-                                                   "due": {"S": f"E{step:04d}"}})
+            client.put_item(
+                TableName=TABLE, Item={**k, "v": {"N": str(step)}, "shard": {"S": "1"}, "due": {"S": f"E{step:04d}"}}
+            )
         elif action == "update":
-            out.append(client.update_item(TableName=TABLE, Key=k, UpdateExpression="SET v = :v",
-                                          ExpressionAttributeValues={":v": {"N": str(-step)}},
-                                          ReturnValues="ALL_NEW")["Attributes"])
+            out.append(
+                client.update_item(
+                    TableName=TABLE,
+                    Key=k,
+                    UpdateExpression="SET v = :v",
+                    ExpressionAttributeValues={":v": {"N": str(-step)}},
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
+            )
         elif action == "add":
-            client.update_item(TableName=TABLE, Key=k, UpdateExpression="ADD tags :t",
-                               ExpressionAttributeValues={":t": {"SS": [f"t{step}"]}})
+            client.update_item(
+                TableName=TABLE,
+                Key=k,
+                UpdateExpression="ADD tags :t",
+                ExpressionAttributeValues={":t": {"SS": [f"t{step}"]}},
+            )
         elif action == "delete":
             out.append(client.delete_item(TableName=TABLE, Key=k, ReturnValues="ALL_OLD").get("Attributes"))
         out.append(client.get_item(TableName=TABLE, Key=k).get("Item"))
     queries()
-    out.append(client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
-                            ExpressionAttributeValues={":s": {"S": "1"}})["Items"])
+    out.append(
+        client.query(
+            TableName=TABLE,
+            IndexName="due",
+            KeyConditionExpression="shard = :s",
+            ExpressionAttributeValues={":s": {"S": "1"}},
+        )["Items"]
+    )
     out.append(client.describe_table(TableName=TABLE)["Table"]["ItemCount"])
     out.append(client.scan(TableName=TABLE)["Items"])
     for start in range(0, 220, 25):  # empty the partition
-        client.batch_write_item(RequestItems={TABLE: [{"DeleteRequest": {"Key": key("BIG#1", f"TX#{i:04d}")}}
-                                                      for i in range(start, min(start + 25, 220))]})
-    out.append(client.query(TableName=TABLE, KeyConditionExpression="pk = :pk",
-                            ExpressionAttributeValues={":pk": {"S": "BIG#1"}})["Items"])
+        client.batch_write_item(
+            RequestItems={
+                TABLE: [
+                    {"DeleteRequest": {"Key": key("BIG#1", f"TX#{i:04d}")}} for i in range(start, min(start + 25, 220))
+                ]
+            }
+        )
+    out.append(
+        client.query(
+            TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "BIG#1"}}
+        )["Items"]
+    )
     return out
 
 
@@ -656,13 +957,19 @@ def test_a_request_unpacks_only_the_chunks_it_touches(monkeypatch):
     monkeypatch.setattr(moto_patches, "CHUNK_ITEMS", 20)
     unpacked = []
     real_unpack = moto_patches.Partitions._unpack
-    monkeypatch.setattr(moto_patches.Partitions, "_unpack",
-                        lambda self, blob: unpacked.append(blob) or real_unpack(self, blob))
+    monkeypatch.setattr(
+        moto_patches.Partitions, "_unpack", lambda self, blob: unpacked.append(blob) or real_unpack(self, blob)
+    )
     with engine("compact") as client:
         for start in range(0, 400, 25):
-            client.batch_write_item(RequestItems={TABLE: [
-                {"PutRequest": {"Item": {**key("BIG#1", f"TX#{i:04d}"), "v": {"N": str(i)}}}}
-                for i in range(start, start + 25)]})
+            client.batch_write_item(
+                RequestItems={
+                    TABLE: [
+                        {"PutRequest": {"Item": {**key("BIG#1", f"TX#{i:04d}"), "v": {"N": str(i)}}}}
+                        for i in range(start, start + 25)
+                    ]
+                }
+            )
         chunks = the_table().items.cold["BIG#1"]
         assert isinstance(chunks, moto_patches.Chunks) and len(chunks.blobs) >= 400 // 40
         assert len(chunks) == 400 and chunks.hot == {}
@@ -672,23 +979,37 @@ def test_a_request_unpacks_only_the_chunks_it_touches(monkeypatch):
             blobs = list(chunks.blobs)
             answer = call()
             assert chunks.hot == {}
-            return len(unpacked), sum(a is not b for a, b in zip(blobs, chunks.blobs)), answer
+            return len(unpacked), sum(a is not b for a, b in zip(blobs, chunks.blobs, strict=False)), answer
 
         reads, written, got = cost(lambda: client.get_item(TableName=TABLE, Key=key("BIG#1", "TX#0123")))
         assert (reads, written) == (1, 0) and got["Item"]["v"] == {"N": "123"}
-        reads, written, _ = cost(lambda: client.update_item(
-            TableName=TABLE, Key=key("BIG#1", "TX#0200"), UpdateExpression="ADD v :one",
-            ExpressionAttributeValues={":one": {"N": "1"}}))
+        reads, written, _ = cost(
+            lambda: client.update_item(
+                TableName=TABLE,
+                Key=key("BIG#1", "TX#0200"),
+                UpdateExpression="ADD v :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+        )
         assert (reads, written) == (1, 1)
         reads, written, _ = cost(lambda: client.put_item(TableName=TABLE, Item={**key("BIG#1", "TX#0300a")}))
         assert (reads, written) == (1, 1)
-        reads, written, page = cost(lambda: client.query(
-            TableName=TABLE, KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
-            ExpressionAttributeValues={":pk": {"S": "BIG#1"}, ":a": {"S": "TX#0100"}, ":b": {"S": "TX#0124"}}))
+        reads, written, page = cost(
+            lambda: client.query(
+                TableName=TABLE,
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+                ExpressionAttributeValues={":pk": {"S": "BIG#1"}, ":a": {"S": "TX#0100"}, ":b": {"S": "TX#0124"}},
+            )
+        )
         assert page["Count"] == 25 and written == 0 and reads <= 3
-        reads, written, page = cost(lambda: client.query(
-            TableName=TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)", Limit=5,
-            ExpressionAttributeValues={":pk": {"S": "BIG#1"}, ":p": {"S": "TX#03"}}))
+        reads, written, page = cost(
+            lambda: client.query(
+                TableName=TABLE,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                Limit=5,
+                ExpressionAttributeValues={":pk": {"S": "BIG#1"}, ":p": {"S": "TX#03"}},
+            )
+        )
         assert page["Count"] == 5 and "LastEvaluatedKey" in page and written == 0 and reads <= 7
         assert client.get_item(TableName=TABLE, Key=key("BIG#1", "TX#0200"))["Item"]["v"] == {"N": "201"}
         assert len(chunks) == 401
@@ -720,19 +1041,36 @@ def test_a_failed_transaction_rolls_back_fully_when_patched():
         fill(client, 10)
         before = everything(client)
         with pytest.raises(ClientError) as error:
-            client.transact_write_items(TransactItems=[
-                {"Update": {"TableName": TABLE, "Key": key("M#1"), "UpdateExpression": "ADD balance :p",
-                            "ExpressionAttributeValues": {":p": {"N": "50"}}}},
-                {"Put": {"TableName": TABLE, "Item": {**key("M#1", "ORDER#A"), "points": {"N": "50"}}}},
-                {"Delete": {"TableName": TABLE, "Key": key("M#2")}},
-                {"Put": {"TableName": TABLE, "Item": key("M#3"),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-            ])
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": TABLE,
+                            "Key": key("M#1"),
+                            "UpdateExpression": "ADD balance :p",
+                            "ExpressionAttributeValues": {":p": {"N": "50"}},
+                        }
+                    },
+                    {"Put": {"TableName": TABLE, "Item": {**key("M#1", "ORDER#A"), "points": {"N": "50"}}}},
+                    {"Delete": {"TableName": TABLE, "Key": key("M#2")}},
+                    {
+                        "Put": {
+                            "TableName": TABLE,
+                            "Item": key("M#3"),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
         assert error.value.response["Error"]["Code"] == "TransactionCanceledException"
         assert everything(client) == before
         # and the index still finds the restored items
-        items = client.query(TableName=TABLE, IndexName="due", KeyConditionExpression="shard = :s",
-                             ExpressionAttributeValues={":s": {"S": "2"}})["Items"]
+        items = client.query(
+            TableName=TABLE,
+            IndexName="due",
+            KeyConditionExpression="shard = :s",
+            ExpressionAttributeValues={":s": {"S": "2"}},
+        )["Items"]
         assert sorted(i["pk"]["S"] for i in items) == ["M#2", "M#6"]
 
 
@@ -792,15 +1130,22 @@ def queue_scenario(sqs) -> list:
     seen = []
     dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(QueueName="work", Attributes={
-        "VisibilityTimeout": "0", "MessageRetentionPeriod": "600",
-        "RedrivePolicy": '{"deadLetterTargetArn": "%s", "maxReceiveCount": "2"}' % dlq_arn})["QueueUrl"]
-    fifo = sqs.create_queue(QueueName="work.fifo", Attributes={
-        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    url = sqs.create_queue(
+        QueueName="work",
+        Attributes={
+            "VisibilityTimeout": "0",
+            "MessageRetentionPeriod": "600",
+            "RedrivePolicy": f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": "2"}}',
+        },
+    )["QueueUrl"]
+    fifo = sqs.create_queue(
+        QueueName="work.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
     for i in range(5):
         sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", DelaySeconds=900 if i == 4 else 0)
     for body in ("a", "a", "b"):  # the second "a" is a duplicate by content
         sqs.send_message(QueueUrl=fifo, MessageBody=body, MessageGroupId="g")
+
     def attrs(queue, names):
         found = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=names)["Attributes"]
         return {k: v for k, v in found.items() if "Timestamp" not in k}
@@ -811,14 +1156,23 @@ def queue_scenario(sqs) -> list:
     seen.append(attrs(fifo, ["All"]))
     seen.append(attrs(fifo, ["ContentBasedDeduplication", "ApproximateNumberOfMessages"]))
     for _ in range(3):  # received twice, the third receive moves them to the DLQ
-        seen.append(sorted(m["Body"] for m in sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])))
-    seen.append(sorted(m["Body"] for m in sqs.receive_message(
-        QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])))
-    seen.append([m["Body"] for m in sqs.receive_message(
-        QueueUrl=fifo, MaxNumberOfMessages=10).get("Messages", [])])
-    seen.append(attrs(url, ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                            "ApproximateNumberOfMessagesDelayed"]))
+        seen.append(
+            sorted(m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []))
+        )
+    seen.append(
+        sorted(m["Body"] for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []))
+    )
+    seen.append([m["Body"] for m in sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10).get("Messages", [])])
+    seen.append(
+        attrs(
+            url,
+            [
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )
+    )
     return seen
 
 
@@ -852,11 +1206,15 @@ def _attribute_values():
         st.builds(lambda v: {"S": v}, st.one_of(st.none(), st.integers(-3, 3))),  # not moto's, but allowed
         st.builds(lambda v: {"Unknown": v}, text),
     )
-    return st.recursive(leaves, lambda inner: st.one_of(
-        st.builds(lambda v: {"M": v}, st.dictionaries(text, st.one_of(inner, st.none()), max_size=3)),
-        st.builds(lambda v: {"L": v}, st.lists(st.one_of(inner, st.none()), max_size=3)),
-        st.builds(lambda a, b: {**a, **b}, inner, inner),  # two members at once
-    ), max_leaves=12)
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.builds(lambda v: {"M": v}, st.dictionaries(text, st.one_of(inner, st.none()), max_size=3)),
+            st.builds(lambda v: {"L": v}, st.lists(st.one_of(inner, st.none()), max_size=3)),
+            st.builds(lambda a, b: {**a, **b}, inner, inner),  # two members at once
+        ),
+        max_leaves=12,
+    )
 
 
 def _serialize_item(item, through_moto_only: bool) -> str:
@@ -864,8 +1222,9 @@ def _serialize_item(item, through_moto_only: bool) -> str:
     from moto.core.utils import get_service_model
 
     operation = get_service_model("dynamodb").operation_model("GetItem")
-    serializer = get_serializer_class("dynamodb", "json")(operation_model=operation,
-                                                           value_picker=XFormedAttributePicker())
+    serializer = get_serializer_class("dynamodb", "json")(
+        operation_model=operation, value_picker=XFormedAttributePicker()
+    )
     patched = BaseJSONSerializer._serialize_type_structure
     if through_moto_only:
         BaseJSONSerializer._serialize_type_structure = moto_patches._original["json_structure"]
@@ -898,8 +1257,11 @@ def test_a_profile_shaped_response_skips_moto_s_member_lookups():
         calls["n"] += 1
         return original(self, context)
 
-    item = {"pk": {"S": "MEMBER#m1"}, "balance": {"N": "1200"},
-            "lots": {"L": [{"M": {"points": {"N": "150"}, "expires": {"S": "2027-11-29"}}}] * 20}}
+    item = {
+        "pk": {"S": "MEMBER#m1"},
+        "balance": {"N": "1200"},
+        "lots": {"L": [{"M": {"points": {"N": "150"}, "expires": {"S": "2027-11-29"}}}] * 20},
+    }
     with moto_as("patched"):
         serialize.AttributePicker.__call__ = counted
         try:
@@ -923,8 +1285,9 @@ def test_another_moto_version_fails_loudly(monkeypatch):
         moto_patches.check_moto()
 
 
-@pytest.mark.parametrize("name", ["Table.query", "Table.get_item", "Item.__init__",
-                                  "Queue.attributes", "SQSBackend.send_message"])
+@pytest.mark.parametrize(
+    "name", ["Table.query", "Table.get_item", "Item.__init__", "Queue.attributes", "SQSBackend.send_message"]
+)
 def test_changed_moto_code_fails_loudly(monkeypatch, name):
     monkeypatch.setitem(moto_patches.EXPECTED_SOURCES, name, "0" * 64)
     with pytest.raises(moto_patches.MotoPatchMismatch, match=name):

@@ -1,5 +1,6 @@
 """The local service installs requirements-serve.lock only (scripts/serve.sh):
 it must hold what the service imports, at the versions the tests run with."""
+
 from __future__ import annotations
 
 import ast
@@ -9,8 +10,13 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # import name -> distribution name, where they differ
-DISTRIBUTION = {"ulid": "python-ulid", "email_validator": "email-validator", "pydantic_core": "pydantic-core",
-                "yaml": "pyyaml", "dateutil": "python-dateutil"}
+DISTRIBUTION = {
+    "ulid": "python-ulid",
+    "email_validator": "email-validator",
+    "pydantic_core": "pydantic-core",
+    "yaml": "pyyaml",
+    "dateutil": "python-dateutil",
+}
 
 
 def pins(path: pathlib.Path) -> dict[str, str]:
@@ -25,8 +31,12 @@ def pins(path: pathlib.Path) -> dict[str, str]:
 
 def service_imports() -> set[str]:
     """Top-level third-party modules that the local service's own code imports."""
-    files = [ROOT / "app.py", ROOT / "scripts" / "serve_local.py", *(ROOT / "chalicelib").rglob("*.py"),
-             *(ROOT / "devtools").glob("*.py")]
+    files = [
+        ROOT / "app.py",
+        ROOT / "scripts" / "serve_local.py",
+        *(ROOT / "chalicelib").rglob("*.py"),
+        *(ROOT / "devtools").glob("*.py"),
+    ]
     found = set()
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):
@@ -34,8 +44,9 @@ def service_imports() -> set[str]:
                 found |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add(node.module.split(".")[0])
-    return {name for name in found - {"chalicelib", "devtools", "app", "__future__"}
-            if name not in sys.stdlib_module_names}
+    return {
+        name for name in found - {"chalicelib", "devtools", "app", "__future__"} if name not in sys.stdlib_module_names
+    }
 
 
 def test_the_service_lock_has_what_the_service_imports_at_the_tested_versions():

@@ -12,6 +12,7 @@ Bounded: at most POSITIVE + NEGATIVE examples and SECONDS_PER_OPERATION of wall 
 per operation (so at most about 20 x 12 s in all on a loaded machine; about a minute
 on an idle one). Every operation gets at least its first example.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,6 +36,7 @@ ERASABLE = ("x1", "x2", "x3")
 
 def seed(served) -> list[tuple[str, str]]:
     """The demo program, members with history and rewards; returns (member, transaction) pairs."""
+
     def ok(status, body, *expected):
         assert status in expected, (status, body)
         return json.loads(body) if body else None
@@ -43,19 +45,41 @@ def seed(served) -> list[tuple[str, str]]:
     pairs = []
     for n, member_id in enumerate(SEEDED + ERASABLE):
         headers = {"Idempotency-Key": f"seed-{member_id}"}
-        ok(*served.request("POST", "/members", {"member_id": member_id, "name": f"Member {n}",
-                                                "email": f"m{n}@example.com"},
-                           headers=headers, key="storefront")[::2], 201)
-        earned = ok(*served.request("POST", f"/members/{member_id}/earn",
-                                    {"order_id": f"seed-{n}", "amount": 1_000_000},
-                                    headers={"Idempotency-Key": f"seed-earn-{member_id}"},
-                                    key="storefront")[::2], 201)
-        redeemed = ok(*served.request("POST", f"/members/{member_id}/redeem", {"points": 1000},
-                                      headers={"Idempotency-Key": f"seed-redeem-{member_id}"},
-                                      key="storefront")[::2], 201)
+        ok(
+            *served.request(
+                "POST",
+                "/members",
+                {"member_id": member_id, "name": f"Member {n}", "email": f"m{n}@example.com"},
+                headers=headers,
+                key="storefront",
+            )[::2],
+            201,
+        )
+        earned = ok(
+            *served.request(
+                "POST",
+                f"/members/{member_id}/earn",
+                {"order_id": f"seed-{n}", "amount": 1_000_000},
+                headers={"Idempotency-Key": f"seed-earn-{member_id}"},
+                key="storefront",
+            )[::2],
+            201,
+        )
+        redeemed = ok(
+            *served.request(
+                "POST",
+                f"/members/{member_id}/redeem",
+                {"points": 1000},
+                headers={"Idempotency-Key": f"seed-redeem-{member_id}"},
+                key="storefront",
+            )[::2],
+            201,
+        )
         pairs += [(member_id, earned["transaction_id"]), (member_id, redeemed["transaction_id"])]
-    for reward in ({"reward_id": "latte", "name": "Latte", "points_cost": 500, "stock": 5},
-                   {"reward_id": "cake", "name": "Cake", "points_cost": 5000}):
+    for reward in (
+        {"reward_id": "latte", "name": "Latte", "points_cost": 500, "stock": 5},
+        {"reward_id": "cake", "name": "Cake", "points_cost": 5000},
+    ):
         ok(*served.request("POST", "/rewards", reward, key="admin")[::2], 201)
     return pairs
 
@@ -105,12 +129,13 @@ def test_every_operation_fuzzed_answers_within_the_document_and_the_ledger_adds_
     import schemathesis
     from schemathesis import GenerationMode
     from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import (content_type_conformance,
-                                                   response_schema_conformance,
-                                                   status_code_conformance)
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
 
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
-              response_schema_conformance]
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     operations_table = by_route()
     with served_app() as served:
         pairs = seed(served)
@@ -133,24 +158,21 @@ def test_every_operation_fuzzed_answers_within_the_document_and_the_ledger_adds_
             table_row = operations_table[(op.method.upper(), op.path)]
             key = served.admin_key if table_row.role == "admin" else served.storefront_key
             # schema-invalid requests where there is something to make invalid
-            negatable = (table_row.body is not None or "{" in op.path or table_row.paged
-                         or table_row.idempotent)
+            negatable = table_row.body is not None or "{" in op.path or table_row.paged or table_row.idempotent
             modes = [(GenerationMode.POSITIVE, POSITIVE)]
             modes += [(GenerationMode.NEGATIVE, NEGATIVE)] if negatable else []
             for mode, examples in modes:
-                @settings(max_examples=examples, deadline=None, database=None,
-                          suppress_health_check=list(HealthCheck))
+
+                @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
                 @given(case=op.as_strategy(generation_mode=mode))
                 def fuzz(case):
-                    if (tried.get(table_row.name)
-                            and time.monotonic() - op_started > SECONDS_PER_OPERATION):
+                    if tried.get(table_row.name) and time.monotonic() - op_started > SECONDS_PER_OPERATION:
                         return
                     aim(case, op, pairs, rng)
                     headers = {"Authorization": f"Bearer {key}"}
                     if table_row.idempotent:
                         headers["Idempotency-Key"] = f"fuzz-{uuid.uuid4()}"
-                    response = case.call_and_validate(base_url=served.url, headers=headers,
-                                                      checks=checks)
+                    response = case.call_and_validate(base_url=served.url, headers=headers, checks=checks)
                     tried[table_row.name] = tried.get(table_row.name, 0) + 1
                     statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                     by_op.setdefault(table_row.name, {}).setdefault(response.status_code, 0)
@@ -173,5 +195,7 @@ def test_every_operation_fuzzed_answers_within_the_document_and_the_ledger_adds_
         status, _, body = served.request("GET", "/stats", key="admin")
         assert status == 200
         assert json.loads(body)["points_outstanding"] == total
-        print(f"fuzz: {sum(tried.values())} requests in {time.monotonic() - started:.0f} s, "
-              f"statuses {dict(sorted(statuses.items()))}; no invalid request for {unnegatable}")
+        print(
+            f"fuzz: {sum(tried.values())} requests in {time.monotonic() - started:.0f} s, "
+            f"statuses {dict(sorted(statuses.items()))}; no invalid request for {unnegatable}"
+        )

@@ -1,5 +1,6 @@
 """API keys: GET/POST /api-keys and DELETE /api-keys/{id} (admin); a revoked key
 fails within 5 seconds in every container; the last admin key stays."""
+
 from __future__ import annotations
 
 import hashlib
@@ -47,8 +48,14 @@ def test_a_new_key_is_shown_once_works_at_once_and_is_listed_without_its_secret(
     secret = key.pop("secret")
     assert re.fullmatch(auth.SECRET_PATTERN, secret) and auth.looks_like_secret(secret)
     assert not auth.looks_like_secret(secret[:-1] + ("A" if secret[-1] != "A" else "B"))
-    assert key == {"key_id": key["key_id"], "name": "pos-2", "role": "storefront",
-                   "created_at": "2027-01-15T03:00:00Z", "last_used_at": None, "revoked_at": None}
+    assert key == {
+        "key_id": key["key_id"],
+        "name": "pos-2",
+        "role": "storefront",
+        "created_at": "2027-01-15T03:00:00Z",
+        "last_used_at": None,
+        "revoked_at": None,
+    }
     assert api.get("/rewards", key=secret).status == 200
     assert_error(api.get("/stats", key=secret), 403, "FORBIDDEN")
 
@@ -66,9 +73,14 @@ def test_only_admins_manage_keys_and_bad_bodies_are_refused(api):
     assert_error(api.get("/api-keys"), 403, "FORBIDDEN")
     assert_error(api.post("/api-keys", {"name": "x", "role": "admin"}), 403, "FORBIDDEN")
     before = listing(api)
-    for body in ({"name": "x", "role": "owner"}, {"role": "admin"}, {"name": "", "role": "admin"},
-                 {"name": "x", "role": "admin", "secret": "dgl_mine"}, {"name": 5, "role": "admin"},
-                 {"name": "x" * 201, "role": "storefront"}):
+    for body in (
+        {"name": "x", "role": "owner"},
+        {"role": "admin"},
+        {"name": "", "role": "admin"},
+        {"name": "x", "role": "admin", "secret": "dgl_mine"},
+        {"name": 5, "role": "admin"},
+        {"name": "x" * 201, "role": "storefront"},
+    ):
         assert_error(api.post("/api-keys", body, key="admin"), 400, "VALIDATION_ERROR")
     assert listing(api) == before
     assert_error(api.delete("/api-keys/0123456789abcdef", key="admin"), 404, "NOT_FOUND")

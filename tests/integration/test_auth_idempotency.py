@@ -1,9 +1,11 @@
 """Contract §1: API-key auth, the error shape, and Idempotency-Key semantics."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
+
 from tests.checks import assert_error, snapshot, stats
 
 PROGRAM = {
@@ -58,7 +60,13 @@ def routes(world):
 
 IDEMPOTENT_POSTS = [
     # every POST that changes points or members
-    "/members", "/earn", "/activities", "/redeem", "/reversal", "/transfers", "/adjustments",
+    "/members",
+    "/earn",
+    "/activities",
+    "/redeem",
+    "/reversal",
+    "/transfers",
+    "/adjustments",
 ]
 
 
@@ -81,8 +89,7 @@ def test_unknown_key_is_rejected_on_every_route(api, world):
 def test_malformed_authorization_header_is_rejected(api, world):
     before = snapshot(api, "m1")
     for header in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Token abc"]:
-        response = api.post("/members/m1/redeem", {"points": 10}, key=None,
-                            headers={"Authorization": header})
+        response = api.post("/members/m1/redeem", {"points": 10}, key=None, headers={"Authorization": header})
         assert_auth_rejected(response)
     assert snapshot(api, "m1") == before
 
@@ -144,8 +151,7 @@ def test_idempotency_key_of_1_and_64_chars_is_accepted(api, world):
 
 # -- replay -------------------------------------------------------------------
 def test_replay_returns_first_response_and_changes_nothing_for_every_post(api, world, clock):
-    for n, (method, path, body, role) in enumerate(r for r in routes(world)
-                                                   if r[0] == "POST" and r[1] != "/rewards"):
+    for n, (method, path, body, role) in enumerate(r for r in routes(world) if r[0] == "POST" and r[1] != "/rewards"):
         key = f"replay-{n}"
         first = api.call(method, path, body, key=role, idem=key)
         assert first.status == 201, (path, first)
@@ -187,8 +193,7 @@ def test_replay_is_kept_for_24_hours(api, world, clock):
 def test_replay_matches_on_json_value_not_bytes(api, world):
     first = api.post("/members/m1/earn", {"order_id": "o7", "amount": 3000}, idem="same-value")
     assert first.status == 201, first
-    again = api.post("/members/m1/earn", None, idem="same-value",
-                     raw='{ "amount" : 3000,\n  "order_id": "o7" }')
+    again = api.post("/members/m1/earn", None, idem="same-value", raw='{ "amount" : 3000,\n  "order_id": "o7" }')
     assert (again.status, again.json) == (201, first.json)
     assert api.balance("m1") == 1130  # 1100 + floor(3000 * 0.01), once
 
@@ -236,13 +241,17 @@ def test_keys_are_scoped_per_api_key(api, world):
 
 
 def test_rejected_request_is_not_stored_and_fixed_body_succeeds(api, world):
-    bad = api.post("/members/m1/earn", {"order_id": "o9", "amount": 1000,
-                                        "items": [{"sku": "a", "category": "c", "amount": 1001}]},
-                   idem="fix-me")
+    bad = api.post(
+        "/members/m1/earn",
+        {"order_id": "o9", "amount": 1000, "items": [{"sku": "a", "category": "c", "amount": 1001}]},
+        idem="fix-me",
+    )
     assert_error(bad, 400, "VALIDATION_ERROR")
-    fixed = api.post("/members/m1/earn", {"order_id": "o9", "amount": 1001,
-                                          "items": [{"sku": "a", "category": "c", "amount": 1001}]},
-                     idem="fix-me")
+    fixed = api.post(
+        "/members/m1/earn",
+        {"order_id": "o9", "amount": 1001, "items": [{"sku": "a", "category": "c", "amount": 1001}]},
+        idem="fix-me",
+    )
     assert fixed.status == 201, fixed
     assert api.balance("m1") == 1110  # 1100 + floor(1001 * 0.01)
 
@@ -274,10 +283,8 @@ def test_replay_after_the_member_was_erased_is_404(api, world):
     assert api.delete("/members/m1", key="admin").status == 204
     assert api.delete("/members/m4", key="admin").status == 204
     before = stats(api)
-    assert_error(api.post("/members/m1/redeem", {"points": 100}, idem="before-erasure"),
-                 404, "NOT_FOUND")
-    assert_error(api.post("/members", {"member_id": "m4", "name": "Four"}, idem="enrol-m4"),
-                 404, "NOT_FOUND")
+    assert_error(api.post("/members/m1/redeem", {"points": 100}, idem="before-erasure"), 404, "NOT_FOUND")
+    assert_error(api.post("/members", {"member_id": "m4", "name": "Four"}, idem="enrol-m4"), 404, "NOT_FOUND")
     assert stats(api) == before
 
 

@@ -1,5 +1,6 @@
 """§11: `grant_birthday_bonuses` issues `auto_coupons.birthday` under the
 birthday bonus's once-a-year rule, also when `birthday_bonus` is 0."""
+
 from __future__ import annotations
 
 from chalicelib import local

@@ -3,6 +3,7 @@ are in sys.modules. The OpenAPI document (and the response models it is made of)
 the docs page and the console are loaded by their own routes only, and so are
 libraries only some requests need. (The CPU this saves is measured by
 scripts/benchmark_cold_start.py; this test checks the structure, not the time.)"""
+
 from __future__ import annotations
 
 import json
@@ -13,24 +14,31 @@ import sys
 from tests.conftest import ROOT
 
 NOT_AT_COLD_START = [
-    "chalicelib.api.openapi",     # the document: built on GET /openapi.json
+    "chalicelib.api.openapi",  # the document: built on GET /openapi.json
     "chalicelib.api.operations",  # the table it is built from
-    "chalicelib.api.responses",   # the response models, for the document only
-    "chalicelib.api.docs_page",   # GET /docs and its assets
-    "chalicelib.api.ui",          # GET /console, /widget and their assets
-    "email_validator",        # the first request with an email address
-    "phonenumbers",           # the first phone number read
+    "chalicelib.api.responses",  # the response models, for the document only
+    "chalicelib.api.docs_page",  # GET /docs and its assets
+    "chalicelib.api.ui",  # GET /console, /widget and their assets
+    "email_validator",  # the first request with an email address
+    "phonenumbers",  # the first phone number read
 ]
 
 
 def loaded_after(code: str) -> set[str]:
     """The modules a fresh interpreter has after running `code` (`import app` first)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_DEFAULT_REGION": "ap-northeast-2", "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing", "PYTHONPATH": str(ROOT)})
+    env.update(
+        {
+            "AWS_DEFAULT_REGION": "ap-northeast-2",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     program = f"import json, sys\nimport app\n{code}\nprint(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", program], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return set(json.loads(done.stdout.splitlines()[-1]))
 
@@ -50,8 +58,9 @@ def test_request_body_models_are_built_on_first_use():
         "built = sorted(name for name, model in vars(schemas).items() if isinstance(model, type)\n"
         "               and issubclass(model, schemas.Request) and model.__pydantic_complete__)\n"
         "assert built == [] and Program.__pydantic_complete__, built\n"
-        "schemas.Earn.model_validate_json('{\"order_id\": \"A-1\", \"amount\": 5}')\n"
-        "assert schemas.Earn.__pydantic_complete__\n")
+        'schemas.Earn.model_validate_json(\'{"order_id": "A-1", "amount": 5}\')\n'
+        "assert schemas.Earn.__pydantic_complete__\n"
+    )
     assert "chalicelib.api.schemas" in loaded
 
 
@@ -60,5 +69,6 @@ def test_the_document_and_docs_page_are_loaded_by_their_routes():
         "from chalice.test import Client\n"
         "with Client(app.app) as client:\n"
         "    assert client.http.get('/openapi.json').status_code == 200\n"
-        "    assert client.http.get('/docs').status_code == 200\n")
+        "    assert client.http.get('/docs').status_code == 200\n"
+    )
     assert {"chalicelib.api.openapi", "chalicelib.api.responses", "chalicelib.api.docs_page"} <= loaded

@@ -2,6 +2,7 @@
 
 Each test derives its expected values from the contract by hand.
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,8 +35,9 @@ def test_long_decimal_rates_are_computed_exactly(api, clock):
     # m − 1 must be exact too: 1.99999999999999999999999999999 − 1 = 0.99999999999999999999999999999
     api.program({"signup_bonus": 0, "category_multipliers": {"tea": "1.99999999999999999999999999999"}})
     api.member("m2")
-    tea = api.post("/members/m2/earn", {"order_id": "o1", "amount": 100,
-                                        "items": [{"sku": "t", "category": "tea", "amount": 100}]})
+    tea = api.post(
+        "/members/m2/earn", {"order_id": "o1", "amount": 100, "items": [{"sku": "t", "category": "tea", "amount": 100}]}
+    )
     assert tea.status == 201, tea
     # base: 100 × 0.01 = 1; category:tea: 100 × 0.01 × 0.99999999999999999999999999999
     # = 0.99999999999999999999999999999 → floor 0 → the line is omitted
@@ -48,8 +50,10 @@ def test_earn_whose_lines_sum_below_zero_is_not_a_server_error(api, clock):
     # "gift-card": "0" — gift cards earn nothing (a multiplier below 1 is not invalid per §2)
     api.program({"signup_bonus": 1000, "category_multipliers": {"gift-card": "0"}})
     api.member("m1")
-    earned = api.post("/members/m1/earn", {"order_id": "o1", "amount": 150, "items": [
-        {"sku": "g", "category": "gift-card", "amount": 150}]})
+    earned = api.post(
+        "/members/m1/earn",
+        {"order_id": "o1", "amount": 150, "items": [{"sku": "g", "category": "gift-card", "amount": 150}]},
+    )
     assert earned.status == 201, earned
     # base: floor(150 × 0.01 = 1.5) = 1; category:gift-card: floor(150 × 0.01 × (0 − 1) = −1.5) = −2;
     # the lines come to −1, and an earn never debits: a `minimum` line of +1 brings it to 0
@@ -89,15 +93,13 @@ def test_limit_that_is_not_an_ascii_integer_is_400(api, clock):
     for path in ("/members/m1/transactions", "/rewards"):
         # "²" (superscript two) is a Unicode digit but not an integer
         assert_error(api.get(f"{path}?limit=%C2%B2"), 400, "VALIDATION_ERROR")
-    assert_error(api.get("/members/m1/notifications?limit=%C2%B2", key="admin"),
-                 400, "VALIDATION_ERROR")
+    assert_error(api.get("/members/m1/notifications?limit=%C2%B2", key="admin"), 400, "VALIDATION_ERROR")
 
 
 # -- §1 bad cursor → 400 -----------------------------------------------------------------
 def test_forged_rewards_cursor_is_400(api, clock):
     for n in range(3):
-        created = api.post("/rewards", {"reward_id": f"r{n}", "name": f"R{n}", "points_cost": 10},
-                           key="admin")
+        created = api.post("/rewards", {"reward_id": f"r{n}", "name": f"R{n}", "points_cost": 10}, key="admin")
         assert created.status == 201, created
     # neither is a cursor the service hands out; DynamoDB refuses both as ExclusiveStartKey
     for key in ({"pk": "REWARD"}, {"pk": "REWARD", "sk": ""}):
@@ -106,8 +108,8 @@ def test_forged_rewards_cursor_is_400(api, clock):
 
 # -- §1 strings up to 200 characters are valid -------------------------------------------
 def test_activity_type_and_reference_of_200_characters_are_accepted(api, clock):
-    review = "리뷰" * 100      # 200 characters
-    reference = "주문" * 100   # 200 characters
+    review = "리뷰" * 100  # 200 characters
+    reference = "주문" * 100  # 200 characters
     api.program({"signup_bonus": 0, "activities": {review: 100}})
     api.member("m1")
     first = api.post("/members/m1/activities", {"type": review, "reference_id": reference})
@@ -121,8 +123,9 @@ def test_activity_type_and_reference_of_200_characters_are_accepted(api, clock):
 def test_reward_id_is_any_string_up_to_200_characters(api, clock):
     api.program({"signup_bonus": 1000})
     api.member("m1")
-    created = api.post("/rewards", {"reward_id": "아메리카노 무료", "name": "Free americano",
-                                    "points_cost": 500}, key="admin")
+    created = api.post(
+        "/rewards", {"reward_id": "아메리카노 무료", "name": "Free americano", "points_cost": 500}, key="admin"
+    )
     assert created.status == 201, created
     redeemed = api.post("/members/m1/redeem", {"reward_id": "아메리카노 무료"})
     assert redeemed.status == 201, redeemed
@@ -133,8 +136,7 @@ def test_reward_id_is_any_string_up_to_200_characters(api, clock):
 # -- §2 "Invalid configuration (unsorted tiers, negative numbers, bad dates, ...)" -------
 def test_zero_transfer_minimum_is_a_valid_configuration(api, clock):
     # 0 is not negative: "no minimum" is a valid configuration
-    response = api.put("/program", {"transfer": {"allowed_tiers": ["basic"], "min_points": 0}},
-                       key="admin")
+    response = api.put("/program", {"transfer": {"allowed_tiers": ["basic"], "min_points": 0}}, key="admin")
     assert response.status == 200, response
     assert response.json["transfer"] == {"allowed_tiers": ["basic"], "min_points": 0}
 
@@ -145,6 +147,7 @@ def test_renamed_tier_is_the_members_tier_and_is_counted(api, clock):
     api.program({"tiers": [{"name": "bronze", "min_spend": 0}]})
     # the change of the ladder queues one pass over every member
     from chalicelib import local
+
     local.drain_queues()
     # the highest tier whose min_spend (0) <= max(0, 0) is now "bronze"
     member = api.get("/members/m1").json
@@ -156,13 +159,14 @@ def test_renamed_tier_is_the_members_tier_and_is_counted(api, clock):
 
 # -- §2/§4 a bonus credited on the first earn is credited while holding the new tier ------
 def test_referral_bonus_lot_follows_the_tier_held_after_the_purchase(api, clock):
-    api.program({
-        "signup_bonus": 0,
-        "expiry_days": 365,
-        "referral": {"referrer_points": 300, "referee_points": 200},
-        "tiers": [{"name": "basic", "min_spend": 0},
-                  {"name": "gold", "min_spend": 100000, "expiry_days": 730}],
-    })
+    api.program(
+        {
+            "signup_bonus": 0,
+            "expiry_days": 365,
+            "referral": {"referrer_points": 300, "referee_points": 200},
+            "tiers": [{"name": "basic", "min_spend": 0}, {"name": "gold", "min_spend": 100000, "expiry_days": 730}],
+        }
+    )
     code = api.member("ref")["referral_code"]
     api.member("new", referral_code=code)
     earned = api.post("/members/new/earn", {"order_id": "o1", "amount": 100000})

@@ -1,6 +1,7 @@
 """Contract §11: coupon templates, coupons given, bought, used and released,
 automatic coupons, and what they move (the member's count, /stats,
 notifications). Every new POST replays with its Idempotency-Key."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,15 +14,36 @@ from tests.conftest import EXAMPLES
 
 DEMO_TEMPLATES = json.loads((EXAMPLES / "cafe-coupons.json").read_text())
 TEMPLATES = {
-    "off-3000": {"template_id": "off-3000", "name": "3,000 off", "discount": {"type": "amount", "amount": 3000},
-                 "min_order_amount": 10000, "valid_days": 30, "points_cost": None},
-    "pct-15": {"template_id": "pct-15", "name": "15% off", "discount": {"type": "percent", "percent": 15,
-                                                                       "max_amount": 2000},
-               "min_order_amount": 0, "valid_days": 10, "points_cost": None},
-    "pct-10": {"template_id": "pct-10", "name": "10% off", "discount": {"type": "percent", "percent": 10},
-               "valid_days": 7},
-    "latte": {"template_id": "latte", "name": "latte", "discount": {"type": "amount", "amount": 1000},
-              "min_order_amount": 4000, "valid_days": 60, "points_cost": 800},
+    "off-3000": {
+        "template_id": "off-3000",
+        "name": "3,000 off",
+        "discount": {"type": "amount", "amount": 3000},
+        "min_order_amount": 10000,
+        "valid_days": 30,
+        "points_cost": None,
+    },
+    "pct-15": {
+        "template_id": "pct-15",
+        "name": "15% off",
+        "discount": {"type": "percent", "percent": 15, "max_amount": 2000},
+        "min_order_amount": 0,
+        "valid_days": 10,
+        "points_cost": None,
+    },
+    "pct-10": {
+        "template_id": "pct-10",
+        "name": "10% off",
+        "discount": {"type": "percent", "percent": 10},
+        "valid_days": 7,
+    },
+    "latte": {
+        "template_id": "latte",
+        "name": "latte",
+        "discount": {"type": "amount", "amount": 1000},
+        "min_order_amount": 4000,
+        "valid_days": 60,
+        "points_cost": 800,
+    },
 }
 ISSUED_AT = "2027-01-15T03:00:00Z"
 
@@ -43,8 +65,11 @@ def give(api, member_id, template_id, key="admin", **kw):
 
 
 def use(api, code, member_id, order_amount, order_id="o-1", **kw):
-    return api.post(f"/coupons/{code}/redemption",
-                    {"member_id": member_id, "order_id": order_id, "order_amount": order_amount}, **kw)
+    return api.post(
+        f"/coupons/{code}/redemption",
+        {"member_id": member_id, "order_id": order_id, "order_amount": order_amount},
+        **kw,
+    )
 
 
 def release(api, code, member_id, **kw):
@@ -71,11 +96,16 @@ def full_state(api, *member_ids):
 def test_templates_created_refused_when_taken_listed_in_pages_and_admin_only(api, clock):
     response = api.post("/coupon-templates", TEMPLATES["pct-10"], key="admin")
     assert response.status == 201, response
-    assert response.json == {**TEMPLATES["pct-10"], "discount": {"type": "percent", "percent": 10,
-                                                                  "max_amount": None},
-                             "min_order_amount": 0, "points_cost": None, "created_at": ISSUED_AT}
-    assert_error(api.post("/coupon-templates", {**TEMPLATES["pct-10"], "name": "other"}, key="admin"),
-                 409, "TEMPLATE_EXISTS")
+    assert response.json == {
+        **TEMPLATES["pct-10"],
+        "discount": {"type": "percent", "percent": 10, "max_amount": None},
+        "min_order_amount": 0,
+        "points_cost": None,
+        "created_at": ISSUED_AT,
+    }
+    assert_error(
+        api.post("/coupon-templates", {**TEMPLATES["pct-10"], "name": "other"}, key="admin"), 409, "TEMPLATE_EXISTS"
+    )
     assert_error(api.post("/coupon-templates", TEMPLATES["latte"]), 403, "FORBIDDEN")
     add_templates(api, "off-3000", "pct-15")
     first = api.get("/coupon-templates?limit=2")
@@ -93,16 +123,52 @@ def test_admin_gives_a_coupon_of_the_exact_shape(api, clock):
     api.member("m1", email="m1@example.com")
     before = stats(api)
     coupon = give(api, "m1", "off-3000")
-    assert set(coupon) >= {"coupon_id", "code", "member_id", "template_id", "name", "discount",
-                           "min_order_amount", "source", "status", "issued_at", "expires_at",
-                           "used_at", "order_id", "discount_amount"}
-    assert {k: coupon[k] for k in ("member_id", "template_id", "name", "discount", "min_order_amount",
-                                    "source", "status", "issued_at", "expires_at", "used_at",
-                                    "order_id", "discount_amount")} == {
-        "member_id": "m1", "template_id": "off-3000", "name": "3,000 off",
-        "discount": {"type": "amount", "amount": 3000}, "min_order_amount": 10000,
-        "source": "manual", "status": "available", "issued_at": ISSUED_AT,
-        "expires_at": "2027-02-14T03:00:00Z", "used_at": None, "order_id": None, "discount_amount": None}
+    assert set(coupon) >= {
+        "coupon_id",
+        "code",
+        "member_id",
+        "template_id",
+        "name",
+        "discount",
+        "min_order_amount",
+        "source",
+        "status",
+        "issued_at",
+        "expires_at",
+        "used_at",
+        "order_id",
+        "discount_amount",
+    }
+    assert {
+        k: coupon[k]
+        for k in (
+            "member_id",
+            "template_id",
+            "name",
+            "discount",
+            "min_order_amount",
+            "source",
+            "status",
+            "issued_at",
+            "expires_at",
+            "used_at",
+            "order_id",
+            "discount_amount",
+        )
+    } == {
+        "member_id": "m1",
+        "template_id": "off-3000",
+        "name": "3,000 off",
+        "discount": {"type": "amount", "amount": 3000},
+        "min_order_amount": 10000,
+        "source": "manual",
+        "status": "available",
+        "issued_at": ISSUED_AT,
+        "expires_at": "2027-02-14T03:00:00Z",
+        "used_at": None,
+        "order_id": None,
+        "discount_amount": None,
+    }
     assert coupon["code"] and coupon["coupon_id"]
     assert api.balance("m1") == 1000  # giving costs no points
     assert stats(api)["coupons_issued"] == before["coupons_issued"] + 1
@@ -127,8 +193,9 @@ def test_storefront_buys_with_points_as_a_redeem_that_cannot_be_reversed(api, cl
     after = stats(api)
     assert after["points_redeemed"] == before["points_redeemed"] + 800
     assert after["coupons_issued"] == before["coupons_issued"] + 1
-    assert_error(api.post(f"/members/m1/transactions/{redeem_tx['transaction_id']}/reversal", {}),
-                 422, "REVERSAL_NOT_ALLOWED")
+    assert_error(
+        api.post(f"/members/m1/transactions/{redeem_tx['transaction_id']}/reversal", {}), 422, "REVERSAL_NOT_ALLOWED"
+    )
     state = full_state(api, "m1")
     assert_error(api.post("/members/m1/coupons", {"template_id": "latte"}), 422, "INSUFFICIENT_POINTS")
     assert_error(api.post("/members/m1/coupons", {"template_id": "off-3000"}), 422, "COUPON_NOT_FOR_SALE")
@@ -136,15 +203,18 @@ def test_storefront_buys_with_points_as_a_redeem_that_cannot_be_reversed(api, cl
 
 
 # -- use ------------------------------------------------------------------
-@pytest.mark.parametrize("template, order_amount, discount", [
-    ("off-3000", 10000, 3000),
-    ("off-3000", 2999 + 10000, 3000),
-    ("pct-15", 9999, 1499),        # floor(9999 × 15 / 100)
-    ("pct-15", 20000, 2000),       # capped by max_amount
-    ("pct-15", 13333, 1999),
-    ("pct-10", 12345, 1234),       # no cap
-    ("pct-10", 9, 0),
-])
+@pytest.mark.parametrize(
+    "template, order_amount, discount",
+    [
+        ("off-3000", 10000, 3000),
+        ("off-3000", 2999 + 10000, 3000),
+        ("pct-15", 9999, 1499),  # floor(9999 × 15 / 100)
+        ("pct-15", 20000, 2000),  # capped by max_amount
+        ("pct-15", 13333, 1999),
+        ("pct-10", 12345, 1234),  # no cap
+        ("pct-10", 9, 0),
+    ],
+)
 def test_use_takes_the_exact_discount(api, clock, template, order_amount, discount):
     add_templates(api, template)
     api.member("m1")
@@ -152,8 +222,13 @@ def test_use_takes_the_exact_discount(api, clock, template, order_amount, discou
     clock.advance(minutes=5)
     response = use(api, coupon["code"], "m1", order_amount, order_id="order-9")
     assert response.status == 201, response
-    assert response.json == {**coupon, "status": "used", "used_at": "2027-01-15T03:05:00Z",
-                             "order_id": "order-9", "discount_amount": discount}
+    assert response.json == {
+        **coupon,
+        "status": "used",
+        "used_at": "2027-01-15T03:05:00Z",
+        "order_id": "order-9",
+        "discount_amount": discount,
+    }
 
 
 def test_amount_discount_is_at_most_the_order(api, clock):
@@ -163,9 +238,11 @@ def test_amount_discount_is_at_most_the_order(api, clock):
     assert_error(use(api, coupon["code"], "m1", 3999), 422, "COUPON_NOT_USABLE")  # below the minimum
     response = use(api, coupon["code"], "m1", 4000)
     assert response.status == 201 and response.json["discount_amount"] == 1000
-    api.post("/coupon-templates", {"template_id": "big", "name": "big", "discount": {"type": "amount",
-                                                                                    "amount": 5000}},
-             key="admin")
+    api.post(
+        "/coupon-templates",
+        {"template_id": "big", "name": "big", "discount": {"type": "amount", "amount": 5000}},
+        key="admin",
+    )
     big = give(api, "m1", "big")
     assert use(api, big["code"], "m1", 1200).json["discount_amount"] == 1200
 
@@ -241,13 +318,12 @@ def test_release_makes_it_available_again_or_expired(api, clock):
 def test_member_coupons_newest_first_with_status_filter_and_counts(api, clock):
     add_templates(api, "off-3000", "pct-15", "pct-10")
     api.member("m1")
-    first = give(api, "m1", "pct-15")   # expires 01-25
+    first = give(api, "m1", "pct-15")  # expires 01-25
     clock.advance(seconds=1)
     second = give(api, "m1", "off-3000")  # expires 02-14
     clock.advance(seconds=1)
-    third = give(api, "m1", "pct-10")   # expires 01-22
-    assert [c["coupon_id"] for c in coupons(api, "m1")] == [third["coupon_id"], second["coupon_id"],
-                                                            first["coupon_id"]]
+    third = give(api, "m1", "pct-10")  # expires 01-22
+    assert [c["coupon_id"] for c in coupons(api, "m1")] == [third["coupon_id"], second["coupon_id"], first["coupon_id"]]
     assert api.get("/members/m1").json["coupons_available"] == 3
     assert use(api, second["code"], "m1", 10000).status == 201
     assert api.get("/members/m1").json["coupons_available"] == 2
@@ -260,7 +336,10 @@ def test_member_coupons_newest_first_with_status_filter_and_counts(api, clock):
     assert len(page["items"]) == 2 and page["next_cursor"]
     rest = api.get(f"/members/m1/coupons?limit=2&cursor={page['next_cursor']}").json
     assert [c["coupon_id"] for c in page["items"] + rest["items"]] == [
-        third["coupon_id"], second["coupon_id"], first["coupon_id"]]
+        third["coupon_id"],
+        second["coupon_id"],
+        first["coupon_id"],
+    ]
     assert rest["next_cursor"] is None
     clock.set("2027-02-20T00:00:00Z")
     assert api.get("/members/m1").json["coupons_available"] == 0
@@ -273,11 +352,17 @@ def test_member_coupons_newest_first_with_status_filter_and_counts(api, clock):
 
 # -- automatic coupons ---------------------------------------------------
 TIERED = {
-    "tiers": [{"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None},
-              {"name": "silver", "min_spend": 100000, "earn_multiplier": "1", "expiry_days": None},
-              {"name": "gold", "min_spend": 200000, "earn_multiplier": "1", "expiry_days": None}],
-    "auto_coupons": {"signup": "pct-10", "birthday": None, "tier_up": {"silver": "off-3000", "gold": "pct-15"},
-                     "win_back": None},
+    "tiers": [
+        {"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None},
+        {"name": "silver", "min_spend": 100000, "earn_multiplier": "1", "expiry_days": None},
+        {"name": "gold", "min_spend": 200000, "earn_multiplier": "1", "expiry_days": None},
+    ],
+    "auto_coupons": {
+        "signup": "pct-10",
+        "birthday": None,
+        "tier_up": {"silver": "off-3000", "gold": "pct-15"},
+        "win_back": None,
+    },
 }
 
 
@@ -338,13 +423,16 @@ def test_tier_up_year_is_the_program_timezones(api, clock):
     assert [c["template_id"] for c in coupons(api, "m1") if c["source"] == "tier_up"] == ["pct-15", "off-3000"]
 
 
-@pytest.mark.parametrize("auto", [
-    {"signup": "missing"},
-    {"tier_up": {"silver": "missing"}},
-    {"tier_up": {"platinum": "off-3000"}},
-    {"birthday": "missing"},
-    {"win_back": "missing"},
-])
+@pytest.mark.parametrize(
+    "auto",
+    [
+        {"signup": "missing"},
+        {"tier_up": {"silver": "missing"}},
+        {"tier_up": {"platinum": "off-3000"}},
+        {"birthday": "missing"},
+        {"win_back": "missing"},
+    ],
+)
 def test_program_naming_an_unknown_template_or_tier_is_refused(api, clock, auto):
     add_templates(api, "pct-10", "off-3000", "pct-15")
     api.program(TIERED)
@@ -384,8 +472,12 @@ def test_every_coupon_post_replays_and_refuses_a_different_body(api, clock):
 
     given = replayed("/members/m1/coupons", {"template_id": "off-3000"}, {"template_id": "latte"}, "admin")
     replayed("/members/m2/coupons", {"template_id": "latte"}, {"template_id": "off-3000"}, "storefront")
-    replayed(f"/coupons/{given['code']}/redemption", {"member_id": "m1", "order_id": "o", "order_amount": 10000},
-             {"member_id": "m1", "order_id": "o", "order_amount": 10001}, "storefront")
+    replayed(
+        f"/coupons/{given['code']}/redemption",
+        {"member_id": "m1", "order_id": "o", "order_amount": 10000},
+        {"member_id": "m1", "order_id": "o", "order_amount": 10001},
+        "storefront",
+    )
     replayed(f"/coupons/{given['code']}/release", {"member_id": "m1"}, {"member_id": "m2"}, "storefront")
     replayed("/members/m1/suspension", {"reason": "fraud check"}, {"reason": "other"}, "admin")
 
@@ -394,8 +486,9 @@ def test_birthday_coupon_by_the_job_once_a_year_even_without_bonus_points(api, c
     from chalicelib import local
 
     add_templates(api, "pct-10")
-    api.program({"birthday_bonus": 0, "auto_coupons": {"signup": None, "birthday": "pct-10", "tier_up": {},
-                                                       "win_back": None}})
+    api.program(
+        {"birthday_bonus": 0, "auto_coupons": {"signup": None, "birthday": "pct-10", "tier_up": {}, "win_back": None}}
+    )
     api.member("m1", birthday="1990-01-15")
     api.member("m2", birthday="1990-01-16")
     local.run_job("grant_birthday_bonuses")

@@ -2,6 +2,7 @@
 included, refunds netted on the day they are recorded, an erasure's forfeit
 counted as expired, from/to validation, the counters written in the change's
 own transaction, and the cost of reading a year."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -10,12 +11,23 @@ from chalicelib import local
 from chalicelib.runtime import services
 from tests.checks import assert_error, earn, redeem, stats
 
-PROGRAM = {"timezone": "Asia/Seoul", "signup_bonus": 1000, "base_rate": "0.05", "expiry_days": 3,
-           "redemption": {"min_points": 1}}
-TEMPLATE = {"template_id": "latte", "name": "Latte", "points_cost": 100,
-            "discount": {"type": "amount", "amount": 1000}}
-ZERO = {"members_joined": 0, "earns": 0, "purchase_amount": 0, "points_earned": 0, "points_redeemed": 0,
-        "points_expired": 0, "coupons_used": 0}
+PROGRAM = {
+    "timezone": "Asia/Seoul",
+    "signup_bonus": 1000,
+    "base_rate": "0.05",
+    "expiry_days": 3,
+    "redemption": {"min_points": 1},
+}
+TEMPLATE = {"template_id": "latte", "name": "Latte", "points_cost": 100, "discount": {"type": "amount", "amount": 1000}}
+ZERO = {
+    "members_joined": 0,
+    "earns": 0,
+    "purchase_amount": 0,
+    "points_earned": 0,
+    "points_redeemed": 0,
+    "points_expired": 0,
+    "coupons_used": 0,
+}
 
 
 def daily(api, first: str, last: str) -> list[dict]:
@@ -39,8 +51,9 @@ def test_each_field_on_its_program_day_zeros_included(api, clock):
     assert refund.status == 201 and refund.json["points"] == -1000
     coupon = api.post("/members/a/coupons", {"template_id": "latte"})  # bought: a 100 P redeem
     assert coupon.status == 201
-    used = api.post(f"/coupons/{coupon.json['code']}/redemption",
-                    {"member_id": "a", "order_id": "c1", "order_amount": 5000})
+    used = api.post(
+        f"/coupons/{coupon.json['code']}/redemption", {"member_id": "a", "order_id": "c1", "order_amount": 5000}
+    )
     assert used.status == 201
     api.post("/members/a/adjustments", {"points": 50, "reason": "goodwill"}, key="admin")  # no daily field
     # 3 March: nothing at all
@@ -54,8 +67,14 @@ def test_each_field_on_its_program_day_zeros_included(api, clock):
     assert days == [
         {"date": "2027-02-27", **ZERO},
         {"date": "2027-02-28", **ZERO, "members_joined": 1, "points_earned": 1000},
-        {"date": "2027-03-01", **ZERO, "members_joined": 1, "earns": 1, "purchase_amount": 50000,
-         "points_earned": 3500},
+        {
+            "date": "2027-03-01",
+            **ZERO,
+            "members_joined": 1,
+            "earns": 1,
+            "purchase_amount": 50000,
+            "points_earned": 3500,
+        },
         {"date": "2027-03-02", **ZERO, "purchase_amount": -20000, "points_redeemed": 400, "coupons_used": 1},
         {"date": "2027-03-03", **ZERO},
         {"date": "2027-03-04", **ZERO, "points_expired": 1000 + 600 + 1500, "coupons_used": -1},
@@ -86,11 +105,17 @@ def test_from_and_to_are_program_days_within_366_days(api, clock):
     api.program(PROGRAM)
     assert len(daily(api, "2027-01-01", "2028-01-01")) == 366  # 366 days: the most
     assert len(daily(api, "2028-01-01", "2028-12-31")) == 366  # a leap year
-    for query in ("from=2027-01-01&to=2028-01-02",  # 367 days
-                  "from=2027-01-02&to=2027-01-01",  # from after to
-                  "from=2027-01-01", "to=2027-01-01", "",  # missing
-                  "from=2027-1-1&to=2027-01-02", "from=2027-02-30&to=2027-03-01",
-                  "from=20270101&to=20270102", "from=2027-01-01&to=2027-01-02&extra=1"):
+    for query in (
+        "from=2027-01-01&to=2028-01-02",  # 367 days
+        "from=2027-01-02&to=2027-01-01",  # from after to
+        "from=2027-01-01",
+        "to=2027-01-01",
+        "",  # missing
+        "from=2027-1-1&to=2027-01-02",
+        "from=2027-02-30&to=2027-03-01",
+        "from=20270101&to=20270102",
+        "from=2027-01-01&to=2027-01-02&extra=1",
+    ):
         assert_error(api.get(f"/stats/daily?{query}", key="admin"), 400, "VALIDATION_ERROR")
     assert_error(api.get("/stats/daily?from=2027-01-01&to=2027-01-02"), 403, "FORBIDDEN")
 

@@ -10,6 +10,7 @@ histories (an erased member's history as it was before the erasure, plus the
 forfeit as expired that day), the other fields from the requests that
 succeeded.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,11 +25,21 @@ from tests.conftest import Api, FrozenClock
 
 MEMBERS = ("m0", "m1", "m2")
 SEOUL = dt.timezone(dt.timedelta(hours=9))
-PROGRAM = {"timezone": "Asia/Seoul", "signup_bonus": 1000, "base_rate": "0.05", "expiry_days": 20,
-           "redemption": {"min_points": 1}}
-TEMPLATE = {"template_id": "latte", "name": "Latte", "points_cost": 100,
-            "discount": {"type": "amount", "amount": 1000}, "valid_days": 30}
-START = dt.datetime(2027, 1, 30, 3, 0, 0, tzinfo=dt.timezone.utc)
+PROGRAM = {
+    "timezone": "Asia/Seoul",
+    "signup_bonus": 1000,
+    "base_rate": "0.05",
+    "expiry_days": 20,
+    "redemption": {"min_points": 1},
+}
+TEMPLATE = {
+    "template_id": "latte",
+    "name": "Latte",
+    "points_cost": 100,
+    "discount": {"type": "amount", "amount": 1000},
+    "valid_days": 30,
+}
+START = dt.datetime(2027, 1, 30, 3, 0, 0, tzinfo=dt.UTC)
 TOTALS = ("points_earned", "points_redeemed", "points_expired", "coupons_used")
 
 members = st.sampled_from(MEMBERS)
@@ -45,9 +56,9 @@ class DailyFiguresMachine(RuleBasedStateMachine):
         from chalice.test import Client
         from moto import mock_aws
 
+        import app as app_module
         from chalicelib import clock as clock_module
         from chalicelib import local, runtime
-        import app as app_module
 
         self.mock = mock_aws()
         self.mock.start()
@@ -56,8 +67,9 @@ class DailyFiguresMachine(RuleBasedStateMachine):
         clock_module.now = self.clock
         runtime.reset()
         local.create_resources()
-        self.api = Api(Client(app_module.app), local.create_api_key("admin", "hq"),
-                       local.create_api_key("storefront", "pos-1"))
+        self.api = Api(
+            Client(app_module.app), local.create_api_key("admin", "hq"), local.create_api_key("storefront", "pos-1")
+        )
         self.api.program(PROGRAM)
         assert self.api.post("/coupon-templates", TEMPLATE, key="admin").status == 201
         self.live: set[str] = set()
@@ -94,8 +106,9 @@ class DailyFiguresMachine(RuleBasedStateMachine):
     def history(self, member: str) -> list[dict]:
         items, cursor = [], None
         while True:
-            response = self.api.get(f"/members/{member}/transactions?limit=100"
-                                    + (f"&cursor={cursor}" if cursor else ""))
+            response = self.api.get(
+                f"/members/{member}/transactions?limit=100" + (f"&cursor={cursor}" if cursor else "")
+            )
             assert response.status == 200, response
             items += response.json["items"]
             cursor = response.json["next_cursor"]
@@ -136,8 +149,7 @@ class DailyFiguresMachine(RuleBasedStateMachine):
         assert response.status == 201, response
         self.counted[self.today]["earns"] += 1
         self.counted[self.today]["purchase_amount"] += amount
-        self.earns.append({"member": member, "tx": response.json["transaction_id"], "amount": amount,
-                           "refunded": 0})
+        self.earns.append({"member": member, "tx": response.json["transaction_id"], "amount": amount, "refunded": 0})
 
     @rule(member=members, points=st.integers(1, 3000))
     def redeem(self, member, points):
@@ -176,8 +188,9 @@ class DailyFiguresMachine(RuleBasedStateMachine):
 
     @rule(member=members, buy=st.booleans())
     def get_coupon(self, member, buy):
-        response = self.post(f"/members/{member}/coupons", {"template_id": "latte"},
-                             key="storefront" if buy else "admin")
+        response = self.post(
+            f"/members/{member}/coupons", {"template_id": "latte"}, key="storefront" if buy else "admin"
+        )
         if response.status == 201:
             self.coupons.append(response.json)
 
@@ -186,9 +199,10 @@ class DailyFiguresMachine(RuleBasedStateMachine):
     def use_coupon(self, data, amount):
         coupon = data.draw(st.sampled_from(self.coupons), label="coupon")
         self.orders += 1
-        response = self.post(f"/coupons/{coupon['code']}/redemption",
-                             {"member_id": coupon["member_id"], "order_id": f"c{self.orders}",
-                              "order_amount": amount})
+        response = self.post(
+            f"/coupons/{coupon['code']}/redemption",
+            {"member_id": coupon["member_id"], "order_id": f"c{self.orders}", "order_amount": amount},
+        )
         if response.status == 201:
             self.counted[self.today]["coupons_used"] += 1
             event("coupon used")
@@ -220,8 +234,10 @@ class DailyFiguresMachine(RuleBasedStateMachine):
         self.coupons = [c for c in self.coupons if c["member_id"] != member]
         event("erased with a balance" if balance else "erased")
 
-    @rule(how=st.sampled_from(["minutes", "to seoul midnight", "over seoul midnight", "days", "month"]),
-          amount=st.integers(1, 20))
+    @rule(
+        how=st.sampled_from(["minutes", "to seoul midnight", "over seoul midnight", "days", "month"]),
+        amount=st.integers(1, 20),
+    )
     def travel(self, how, amount):
         now = self.clock.now
         if how == "minutes":
@@ -277,7 +293,9 @@ class DailyFiguresMachine(RuleBasedStateMachine):
 
 
 DailyFiguresMachine.TestCase.settings = settings(
-    max_examples=8, stateful_step_count=25, deadline=None,
+    max_examples=8,
+    stateful_step_count=25,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestDailyFigures = DailyFiguresMachine.TestCase

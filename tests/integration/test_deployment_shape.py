@@ -1,4 +1,5 @@
 """The merge template holds the table and queues the code uses (permissions: test_permissions.py)."""
+
 import json
 
 from chalicelib import settings
@@ -20,7 +21,8 @@ def test_merge_template_matches_the_table_and_queues_the_code_uses():
     assert env["DANGOL_NOTIFICATIONS_QUEUE"] == {"Fn::GetAtt": ["NotificationsQueue", "QueueName"]}
     assert env["DANGOL_NOTIFICATIONS_DLQ"] == {"Fn::GetAtt": ["NotificationsDeadLetterQueue", "QueueName"]}
     assert resources["NotificationsQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
-        "Fn::GetAtt": ["NotificationsDeadLetterQueue", "Arn"]}
+        "Fn::GetAtt": ["NotificationsDeadLetterQueue", "Arn"]
+    }
     source = resources["SendNotifications"]["Properties"]["Events"]["SendNotificationsSqsEventSource"]
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["NotificationsQueue", "Arn"]}
@@ -30,12 +32,20 @@ def test_api_gateway_answers_its_own_errors_in_the_contract_shape():
     """Errors API Gateway raises before Dangol runs (no route, throttling, ...) are gateway
     responses in the error shape, and never echo the caller's Authorization header."""
     resources = json.loads((ROOT / ".chalice" / "resources.json").read_text())["Resources"]
-    responses = {r["Properties"]["ResponseType"]: r["Properties"] for r in resources.values()
-                 if r.get("Type") == "AWS::ApiGateway::GatewayResponse"}
-    wanted = {"MISSING_AUTHENTICATION_TOKEN": ("404", "NOT_FOUND"),
-              "ACCESS_DENIED": ("403", "FORBIDDEN"), "UNAUTHORIZED": ("401", "UNAUTHORIZED"),
-              "THROTTLED": ("429", "THROTTLED"), "REQUEST_TOO_LARGE": ("413", "PAYLOAD_TOO_LARGE"),
-              "DEFAULT_4XX": (None, "VALIDATION_ERROR"), "DEFAULT_5XX": (None, "INTERNAL_ERROR")}
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources.values()
+        if r.get("Type") == "AWS::ApiGateway::GatewayResponse"
+    }
+    wanted = {
+        "MISSING_AUTHENTICATION_TOKEN": ("404", "NOT_FOUND"),
+        "ACCESS_DENIED": ("403", "FORBIDDEN"),
+        "UNAUTHORIZED": ("401", "UNAUTHORIZED"),
+        "THROTTLED": ("429", "THROTTLED"),
+        "REQUEST_TOO_LARGE": ("413", "PAYLOAD_TOO_LARGE"),
+        "DEFAULT_4XX": (None, "VALIDATION_ERROR"),
+        "DEFAULT_5XX": (None, "INTERNAL_ERROR"),
+    }
     for kind, (status, code) in wanted.items():
         props = responses[kind]
         assert props["RestApiId"] == {"Ref": "RestAPI"}  # the API chalice package names RestAPI
@@ -47,8 +57,7 @@ def test_api_gateway_answers_its_own_errors_in_the_contract_shape():
         text = json.dumps(props)
         # $context.error.message carries "Authorization=<the caller's header>" for an unknown path
         assert "$context.error.message" not in text and "messageString" not in text
-    assert "correlation id $context.requestId" in responses["DEFAULT_5XX"]["ResponseTemplates"][
-        "application/json"]
+    assert "correlation id $context.requestId" in responses["DEFAULT_5XX"]["ResponseTemplates"]["application/json"]
 
 
 def test_merge_template_has_the_job_queue_worker_and_concurrency_caps():
@@ -82,8 +91,11 @@ def test_jobs_run_on_cron_in_program_morning_order():
     """EventBridge cron is UTC: 23:00 UTC is 08:00 in Asia/Seoul."""
     import app as app_module
 
-    schedules = {source.name: source.schedule_expression for source in app_module.app.event_sources
-                 if hasattr(source, "schedule_expression")}
+    schedules = {
+        source.name: source.schedule_expression
+        for source in app_module.app.event_sources
+        if hasattr(source, "schedule_expression")
+    }
     expressions = {name: str(getattr(expr, "to_string", lambda: expr)()) for name, expr in schedules.items()}
     assert expressions["expire_points"] == "cron(0 23 * * ? *)"
     assert expressions["recompute_tiers"] == "cron(20 23 * * ? *)"
@@ -92,7 +104,7 @@ def test_jobs_run_on_cron_in_program_morning_order():
     assert expressions["send_monthly_statements"] == "cron(40 0 * * ? *)"
     assert expressions["win_back_dormant_members"] == "cron(50 0 * * ? *)"
     assert expressions["sweep_outbox"] == "rate(10 minutes)"
-    fields = {name: e[len("cron("):].split() for name, e in expressions.items() if e.startswith("cron")}
+    fields = {name: e[len("cron(") :].split() for name, e in expressions.items() if e.startswith("cron")}
     seoul = {name: (int(hour) + 9) % 24 * 60 + int(minute) for name, (minute, hour, *_) in fields.items()}
     assert seoul["expire_points"] < seoul["send_expiry_warnings"]  # expire before warn
     assert all(8 * 60 <= minute < 10 * 60 for minute in seoul.values())  # mornings, not midnight

@@ -3,6 +3,7 @@ one `win_back` (and the `auto_coupons.win_back` coupon) per dormant spell,
 found through the `activity` index (reads grow with the members who became
 dormant), an earn or redeem ending the spell in its own transaction, and the
 dormant segment."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -12,8 +13,12 @@ from chalicelib.runtime import services
 from chalicelib.storage.store import ACTIVITY_INDEX
 from tests.checks import earn, redeem
 
-PROGRAM = {"timezone": "Asia/Seoul", "signup_bonus": 1000, "redemption": {"min_points": 1},
-           "dormancy": {"after_days": 30}}
+PROGRAM = {
+    "timezone": "Asia/Seoul",
+    "signup_bonus": 1000,
+    "redemption": {"min_points": 1},
+    "dormancy": {"after_days": 30},
+}
 TEMPLATE = {"template_id": "comeback", "name": "다시 만나요 3천원", "discount": {"type": "amount", "amount": 3000}}
 
 
@@ -115,10 +120,11 @@ def test_the_win_back_text_names_the_coupon(api, clock):
     sent = ses_backends[DEFAULT_ACCOUNT_ID][settings.load().region].sent_messages
     bodies = {m.destinations["ToAddresses"][0]: m.body for m in sent if "만나고" in m.subject or "miss" in m.subject}
     assert bodies == {
-        "ko@example.com": "[단골] 오랜만이에요! 2027-01-02 이후로 뵙지 못했네요. 특별 쿠폰 '다시 만나요 3천원'을 드렸어요. "
-                          "다시 찾아 주세요.",
+        "ko@example.com": "[단골] 오랜만이에요! 2027-01-02 이후로 뵙지 못했네요. "
+        "특별 쿠폰 '다시 만나요 3천원'을 드렸어요. "
+        "다시 찾아 주세요.",
         "en@example.com": "[Dangol] We miss you! We have not seen you since 2027-01-02. A coupon is waiting for you: "
-                          "다시 만나요 3천원. Come back soon.",
+        "다시 만나요 3천원. Come back soon.",
     }
 
 
@@ -214,9 +220,11 @@ def test_the_job_reads_the_members_who_became_dormant_not_all_members(api, clock
     entries = []
     for shard in range(services().job_plans.shards):
         entries += services().store.client.query(
-            TableName=services().store.table, IndexName=ACTIVITY_INDEX,
+            TableName=services().store.table,
+            IndexName=ACTIVITY_INDEX,
             KeyConditionExpression="activity_shard = :s",
-            ExpressionAttributeValues={":s": {"S": str(shard)}})["Items"]
+            ExpressionAttributeValues={":s": {"S": str(shard)}},
+        )["Items"]
     assert sorted(e["pk"]["S"] for e in entries) == sorted(f"MEMBER#new{i}" for i in range(12))
 
 

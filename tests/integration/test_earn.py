@@ -1,5 +1,7 @@
 """Contract §4 earn: breakdown lines, validation, quarters, tiers, lot expiry."""
+
 from __future__ import annotations
+
 from tests.checks import assert_error, earn, history
 
 TIERS = [
@@ -14,6 +16,7 @@ def lines(tx: dict) -> dict:
     assert len(rules) == len(set(rules)), tx["breakdown"]
     assert sum(line["points"] for line in tx["breakdown"]) == tx["points"], tx
     return {line["rule"]: line["points"] for line in tx["breakdown"]}
+
 
 def item(sku, category, amount):
     return {"sku": sku, "category": category, "amount": amount}
@@ -50,8 +53,13 @@ def test_storefront_is_the_api_key_name(demo, clock):
 # -- breakdown lines ------------------------------------------------------------
 def test_category_line_is_on_the_summed_amount_of_the_category(demo, clock):
     demo.member("m1")
-    tx = earn(demo, "m1", "o1", 10000, items=[
-        item("a", "new-arrivals", 150), item("b", "new-arrivals", 150), item("c", "coffee", 5000)])
+    tx = earn(
+        demo,
+        "m1",
+        "o1",
+        10000,
+        items=[item("a", "new-arrivals", 150), item("b", "new-arrivals", 150), item("c", "coffee", 5000)],
+    )
     # base floor(10000 * 0.01) = 100; new-arrivals (x2) on 300: floor(300 * 0.01 * 1) = 3
     # (per item it would be floor(1.5) + floor(1.5) = 2); coffee has no multiplier: no line
     assert lines(tx) == {"base": 100, "category:new-arrivals": 3}
@@ -60,8 +68,9 @@ def test_category_line_is_on_the_summed_amount_of_the_category(demo, clock):
 def test_one_line_per_category(api, clock):
     api.program({"category_multipliers": {"coffee": "1.5", "bakery": "3"}})
     api.member("m1")
-    tx = earn(api, "m1", "o1", 20000, items=[
-        item("a", "coffee", 333), item("b", "bakery", 1000), item("c", "coffee", 333)])
+    tx = earn(
+        api, "m1", "o1", 20000, items=[item("a", "coffee", 333), item("b", "bakery", 1000), item("c", "coffee", 333)]
+    )
     # base 200; coffee 666 * 0.01 * 0.5 = 3.33 -> 3; bakery 1000 * 0.01 * 2 = 20
     assert lines(tx) == {"base": 200, "category:coffee": 3, "category:bakery": 20}
     assert tx["points"] == 223
@@ -92,15 +101,30 @@ def test_whole_purchase_promotion(demo, clock):
 
 
 def test_category_limited_promotion(api, clock):
-    api.program({"promotions": [
-        {"name": "bread-days", "multiplier": "3", "starts_at": "2027-01-01T00:00:00Z",
-         "ends_at": "2027-02-01T00:00:00Z", "categories": ["bakery", "cakes"]},
-        {"name": "tea-time", "multiplier": "1.5", "starts_at": "2027-01-01T00:00:00Z",
-         "ends_at": "2027-02-01T00:00:00Z", "categories": ["tea"]},
-    ]})
+    api.program(
+        {
+            "promotions": [
+                {
+                    "name": "bread-days",
+                    "multiplier": "3",
+                    "starts_at": "2027-01-01T00:00:00Z",
+                    "ends_at": "2027-02-01T00:00:00Z",
+                    "categories": ["bakery", "cakes"],
+                },
+                {
+                    "name": "tea-time",
+                    "multiplier": "1.5",
+                    "starts_at": "2027-01-01T00:00:00Z",
+                    "ends_at": "2027-02-01T00:00:00Z",
+                    "categories": ["tea"],
+                },
+            ]
+        }
+    )
     api.member("m1")
-    tx = earn(api, "m1", "o1", 6000, items=[
-        item("a", "bakery", 1500), item("b", "coffee", 3000), item("c", "cakes", 555)])
+    tx = earn(
+        api, "m1", "o1", 6000, items=[item("a", "bakery", 1500), item("b", "coffee", 3000), item("c", "cakes", 555)]
+    )
     # base 60; bread-days covers 1500 + 555 = 2055: 2055 * 0.01 * 2 = 41.1 -> 41;
     # tea-time covers nothing: a 0-point line, omitted
     assert lines(tx) == {"base": 60, "promotion:bread-days": 41}
@@ -138,12 +162,10 @@ def test_all_lines_together(demo, clock):
     demo.member("m1")
     earn(demo, "m1", "o1", 600000)  # reaches 나무 (x1.5)
     clock.set("2027-01-20T03:00:00Z")
-    tx = earn(demo, "m1", "o2", 10000, occurred_at="2027-01-07T12:00:00Z",
-              items=[item("a", "new-arrivals", 4000)])
+    tx = earn(demo, "m1", "o2", 10000, occurred_at="2027-01-07T12:00:00Z", items=[item("a", "new-arrivals", 4000)])
     # base 100; new-arrivals 4000 * 0.01 * 1 = 40; grand-opening 10000 * 0.01 * 1 = 100;
     # tier:나무 10000 * 0.01 * 0.5 = 50
-    assert lines(tx) == {"base": 100, "category:new-arrivals": 40,
-                         "promotion:grand-opening": 100, "tier:나무": 50}
+    assert lines(tx) == {"base": 100, "category:new-arrivals": 40, "promotion:grand-opening": 100, "tier:나무": 50}
     assert tx["points"] == 290
 
 
@@ -176,8 +198,10 @@ def test_duplicate_order_is_409_and_changes_nothing(demo, clock):
 def test_items_summing_over_amount_is_400(demo, clock):
     demo.member("m1")
     before = demo.get("/members/m1").json
-    response = demo.post("/members/m1/earn", {"order_id": "o1", "amount": 1000, "items": [
-        item("a", "coffee", 600), item("b", "coffee", 401)]})
+    response = demo.post(
+        "/members/m1/earn",
+        {"order_id": "o1", "amount": 1000, "items": [item("a", "coffee", 600), item("b", "coffee", 401)]},
+    )
     assert_error(response, 400, "VALIDATION_ERROR")
     assert demo.get("/members/m1").json == before
     # exactly the amount is fine, and o1 was not used up
@@ -209,8 +233,7 @@ def test_invalid_earn_bodies_are_400(demo, clock):
 
 def test_occurred_at_in_the_future_is_400(demo, clock):
     demo.member("m1")
-    response = demo.post("/members/m1/earn", {"order_id": "o1", "amount": 1000,
-                                              "occurred_at": "2027-01-15T03:00:01Z"})
+    response = demo.post("/members/m1/earn", {"order_id": "o1", "amount": 1000, "occurred_at": "2027-01-15T03:00:01Z"})
     assert_error(response, 400, "VALIDATION_ERROR")
     assert demo.balance("m1") == 1000
     earn(demo, "m1", "o1", 1000, occurred_at="2027-01-15T03:00:00Z")  # now itself is fine
@@ -219,8 +242,7 @@ def test_occurred_at_in_the_future_is_400(demo, clock):
 def test_occurred_at_over_90_days_back_is_400(demo, clock):
     demo.member("m1")
     # now 2027-01-15T03:00:00Z; 90 days back is 2026-10-17T03:00:00Z
-    response = demo.post("/members/m1/earn", {"order_id": "o1", "amount": 1000,
-                                              "occurred_at": "2026-10-17T02:59:59Z"})
+    response = demo.post("/members/m1/earn", {"order_id": "o1", "amount": 1000, "occurred_at": "2026-10-17T02:59:59Z"})
     assert_error(response, 400, "VALIDATION_ERROR")
     assert demo.balance("m1") == 1000
     earn(demo, "m1", "o1", 1000, occurred_at="2026-10-17T03:00:00Z")
@@ -228,8 +250,7 @@ def test_occurred_at_over_90_days_back_is_400(demo, clock):
 
 
 def test_unknown_member_is_404(demo, clock):
-    assert_error(demo.post("/members/ghost/earn", {"order_id": "o1", "amount": 1000}),
-                 404, "NOT_FOUND")
+    assert_error(demo.post("/members/ghost/earn", {"order_id": "o1", "amount": 1000}), 404, "NOT_FOUND")
 
 
 # -- spend, quarters and tiers --------------------------------------------------
@@ -238,7 +259,7 @@ def test_spend_goes_to_the_quarter_of_occurred_at_in_seoul(api, clock):
     clock.set("2027-04-10T00:00:00Z")
     api.member("m1")
     earn(api, "m1", "o1", 40000, occurred_at="2027-03-31T16:00:00Z")  # 04-01 01:00 Seoul: Q2
-    earn(api, "m1", "o2", 7000, occurred_at="2027-03-31T14:59:59Z")   # 03-31 23:59:59 Seoul: Q1
+    earn(api, "m1", "o2", 7000, occurred_at="2027-03-31T14:59:59Z")  # 03-31 23:59:59 Seoul: Q1
     assert api.get("/members/m1").json["quarter_spend"] == 40000
 
 
@@ -247,7 +268,7 @@ def test_spend_goes_to_the_quarter_of_occurred_at_in_utc(api, clock):
     clock.set("2027-04-10T00:00:00Z")
     api.member("m1")
     earn(api, "m1", "o1", 40000, occurred_at="2027-03-31T16:00:00Z")  # Q1 in UTC
-    earn(api, "m1", "o2", 7000, occurred_at="2027-04-01T00:00:00Z")   # Q2 in UTC
+    earn(api, "m1", "o2", 7000, occurred_at="2027-04-01T00:00:00Z")  # Q2 in UTC
     assert api.get("/members/m1").json["quarter_spend"] == 7000
 
 
@@ -308,8 +329,7 @@ def test_tier_expiry_override_uses_the_tier_held_before_the_purchase(demo, clock
     local.run_job("expire_points")
     assert demo.balance("m1") == 150  # 7150 - 1000 signup - 6000 from o1
     clock.set("2028-06-10T03:00:00Z")
-    assert demo.get("/members/m1").json["expiring"] == [
-        {"points": 150, "expires_at": "2028-07-08T03:00:00Z"}]
+    assert demo.get("/members/m1").json["expiring"] == [{"points": 150, "expires_at": "2028-07-08T03:00:00Z"}]
     clock.set("2028-07-08T03:00:00Z")
     local.run_job("expire_points")
     assert demo.balance("m1") == 0

@@ -2,6 +2,7 @@
 phone, birthday or a suspension reason: profile, lookup keys, coupons,
 notifications, vouchers and the replies stored for Idempotency-Key replays of
 every route (enrol, suspension, earn, coupons, transfer, ...)."""
+
 from __future__ import annotations
 
 from chalicelib import aws, local
@@ -14,8 +15,23 @@ BIRTHDAY = "1994-07-23"
 FIRST_REASON = "Chargeback dispute at the Gangnam store"
 SECOND_REASON = "Shared her card with a reseller"
 # every form the personal data could be kept in
-SECRETS = (NAME, "Jiyoon", EMAIL, NEW_EMAIL, "jiyoon", PHONE, "01055501234", "+821055501234", "1055501234",
-           BIRTHDAY, "1994", FIRST_REASON, SECOND_REASON, "Chargeback", "reseller")
+SECRETS = (
+    NAME,
+    "Jiyoon",
+    EMAIL,
+    NEW_EMAIL,
+    "jiyoon",
+    PHONE,
+    "01055501234",
+    "+821055501234",
+    "1055501234",
+    BIRTHDAY,
+    "1994",
+    FIRST_REASON,
+    SECOND_REASON,
+    "Chargeback",
+    "reseller",
+)
 
 
 def every_item() -> list[tuple[str, dict]]:
@@ -45,17 +61,42 @@ def ok(response, status=201):
 
 def test_an_erased_member_leaves_no_personal_data_or_suspension_reason_in_any_item(demo, clock):
     api = demo
-    ok(api.post("/coupon-templates", {"template_id": "latte", "name": "Free latte",
-                                      "discount": {"type": "amount", "amount": 5000}, "points_cost": 500},
-                key="admin"))
-    ok(api.post("/coupon-templates", {"template_id": "off10", "name": "10% off",
-                                      "discount": {"type": "percent", "percent": 10}}, key="admin"))
+    ok(
+        api.post(
+            "/coupon-templates",
+            {
+                "template_id": "latte",
+                "name": "Free latte",
+                "discount": {"type": "amount", "amount": 5000},
+                "points_cost": 500,
+            },
+            key="admin",
+        )
+    )
+    ok(
+        api.post(
+            "/coupon-templates",
+            {"template_id": "off10", "name": "10% off", "discount": {"type": "percent", "percent": 10}},
+            key="admin",
+        )
+    )
     ok(api.post("/rewards", {"reward_id": "mug", "name": "Mug", "points_cost": 1000, "stock": 5}, key="admin"))
     friend = api.member("friend", name="Park Minsu")
     # enrolled with every personal field, through a referral code, under a stored reply
-    me = ok(api.post("/members", {"member_id": "m1", "name": NAME, "email": EMAIL, "phone": PHONE,
-                                  "birthday": BIRTHDAY, "referral_code": friend["referral_code"]},
-                     idem="enrol-m1"))
+    me = ok(
+        api.post(
+            "/members",
+            {
+                "member_id": "m1",
+                "name": NAME,
+                "email": EMAIL,
+                "phone": PHONE,
+                "birthday": BIRTHDAY,
+                "referral_code": friend["referral_code"],
+            },
+            idem="enrol-m1",
+        )
+    )
     assert me["email"] == EMAIL
     ok(api.patch("/members/m1", {"email": NEW_EMAIL}), 200)
     # spend to the top tier (transfers are allowed from it), points and activity
@@ -70,16 +111,13 @@ def test_an_erased_member_leaves_no_personal_data_or_suspension_reason_in_any_it
     ok(api.post("/members/m1/transfers", {"to_member_id": "friend", "points": 1000}, idem="transfer-1"))
     bought = ok(api.post("/members/m1/coupons", {"template_id": "latte"}, idem="buy-1"))
     given = ok(api.post("/members/m1/coupons", {"template_id": "off10"}, key="admin"))
-    ok(api.post(f"/coupons/{bought['code']}/redemption",
-                {"member_id": "m1", "order_id": "o4", "order_amount": 20_000}))
+    ok(api.post(f"/coupons/{bought['code']}/redemption", {"member_id": "m1", "order_id": "o4", "order_amount": 20_000}))
     ok(api.post(f"/coupons/{bought['code']}/release", {"member_id": "m1"}), 200)
-    ok(api.post(f"/coupons/{given['code']}/redemption",
-                {"member_id": "m1", "order_id": "o5", "order_amount": 20_000}))
+    ok(api.post(f"/coupons/{given['code']}/redemption", {"member_id": "m1", "order_id": "o5", "order_amount": 20_000}))
     token = ok(api.post("/members/m1/widget-tokens", idem=None))["token"]
     assert ok(api.get("/widget/api/member", key=token), 200)["member_id"] == "m1"
     # suspended with a reason, lifted, suspended again with another
-    suspended = ok(api.post("/members/m1/suspension", {"reason": FIRST_REASON}, key="admin",
-                            idem="suspend-1"), 200)
+    suspended = ok(api.post("/members/m1/suspension", {"reason": FIRST_REASON}, key="admin", idem="suspend-1"), 200)
     assert suspended["suspension"]["reason"] == FIRST_REASON
     ok(api.delete("/members/m1/suspension", key="admin"), 200)
     ok(api.post("/members/m1/suspension", {"reason": SECOND_REASON}, key="admin", idem="suspend-2"), 200)
@@ -92,13 +130,25 @@ def test_an_erased_member_leaves_no_personal_data_or_suspension_reason_in_any_it
 
     assert holding_personal_data() == {}
     # replays of the member's stored replies answer 404, the transfer's too
-    assert api.post("/members/m1/suspension", {"reason": FIRST_REASON}, key="admin",
-                    idem="suspend-1").status == 404
-    assert api.post("/members", {"member_id": "m1", "name": NAME, "email": EMAIL, "phone": PHONE,
-                                 "birthday": BIRTHDAY, "referral_code": friend["referral_code"]},
-                    idem="enrol-m1").status == 404
-    assert api.post("/members/m1/transfers", {"to_member_id": "friend", "points": 1000},
-                    idem="transfer-1").status == 404
+    assert api.post("/members/m1/suspension", {"reason": FIRST_REASON}, key="admin", idem="suspend-1").status == 404
+    assert (
+        api.post(
+            "/members",
+            {
+                "member_id": "m1",
+                "name": NAME,
+                "email": EMAIL,
+                "phone": PHONE,
+                "birthday": BIRTHDAY,
+                "referral_code": friend["referral_code"],
+            },
+            idem="enrol-m1",
+        ).status
+        == 404
+    )
+    assert (
+        api.post("/members/m1/transfers", {"to_member_id": "friend", "points": 1000}, idem="transfer-1").status == 404
+    )
     # the friend's own data and replies are untouched
     assert api.get("/members/friend").json["name"] == "Park Minsu"
     # a second DELETE finds nothing left to scrub and answers 404
@@ -116,8 +166,7 @@ def test_an_erasure_scrubs_more_replies_than_one_transaction_holds(demo, clock):
     from chalicelib.runtime import services
 
     assert services().store.query_all("MEMBER#m2", "REPLY#") == []  # the pointers are gone too
-    assert api.post("/members/m2/activities", {"type": "review", "reference_id": "r0"},
-                    idem="a0").status == 404
+    assert api.post("/members/m2/activities", {"type": "review", "reference_id": "r0"}, idem="a0").status == 404
 
 
 def test_a_delete_after_an_interrupted_erasure_finishes_scrubbing(demo, clock, monkeypatch):

@@ -1,4 +1,5 @@
 """Member erasure (§3), /stats (§8) and transaction history (§4)."""
+
 from __future__ import annotations
 
 import base64
@@ -6,9 +7,8 @@ import json
 import re
 
 from chalicelib import local
-
-from tests.conftest import DEMO_PROGRAM
 from tests.checks import earn, history, stats
+from tests.conftest import DEMO_PROGRAM
 
 TIERS = [
     {"name": "basic", "min_spend": 0, "earn_multiplier": "1"},
@@ -28,19 +28,20 @@ PROGRAM = {
     "tiers": TIERS,
 }
 INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-TX_TYPES = {"earn", "bonus", "activity", "redeem", "expire", "adjust", "reversal",
-            "transfer_in", "transfer_out"}
+TX_TYPES = {"earn", "bonus", "activity", "redeem", "expire", "adjust", "reversal", "transfer_in", "transfer_out"}
 
 
 def ok(response, status=201):
     assert response.status == status, response
     return response.json
 
+
 def assert_consistent(s, balances):
     """§8: outstanding = earned − redeemed − expired + adjusted + reversed =
     sum of balances; liability = outstanding × point_value (2)."""
-    formula = (s["points_earned"] - s["points_redeemed"] - s["points_expired"]
-               + s["points_adjusted"] + s["points_reversed"])
+    formula = (
+        s["points_earned"] - s["points_redeemed"] - s["points_expired"] + s["points_adjusted"] + s["points_reversed"]
+    )
     assert s["points_outstanding"] == formula, s
     assert s["points_outstanding"] == sum(balances), (s, balances)
     assert s["liability"] == s["points_outstanding"] * 2, s
@@ -155,9 +156,11 @@ def test_erasure_forfeits_the_balance_and_hides_the_member(api, clock):
     assert gone.status == 404 and gone.error == "NOT_FOUND", gone
     again = api.delete("/members/m3", key="admin")
     assert again.status == 404 and again.error == "NOT_FOUND", again
-    for path, body in (("/members/m3/earn", {"order_id": "o9", "amount": 100}),
-                       ("/members/m3/redeem", {"points": 1}),
-                       ("/members/m3/adjustments", {"points": 5, "reason": "x"})):
+    for path, body in (
+        ("/members/m3/earn", {"order_id": "o9", "amount": 100}),
+        ("/members/m3/redeem", {"points": 1}),
+        ("/members/m3/adjustments", {"points": 5, "reason": "x"}),
+    ):
         refused = api.post(path, body, key="admin")
         assert refused.status == 404 and refused.error == "NOT_FOUND", (path, refused)
 
@@ -331,8 +334,7 @@ def test_transactions_carry_the_contract_fields(api, clock):
     for member_id in ("m1", "m2", "m3"):
         items = history(api, member_id)
         for tx in items:
-            for name in ("transaction_id", "member_id", "type", "points", "balance_after",
-                         "created_at", "storefront"):
+            for name in ("transaction_id", "member_id", "type", "points", "balance_after", "created_at", "storefront"):
                 assert name in tx, (name, tx)
             assert tx["member_id"] == member_id
             assert tx["type"] in TX_TYPES

@@ -1,6 +1,7 @@
 """The contract's error shape on every path: unknown paths, wrong methods, large bodies,
 unsupported media types and unexpected exceptions, through chalice.test.Client (over
 HTTP: test_error_shape_http.py). Never a key in a response or a log line."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,23 @@ import re
 
 import pytest
 
-UNKNOWN_PATHS = ["/", "/membres/x", "/health/x", "/members/m1/earn/x",
-                 "/a/b/c/d/e/f/g/h/i/j", "/docs/x/y", "/members/m1/transactions/x/y/z"]
-WRONG_METHODS = [("PUT", "/members/m1", "GET, PATCH, DELETE"), ("DELETE", "/rewards", "POST, GET"),
-                 ("PUT", "/stats", "GET"), ("GET", "/members/m1/earn", "POST"),
-                 ("POST", "/health", "GET"), ("HEAD", "/members/m1/earn", "POST")]
+UNKNOWN_PATHS = [
+    "/",
+    "/membres/x",
+    "/health/x",
+    "/members/m1/earn/x",
+    "/a/b/c/d/e/f/g/h/i/j",
+    "/docs/x/y",
+    "/members/m1/transactions/x/y/z",
+]
+WRONG_METHODS = [
+    ("PUT", "/members/m1", "GET, PATCH, DELETE"),
+    ("DELETE", "/rewards", "POST, GET"),
+    ("PUT", "/stats", "GET"),
+    ("GET", "/members/m1/earn", "POST"),
+    ("POST", "/health", "GET"),
+    ("HEAD", "/members/m1/earn", "POST"),
+]
 ID = re.compile(r"correlation id ([0-9a-zA-Z-]{8,})")
 
 
@@ -37,9 +50,12 @@ def no_secret(*texts, secrets) -> None:
 @pytest.mark.parametrize("path", UNKNOWN_PATHS)
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
 def test_unknown_path_is_404_not_found_without_echoing_the_key(api, method, path):
-    response = api.client.http.request(method, path, headers={
-        "Authorization": f"Bearer {api.storefront_key}", "Content-Type": "application/json"},
-        body=b"{}")
+    response = api.client.http.request(
+        method,
+        path,
+        headers={"Authorization": f"Bearer {api.storefront_key}", "Content-Type": "application/json"},
+        body=b"{}",
+    )
     assert response.status_code == 404, response.body
     shaped(404, response.body, "NOT_FOUND")
     no_secret(response.body, response.headers, secrets=[api.storefront_key])
@@ -47,8 +63,7 @@ def test_unknown_path_is_404_not_found_without_echoing_the_key(api, method, path
 
 @pytest.mark.parametrize("method,path,allowed", WRONG_METHODS)
 def test_wrong_method_is_405_method_not_allowed(api, method, path, allowed):
-    response = api.client.http.request(method, path, headers={
-        "Authorization": f"Bearer {api.admin_key}"}, body=b"")
+    response = api.client.http.request(method, path, headers={"Authorization": f"Bearer {api.admin_key}"}, body=b"")
     assert response.status_code == 405, response.body
     error = shaped(405, response.body, "METHOD_NOT_ALLOWED")
     assert response.headers["Allow"] == allowed
@@ -96,8 +111,9 @@ def test_unexpected_exception_is_500_with_a_correlation_id_and_no_key(demo, monk
     error = shaped(500, response.body, "INTERNAL_ERROR")
     correlation = ID.search(error["message"]).group(1)
     assert "something broke" not in error["message"]
-    logged = "\n".join(r.getMessage() + (logging.Formatter().formatException(r.exc_info)
-                                         if r.exc_info else "") for r in caplog.records)
+    logged = "\n".join(
+        r.getMessage() + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "") for r in caplog.records
+    )
     assert correlation in logged and "something broke" in logged  # the operator can find it
     no_secret(response.body, logged, secrets=[secret])
 
@@ -121,11 +137,9 @@ def test_empty_body_on_a_reversal_means_an_empty_object(demo):
     demo.member("m1")
     earned = demo.post("/members/m1/earn", {"order_id": "o1", "amount": 10000})
     assert earned.status == 201
-    response = demo.post(f"/members/m1/transactions/{earned.json['transaction_id']}/reversal",
-                         raw="", idem="cancel-o1")
+    response = demo.post(f"/members/m1/transactions/{earned.json['transaction_id']}/reversal", raw="", idem="cancel-o1")
     assert response.status == 201, response
-    again = demo.post(f"/members/m1/transactions/{earned.json['transaction_id']}/reversal",
-                      {}, idem="cancel-o1")
+    again = demo.post(f"/members/m1/transactions/{earned.json['transaction_id']}/reversal", {}, idem="cancel-o1")
     assert (again.status, again.json) == (response.status, response.json)  # {} is the same body
 
 
@@ -133,8 +147,13 @@ def test_a_promotion_before_the_year_1000_is_stored_and_read_back(demo):
     """`0999-06-01T00:00:00Z` kept its leading zero lost and failed to read back (a 500)."""
     from tests.conftest import DEMO_PROGRAM
 
-    promo = {"name": "old", "multiplier": "2", "starts_at": "0999-06-01T00:00:00Z",
-             "ends_at": "0999-06-02T00:00:00+09:00", "categories": None}
+    promo = {
+        "name": "old",
+        "multiplier": "2",
+        "starts_at": "0999-06-01T00:00:00Z",
+        "ends_at": "0999-06-02T00:00:00+09:00",
+        "categories": None,
+    }
     stored = demo.program({**DEMO_PROGRAM, "promotions": [promo]})
     assert stored["promotions"][0]["starts_at"] == "0999-06-01T00:00:00Z"
     assert stored["promotions"][0]["ends_at"] == "0999-06-01T15:00:00Z"

@@ -1,6 +1,7 @@
 """The contract's error shape over HTTP: chalice's LocalDevServer (as `chalice local`
 uses it) serving the app on 127.0.0.1 on in-process moto. Never a key in a response
 or in what the server prints."""
+
 from __future__ import annotations
 
 import json
@@ -40,14 +41,14 @@ def test_http_edges(served):
     status, _, body = served.request("GET", "/members/m1", headers={"Content-Type": "text/plain"})
     assert status == 401
     shaped(status, body, "UNAUTHORIZED")
-    status, _, body = served.request("POST", "/members", key="storefront",
-                                     body=b'{"name": "a", "name": "b"}',
-                                     headers={"Idempotency-Key": "dup"})
+    status, _, body = served.request(
+        "POST", "/members", key="storefront", body=b'{"name": "a", "name": "b"}', headers={"Idempotency-Key": "dup"}
+    )
     assert status == 400
     shaped(status, body, "VALIDATION_ERROR")
-    status, _, body = served.request("POST", "/members", key="storefront",
-                                     body=b"x" * (1024 * 1024 + 1),
-                                     headers={"Idempotency-Key": "big"})
+    status, _, body = served.request(
+        "POST", "/members", key="storefront", body=b"x" * (1024 * 1024 + 1), headers={"Idempotency-Key": "big"}
+    )
     assert status == 413
     shaped(status, body, "PAYLOAD_TOO_LARGE")
     status, headers, body = served.request("GET", "/health")
@@ -60,5 +61,3 @@ def test_http_edges(served):
     assert len(body) > 1_000_000
     status, _, body = served.request("GET", "/openapi.json")
     assert status == 200 and json.loads(body)["openapi"] == "3.1.0"
-
-

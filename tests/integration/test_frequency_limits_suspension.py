@@ -1,5 +1,6 @@
 """Contract §12 (frequency bonus) and §15 (daily limits, suspension,
 self-referral), to the letter."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,11 +31,14 @@ def test_the_min_purchases_th_earn_of_the_month_and_later_ones_get_the_line(api,
     assert api.get("/members/m1").json["lifetime_points"] == 1000 + 100 + 100 + 308 + 23
 
 
-@pytest.mark.parametrize("timezone, january, february", [
-    # occurred_at 2027-01-31T15:00:00Z is February 1st in Seoul, still January in UTC
-    ("Asia/Seoul", ["2027-01-10T00:00:00Z", "2027-01-31T14:59:59Z"], ["2027-01-31T15:00:00Z"]),
-    ("UTC", ["2027-01-10T00:00:00Z", "2027-01-31T14:59:59Z", "2027-01-31T15:00:00Z"], []),
-])
+@pytest.mark.parametrize(
+    "timezone, january, february",
+    [
+        # occurred_at 2027-01-31T15:00:00Z is February 1st in Seoul, still January in UTC
+        ("Asia/Seoul", ["2027-01-10T00:00:00Z", "2027-01-31T14:59:59Z"], ["2027-01-31T15:00:00Z"]),
+        ("UTC", ["2027-01-10T00:00:00Z", "2027-01-31T14:59:59Z", "2027-01-31T15:00:00Z"], []),
+    ],
+)
 def test_the_month_is_the_program_timezones_month_of_occurred_at(api, clock, timezone, january, february):
     clock.set("2027-02-01T02:00:00Z")  # February everywhere
     api.program({**FREQUENT, "timezone": timezone})
@@ -114,8 +118,8 @@ def test_the_day_is_the_program_timezones(api, clock):
 def test_earned_points_beyond_max_earn_points_per_day_are_refused(api, clock):
     api.program({**FREQUENT, "limits": {"max_earns_per_day": None, "max_earn_points_per_day": 1500}})
     api.member("m1")
-    earn(api, "m1", "o1", 50000)   # 500
-    earn(api, "m1", "o2", 50000)   # 500: 1000
+    earn(api, "m1", "o1", 50000)  # 500
+    earn(api, "m1", "o2", 50000)  # 500: 1000
     state = snapshot(api, "m1")
     # the third earn of the month: 500 + frequency 1000 = 1500 -> 2500 > 1500
     assert_error(api.post("/members/m1/earn", {"order_id": "o3", "amount": 50000}), 422, "LIMIT_EXCEEDED")
@@ -132,17 +136,20 @@ def test_points_limit_is_inclusive(api, clock):
     api.member("m1")
     earn(api, "m1", "o1", 100000)  # 1000
     assert_error(api.post("/members/m1/earn", {"order_id": "o2", "amount": 50100}), 422, "LIMIT_EXCEEDED")
-    earn(api, "m1", "o2", 50000)   # 1500: at the limit
+    earn(api, "m1", "o2", 50000)  # 1500: at the limit
     assert_error(api.post("/members/m1/earn", {"order_id": "o3", "amount": 100}), 422, "LIMIT_EXCEEDED")
-    earn(api, "m1", "o3", 99)      # 0 points still fit
+    earn(api, "m1", "o3", 99)  # 0 points still fit
     clock.advance(days=1)
     earn(api, "m1", "o4", 150000)
 
 
 # -- §15 suspension ----------------------------------------------------------
 def test_suspension_stops_points_and_coupon_operations_and_is_lifted(api, clock):
-    api.post("/coupon-templates", {"template_id": "t", "name": "t", "discount": {"type": "amount", "amount": 100},
-                                   "points_cost": 10}, key="admin")
+    api.post(
+        "/coupon-templates",
+        {"template_id": "t", "name": "t", "discount": {"type": "amount", "amount": 100}, "points_cost": 10},
+        key="admin",
+    )
     api.member("m1")
     api.member("m2")
     first = earn(api, "m1", "o1", 100000)
@@ -197,17 +204,22 @@ def test_suspension_stops_points_and_coupon_operations_and_is_lifted(api, clock)
 
 
 # -- §15 self-referral ---------------------------------------------------------
-@pytest.mark.parametrize("owner, newcomer", [
-    ({"email": "Kim@Example.com"}, {"email": "kim@example.COM"}),
-    ({"phone": "010-1234-5678"}, {"phone": "01012345678"}),
-    ({"phone": "010 1234 5678", "email": "a@example.com"}, {"phone": "010-1234-5678", "email": "b@example.com"}),
-    ({"email": "a@example.com", "phone": "010-1111-1111"}, {"email": "A@EXAMPLE.com", "phone": "010-2222-2222"}),
-])
+@pytest.mark.parametrize(
+    "owner, newcomer",
+    [
+        ({"email": "Kim@Example.com"}, {"email": "kim@example.COM"}),
+        ({"phone": "010-1234-5678"}, {"phone": "01012345678"}),
+        ({"phone": "010 1234 5678", "email": "a@example.com"}, {"phone": "010-1234-5678", "email": "b@example.com"}),
+        ({"email": "a@example.com", "phone": "010-1111-1111"}, {"email": "A@EXAMPLE.com", "phone": "010-2222-2222"}),
+    ],
+)
 def test_self_referral_is_refused_and_nothing_is_created(api, clock, owner, newcomer):
     code = api.member("owner", **owner)["referral_code"]
     state = snapshot(api, "owner")
-    for body in ({"member_id": "new", "name": "New", **newcomer, "referral_code": code},
-                 {"name": "New", **newcomer, "referral_code": code}):
+    for body in (
+        {"member_id": "new", "name": "New", **newcomer, "referral_code": code},
+        {"name": "New", **newcomer, "referral_code": code},
+    ):
         assert_error(api.post("/members", body), 422, "REFERRAL_NOT_ALLOWED")
     assert api.get("/members/new").status == 404
     assert snapshot(api, "owner") == state  # /stats too: no member was created
@@ -216,7 +228,9 @@ def test_self_referral_is_refused_and_nothing_is_created(api, clock, owner, newc
 def test_a_referral_by_someone_else_with_other_contacts_goes_on(api, clock):
     code = api.member("owner", email="a@example.com", phone="010-1111-1111")["referral_code"]
     before = stats(api)
-    created = api.post("/members", {"member_id": "new", "name": "New", "email": "b@example.com",
-                                    "phone": "010-2222-2222", "referral_code": code})
+    created = api.post(
+        "/members",
+        {"member_id": "new", "name": "New", "email": "b@example.com", "phone": "010-2222-2222", "referral_code": code},
+    )
     assert created.status == 201, created
     assert stats(api)["members"] == before["members"] + 1

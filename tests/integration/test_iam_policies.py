@@ -9,14 +9,14 @@ the role: "Policy document should not specify invalid actions"), or with an
 action on an ARN it never matches (the call is denied in production), would
 pass every other test.
 """
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from deploy import stack
-from deploy import iam_catalogue
+from deploy import iam_catalogue, stack
 from tests.conftest import ROOT
 
 STAGES = ("dev", "prod")
@@ -25,8 +25,7 @@ POLICY_FILES = sorted((ROOT / ".chalice").glob("policy-*.json"))
 
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory) -> dict[str, dict]:
-    return {stage: stack.package(stage, tmp_path_factory.mktemp(stage), requirements=False)
-            for stage in STAGES}
+    return {stage: stack.package(stage, tmp_path_factory.mktemp(stage), requirements=False) for stage in STAGES}
 
 
 def test_the_policy_files_are_the_ones_the_functions_use():
@@ -42,8 +41,7 @@ def test_each_policy_file_names_real_actions_on_fitting_resources(path, template
     for statement in document["Statement"]:
         if statement.get("Sid") == "Logs" and isinstance(statement.get("Resource"), str):
             # deploy/stack.py replaces this statement with one on the function's log group
-            some_log_group = next(k for k, r in template["Resources"].items()
-                                  if r["Type"] == "AWS::Logs::LogGroup")
+            some_log_group = next(k for k, r in template["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup")
             statement["Resource"] = {"Fn::GetAtt": [some_log_group, "Arn"]}
     problems = iam_catalogue.findings(iam_catalogue.concrete(document, template))
     assert not problems, f"{path.name}: {problems}"
@@ -77,19 +75,31 @@ TABLE = {"Fn::GetAtt": ["LedgerTable", "Arn"]}
 QUEUE = {"Fn::GetAtt": ["JobsQueue", "Arn"]}
 
 
-@pytest.mark.parametrize("actions, resources, expected", [
-    (["dynamodb:TransactWriteItems"], [TABLE], "UNKNOWN_ACTION"),
-    (["dynamodb:GetItems"], [TABLE], "UNKNOWN_ACTION"),
-    (["dynamo:GetItem"], [TABLE], "UNKNOWN_PREFIX"),
-    (["sqs:SendMessage"], [TABLE], "RESOURCE_MISMATCH"),
-    (["dynamodb:Query"], [{"Fn::GetAtt": ["ExpirePointsLogGroup", "Arn"]}], "RESOURCE_MISMATCH"),
-    (["dynamodb:Query"], [TABLE, QUEUE], "RESOURCE_MISMATCH"),
-], ids=["transaction", "misspelt", "service", "queue-action-on-table", "table-action-on-log-group",
-        "one-resource-of-two-wrong"])
+@pytest.mark.parametrize(
+    "actions, resources, expected",
+    [
+        (["dynamodb:TransactWriteItems"], [TABLE], "UNKNOWN_ACTION"),
+        (["dynamodb:GetItems"], [TABLE], "UNKNOWN_ACTION"),
+        (["dynamo:GetItem"], [TABLE], "UNKNOWN_PREFIX"),
+        (["sqs:SendMessage"], [TABLE], "RESOURCE_MISMATCH"),
+        (["dynamodb:Query"], [{"Fn::GetAtt": ["ExpirePointsLogGroup", "Arn"]}], "RESOURCE_MISMATCH"),
+        (["dynamodb:Query"], [TABLE, QUEUE], "RESOURCE_MISMATCH"),
+    ],
+    ids=[
+        "transaction",
+        "misspelt",
+        "service",
+        "queue-action-on-table",
+        "table-action-on-log-group",
+        "one-resource-of-two-wrong",
+    ],
+)
 def test_the_check_fails_a_policy_iam_would_reject(templates, actions, resources, expected):
     """The check is no rubber stamp: the defects it is there for each give a finding."""
-    document = {"Version": "2012-10-17", "Statement": [
-        {"Sid": "Ledger", "Effect": "Allow", "Action": actions, "Resource": resources}]}
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Ledger", "Effect": "Allow", "Action": actions, "Resource": resources}],
+    }
     problems = iam_catalogue.findings(iam_catalogue.concrete(document, templates["dev"]))
     assert any(p.startswith(expected) for p in problems), problems
 
@@ -102,4 +112,5 @@ def test_the_catalogue_is_local_data():
         assert not iam_catalogue.is_action("dynamodb:TransactWriteItems")
         with pytest.raises(AssertionError, match="network"):
             import socket
+
             socket.create_connection(("127.0.0.1", 9))

@@ -1,6 +1,7 @@
 """Catch-up and housekeeping of the scheduled jobs: a day whose run failed is
 made good by the next run (birthdays within the year), warnings are for today
 only, per-day markers expire, and the work goes through the job queue."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,8 +10,13 @@ import json
 from chalicelib import aws, local, settings
 from tests.checks import stats
 
-PROGRAM = {"timezone": "Asia/Seoul", "signup_bonus": 0, "birthday_bonus": 500, "expiry_days": 30,
-           "redemption": {"min_points": 1}}
+PROGRAM = {
+    "timezone": "Asia/Seoul",
+    "signup_bonus": 0,
+    "birthday_bonus": 500,
+    "expiry_days": 30,
+    "redemption": {"min_points": 1},
+}
 
 
 def birthday_credits(api, member_id: str) -> list[dict]:
@@ -21,8 +27,9 @@ def birthday_credits(api, member_id: str) -> list[dict]:
 def jobs_waiting() -> int:
     sqs = aws.client("sqs")
     url = sqs.get_queue_url(QueueName=settings.load().jobs_queue_name)["QueueUrl"]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return sum(int(v) for v in attributes.values())
 
 
@@ -85,7 +92,7 @@ def test_warnings_are_for_today_only_and_their_markers_expire(api, clock):
 
     marker = services().store.get("MEMBER#w", "WARNED#2027-02-08")
     # TTL: 4 days after its day (epoch seconds, the table's TTL attribute)
-    assert marker["expires_at"] == int(dt.datetime(2027, 2, 12, tzinfo=dt.timezone.utc).timestamp())
+    assert marker["expires_at"] == int(dt.datetime(2027, 2, 12, tzinfo=dt.UTC).timestamp())
 
 
 def test_jobs_hand_their_work_to_the_job_queue_and_run_job_finishes_it(api, clock):
@@ -95,9 +102,17 @@ def test_jobs_hand_their_work_to_the_job_queue_and_run_job_finishes_it(api, cloc
     clock.set("2027-01-15T03:00:00Z")
     api.member("x")
     clock.set("2027-02-15T00:00:00Z")
-    event = {"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
-             "account": "123456789012", "time": "1970-01-01T00:00:00Z",
-             "region": settings.load().region, "resources": [], "detail": {}}
+    event = {
+        "version": "0",
+        "id": "1",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "1970-01-01T00:00:00Z",
+        "region": settings.load().region,
+        "resources": [],
+        "detail": {},
+    }
     app_module.expire_points(event, None)  # the scheduled function only plans
     assert jobs_waiting() == settings.load().schedule_shards
     assert api.balance("x") == 1000
@@ -117,8 +132,8 @@ def test_the_tier_pass_message_on_the_notification_queue_is_forwarded(api, clock
     assert api.get("/members/t").json["tier"] == "seed"
     assert stats(api)["members_by_tier"] == {"seed": 1}
     from chalicelib.domain.tiers import ladder_signature
-    from chalicelib.storage.repository import LADDER_KEY
     from chalicelib.runtime import services
+    from chalicelib.storage.repository import LADDER_KEY
 
     applied = services().store.get(LADDER_KEY["pk"], LADDER_KEY["sk"])
     assert applied["ladder"] == ladder_signature(services().ledger.program())

@@ -5,6 +5,7 @@ or a call times out). The worker is invoked again and again, as Lambda and
 SQS would, until the job queue is empty; then every due member is done
 exactly once.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ import random
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from chalicelib import aws, local, settings
+from chalicelib import aws, settings
 from tests.checks import earn, stats
 
 CAP = 14  # DynamoDB calls per invocation ("the Lambda times out" after these)
@@ -88,11 +89,20 @@ def budget(api, monkeypatch):
     sqs = aws.client("sqs")
     url = sqs.get_queue_url(QueueName=settings.load().jobs_queue_name)["QueueUrl"]
     # the test redelivers for as long as it takes; no task may end in the DLQ here
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps({
-        "deadLetterTargetArn": sqs.get_queue_attributes(
-            QueueUrl=sqs.get_queue_url(QueueName=settings.load().jobs_dlq_name)["QueueUrl"],
-            AttributeNames=["QueueArn"])["Attributes"]["QueueArn"],
-        "maxReceiveCount": "100000"})})
+    sqs.set_queue_attributes(
+        QueueUrl=url,
+        Attributes={
+            "RedrivePolicy": json.dumps(
+                {
+                    "deadLetterTargetArn": sqs.get_queue_attributes(
+                        QueueUrl=sqs.get_queue_url(QueueName=settings.load().jobs_dlq_name)["QueueUrl"],
+                        AttributeNames=["QueueArn"],
+                    )["Attributes"]["QueueArn"],
+                    "maxReceiveCount": "100000",
+                }
+            )
+        },
+    )
     yield spent
     client.meta.events.unregister("before-call.dynamodb", spent.before)
     client.meta.events.unregister("after-call.dynamodb", spent.after)
@@ -103,25 +113,45 @@ def run_budgeted(name: str, budget: Budget, max_invocations: int = 3000) -> int:
     worker under the budget until the job queue is empty. Returns invocations."""
     import app as app_module
 
-    scheduled = {"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
-                 "account": "123456789012", "time": "1970-01-01T00:00:00Z",
-                 "region": settings.load().region, "resources": [], "detail": {}}
+    scheduled = {
+        "version": "0",
+        "id": "1",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "1970-01-01T00:00:00Z",
+        "region": settings.load().region,
+        "resources": [],
+        "detail": {},
+    }
     getattr(app_module, name)(scheduled, Context(budget))
     sqs = aws.client("sqs")
     url = sqs.get_queue_url(QueueName=settings.load().jobs_queue_name)["QueueUrl"]
     invocations = 0
     while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0,
-                                       VisibilityTimeout=30).get("Messages", [])
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0, VisibilityTimeout=30
+        ).get("Messages", [])
         if not messages:
             return invocations
         invocations += 1
         assert invocations <= max_invocations, f"{name} did not finish"
         [message] = messages
-        event = {"Records": [{"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
-                              "body": message["Body"], "attributes": {}, "messageAttributes": {},
-                              "md5OfBody": None, "eventSource": "aws:sqs", "eventSourceARN": "arn",
-                              "awsRegion": settings.load().region}]}
+        event = {
+            "Records": [
+                {
+                    "messageId": message["MessageId"],
+                    "receiptHandle": message["ReceiptHandle"],
+                    "body": message["Body"],
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "md5OfBody": None,
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn",
+                    "awsRegion": settings.load().region,
+                }
+            ]
+        }
         budget.arm()
         try:
             response = app_module.run_job_tasks(event, Context(budget))
@@ -131,8 +161,7 @@ def run_budgeted(name: str, budget: Budget, max_invocations: int = 3000) -> int:
             budget.armed = False
         if response is None or response["batchItemFailures"]:
             # Lambda timed out or reported the task failed: SQS delivers it again
-            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],
-                                          VisibilityTimeout=0)
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
         else:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
@@ -154,8 +183,7 @@ PROGRAM = {
 def history(api, member_id: str) -> list[dict]:
     items, cursor = [], None
     while True:
-        page = api.get(f"/members/{member_id}/transactions?limit=100"
-                       + (f"&cursor={cursor}" if cursor else "")).json
+        page = api.get(f"/members/{member_id}/transactions?limit=100" + (f"&cursor={cursor}" if cursor else "")).json
         items += page["items"]
         cursor = page["next_cursor"]
         if not cursor:
@@ -206,9 +234,9 @@ def test_every_job_finishes_exactly_once_under_a_budget_with_random_timeouts(api
     assert tiers == {m: "basic" for m in ids}
     for member_id in silver:
         assert notices(api, member_id, "tier_changed") == 2  # up at the earn, down once now
-    from chalicelib.storage.repository import LADDER_KEY
-    from chalicelib.runtime import services
     from chalicelib.domain.tiers import ladder_signature
+    from chalicelib.runtime import services
+    from chalicelib.storage.repository import LADDER_KEY
 
     marker = services().store.get(LADDER_KEY["pk"], LADDER_KEY["sk"])
     assert marker["ladder"] == ladder_signature(services().ledger.program())
@@ -260,7 +288,8 @@ def test_statements_and_win_backs_finish_exactly_once_under_a_budget(api, clock,
     run_budgeted("win_back_dormant_members", budget)
     run_budgeted("send_monthly_statements", budget)
     assert {m: (notices(api, m, "win_back"), notices(api, m, "monthly_statement")) for m in ids} == {
-        m: (1, 1) for m in ids}
+        m: (1, 1) for m in ids
+    }
     assert services().job_plans.send_monthly_statements() == []
     assert services().job_plans.win_back_dormant_members() != []  # planned, but nobody is due any more
     run_budgeted("win_back_dormant_members", budget)

@@ -4,6 +4,7 @@ would through chalicelib.local.run_job with a frozen wall clock.
 Program timezone is Asia/Seoul (UTC+9, no daylight saving): local midnight is
 15:00Z of the previous UTC day.
 """
+
 from __future__ import annotations
 
 from chalicelib import local
@@ -42,6 +43,7 @@ def raw_profile(member_id: str) -> dict:
 
     return services().store.get(f"MEMBER#{member_id}", "PROFILE")
 
+
 # -- expire_points ------------------------------------------------------------
 EXPIRY_PROGRAM = {
     "timezone": "Asia/Seoul",
@@ -67,8 +69,9 @@ def test_expire_points_takes_every_due_lot_in_one_transaction_per_member(api, cl
     clock.set("2027-01-20T03:00:00Z")
     assert api.post("/members/m1/redeem", {"points": 300}).status == 201  # lot A: 1000 - 300 = 700
     clock.set("2027-02-01T03:00:00Z")
-    assert api.post("/members/m1/adjustments", {"points": 200, "reason": "goodwill"},
-                    key="admin").status == 201  # lot D: 200, expires 2027-03-03T03:00:00Z
+    assert (
+        api.post("/members/m1/adjustments", {"points": 200, "reason": "goodwill"}, key="admin").status == 201
+    )  # lot D: 200, expires 2027-03-03T03:00:00Z
     api.member("m2")  # 1000, expires 2027-03-03T03:00:00Z: nothing due for m2
 
     before = stats(api)
@@ -317,7 +320,8 @@ def test_birthday_bonus_on_the_program_timezone_birthday_once_per_year(api, cloc
     local.run_job("grant_birthday_bonuses")
     credits = birthday_credits(api, "b1")
     assert [(t["points"], t["balance_after"], t["storefront"], t["created_at"]) for t in credits] == [
-        (500, 500, None, "2027-05-04T15:30:00Z")]
+        (500, 500, None, "2027-05-04T15:30:00Z")
+    ]
     assert birthday_credits(api, "b2") == []
     # only b1 was credited: the erased member born on 05-05 got nothing
     assert stats(api)["points_earned"] == 500

@@ -1,6 +1,7 @@
 """Regression tests: ids that collide, tiers read after the quarter turned,
 a refund that drops the tier, reward vouchers on cancellation, and history
 that can never be overwritten."""
+
 from __future__ import annotations
 
 import json
@@ -76,10 +77,16 @@ def test_every_history_item_is_written_only_where_none_exists(demo, clock):
 
     client = aws.client("dynamodb")
     client.meta.events.register("before-call.dynamodb.TransactWriteItems", record)
-    demo.program({**json.loads(json.dumps(demo.get("/program", key="admin").json)),
-                  "transfer": {"allowed_tiers": ["새싹"], "min_points": 1}})
-    assert demo.post("/rewards", {"reward_id": "mug", "name": "Mug", "points_cost": 1000, "stock": 3},
-                     key="admin").status == 201
+    demo.program(
+        {
+            **json.loads(json.dumps(demo.get("/program", key="admin").json)),
+            "transfer": {"allowed_tiers": ["새싹"], "min_points": 1},
+        }
+    )
+    assert (
+        demo.post("/rewards", {"reward_id": "mug", "name": "Mug", "points_cost": 1000, "stock": 3}, key="admin").status
+        == 201
+    )
     demo.member("a", email="a@example.com")
     demo.member("b")
     tx = earn(demo, "a", "o-1", 200000)
@@ -140,8 +147,10 @@ def test_a_refund_that_drops_the_tier_sends_tier_changed(demo, clock):
 @pytest.fixture
 def mug(api):
     api.program({"redemption": {"min_points": 1}})
-    assert api.post("/rewards", {"reward_id": "mug", "name": "Mug", "points_cost": 1000, "stock": 2},
-                    key="admin").status == 201
+    assert (
+        api.post("/rewards", {"reward_id": "mug", "name": "Mug", "points_cost": 1000, "stock": 2}, key="admin").status
+        == 201
+    )
     api.member("m1")
     return redeem(api, "m1", 1000, reward_id="mug")
 
@@ -150,8 +159,13 @@ def test_a_reward_redemption_is_cancelled_whole_or_not_at_all(api, clock, mug):
     code = mug["reward"]["code"]
     voucher = api.get(f"/vouchers/{code}")
     assert voucher.status == 200 and voucher.json == {
-        "code": code, "member_id": "m1", "reward_id": "mug", "transaction_id": mug["transaction_id"],
-        "status": "issued", "issued_at": "2027-01-15T03:00:00Z"}
+        "code": code,
+        "member_id": "m1",
+        "reward_id": "mug",
+        "transaction_id": mug["transaction_id"],
+        "status": "issued",
+        "issued_at": "2027-01-15T03:00:00Z",
+    }
     part = api.post(f"/members/m1/transactions/{mug['transaction_id']}/reversal", {"points": 999})
     assert_error(part, 422, "REVERSAL_NOT_ALLOWED")
     assert api.get(f"/vouchers/{code}").json["status"] == "issued"

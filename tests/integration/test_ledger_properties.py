@@ -7,6 +7,7 @@ the running sum up to it; `/stats` `points_outstanding` equals the sum of the
 balances (contract §4, §8). Operations the contract rejects must be rejected
 with the right code and change nothing.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,8 +28,13 @@ PROGRAM = {
     "base_rate": "0.01",
     "category_multipliers": {"new-arrivals": "2"},
     "promotions": [
-        {"name": "grand-opening", "multiplier": "2", "starts_at": "2027-01-01T00:00:00Z",
-         "ends_at": "2027-01-08T00:00:00Z", "categories": None},
+        {
+            "name": "grand-opening",
+            "multiplier": "2",
+            "starts_at": "2027-01-01T00:00:00Z",
+            "ends_at": "2027-01-08T00:00:00Z",
+            "categories": None,
+        },
     ],
     "signup_bonus": 1000,
     "referral": {"referrer_points": 1000, "referee_points": 1000},
@@ -42,7 +48,7 @@ PROGRAM = {
         {"name": "숲", "min_spend": 100000, "earn_multiplier": "2", "expiry_days": 60},
     ],
 }
-START = dt.datetime(2027, 1, 3, 3, 0, 0, tzinfo=dt.timezone.utc)
+START = dt.datetime(2027, 1, 3, 3, 0, 0, tzinfo=dt.UTC)
 HISTORY_PAGE = 10  # small pages, so that history is read across several pages
 
 members = st.sampled_from(MEMBERS)
@@ -57,9 +63,9 @@ class LedgerMachine(RuleBasedStateMachine):
         from chalice.test import Client
         from moto import mock_aws
 
+        import app as app_module
         from chalicelib import clock as clock_module
         from chalicelib import local, runtime
-        import app as app_module
 
         self.mock = mock_aws()
         self.mock.start()
@@ -78,7 +84,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.api.member("m2", phone="+821012345678")
         self.referral_pending = True  # m1's first earn pays the referral bonus
         self.orders = 0
-        self.earns: list[dict] = []    # {"member", "tx", "amount", "points", "refunded", "clawed"}
+        self.earns: list[dict] = []  # {"member", "tx", "amount", "points", "refunded", "clawed"}
         self.redeems: list[dict] = []  # {"member", "tx", "points", "restored"}
         self.last_post = None
         # 1000 signup bonus each
@@ -127,8 +133,12 @@ class LedgerMachine(RuleBasedStateMachine):
                 return items
 
     # -- operations ------------------------------------------------------
-    @rule(member=members, amount=st.integers(1, 60000), new_arrivals=st.integers(0, 100),
-          back_days=st.none() | st.integers(0, 10))
+    @rule(
+        member=members,
+        amount=st.integers(1, 60000),
+        new_arrivals=st.integers(0, 100),
+        back_days=st.none() | st.integers(0, 10),
+    )
     def earn(self, member, amount, new_arrivals, back_days):
         self.orders += 1
         body: dict = {"order_id": f"o{self.orders}", "amount": amount}
@@ -150,8 +160,16 @@ class LedgerMachine(RuleBasedStateMachine):
             self.referral_pending = False
             self.expected["m1"] += 1000  # referee bonus
             self.expected["m0"] += 1000  # referrer bonus
-        self.earns.append({"member": member, "tx": tx["transaction_id"], "amount": amount,
-                           "points": tx["points"], "refunded": 0, "clawed": 0})
+        self.earns.append(
+            {
+                "member": member,
+                "tx": tx["transaction_id"],
+                "amount": amount,
+                "points": tx["points"],
+                "refunded": 0,
+                "clawed": 0,
+            }
+        )
 
     @rule(member=members, data=st.data())
     def redeem(self, member, data):
@@ -167,8 +185,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert response.json["cash_value"] == points  # point_value 1
         self.expected = dict(self.balances)
         self.expected[member] -= points
-        self.redeems.append({"member": member, "tx": response.json["transaction_id"],
-                             "points": points, "restored": 0})
+        self.redeems.append({"member": member, "tx": response.json["transaction_id"], "points": points, "restored": 0})
 
     @precondition(lambda self: self.earns)
     @rule(data=st.data(), full=st.booleans())
@@ -199,8 +216,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def cancel_redeem(self, data, full):
         redeem = data.draw(st.sampled_from(self.redeems), label="redeem")
         member = redeem["member"]
-        body = {} if full else {"points": data.draw(st.integers(1, redeem["points"] + 10),
-                                                    label="points")}
+        body = {} if full else {"points": data.draw(st.integers(1, redeem["points"] + 10), label="points")}
         response = self.post(f"/members/{member}/transactions/{redeem['tx']}/reversal", body)
         remaining = redeem["points"] - redeem["restored"]
         points = remaining if full else body["points"]
@@ -216,8 +232,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(sender=members, recipient=members, data=st.data())
     def transfer(self, sender, recipient, data):
         points = data.draw(st.integers(1, self.balances[sender] + 300), label="points")
-        response = self.post(f"/members/{sender}/transfers",
-                             {"to_member_id": recipient, "points": points})
+        response = self.post(f"/members/{sender}/transfers", {"to_member_id": recipient, "points": points})
         if sender == recipient or points < 100:
             return self.expect_rejected(response, "TRANSFER_NOT_ALLOWED", "INSUFFICIENT_POINTS")
         if points > self.balances[sender]:
@@ -237,8 +252,7 @@ class LedgerMachine(RuleBasedStateMachine):
             points = data.draw(st.integers(1, 3000), label="points")
         else:
             points = -data.draw(st.integers(1, self.balances[member] + 300), label="points")
-        response = self.post(f"/members/{member}/adjustments",
-                             {"points": points, "reason": "property"}, key="admin")
+        response = self.post(f"/members/{member}/adjustments", {"points": points, "reason": "property"}, key="admin")
         if -points > self.balances[member]:
             return self.expect_rejected(response, "INSUFFICIENT_POINTS")
         assert response.status == 201, response
@@ -299,8 +313,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 running += tx["points"]
                 assert tx["balance_after"] == running, (m, tx)
                 assert tx["balance_after"] >= 0
-            assert [tx["created_at"] for tx in history] == sorted(
-                (tx["created_at"] for tx in history), reverse=True)
+            assert [tx["created_at"] for tx in history] == sorted((tx["created_at"] for tx in history), reverse=True)
             balances[m] = balance
         if self.expected is not None:
             assert balances == self.expected
@@ -315,7 +328,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 LedgerMachine.TestCase.settings = settings(
-    max_examples=10, stateful_step_count=15, deadline=None,
+    max_examples=10,
+    stateful_step_count=15,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestLedgerProperties = LedgerMachine.TestCase

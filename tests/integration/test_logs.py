@@ -1,5 +1,6 @@
 """Logs: one JSON line per record, with correlation id, route, status, latency
 and member id, never a name, email, phone, birthday or key secret; EMF metrics."""
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,7 @@ def logs():
         target.addHandler(lines)
         target.setLevel(logging.INFO)
     yield lines
-    for target, level in zip(targets, levels):
+    for target, level in zip(targets, levels, strict=False):
         target.removeHandler(lines)
         target.setLevel(level)
 
@@ -60,9 +61,12 @@ def metric_values(lines: Lines, name: str) -> list:
 
 
 def test_an_enrolment_logs_the_request_and_no_personal_data(demo, logs):
-    response = demo.call("POST", "/members", {
-        "member_id": "jiyoon", "name": NAME, "email": EMAIL, "phone": PHONE, "birthday": BIRTHDAY},
-        headers={"X-Correlation-Id": "till-7-receipt-1001"})
+    response = demo.call(
+        "POST",
+        "/members",
+        {"member_id": "jiyoon", "name": NAME, "email": EMAIL, "phone": PHONE, "birthday": BIRTHDAY},
+        headers={"X-Correlation-Id": "till-7-receipt-1001"},
+    )
     assert response.status == 201, response
     assert_no_personal_data(logs, demo.storefront_key)
     request = [r for r in logs.records() if r["message"] == "request"]
@@ -84,9 +88,9 @@ def test_a_failed_email_logs_the_notification_and_error_code_only(demo, logs, mo
 
     def refuse(**kwargs):
         address = kwargs["Destination"]["ToAddresses"][0]
-        raise ClientError({"Error": {"Code": "MessageRejected",
-                                     "Message": f"Email address is not verified: {address}"}},
-                          "SendEmail")
+        raise ClientError(
+            {"Error": {"Code": "MessageRejected", "Message": f"Email address is not verified: {address}"}}, "SendEmail"
+        )
 
     monkeypatch.setattr(ses, "send_email", refuse)
     logs.lines.clear()
@@ -129,8 +133,9 @@ def test_a_job_logs_its_run_and_the_points_it_moves_as_metrics(demo, logs, clock
 
 
 def test_the_formatter_scrubs_free_text_and_drops_personal_fields():
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "to %s or %s with dgl_sk_%s",
-                               (EMAIL, PHONE, "A" * 46), None)
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "to %s or %s with dgl_sk_%s", (EMAIL, PHONE, "A" * 46), None
+    )
     record.email = EMAIL
     record.member_id = "jiyoon"
     line = telemetry.JsonFormatter().format(record)
@@ -139,4 +144,5 @@ def test_the_formatter_scrubs_free_text_and_drops_personal_fields():
     assert entry["member_id"] == "jiyoon" and "email" not in entry
     # ids, counts and times are left alone
     assert telemetry.scrub("member 01M8MBEQT9AWNQ2RVAZZSFMZC4 earned 185 at 2027-01-15T03:00:00Z") == (
-        "member 01M8MBEQT9AWNQ2RVAZZSFMZC4 earned 185 at 2027-01-15T03:00:00Z")
+        "member 01M8MBEQT9AWNQ2RVAZZSFMZC4 earned 185 at 2027-01-15T03:00:00Z"
+    )

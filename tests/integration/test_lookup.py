@@ -1,14 +1,19 @@
 """Contract §10: members found by phone (digits only), by email (any case), by
 tier (admin), in member_id order, paged; erased members never found; a PATCH
 moves the lookups; one Query and one BatchGetItem, never a Scan."""
+
 from __future__ import annotations
 
 import pytest
 
 from tests.checks import assert_error, earn
 
-TIERED = {"tiers": [{"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None},
-                    {"name": "silver", "min_spend": 100000, "earn_multiplier": "1", "expiry_days": None}]}
+TIERED = {
+    "tiers": [
+        {"name": "basic", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None},
+        {"name": "silver", "min_spend": 100000, "earn_multiplier": "1", "expiry_days": None},
+    ]
+}
 
 
 def found(api, query, key="storefront"):
@@ -54,8 +59,20 @@ def test_by_email_case_insensitive(api, clock):
     assert found(api, "email=kim.jiwoo@example.co") == []
 
 
-@pytest.mark.parametrize("query", ["", "phone=010&email=a@b.c", "phone=010&tier=basic", "name=x",
-                                   "phone=", "email=", "phone=abc", "segment=sleepy", "tier=platinum"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "phone=010&email=a@b.c",
+        "phone=010&tier=basic",
+        "name=x",
+        "phone=",
+        "email=",
+        "phone=abc",
+        "segment=sleepy",
+        "tier=platinum",
+    ],
+)
 def test_exactly_one_criterion_else_400(api, clock, query):
     api.member("m1", phone="010", email="a@b.c")
     assert_error(api.get(f"/members?{query}", key="admin"), 400, "VALIDATION_ERROR")
@@ -124,8 +141,12 @@ def test_a_lookup_is_one_query_and_one_batch_get_and_never_scans(api, clock, dyn
     api.program(TIERED)
     for i in range(5):
         api.member(f"m{i}", phone="010-7777-8888", email=f"m{i}@example.com")
-    for query, key in (("phone=010-7777-8888&limit=3", "storefront"), ("email=M2@example.com", "storefront"),
-                       ("tier=basic&limit=2", "admin"), ("segment=dormant", "admin")):
+    for query, key in (
+        ("phone=010-7777-8888&limit=3", "storefront"),
+        ("email=M2@example.com", "storefront"),
+        ("tier=basic&limit=2", "admin"),
+        ("segment=dormant", "admin"),
+    ):
         dynamodb_calls.clear()
         response = api.get(f"/members?{query}", key=key)
         assert response.status == 200, response

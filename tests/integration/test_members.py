@@ -1,7 +1,9 @@
 """Contract §3 (create, get) and the referral rules of §4."""
+
 from __future__ import annotations
 
 import re
+
 from tests.checks import assert_error, history
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -12,9 +14,21 @@ TIERS = [
     {"name": "gold", "min_spend": 300000, "earn_multiplier": "2", "expiry_days": None},
 ]
 
-MEMBER_FIELDS = {"member_id", "name", "email", "phone", "birthday", "tier", "balance",
-                 "lifetime_points", "quarter_spend", "next_tier", "expiring", "referral_code",
-                 "created_at"}
+MEMBER_FIELDS = {
+    "member_id",
+    "name",
+    "email",
+    "phone",
+    "birthday",
+    "tier",
+    "balance",
+    "lifetime_points",
+    "quarter_spend",
+    "next_tier",
+    "expiring",
+    "referral_code",
+    "created_at",
+}
 
 
 def members_count(api):
@@ -65,13 +79,13 @@ def test_bad_member_id_is_400_and_creates_nothing(api):
 
 def test_invalid_member_bodies_are_400(api):
     for body in [
-        {},                                        # name missing
-        {"name": ""},                              # empty name
-        {"name": "x" * 201},                       # over 200 chars
-        {"name": 5},                               # wrong type
+        {},  # name missing
+        {"name": ""},  # empty name
+        {"name": "x" * 201},  # over 200 chars
+        {"name": 5},  # wrong type
         {"name": "Kim", "birthday": "1990-02-30"},  # bad date
         {"name": "Kim", "birthday": "17 May 1990"},
-        {"name": "Kim", "nickname": "K"},          # unknown field
+        {"name": "Kim", "nickname": "K"},  # unknown field
     ]:
         assert_error(api.post("/members", body), 400, "VALIDATION_ERROR")
     assert members_count(api) == 0
@@ -111,8 +125,11 @@ def test_unknown_member_is_404(api):
 
 
 # -- referral -----------------------------------------------------------------
-REFERRAL_PROGRAM = {"signup_bonus": 1000, "referral": {"referrer_points": 300, "referee_points": 200},
-                    "activities": {"review": 100}}
+REFERRAL_PROGRAM = {
+    "signup_bonus": 1000,
+    "referral": {"referrer_points": 300, "referee_points": 200},
+    "activities": {"review": 100},
+}
 
 
 def test_unknown_referral_code_is_400_and_creates_nothing(api, clock):
@@ -195,19 +212,16 @@ SHAPE_PROGRAM = {
 def test_get_member_reports_every_field(api, clock):
     api.program(SHAPE_PROGRAM)
     clock.set("2026-12-10T03:00:00Z")
-    api.member("m1", name="Kim Minji", email="minji@example.com", phone="+82 10-1234-5678",
-               birthday="1990-05-17")
+    api.member("m1", name="Kim Minji", email="minji@example.com", phone="+82 10-1234-5678", birthday="1990-05-17")
     # signup lot: 1000 expiring 2026-12-10T03:00 + 40 days = 2027-01-19T03:00:00Z
     clock.set("2027-01-15T03:00:00Z")  # the window is (now, 2027-02-14T03:00:00Z]
-    o1 = api.post("/members/m1/earn", {"order_id": "o1", "amount": 120000,
-                                      "occurred_at": "2027-01-05T03:00:00Z"})
+    o1 = api.post("/members/m1/earn", {"order_id": "o1", "amount": 120000, "occurred_at": "2027-01-05T03:00:00Z"})
     assert o1.status == 201, o1
     # basic before: 120000 * 0.01 = 1200; expires 01-05T03:00 + 40d = 2027-02-14T03:00:00Z (the
     # window's last instant, included); 120000 >= 100000 -> silver
     assert o1.json["points"] == 1200
     assert o1.json["tier"] == "silver"
-    o2 = api.post("/members/m1/earn", {"order_id": "o2", "amount": 30000,
-                                      "occurred_at": "2027-01-02T00:00:00Z"})
+    o2 = api.post("/members/m1/earn", {"order_id": "o2", "amount": 30000, "occurred_at": "2027-01-02T00:00:00Z"})
     assert o2.status == 201, o2
     # silver before: 300 base + 30000 * 0.01 * 0.5 = 150 -> 450; expires 2027-02-11T00:00:00Z
     assert o2.json["points"] == 450
@@ -229,9 +243,9 @@ def test_get_member_reports_every_field(api, clock):
         "phone": "+82 10-1234-5678",
         "birthday": "1990-05-17",
         "tier": "silver",
-        "balance": 2550,            # 1000 + 1200 + 450 + 100 - 200
-        "lifetime_points": 2750,    # 1000 + 1200 + 450 + 100 (redeem not subtracted)
-        "quarter_spend": 150000,    # 120000 + 30000, both in 2027Q1 (Seoul)
+        "balance": 2550,  # 1000 + 1200 + 450 + 100 - 200
+        "lifetime_points": 2750,  # 1000 + 1200 + 450 + 100 (redeem not subtracted)
+        "quarter_spend": 150000,  # 120000 + 30000, both in 2027Q1 (Seoul)
         "next_tier": {"name": "gold", "spend_needed": 150000},  # 300000 - 150000
         "expiring": [
             {"points": 800, "expires_at": "2027-01-19T03:00:00Z"},
@@ -249,8 +263,7 @@ def test_expiring_excludes_lots_beyond_30_days(api, clock):
     # signup lot expires now + 40 days
     assert api.get("/members/m1").json["expiring"] == []
     clock.advance(days=10)  # exactly 30 days left: included
-    assert api.get("/members/m1").json["expiring"] == [
-        {"points": 1000, "expires_at": "2027-02-24T03:00:00Z"}]
+    assert api.get("/members/m1").json["expiring"] == [{"points": 1000, "expires_at": "2027-02-24T03:00:00Z"}]
     clock.advance(seconds=-1)  # 30 days and 1 second left: not yet
     assert api.get("/members/m1").json["expiring"] == []
 
@@ -272,9 +285,10 @@ def test_quarter_spend_follows_the_program_timezone_seoul(api, clock):
     api.program({**SHAPE_PROGRAM, "timezone": "Asia/Seoul"})
     clock.set("2027-03-31T16:00:00Z")  # 2027-04-01 01:00 in Seoul: 2027Q2
     api.member("m1")
-    api.post("/members/m1/earn", {"order_id": "o1", "amount": 20000,
-                                  "occurred_at": "2027-03-31T14:59:59Z"})  # 23:59:59 Seoul, Q1
-    api.post("/members/m1/earn", {"order_id": "o2", "amount": 50000})     # now: Q2
+    api.post(
+        "/members/m1/earn", {"order_id": "o1", "amount": 20000, "occurred_at": "2027-03-31T14:59:59Z"}
+    )  # 23:59:59 Seoul, Q1
+    api.post("/members/m1/earn", {"order_id": "o2", "amount": 50000})  # now: Q2
     assert api.get("/members/m1").json["quarter_spend"] == 50000
 
 
@@ -282,8 +296,7 @@ def test_quarter_spend_follows_the_program_timezone_utc(api, clock):
     api.program({**SHAPE_PROGRAM, "timezone": "UTC"})
     clock.set("2027-03-31T16:00:00Z")  # still 2027Q1 in UTC
     api.member("m1")
-    api.post("/members/m1/earn", {"order_id": "o1", "amount": 20000,
-                                  "occurred_at": "2027-03-31T14:59:59Z"})
+    api.post("/members/m1/earn", {"order_id": "o1", "amount": 20000, "occurred_at": "2027-03-31T14:59:59Z"})
     api.post("/members/m1/earn", {"order_id": "o2", "amount": 50000})
     assert api.get("/members/m1").json["quarter_spend"] == 70000  # 20000 + 50000, both Q1
     clock.set("2027-04-01T00:00:00Z")  # Q2 begins in UTC

@@ -2,6 +2,7 @@
 passing provider errors retried with backoff, permanent ones failed at once,
 an outbox left `queued` or `sending` re-driven or settled by the sweeper,
 phones sent as E.164, and no address in the logs."""
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,21 @@ from botocore.exceptions import ClientError
 
 from chalicelib import aws, local, settings
 from tests.integration.test_notifications import (
-    LambdaContext, all_emails, emails_to, notifications, queued_count, sms_to, sqs_event, take_messages,
+    LambdaContext,
+    all_emails,
+    emails_to,
+    notifications,
+    queued_count,
+    sms_to,
+    sqs_event,
+    take_messages,
 )
 
 
 def provider_error(code: str, status: int, message: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, "SendEmail")
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "SendEmail"
+    )
 
 
 class FlakySES:
@@ -53,8 +62,8 @@ def stored(member_id: str) -> dict:
 
 def pending_outbox() -> list[tuple[str, str]]:
     """Every entry of the pending-outbox index."""
-    from chalicelib.storage.index_pages import IndexPages, Source
     from chalicelib.notifications.outbox import OUTBOX_INDEX, OUTBOX_SHARD
+    from chalicelib.storage.index_pages import IndexPages, Source
 
     pages = IndexPages(aws.client("dynamodb"), settings.load().table_name)
     keys = []
@@ -125,8 +134,7 @@ def test_passing_errors_for_over_an_hour_end_failed(api, clock, monkeypatch):
 def test_a_permanent_rejection_is_failed_at_once_and_logs_no_address(api, clock, monkeypatch, caplog):
     flaky = flaky_ses(monkeypatch)
     api.member("r", email="rejected@example.com")
-    flaky.error = provider_error("MessageRejected", 400,
-                                 "Email address is not verified: rejected@example.com")
+    flaky.error = provider_error("MessageRejected", 400, "Email address is not verified: rejected@example.com")
     with caplog.at_level(logging.INFO):
         assert local.drain_queues() >= 1
     [welcome] = notifications(api, "r")
@@ -231,8 +239,8 @@ def test_an_outbox_left_sending_is_failed_unconfirmed_not_sent_twice(api, clock,
 def test_deliveries_read_the_program_once_per_cache_window(api, monkeypatch):
     """A delivery reads the member's profile; the program comes from the
     container's copy (the one the ledger keeps), read again once it is stale."""
-    from chalicelib.storage.repository import PROGRAM_KEY
     from chalicelib.runtime import services
+    from chalicelib.storage.repository import PROGRAM_KEY
 
     programs = services().ledger.programs
     monkeypatch.setattr(programs, "cache_seconds", 3600)

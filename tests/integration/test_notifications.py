@@ -1,5 +1,6 @@
 """Notifications (contract §7): the outbox listed by GET /members/{id}/notifications
 and delivery by the SQS handler through SES (email), SNS (SMS) or nowhere."""
+
 from __future__ import annotations
 
 import json
@@ -73,8 +74,7 @@ def queued_count() -> int:
         QueueUrl=queue_url(),
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 def take_messages() -> list[dict]:
@@ -82,8 +82,9 @@ def take_messages() -> list[dict]:
     sqs = aws.client("sqs")
     taken = []
     while True:
-        messages = sqs.receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=0).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
         if not messages:
             return taken
         for message in messages:
@@ -93,22 +94,25 @@ def take_messages() -> list[dict]:
 
 def sqs_event(records: list[tuple[str, str]]) -> dict:
     """An SQS event as Lambda (and chalicelib.local.drain_queues) builds it."""
-    arn = aws.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url(), AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return {"Records": [
-        {
-            "messageId": message_id,
-            "receiptHandle": f"handle-{message_id}",
-            "body": body,
-            "attributes": {"ApproximateReceiveCount": "1"},
-            "messageAttributes": {},
-            "md5OfBody": None,
-            "eventSource": "aws:sqs",
-            "eventSourceARN": arn,
-            "awsRegion": settings.load().region,
-        }
-        for message_id, body in records
-    ]}
+    arn = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url(), AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return {
+        "Records": [
+            {
+                "messageId": message_id,
+                "receiptHandle": f"handle-{message_id}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": None,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": settings.load().region,
+            }
+            for message_id, body in records
+        ]
+    }
 
 
 class LambdaContext:

@@ -1,4 +1,5 @@
 """The OpenAPI document, the docs page and /health (issue: the API as developers meet it)."""
+
 from __future__ import annotations
 
 import json
@@ -53,16 +54,14 @@ def test_document_is_served_without_a_key_and_lists_every_operation(api):
     assert served == set(by_route())
     # the request bodies are the pydantic models the routes validate with
     earn = doc["paths"]["/members/{member_id}/earn"]["post"]
-    assert earn["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Earn"}
+    assert earn["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Earn"}
     assert doc["components"]["schemas"]["Earn"]["required"] == ["order_id", "amount"]
     assert doc["components"]["schemas"]["Earn"]["additionalProperties"] is False
     # Idempotency-Key on every idempotent POST, and the error codes
     assert {"$ref": "#/components/parameters/IdempotencyKey"} in earn["parameters"]
     assert "DUPLICATE_ORDER" in earn["responses"]["409"]["description"]
     assert "IDEMPOTENCY_KEY_REUSED" in earn["responses"]["409"]["description"]
-    assert earn["responses"]["500"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Error"}
+    assert earn["responses"]["500"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
     assert doc["paths"]["/health"]["get"]["security"] == []
     assert earn["security"] == [{"apiKey": []}]
     reversal = doc["paths"]["/members/{member_id}/transactions/{transaction_id}/reversal"]["post"]
@@ -114,7 +113,8 @@ def test_docs_page_and_its_assets_are_served_from_the_app(api):
         assert asset.status_code == 200, relative
         assert asset.headers["Cache-Control"].startswith("public, max-age=")
         assert asset.headers["Content-Type"].startswith(
-            {"js": "application/javascript", "css": "text/css"}[relative.rsplit(".", 1)[1]])
+            {"js": "application/javascript", "css": "text/css"}[relative.rsplit(".", 1)[1]]
+        )
         etag = asset.headers["ETag"]
         again = api.client.http.get("/" + relative, headers={"If-None-Match": etag})
         assert again.status_code == 304 and again.body == b""
@@ -134,8 +134,11 @@ def test_every_schema_has_one_plain_unique_name():
     from chalicelib.api import openapi
 
     schemas = openapi.document()["components"]["schemas"]
-    odd = {name: schema.get("title") for name, schema in schemas.items()
-           if not PLAIN_NAME.match(name) or schema.get("title") != name}
+    odd = {
+        name: schema.get("title")
+        for name, schema in schemas.items()
+        if not PLAIN_NAME.match(name) or schema.get("title") != name
+    }
     assert odd == {}
     titles = [schema["title"] for schema in schemas.values()]
     assert len(titles) == len(set(titles))
@@ -146,8 +149,7 @@ def test_every_schema_has_one_plain_unique_name():
 
     ref = "#/components/schemas/{}".format
     assert answer("/program", "put", "200") == {"$ref": ref("Program")}
-    assert paths["/program"]["put"]["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": ref("Program")}
+    assert paths["/program"]["put"]["requestBody"]["content"]["application/json"]["schema"] == {"$ref": ref("Program")}
     assert answer("/members", "post", "201") == {"$ref": ref("Member")}
     assert answer("/members", "get", "200") == {"$ref": ref("MemberPage")}
     assert answer("/members/{member_id}", "get", "200") == {"$ref": ref("Member")}
@@ -158,8 +160,11 @@ def test_every_schema_has_one_plain_unique_name():
 def test_a_document_whose_schemas_collide_is_refused():
     from chalicelib.api import openapi
 
-    for name, title in [("Program-Input", "Program"), ("chalicelib__schemas__Transfer", "Transfer"),
-                        ("Transfer", "Transfer Rules")]:
+    for name, title in [
+        ("Program-Input", "Program"),
+        ("chalicelib__schemas__Transfer", "Transfer"),
+        ("Transfer", "Transfer Rules"),
+    ]:
         with pytest.raises(ValueError, match="no plain, unique name"):
             openapi._require_plain_names({name: {"title": title}})
 

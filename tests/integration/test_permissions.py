@@ -21,23 +21,22 @@ derived must be one IAM has (`deploy/iam_catalogue.py`). To cover a new service
 (SSM, Secrets Manager, ...), add its resources to `RESOURCES_OF` and, if its
 policies name resources another way, to `policy_resource`.
 """
+
 from __future__ import annotations
 
 import ast
 import json
-import pathlib
 import re
 from collections import defaultdict
 from unittest import mock
 
 import boto3
+import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-import pytest
 from chalice import Chalice
 
-from deploy import stack
-from deploy import iam_catalogue
+from deploy import iam_catalogue, stack
 from tests.conftest import ROOT, Api
 
 # API operations authorised by an IAM action of another name.
@@ -112,19 +111,18 @@ class Recorder:
                 return handler(*args, **kwargs)
             finally:
                 self.running.pop()
+
         return run
 
 
 @pytest.fixture
 def recorder(template, stack_names, api, monkeypatch):
     import app as app_module
-
     from chalicelib import runtime
 
     recorder = Recorder()
     session = boto3._get_default_session()
-    session.events.register("provide-client-params", recorder.before_call,
-                            unique_id="permission-recorder")
+    session.events.register("provide-client-params", recorder.before_call, unique_id="permission-recorder")
     runtime.reset()  # clients are made again, with the hook
     for _, function in stack.functions(template):
         name = function_name = stack.function_name(function)
@@ -148,10 +146,21 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
             local.run_job(job)
         local.drain_queues()
 
-    api.put("/program", {"birthday_bonus": 100, "dormancy": {"after_days": 300}, "tiers": [
-        {"name": "basic", "min_spend": 0}, {"name": "gold", "min_spend": 100000}]}, key="admin")
-    assert api.post("/rewards", {"reward_id": "cup", "name": "Tumbler", "points_cost": 1000,
-                                 "stock": 3}, key="admin").status == 201
+    api.put(
+        "/program",
+        {
+            "birthday_bonus": 100,
+            "dormancy": {"after_days": 300},
+            "tiers": [{"name": "basic", "min_spend": 0}, {"name": "gold", "min_spend": 100000}],
+        },
+        key="admin",
+    )
+    assert (
+        api.post(
+            "/rewards", {"reward_id": "cup", "name": "Tumbler", "points_cost": 1000, "stock": 3}, key="admin"
+        ).status
+        == 201
+    )
     api.get("/rewards")
     api.get("/program")
     enrolled = api.member("a", email="a@example.com", birthday="1990-01-15")
@@ -173,9 +182,19 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     api.get("/stats", key="admin")
     api.get("/stats/daily?from=2020-01-01&to=2030-01-01", key="admin")
     # v2: coupons, lookups, suspension
-    assert api.post("/coupon-templates", {"template_id": "latte", "name": "Latte", "points_cost": 100,
-                                          "discount": {"type": "amount", "amount": 1000}},
-                    key="admin").status == 201
+    assert (
+        api.post(
+            "/coupon-templates",
+            {
+                "template_id": "latte",
+                "name": "Latte",
+                "points_cost": 100,
+                "discount": {"type": "amount", "amount": 1000},
+            },
+            key="admin",
+        ).status
+        == 201
+    )
     api.get("/coupon-templates")
     coupon = api.post("/members/a/coupons", {"template_id": "latte"}).json
     api.get("/members/a/coupons")
@@ -193,20 +212,33 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     for path in ("/widget/api/member", "/widget/api/transactions", "/widget/api/coupons"):
         assert api.get(path, key=minted.json["token"]).status == 200, path
     # the pages and documents the API serves
-    for path in ("/health", "/openapi.json", "/docs", "/docs/swagger-ui.css", "/console",
-                 "/ui/console.js", "/widget"):
+    for path in ("/health", "/openapi.json", "/docs", "/docs/swagger-ui.css", "/console", "/ui/console.js", "/widget"):
         assert api.get(path, key=None).status == 200, path
-    assert api.post("/widget", raw=f"token={minted.json['token']}", key=None, idem=None,
-                    headers={"Content-Type": "application/x-www-form-urlencoded"}).status == 200
-    assert api.post("/program/preview", {"purchase": {"amount": 1000}}, key="admin",
-                    idem=None).status == 200
+    assert (
+        api.post(
+            "/widget",
+            raw=f"token={minted.json['token']}",
+            key=None,
+            idem=None,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ).status
+        == 200
+    )
+    assert api.post("/program/preview", {"purchase": {"amount": 1000}}, key="admin", idem=None).status == 200
     created = api.post("/api-keys", {"name": "pos-2", "role": "storefront"}, key="admin")
     assert created.status == 201, created
     api.get("/api-keys", key="admin")
     api.delete(f"/api-keys/{created.json['key_id']}", key="admin")
     # a change of the tier ladder queues a pass over all members
-    api.put("/program", {"birthday_bonus": 100, "dormancy": {"after_days": 300}, "tiers": [
-        {"name": "basic", "min_spend": 0}, {"name": "silver", "min_spend": 50000}]}, key="admin")
+    api.put(
+        "/program",
+        {
+            "birthday_bonus": 100,
+            "dormancy": {"after_days": 300},
+            "tiers": [{"name": "basic", "min_spend": 0}, {"name": "silver", "min_spend": 50000}],
+        },
+        key="admin",
+    )
     # ... and SES throttles one email: its message comes back later (a passing error)
     throttled = []
     real_call = BaseClient._make_api_call
@@ -214,16 +246,25 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     def throttle_once(self, operation, params):
         if operation == "SendEmail" and not throttled:
             throttled.append(operation)
-            raise ClientError({"Error": {"Code": "Throttling", "Message": "slow down"},
-                               "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
+            raise ClientError(
+                {"Error": {"Code": "Throttling", "Message": "slow down"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+                operation,
+            )
         return real_call(self, operation, params)
 
     with mock.patch.object(BaseClient, "_make_api_call", throttle_once):
         local.drain_queues()  # that pass runs in the queue handler
     assert throttled
     # another change whose queued pass is lost: the daily recompute_tiers makes it
-    api.put("/program", {"birthday_bonus": 100, "dormancy": {"after_days": 300}, "tiers": [
-        {"name": "basic", "min_spend": 0}, {"name": "silver", "min_spend": 60000}]}, key="admin")
+    api.put(
+        "/program",
+        {
+            "birthday_bonus": 100,
+            "dormancy": {"after_days": 300},
+            "tiers": [{"name": "basic", "min_spend": 0}, {"name": "silver", "min_spend": 60000}],
+        },
+        key="admin",
+    )
     sqs = boto3.client("sqs", region_name="ap-northeast-2")
     for name, target in names.items():
         if target == "NotificationsQueue":
@@ -232,7 +273,7 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     jobs_and_queues()
     clock.advance(days=360)  # a's first points expire within the warning window
     jobs_and_queues()
-    clock.advance(days=10)   # ... and now expire; a new quarter reviews tiers
+    clock.advance(days=10)  # ... and now expire; a new quarter reviews tiers
     jobs_and_queues()
     assert api.delete("/members/b", key="admin").status == 204
     assert api.delete("/members/c", key="admin").status == 204
@@ -246,7 +287,7 @@ def dynamodb_requests(operation: str, params: dict, names: dict[str, str]) -> se
     if operation in TRANSACTIONS:
         found = set()
         for member in params["TransactItems"]:
-            (kind, request), = member.items()
+            ((kind, request),) = member.items()
             found.add((TRANSACTION_MEMBER_ACTION[kind], table(request["TableName"])))
         return found
     if "RequestItems" in params:  # BatchGetItem, BatchWriteItem: the batch's own action per table
@@ -274,8 +315,13 @@ def secretsmanager_requests(operation: str, params: dict, names: dict[str, str])
 
 # service -> (operation, params, names) -> {(IAM action, resource)}; resources are
 # the template's logical ids ("<table>/index" for its indexes).
-RESOURCES_OF = {"dynamodb": dynamodb_requests, "sqs": sqs_requests, "ses": ses_requests,
-                "sns": sns_requests, "secretsmanager": secretsmanager_requests}
+RESOURCES_OF = {
+    "dynamodb": dynamodb_requests,
+    "sqs": sqs_requests,
+    "ses": ses_requests,
+    "sns": sns_requests,
+    "secretsmanager": secretsmanager_requests,
+}
 
 
 def iam_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
@@ -367,12 +413,15 @@ def test_each_function_is_granted_exactly_what_it_calls(template, stack_names, r
     assert {"dynamodb:TransactWriteItems", "sqs:SendMessageBatch", "ses:SendEmail"} <= in_code
     assert not in_code - recorded, f"calls in the code the scenario never makes: {sorted(in_code - recorded)}"
     asked = {(method, path) for method, path in recorder.routes}
-    routes = {(method, path) for path, by_method in app_module().app.routes.items()
-              for method in by_method if not CATCH_ALL_ROUTE.match(path)}
+    routes = {
+        (method, path)
+        for path, by_method in app_module().app.routes.items()
+        for method in by_method
+        if not CATCH_ALL_ROUTE.match(path)
+    }
     assert not routes - asked, f"routes the scenario never asks: {sorted(routes - asked)}"
     wanted = needed(recorder, stack_names)
-    not_iam = {action for need in wanted.values() for action, _ in need
-               if not iam_catalogue.is_action(action)}
+    not_iam = {action for need in wanted.values() for action, _ in need if not iam_catalogue.is_action(action)}
     assert not not_iam, f"calls authorised by no IAM action of that name: {sorted(not_iam)}"
     by_name = {stack.function_name(f): (lid, f) for lid, f in stack.functions(template)}
     assert set(wanted) <= set(by_name), f"calls from functions the template lacks: {set(wanted) - set(by_name)}"
@@ -381,13 +430,19 @@ def test_each_function_is_granted_exactly_what_it_calls(template, stack_names, r
         assert name in wanted or name == "api_handler", f"{name} was never run by the scenario"
         need = wanted[name] | platform_needs(template, logical_id, function)
         have = granted(template, function)
-        unknown = {r for _, r in need if r not in template["Resources"]
-                   and r not in ("*", "sms", "EmailIdentity") and not r.endswith("/index")}
+        unknown = {
+            r
+            for _, r in need
+            if r not in template["Resources"] and r not in ("*", "sms", "EmailIdentity") and not r.endswith("/index")
+        }
         not_actions = {a for a, _ in have if not iam_catalogue.is_action(a)}
         if have - need or need - have or unknown or not_actions:
-            problems[name] = {"missing": sorted(need - have), "unused": sorted(have - need),
-                              "resources not in the stack": sorted(unknown),
-                              "granted actions IAM does not have": sorted(not_actions)}
+            problems[name] = {
+                "missing": sorted(need - have),
+                "unused": sorted(have - need),
+                "resources not in the stack": sorted(unknown),
+                "granted actions IAM does not have": sorted(not_actions),
+            }
     assert not problems, json.dumps(problems, indent=1)
     assert all(not action.endswith(":Scan") for calls in recorder.calls.values() for action, _ in calls)
 
@@ -396,24 +451,33 @@ def test_transaction_members_are_authorised_as_their_own_actions():
     """What AWS checks for a TransactWriteItems: each member's own action on its table."""
     names = {"t-ledger": "LedgerTable", "t-other": "OtherTable"}
     key = {"pk": {"S": "M#a"}, "sk": {"S": "PROFILE"}}
-    sent = {"TransactItems": [
-        {"Put": {"TableName": "t-ledger", "Item": key}},
-        {"Update": {"TableName": "t-ledger", "Key": key, "UpdateExpression": "SET #v = :v"}},
-        {"Delete": {"TableName": "t-ledger", "Key": key}},
-        {"ConditionCheck": {"TableName": "t-other", "Key": key, "ConditionExpression": "attribute_exists(pk)"}},
-    ]}
+    sent = {
+        "TransactItems": [
+            {"Put": {"TableName": "t-ledger", "Item": key}},
+            {"Update": {"TableName": "t-ledger", "Key": key, "UpdateExpression": "SET #v = :v"}},
+            {"Delete": {"TableName": "t-ledger", "Key": key}},
+            {"ConditionCheck": {"TableName": "t-other", "Key": key, "ConditionExpression": "attribute_exists(pk)"}},
+        ]
+    }
     assert iam_requests("dynamodb:TransactWriteItems", sent, names) == {
-        ("dynamodb:PutItem", "LedgerTable"), ("dynamodb:UpdateItem", "LedgerTable"),
-        ("dynamodb:DeleteItem", "LedgerTable"), ("dynamodb:ConditionCheckItem", "OtherTable")}
-    assert iam_requests("dynamodb:TransactGetItems", {"TransactItems": [
-        {"Get": {"TableName": "t-ledger", "Key": key}}]}, names) == {("dynamodb:GetItem", "LedgerTable")}
-    assert iam_requests("dynamodb:BatchWriteItem", {"RequestItems": {"t-ledger": [], "t-other": []}},
-                        names) == {("dynamodb:BatchWriteItem", "LedgerTable"),
-                                   ("dynamodb:BatchWriteItem", "OtherTable")}
-    assert iam_requests("dynamodb:Query", {"TableName": "t-ledger", "IndexName": "expiry"},
-                        names) == {("dynamodb:Query", "LedgerTable/index")}
-    assert iam_requests("sqs:SendMessageBatch", {"QueueUrl": "http://q/123/t-jobs"},
-                        {"t-jobs": "JobsQueue"}) == {("sqs:SendMessage", "JobsQueue")}
+        ("dynamodb:PutItem", "LedgerTable"),
+        ("dynamodb:UpdateItem", "LedgerTable"),
+        ("dynamodb:DeleteItem", "LedgerTable"),
+        ("dynamodb:ConditionCheckItem", "OtherTable"),
+    }
+    assert iam_requests(
+        "dynamodb:TransactGetItems", {"TransactItems": [{"Get": {"TableName": "t-ledger", "Key": key}}]}, names
+    ) == {("dynamodb:GetItem", "LedgerTable")}
+    assert iam_requests("dynamodb:BatchWriteItem", {"RequestItems": {"t-ledger": [], "t-other": []}}, names) == {
+        ("dynamodb:BatchWriteItem", "LedgerTable"),
+        ("dynamodb:BatchWriteItem", "OtherTable"),
+    }
+    assert iam_requests("dynamodb:Query", {"TableName": "t-ledger", "IndexName": "expiry"}, names) == {
+        ("dynamodb:Query", "LedgerTable/index")
+    }
+    assert iam_requests("sqs:SendMessageBatch", {"QueueUrl": "http://q/123/t-jobs"}, {"t-jobs": "JobsQueue"}) == {
+        ("sqs:SendMessage", "JobsQueue")
+    }
     # every action so derived is one IAM has; the transaction itself is not
     assert all(iam_catalogue.is_action(a) for a in TRANSACTION_MEMBER_ACTION.values())
     assert not iam_catalogue.is_action("dynamodb:TransactWriteItems")
@@ -427,7 +491,8 @@ def test_each_function_runs_with_its_own_role(template):
         settings = config["lambda_functions"].get(stack.function_name(function))
         assert settings and {"iam_policy_file", "lambda_timeout", "lambda_memory_size"} <= set(settings), (
             f"{stack.function_name(function)}: give it its own policy file, timeout and memory "
-            "in .chalice/config.json lambda_functions")
+            "in .chalice/config.json lambda_functions"
+        )
 
 
 SERVICES = {"dynamodb", "sqs", "ses", "sns"}
@@ -446,10 +511,14 @@ def code_operations() -> set[str]:
     services = set(SERVICES)
     for tree in trees:
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))
-                    and getattr(node.func, "attr", getattr(node.func, "id", None)) == "client"
-                    and node.args and isinstance(node.args[0], ast.Constant)
-                    and isinstance(node.args[0].value, str)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, (ast.Attribute, ast.Name))
+                and getattr(node.func, "attr", getattr(node.func, "id", None)) == "client"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
                 services.add(node.args[0].value)
     session = boto3.session.Session(region_name="ap-northeast-2")
     by_method = {}

@@ -1,16 +1,20 @@
 """Contract §2: GET/PUT /program, defaults, validation, admin only."""
+
 from __future__ import annotations
 
 import copy
 import json
 
+from tests.checks import CONTRACT_DEFAULTS as DEFAULTS
+from tests.checks import assert_error
 from tests.conftest import DEMO_PROGRAM as DEMO_INPUT
-from tests.checks import CONTRACT_DEFAULTS as DEFAULTS, assert_error
 
 # the demo program as stored: with the defaults of the fields it leaves out
-DEMO_PROGRAM = {"phone_region": DEFAULTS["phone_region"],
-                **{k: DEFAULTS[k] for k in ("frequency_bonus", "dormancy", "limits", "auto_coupons")},
-                **DEMO_INPUT}
+DEMO_PROGRAM = {
+    "phone_region": DEFAULTS["phone_region"],
+    **{k: DEFAULTS[k] for k in ("frequency_bonus", "dormancy", "limits", "auto_coupons")},
+    **DEMO_INPUT,
+}
 
 TIERS = [
     {"name": "bronze", "min_spend": 0, "earn_multiplier": "1", "expiry_days": None},
@@ -18,8 +22,13 @@ TIERS = [
     {"name": "gold", "min_spend": 300000, "earn_multiplier": "2", "expiry_days": None},
 ]
 
-PROMOTION = {"name": "double-week", "multiplier": "2", "starts_at": "2027-03-01T00:00:00Z",
-             "ends_at": "2027-03-08T00:00:00Z", "categories": None}
+PROMOTION = {
+    "name": "double-week",
+    "multiplier": "2",
+    "starts_at": "2027-03-01T00:00:00Z",
+    "ends_at": "2027-03-08T00:00:00Z",
+    "categories": None,
+}
 
 
 def with_changes(base: dict, **changes) -> dict:
@@ -33,8 +42,7 @@ def promotion(**changes) -> dict:
 
 
 def tier(name, min_spend, **changes) -> dict:
-    return {"name": name, "min_spend": min_spend, "earn_multiplier": "1", "expiry_days": None,
-            **changes}
+    return {"name": name, "min_spend": min_spend, "earn_multiplier": "1", "expiry_days": None, **changes}
 
 
 # Each is invalid on its own; every other field is valid.
@@ -81,8 +89,7 @@ INVALID = {
     "promotion ends_at impossible hour": {"promotions": [promotion(ends_at="2027-03-08T25:00:00Z")]},
     "promotion ends_at == starts_at": {"promotions": [promotion(ends_at=PROMOTION["starts_at"])]},
     "promotion ends_at < starts_at": {"promotions": [promotion(ends_at="2027-02-28T23:59:59Z")]},
-    "promotion missing ends_at": {"promotions": [{k: v for k, v in PROMOTION.items()
-                                                  if k != "ends_at"}]},
+    "promotion missing ends_at": {"promotions": [{k: v for k, v in PROMOTION.items() if k != "ends_at"}]},
     # timezone
     "unknown timezone": {"timezone": "Mars/Olympus_Mons"},
     "empty timezone": {"timezone": ""},
@@ -114,8 +121,13 @@ def test_put_full_configuration_is_stored_as_given(api):
 
 
 def test_put_partial_configuration_fills_defaults(api):
-    partial = {"currency": "USD", "timezone": "America/New_York", "base_rate": "0.05",
-               "tiers": TIERS, "promotions": [PROMOTION]}
+    partial = {
+        "currency": "USD",
+        "timezone": "America/New_York",
+        "base_rate": "0.05",
+        "tiers": TIERS,
+        "promotions": [PROMOTION],
+    }
     response = api.put("/program", partial, key="admin")
     assert response.status == 200, response
     expected = with_changes(DEFAULTS, **partial)
@@ -140,8 +152,11 @@ def test_invalid_configurations_are_400_and_the_old_one_stays(api):
         config = with_changes(DEMO_PROGRAM, **changes)
         response = api.put("/program", config, key="admin")
         body = response.json or {}
-        if response.status != 400 or body.get("error", {}).get("code") != "VALIDATION_ERROR" \
-                or not body["error"].get("message"):
+        if (
+            response.status != 400
+            or body.get("error", {}).get("code") != "VALIDATION_ERROR"
+            or not body["error"].get("message")
+        ):
             accepted[name] = (response.status, body)
     assert accepted == {}
     assert api.get("/program", key="admin").json == DEMO_PROGRAM

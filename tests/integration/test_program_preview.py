@@ -1,5 +1,6 @@
 """POST /program/preview (issue #13): the breakdown of a sample purchase under a
 program configuration that is not saved; an invalid one is a 400 naming the field."""
+
 from __future__ import annotations
 
 from tests.conftest import DEMO_PROGRAM
@@ -28,16 +29,21 @@ def test_the_preview_uses_the_edited_rules_and_saves_nothing(demo, clock):
     shown = preview(demo, {"program": edited, "purchase": {"amount": 10000, "tier": "숲"}})
     assert shown.status == 200, shown
     # base 5% = 500; 숲 earns x2: another 500
-    assert shown.json == {"points": 1000, "tier": "숲", "breakdown": [
-        {"rule": "base", "points": 500}, {"rule": "tier:숲", "points": 500}]}
+    assert shown.json == {
+        "points": 1000,
+        "tier": "숲",
+        "breakdown": [{"rule": "base", "points": 500}, {"rule": "tier:숲", "points": 500}],
+    }
     assert demo.get("/program", key="admin").json == before
 
 
 def test_the_preview_takes_the_purchase_time_and_defaults(demo, clock):
-    inside = preview(demo, {"program": DEMO_PROGRAM, "purchase": {
-        "amount": 10000, "occurred_at": "2027-01-02T00:00:00Z"}}).json
-    outside = preview(demo, {"program": DEMO_PROGRAM, "purchase": {
-        "amount": 10000, "occurred_at": "2027-01-08T00:00:00Z"}}).json
+    inside = preview(
+        demo, {"program": DEMO_PROGRAM, "purchase": {"amount": 10000, "occurred_at": "2027-01-02T00:00:00Z"}}
+    ).json
+    outside = preview(
+        demo, {"program": DEMO_PROGRAM, "purchase": {"amount": 10000, "occurred_at": "2027-01-08T00:00:00Z"}}
+    ).json
     assert inside["points"] == 200 and outside["points"] == 100
     # no program: the contract's defaults (base rate 1%)
     assert preview(demo, {"purchase": {"amount": 10000}}).json["points"] == 100
@@ -55,13 +61,14 @@ def test_an_invalid_program_is_a_400_naming_the_field(demo):
 
 
 def test_an_invalid_purchase_is_a_400(demo):
-    for purchase, where in (({"amount": 0}, "purchase.amount"),
-                            ({"amount": 100, "tier": "gold"}, "purchase.tier"),
-                            ({"amount": 100, "month_earns": 0}, "purchase.month_earns"),
-                            ({"amount": 100, "occurred_at": "yesterday"}, "purchase.occurred_at"),
-                            ({"amount": 100, "items": [{"sku": "a", "category": "c", "amount": 101}]},
-                             "purchase"),
-                            ({"amount": 100, "extra": 1}, "purchase.extra")):
+    for purchase, where in (
+        ({"amount": 0}, "purchase.amount"),
+        ({"amount": 100, "tier": "gold"}, "purchase.tier"),
+        ({"amount": 100, "month_earns": 0}, "purchase.month_earns"),
+        ({"amount": 100, "occurred_at": "yesterday"}, "purchase.occurred_at"),
+        ({"amount": 100, "items": [{"sku": "a", "category": "c", "amount": 101}]}, "purchase"),
+        ({"amount": 100, "extra": 1}, "purchase.extra"),
+    ):
         answer = preview(demo, {"program": DEMO_PROGRAM, "purchase": purchase})
         assert answer.status == 400, (purchase, answer)
         assert answer.json["error"]["message"].startswith(where), (purchase, answer)

@@ -1,7 +1,9 @@
 """Contract §4 redeem and activities, §5 rewards, and the order debits take lots in."""
+
 from __future__ import annotations
 
 import re
+
 from tests.checks import assert_error, history
 
 PROGRAM = {
@@ -60,8 +62,7 @@ def test_cash_redeem(api, clock):
     assert api.balance("m1") == 700
     assert api.get("/members/m1").json["lifetime_points"] == 1000  # a debit leaves it
     [listed, _] = history(api, "m1")
-    assert (listed["transaction_id"], listed["type"], listed["points"]) == (
-        tx["transaction_id"], "redeem", -300)
+    assert (listed["transaction_id"], listed["type"], listed["points"]) == (tx["transaction_id"], "redeem", -300)
 
 
 def test_below_minimum_redemption_is_422_for_cash(api, clock):
@@ -87,16 +88,22 @@ def test_insufficient_points_is_422(api, clock):
 def test_invalid_redeem_bodies_are_400(api, clock):
     api.program(PROGRAM)
     api.member("m1")
-    for body in [{}, {"points": 0}, {"points": -100}, {"points": 10**12 + 1}, {"points": 100.0},
-                 {"points": "100"}, {"points": 100, "tip": 1}]:
+    for body in [
+        {},
+        {"points": 0},
+        {"points": -100},
+        {"points": 10**12 + 1},
+        {"points": 100.0},
+        {"points": "100"},
+        {"points": 100, "tip": 1},
+    ]:
         assert_error(api.post("/members/m1/redeem", body), 400, "VALIDATION_ERROR")
     assert api.balance("m1") == 1000
     assert_error(api.post("/members/nobody/redeem", {"points": 100}), 404, "NOT_FOUND")
 
 
 # -- which lots a debit takes -------------------------------------------------------
-LOT_PROGRAM = {"base_rate": "1", "signup_bonus": 0, "expiry_days": 100,
-               "redemption": {"min_points": 1}}
+LOT_PROGRAM = {"base_rate": "1", "signup_bonus": 0, "expiry_days": 100, "redemption": {"min_points": 1}}
 
 
 def test_debits_take_the_soonest_expiring_lot_first(api, clock):
@@ -107,18 +114,19 @@ def test_debits_take_the_soonest_expiring_lot_first(api, clock):
     # A: 500 points expiring 2027-01-15T03:00 + 100 d = 2027-04-25T03:00:00Z (credited first)
     assert api.post("/members/m1/earn", {"order_id": "a", "amount": 500}).status == 201
     # B: 300 points expiring 2026-12-26T03:00 + 100 d = 2027-04-05T03:00:00Z (credited later)
-    assert api.post("/members/m1/earn", {"order_id": "b", "amount": 300,
-                                         "occurred_at": "2026-12-26T03:00:00Z"}).status == 201
+    assert (
+        api.post("/members/m1/earn", {"order_id": "b", "amount": 300, "occurred_at": "2026-12-26T03:00:00Z"}).status
+        == 201
+    )
     assert api.post("/members/m1/redeem", {"points": 200}).status == 201
     clock.set("2027-04-01T03:00:00Z")  # both lots within 30 days
     assert api.get("/members/m1").json["expiring"] == [
-        {"points": 100, "expires_at": "2027-04-05T03:00:00Z"},   # B: 300 - 200
-        {"points": 500, "expires_at": "2027-04-25T03:00:00Z"},   # A untouched
+        {"points": 100, "expires_at": "2027-04-05T03:00:00Z"},  # B: 300 - 200
+        {"points": 500, "expires_at": "2027-04-25T03:00:00Z"},  # A untouched
     ]
     assert api.post("/members/m1/redeem", {"points": 150}).status == 201
     # B's last 100, then 50 of A
-    assert api.get("/members/m1").json["expiring"] == [
-        {"points": 450, "expires_at": "2027-04-25T03:00:00Z"}]
+    assert api.get("/members/m1").json["expiring"] == [{"points": 450, "expires_at": "2027-04-25T03:00:00Z"}]
     clock.set("2027-04-05T03:00:00Z")
     local.run_job("expire_points")
     assert api.balance("m1") == 450  # nothing left in B to expire
@@ -131,8 +139,9 @@ def test_expire_points_takes_what_the_debit_left(api, clock):
     api.program(LOT_PROGRAM)
     api.member("m1")
     api.post("/members/m1/earn", {"order_id": "a", "amount": 500})  # expires 2027-04-25T03:00
-    api.post("/members/m1/earn", {"order_id": "b", "amount": 300,
-                                  "occurred_at": "2026-12-26T03:00:00Z"})  # expires 04-05T03:00
+    api.post(
+        "/members/m1/earn", {"order_id": "b", "amount": 300, "occurred_at": "2026-12-26T03:00:00Z"}
+    )  # expires 04-05T03:00
     assert api.post("/members/m1/redeem", {"points": 200}).status == 201
     clock.set("2027-04-05T03:00:00Z")
     local.run_job("expire_points")
@@ -148,8 +157,10 @@ def test_equal_expiry_takes_the_oldest_lot_first(api, clock):
     assert api.post("/members/m1/earn", {"order_id": "x", "amount": 500}).status == 201
     clock.advance(days=1)
     # Y: 300 points credited a day later for the same moment: the same expiry
-    assert api.post("/members/m1/earn", {"order_id": "y", "amount": 300,
-                                         "occurred_at": "2027-01-15T03:00:00Z"}).status == 201
+    assert (
+        api.post("/members/m1/earn", {"order_id": "y", "amount": 300, "occurred_at": "2027-01-15T03:00:00Z"}).status
+        == 201
+    )
     assert api.post("/members/m1/redeem", {"points": 200}).status == 201
     clock.set("2027-04-10T03:00:00Z")
     expiring = api.get("/members/m1").json["expiring"]
@@ -165,8 +176,7 @@ def test_activity_credits_points_from_the_config(api, clock):
     response = api.post("/members/m1/activities", {"type": "review", "reference_id": "rv-1"})
     assert response.status == 201, response
     tx = response.json
-    assert (tx["type"], tx["points"], tx["balance_after"], tx["member_id"]) == (
-        "activity", 100, 1100, "m1")
+    assert (tx["type"], tx["points"], tx["balance_after"], tx["member_id"]) == ("activity", 100, 1100, "m1")
     survey = api.post("/members/m1/activities", {"type": "survey", "reference_id": "rv-1"})
     assert survey.status == 201, survey
     assert survey.json["points"] == 50
@@ -186,8 +196,7 @@ def test_activity_lot_follows_the_tier_expiry_override(demo, clock):
     assert review.status == 201, review
     # made while holding 나무 (expiry_days 540): 2027-01-15 + 540 d = 2028-07-08 (2028 is leap)
     clock.set("2028-06-10T03:00:00Z")
-    assert demo.get("/members/m1").json["expiring"] == [
-        {"points": 100, "expires_at": "2028-07-08T03:00:00Z"}]
+    assert demo.get("/members/m1").json["expiring"] == [{"points": 100, "expires_at": "2028-07-08T03:00:00Z"}]
 
 
 def test_zero_point_activity_answers_201(api, clock):
@@ -236,8 +245,7 @@ def test_create_reward_is_admin_only(api):
 
 def test_existing_reward_id_is_409(api):
     create_reward(api, "mug", 500, stock=3, name="Mug")
-    response = api.post("/rewards", {"reward_id": "mug", "name": "Other", "points_cost": 1},
-                        key="admin")
+    response = api.post("/rewards", {"reward_id": "mug", "name": "Other", "points_cost": 1}, key="admin")
     assert_error(response, 409, "REWARD_EXISTS")
     [reward] = all_rewards(api)
     assert (reward["name"], reward["points_cost"], reward["stock"]) == ("Mug", 500, 3)
@@ -390,6 +398,5 @@ def test_unknown_reward_is_404(api, clock):
     api.program(PROGRAM)
     api.member("m1")
     assert_error(api.post("/members/m1/redeem", {"reward_id": "unicorn"}), 404, "NOT_FOUND")
-    assert_error(api.post("/members/m1/redeem", {"reward_id": "unicorn", "points": 100}),
-                 404, "NOT_FOUND")
+    assert_error(api.post("/members/m1/redeem", {"reward_id": "unicorn", "points": 100}), 404, "NOT_FOUND")
     assert api.balance("m1") == 1000

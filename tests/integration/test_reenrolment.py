@@ -2,6 +2,7 @@
 so the id no longer "exists" for 409 MEMBER_EXISTS) is a new member that
 shares nothing with the erased one: not its ledger, orders, activities,
 notifications, idempotent replies, referrals or vouchers."""
+
 from __future__ import annotations
 
 from chalicelib import local
@@ -150,8 +151,11 @@ def test_erasure_after_the_enrolment_reply_expired_leaves_no_stub(demo, clock):
     assert demo.post("/members", {"member_id": "x1", "name": "X"}, idem="enrol-x1").status == 201
     store = services().store
     # the 48 h reply is gone (DynamoDB's TTL deletes it)
-    replies = [k for k in store.client.scan(TableName=store.table)["Items"]  # test-only inspection
-               if k["sk"]["S"] == "IDEMPOTENCY" and k["pk"]["S"].endswith("#enrol-x1")]
+    replies = [
+        k
+        for k in store.client.scan(TableName=store.table)["Items"]  # test-only inspection
+        if k["sk"]["S"] == "IDEMPOTENCY" and k["pk"]["S"].endswith("#enrol-x1")
+    ]
     assert len(replies) == 1
     store.client.delete_item(TableName=store.table, Key={"pk": replies[0]["pk"], "sk": replies[0]["sk"]})
 

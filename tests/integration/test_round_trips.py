@@ -5,6 +5,7 @@ through botocore events; here it runs small and its counts (not its timings)
 are held to the design: every change of points is one read (BatchGetItem) and
 one write (TransactWriteItems), a replay writes nothing, and nothing scans.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,9 +51,11 @@ UP_TO_TWO_READS = ["POST /members/{id}/transfers"]
 @pytest.fixture(scope="module")
 def counts() -> dict:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--repeat", "3",
-         "--members", "12", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--repeat", "3", "--members", "12", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return {row["name"]: row for row in json.loads(done.stdout)["rows"]}
@@ -80,8 +83,10 @@ def test_a_debit_after_a_used_up_head_reads_once_more(counts, name):
 
 
 def test_a_redeem_of_twenty_lots_writes_as_few_actions_as_a_redeem_of_one(counts):
-    assert (counts["POST /members/{id}/redeem (20 lots)"]["transact_items"]["max"]
-            == counts["POST /members/{id}/redeem (1 lot)"]["transact_items"]["max"])
+    assert (
+        counts["POST /members/{id}/redeem (20 lots)"]["transact_items"]["max"]
+        == counts["POST /members/{id}/redeem (1 lot)"]["transact_items"]["max"]
+    )
 
 
 def test_a_replay_is_one_read_and_no_write(counts):
@@ -96,8 +101,7 @@ def test_reads_are_single_requests(counts):
 
 
 def test_nothing_scans_and_a_rerun_job_writes_nothing(counts):
-    assert all(row["scans"] == 0 for row in counts.values()), {
-        name: row["scans"] for name, row in counts.items()}
+    assert all(row["scans"] == 0 for row in counts.values()), {name: row["scans"] for name, row in counts.items()}
     jobs = [name for name in counts if name.startswith("job ")]
     from chalicelib import local
 

@@ -4,6 +4,7 @@ warnings), names from the stack, what a production stack needs, alarms.
 `deploy/stack.py` packages a copy of the project without its Python
 requirements (the template does not depend on them), so this runs offline.
 """
+
 from __future__ import annotations
 
 import ast
@@ -35,8 +36,9 @@ def built(tmp_path_factory) -> dict[str, tuple[pathlib.Path, dict]]:
 def test_cfn_lint_finds_no_error_and_no_warning(built, stage):
     path, _ = built[stage]
     linter = pathlib.Path(sys.executable).parent / "cfn-lint"
-    done = subprocess.run([str(linter), "--format", "parseable", str(path)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(linter), "--format", "parseable", str(path)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -52,9 +54,14 @@ def test_cfn_lint_would_catch_a_broken_template(built, tmp_path):
     assert done.returncode != 0
 
 
-NAME_PROPERTY = {"AWS::DynamoDB::Table": "TableName", "AWS::SQS::Queue": "QueueName",
-                 "AWS::SNS::Topic": "TopicName", "AWS::Serverless::Function": "FunctionName",
-                 "AWS::Logs::LogGroup": "LogGroupName", "AWS::Serverless::Api": "Name"}
+NAME_PROPERTY = {
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::Serverless::Function": "FunctionName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::Serverless::Api": "Name",
+}
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -63,8 +70,7 @@ def test_every_name_comes_from_the_stack_and_reaches_the_functions(built, stage)
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] in NAME_PROPERTY:
             name = resource["Properties"].get(NAME_PROPERTY[resource["Type"]])
-            assert isinstance(name, dict) and "${AWS::StackName}" in name.get("Fn::Sub", ""), (
-                logical_id, name)
+            assert isinstance(name, dict) and "${AWS::StackName}" in name.get("Fn::Sub", ""), (logical_id, name)
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     named = {stack.referenced_id(v) for v in env.values()}
     # Lambda itself sends a function's failed asynchronous runs there; no code reads it
@@ -80,7 +86,8 @@ def test_every_name_comes_from_the_stack_and_reaches_the_functions(built, stage)
 def test_settings_read_every_variable_the_template_sets(built):
     _, template = built["prod"]
     settings_source = (ROOT / "chalicelib" / "settings.py").read_text() + (
-        ROOT / "chalicelib" / "telemetry.py").read_text()
+        ROOT / "chalicelib" / "telemetry.py"
+    ).read_text()
     for variable in template["Globals"]["Function"]["Environment"]["Variables"]:
         assert f'"{variable}"' in settings_source, f"{variable} is set but never read"
 
@@ -129,8 +136,10 @@ def test_alarms_cover_queues_functions_api_and_table(built, stage):
         assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
     def watching(metric: str, dimension_value) -> bool:
-        return any(p.get("MetricName") == metric and any(
-            d["Value"] == dimension_value for d in p.get("Dimensions", [])) for p in alarms.values())
+        return any(
+            p.get("MetricName") == metric and any(d["Value"] == dimension_value for d in p.get("Dimensions", []))
+            for p in alarms.values()
+        )
 
     dead_letters = stack.dead_letter_queues(template)
     assert dead_letters, "no dead-letter queue found"
@@ -143,16 +152,24 @@ def test_alarms_cover_queues_functions_api_and_table(built, stage):
     assert watching("5XXError", {"Fn::Sub": "${AWS::StackName}"})
     throttles = alarms["LedgerTableThrottleAlarm"]["Metrics"]
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in throttles if "MetricStat" in m} == {
-        "ReadThrottleEvents", "WriteThrottleEvents"}
+        "ReadThrottleEvents",
+        "WriteThrottleEvents",
+    }
     assert resources["AlarmEmailSubscription"]["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
 
 
 def scheduled_in_app() -> set[str]:
     """The functions app.py decorates with `@app.schedule`."""
     tree = ast.parse((ROOT / "app.py").read_text())
-    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef) and any(
-        isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "schedule"
-        for d in node.decorator_list)}
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and any(
+            isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "schedule"
+            for d in node.decorator_list
+        )
+    }
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -167,8 +184,11 @@ def test_each_scheduled_function_has_a_failure_destination_and_alarms(built, sta
     alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
 
     def alarms_on(metric: str, dimension_value) -> list[dict]:
-        return [p for p in alarms if p.get("MetricName") == metric
-                and any(d["Value"] == dimension_value for d in p["Dimensions"])]
+        return [
+            p
+            for p in alarms
+            if p.get("MetricName") == metric and any(d["Value"] == dimension_value for d in p["Dimensions"])
+        ]
 
     for logical_id in scheduled:
         config = resources[logical_id]["Properties"]["EventInvokeConfig"]
@@ -180,14 +200,19 @@ def test_each_scheduled_function_has_a_failure_destination_and_alarms(built, sta
         assert resources[queue]["Properties"]["MessageRetentionPeriod"] == 14 * 86400
         assert 0 <= config["MaximumRetryAttempts"] <= 2 and 60 <= config["MaximumEventAgeInSeconds"] <= 21600
         # Lambda sends there with the function's own role
-        statements = [s for p in resources[stack.role_id(resources[logical_id])]["Properties"]["Policies"]
-                      for s in p["PolicyDocument"]["Statement"]]
-        assert any("sqs:SendMessage" in s["Action"] and s["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
-                   for s in statements), logical_id
+        statements = [
+            s
+            for p in resources[stack.role_id(resources[logical_id])]["Properties"]["Policies"]
+            for s in p["PolicyDocument"]["Statement"]
+        ]
+        assert any(
+            "sqs:SendMessage" in s["Action"] and s["Resource"] == {"Fn::GetAtt": [queue, "Arn"]} for s in statements
+        ), logical_id
         # one failed run: the function's error alarm; a run that failed every attempt: the queue's
-        for props, statistic in ((alarms_on("Errors", {"Ref": logical_id}), "Sum"),
-                                 (alarms_on("ApproximateNumberOfMessagesVisible",
-                                            {"Fn::GetAtt": [queue, "QueueName"]}), "Maximum")):
+        for props, statistic in (
+            (alarms_on("Errors", {"Ref": logical_id}), "Sum"),
+            (alarms_on("ApproximateNumberOfMessagesVisible", {"Fn::GetAtt": [queue, "QueueName"]}), "Maximum"),
+        ):
             assert len(props) == 1, logical_id
             (props,) = props
             assert props["Statistic"] == statistic and props["EvaluationPeriods"] == 1
@@ -199,10 +224,15 @@ def test_each_scheduled_function_has_a_failure_destination_and_alarms(built, sta
 def test_api_stage_is_throttled_and_logs_json(built, stage):
     api = built[stage][1]["Resources"]["RestAPI"]["Properties"]
     settings = stack.STAGES[stage]
-    assert api["MethodSettings"] == [{
-        "ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": True,
-        "ThrottlingRateLimit": settings["api_rate_limit"],
-        "ThrottlingBurstLimit": settings["api_burst_limit"]}]
+    assert api["MethodSettings"] == [
+        {
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "MetricsEnabled": True,
+            "ThrottlingRateLimit": settings["api_rate_limit"],
+            "ThrottlingBurstLimit": settings["api_burst_limit"],
+        }
+    ]
     access = api["AccessLogSetting"]
     assert access["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
     fields = json.loads(access["Format"])

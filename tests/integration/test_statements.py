@@ -2,6 +2,7 @@
 first run (a missed first day caught up later in the month, a run that died
 resumed the next day), members enrolled during the month wait for the next,
 and the text reads like a shop's statement (Korean, or English by locale)."""
+
 from __future__ import annotations
 
 import json
@@ -9,15 +10,20 @@ import json
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from chalicelib import aws, local, settings
-from chalicelib.notifications import delivery as rendering
 from chalicelib.domain.program import Program
+from chalicelib.notifications import delivery as rendering
 from chalicelib.runtime import services
 from tests.checks import earn
 
 PROGRAM = {
-    "timezone": "Asia/Seoul", "signup_bonus": 1000, "expiry_days": 40,
-    "tiers": [{"name": "새싹", "min_spend": 0}, {"name": "열매", "min_spend": 100000},
-              {"name": "나무", "min_spend": 500000}],
+    "timezone": "Asia/Seoul",
+    "signup_bonus": 1000,
+    "expiry_days": 40,
+    "tiers": [
+        {"name": "새싹", "min_spend": 0},
+        {"name": "열매", "min_spend": 100000},
+        {"name": "나무", "min_spend": 500000},
+    ],
 }
 FEB_FIRST = "2027-02-01T00:40:00Z"  # 09:40 on 1 February in Seoul: the job's hour
 
@@ -32,9 +38,12 @@ def statement_emails(address: str) -> list:
     from moto.ses.models import ses_backends
 
     backend = ses_backends[DEFAULT_ACCOUNT_ID][settings.load().region]
-    return [m for m in backend.sent_messages
-            if address in m.destinations.get("ToAddresses", []) and ("포인트 안내" in m.subject
-                                                                       or "Your points for" in m.subject)]
+    return [
+        m
+        for m in backend.sent_messages
+        if address in m.destinations.get("ToAddresses", [])
+        and ("포인트 안내" in m.subject or "Your points for" in m.subject)
+    ]
 
 
 def jobs_queue_url() -> str:
@@ -51,16 +60,22 @@ def test_statement_once_per_member_with_balance_tier_next_tier_and_expiring(api,
     local.run_job("send_monthly_statements")
     [item] = statements("a")
     assert item["data"] == {
-        "month": "2027-02", "balance": 3345, "tier": "열매",
+        "month": "2027-02",
+        "balance": 3345,
+        "tier": "열매",
         "next_tier": {"name": "나무", "spend_needed": 265500},
-        "expiring": [{"points": 1000, "expires_at": "2027-02-19T03:00:00Z"},
-                     {"points": 2345, "expires_at": "2027-03-01T16:00:00Z"}],
+        "expiring": [
+            {"points": 1000, "expires_at": "2027-02-19T03:00:00Z"},
+            {"points": 2345, "expires_at": "2027-03-01T16:00:00Z"},
+        ],
     }
     local.drain_queues()
     [email] = statement_emails("a@example.com")
     assert email.subject == "[단골] 2027년 2월 포인트 안내"
-    assert email.body == ("[단골] 2027년 2월 포인트 안내: 잔액 3,345 P, 등급 열매 (다음 등급 나무까지 ₩265,500), "
-                          "30일 안에 소멸 예정 3,345 P (2027-03-02까지)")
+    assert email.body == (
+        "[단골] 2027년 2월 포인트 안내: 잔액 3,345 P, 등급 열매 (다음 등급 나무까지 ₩265,500), "
+        "30일 안에 소멸 예정 3,345 P (2027-03-02까지)"
+    )
     # a second run the same month, the same day or later, sends nothing more
     local.run_job("send_monthly_statements")
     clock.advance(days=1)
@@ -78,9 +93,17 @@ def test_statement_once_per_member_with_balance_tier_next_tier_and_expiring(api,
 
 
 def test_english_statement_with_dollars_and_cents(api, clock):
-    api.program({**PROGRAM, "currency": "USD", "tiers": [
-        {"name": "Basic", "min_spend": 0}, {"name": "Silver", "min_spend": 100000},
-        {"name": "Gold", "min_spend": 500000}]})
+    api.program(
+        {
+            **PROGRAM,
+            "currency": "USD",
+            "tiers": [
+                {"name": "Basic", "min_spend": 0},
+                {"name": "Silver", "min_spend": 100000},
+                {"name": "Gold", "min_spend": 500000},
+            ],
+        }
+    )
     clock.set("2027-01-10T03:00:00Z")
     api.member("en", email="en@example.com", locale="en")
     clock.set("2027-01-20T16:00:00Z")
@@ -90,20 +113,25 @@ def test_english_statement_with_dollars_and_cents(api, clock):
     local.drain_queues()
     [email] = statement_emails("en@example.com")
     assert email.subject == "[Dangol] Your points for February 2027"
-    assert email.body == ("[Dangol] Your points for February 2027: balance 3,345 P, tier Silver "
-                          "($2,654.50 more to reach Gold), 3,345 P expire within 30 days (by 2027-03-02).")
+    assert email.body == (
+        "[Dangol] Your points for February 2027: balance 3,345 P, tier Silver "
+        "($2,654.50 more to reach Gold), 3,345 P expire within 30 days (by 2027-03-02)."
+    )
 
 
 def test_statement_texts_at_the_top_tier_and_with_nothing_expiring():
     program = Program(currency="KRW", timezone="Asia/Seoul")
     data = {"month": "2027-12", "balance": 1234567, "tier": "나무", "next_tier": None, "expiring": []}
     assert rendering.message_text("monthly_statement", data, program) == (
-        "[단골] 2027년 12월 포인트 안내: 잔액 1,234,567 P, 등급 나무 (최고 등급), 30일 안에 소멸 예정 포인트 없음")
+        "[단골] 2027년 12월 포인트 안내: 잔액 1,234,567 P, 등급 나무 (최고 등급), 30일 안에 소멸 예정 포인트 없음"
+    )
     assert rendering.message_text("monthly_statement", data, program, "en") == (
         "[Dangol] Your points for December 2027: balance 1,234,567 P, tier 나무 (top tier), "
-        "no points expire within 30 days.")
+        "no points expire within 30 days."
+    )
     assert rendering.message_text("monthly_statement", data, program, "ko") == rendering.message_text(
-        "monthly_statement", data, program, None)
+        "monthly_statement", data, program, None
+    )
 
 
 def test_money_is_written_as_a_shop_writes_it():
@@ -165,8 +193,9 @@ def test_a_completed_month_plans_nothing_even_when_its_run_item_is_gone(api, clo
     api.member("a")
     clock.set("2027-03-01T00:40:00Z")
     local.run_job("send_monthly_statements")
-    services().store.client.delete_item(TableName=settings.load().table_name,
-                                        Key={"pk": {"S": "JOBRUN"}, "sk": {"S": "statements#2027-03"}})
+    services().store.client.delete_item(
+        TableName=settings.load().table_name, Key={"pk": {"S": "JOBRUN"}, "sk": {"S": "statements#2027-03"}}
+    )
     clock.set("2027-03-31T00:40:00Z")
     assert services().job_plans.send_monthly_statements() == []
     clock.set("2027-04-01T00:40:00Z")
@@ -189,11 +218,24 @@ def test_a_run_that_died_part_way_is_resumed_by_the_next_days_run(api, clock):
     while not any(statements(m) for m in members):
         [message] = sqs.receive_message(QueueUrl=jobs_queue_url(), MaxNumberOfMessages=1)["Messages"]
         assert json.loads(message["Body"])["job"] == "send_monthly_statements"
-        app_module.run_job_tasks({"Records": [{
-            "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"], "attributes": {}, "messageAttributes": {}, "md5OfBody": None,
-            "eventSource": "aws:sqs", "eventSourceARN": "arn", "awsRegion": settings.load().region}]},
-            local._Context())
+        app_module.run_job_tasks(
+            {
+                "Records": [
+                    {
+                        "messageId": message["MessageId"],
+                        "receiptHandle": message["ReceiptHandle"],
+                        "body": message["Body"],
+                        "attributes": {},
+                        "messageAttributes": {},
+                        "md5OfBody": None,
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": "arn",
+                        "awsRegion": settings.load().region,
+                    }
+                ]
+            },
+            local._Context(),
+        )
         sqs.delete_message(QueueUrl=jobs_queue_url(), ReceiptHandle=message["ReceiptHandle"])
     sqs.purge_queue(QueueUrl=jobs_queue_url())
     done = [m for m in members if statements(m)]

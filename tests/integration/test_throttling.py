@@ -6,6 +6,7 @@ DynamoDB answers with; an `after-call` hook turning keys into UnprocessedKeys;
 a `before-send` hook answering the HTTP request for botocore's own retries).
 Dangol's waits are recorded instead of slept (`chalicelib.backoff.sleep`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,13 +23,14 @@ from devtools import faults
 from tests.conftest import DEMO_PROGRAM
 
 THROTTLING = ("ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded")
-EARN = {"order_id": "o-1", "amount": 12000,
-        "items": [{"sku": "latte", "category": "coffee", "amount": 12000}]}
+EARN = {"order_id": "o-1", "amount": 12000, "items": [{"sku": "latte", "category": "coffee", "amount": 12000}]}
 
 
 def aws_error(operation: str, code: str, reasons: Optional[list] = None) -> ClientError:
-    response = {"Error": {"Code": code, "Message": "Throughput exceeds the current capacity of your table"},
-                "ResponseMetadata": {"HTTPStatusCode": 400}}
+    response = {
+        "Error": {"Code": code, "Message": "Throughput exceeds the current capacity of your table"},
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    }
     if reasons is not None:
         response["CancellationReasons"] = reasons
     return ClientError(response, operation)
@@ -36,8 +38,11 @@ def aws_error(operation: str, code: str, reasons: Optional[list] = None) -> Clie
 
 def cancelled(reason: str) -> ClientError:
     """A TransactWriteItems cancelled with `reason` for its first action."""
-    return aws_error("TransactWriteItems", "TransactionCanceledException",
-                     [{"Code": reason, "Message": reason}] + [{"Code": "None"}] * 99)
+    return aws_error(
+        "TransactWriteItems",
+        "TransactionCanceledException",
+        [{"Code": reason, "Message": reason}] + [{"Code": "None"}] * 99,
+    )
 
 
 @contextlib.contextmanager
@@ -73,12 +78,15 @@ def waits(monkeypatch) -> list[float]:
 
 def call(api, method: str, path: str, body=None, key: str = "storefront", idem: Optional[str] = None):
     """(status, body, headers) of one request."""
-    headers = {"Content-Type": "application/json",
-               "Authorization": f"Bearer {api.admin_key if key == 'admin' else api.storefront_key}"}
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {api.admin_key if key == 'admin' else api.storefront_key}",
+    }
     if method == "POST":
         headers["Idempotency-Key"] = idem or str(uuid.uuid4())
     response = getattr(api.client.http, method.lower())(
-        path, headers=headers, body=json.dumps(body) if body is not None else None)
+        path, headers=headers, body=json.dumps(body) if body is not None else None
+    )
     return response.status_code, json.loads(response.body) if response.body else None, response.headers
 
 
@@ -145,24 +153,34 @@ def test_a_throttled_read_answers_503_with_retry_after(demo, waits, code):
     assert demo.get("/members/m").status == 200
 
 
-@pytest.mark.parametrize("operation, method, path, body, key", [
-    ("Query", "GET", "/members/m/transactions", None, "storefront"),
-    ("Query", "GET", "/members?email=m@example.com", None, "storefront"),
-    ("BatchGetItem", "GET", "/stats", None, "admin"),
-    ("GetItem", "GET", "/vouchers/ABCD-1234", None, "storefront"),
-    ("BatchGetItem", "POST", "/members/m/earn", EARN, "storefront"),
-    ("PutItem", "POST", "/rewards", {"reward_id": "mug", "name": "Mug", "points_cost": 5000}, "admin"),
-    ("PutItem", "PUT", "/program", {**copy.deepcopy(DEMO_PROGRAM), "signup_bonus": 7}, "admin"),
-])
-def test_a_throttled_call_on_any_route_answers_503_and_changes_nothing(demo, waits, operation, method, path,
-                                                                       body, key):
+@pytest.mark.parametrize(
+    "operation, method, path, body, key",
+    [
+        ("Query", "GET", "/members/m/transactions", None, "storefront"),
+        ("Query", "GET", "/members?email=m@example.com", None, "storefront"),
+        ("BatchGetItem", "GET", "/stats", None, "admin"),
+        ("GetItem", "GET", "/vouchers/ABCD-1234", None, "storefront"),
+        ("BatchGetItem", "POST", "/members/m/earn", EARN, "storefront"),
+        ("PutItem", "POST", "/rewards", {"reward_id": "mug", "name": "Mug", "points_cost": 5000}, "admin"),
+        ("PutItem", "PUT", "/program", {**copy.deepcopy(DEMO_PROGRAM), "signup_bonus": 7}, "admin"),
+    ],
+)
+def test_a_throttled_call_on_any_route_answers_503_and_changes_nothing(demo, waits, operation, method, path, body, key):
     demo.member("m", email="m@example.com")
-    before = (demo.get("/members/m").json, ledger(demo, "m"), demo.get("/program", key="admin").json,
-              demo.get("/rewards").json)
+    before = (
+        demo.get("/members/m").json,
+        ledger(demo, "m"),
+        demo.get("/program", key="admin").json,
+        demo.get("/rewards").json,
+    )
     with failing(operation, aws_error(operation, "ProvisionedThroughputExceededException")):
         assert_throttled(*call(demo, method, path, body, key=key))
-    after = (demo.get("/members/m").json, ledger(demo, "m"), demo.get("/program", key="admin").json,
-             demo.get("/rewards").json)
+    after = (
+        demo.get("/members/m").json,
+        ledger(demo, "m"),
+        demo.get("/program", key="admin").json,
+        demo.get("/rewards").json,
+    )
     assert after == before
 
 
@@ -199,9 +217,12 @@ def test_botocore_retries_a_throttled_call_once_then_dangol_answers_503(demo, mo
     def throttle(request, **_):
         if request.headers.get("X-Amz-Target", b"").endswith(b".BatchGetItem"):
             sent.append("BatchGetItem")
-            body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#"
-                                         "ProvisionedThroughputExceededException",
-                               "message": "The level of configured provisioned throughput was exceeded"})
+            body = json.dumps(
+                {
+                    "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                    "message": "The level of configured provisioned throughput was exceeded",
+                }
+            )
             response = AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, Raw())
             response._content = body.encode()
             return response
@@ -265,8 +286,10 @@ def test_keys_left_unprocessed_five_times_answer_503(demo, waits):
 # -- 5. a program too large for one item -----------------------------------------
 def test_a_program_too_large_for_one_item_is_400_and_the_old_one_stays(demo, waits):
     old = demo.get("/program", key="admin").json
-    huge = {**copy.deepcopy(DEMO_PROGRAM),
-            "category_multipliers": {f"category-{n:05d}-" + "x" * 80: "1.5" for n in range(4000)}}
+    huge = {
+        **copy.deepcopy(DEMO_PROGRAM),
+        "category_multipliers": {f"category-{n:05d}-" + "x" * 80: "1.5" for n in range(4000)},
+    }
     assert 400 * 1024 < len(json.dumps(huge)) < 1024 * 1024  # under the body limit, over the item limit
     status, body, _ = call(demo, "PUT", "/program", huge, key="admin")
     assert status == 400 and body["error"]["code"] == "VALIDATION_ERROR", body
@@ -299,8 +322,7 @@ def test_item_size_counts_as_dynamodb_does():
 
 
 # -- 4. notifications: nothing lost before the SES/SNS call -----------------------
-def test_a_throttled_profile_read_leaves_the_notification_queued_and_the_redelivery_sends_it_once(
-        api, clock, waits):
+def test_a_throttled_profile_read_leaves_the_notification_queued_and_the_redelivery_sends_it_once(api, clock, waits):
     from chalicelib import local
     from tests.integration.test_notification_delivery import handle, pending_outbox, stored
     from tests.integration.test_notifications import emails_to, sqs_event, take_messages
@@ -356,8 +378,10 @@ def test_sns_throttling_is_a_passing_error_retried_later_not_a_failure(api, cloc
     api.member("s", phone="010-1234-5678")
     [message] = take_messages()
     event = sqs_event([(message["MessageId"], message["Body"])])
-    throttled = ClientError({"Error": {"Code": "Throttled", "Message": "Rate exceeded"},
-                             "ResponseMetadata": {"HTTPStatusCode": 429}}, "Publish")
+    throttled = ClientError(
+        {"Error": {"Code": "Throttled", "Message": "Rate exceeded"}, "ResponseMetadata": {"HTTPStatusCode": 429}},
+        "Publish",
+    )
     with failing("Publish", throttled):
         assert handle(event)["batchItemFailures"]
     item = stored("s")

@@ -5,6 +5,7 @@ PUT /program queues one pass over all members (through the `members` index);
 member holds the tier §6 gives for its spend under the new ladder, and
 `members_by_tier` counts every member in a configured tier.
 """
+
 from __future__ import annotations
 
 from chalicelib import local
@@ -42,15 +43,17 @@ def shop(api):
 def test_new_thresholds_move_members_up_and_down_once_the_queued_pass_ran(api, clock):
     shop(api)
     # silver now from 5,000 (low's 10,000 qualifies); gold from 150,000 (high's 120,000 does not)
-    api.program({"signup_bonus": 0, "tiers": [
-        LADDER[0], {**LADDER[1], "min_spend": 5000}, {**LADDER[2], "min_spend": 150000}]})
+    api.program(
+        {"signup_bonus": 0, "tiers": [LADDER[0], {**LADDER[1], "min_spend": 5000}, {**LADDER[2], "min_spend": 150000}]}
+    )
     assert local.drain_queues() >= 1
     assert tiers(api, "low", "mid", "high") == {"low": "silver", "mid": "silver", "high": "silver"}
     counts = stats(api)
     assert counts["members"] == 3
     assert counts["members_by_tier"] == {"bronze": 0, "silver": 3, "gold": 0}
-    changed = [n for n in api.get("/members/high/notifications", key="admin").json["items"]
-               if n["type"] == "tier_changed"]
+    changed = [
+        n for n in api.get("/members/high/notifications", key="admin").json["items"] if n["type"] == "tier_changed"
+    ]
     assert len(changed) == 2  # up to gold on the earn, down to silver with the new ladder
 
 
@@ -60,6 +63,7 @@ def test_renamed_tiers_are_held_and_counted_under_their_new_names(api, clock):
     api.program({"signup_bonus": 0, "tiers": renamed})
     # the queued pass is lost: the daily job catches up
     from chalicelib import aws, settings
+
     sqs = aws.client("sqs")
     sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=settings.load().notifications_queue_name)["QueueUrl"])
     assert stats(api)["members_by_tier"] == {"새싹": 0, "열매": 0, "숲": 0}  # not yet re-tiered
@@ -82,9 +86,16 @@ def test_the_pass_runs_once_per_ladder_and_an_unchanged_ladder_queues_nothing(ap
 def test_before_the_pass_runs_members_are_shown_and_served_under_the_new_tiers(api, clock):
     shop(api)
     # silver from 5,000 earning x1.5; gold renamed platinum and raised to 150,000
-    api.program({"signup_bonus": 0, "tiers": [
-        LADDER[0], {**LADDER[1], "min_spend": 5000, "earn_multiplier": "1.5"},
-        {"name": "platinum", "min_spend": 150000, "earn_multiplier": "2"}]})
+    api.program(
+        {
+            "signup_bonus": 0,
+            "tiers": [
+                LADDER[0],
+                {**LADDER[1], "min_spend": 5000, "earn_multiplier": "1.5"},
+                {"name": "platinum", "min_spend": 150000, "earn_multiplier": "2"},
+            ],
+        }
+    )
     # the queued pass has not run: reads show the tier §6 gives under the new ladder
     high = api.get("/members/high").json
     assert high["tier"] == "silver"
@@ -103,19 +114,26 @@ def test_before_the_pass_runs_members_are_shown_and_served_under_the_new_tiers(a
     assert stats(api)["members_by_tier"] == {"bronze": 0, "silver": 3, "platinum": 0}
     # low: bronze -> silver when its earn re-tiered it; high: up to gold, then down to silver
     for member_id, moves in (("low", 1), ("high", 2)):
-        changed = [n for n in api.get(f"/members/{member_id}/notifications", key="admin").json["items"]
-                   if n["type"] == "tier_changed"]
+        changed = [
+            n
+            for n in api.get(f"/members/{member_id}/notifications", key="admin").json["items"]
+            if n["type"] == "tier_changed"
+        ]
         assert len(changed) == moves, (member_id, changed)
 
 
 def profile(member_id):
     from chalicelib.runtime import services
     from chalicelib.storage.store import PROFILE, member_pk
+
     return services().store.get(member_pk(member_id), PROFILE)
 
 
-RAISED = [LADDER[0], {**LADDER[1], "min_spend": 5000},
-          {"name": "platinum", "min_spend": 150000, "earn_multiplier": "2"}]
+RAISED = [
+    LADDER[0],
+    {**LADDER[1], "min_spend": 5000},
+    {"name": "platinum", "min_spend": 150000, "earn_multiplier": "2"},
+]
 
 
 def test_a_ladder_changed_and_changed_back_before_the_pass_is_still_passed_over(api, clock):
@@ -138,6 +156,7 @@ def test_erasing_a_member_not_yet_re_tiered_tells_nobody_of_a_tier_change(api, c
     assert api.delete("/members/low", key="admin").status == 204
     from chalicelib.runtime import services
     from chalicelib.storage.store import member_pk
+
     kinds = [i["type"] for i in services().store.query_all(member_pk("low"), "NOTIFICATION#")]
     assert "tier_changed" not in kinds, kinds
     local.drain_queues()

@@ -1,4 +1,5 @@
 """Transfers between members and admin adjustments (contract §4)."""
+
 from __future__ import annotations
 
 from chalicelib import local
@@ -16,6 +17,7 @@ TIERS = [
     {"name": "basic", "min_spend": 0, "earn_multiplier": "1"},
     {"name": "gold", "min_spend": 1000, "earn_multiplier": "1"},
 ]
+
 
 def transfer(api, sender, recipient, points):
     return api.post(f"/members/{sender}/transfers", {"to_member_id": recipient, "points": points})
@@ -237,8 +239,7 @@ def test_adjustment_needs_a_reason(api, clock):
     api.member("m1")
     earn(api, "m1", "o1", 1000)
     before = snapshot(api, "m1")
-    for body in ({"points": 10}, {"points": -10}, {"points": 10, "reason": None},
-                 {"points": 10, "reason": 5}):
+    for body in ({"points": 10}, {"points": -10}, {"points": 10, "reason": None}, {"points": 10, "reason": 5}):
         refused = adjust(api, "m1", body)
         assert refused.status == 400 and refused.error == "VALIDATION_ERROR", (body, refused)
     assert snapshot(api, "m1") == before

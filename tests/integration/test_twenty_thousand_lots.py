@@ -4,6 +4,7 @@ a cancel restores into the lots with their expiry; a transfer keeps them).
 
 The lots are written straight into the table (an adjustment of their sum on
 the ledger), then everything else goes through the API."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,9 +17,12 @@ from tests.checks import earn, history, redeem, stats
 # On stock moto (DANGOL_STOCK_MOTO=1) every TransactWriteItems copies the whole
 # table, so there the same checks run on 1,000 lots.
 LOTS = int(os.environ.get("DANGOL_TEST_LOTS") or (1000 if os.environ.get("DANGOL_STOCK_MOTO") else 20000))
-PROGRAM = {"transfer": {"allowed_tiers": ["basic"], "min_points": 1},
-           "redemption": {"min_points": 1}, "signup_bonus": 1000}
-NOW = dt.datetime(2027, 1, 15, 3, 0, 0, tzinfo=dt.timezone.utc)
+PROGRAM = {
+    "transfer": {"allowed_tiers": ["basic"], "min_points": 1},
+    "redemption": {"min_points": 1},
+    "signup_bonus": 1000,
+}
+NOW = dt.datetime(2027, 1, 15, 3, 0, 0, tzinfo=dt.UTC)
 
 
 class Calls:
@@ -53,8 +57,7 @@ def bulk_lots(member_id: str) -> tuple[list[tuple[str, int]], int]:
 def expiring_of(lots, now, extra=()):
     horizon = format_instant(now + dt.timedelta(days=30))
     now_text = format_instant(now)
-    found = [{"points": p, "expires_at": k.split("#")[0]} for k, p in lots
-             if now_text < k.split("#")[0] <= horizon]
+    found = [{"points": p, "expires_at": k.split("#")[0]} for k, p in lots if now_text < k.split("#")[0] <= horizon]
     return found + list(extra)
 
 
@@ -68,8 +71,9 @@ def consistent(api, *member_ids):
 
 
 def one_transaction(calls):
-    writes = [c for c in calls if c[0] in ("TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem",
-                                           "BatchWriteItem")]
+    writes = [
+        c for c in calls if c[0] in ("TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")
+    ]
     assert [c[0] for c in writes] == ["TransactWriteItems"], calls
     assert writes[0][1] <= 100 and writes[0][2] < 4 * 1024 * 1024, writes
     return writes[0]
@@ -124,6 +128,7 @@ def test_twenty_thousand_lots_every_operation_in_one_transaction(api, clock):
         later = NOW + dt.timedelta(days=100)
         due = sum(p for k, p in lots if k.split("#")[0] <= format_instant(later))
         from chalicelib import local
+
         local.run_job("expire_points")
         expired = [tx for tx in history(api, "friend") if tx["type"] == "expire"]
         assert [tx["points"] for tx in expired] == [-due]

@@ -1,6 +1,7 @@
 """The widget tokens' signing keys in Secrets Manager: every token names its key
 (`kid`), the current and the previous key verify, a container reads the keys
 again after 5 minutes, and a rotation keeps the tokens already handed out."""
+
 from __future__ import annotations
 
 import base64
@@ -36,7 +37,8 @@ class Counting:
 
 @pytest.fixture
 def keys(aws, clock):
-    from chalicelib import aws as aws_clients, settings
+    from chalicelib import aws as aws_clients
+    from chalicelib import settings
     from chalicelib.api.widget_keys import SigningKeys
     from chalicelib.api.widget_tokens import WidgetTokens
 
@@ -46,13 +48,21 @@ def keys(aws, clock):
     def container():
         return WidgetTokens(SigningKeys(client, settings.load().widget_key_secret, monotonic=ticker), clock)
 
-    return type("Keys", (), {"container": staticmethod(container), "ticker": ticker, "client": client,
-                             "secret": settings.load().widget_key_secret,
-                             "sm": aws_clients.client("secretsmanager")})
+    return type(
+        "Keys",
+        (),
+        {
+            "container": staticmethod(container),
+            "ticker": ticker,
+            "client": client,
+            "secret": settings.load().widget_key_secret,
+            "sm": aws_clients.client("secretsmanager"),
+        },
+    )
 
 
 def claims_of(token: str) -> dict:
-    payload = token[len("dgw_"):].split(".")[0]
+    payload = token[len("dgw_") :].split(".")[0]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
@@ -139,7 +149,7 @@ def test_a_container_that_has_not_seen_a_rotation_yet_verifies_the_new_keys_toke
 
 
 def forge_kid(token: str, kid: str) -> str:
-    payload, signature = token[len("dgw_"):].split(".")
+    payload, signature = token[len("dgw_") :].split(".")
     body = base64.urlsafe_b64encode(json.dumps({**claims_of(token), "k": kid}).encode()).rstrip(b"=").decode()
     return f"dgw_{body}.{signature}"
 

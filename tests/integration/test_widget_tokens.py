@@ -1,6 +1,7 @@
 """Widget tokens and the member page's read routes (issue #13): a storefront mints a
 token for one member; the token reads that member only, through routes that take no
 member id, for 15 minutes, and is good for nothing else."""
+
 from __future__ import annotations
 
 import base64
@@ -56,9 +57,14 @@ def test_the_member_page_routes_refuse_api_keys_and_no_key(shop):
 
 def test_a_token_is_refused_on_every_api_key_route(shop):
     token = mint(shop, "ana").json["token"]
-    for method, path in (("GET", "/members/ana"), ("GET", "/members/ana/transactions"),
-                         ("GET", "/stats"), ("GET", "/program"), ("POST", "/members/ana/redeem"),
-                         ("POST", "/members/ana/widget-tokens")):
+    for method, path in (
+        ("GET", "/members/ana"),
+        ("GET", "/members/ana/transactions"),
+        ("GET", "/stats"),
+        ("GET", "/program"),
+        ("POST", "/members/ana/redeem"),
+        ("POST", "/members/ana/widget-tokens"),
+    ):
         answer = shop.call(method, path, {"points": 1} if method == "POST" else None, key=token)
         assert answer.status == 401, (path, answer)
         assert answer.error == "UNAUTHORIZED", (path, answer)
@@ -76,12 +82,18 @@ def test_an_expired_token_is_refused(shop, clock):
 
 def test_a_tampered_token_is_refused(shop):
     token = mint(shop, "ana").json["token"]
-    payload, signature = token[len("dgw_"):].split(".")
+    payload, signature = token[len("dgw_") :].split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert claims["m"] == "ana"
     forged = base64.urlsafe_b64encode(json.dumps({**claims, "m": "bo"}).encode()).rstrip(b"=").decode()
-    for bad in (f"dgw_{forged}.{signature}", token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
-                f"dgw_{payload}.", "dgw_", token + "x", "dgw_!!!.abc"):
+    for bad in (
+        f"dgw_{forged}.{signature}",
+        token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+        f"dgw_{payload}.",
+        "dgw_",
+        token + "x",
+        "dgw_!!!.abc",
+    ):
         answer = shop.get("/widget/api/member", key=bad)
         assert answer.status == 401 and answer.error == "UNAUTHORIZED", (bad, answer)
 
@@ -90,7 +102,7 @@ def test_a_token_minted_with_another_signing_key_is_refused(shop):
     from chalicelib.api import edge
 
     token = mint(shop, "ana").json["token"]
-    payload = token[len("dgw_"):].split(".")[0]
+    payload = token[len("dgw_") :].split(".")[0]
     other = edge.widget_tokens()._signature(b"another key of 32 bytes........", payload)
     assert shop.get("/widget/api/member", key=f"dgw_{payload}.{other}").status == 401  # same kid, other key
     assert shop.get("/widget/api/member", key=token).status == 200
@@ -98,9 +110,9 @@ def test_a_token_minted_with_another_signing_key_is_refused(shop):
 
 def test_the_signing_key_lives_in_secrets_manager_and_is_shared_by_containers(shop):
     from chalicelib import aws, clock, settings
-    from chalicelib.runtime import services
     from chalicelib.api.widget_keys import SigningKeys
     from chalicelib.api.widget_tokens import WidgetTokens
+    from chalicelib.runtime import services
 
     token = mint(shop, "ana").json["token"]
     secret = aws.client("secretsmanager").get_secret_value(SecretId=settings.load().widget_key_secret)
@@ -115,7 +127,8 @@ def test_the_signing_key_lives_in_secrets_manager_and_is_shared_by_containers(sh
 
 
 def test_creating_the_resources_again_keeps_the_one_key(aws):
-    from chalicelib import aws as aws_clients, local, settings
+    from chalicelib import aws as aws_clients
+    from chalicelib import local, settings
 
     secret_id = settings.load().widget_key_secret
     first = aws_clients.client("secretsmanager").get_secret_value(SecretId=secret_id)
@@ -170,8 +183,12 @@ def test_pages_and_assets_are_served_with_types_cache_headers_and_a_strict_csp(a
         body = page.body.decode()
         assert "<script>" not in body and " on" not in body.split("<body", 1)[1].split(">", 1)[0]
         assert "http://" not in body and "https://" not in body  # nothing from another origin
-    for name, kind in (("console.js", "application/javascript"), ("dangol.css", "text/css"),
-                       ("uPlot.iife.min.js", "application/javascript"), ("qrcode.js", "application/javascript")):
+    for name, kind in (
+        ("console.js", "application/javascript"),
+        ("dangol.css", "text/css"),
+        ("uPlot.iife.min.js", "application/javascript"),
+        ("qrcode.js", "application/javascript"),
+    ):
         asset = pages(api, f"/ui/{name}")
         assert asset.status_code == 200, name
         assert asset.headers["Content-Type"].startswith(kind)
@@ -185,13 +202,17 @@ def test_pages_and_assets_are_served_with_types_cache_headers_and_a_strict_csp(a
 
 def test_a_form_post_opens_the_member_page_with_its_token_and_nothing_else_is_echoed(shop):
     token = mint(shop, "ana").json["token"]
-    opened = shop.client.http.post("/widget", headers={"Content-Type": "application/x-www-form-urlencoded"},
-                                   body=f"token={token}")
+    opened = shop.client.http.post(
+        "/widget", headers={"Content-Type": "application/x-www-form-urlencoded"}, body=f"token={token}"
+    )
     assert opened.status_code == 200
     assert opened.headers["Cache-Control"] == "no-store"
     assert f'<meta name="dangol-widget-token" content="{token}">' in opened.body.decode()
-    hostile = shop.client.http.post("/widget", headers={"Content-Type": "application/x-www-form-urlencoded"},
-                                    body='token=dgw_x"><script>alert(1)</script>')
+    hostile = shop.client.http.post(
+        "/widget",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        body='token=dgw_x"><script>alert(1)</script>',
+    )
     assert hostile.status_code == 200
     assert b"<script>alert" not in hostile.body
     assert b'<meta name="dangol-widget-token" content="">' in hostile.body
@@ -203,8 +224,12 @@ def test_the_member_page_lists_the_token_members_available_coupons_only(shop):
     given = shop.post("/members/ana/coupons", {"template_id": "w3000"}, key="admin")
     assert given.status == 201, given
     used = shop.post("/members/ana/coupons", {"template_id": "w3000"}, key="admin").json
-    assert shop.post(f"/coupons/{used['code']}/redemption",
-                     {"member_id": "ana", "order_id": "o9", "order_amount": 10000}).status == 201
+    assert (
+        shop.post(
+            f"/coupons/{used['code']}/redemption", {"member_id": "ana", "order_id": "o9", "order_amount": 10000}
+        ).status
+        == 201
+    )
     ana = shop.get("/widget/api/coupons", key=mint(shop, "ana").json["token"])
     assert ana.status == 200, ana
     assert [c["code"] for c in ana.json["items"]] == [given.json["code"]]
@@ -237,20 +262,26 @@ def test_only_a_bearer_token_of_the_right_shape_and_claims_is_taken(shop, clock)
     kid = current_kid()
     good = json.dumps({"m": "ana", "g": 0, "e": expires, "k": kid}).encode()
     assert shop.get("/widget/api/member", key=signed(good)).status == 200
-    for payload in (b"not json", b"[]", b'"k"', json.dumps({"m": "ana", "g": 0, "k": kid}).encode(),
-                    json.dumps({"m": 7, "g": 0, "e": expires, "k": kid}).encode(),
-                    json.dumps({"m": "ana", "g": "0", "e": expires, "k": kid}).encode(),
-                    json.dumps({"m": "ana", "g": 0, "e": str(expires), "k": kid}).encode(),
-                    json.dumps({"m": "ana", "g": 0, "e": expires}).encode(),  # no key id
-                    json.dumps({"m": "ana", "g": 0, "e": expires, "k": 7}).encode(),
-                    json.dumps({"m": "ana", "g": 0, "e": expires, "k": "no-such-key"}).encode()):
+    for payload in (
+        b"not json",
+        b"[]",
+        b'"k"',
+        json.dumps({"m": "ana", "g": 0, "k": kid}).encode(),
+        json.dumps({"m": 7, "g": 0, "e": expires, "k": kid}).encode(),
+        json.dumps({"m": "ana", "g": "0", "e": expires, "k": kid}).encode(),
+        json.dumps({"m": "ana", "g": 0, "e": str(expires), "k": kid}).encode(),
+        json.dumps({"m": "ana", "g": 0, "e": expires}).encode(),  # no key id
+        json.dumps({"m": "ana", "g": 0, "e": expires, "k": 7}).encode(),
+        json.dumps({"m": "ana", "g": 0, "e": expires, "k": "no-such-key"}).encode(),
+    ):
         answer = shop.get("/widget/api/member", key=signed(payload))
         assert answer.status == 401 and answer.error == "UNAUTHORIZED", (payload, answer)
 
 
 def test_a_form_post_that_is_not_ascii_opens_the_page_without_a_token(api):
-    opened = api.client.http.post("/widget", headers={"Content-Type": "application/x-www-form-urlencoded"},
-                                  body=b"token=\xff\xfe")
+    opened = api.client.http.post(
+        "/widget", headers={"Content-Type": "application/x-www-form-urlencoded"}, body=b"token=\xff\xfe"
+    )
     assert opened.status_code == 200
     assert b'<meta name="dangol-widget-token" content="">' in opened.body
 
@@ -271,8 +302,7 @@ def test_the_local_service_enrols_the_demo_member_once_and_mints_its_token(api):
     second = serve_local.demo_widget_token(app_module.app, api.storefront_key)
     assert api.get("/widget/api/member", key=second["token"]).json["balance"] == 2200
     assert api.get("/stats", key="admin").json["members"] == 1
-    assert serve_local.demo_widget_token(app_module.app, "dgl_not_a_key") == {
-        "token": None, "expires_at": None}
+    assert serve_local.demo_widget_token(app_module.app, "dgl_not_a_key") == {"token": None, "expires_at": None}
 
 
 def test_the_member_page_says_only_whether_the_account_is_suspended(shop):

@@ -14,6 +14,7 @@ Protocol with the test process (over a Pipe):
 Every racer waits on the shared Barrier after preparing and before its first
 request, so all of them fire together.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,8 +48,7 @@ class Http:
         self.client = Client(app_module.app)
 
     def call(self, method: str, path: str, body=None, key: str = "storefront", idem="auto"):
-        headers = {"Content-Type": "application/json",
-                   "Authorization": f"Bearer {self.keys[key]}"}
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.keys[key]}"}
         if idem == "auto":
             idem = str(uuid.uuid4()) if method == "POST" else None
         if idem is not None:
@@ -118,8 +118,7 @@ def run_task(http: Http, task: dict, barrier) -> list:
     with patched:
         barrier.wait(BARRIER_TIMEOUT)
         return [
-            http.call(r["method"], r["path"], r.get("body"), key=r.get("key", "storefront"),
-                      idem=r.get("idem", "auto"))
+            http.call(r["method"], r["path"], r.get("body"), key=r.get("key", "storefront"), idem=r.get("idem", "auto"))
             for r in task["requests"]
         ]
 
@@ -130,8 +129,7 @@ def racer_main(endpoint: str, keys: dict[str, str], barrier, conn) -> None:
         point_environment_at(endpoint)
         http = Http(keys)
         # warm the container: imports, boto3 clients, the API-key cache
-        for key, path, expected in (("admin", "/program", 200),
-                                    ("storefront", "/members/warm-up-nobody", 404)):
+        for key, path, expected in (("admin", "/program", 200), ("storefront", "/members/warm-up-nobody", 404)):
             status, body = http.get(path, key=key)
             if status != expected:
                 raise RuntimeError(f"warm-up GET {path} answered {status}: {body}")

@@ -5,6 +5,7 @@ Each racer process imports the app and calls it through `chalice.test.Client`;
 all racers of a round start together on a Barrier. The server and the program
 are shared by every scenario, so each round uses members of its own.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.race import racers
 from devtools.serial_moto import SerialMotoProcess
+from tests.race import racers
 
 RACERS = 8
 READY_TIMEOUT = 180.0
@@ -73,8 +74,10 @@ class RacerPool:
         for n in range(size):
             conn, child = context.Pipe()
             process = context.Process(
-                target=racers.racer_main, args=(server.endpoint, server.keys, self.barrier, child),
-                daemon=True, name=f"racer-{n}",
+                target=racers.racer_main,
+                args=(server.endpoint, server.keys, self.barrier, child),
+                daemon=True,
+                name=f"racer-{n}",
             )
             process.start()
             child.close()
@@ -88,7 +91,7 @@ class RacerPool:
     def race(self, tasks: list[dict]) -> list[list]:
         """Run task i in racer i, all released together; returns each racer's responses."""
         assert len(tasks) == self.size
-        for conn, task in zip(self.conns, tasks):
+        for conn, task in zip(self.conns, tasks, strict=False):
             conn.send(task)
         results = []
         for conn in self.conns:
@@ -119,8 +122,10 @@ def race_server():
             from chalicelib import local
 
             local.create_resources()
-            keys = {"admin": local.create_api_key("admin", "race-hq"),
-                    "storefront": local.create_api_key("storefront", "race-pos")}
+            keys = {
+                "admin": local.create_api_key("admin", "race-hq"),
+                "storefront": local.create_api_key("storefront", "race-pos"),
+            }
             status, body = racers.Http(keys).put("/program", PROGRAM, key="admin")
             assert status == 200, body
         yield Server(server.endpoint, keys)
@@ -160,8 +165,9 @@ def create_member(shop, member_id: str) -> None:
 
 
 def fund(shop, member_id: str, points: int) -> dict:
-    status, body = shop.post(f"/members/{member_id}/adjustments",
-                             {"points": points, "reason": "opening balance"}, key="admin")
+    status, body = shop.post(
+        f"/members/{member_id}/adjustments", {"points": points, "reason": "opening balance"}, key="admin"
+    )
     assert status == 201, body
     return body
 
@@ -235,14 +241,12 @@ def redeem_round(pool, shop, *, read_then_write: bool = False) -> RedeemRound:
     create_member(shop, member_id)
     fund(shop, member_id, REDEEM_START)
     task = {
-        "requests": [post(f"/members/{member_id}/redeem", {"points": REDEEM_POINTS})]
-        * REDEEMS_PER_RACER,
+        "requests": [post(f"/members/{member_id}/redeem", {"points": REDEEM_POINTS})] * REDEEMS_PER_RACER,
         "unconditional_profile_put": read_then_write,
     }
     responses = [r for racer in pool.race([task] * RACERS) for r in racer]
     successes = [r[1] for r in responses if r[0] == 201]
-    return RedeemRound(member_id, responses, successes, balance(shop, member_id),
-                       ledger(shop, member_id))
+    return RedeemRound(member_id, responses, successes, balance(shop, member_id), ledger(shop, member_id))
 
 
 def test_concurrent_redeems_never_overdraw(pool, shop):
@@ -250,9 +254,11 @@ def test_concurrent_redeems_never_overdraw(pool, shop):
         race = redeem_round(pool, shop)
         assert len(race.responses) == RACERS * REDEEMS_PER_RACER
         for response in race.responses:
-            assert (response[0] == 201
-                    or is_error(response, 422, "INSUFFICIENT_POINTS")
-                    or is_error(response, 503, "CONCURRENT_UPDATE")), response
+            assert (
+                response[0] == 201
+                or is_error(response, 422, "INSUFFICIENT_POINTS")
+                or is_error(response, 503, "CONCURRENT_UPDATE")
+            ), response
         assert race.final_balance >= 0
         assert race.redeemed <= REDEEM_START
         assert race.final_balance == REDEEM_START - race.redeemed
@@ -262,7 +268,8 @@ def test_concurrent_redeems_never_overdraw(pool, shop):
             assert race.final_balance == REDEEM_START - MAX_REDEEMS * REDEEM_POINTS  # 200
         # no lost update: each success saw the balance the previous one left
         assert sorted(tx["balance_after"] for tx in race.successes) == [
-            REDEEM_START - REDEEM_POINTS * k for k in range(len(race.successes), 0, -1)]
+            REDEEM_START - REDEEM_POINTS * k for k in range(len(race.successes), 0, -1)
+        ]
         assert all(tx["points"] == -REDEEM_POINTS for tx in race.successes)
         # the ledger: the opening adjustment plus exactly the successful redeems
         assert sum(tx["points"] for tx in race.entries) == race.final_balance
@@ -277,8 +284,7 @@ DISCRIMINATION_ROUNDS = 3
 def test_read_then_write_redeem_is_caught_overdrawing(pool, shop):
     """The same race with a profile Put that ignores the version read must
     overdraw: proof that the harness sees lost updates when they happen."""
-    rounds = [redeem_round(pool, shop, read_then_write=True)
-              for _ in range(DISCRIMINATION_ROUNDS)]
+    rounds = [redeem_round(pool, shop, read_then_write=True) for _ in range(DISCRIMINATION_ROUNDS)]
     overdrawn = [r for r in rounds if r.overdrawn]
     summary = [(len(r.successes), r.final_balance) for r in rounds]
     assert overdrawn, f"no overdraw in {DISCRIMINATION_ROUNDS} rounds (successes, balance): {summary}"
@@ -351,9 +357,19 @@ def test_mixed_race_keeps_ledger_and_stats_consistent(pool, shop):
         assert len(recipient_entries) == (1 if sent else 0)
 
         after = stats(shop)
-        delta = {k: after[k] - before[k] for k in (
-            "members", "points_earned", "points_redeemed", "points_expired", "points_adjusted",
-            "points_reversed", "points_outstanding", "liability")}
+        delta = {
+            k: after[k] - before[k]
+            for k in (
+                "members",
+                "points_earned",
+                "points_redeemed",
+                "points_expired",
+                "points_adjusted",
+                "points_reversed",
+                "points_outstanding",
+                "liability",
+            )
+        }
         assert delta["points_outstanding"] == sender_balance + recipient_balance
         assert delta["liability"] == delta["points_outstanding"]  # point_value 1
         assert delta["members"] == 2
@@ -384,8 +400,7 @@ def test_same_idempotency_key_from_many_processes_creates_one_transaction(pool, 
         redeems = [tx for tx in ledger(shop, member_id) if tx["type"] == "redeem"]
         assert [tx["transaction_id"] for tx in redeems] == [created[0]["transaction_id"]]
         # and a later replay still answers the same
-        assert shop.post(f"/members/{member_id}/redeem", {"points": 700}, idem=key) == [
-            201, created[0]]
+        assert shop.post(f"/members/{member_id}/redeem", {"points": 700}, idem=key) == [201, created[0]]
 
 
 # -- scenario 4: one order, eight keys --------------------------------------------
@@ -413,9 +428,18 @@ def coupon_round(pool, shop, *, unconditional: bool = False):
     status, coupon = shop.post(f"/members/{member_id}/coupons", {"template_id": "race-off"}, key="admin")
     assert status == 201, coupon
     before = stats(shop)
-    tasks = [{"requests": [post(f"/coupons/{coupon['code']}/redemption",
-                                {"member_id": member_id, "order_id": f"order-{n}", "order_amount": 10000})],
-              "unconditional_coupon_use": unconditional} for n in range(RACERS)]
+    tasks = [
+        {
+            "requests": [
+                post(
+                    f"/coupons/{coupon['code']}/redemption",
+                    {"member_id": member_id, "order_id": f"order-{n}", "order_amount": 10000},
+                )
+            ],
+            "unconditional_coupon_use": unconditional,
+        }
+        for n in range(RACERS)
+    ]
     responses = [r for (r,) in pool.race(tasks)]
     used = stats(shop)["coupons_used"] - before["coupons_used"]
     return member_id, coupon, responses, used
@@ -423,8 +447,11 @@ def coupon_round(pool, shop, *, unconditional: bool = False):
 
 @pytest.fixture
 def coupon_template(shop):
-    status, body = shop.post("/coupon-templates", {"template_id": "race-off", "name": "1,000 off",
-                                                   "discount": {"type": "amount", "amount": 1000}}, key="admin")
+    status, body = shop.post(
+        "/coupon-templates",
+        {"template_id": "race-off", "name": "1,000 off", "discount": {"type": "amount", "amount": 1000}},
+        key="admin",
+    )
     assert status in (201, 409), body  # the server is shared by the module: made once
 
 

@@ -1,4 +1,5 @@
 """The unit tier: the ledger over an in-memory table with a fixed clock."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +11,7 @@ from devtools.memory_ledger import FixedClock, memory_ledger
 
 from .memory_shop import Shop
 
-NOW = dt.datetime(2027, 5, 10, 3, 0, 0, tzinfo=dt.timezone.utc)  # 12:00 in Seoul
+NOW = dt.datetime(2027, 5, 10, 3, 0, 0, tzinfo=dt.UTC)  # 12:00 in Seoul
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """A shop driving the ledger's commands directly (no HTTP) over the in-memory
 table: each helper builds the request and its Idempotency-Key the way
 `app.py` does and returns the command's `Result`."""
+
 from __future__ import annotations
 
 import itertools
@@ -12,7 +13,6 @@ from chalicelib.auth import Actor
 from chalicelib.domain.program import Program
 from chalicelib.ledger.member_changes import IdempotencyKey, Result
 from chalicelib.storage.store import member_pk
-
 from devtools.memory_ledger import FixedClock, MemoryLedger
 
 STOREFRONT = Actor(key_id="key-shop", name="shop", role="storefront")
@@ -44,8 +44,9 @@ class Shop:
         self._keys = itertools.count(1)
 
     # -- requests -------------------------------------------------------------
-    def key(self, path: str, body: Any, key: Optional[str] = None, actor: Actor = STOREFRONT,
-            method: str = "POST") -> IdempotencyKey:
+    def key(
+        self, path: str, body: Any, key: Optional[str] = None, actor: Actor = STOREFRONT, method: str = "POST"
+    ) -> IdempotencyKey:
         return IdempotencyKey.for_request(actor.key_id, key or f"key-{next(self._keys)}", method, path, body)
 
     def program(self, **fields: Any) -> Program:
@@ -55,8 +56,7 @@ class Shop:
 
     def enrol(self, member_id: str, key: Optional[str] = None, **fields: Any) -> Result:
         body = {"member_id": member_id, "name": fields.pop("name", f"Member {member_id}"), **fields}
-        return self.ledger.create_member(STOREFRONT, self.key("/members", body, key),
-                                         schemas.CreateMember(**body))
+        return self.ledger.create_member(STOREFRONT, self.key("/members", body, key), schemas.CreateMember(**body))
 
     def earn(self, member_id: str, order_id: str, amount: int, key: Optional[str] = None, **fields: Any) -> Result:
         body = {"order_id": order_id, "amount": amount, **fields}
@@ -65,34 +65,42 @@ class Shop:
 
     def activity(self, member_id: str, type_: str, reference_id: str, key: Optional[str] = None) -> Result:
         body = {"type": type_, "reference_id": reference_id}
-        return self.ledger.activity(STOREFRONT, self.key(f"/members/{member_id}/activities", body, key),
-                                    member_id, schemas.Activity(**body))
+        return self.ledger.activity(
+            STOREFRONT, self.key(f"/members/{member_id}/activities", body, key), member_id, schemas.Activity(**body)
+        )
 
-    def redeem(self, member_id: str, points: Optional[int] = None, key: Optional[str] = None,
-               **fields: Any) -> Result:
+    def redeem(self, member_id: str, points: Optional[int] = None, key: Optional[str] = None, **fields: Any) -> Result:
         body = {**({"points": points} if points is not None else {}), **fields}
-        return self.ledger.redeem(STOREFRONT, self.key(f"/members/{member_id}/redeem", body, key), member_id,
-                                  schemas.Redeem(**body))
+        return self.ledger.redeem(
+            STOREFRONT, self.key(f"/members/{member_id}/redeem", body, key), member_id, schemas.Redeem(**body)
+        )
 
     def reverse(self, member_id: str, tx_id: str, key: Optional[str] = None, **fields: Any) -> Result:
         path = f"/members/{member_id}/transactions/{tx_id}/reversal"
-        return self.ledger.reverse(STOREFRONT, self.key(path, fields, key), member_id, tx_id,
-                                   schemas.Reversal(**fields))
+        return self.ledger.reverse(
+            STOREFRONT, self.key(path, fields, key), member_id, tx_id, schemas.Reversal(**fields)
+        )
 
     def transfer(self, member_id: str, to_member_id: str, points: int, key: Optional[str] = None) -> Result:
         body = {"to_member_id": to_member_id, "points": points}
-        return self.ledger.transfer(STOREFRONT, self.key(f"/members/{member_id}/transfers", body, key),
-                                    member_id, schemas.Transfer(**body))
+        return self.ledger.transfer(
+            STOREFRONT, self.key(f"/members/{member_id}/transfers", body, key), member_id, schemas.Transfer(**body)
+        )
 
     def adjust(self, member_id: str, points: int, reason: str = "goodwill", key: Optional[str] = None) -> Result:
         body = {"points": points, "reason": reason}
-        return self.ledger.adjust(ADMIN, self.key(f"/members/{member_id}/adjustments", body, key, ADMIN),
-                                  member_id, schemas.Adjustment(**body))
+        return self.ledger.adjust(
+            ADMIN,
+            self.key(f"/members/{member_id}/adjustments", body, key, ADMIN),
+            member_id,
+            schemas.Adjustment(**body),
+        )
 
     def suspend(self, member_id: str, reason: str = "card fraud", key: Optional[str] = None) -> Result:
         body = {"reason": reason}
-        return self.ledger.suspend(ADMIN, self.key(f"/members/{member_id}/suspension", body, key, ADMIN),
-                                   member_id, schemas.Suspension(**body))
+        return self.ledger.suspend(
+            ADMIN, self.key(f"/members/{member_id}/suspension", body, key, ADMIN), member_id, schemas.Suspension(**body)
+        )
 
     def lift(self, member_id: str) -> Result:
         return self.ledger.lift_suspension(ADMIN, member_id)
@@ -101,29 +109,38 @@ class Shop:
         self.ledger.erase_member(ADMIN, member_id)
 
     def reward(self, reward_id: str, points_cost: int, stock: Optional[int] = None) -> dict:
-        return self.ledger.create_reward(schemas.CreateReward(reward_id=reward_id, name=f"Reward {reward_id}",
-                                                              points_cost=points_cost, stock=stock))
+        return self.ledger.create_reward(
+            schemas.CreateReward(reward_id=reward_id, name=f"Reward {reward_id}", points_cost=points_cost, stock=stock)
+        )
 
     def template(self, template_id: str, discount: dict, **fields: Any) -> dict:
-        return self.ledger.add_coupon_template(schemas.CreateCouponTemplate.model_validate(
-            {"template_id": template_id, "name": f"Coupon {template_id}", "discount": discount, **fields}))
+        return self.ledger.add_coupon_template(
+            schemas.CreateCouponTemplate.model_validate(
+                {"template_id": template_id, "name": f"Coupon {template_id}", "discount": discount, **fields}
+            )
+        )
 
-    def issue_coupon(self, member_id: str, template_id: str, actor: Actor = STOREFRONT,
-                     key: Optional[str] = None) -> Result:
+    def issue_coupon(
+        self, member_id: str, template_id: str, actor: Actor = STOREFRONT, key: Optional[str] = None
+    ) -> Result:
         body = {"template_id": template_id}
-        return self.ledger.issue_coupon(actor, self.key(f"/members/{member_id}/coupons", body, key, actor),
-                                        member_id, schemas.IssueCoupon(**body))
+        return self.ledger.issue_coupon(
+            actor, self.key(f"/members/{member_id}/coupons", body, key, actor), member_id, schemas.IssueCoupon(**body)
+        )
 
-    def use_coupon(self, code: str, member_id: str, order_id: str, order_amount: int,
-                   key: Optional[str] = None) -> Result:
+    def use_coupon(
+        self, code: str, member_id: str, order_id: str, order_amount: int, key: Optional[str] = None
+    ) -> Result:
         body = {"member_id": member_id, "order_id": order_id, "order_amount": order_amount}
-        return self.ledger.use_coupon(STOREFRONT, self.key(f"/coupons/{code}/redemption", body, key), code,
-                                      schemas.UseCoupon(**body))
+        return self.ledger.use_coupon(
+            STOREFRONT, self.key(f"/coupons/{code}/redemption", body, key), code, schemas.UseCoupon(**body)
+        )
 
     def release_coupon(self, code: str, member_id: str, key: Optional[str] = None) -> Result:
         body = {"member_id": member_id}
-        return self.ledger.release_coupon(STOREFRONT, self.key(f"/coupons/{code}/release", body, key), code,
-                                          schemas.ReleaseCoupon(**body))
+        return self.ledger.release_coupon(
+            STOREFRONT, self.key(f"/coupons/{code}/release", body, key), code, schemas.ReleaseCoupon(**body)
+        )
 
     # -- reads ------------------------------------------------------------------
     def member(self, member_id: str) -> dict:

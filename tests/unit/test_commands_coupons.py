@@ -1,11 +1,18 @@
 """Coupons (§11): given, bought with points, used and released."""
+
 from __future__ import annotations
 
 import pytest
 
-from chalicelib.errors import (CouponNotForSaleError, CouponNotUsableError, InsufficientPointsError,
-                               MemberSuspendedError, NotFoundError, ReversalNotAllowedError,
-                               TemplateExistsError)
+from chalicelib.errors import (
+    CouponNotForSaleError,
+    CouponNotUsableError,
+    InsufficientPointsError,
+    MemberSuspendedError,
+    NotFoundError,
+    ReversalNotAllowedError,
+    TemplateExistsError,
+)
 
 from .memory_shop import ADMIN
 
@@ -23,11 +30,32 @@ def coupons(shop):
 
 def test_an_admin_gives_a_coupon(coupons):
     body = coupons.issue_coupon("m1", "10pct", actor=ADMIN).body
-    assert {k: body[k] for k in ("member_id", "template_id", "source", "status", "issued_at", "expires_at",
-                                 "used_at", "order_id", "discount_amount", "discount")} == {
-        "member_id": "m1", "template_id": "10pct", "source": "manual", "status": "available",
-        "issued_at": "2027-05-10T03:00:00Z", "expires_at": "2027-05-17T03:00:00Z", "used_at": None,
-        "order_id": None, "discount_amount": None, "discount": TEN_PERCENT}
+    assert {
+        k: body[k]
+        for k in (
+            "member_id",
+            "template_id",
+            "source",
+            "status",
+            "issued_at",
+            "expires_at",
+            "used_at",
+            "order_id",
+            "discount_amount",
+            "discount",
+        )
+    } == {
+        "member_id": "m1",
+        "template_id": "10pct",
+        "source": "manual",
+        "status": "available",
+        "issued_at": "2027-05-10T03:00:00Z",
+        "expires_at": "2027-05-17T03:00:00Z",
+        "used_at": None,
+        "order_id": None,
+        "discount_amount": None,
+        "discount": TEN_PERCENT,
+    }
     assert coupons.balance("m1") == 1000  # given, not bought
     assert coupons.member("m1")["coupons_available"] == 1
     assert coupons.notifications("m1")[-1] == "coupon_issued"
@@ -64,7 +92,11 @@ def test_a_coupon_is_used_once_then_released(coupons):
     code = coupons.issue_coupon("m1", "3k").body["code"]
     used = coupons.use_coupon(code.lower(), "m1", "order-1", 20_000).body
     assert (used["status"], used["discount_amount"], used["order_id"], used["used_at"]) == (
-        "used", 3_000, "order-1", "2027-05-10T03:00:00Z")
+        "used",
+        3_000,
+        "order-1",
+        "2027-05-10T03:00:00Z",
+    )
     assert coupons.member("m1")["coupons_available"] == 0
     assert coupons.stats()["coupons_used"] == 1
     before = coupons.snapshot()
@@ -73,7 +105,11 @@ def test_a_coupon_is_used_once_then_released(coupons):
     assert coupons.snapshot() == before
     released = coupons.release_coupon(code, "m1").body
     assert (released["status"], released["used_at"], released["order_id"], released["discount_amount"]) == (
-        "available", None, None, None)
+        "available",
+        None,
+        None,
+        None,
+    )
     assert coupons.member("m1")["coupons_available"] == 1
     assert coupons.stats()["coupons_used"] == 0
     with pytest.raises(CouponNotUsableError):

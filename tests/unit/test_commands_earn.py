@@ -1,10 +1,18 @@
 """Earn and activities (§4, §12, §15), through the ledger's commands."""
+
 from __future__ import annotations
 
 import pytest
 
-from chalicelib.errors import (DuplicateActivityError, DuplicateOrderError, IdempotencyKeyReusedError,
-                               LimitExceededError, MemberSuspendedError, NotFoundError, ValidationError)
+from chalicelib.errors import (
+    DuplicateActivityError,
+    DuplicateOrderError,
+    IdempotencyKeyReusedError,
+    LimitExceededError,
+    MemberSuspendedError,
+    NotFoundError,
+    ValidationError,
+)
 
 
 @pytest.fixture
@@ -30,11 +38,20 @@ def test_earn_credits_the_base_line_and_keeps_the_tier(shop, member):
 def test_earn_moves_the_tier_up_and_the_next_earn_gets_its_multiplier(shop, member):
     first = shop.earn(member, "o1", 120_000).body
     assert (first["points"], first["tier"]) == (1200, "silver")  # the tier held before counts
-    second = shop.earn(member, "o2", 10_000, items=[
-        {"sku": "s1", "category": "new-arrivals", "amount": 3_000},
-        {"sku": "s2", "category": "basics", "amount": 7_000}]).body
-    assert second["breakdown"] == [{"rule": "base", "points": 100}, {"rule": "category:new-arrivals", "points": 30},
-                                   {"rule": "tier:silver", "points": 50}]
+    second = shop.earn(
+        member,
+        "o2",
+        10_000,
+        items=[
+            {"sku": "s1", "category": "new-arrivals", "amount": 3_000},
+            {"sku": "s2", "category": "basics", "amount": 7_000},
+        ],
+    ).body
+    assert second["breakdown"] == [
+        {"rule": "base", "points": 100},
+        {"rule": "category:new-arrivals", "points": 30},
+        {"rule": "tier:silver", "points": 50},
+    ]
     assert second["points"] == 180
     assert shop.balance(member) == 1000 + 1200 + 180
     assert "tier_changed" in shop.notifications(member)
@@ -123,7 +140,12 @@ def test_frequency_bonus_from_the_nth_earn_of_the_month(shop, member):
 def test_activity_credits_its_points_once_per_reference(shop, member):
     body = shop.activity(member, "review", "r1").body
     assert (body["type"], body["points"], body["reason"], body["reference_id"], body["activity_type"]) == (
-        "activity", 100, "review", "r1", "review")
+        "activity",
+        100,
+        "review",
+        "r1",
+        "review",
+    )
     assert shop.balance(member) == 1100
     before = shop.snapshot()
     with pytest.raises(DuplicateActivityError):

@@ -1,10 +1,16 @@
 """Enrolment (§3, §15 referral rule) and erasure, through the ledger's commands."""
+
 from __future__ import annotations
 
 import pytest
 
-from chalicelib.errors import (IdempotencyKeyReusedError, MemberExistsError, NotFoundError,
-                               ReferralNotAllowedError, ValidationError)
+from chalicelib.errors import (
+    IdempotencyKeyReusedError,
+    MemberExistsError,
+    NotFoundError,
+    ReferralNotAllowedError,
+    ValidationError,
+)
 
 
 def test_enrol_grants_the_signup_bonus_and_welcomes(shop):
@@ -18,7 +24,11 @@ def test_enrol_grants_the_signup_bonus_and_welcomes(shop):
     assert shop.notifications("m1") == ["welcome"]
     assert [m["member_id"] for m in shop.published if "notification_id" in m] == ["m1"]
     stats = shop.stats()
-    assert (stats["members"], stats["members_by_tier"], stats["points_earned"]) == (1, {"basic": 1, "silver": 0, "gold": 0}, 1000)
+    assert (stats["members"], stats["members_by_tier"], stats["points_earned"]) == (
+        1,
+        {"basic": 1, "silver": 0, "gold": 0},
+        1000,
+    )
 
 
 def test_enrol_without_signup_bonus_records_no_zero_bonus(shop):
@@ -66,8 +76,7 @@ def test_referral_bonus_pays_both_members_on_the_first_earn_only(shop):
     shop.earn("new", "o1", 10_000)
     assert shop.balance("new") == 1000 + 100 + 1000
     assert shop.balance("ref") == 1000 + 1000
-    assert [(t["type"], t["reason"]) for t in shop.history("ref")] == [("bonus", "signup"),
-                                                                        ("bonus", "referral:new")]
+    assert [(t["type"], t["reason"]) for t in shop.history("ref")] == [("bonus", "signup"), ("bonus", "referral:new")]
     shop.earn("new", "o2", 10_000)
     assert shop.balance("ref") == 2000
     assert shop.balance("new") == 2200

@@ -1,10 +1,18 @@
 """Redeem (points and rewards, §4, §5) and reversals (refund and cancel, §4, §5)."""
+
 from __future__ import annotations
 
 import pytest
 
-from chalicelib.errors import (BelowMinimumRedemptionError, InsufficientPointsError, MemberSuspendedError,
-                               NotFoundError, OutOfStockError, ReversalNotAllowedError, ValidationError)
+from chalicelib.errors import (
+    BelowMinimumRedemptionError,
+    InsufficientPointsError,
+    MemberSuspendedError,
+    NotFoundError,
+    OutOfStockError,
+    ReversalNotAllowedError,
+    ValidationError,
+)
 
 
 @pytest.fixture
@@ -56,8 +64,13 @@ def test_a_reward_takes_one_unit_of_stock_and_issues_a_voucher(shop, member):
     body = shop.redeem(member, reward_id="mug").body
     assert (body["points"], body["cash_value"], body["reward"]["reward_id"]) == (-500, 500, "mug")
     assert shop.ledger.voucher(body["reward"]["code"]) == {
-        "code": body["reward"]["code"], "member_id": member, "reward_id": "mug",
-        "transaction_id": body["transaction_id"], "status": "issued", "issued_at": "2027-05-10T03:00:00Z"}
+        "code": body["reward"]["code"],
+        "member_id": member,
+        "reward_id": "mug",
+        "transaction_id": body["transaction_id"],
+        "status": "issued",
+        "issued_at": "2027-05-10T03:00:00Z",
+    }
     assert shop.ledger.rewards(10, None)["items"][0]["stock"] == 0
     before = shop.snapshot()
     with pytest.raises(OutOfStockError):
@@ -89,7 +102,11 @@ def test_partial_refunds_claw_back_in_proportion(shop, member):
     first = shop.reverse(member, tx, amount=20_000).body
     # floor(500 × 20000 / 50000) = 200
     assert (first["type"], first["points"], first["unrecovered_points"], first["balance_after"]) == (
-        "reversal", -200, 0, 1300)
+        "reversal",
+        -200,
+        0,
+        1300,
+    )
     second = shop.reverse(member, tx).body  # the rest: floor(500 × 50000/50000) − 200
     assert (second["points"], second["balance_after"]) == (-300, 1000)
     assert shop.member(member)["quarter_spend"] == 0
@@ -148,8 +165,10 @@ def test_cancelled_points_go_back_with_their_lot_expiry(shop, member, clock):
     shop.reverse(member, redeem)
     clock.advance(days=350)  # both lots expire 365 days after they were made
     # one entry per lot: the signup bonus and the earn, both back whole
-    assert shop.member(member)["expiring"] == [{"points": 1000, "expires_at": "2028-05-09T03:00:00Z"},
-                                               {"points": 500, "expires_at": "2028-05-09T03:00:00Z"}]
+    assert shop.member(member)["expiring"] == [
+        {"points": 1000, "expires_at": "2028-05-09T03:00:00Z"},
+        {"points": 500, "expires_at": "2028-05-09T03:00:00Z"},
+    ]
 
 
 def test_cancelling_a_reward_redemption_is_whole_and_returns_stock(shop, member):

@@ -1,11 +1,17 @@
 """Transfers and adjustments (§4), and suspension's effect on them (§15)."""
+
 from __future__ import annotations
 
 import pytest
 
 from chalicelib.api import schemas
-from chalicelib.errors import (InsufficientPointsError, MemberSuspendedError, NotFoundError,
-                               TransferNotAllowedError, ValidationError)
+from chalicelib.errors import (
+    InsufficientPointsError,
+    MemberSuspendedError,
+    NotFoundError,
+    TransferNotAllowedError,
+    ValidationError,
+)
 
 from .memory_shop import ADMIN
 
@@ -26,8 +32,10 @@ def test_a_transfer_moves_points_with_their_expiry(shop, clock, pair):
     assert (into["type"], into["points"], into["balance_after"]) == ("transfer_in", 1500, 2500)
     assert shop.notifications("taker")[-1] == "transfer_received"
     clock.advance(days=340)
-    assert shop.member("taker")["expiring"] == [{"points": 1500, "expires_at": "2028-05-09T03:00:00Z"},
-                                                {"points": 1000, "expires_at": "2028-05-10T03:00:00Z"}]
+    assert shop.member("taker")["expiring"] == [
+        {"points": 1500, "expires_at": "2028-05-09T03:00:00Z"},
+        {"points": 1000, "expires_at": "2028-05-10T03:00:00Z"},
+    ]
     stats = shop.stats()
     assert (stats["points_earned"], stats["points_outstanding"]) == (3000, 3000)  # a transfer is neither
 
@@ -95,9 +103,12 @@ def test_suspension_stops_points_operations_until_lifted(shop, clock, pair):
     clock.advance(hours=1)
     again = shop.suspend("giver", reason="still").body  # the reason changes, the start stays
     assert again["suspension"] == {"reason": "still", "since": "2027-05-11T03:00:00Z"}
-    for refused in (lambda: shop.earn("giver", "o2", 1_000), lambda: shop.redeem("giver", 1_000),
-                    lambda: shop.activity("giver", "review", "r1"),
-                    lambda: shop.transfer("taker", "giver", 100)):
+    for refused in (
+        lambda: shop.earn("giver", "o2", 1_000),
+        lambda: shop.redeem("giver", 1_000),
+        lambda: shop.activity("giver", "review", "r1"),
+        lambda: shop.transfer("taker", "giver", 100),
+    ):
         with pytest.raises(MemberSuspendedError):
             refused()
     assert shop.adjust("giver", 50).body["balance_after"] == 2050  # adjustments go on
@@ -109,7 +120,7 @@ def test_suspension_stops_points_operations_until_lifted(shop, clock, pair):
 
 
 def test_a_transfer_of_many_expiries_keeps_each_one(shop, clock, pair):
-    for n in range(30):  # 30 lots, each expiring a minute after the one before
+    for _n in range(30):  # 30 lots, each expiring a minute after the one before
         clock.advance(minutes=1)
         shop.adjust("giver", 100)
     shop.transfer("giver", "taker", 5_000)  # all of them: beyond the 25 lot items of a transfer

@@ -1,4 +1,5 @@
 """earning_breakdown and clawback_due (contract §4, earn and refund)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,7 +9,7 @@ import pytest
 from chalicelib.domain.earning import PurchaseItem, clawback_due, earning_breakdown
 from chalicelib.domain.program import Program
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOON = dt.datetime(2027, 5, 10, 12, 0, 0, tzinfo=UTC)
 
 TIERS = [
@@ -104,9 +105,11 @@ def test_whole_purchase_promotion_covers_the_amount():
 
 
 def test_category_promotion_covers_only_items_of_its_categories():
-    cfg = program(promotions=[
-        {"name": "bakery-fest", "multiplier": "3", **WEEK, "categories": ["bakery", "cake"]},
-    ])
+    cfg = program(
+        promotions=[
+            {"name": "bakery-fest", "multiplier": "3", **WEEK, "categories": ["bakery", "cake"]},
+        ]
+    )
     at = dt.datetime(2027, 5, 3, tzinfo=UTC)
     items = [item("bakery", 1_250), item("cake", 1_000), item("coffee", 4_000)]
     result = earning_breakdown(cfg, 9_000, items, at, "basic")
@@ -116,8 +119,7 @@ def test_category_promotion_covers_only_items_of_its_categories():
 
 
 def test_category_promotion_without_matching_items_adds_nothing():
-    cfg = program(promotions=[{"name": "bakery-fest", "multiplier": "3", **WEEK,
-                               "categories": ["bakery"]}])
+    cfg = program(promotions=[{"name": "bakery-fest", "multiplier": "3", **WEEK, "categories": ["bakery"]}])
     at = dt.datetime(2027, 5, 3, tzinfo=UTC)
     result = earning_breakdown(cfg, 9_000, [item("coffee", 9_000)], at, "basic")
     assert lines(result) == {"base": 90}
@@ -127,7 +129,7 @@ def test_category_promotion_without_matching_items_adds_nothing():
     ("occurred_at", "active"),
     [
         ("2027-04-30T23:59:59Z", False),
-        ("2027-05-01T00:00:00Z", True),   # starts_at is inside
+        ("2027-05-01T00:00:00Z", True),  # starts_at is inside
         ("2027-05-07T23:59:59Z", True),
         ("2027-05-08T00:00:00Z", False),  # ends_at is outside
     ],
@@ -142,12 +144,18 @@ def test_promotion_window_is_half_open(occurred_at, active):
 
 
 def test_every_active_promotion_gets_its_own_line():
-    cfg = program(promotions=[
-        {"name": "double", "multiplier": "2", **WEEK},
-        {"name": "plus-half", "multiplier": "1.5", **WEEK, "categories": ["cake"]},
-        {"name": "later", "multiplier": "5", "starts_at": "2027-06-01T00:00:00Z",
-         "ends_at": "2027-06-02T00:00:00Z"},
-    ])
+    cfg = program(
+        promotions=[
+            {"name": "double", "multiplier": "2", **WEEK},
+            {"name": "plus-half", "multiplier": "1.5", **WEEK, "categories": ["cake"]},
+            {
+                "name": "later",
+                "multiplier": "5",
+                "starts_at": "2027-06-01T00:00:00Z",
+                "ends_at": "2027-06-02T00:00:00Z",
+            },
+        ]
+    )
     at = dt.datetime(2027, 5, 2, tzinfo=UTC)
     result = earning_breakdown(cfg, 3_333, [item("cake", 333)], at, "basic")
     # base: 3333 × 0.01 = 33.33 → 33
@@ -162,11 +170,9 @@ def test_every_active_promotion_gets_its_own_line():
 def test_tier_line_uses_the_given_tier():
     cfg = program()
     # silver: 10001 × 0.01 × 0.5 = 50.005 → 50; base 100.01 → 100
-    assert lines(earning_breakdown(cfg, 10_001, [], NOON, "silver")) == {
-        "base": 100, "tier:silver": 50}
+    assert lines(earning_breakdown(cfg, 10_001, [], NOON, "silver")) == {"base": 100, "tier:silver": 50}
     # gold: 10001 × 0.01 × 1 = 100.01 → 100
-    assert lines(earning_breakdown(cfg, 10_001, [], NOON, "gold")) == {
-        "base": 100, "tier:gold": 100}
+    assert lines(earning_breakdown(cfg, 10_001, [], NOON, "gold")) == {"base": 100, "tier:gold": 100}
     # basic: multiplier 1 → 0 → no line
     assert lines(earning_breakdown(cfg, 10_001, [], NOON, "basic")) == {"base": 100}
 
@@ -192,8 +198,7 @@ def test_all_kinds_of_lines_together():
     # category: 1111 × 0.03 × 1 = 33.33 → 33
     # promotion: 4321 × 0.03 × 1 = 129.63 → 129
     # tier: 4321 × 0.03 × 0.5 = 64.815 → 64
-    assert lines(result) == {"base": 129, "category:new-arrivals": 33,
-                             "promotion:double": 129, "tier:silver": 64}
+    assert lines(result) == {"base": 129, "category:new-arrivals": 33, "promotion:double": 129, "tier:silver": 64}
     assert result.total == 129 + 33 + 129 + 64
 
 

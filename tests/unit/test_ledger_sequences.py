@@ -1,11 +1,13 @@
 """Random sequences of points operations on the ledger over the in-memory table:
 every balance is the sum of its ledger entries, never negative, and /stats
 adds up to the members' balances."""
+
 from __future__ import annotations
 
 import datetime as dt
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chalicelib import clock as service_clock
 from chalicelib.errors import DangolError
@@ -50,13 +52,14 @@ def play(shop: Shop, step: tuple, orders: list) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(operation, max_size=25))
 def test_balances_are_their_ledger_entries_and_stats_add_up(steps):
-    fixed = FixedClock(dt.datetime(2027, 5, 10, 3, tzinfo=dt.timezone.utc))
+    fixed = FixedClock(dt.datetime(2027, 5, 10, 3, tzinfo=dt.UTC))
     original = service_clock.now
     service_clock.now = fixed.now
     try:
         shop = Shop(memory_ledger(), fixed)
-        shop.program(transfer={"allowed_tiers": ["basic", "silver", "gold"], "min_points": 100},
-                     expiry_days=3650)  # no lot expires within a run (expiry is a job's)
+        shop.program(
+            transfer={"allowed_tiers": ["basic", "silver", "gold"], "min_points": 100}, expiry_days=3650
+        )  # no lot expires within a run (expiry is a job's)
         for name in MEMBERS:
             shop.enrol(name)
         orders: list = []
@@ -72,12 +75,14 @@ def test_balances_are_their_ledger_entries_and_stats_add_up(steps):
             assert view["balance"] == sum(t["points"] for t in history) >= 0
             assert all(t["balance_after"] >= 0 for t in history)
             assert [t["balance_after"] for t in history] == [
-                sum(t["points"] for t in history[:n + 1]) for n in range(len(history))]
+                sum(t["points"] for t in history[: n + 1]) for n in range(len(history))
+            ]
             total += view["balance"]
         stats = shop.stats()
         assert stats["points_outstanding"] == total
-        assert stats["points_earned"] == sum(t["points"] for n in MEMBERS for t in shop.history(n)
-                                             if t["type"] in ("earn", "bonus", "activity"))
+        assert stats["points_earned"] == sum(
+            t["points"] for n in MEMBERS for t in shop.history(n) if t["type"] in ("earn", "bonus", "activity")
+        )
         assert stats["members"] == len(MEMBERS)
     finally:
         service_clock.now = original

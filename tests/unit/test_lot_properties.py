@@ -1,4 +1,5 @@
 """Properties of LotBook under random credits, debits, restores and expiries."""
+
 from __future__ import annotations
 
 import copy
@@ -64,8 +65,7 @@ class LotBookMachine(RuleBasedStateMachine):
         for d in taken[:-1]:
             assert d.points == before[d.lot_id].points and d.lot_id not in self.book.lots
         for d in taken:
-            assert (d.expires_at, d.created_at) == (before[d.lot_id].expires_at,
-                                                    before[d.lot_id].created_at)
+            assert (d.expires_at, d.created_at) == (before[d.lot_id].expires_at, before[d.lot_id].created_at)
         self.expected_balance -= points
         self.outstanding.extend(taken)
 
@@ -103,14 +103,18 @@ class LotBookMachine(RuleBasedStateMachine):
 
 
 LotBookMachine.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=30, deadline=None,
+    max_examples=150,
+    stateful_step_count=30,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestLotBook = LotBookMachine.TestCase
 
 
 lots_strategy = st.lists(
-    st.tuples(st.integers(1, 300), expiries), min_size=0, max_size=12,
+    st.tuples(st.integers(1, 300), expiries),
+    min_size=0,
+    max_size=12,
 )
 
 

@@ -1,4 +1,5 @@
 """LotBook, plan_restoration and merge_by_expiry (contract §4)."""
+
 from __future__ import annotations
 
 import copy
@@ -216,8 +217,7 @@ def test_balance_is_always_the_sum_of_lots():
 
 # -- restoration plans -------------------------------------------------------
 def consumed(*entries: tuple[str, int, str, str]) -> list[dict]:
-    return [{"lot_id": i, "points": p, "expires_at": e, "created_at": c, "restored": 0}
-            for i, p, e, c in entries]
+    return [{"lot_id": i, "points": p, "expires_at": e, "created_at": c, "restored": 0} for i, p, e, c in entries]
 
 
 REDEEMED = consumed(
@@ -232,15 +232,13 @@ def test_restoration_goes_latest_expiring_first():
     # mar (50) then 70 of feb
     assert draws(list(plan.draws)) == [("mar", 50), ("feb", 70)]
     assert plan.draws[0].expires_at == MAR and plan.draws[1].expires_at == FEB
-    assert {e["lot_id"]: e["restored"] for e in plan.consumed_after} == {
-        "jan": 0, "feb": 70, "mar": 50}
+    assert {e["lot_id"]: e["restored"] for e in plan.consumed_after} == {"jan": 0, "feb": 70, "mar": 50}
     # the input is not changed
     assert all(e["restored"] == 0 for e in REDEEMED)
 
 
 def test_restoration_equal_expiry_restores_newest_created_first():
-    entries = consumed(("old", 10, FEB, "2027-01-01T00:00:00Z"),
-                       ("new", 10, FEB, "2027-01-05T00:00:00Z"))
+    entries = consumed(("old", 10, FEB, "2027-01-01T00:00:00Z"), ("new", 10, FEB, "2027-01-05T00:00:00Z"))
     assert draws(list(plan_restoration(entries, 15).draws)) == [("new", 10), ("old", 5)]
 
 
@@ -253,8 +251,7 @@ def test_partial_restorations_accumulate():
     third = plan_restoration(second.consumed_after, 120)
     # feb 20 left, jan 100
     assert draws(list(third.draws)) == [("feb", 20), ("jan", 100)]
-    assert {e["lot_id"]: e["restored"] for e in third.consumed_after} == {
-        "jan": 100, "feb": 100, "mar": 50}
+    assert {e["lot_id"]: e["restored"] for e in third.consumed_after} == {"jan": 100, "feb": 100, "mar": 50}
     with pytest.raises(LedgerInvariantError):
         plan_restoration(third.consumed_after, 1)
 
@@ -269,9 +266,11 @@ def test_restoring_more_than_was_redeemed_raises():
 
 
 def test_full_restoration_then_restore_gives_back_the_same_lots():
-    b = book(("jan", 100, JAN, "2027-01-01T00:00:00Z"),
-             ("feb", 100, FEB, "2027-01-02T00:00:00Z"),
-             ("mar", 100, MAR, "2027-01-03T00:00:00Z"))
+    b = book(
+        ("jan", 100, JAN, "2027-01-01T00:00:00Z"),
+        ("feb", 100, FEB, "2027-01-02T00:00:00Z"),
+        ("mar", 100, MAR, "2027-01-03T00:00:00Z"),
+    )
     before = copy.deepcopy(b.lots)
     taken = b.debit(250)
     plan = plan_restoration([{**d.as_dict(), "restored": 0} for d in taken], 250)
@@ -282,12 +281,14 @@ def test_full_restoration_then_restore_gives_back_the_same_lots():
 
 # -- merge -------------------------------------------------------------------
 def test_merge_by_expiry_sums_equal_expiries_soonest_first():
-    merged = merge_by_expiry([
-        LotDraw("a", 10, FEB, "t1"),
-        LotDraw("b", 5, JAN, "t2"),
-        LotDraw("c", 7, FEB, "t3"),
-        LotDraw("d", 1, MAR, "t4"),
-    ])
+    merged = merge_by_expiry(
+        [
+            LotDraw("a", 10, FEB, "t1"),
+            LotDraw("b", 5, JAN, "t2"),
+            LotDraw("c", 7, FEB, "t3"),
+            LotDraw("d", 1, MAR, "t4"),
+        ]
+    )
     assert merged == [(JAN, 5), (FEB, 17), (MAR, 1)]
 
 

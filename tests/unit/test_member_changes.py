@@ -6,13 +6,20 @@ one Idempotency-Key, contention, and the extra reads a decision asks for.
 before it is applied: its conditions then meet what a concurrent request
 would have left.
 """
+
 from __future__ import annotations
 
 import pytest
 
-from chalicelib.errors import (ConcurrentUpdateError, CouponNotUsableError, DuplicateOrderError,
-                               IdempotencyKeyReusedError, MemberSuspendedError, OutOfStockError,
-                               ReversalNotAllowedError)
+from chalicelib.errors import (
+    ConcurrentUpdateError,
+    CouponNotUsableError,
+    DuplicateOrderError,
+    IdempotencyKeyReusedError,
+    MemberSuspendedError,
+    OutOfStockError,
+    ReversalNotAllowedError,
+)
 from devtools.memory_ledger import memory_ledger, memory_settings
 from devtools.memory_store import contention
 
@@ -35,6 +42,7 @@ def interleave(shop: Shop, other, when=lambda actions: True):
 
 def writes(fragment: str):
     """A transaction that writes an item whose sk contains `fragment`."""
+
     def matches(actions):
         for action in actions:
             body = next(iter(action.values()))
@@ -42,6 +50,7 @@ def writes(fragment: str):
             if fragment in key["sk"]["S"]:
                 return True
         return False
+
     return matches
 
 
@@ -62,7 +71,10 @@ def test_a_change_committed_in_between_makes_the_loop_decide_again(shop, member)
     assert body["balance_after"] == 1000 + 100 + 500  # decided on the adjusted balance
     assert transactions(shop) - before == 3  # the earn, the adjustment inside it, the earn again
     assert [(t["type"], t["balance_after"]) for t in shop.history(member)] == [
-        ("bonus", 1000), ("adjust", 1100), ("earn", 1600)]
+        ("bonus", 1000),
+        ("adjust", 1100),
+        ("earn", 1600),
+    ]
     assert shop.stats()["points_outstanding"] == 1600
 
 
@@ -140,6 +152,7 @@ def test_contention_is_retried(shop, member):
         if len(failures) < 3:
             failures.append(1)
             raise contention()
+
     failures: list = []
     shop.store.before_commit.append(conflict)
     assert shop.earn(member, "o1", 10_000).body["balance_after"] == 1100
@@ -152,6 +165,7 @@ def test_a_member_that_keeps_changing_gives_up_with_concurrent_update(clock):
 
     def always(actions):
         raise contention()
+
     shop.store.before_commit.append(always)
     before = shop.snapshot()
     with pytest.raises(ConcurrentUpdateError):
@@ -173,12 +187,14 @@ def test_need_ranges_restores_into_the_lots_the_redeem_drew(shop, member, clock)
     tx = shop.redeem(member, 1_300).body["transaction_id"]  # 1000, then 300 of the later lot
     shop.reverse(member, tx, points=400)  # latest-expiring first: 300 back to the later lot, 100 to the first
     clock.advance(days=345)
-    assert shop.member(member)["expiring"] == [{"points": 100, "expires_at": "2028-05-09T03:00:00Z"},
-                                               {"points": 600, "expires_at": "2028-05-19T03:00:00Z"}]
+    assert shop.member(member)["expiring"] == [
+        {"points": 100, "expires_at": "2028-05-09T03:00:00Z"},
+        {"points": 600, "expires_at": "2028-05-19T03:00:00Z"},
+    ]
 
 
 def test_need_lots_reads_further_pages_for_a_large_debit(shop, member, clock):
-    for n in range(40):  # 41 lots, more than the first page of 25
+    for _n in range(40):  # 41 lots, more than the first page of 25
         clock.advance(minutes=1)
         shop.adjust(member, 10)
     assert shop.adjust(member, -1_395).body["balance_after"] == 5
@@ -202,8 +218,10 @@ def test_an_enrolment_reply_expiring_during_an_erasure_leaves_no_stub(shop):
     reply = next(i for i in shop.store.items("IDEMPOTENCY#"))
 
     def expire_reply():  # DynamoDB's TTL deletes the stored reply meanwhile
-        shop.store.client.delete_item(TableName=shop.store.table,
-                                      Key={"pk": {"S": reply["pk"]}, "sk": {"S": "IDEMPOTENCY"}})
+        shop.store.client.delete_item(
+            TableName=shop.store.table, Key={"pk": {"S": reply["pk"]}, "sk": {"S": "IDEMPOTENCY"}}
+        )
+
     interleave(shop, expire_reply)
     shop.erase("m1")
     assert shop.store.items("IDEMPOTENCY#") == []

@@ -1,5 +1,6 @@
 """The pure rules the ledger applies to a member: which operations a suspension
 refuses (contract §15) and which coupon a move up into a tier earns (§11)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,8 +17,9 @@ TIERS = [
     {"name": "silver", "min_spend": 100_000},
     {"name": "gold", "min_spend": 300_000},
 ]
-SEOUL = Program.model_validate({"timezone": "Asia/Seoul", "tiers": TIERS,
-                                "auto_coupons": {"tier_up": {"gold": "t-gold"}}})
+SEOUL = Program.model_validate(
+    {"timezone": "Asia/Seoul", "tiers": TIERS, "auto_coupons": {"tier_up": {"gold": "t-gold"}}}
+)
 
 
 def at(text: str) -> dt.datetime:
@@ -25,8 +27,17 @@ def at(text: str) -> dt.datetime:
 
 
 def member(suspension=None) -> Member:
-    return Member.from_record({"member_id": "m1", "name": "Kim", "created_at": "2026-01-01T00:00:00Z",
-                               "tier": "basic", "version": 1, "earn_day": {}, "suspension": suspension})
+    return Member.from_record(
+        {
+            "member_id": "m1",
+            "name": "Kim",
+            "created_at": "2026-01-01T00:00:00Z",
+            "tier": "basic",
+            "version": 1,
+            "earn_day": {},
+            "suspension": suspension,
+        }
+    )
 
 
 @pytest.mark.parametrize("operation", sorted(REFUSED_WHILE_SUSPENDED))
@@ -47,9 +58,11 @@ def test_a_suspended_member_keeps_the_other_operations(operation):
 def test_moving_up_into_a_tier_with_a_template_earns_its_coupon_for_the_local_year():
     # 2026-12-31T15:00Z is already 2027 in Seoul
     assert tier_up_coupon(SEOUL, {}, "silver", "gold", at("2026-12-31T15:00:00Z")) == TierUpCoupon(
-        "gold", "t-gold", 2027)
+        "gold", "t-gold", 2027
+    )
     assert tier_up_coupon(SEOUL, {}, "basic", "gold", at("2026-06-01T00:00:00Z")) == TierUpCoupon(
-        "gold", "t-gold", 2026)
+        "gold", "t-gold", 2026
+    )
 
 
 def test_the_tier_up_coupon_is_earned_once_per_tier_and_calendar_year():

@@ -1,5 +1,6 @@
 """The in-memory table's own rules that the parity test with moto cannot show
 (moto differs) and the `Store` over it."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The program configuration (contract §2): defaults and validation."""
+
 from __future__ import annotations
 
 import json
@@ -10,12 +11,15 @@ import pytest
 from chalicelib.domain.program import Program
 from tests.checks import CONTRACT_DEFAULTS
 
-DEMO = json.loads(
-    (pathlib.Path(__file__).resolve().parents[2] / "examples" / "cafe-program-v1.json").read_text()
-)
+DEMO = json.loads((pathlib.Path(__file__).resolve().parents[2] / "examples" / "cafe-program-v1.json").read_text())
 
-PROMO = {"name": "double", "multiplier": "2", "starts_at": "2027-03-01T00:00:00Z",
-         "ends_at": "2027-03-08T00:00:00Z", "categories": None}
+PROMO = {
+    "name": "double",
+    "multiplier": "2",
+    "starts_at": "2027-03-01T00:00:00Z",
+    "ends_at": "2027-03-08T00:00:00Z",
+    "categories": None,
+}
 
 
 def dumped(program: Program) -> dict:
@@ -34,8 +38,7 @@ def test_omitted_fields_take_defaults_and_given_ones_are_kept():
 
 
 def test_nested_objects_take_their_own_defaults():
-    program = Program.model_validate({"referral": {"referrer_points": 5},
-                                      "transfer": {"min_points": 10}})
+    program = Program.model_validate({"referral": {"referrer_points": 5}, "transfer": {"min_points": 10}})
     assert dumped(program)["referral"] == {"referrer_points": 5, "referee_points": 1000}
     assert dumped(program)["transfer"] == {"allowed_tiers": [], "min_points": 10}
 
@@ -63,9 +66,13 @@ def test_v2_demo_program_is_valid_and_round_trips():
 
 
 def test_promotion_instants_are_stored_as_utc_with_z():
-    program = Program.model_validate({"promotions": [
-        {**PROMO, "starts_at": "2027-03-01T09:00:00+09:00", "ends_at": "2027-03-08T09:00:00+09:00"},
-    ]})
+    program = Program.model_validate(
+        {
+            "promotions": [
+                {**PROMO, "starts_at": "2027-03-01T09:00:00+09:00", "ends_at": "2027-03-08T09:00:00+09:00"},
+            ]
+        }
+    )
     assert dumped(program)["promotions"][0]["starts_at"] == "2027-03-01T00:00:00Z"
     assert dumped(program)["promotions"][0]["ends_at"] == "2027-03-08T00:00:00Z"
 
@@ -79,8 +86,7 @@ def invalid(config: dict) -> None:
     "tiers",
     [
         # unsorted
-        [{"name": "basic", "min_spend": 0}, {"name": "gold", "min_spend": 300},
-         {"name": "silver", "min_spend": 100}],
+        [{"name": "basic", "min_spend": 0}, {"name": "gold", "min_spend": 300}, {"name": "silver", "min_spend": 100}],
         # equal thresholds
         [{"name": "basic", "min_spend": 0}, {"name": "silver", "min_spend": 0}],
         # the first tier must start at 0
@@ -104,10 +110,14 @@ def test_invalid_tiers_are_rejected(tiers):
 
 
 def test_sorted_tiers_are_accepted():
-    program = Program.model_validate({"tiers": [
-        {"name": "basic", "min_spend": 0},
-        {"name": "silver", "min_spend": 100, "earn_multiplier": "1.25", "expiry_days": 500},
-    ]})
+    program = Program.model_validate(
+        {
+            "tiers": [
+                {"name": "basic", "min_spend": 0},
+                {"name": "silver", "min_spend": 100, "earn_multiplier": "1.25", "expiry_days": 500},
+            ]
+        }
+    )
     assert [t.name for t in program.tiers] == ["basic", "silver"]
     assert program.lot_lifetime_days("silver") == 500
     assert program.lot_lifetime_days("basic") == 365  # falls back to expiry_days
@@ -143,8 +153,8 @@ def test_negative_or_out_of_range_numbers_are_rejected(config):
         {"base_rate": "abc"},
         {"base_rate": "NaN"},
         {"base_rate": "Infinity"},
-        {"base_rate": 0.01},            # rates are decimal strings, not JSON numbers
-        {"signup_bonus": "1000"},       # points are integers, not strings
+        {"base_rate": 0.01},  # rates are decimal strings, not JSON numbers
+        {"signup_bonus": "1000"},  # points are integers, not strings
         {"signup_bonus": 10.5},
         {"timezone": "Mars/Olympus"},
         {"currency": ""},
@@ -162,11 +172,11 @@ def test_wrong_types_and_unknown_fields_are_rejected(config):
         {"starts_at": "2027-13-01T00:00:00Z"},
         {"starts_at": "2027-02-30T00:00:00Z"},
         {"starts_at": "not a date"},
-        {"ends_at": "2027-03-08"},               # a date, not an instant
-        {"ends_at": "2027-03-08T00:00:00"},      # no zone
+        {"ends_at": "2027-03-08"},  # a date, not an instant
+        {"ends_at": "2027-03-08T00:00:00"},  # no zone
         {"starts_at": 1767225600},
-        {"ends_at": "2027-03-01T00:00:00Z"},     # ends_at == starts_at
-        {"ends_at": "2027-02-28T23:59:59Z"},     # ends_at < starts_at
+        {"ends_at": "2027-03-01T00:00:00Z"},  # ends_at == starts_at
+        {"ends_at": "2027-02-28T23:59:59Z"},  # ends_at < starts_at
         {"ends_at": "2027-03-01T08:59:59+09:00"},  # before starts_at once in UTC
         {"name": ""},
         {"categories": "bakery"},
@@ -177,8 +187,7 @@ def test_invalid_promotions_are_rejected(changes):
 
 
 def test_one_second_promotion_is_valid():
-    program = Program.model_validate({"promotions": [
-        {**PROMO, "ends_at": "2027-03-01T00:00:01Z"}]})
+    program = Program.model_validate({"promotions": [{**PROMO, "ends_at": "2027-03-01T00:00:01Z"}]})
     assert len(program.promotions) == 1
 
 
@@ -202,8 +211,26 @@ def test_tier_helpers():
     assert program.lot_lifetime_days("숲") == 730
 
 
-@pytest.mark.parametrize("rate", ["1e2", "1E-2", " 1.5", "1.5 ", "+1", "-0.5", ".5", "1.", "1,5",
-                                  "NaN", "Infinity", "1000.0000001", "0x10", "１.５", ""])
+@pytest.mark.parametrize(
+    "rate",
+    [
+        "1e2",
+        "1E-2",
+        " 1.5",
+        "1.5 ",
+        "+1",
+        "-0.5",
+        ".5",
+        "1.",
+        "1,5",
+        "NaN",
+        "Infinity",
+        "1000.0000001",
+        "0x10",
+        "１.５",
+        "",
+    ],
+)
 def test_rates_are_plain_decimal_strings_from_0_to_1000(rate):
     with pytest.raises(pydantic.ValidationError):
         Program.model_validate({"base_rate": rate})

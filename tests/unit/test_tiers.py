@@ -1,4 +1,5 @@
 """Tiers from quarterly spend (contract §6) and the calendar helpers behind them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -213,8 +214,7 @@ def test_pruned_spend_keeps_the_last_four_quarters():
     spend = {"2026Q1": 1, "2026Q2": 2, "2026Q3": 3, "2026Q4": 4, "2027Q1": 5, "2027Q2": 6}
     now = at("2027-05-01T00:00:00Z")  # 2027Q2
     # kept: 2026Q3 .. 2027Q2 (current and the three before)
-    assert pruned_spend(spend, now, "Asia/Seoul") == {
-        "2026Q3": 3, "2026Q4": 4, "2027Q1": 5, "2027Q2": 6}
+    assert pruned_spend(spend, now, "Asia/Seoul") == {"2026Q3": 3, "2026Q4": 4, "2027Q1": 5, "2027Q2": 6}
     assert len(spend) == 6  # the input is not changed
 
 

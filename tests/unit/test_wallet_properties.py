@@ -4,19 +4,21 @@ in any expiry order, debits, refunds from a lot, cancelled redemptions (whole
 or in parts), expiry and large transfers, both hold the same points in the
 same lots, take the same points from the same lots, and the wallet survives
 being written and read back between every step, with small pages."""
+
 from __future__ import annotations
 
 import bisect
 import datetime as dt
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chalicelib.domain.calendar import format_instant
 from chalicelib.domain.lots import LotBook, plan_restoration
 from chalicelib.domain.wallet import NeedLots, Page, Piece, Run, Wallet, key_lot, lot_key
 from chalicelib.errors import InsufficientPointsError
 
-START = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
+START = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
 
 
 class StoredLots:
@@ -134,9 +136,14 @@ def test_the_wallet_holds_and_takes_exactly_what_the_plain_model_does(steps, pag
             model_draws = model.debit(points)
             draws, ranges = subject.run(lambda w: w.debit(points))
             assert _by_lot(draws) == {d.lot_id: d.points for d in model_draws}
-            redemptions.append({"ranges": ranges, "consumed": [{**d.as_dict(), "restored": 0}
-                                                               for d in model_draws],
-                                "points": points, "restored": 0})
+            redemptions.append(
+                {
+                    "ranges": ranges,
+                    "consumed": [{**d.as_dict(), "restored": 0} for d in model_draws],
+                    "points": points,
+                    "restored": 0,
+                }
+            )
         elif kind == "cancel" and redemptions:
             redemption = redemptions[a % len(redemptions)]
             left = redemption["points"] - redemption["restored"]
@@ -147,8 +154,9 @@ def test_the_wallet_holds_and_takes_exactly_what_the_plain_model_does(steps, pag
             for draw in plan.draws:
                 model.restore(draw)
             redemption["consumed"] = list(plan.consumed_after)
-            pieces = {r.run_id: subject.stored.range_pieces(r.base, r.kind, r.start, r.end)
-                      for r in redemption["ranges"]}
+            pieces = {
+                r.run_id: subject.stored.range_pieces(r.base, r.kind, r.start, r.end) for r in redemption["ranges"]
+            }
             already = redemption["restored"]
             draws = subject.run(lambda w: w.restore(redemption["ranges"], pieces, already, points))
             assert _by_lot(draws) == _by_lot_model(plan.draws)
@@ -178,8 +186,13 @@ def test_the_wallet_holds_and_takes_exactly_what_the_plain_model_does(steps, pag
             assert subject.run(lambda w: w.expire_due(now_text)) == expired
         elif kind == "bundle":
             bundle_id = new_id()
-            segments = [(lot_key(format_instant(now + dt.timedelta(days=1 + (i * 37) % b)), now_text,
-                                 f"{bundle_id}.{i}"), 1 + i % 7) for i in range(a)]
+            segments = [
+                (
+                    lot_key(format_instant(now + dt.timedelta(days=1 + (i * 37) % b)), now_text, f"{bundle_id}.{i}"),
+                    1 + i % 7,
+                )
+                for i in range(a)
+            ]
             subject.run(lambda w: w.credit_bundle(bundle_id, segments))
             for key, points in segments:
                 expires_at, created_at, lot_id = key_lot(key)

@@ -1,4 +1,5 @@
 """API keys: list, issue, revoke (admin)."""
+
 from __future__ import annotations
 
 import re

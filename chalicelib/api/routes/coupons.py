@@ -1,4 +1,5 @@
 """Coupons: templates, giving and buying, use and release (contract §11)."""
+
 from __future__ import annotations
 
 from chalicelib.api import schemas

@@ -1,6 +1,7 @@
 """The operator console, the member page (widget), its tokens and its reads.
 
 The pages' module (`ui`) is loaded by its own routes only: a cold start does not pay for it."""
+
 from __future__ import annotations
 
 from chalice import Response
@@ -42,8 +43,9 @@ def widget_page_with_token():
 def ui_asset(asset):
     from chalicelib.api import ui
 
-    return file_response(ui.asset(asset, current_request().headers.get("if-none-match")),
-                         "no such file of the console or member page")
+    return file_response(
+        ui.asset(asset, current_request().headers.get("if-none-match")), "no such file of the console or member page"
+    )
 
 
 @routes.call("POST", "/members/{member_id}/widget-tokens", "storefront")
@@ -58,8 +60,7 @@ def widget_member(grant):
     program = services().ledger.program()
     # §15 (v3): the member sees that the account is suspended, never the admin's reason
     suspension = member.pop("suspension", None)
-    return {**member, "suspended": suspension is not None,
-            "currency": program.currency, "timezone": program.timezone}
+    return {**member, "suspended": suspension is not None, "currency": program.currency, "timezone": program.timezone}
 
 
 @routes.widget("GET", "/widget/api/transactions")

@@ -2,6 +2,7 @@
 
 The OpenAPI document and the documentation page load their modules on first
 use, so a cold start of the API does not pay for them."""
+
 from __future__ import annotations
 
 from chalice import Response
@@ -18,13 +19,13 @@ routes = Routes(__name__)
 def health():
     try:
         aws.client("dynamodb").get_item(
-            TableName=load_settings().table_name, Key={"pk": {"S": "HEALTH"}, "sk": {"S": "HEALTH"}})
+            TableName=load_settings().table_name, Key={"pk": {"S": "HEALTH"}, "sk": {"S": "HEALTH"}}
+        )
         answers = True
     except Exception as error:
         LOG.warning("health: DynamoDB did not answer: %s", type(error).__name__)
         answers = False
-    return json_response(200, {"status": "ok" if answers else "degraded",
-                               "version": VERSION, "dynamodb": answers})
+    return json_response(200, {"status": "ok" if answers else "degraded", "version": VERSION, "dynamodb": answers})
 
 
 @routes.public("GET", "/openapi.json")
@@ -63,5 +64,7 @@ def file_response(found, missing: str) -> Response:
 def docs_asset(asset):
     from chalicelib.api import docs_page as docs_files
 
-    return file_response(docs_files.asset(asset, current_request().headers.get("if-none-match")),
-                         "no such file of the documentation page")
+    return file_response(
+        docs_files.asset(asset, current_request().headers.get("if-none-match")),
+        "no such file of the documentation page",
+    )

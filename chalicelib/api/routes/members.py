@@ -1,4 +1,5 @@
 """Members: enrol, find, read, change, suspend, erase (contract §3, §10, §15)."""
+
 from __future__ import annotations
 
 from chalicelib import errors

@@ -1,5 +1,6 @@
 """Points: earn, activities, redeem, reversals, transfers, adjustments, history,
 vouchers (contract §4, §5)."""
+
 from __future__ import annotations
 
 from chalicelib.api import schemas
@@ -24,8 +25,14 @@ def redeem(actor, body, idem, member_id):
     return services().ledger.redeem(actor, idem, member_id, body)
 
 
-@routes.call("POST", "/members/{member_id}/transactions/{transaction_id}/reversal", "storefront",
-             model=schemas.Reversal, idempotent=True, optional_body=True)
+@routes.call(
+    "POST",
+    "/members/{member_id}/transactions/{transaction_id}/reversal",
+    "storefront",
+    model=schemas.Reversal,
+    idempotent=True,
+    optional_body=True,
+)
 def reversal(actor, body, idem, member_id, transaction_id):
     return services().ledger.reverse(actor, idem, member_id, transaction_id, body)
 

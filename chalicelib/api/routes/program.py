@@ -1,10 +1,12 @@
 """The program, its preview, rewards and the figures (contract §2, §5, §8, §16)."""
+
 from __future__ import annotations
 
 from chalicelib import errors
 from chalicelib.api import schemas
 from chalicelib.api.edge import Routes, page_params, query_params
-from chalicelib.api.program_preview import ProgramPreview, preview as preview_purchase
+from chalicelib.api.program_preview import ProgramPreview
+from chalicelib.api.program_preview import preview as preview_purchase
 from chalicelib.domain.program import Program
 from chalicelib.ledger.member_changes import Result
 from chalicelib.runtime import services

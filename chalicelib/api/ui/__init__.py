@@ -8,6 +8,7 @@ themselves are revalidated on every load. Every answer carries a
 Content-Security-Policy that allows scripts, styles and requests from this
 origin only (no inline script, no inline style attribute), and no framing.
 """
+
 from __future__ import annotations
 
 import functools
@@ -15,6 +16,7 @@ import html
 import pathlib
 import re
 from typing import Optional
+
 from chalicelib.api.static_files import static_answer
 
 ASSETS = pathlib.Path(__file__).resolve().parent / "assets"
@@ -24,27 +26,41 @@ TYPES = {
     ".txt": "text/plain; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-SECURITY = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 PAGES = {"console": "console.html", "widget": "widget.html"}
-SERVED = ("console.js", "widget.js", "common.js", "dangol.css", "uPlot.iife.min.js",
-          "uPlot.min.css", "uPlot.LICENSE.txt", "qrcode.js", "favicon.svg")
+SERVED = (
+    "console.js",
+    "widget.js",
+    "common.js",
+    "dangol.css",
+    "uPlot.iife.min.js",
+    "uPlot.min.css",
+    "uPlot.LICENSE.txt",
+    "qrcode.js",
+    "favicon.svg",
+)
 # what a widget token looks like (chalicelib/api/widget_tokens.py); anything else is not echoed
 TOKEN_SHAPE = re.compile(r"dgw_[A-Za-z0-9_-]{1,300}\.[A-Za-z0-9_-]{43}")
 TOKEN_SLOT = '<meta name="dangol-widget-token" content="">'
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read(name: str) -> str:
     return (ASSETS / name).read_text(encoding="utf-8")
 
 
 def page(name: str) -> tuple[dict, str]:
     """Headers and body of GET /console or GET /widget."""
-    return {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache",
-            **SECURITY}, _read(PAGES[name])
+    return {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache", **SECURITY}, _read(PAGES[name])
 
 
 def widget_with_token(form_body: bytes) -> tuple[dict, str]:

@@ -1,14 +1,16 @@
 """POST /members/{id}/adjustments (contract §4): an operator's credit or debit."""
+
 from __future__ import annotations
 
+from chalicelib.api import schemas
 from chalicelib.auth import Actor
 from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, Result, Unit
-from chalicelib.api import schemas
 from chalicelib.ledger.views import transaction_view
 
 
-def adjust(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
-           request: schemas.Adjustment) -> Result:
+def adjust(
+    changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Adjustment
+) -> Result:
     def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         if request.points > 0:

@@ -10,24 +10,27 @@ moves its count of available coupons and its version (so a change that read the
 profile before decides again); a use conditions it on the member not being
 suspended (a use decided before a suspension decides again).
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
 
+from chalicelib.api import schemas
 from chalicelib.auth import Actor
 from chalicelib.domain import coupons
-from chalicelib.errors import CouponNotForSaleError, CouponNotUsableError, NotFoundError
 from chalicelib.domain.member import Member
+from chalicelib.errors import CouponNotForSaleError, CouponNotUsableError, NotFoundError
 from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, Result, Unit
+from chalicelib.ledger.views import coupon_view, transaction_view
 from chalicelib.storage.repository import coupon_code_key, coupon_sk, profile_key
 from chalicelib.storage.store import STALE, encode_cursor, member_pk
-from chalicelib.api import schemas
-from chalicelib.ledger.views import coupon_view, transaction_view
 
 
-def issue(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
-          request: schemas.IssueCoupon) -> Result:
+def issue(
+    changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.IssueCoupon
+) -> Result:
     """An admin gives the coupon (`manual`); a storefront's member buys it with points."""
+
     def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         template = unit.template(request.template_id)
@@ -43,9 +46,16 @@ def issue(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id:
         cost = int(cost)
         _, ranges = member.wallet.debit(cost)
         coupon = unit.issue_coupon(member, template, "points")
-        tx = unit.record(member, "redeem", -cost, coupon_id=coupon["coupon_id"],
-                         drawn=[r.as_record() for r in ranges], restored=0,
-                         cash_value=0, reason="coupon")
+        tx = unit.record(
+            member,
+            "redeem",
+            -cost,
+            coupon_id=coupon["coupon_id"],
+            drawn=[r.as_record() for r in ranges],
+            restored=0,
+            cash_value=0,
+            reason="coupon",
+        )
         member.record_activity(unit.now_text)
         unit.notify(member, "points_redeemed", points=cost)
         return Result(201, {**coupon_view(coupon, unit.now_text), "transaction": transaction_view(tx)})
@@ -55,8 +65,11 @@ def issue(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id:
 
 def _coupon_of(found: Found, code_key: tuple[str, str], member: Member, code: str) -> dict:
     coupon = found.get(code_key)
-    if (coupon is None or coupon["member_id"] != member.member_id
-            or int(coupon.get("generation", 0)) != member.generation):
+    if (
+        coupon is None
+        or coupon["member_id"] != member.member_id
+        or int(coupon.get("generation", 0)) != member.generation
+    ):
         raise NotFoundError(f"coupon {code[:80]!r} not found")  # another member's code too
     return dict(coupon)
 
@@ -73,10 +86,15 @@ def _set_state(unit: Unit, coupon: dict, expected: str, values: dict[str, Any]) 
         expression += " REMOVE " + ", ".join(by_name[k] for k in removes)
     bound = {f":v{i}": v for i, v in enumerate(sets.values())}
     code_pk, code_sk = coupon_code_key(coupon["code"])
-    unit.commit.update({"pk": code_pk, "sk": code_sk}, expression, {**names, "#st": "status"},
-                       {**bound, ":expected": expected}, STALE, condition="#st = :expected")
-    unit.commit.update({"pk": member_pk(coupon["member_id"]), "sk": coupon["member_sk"]},
-                       expression, names, bound)
+    unit.commit.update(
+        {"pk": code_pk, "sk": code_sk},
+        expression,
+        {**names, "#st": "status"},
+        {**bound, ":expected": expected},
+        STALE,
+        condition="#st = :expected",
+    )
+    unit.commit.update({"pk": member_pk(coupon["member_id"]), "sk": coupon["member_sk"]}, expression, names, bound)
 
 
 def _count_move(unit: Unit, member_id: str, expires_at: str, by: int, unsuspended: bool = False) -> None:
@@ -94,13 +112,17 @@ def _count_move(unit: Unit, member_id: str, expires_at: str, by: int, unsuspende
         names["#sus"] = "suspension"
         values[":null"] = "NULL"
         condition += " AND (attribute_not_exists(#sus) OR attribute_type(#sus, :null))"
-    unit.commit.update({"pk": pk, "sk": sk},
-                       "SET #v = #v + :one, #open.#at = if_not_exists(#open.#at, :zero) + :by",
-                       names, values, STALE, condition=condition)
+    unit.commit.update(
+        {"pk": pk, "sk": sk},
+        "SET #v = #v + :one, #open.#at = if_not_exists(#open.#at, :zero) + :by",
+        names,
+        values,
+        STALE,
+        condition=condition,
+    )
 
 
-def use(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str,
-        request: schemas.UseCoupon) -> Result:
+def use(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str, request: schemas.UseCoupon) -> Result:
     code = code.strip().upper()
     code_key = coupon_code_key(code)
     member_id = request.member_id
@@ -113,8 +135,7 @@ def use(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str,
         if reason is not None:
             raise CouponNotUsableError(reason)
         discount = coupons.discount_amount(coupon["discount"], request.order_amount)
-        used = {"status": "used", "used_at": unit.now_text, "order_id": request.order_id,
-                "discount_amount": discount}
+        used = {"status": "used", "used_at": unit.now_text, "order_id": request.order_id, "discount_amount": discount}
         _set_state(unit, coupon, "available", used)
         _count_move(unit, member_id, coupon["expires_at"], -1, unsuspended=True)
         unit.stats["coupons_used"] += 1
@@ -124,8 +145,9 @@ def use(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str,
     return changes.change(actor, idem, [member_id], decide, extra=[code_key], subject=member_id, retier=False)
 
 
-def release(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str,
-            request: schemas.ReleaseCoupon) -> Result:
+def release(
+    changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str, request: schemas.ReleaseCoupon
+) -> Result:
     code = code.strip().upper()
     code_key = coupon_code_key(code)
     member_id = request.member_id
@@ -145,16 +167,18 @@ def release(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: st
     return changes.change(actor, idem, [member_id], decide, extra=[code_key], subject=member_id, retier=False)
 
 
-def member_coupons(changes: MemberChanges, member_id: str, status: Optional[str], limit: int,
-                   cursor: Optional[str], now_text: str) -> dict:
+def member_coupons(
+    changes: MemberChanges, member_id: str, status: Optional[str], limit: int, cursor: Optional[str], now_text: str
+) -> dict:
     """The member's coupons, newest first; with `status`, only those in it (pages
     are read until `limit` are found or the history ends)."""
     generation = changes.require_member(member_id)
     store = changes.store
     shown: list[dict] = []
     while True:
-        items, cursor = store.query_page(member_pk(member_id), coupon_sk(generation, ""),
-                                         limit, cursor, newest_first=True)
+        items, cursor = store.query_page(
+            member_pk(member_id), coupon_sk(generation, ""), limit, cursor, newest_first=True
+        )
         for item in items:
             view = coupon_view(item, now_text)
             if status is None or view["status"] == status:
@@ -165,7 +189,5 @@ def member_coupons(changes: MemberChanges, member_id: str, status: Optional[str]
     if len(shown) > limit:
         shown = shown[:limit]
         last = shown[-1]
-        cursor = encode_cursor({"pk": member_pk(member_id),
-                                "sk": coupon_sk(generation, last["coupon_id"])})
+        cursor = encode_cursor({"pk": member_pk(member_id), "sk": coupon_sk(generation, last["coupon_id"])})
     return {"items": shown, "next_cursor": cursor}
-

@@ -1,28 +1,27 @@
 """POST /members/{id}/earn and /activities (contract §4): points for a purchase
 or an activity, and a referred member's first-earn bonuses."""
+
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+from chalicelib.api import schemas
 from chalicelib.auth import Actor
 from chalicelib.domain.calendar import format_instant, local_date, parse_instant, quarter_of
 from chalicelib.domain.earning import PurchaseItem, earning_breakdown
-from chalicelib.errors import DuplicateActivityError, DuplicateOrderError, LimitExceededError, ValidationError
 from chalicelib.domain.member import Member
+from chalicelib.errors import DuplicateActivityError, DuplicateOrderError, LimitExceededError, ValidationError
 from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, NeedMembers, Result, Unit
+from chalicelib.ledger.views import transaction_view
 from chalicelib.storage.repository import activity_sk, order_sk, profile_key
 from chalicelib.storage.store import member_pk, refuse
-from chalicelib.api import schemas
-from chalicelib.ledger.views import transaction_view
 
 EARN_WINDOW = dt.timedelta(days=90)
 
 
-def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
-         request: schemas.Earn) -> Result:
-    duplicate = refuse(lambda: DuplicateOrderError(
-        f"order {request.order_id!r} already earned points for this member"))
+def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Earn) -> Result:
+    duplicate = refuse(lambda: DuplicateOrderError(f"order {request.order_id!r} already earned points for this member"))
 
     def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
@@ -40,8 +39,7 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
             if profile_key(member.referrer_id) not in found:
                 raise NeedMembers([member.referrer_id])
             candidate = members.get(member.referrer_id)
-            if (candidate is not None and not candidate.erased
-                    and candidate.generation == member.referrer_generation):
+            if candidate is not None and not candidate.erased and candidate.generation == member.referrer_generation:
                 referrer = candidate
         tier_before = member.tier
         items = [PurchaseItem(i.sku, i.category, i.amount) for i in request.items or []]
@@ -52,17 +50,24 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
         lifetime = program.lot_lifetime_days(tier_before)
         quarter = quarter_of(occurred, program.timezone)
         tx = unit.credit(
-            member, "earn", breakdown.total,
+            member,
+            "earn",
+            breakdown.total,
             expires_at=format_instant(occurred + dt.timedelta(days=lifetime)),
             order_id=request.order_id,
             breakdown=[line.as_dict() for line in breakdown.lines],
             amount=request.amount,
-            occurred_at=format_instant(occurred), quarter=quarter,
-            refunded_amount=0, clawed_back=0,
+            occurred_at=format_instant(occurred),
+            quarter=quarter,
+            refunded_amount=0,
+            clawed_back=0,
         )
         unit.commit.put_new(
-            {"pk": member_pk(member_id), "sk": order_sk(member.generation, request.order_id),
-             "transaction_id": tx["transaction_id"]},
+            {
+                "pk": member_pk(member_id),
+                "sk": order_sk(member.generation, request.order_id),
+                "transaction_id": tx["transaction_id"],
+            },
             duplicate,
         )
         member.add_spend(quarter, request.amount)
@@ -87,8 +92,7 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
 def count_month_earn(member: Member, month: str, unit: Unit) -> int:
     """§12: this earn counted in its calendar month; the count, itself included.
     Months more than four back are dropped (an earn lies at most 90 days back)."""
-    oldest = (local_date(unit.now - EARN_WINDOW - dt.timedelta(days=31), unit.program.timezone)
-              .isoformat()[:7])
+    oldest = local_date(unit.now - EARN_WINDOW - dt.timedelta(days=31), unit.program.timezone).isoformat()[:7]
     member.month_earns = {m: n for m, n in member.month_earns.items() if m >= oldest}
     member.month_earns[month] = member.month_earns.get(month, 0) + 1
     return int(member.month_earns[month])
@@ -98,8 +102,11 @@ def count_day_earn(member: Member, points: int, unit: Unit) -> None:
     """§15: the earn counted in the member's day (program timezone) of the request;
     beyond the program's limits it is refused and nothing changes."""
     today = local_date(unit.now, unit.program.timezone).isoformat()
-    day: dict[str, Any] = member.earn_day if member.earn_day and member.earn_day.get("day") == today else {
-        "day": today, "earns": 0, "points": 0}
+    day: dict[str, Any] = (
+        member.earn_day
+        if member.earn_day and member.earn_day.get("day") == today
+        else {"day": today, "earns": 0, "points": 0}
+    )
     day = {"day": today, "earns": day["earns"] + 1, "points": day["points"] + points}
     limits = unit.program.limits
     if limits.max_earns_per_day is not None and day["earns"] > limits.max_earns_per_day:
@@ -109,10 +116,12 @@ def count_day_earn(member: Member, points: int, unit: Unit) -> None:
     member.earn_day = day
 
 
-def activity(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
-             request: schemas.Activity) -> Result:
-    duplicate = refuse(lambda: DuplicateActivityError(
-        f"activity {request.type!r} {request.reference_id!r} was already rewarded"))
+def activity(
+    changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Activity
+) -> Result:
+    duplicate = refuse(
+        lambda: DuplicateActivityError(f"activity {request.type!r} {request.reference_id!r} was already rewarded")
+    )
 
     def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
@@ -120,14 +129,15 @@ def activity(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_
         points = unit.program.activities.get(request.type)
         if points is None:
             raise ValidationError(f"unknown activity type {request.type!r}")
-        tx = unit.credit(member, "activity", points, reason=request.type,
-                         reference_id=request.reference_id)
+        tx = unit.credit(member, "activity", points, reason=request.type, reference_id=request.reference_id)
         reference = activity_sk(member.generation, request.type, request.reference_id)
-        unit.commit.put_new({"pk": member_pk(member_id), "sk": reference,
-                             "transaction_id": tx["transaction_id"]}, duplicate)
+        unit.commit.put_new(
+            {"pk": member_pk(member_id), "sk": reference, "transaction_id": tx["transaction_id"]}, duplicate
+        )
         if points:
             unit.notify(member, "points_earned", points=points)
-        return Result(201, {**transaction_view(tx), "reference_id": request.reference_id,
-                            "activity_type": request.type})
+        return Result(
+            201, {**transaction_view(tx), "reference_id": request.reference_id, "activity_type": request.type}
+        )
 
     return changes.change(actor, idem, [member_id], decide, subject=member_id)

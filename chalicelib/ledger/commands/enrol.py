@@ -1,15 +1,16 @@
 """POST /members (contract §3): a new member, its signup bonus and welcome."""
+
 from __future__ import annotations
 
+from chalicelib.api import schemas
 from chalicelib.auth import Actor
 from chalicelib.domain.ids import new_id, referral_code
 from chalicelib.domain.member import Member
 from chalicelib.errors import MemberExistsError, ReferralNotAllowedError, ValidationError
-from chalicelib.storage.repository import key_of, phone_digits, profile_key, referral_key
 from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, NeedMembers, Result, Unit
-from chalicelib.storage.store import STALE, refuse
-from chalicelib.api import schemas
 from chalicelib.ledger.views import member_view
+from chalicelib.storage.repository import key_of, phone_digits, profile_key, referral_key
+from chalicelib.storage.store import STALE, refuse
 
 
 def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: schemas.CreateMember) -> Result:
@@ -37,11 +38,19 @@ def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: s
                 raise ReferralNotAllowedError("a member cannot be referred by a code of their own")
         code = referral_code()
         member = Member(
-            member_id=member_id, name=request.name, email=request.email,
-            phone=request.phone, birthday=request.birthday, referral_code=code,
-            created_at=unit.now_text, tier=unit.program.base_tier,
-            referrer_id=referrer_id, referral_pending=referrer_id is not None,
-            enrolment_key=idem.pk, ladder=unit.ladder, locale=request.locale,
+            member_id=member_id,
+            name=request.name,
+            email=request.email,
+            phone=request.phone,
+            birthday=request.birthday,
+            referral_code=code,
+            created_at=unit.now_text,
+            tier=unit.program.base_tier,
+            referrer_id=referrer_id,
+            referral_pending=referrer_id is not None,
+            enrolment_key=idem.pk,
+            ladder=unit.ladder,
+            locale=request.locale,
             referrer_generation=referrer_generation,
             # an id erased before is enrolled again as a new member: it replaces the
             # erased profile (conditioned on its version) and keeps apart from its items
@@ -55,16 +64,16 @@ def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: s
         unit.stats[f"tier:{member.tier}"] += 1
         unit.daily["members_joined"] += 1
         # a random code that happens to be taken: decide again with another one
-        unit.commit.put_new({**key_of(referral_key(code)), "member_id": member_id,
-                             "generation": member.generation}, STALE)
+        unit.commit.put_new(
+            {**key_of(referral_key(code)), "member_id": member_id, "generation": member.generation}, STALE
+        )
         if unit.program.signup_bonus:
             unit.credit(member, "bonus", unit.program.signup_bonus, reason="signup")
         unit.notify(member, "welcome")
         unit.auto_coupon(member, unit.program.auto_coupons.signup, "signup")
         return Result(201, member_view(unit.program, member, unit.now))
 
-    return changes.change(actor, idem, [member_id], decide, extra=[code_key] if code_given else [],
-                          subject=member_id)
+    return changes.change(actor, idem, [member_id], decide, extra=[code_key] if code_given else [], subject=member_id)
 
 
 def same_person(owner: Member, request: schemas.CreateMember) -> bool:

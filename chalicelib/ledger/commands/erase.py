@@ -18,13 +18,14 @@ transaction storing one is conditioned on the member's profile as read), so the
 Query of step 2 sees them all. When step 2 is interrupted, calling DELETE again
 finishes it (and answers 404: the member is gone).
 """
+
 from __future__ import annotations
 
 from chalicelib.auth import Actor
 from chalicelib.errors import ConcurrentUpdateError, NotFoundError
 from chalicelib.ledger.member_changes import Found, MemberChanges, Members, NeedItems, Result, Unit
 from chalicelib.storage.repository import IDEMPOTENCY_SK, REPLY_POINTER, key_of, referral_key
-from chalicelib.storage.store import Commit, CommitConflict, STALE, Store, member_pk
+from chalicelib.storage.store import STALE, Commit, CommitConflict, Store, member_pk
 
 # replies scrubbed per transaction: an Update of the record and a Delete of its pointer each
 REPLIES_PER_COMMIT = 40
@@ -52,8 +53,10 @@ def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
             # (Replies stored before pointers existed are found this way only.)
             unit.commit.update(
                 {"pk": reply_key[0], "sk": IDEMPOTENCY_SK},
-                "SET #b = :erased, #m = :m", {"#b": "body", "#m": "member_ids"},
-                {":erased": "null", ":m": [member_id]}, STALE,
+                "SET #b = :erased, #m = :m",
+                {"#b": "body", "#m": "member_ids"},
+                {":erased": "null", ":m": [member_id]},
+                STALE,
                 condition="attribute_exists(pk)",  # never a stub without its request
             )
         if member.referral_code:
@@ -79,7 +82,7 @@ def scrub_replies(store: Store, member_id: str) -> int:
     pointers = store.query_all(member_pk(member_id), REPLY_POINTER)
     scrubbed = 0
     for start in range(0, len(pointers), REPLIES_PER_COMMIT):
-        scrubbed += _scrub_some(store, pointers[start:start + REPLIES_PER_COMMIT])
+        scrubbed += _scrub_some(store, pointers[start : start + REPLIES_PER_COMMIT])
     return scrubbed
 
 
@@ -90,9 +93,14 @@ def _scrub_some(store: Store, pointers: list[dict]) -> int:
         commit = Commit(store.table)
         for pointer in pointers:
             if (pointer["reply_pk"], IDEMPOTENCY_SK) in records:
-                commit.update({"pk": pointer["reply_pk"], "sk": IDEMPOTENCY_SK}, "SET #b = :erased",
-                              {"#b": "body"}, {":erased": "null"}, STALE,
-                              condition="attribute_exists(pk)")
+                commit.update(
+                    {"pk": pointer["reply_pk"], "sk": IDEMPOTENCY_SK},
+                    "SET #b = :erased",
+                    {"#b": "body"},
+                    {":erased": "null"},
+                    STALE,
+                    condition="attribute_exists(pk)",
+                )
             commit.delete({"pk": pointer["pk"], "sk": pointer["sk"]})
         try:
             store.commit(commit)

@@ -1,22 +1,32 @@
 """POST /members/{id}/transactions/{tx}/reversal (contract §4, §5): a refund of
 an earn, or the cancellation of a redemption."""
+
 from __future__ import annotations
 
+from chalicelib.api import schemas
 from chalicelib.auth import Actor
 from chalicelib.domain.earning import clawback_due
 from chalicelib.domain.member import Member
 from chalicelib.domain.wallet import Piece, RunRange
 from chalicelib.errors import NotFoundError, ReversalNotAllowedError, ValidationError
-from chalicelib.ledger.member_changes import (Found, IdempotencyKey, MemberChanges, Members, NeedItems, NeedRanges,
-                                             Result, Unit)
+from chalicelib.ledger.member_changes import (
+    Found,
+    IdempotencyKey,
+    MemberChanges,
+    Members,
+    NeedItems,
+    NeedRanges,
+    Result,
+    Unit,
+)
+from chalicelib.ledger.views import transaction_view
 from chalicelib.storage.repository import key_of, reward_key, tx_sk, voucher_key
 from chalicelib.storage.store import STALE, member_pk
-from chalicelib.api import schemas
-from chalicelib.ledger.views import transaction_view
 
 
-def reverse(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str, tx_id: str,
-            request: schemas.Reversal) -> Result:
+def reverse(
+    changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str, tx_id: str, request: schemas.Reversal
+) -> Result:
     first_key = (member_pk(member_id), tx_sk(0, tx_id))
 
     def decide(unit: Unit, members: Members, found: Found) -> Result:
@@ -60,8 +70,10 @@ def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, fo
     lot_taken_now = next((t.taken_after for t in member.wallet.taken if lot and t.key == lot["key"]), lot_taken)
     unit.commit.update(
         {"pk": earn["pk"], "sk": earn["sk"]},
-        "SET #r = :r, #c = :c, #l = :l", {"#r": "refunded_amount", "#c": "clawed_back", "#l": "lot_taken"},
-        {":r": refunded + amount, ":c": clawed + due, ":l": lot_taken_now, ":was": refunded}, STALE,
+        "SET #r = :r, #c = :c, #l = :l",
+        {"#r": "refunded_amount", "#c": "clawed_back", "#l": "lot_taken"},
+        {":r": refunded + amount, ":c": clawed + due, ":l": lot_taken_now, ":was": refunded},
+        STALE,
         # the earn was read beside the profile, not with it: a refund committed in
         # between changes this, and the use case runs again on fresh data
         condition="#r = :was",
@@ -70,13 +82,19 @@ def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, fo
         member.spend[earn["quarter"]] = max(member.spend[earn["quarter"]] - amount, 0)
     unit.daily["purchase_amount"] -= amount  # §16: refunds net on the day they are recorded
     unit.retier(member)
-    tx = unit.record(member, "reversal", -taken, reversed_transaction_id=earn["transaction_id"],
-                     order_id=earn.get("order_id"), amount=amount, unrecovered_points=due - taken)
+    tx = unit.record(
+        member,
+        "reversal",
+        -taken,
+        reversed_transaction_id=earn["transaction_id"],
+        order_id=earn.get("order_id"),
+        amount=amount,
+        unrecovered_points=due - taken,
+    )
     return Result(201, {**transaction_view(tx), "unrecovered_points": due - taken, "tier": member.tier})
 
 
-def cancel_redemption(unit: Unit, member: Member, redeem: dict, request: schemas.Reversal,
-                      found: Found) -> Result:
+def cancel_redemption(unit: Unit, member: Member, redeem: dict, request: schemas.Reversal, found: Found) -> Result:
     if request.amount is not None:
         raise ValidationError("cancelling a redemption takes `points`, not `amount`")
     if redeem.get("coupon_id"):
@@ -96,18 +114,30 @@ def cancel_redemption(unit: Unit, member: Member, redeem: dict, request: schemas
     member.wallet.restore(ranges, found[pieces_key], restored, points)
     unit.commit.update(
         {"pk": redeem["pk"], "sk": redeem["sk"]},
-        "SET #r = :r", {"#r": "restored"}, {":r": restored + points, ":was": restored}, STALE,
+        "SET #r = :r",
+        {"#r": "restored"},
+        {":r": restored + points, ":was": restored},
+        STALE,
         condition="#r = :was",  # as for a refund: a cancel committed in between runs it again
     )
     if restored + points == redeemed and redeem.get("reward_id"):
         if redeem.get("reward_stocked"):
-            unit.commit.update(key_of(reward_key(redeem["reward_id"])), "ADD #s :one",
-                               {"#s": "stock"}, {":one": 1})
+            unit.commit.update(key_of(reward_key(redeem["reward_id"])), "ADD #s :one", {"#s": "stock"}, {":one": 1})
         if redeem.get("voucher_code"):
-            unit.commit.update(key_of(voucher_key(redeem["voucher_code"])),
-                               "SET #s = :void, #v = :at", {"#s": "status", "#v": "voided_at"},
-                               {":void": "void", ":at": unit.now_text, ":issued": "issued"}, STALE,
-                               condition="#s = :issued")
-    tx = unit.record(member, "reversal", points, reversed_transaction_id=redeem["transaction_id"],
-                     order_id=redeem.get("order_id"), reward_id=redeem.get("reward_id"))
+            unit.commit.update(
+                key_of(voucher_key(redeem["voucher_code"])),
+                "SET #s = :void, #v = :at",
+                {"#s": "status", "#v": "voided_at"},
+                {":void": "void", ":at": unit.now_text, ":issued": "issued"},
+                STALE,
+                condition="#s = :issued",
+            )
+    tx = unit.record(
+        member,
+        "reversal",
+        points,
+        reversed_transaction_id=redeem["transaction_id"],
+        order_id=redeem.get("order_id"),
+        reward_id=redeem.get("reward_id"),
+    )
     return Result(201, transaction_view(tx))

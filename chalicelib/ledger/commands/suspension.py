@@ -1,17 +1,19 @@
 """POST / DELETE /members/{id}/suspension (contract §15): an admin stops a
 member's points and coupon operations, with a reason, and lifts it again."""
+
 from __future__ import annotations
 
 from typing import Optional
 
+from chalicelib.api import schemas
 from chalicelib.auth import Actor
 from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, Result, Unit
-from chalicelib.api import schemas
 from chalicelib.ledger.views import member_view
 
 
-def suspend(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str,
-            request: schemas.Suspension) -> Result:
+def suspend(
+    changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Suspension
+) -> Result:
     def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         since = member.suspension["since"] if member.suspension else unit.now_text
@@ -42,6 +44,7 @@ def update_member(changes: MemberChanges, actor: Actor, member_id: str, request:
         member = changes.live(members, member_id)
         if "name" in given and given["name"] is None:
             from chalicelib.errors import ValidationError
+
             raise ValidationError("name: a member always has a name")
         for name, value in given.items():
             setattr(member, name, value)
