@@ -91,7 +91,7 @@ import types
 import zlib
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 TARGET_VERSION = "5.2.5"
 
@@ -172,8 +172,8 @@ def _targets() -> dict[str, Callable]:
         "DynamoType.__init__": DynamoType.__init__,
         "Queue.attributes": queue_attributes.fget,
         "Queue.messages": queue_messages.fget,
-        "Message.visible": Message.visible.fget,
-        "Message.delayed": Message.delayed.fget,
+        "Message.visible": cast(Any, Message.visible).fget,
+        "Message.delayed": cast(Any, Message.delayed).fget,
         "SQSBackend.send_message": _original.get("send_message", SQSBackend.send_message),
         "SQSBackend.get_queue_attributes": _original.get("get_queue_attributes", SQSBackend.get_queue_attributes),
         "SQSBackend.receive_message": SQSBackend.receive_message,
@@ -256,17 +256,17 @@ def apply() -> bool:
             item_new=Item.__dict__.get("__new__"),
             models=models,
         )
-        DynamoDBBackend.transact_write_items = _transact_write_items
-        DynamoDBBackend.update_item = _update_item
-        Table.query = _query
-        Table.all_items = _all_items
-        Table.put_item = _put_item
-        Item.__new__ = staticmethod(_item_new)
-        Queue.attributes = property(_queue_attributes)
-        Queue.messages = property(_queue_messages)
-        SQSBackend.send_message = _send_message
-        SQSBackend.get_queue_attributes = _get_queue_attributes
-        BaseJSONSerializer._serialize_type_structure = _json_structure
+        DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+        DynamoDBBackend.update_item = _update_item  # type: ignore[method-assign]
+        Table.query = _query  # type: ignore[method-assign]
+        Table.all_items = _all_items  # type: ignore[method-assign]
+        Table.put_item = _put_item  # type: ignore[method-assign]
+        Item.__new__ = staticmethod(_item_new)  # type: ignore[method-assign]
+        Queue.attributes = property(_queue_attributes)  # type: ignore[method-assign, assignment]
+        Queue.messages = property(_queue_messages)  # type: ignore[method-assign, assignment]
+        SQSBackend.send_message = _send_message  # type: ignore[method-assign]
+        SQSBackend.get_queue_attributes = _get_queue_attributes  # type: ignore[method-assign]
+        BaseJSONSerializer._serialize_type_structure = _json_structure  # type: ignore[method-assign]
         return True
 
 
@@ -281,16 +281,16 @@ def remove() -> None:
         from moto.dynamodb.models.table import Table
         from moto.sqs.models import Queue, SQSBackend
 
-        BaseJSONSerializer._serialize_type_structure = _original["json_structure"]
-        Queue.attributes = _original["queue_attributes"]
-        Queue.messages = _original["queue_messages"]
-        SQSBackend.send_message = _original["send_message"]
-        SQSBackend.get_queue_attributes = _original["get_queue_attributes"]
-        DynamoDBBackend.transact_write_items = _original["transact_write_items"]
-        DynamoDBBackend.update_item = _original["update_item"]
-        Table.query = _original["query"]
-        Table.all_items = _original["all_items"]
-        Table.put_item = _original["put_item"]
+        BaseJSONSerializer._serialize_type_structure = _original["json_structure"]  # type: ignore[method-assign]
+        Queue.attributes = _original["queue_attributes"]  # type: ignore[method-assign]
+        Queue.messages = _original["queue_messages"]  # type: ignore[method-assign]
+        SQSBackend.send_message = _original["send_message"]  # type: ignore[method-assign]
+        SQSBackend.get_queue_attributes = _original["get_queue_attributes"]  # type: ignore[method-assign]
+        DynamoDBBackend.transact_write_items = _original["transact_write_items"]  # type: ignore[method-assign]
+        DynamoDBBackend.update_item = _original["update_item"]  # type: ignore[method-assign]
+        Table.query = _original["query"]  # type: ignore[method-assign]
+        Table.all_items = _original["all_items"]  # type: ignore[method-assign]
+        Table.put_item = _original["put_item"]  # type: ignore[method-assign]
         global _compaction
         _compaction = False
         _dirty.clear()
@@ -302,7 +302,7 @@ def remove() -> None:
         if _original["item_new"] is None:
             del Item.__new__
         else:
-            Item.__new__ = _original["item_new"]
+            Item.__new__ = _original["item_new"]  # type: ignore[method-assign]
         _original.clear()
 
 
@@ -574,11 +574,15 @@ class Chunks:
         for n, blob in enumerate(self.blobs):
             entry = self.hot.get(n)
             if entry is None:
-                los.append(self.los[n]), blobs.append(blob), counts.append(self.counts[n])
+                los.append(self.los[n])
+                blobs.append(blob)
+                counts.append(self.counts[n])
                 continue
             current = self.owner._flatten(hash_key, entry[0])
             if current == entry[1] and blob[0] == newest:
-                los.append(self.los[n]), blobs.append(blob), counts.append(self.counts[n])
+                los.append(self.los[n])
+                blobs.append(blob)
+                counts.append(self.counts[n])
             elif current:
                 pieces = self._pieces(current, learn)
                 los += pieces[0]
@@ -612,7 +616,7 @@ class Partitions:
 
     def __init__(self, hash_attr: str, range_attr: str | None):
         self.hash_attr, self.range_attr = hash_attr, range_attr
-        self.cold: dict[str, bytes] = {}
+        self.cold: dict[str, bytes | Chunks] = {}
         self.hot: dict[Any, list] = {}
         self.zdicts: list[bytes] = [b""]
         self.packs = 0
@@ -716,7 +720,7 @@ class Partitions:
 
         out = {}
         for range_pair, flat in plain:
-            item = Item.__new__(Item)
+            item = cast(Item, Item.__new__(Item))
             item.hash_key = hash_key
             item.range_key = _dynamo(range_pair) if range_pair is not None else None
             attrs = LimitedSizeDict.__new__(LimitedSizeDict)
@@ -817,7 +821,7 @@ class Partitions:
         """moto's own defaultdict(dict) with every partition unpacked."""
         from collections import defaultdict
 
-        out = defaultdict(dict)
+        out: defaultdict[Any, Any] = defaultdict(dict)
         for hash_key, partition in self.items():
             out[hash_key] = dict(partition.items()) if isinstance(partition, Chunks) else partition
         return out
@@ -1335,7 +1339,7 @@ def _get_queue_attributes(self, queue_name: str, attribute_names: list[str]) -> 
 # AttributeValue's members in the order of botocore's model (moto writes them so)
 ATTRIBUTE_VALUE_MEMBERS = ("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL")
 _WIRE_MEMBERS = frozenset({"S", "N", "SS", "NS", "M", "L", "NULL", "BOOL"})
-_EMPTY = [None, {}, []]  # what moto's string serializer passes through unchanged
+_EMPTY: list[Any] = [None, {}, []]  # what moto's string serializer passes through unchanged
 
 
 class _MotoPath(Exception):
