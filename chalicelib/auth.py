@@ -138,9 +138,10 @@ class ApiKeys:
             raise ValueError(f"role must be one of {ROLES}")
         secret = new_secret()
         digest = key_hash(secret)
+        key_id = digest[:16]
         item = {
             **key_of(api_key_key(digest)),
-            "key_id": digest[:16],
+            "key_id": key_id,
             "name": name,
             "role": role,
             "created_at": format_instant(clock.now()),
@@ -148,9 +149,7 @@ class ApiKeys:
         }
         commit = Commit(self.store.table)
         commit.put_new(item, STALE)
-        commit.put_new(
-            {"pk": LISTING, "sk": api_key_listing_sk(item["key_id"]), "key_id": item["key_id"], "digest": digest}, STALE
-        )
+        commit.put_new({"pk": LISTING, "sk": api_key_listing_sk(key_id), "key_id": key_id, "digest": digest}, STALE)
         if role == "admin":
             commit.add_counters({"pk": LISTING, "sk": ADMIN_COUNTER}, {"live": 1})
         self.store.commit(commit)

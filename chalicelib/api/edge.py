@@ -14,7 +14,7 @@ import re
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 import pydantic
@@ -61,7 +61,7 @@ STATUS = {
     errors.ThrottledError: 503,
     LastAdminKeyError: 422,
 }
-JSON = {"Content-Type": "application/json; charset=utf-8"}
+JSON: dict[str, str | list[str]] = {"Content-Type": "application/json; charset=utf-8"}
 # Bodies are read as JSON whatever Content-Type says, so that a request without
 # a key gets 401 in the contract's error shape rather than Chalice's 415.
 ANY_CONTENT_TYPE = ["*/*"]
@@ -73,7 +73,7 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 
 def json_response(status: int, body: Any) -> Response:
-    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=JSON)
+    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=dict(JSON))
 
 
 def describe(error: pydantic.ValidationError) -> str:
@@ -107,7 +107,12 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     result = dict(pairs)
     if len(result) != len(pairs):
         seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        twice = ""
+        for key, _ in pairs:
+            if key in seen:
+                twice = key
+                break
+            seen.add(key)
         raise DuplicateKeyError(f"the body has the key {twice[:80]!r} more than once")
     return result
 
@@ -120,7 +125,7 @@ def parse(model: type[pydantic.BaseModel], body: Any) -> Any:
 
 
 def page_params() -> tuple[int, Optional[str]]:
-    query = current_request().query_params or {}
+    query: Mapping[str, str] = current_request().query_params or {}
     limit_text = query.get("limit", "20")
     if not LIMIT.fullmatch(limit_text) or not 1 <= int(limit_text) <= 100:
         raise errors.ValidationError("limit must be an integer from 1 to 100")
@@ -152,6 +157,22 @@ def require_known_shape(params: dict[str, str]) -> None:
         shape = PATH_ID_SHAPES.get(name)
         if shape is not None and not shape.fullmatch(value):
             raise errors.NotFoundError(f"{name.replace('_', ' ')} {value[:80]!r} not found")
+
+
+def declare(
+    run: Callable,
+    role: Optional[str],
+    body: Optional[type] = None,
+    idempotent: bool = False,
+    optional_body: bool = False,
+) -> None:
+    """What the OpenAPI table must say of this route (tests/integration/test_openapi.py)."""
+    run.declared = {  # type: ignore[attr-defined]
+        "role": role,
+        "body": body,
+        "idempotent": idempotent,
+        "optional_body": optional_body,
+    }
 
 
 class Routes:
@@ -225,7 +246,7 @@ def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False, 
                     args["body"] = parse(model, body)
                     if idempotent:
                         args["idem"] = IdempotencyKey.for_request(
-                            actor.key_id,
+                            actor.key_id or "",  # an API key always has one (only jobs have none)
                             request.headers.get("idempotency-key"),
                             request.method,
                             request.context.get("resourcePath", ""),
@@ -241,7 +262,7 @@ def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False, 
             return json_response(200, result)
 
         # what the OpenAPI table must say of this route (tests/integration/test_openapi.py)
-        run.declared = {"role": role, "body": model, "idempotent": idempotent, "optional_body": optional_body}
+        declare(run, role=role, body=model, idempotent=idempotent, optional_body=optional_body)
         return run
 
     return wrap
@@ -386,7 +407,7 @@ def public(handler: Callable) -> Callable:
         except Exception as error:
             return internal_error(error)
 
-    run.declared = {"role": None, "body": None, "idempotent": False, "optional_body": False}
+    declare(run, role=None)
     return run
 
 
@@ -424,7 +445,7 @@ def widget(handler: Callable) -> Callable:
         except Exception as error:
             return error_answer(error)
 
-    run.declared = {"role": "widget", "body": None, "idempotent": False, "optional_body": False}
+    declare(run, role="widget")
     return run
 
 

@@ -8,7 +8,8 @@ import functools
 import re
 from typing import Any, Optional
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalicelib.api import schemas
 from chalicelib.api.operations import OPERATIONS, Operation
@@ -44,7 +45,9 @@ INTERNAL_ERROR's message carries a correlation id to quote to the operator.
 
 @functools.lru_cache(maxsize=1)
 def _base() -> dict:
-    models = [(op.body, "validation") for op in OPERATIONS if op.body is not None]
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (op.body, "validation") for op in OPERATIONS if op.body is not None
+    ]
     models += [(op.answer, "serialization") for op in OPERATIONS if op.answer is not None]
     from chalicelib.api.responses import Error
 

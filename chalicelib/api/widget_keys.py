@@ -61,13 +61,16 @@ class SigningKeys:
     def current(self) -> SigningKey:
         """The key new tokens are signed with."""
         self._fresh()
+        if self._current is None:
+            raise RuntimeError(f"the widget signing key secret {self.secret_id!r} has no current version")
         return self._current
 
     def for_kid(self, kid: str) -> Optional[SigningKey]:
         """The current or previous key named `kid`; None for any other."""
         self._fresh()
         key = self._by_kid.get(kid)
-        if key is None and self.monotonic() - self._read_at >= self.refresh_seconds:
+        read_at = self._read_at if self._read_at is not None else float("-inf")
+        if key is None and self.monotonic() - read_at >= self.refresh_seconds:
             self._read()  # rotated since this container read the keys?
             key = self._by_kid.get(kid)
         return key

@@ -85,6 +85,8 @@ class WidgetTokens:
         payload, _, signature = token[len(PREFIX) :].partition(".")
         try:
             claims = json.loads(_unb64(payload)) if payload else None
+            if not isinstance(claims, dict):
+                raise ValueError("the claims are not an object")
             kid = claims["k"]
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise UnauthorizedError("the widget token is not valid") from None

@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import bisect
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Protocol
 
 from chalicelib.errors import InsufficientPointsError, LedgerInvariantError
 
@@ -586,3 +587,19 @@ def _soonest(run: Run) -> str:
     if run.head is not None:
         return key_expires(run.head)
     return key_expires(run.floor) if run.floor else "0000-00-00T00:00:00Z"
+
+
+class ExpiringPoints(Protocol):
+    @property
+    def expires_at(self) -> str: ...
+
+    @property
+    def points(self) -> int: ...
+
+
+def merge_by_expiry(draws: Iterable[ExpiringPoints]) -> list[tuple[str, int]]:
+    """(expires_at, points) per distinct expiry, soonest first."""
+    merged: dict[str, int] = {}
+    for draw in draws:
+        merged[draw.expires_at] = merged.get(draw.expires_at, 0) + draw.points
+    return sorted(merged.items())

@@ -10,7 +10,7 @@ import logging
 
 from chalicelib import telemetry
 from chalicelib.jobs.pipeline import Task
-from chalicelib.notifications.delivery import PassingDeliveryError
+from chalicelib.notifications.delivery import PassingDeliveryError, QueuePublisher
 from chalicelib.runtime import services
 from chalicelib.settings import load as load_settings
 
@@ -95,9 +95,11 @@ def send_notifications(event) -> dict:
 def retry_later(record, seconds: int) -> None:
     """Back off: the message comes back after `seconds` instead of the queue's timeout."""
     try:
-        sqs = services().ledger.publisher.sqs
-        sqs.change_message_visibility(
-            QueueUrl=services().ledger.publisher.url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+        publisher = services().ledger.publisher
+        if not isinstance(publisher, QueuePublisher):
+            raise RuntimeError("notifications are not published to a queue here")
+        publisher.sqs.change_message_visibility(
+            QueueUrl=publisher.url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
         )
     except Exception as error:
         LOG.warning("could not delay a notification message (%s)", type(error).__name__)

@@ -708,7 +708,7 @@ def test_a_job_run_finishes_on_the_serial_server_when_compacted():
     the serial server as the local service runs it: patched and compacted."""
     import datetime as dt
 
-    from chalicelib.job_pipeline import RunBook
+    from chalicelib.jobs.pipeline import RunBook
     from devtools.serial_moto import SerialMotoServer
 
     with moto_as("compact"):

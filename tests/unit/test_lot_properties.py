@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from chalicelib.domain.lots import LotBook
 from chalicelib.errors import InsufficientPointsError
+from tests.unit.lot_book import LotBook
 
 # a handful of expiries so that ties (equal expires_at) are common
 EXPIRIES = [f"2027-0{m}-01T00:00:00Z" for m in range(1, 8)]

@@ -6,8 +6,9 @@ import copy
 
 import pytest
 
-from chalicelib.domain.lots import Lot, LotBook, LotDraw, merge_by_expiry, plan_restoration
+from chalicelib.domain.wallet import merge_by_expiry
 from chalicelib.errors import InsufficientPointsError, LedgerInvariantError
+from tests.unit.lot_book import Lot, LotBook, LotDraw, plan_restoration
 
 JAN = "2027-01-31T00:00:00Z"
 FEB = "2027-02-28T00:00:00Z"

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.calendar import format_instant
-from chalicelib.domain.lots import LotBook, plan_restoration
 from chalicelib.domain.wallet import NeedLots, Page, Piece, Run, Wallet, key_lot, lot_key
 from chalicelib.errors import InsufficientPointsError
+from tests.unit.lot_book import LotBook, plan_restoration
 
 START = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
 

@@ -36,7 +36,8 @@ def widget_page():
 def widget_page_with_token():
     from chalicelib.api import ui
 
-    return html_page(*ui.widget_with_token(current_request().raw_body or b""))
+    body = current_request().raw_body or b""
+    return html_page(*ui.widget_with_token(body.encode() if isinstance(body, str) else body))
 
 
 @routes.public("GET", "/ui/{asset}")

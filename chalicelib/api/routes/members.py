@@ -25,7 +25,8 @@ def find_members(actor):
         raise errors.ValidationError("give exactly one of phone, email, tier or segment")
     if ("tier" in criteria or "segment" in criteria) and actor.role != "admin":
         raise errors.ForbiddenError("finding members by tier or segment needs an admin key")
-    return services().ledger.find_members(*page_params(), **criteria)
+    limit, cursor = page_params()
+    return services().ledger.find_members(limit, cursor, **criteria)
 
 
 @routes.call("GET", "/members/{member_id}", "storefront")

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from chalicelib.api import schemas
 from chalicelib.auth import Actor
-from chalicelib.domain.lots import merge_by_expiry  # any draws with expires_at and points
-from chalicelib.domain.wallet import lot_key
+from chalicelib.domain.wallet import lot_key, merge_by_expiry
 from chalicelib.errors import TransferNotAllowedError
 from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, Result, Unit
 from chalicelib.ledger.views import transaction_view

@@ -1,4 +1,8 @@
-"""Point lots: every credit is a lot with an expiry; debits consume lots.
+"""A reference model of contract §4, every lot in memory (`LotBook`), for the unit and property
+tests: the ledger itself keeps runs of lot items (chalicelib/domain/wallet.py) and is checked
+against this model.
+
+Point lots: every credit is a lot with an expiry; debits consume lots.
 
 Debits take lots soonest-expiring first, equal expiries oldest first. A
 member's balance always equals the sum of its lots' remaining points, and
@@ -176,11 +180,3 @@ def plan_restoration(consumed: Iterable[dict], points: int) -> Restoration:
     if left:
         raise LedgerInvariantError("more points restored than were redeemed")
     return Restoration(tuple(draws), tuple(entries))
-
-
-def merge_by_expiry(draws: Iterable[LotDraw]) -> list[tuple[str, int]]:
-    """(expires_at, points) per distinct expiry, soonest first."""
-    merged: dict[str, int] = {}
-    for draw in draws:
-        merged[draw.expires_at] = merged.get(draw.expires_at, 0) + draw.points
-    return sorted(merged.items())
