@@ -153,6 +153,19 @@ def test_a_throttled_read_answers_503_with_retry_after(demo, waits, code):
     assert demo.get("/members/m").status == 200
 
 
+def test_retry_after_stays_on_the_throttled_answer_and_no_other(demo, waits):
+    """Each answer has headers of its own: the 503's Retry-After (and a correlation id) never
+    leaks into the answers that follow it."""
+    demo.member("m")
+    with failing("BatchGetItem", aws_error("BatchGetItem", "ThrottlingException")):
+        assert_throttled(*call(demo, "GET", "/members/m"))
+    first = call(demo, "GET", "/members/m")
+    second = call(demo, "GET", "/members/m")
+    assert first[0] == second[0] == 200
+    assert "Retry-After" not in first[2] and "Retry-After" not in second[2]
+    assert first[2]["X-Correlation-Id"] != second[2]["X-Correlation-Id"]
+
+
 @pytest.mark.parametrize(
     "operation, method, path, body, key",
     [
