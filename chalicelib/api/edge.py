@@ -24,7 +24,7 @@ from chalice.app import Request
 from chalicelib import errors, telemetry
 from chalicelib.api import schemas
 from chalicelib.auth import LastAdminKeyError
-from chalicelib.ledger.member_changes import IdempotencyKey, Result
+from chalicelib.ledger.member_changes import IdempotencyKey, Outcome, Result
 from chalicelib.runtime import services
 
 LOG = logging.getLogger("dangol")  # the Chalice app's logger (app_name "dangol")
@@ -61,6 +61,7 @@ STATUS = {
     errors.ThrottledError: 503,
     LastAdminKeyError: 422,
 }
+HTTP_STATUS = {Outcome.CREATED: 201, Outcome.DONE: 200, Outcome.REMOVED: 204}  # what a command did, as HTTP
 JSON: dict[str, str | list[str]] = {"Content-Type": "application/json; charset=utf-8"}
 # Bodies are read as JSON whatever Content-Type says, so that a request without
 # a key gets 401 in the contract's error shape rather than Chalice's 415.
@@ -256,9 +257,10 @@ def endpoint(role: str, model: Optional[type] = None, idempotent: bool = False, 
             except Exception as error:
                 return error_answer(error)
             if isinstance(result, Result):
-                if result.status == 204:
+                status = HTTP_STATUS[result.outcome]
+                if status == 204:
                     return Response(body="", status_code=204)
-                return json_response(result.status, result.body)
+                return json_response(status, result.body)
             return json_response(200, result)
 
         # what the OpenAPI table must say of this route (tests/integration/test_openapi.py)

@@ -94,14 +94,14 @@ class JobSteps:
     def expire_member(self, member_id: str, params: dict) -> bool:
         def decide(unit: Unit, member, found) -> Result:
             if member is None or member.erased:
-                return Result(200, 0)
+                return Result.done(0)
             points = member.wallet.expire_due(unit.now_text)
             if points:
                 unit.record(member, "expire", -points, reason="expiry")
                 unit.notify(member, "points_expired", points=points)
             elif member.wallet.next_expiry() != (found.get(profile_key(member_id)) or {}).get("next_expiry"):
                 unit.touch(member)  # nothing was due yet: its next expiry moves on (a head not known before)
-            return Result(200, points)
+            return Result.done(points)
 
         return self._apply(member_id, decide)
 
@@ -118,20 +118,20 @@ class JobSteps:
 
         def decide(unit: Unit, member, found) -> Result:
             if member is None or member.erased:
-                return Result(200, 0)
+                return Result.done(0)
             # read ahead: the key of a first enrolment (the conditional put covers the others)
             if member.generation == 0 and warned_key() in found:
-                return Result(200, 0)
+                return Result.done(0)
             lots = member.wallet.expiring(unit.now_text, horizon)
             if not lots:
-                return Result(200, 0)
+                return Result.done(0)
             # the conditional put still guards against a concurrent run of the job
             pk, sk = warned_key(member.generation)
             unit.commit.put_new({"pk": pk, "sk": sk, "expires_at": keep_until}, once)
             unit.notify(
                 member, "points_expiring", points=sum(points for _, points in lots), expires_by=key_expires(lots[-1][0])
             )
-            return Result(200, 1)
+            return Result.done(1)
 
         return self._apply(member_id, decide, extra=[warned_key()])
 
@@ -143,7 +143,7 @@ class JobSteps:
 
         def decide(unit: Unit, member, found) -> Result:
             if member is None or member.erased or member.last_birthday_year == year or member.created_at >= enrolled_by:
-                return Result(200, 0)
+                return Result.done(0)
             points = unit.program.birthday_bonus
             given = 0
             if points > 0:
@@ -153,10 +153,10 @@ class JobSteps:
             if unit.auto_coupon(member, unit.program.auto_coupons.birthday, "birthday") is not None:
                 given += 1
             if not given:
-                return Result(200, 0)
+                return Result.done(0)
             member.last_birthday_year = year
             unit.touch(member)
-            return Result(200, given)
+            return Result.done(given)
 
         return self._apply(member_id, decide)
 
@@ -167,7 +167,7 @@ class JobSteps:
 
         def decide(unit: Unit, member, found) -> Result:
             if member is None or member.erased or member.statement_month == month or member.created_at >= month_start:
-                return Result(200, 0)
+                return Result.done(0)
             view = member_view(unit.program, member, unit.now)  # may ask for lots (NeedLots)
             member.statement_month = month
             unit.touch(member)
@@ -180,7 +180,7 @@ class JobSteps:
                 next_tier=view["next_tier"],
                 expiring=view["expiring"],
             )
-            return Result(200, 1)
+            return Result.done(1)
 
         return self._apply(member_id, decide)
 
@@ -191,11 +191,11 @@ class JobSteps:
         def decide(unit: Unit, member, found) -> Result:
             dormancy = unit.program.dormancy
             if member is None or member.erased or dormancy is None:
-                return Result(200, 0)
+                return Result.done(0)
             active_since = member.active_since
             dormant_from = parse_instant(active_since) + dt.timedelta(days=dormancy.after_days)
             if unit.now < dormant_from or member.won_back_for == active_since:
-                return Result(200, 0)  # active since it was planned, or this spell is won back
+                return Result.done(0)  # active since it was planned, or this spell is won back
             member.won_back_for = active_since
             member.dormant_since = format_instant(dormant_from)
             unit.touch(member)
@@ -207,7 +207,7 @@ class JobSteps:
                 dormant_since=member.dormant_since,
                 coupon=coupon["name"] if coupon else None,
             )
-            return Result(200, 1)
+            return Result.done(1)
 
         return self._apply(member_id, decide)
 
@@ -218,9 +218,9 @@ class JobSteps:
 
         def decide(unit: Unit, member, found) -> Result:
             if member is None or member.erased:
-                return Result(200, 0)
+                return Result.done(0)
             stored = found.get(profile_key(member_id)) or {}
-            return Result(200, int(member.tier != stored.get("tier")))
+            return Result.done(int(member.tier != stored.get("tier")))
 
         return self._apply(member_id, decide)
 

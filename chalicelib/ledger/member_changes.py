@@ -30,6 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Optional
 
 from chalicelib import clock
@@ -112,10 +113,34 @@ Members = dict[str, Member]  # the members a decision is given, by id
 Found = dict[Any, Any]  # every item read, by key (None: read, absent); ranges pieces by NeedRanges key
 
 
-@dataclass
+class Outcome(StrEnum):
+    """What a command did; the HTTP edge chooses the status (chalicelib/api/edge.py)."""
+
+    CREATED = "created"  # something new was recorded: a member, a transaction, a coupon ...
+    DONE = "done"  # a change of something that was there (a suspension, a release)
+    REMOVED = "removed"  # it is gone (an erasure)
+
+
+# stored replies written before outcomes replaced statuses (kept 48 h): status -> outcome
+LEGACY_STATUS = {201: Outcome.CREATED, 200: Outcome.DONE, 204: Outcome.REMOVED}
+
+
+@dataclass(frozen=True)
 class Result:
-    status: int
+    outcome: Outcome
     body: Any
+
+    @classmethod
+    def created(cls, body: Any) -> Result:
+        return cls(Outcome.CREATED, body)
+
+    @classmethod
+    def done(cls, body: Any) -> Result:
+        return cls(Outcome.DONE, body)
+
+    @classmethod
+    def removed(cls) -> Result:
+        return cls(Outcome.REMOVED, None)
 
 
 @dataclass(frozen=True)
@@ -654,7 +679,7 @@ class MemberChanges:
             "pk": idem.pk,
             "sk": IDEMPOTENCY_SK,
             "request_hash": idem.request_hash,
-            "status": result.status,
+            "outcome": result.outcome.value,
             "body": json.dumps(result.body, ensure_ascii=False),
             # the members the response shows: a replay answers 404 once one is erased
             "member_ids": subjects,
@@ -709,7 +734,8 @@ class MemberChanges:
         if stored["request_hash"] != idem.request_hash:
             raise IdempotencyKeyReusedError("this Idempotency-Key was used with a different request")
         self._require_shown_members(stored, records or {})
-        return Result(int(stored["status"]), json.loads(stored["body"]))
+        outcome = Outcome(stored["outcome"]) if "outcome" in stored else LEGACY_STATUS[int(stored["status"])]
+        return Result(outcome, json.loads(stored["body"]))
 
     def _require_shown_members(self, stored: dict, records: dict[str, dict]) -> None:
         """A stored reply answers only while every member it shows is the same live

@@ -13,6 +13,7 @@ from chalicelib.errors import (
     NotFoundError,
     ValidationError,
 )
+from chalicelib.ledger.member_changes import Outcome
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def member(shop):
 
 def test_earn_credits_the_base_line_and_keeps_the_tier(shop, member):
     result = shop.earn(member, "o1", 50_000)
-    assert result.status == 201
+    assert result.outcome is Outcome.CREATED
     body = result.body
     assert (body["type"], body["points"], body["balance_after"], body["tier"]) == ("earn", 500, 1500, "basic")
     assert body["breakdown"] == [{"rule": "base", "points": 500}]
@@ -97,7 +98,7 @@ def test_an_earn_replayed_answers_the_same_and_credits_once(shop, member):
     first = shop.earn(member, "o1", 10_000, key="k")
     before = shop.snapshot()
     again = shop.earn(member, "o1", 10_000, key="k")
-    assert (again.status, again.body) == (first.status, first.body)
+    assert (again.outcome, again.body) == (first.outcome, first.body)
     assert shop.snapshot() == before
     with pytest.raises(IdempotencyKeyReusedError):
         shop.earn(member, "o1", 20_000, key="k")

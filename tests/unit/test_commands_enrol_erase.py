@@ -11,11 +11,12 @@ from chalicelib.errors import (
     ReferralNotAllowedError,
     ValidationError,
 )
+from chalicelib.ledger.member_changes import Outcome
 
 
 def test_enrol_grants_the_signup_bonus_and_welcomes(shop):
     result = shop.enrol("m1", email="Kim@Example.com")
-    assert result.status == 201
+    assert result.outcome is Outcome.CREATED
     assert result.body["member_id"] == "m1"
     assert result.body["balance"] == 1000
     assert result.body["lifetime_points"] == 1000
@@ -50,7 +51,7 @@ def test_enrol_replay_answers_the_first_response_and_creates_nothing(shop):
     first = shop.enrol("m1", key="same")
     before = shop.snapshot()
     again = shop.enrol("m1", key="same")
-    assert (again.status, again.body) == (first.status, first.body)
+    assert (again.outcome, again.body) == (first.outcome, first.body)
     assert shop.snapshot() == before
 
 

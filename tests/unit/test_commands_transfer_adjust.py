@@ -12,6 +12,7 @@ from chalicelib.errors import (
     TransferNotAllowedError,
     ValidationError,
 )
+from chalicelib.ledger.member_changes import Outcome
 
 from .memory_shop import ADMIN
 
@@ -114,7 +115,7 @@ def test_suspension_stops_points_operations_until_lifted(shop, clock, pair):
     assert shop.adjust("giver", 50).body["balance_after"] == 2050  # adjustments go on
     assert shop.lift("giver").body["suspension"] is None
     assert shop.lift("giver").body["suspension"] is None  # lifting again is no change
-    assert shop.earn("giver", "o2", 1_000).status == 201
+    assert shop.earn("giver", "o2", 1_000).outcome is Outcome.CREATED
     with pytest.raises(NotFoundError):
         shop.suspend("nobody")
 

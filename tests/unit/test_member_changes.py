@@ -20,10 +20,11 @@ from chalicelib.errors import (
     OutOfStockError,
     ReversalNotAllowedError,
 )
+from chalicelib.ledger.member_changes import Outcome
 from devtools.memory_ledger import memory_ledger, memory_settings
 from devtools.memory_store import contention
 
-from .memory_shop import ADMIN, Shop
+from .memory_shop import ADMIN, STOREFRONT, Shop
 
 
 def interleave(shop: Shop, other, when=lambda actions: True):
@@ -81,7 +82,7 @@ def test_a_change_committed_in_between_makes_the_loop_decide_again(shop, member)
 def test_two_requests_with_one_key_answer_the_same_and_credit_once(shop, member):
     inner = interleave(shop, lambda: shop.earn(member, "o1", 50_000, key="k"), when=writes("ORDER#"))
     outer = shop.earn(member, "o1", 50_000, key="k")
-    assert (outer.status, outer.body) == (inner[1].status, inner[1].body)  # the stored answer, no 409
+    assert (outer.outcome, outer.body) == (inner[1].outcome, inner[1].body)  # the stored answer, no 409
     assert [t["type"] for t in shop.history(member)] == ["bonus", "earn"]
     assert shop.balance(member) == 1500
 
@@ -225,3 +226,19 @@ def test_an_enrolment_reply_expiring_during_an_erasure_leaves_no_stub(shop):
     interleave(shop, expire_reply)
     shop.erase("m1")
     assert shop.store.items("IDEMPOTENCY#") == []
+
+
+def test_a_replay_answers_with_the_outcome_it_stored_and_reads_replies_stored_as_statuses(shop, member):
+    """Commands say what they did (created, done, removed); the edge picks the HTTP status. A
+    reply stored before outcomes replaced statuses (kept 48 h) replays as the same outcome."""
+    from chalicelib.storage.repository import IDEMPOTENCY_SK, idempotency_pk
+
+    first = shop.earn(member, "o1", 50_000, key="k")
+    assert first.outcome is Outcome.CREATED
+    pk = idempotency_pk(STOREFRONT.key_id, "k")
+    stored = shop.store.get(pk, IDEMPOTENCY_SK)
+    assert stored["outcome"] == "created" and "status" not in stored
+    legacy = {k: v for k, v in stored.items() if k != "outcome"}
+    shop.store.replace({**legacy, "status": 201})
+    again = shop.earn(member, "o1", 50_000, key="k")
+    assert (again.outcome, again.body) == (Outcome.CREATED, first.body)

@@ -22,7 +22,7 @@ def list_api_keys(actor):
 @routes.call("POST", "/api-keys", "admin", model=NewApiKey)
 def create_api_key(actor, body: NewApiKey):
     secret, key = services().keys.issue(body.role, body.name)
-    return Result(201, {**key, "secret": secret})  # the only time the secret is shown
+    return Result.created({**key, "secret": secret})  # the only time the secret is shown
 
 
 @routes.call("DELETE", "/api-keys/{key_id}", "admin")

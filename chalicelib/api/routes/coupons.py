@@ -12,7 +12,7 @@ routes = Routes(__name__)
 
 @routes.call("POST", "/coupon-templates", "admin", model=schemas.CreateCouponTemplate)
 def create_coupon_template(actor, body):
-    return Result(201, services().ledger.add_coupon_template(body))
+    return Result.created(services().ledger.add_coupon_template(body))
 
 
 @routes.call("GET", "/coupon-templates", "storefront")

@@ -52,7 +52,7 @@ def ui_asset(asset):
 @routes.call("POST", "/members/{member_id}/widget-tokens", "storefront")
 def create_widget_token(actor, member_id):
     generation = services().ledger.changes.require_member(member_id)
-    return Result(201, widget_tokens().mint(member_id, generation))
+    return Result.created(widget_tokens().mint(member_id, generation))
 
 
 @routes.widget("GET", "/widget/api/member")

@@ -52,7 +52,7 @@ def lift_suspension(actor, member_id):
 @routes.call("DELETE", "/members/{member_id}", "admin")
 def delete_member(actor, member_id):
     services().ledger.erase_member(actor, member_id)
-    return Result(204, None)
+    return Result.removed()
 
 
 @routes.call("GET", "/members/{member_id}/notifications", "admin")

@@ -31,7 +31,7 @@ def preview_program(actor, body: ProgramPreview):
 
 @routes.call("POST", "/rewards", "admin", model=schemas.CreateReward)
 def create_reward(actor, body):
-    return Result(201, services().ledger.create_reward(body))
+    return Result.created(services().ledger.create_reward(body))
 
 
 @routes.call("GET", "/rewards", "storefront")

@@ -18,6 +18,6 @@ def adjust(
         else:
             member.wallet.debit(-request.points)
             tx = unit.record(member, "adjust", request.points, reason=request.reason)
-        return Result(201, transaction_view(tx))
+        return Result.created(transaction_view(tx))
 
     return changes.change(actor, idem, [member_id], decide, subject=member_id)

@@ -38,7 +38,7 @@ def issue(
             raise NotFoundError(f"coupon template {request.template_id!r} not found")
         if actor.role == "admin":
             coupon = unit.issue_coupon(member, template, "manual")
-            return Result(201, coupon_view(coupon, unit.now_text))
+            return Result.created(coupon_view(coupon, unit.now_text))
         unit.require_allowed("coupon_buy", member)
         cost = template.get("points_cost")
         if cost is None:
@@ -58,7 +58,7 @@ def issue(
         )
         member.record_activity(unit.now_text)
         unit.notify(member, "points_redeemed", points=cost)
-        return Result(201, {**coupon_view(coupon, unit.now_text), "transaction": transaction_view(tx)})
+        return Result.created({**coupon_view(coupon, unit.now_text), "transaction": transaction_view(tx)})
 
     return changes.change(actor, idem, [member_id], decide, subject=member_id)
 
@@ -139,7 +139,7 @@ def use(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str, r
         _set_state(unit, coupon, "available", used)
         _count_move(unit, member_id, coupon["expires_at"], -1, unsuspended=True)
         unit.stats["coupons_used"] += 1
-        return Result(201, coupon_view({**coupon, **used}, unit.now_text))
+        return Result.created(coupon_view({**coupon, **used}, unit.now_text))
 
     # no re-tiering: a use writes no profile (see the module's note)
     return changes.change(actor, idem, [member_id], decide, extra=[code_key], subject=member_id, retier=False)
@@ -162,7 +162,7 @@ def release(
         if coupon["expires_at"] > unit.now_text:
             _count_move(unit, member_id, coupon["expires_at"], 1)
         unit.stats["coupons_used"] -= 1
-        return Result(200, coupon_view({**coupon, **released}, unit.now_text))
+        return Result.done(coupon_view({**coupon, **released}, unit.now_text))
 
     return changes.change(actor, idem, [member_id], decide, extra=[code_key], subject=member_id, retier=False)
 

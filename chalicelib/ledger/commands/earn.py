@@ -84,7 +84,7 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
                 unit.credit(member, "bonus", referral.referee_points, reason="referral")
             if referrer is not None:
                 unit.credit(referrer, "bonus", referral.referrer_points, reason=f"referral:{member_id}")
-        return Result(201, {**transaction_view(tx), "tier": member.tier})
+        return Result.created({**transaction_view(tx), "tier": member.tier})
 
     return changes.change(actor, idem, [member_id], decide, subject=member_id)
 
@@ -136,8 +136,8 @@ def activity(
         )
         if points:
             unit.notify(member, "points_earned", points=points)
-        return Result(
-            201, {**transaction_view(tx), "reference_id": request.reference_id, "activity_type": request.type}
+        return Result.created(
+            {**transaction_view(tx), "reference_id": request.reference_id, "activity_type": request.type}
         )
 
     return changes.change(actor, idem, [member_id], decide, subject=member_id)

@@ -71,7 +71,7 @@ def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: s
             unit.credit(member, "bonus", unit.program.signup_bonus, reason="signup")
         unit.notify(member, "welcome")
         unit.auto_coupon(member, unit.program.auto_coupons.signup, "signup")
-        return Result(201, member_view(unit.program, member, unit.now))
+        return Result.created(member_view(unit.program, member, unit.now))
 
     return changes.change(actor, idem, [member_id], decide, extra=[code_key] if code_given else [], subject=member_id)
 

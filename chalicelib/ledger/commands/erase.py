@@ -62,7 +62,7 @@ def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
         if member.referral_code:
             unit.commit.delete(key_of(referral_key(member.referral_code)))
         unit.touch(member)
-        return Result(204, None)
+        return Result.removed()
 
     try:
         # no re-tiering first: the member's tier counter is simply released

@@ -85,7 +85,7 @@ def redeem(
             )
         member.record_activity(unit.now_text)
         unit.notify(member, "points_redeemed", points=points)
-        return Result(201, {**transaction_view(tx), **body_extra})
+        return Result.created({**transaction_view(tx), **body_extra})
 
     return changes.change(
         actor, idem, [member_id], decide, extra=[reward_item_key] if reward_item_key else [], subject=member_id

@@ -91,7 +91,7 @@ def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, fo
         amount=amount,
         unrecovered_points=due - taken,
     )
-    return Result(201, {**transaction_view(tx), "unrecovered_points": due - taken, "tier": member.tier})
+    return Result.created({**transaction_view(tx), "unrecovered_points": due - taken, "tier": member.tier})
 
 
 def cancel_redemption(unit: Unit, member: Member, redeem: dict, request: schemas.Reversal, found: Found) -> Result:
@@ -140,4 +140,4 @@ def cancel_redemption(unit: Unit, member: Member, redeem: dict, request: schemas
         order_id=redeem.get("order_id"),
         reward_id=redeem.get("reward_id"),
     )
-    return Result(201, transaction_view(tx))
+    return Result.created(transaction_view(tx))

@@ -19,7 +19,7 @@ def suspend(
         since = member.suspension["since"] if member.suspension else unit.now_text
         member.suspension = {"reason": request.reason, "since": since}
         unit.touch(member)
-        return Result(200, member_view(unit.program, member, unit.now))
+        return Result.done(member_view(unit.program, member, unit.now))
 
     return changes.change(actor, idem, [member_id], decide, subject=member_id)
 
@@ -30,7 +30,7 @@ def lift(changes: MemberChanges, actor: Actor, member_id: str, idem: Optional[Id
         if member.suspension is not None:
             member.suspension = None
             unit.touch(member)
-        return Result(200, member_view(unit.program, member, unit.now))
+        return Result.done(member_view(unit.program, member, unit.now))
 
     return changes.change(actor, idem, [member_id], decide, subject=member_id)
 
@@ -49,6 +49,6 @@ def update_member(changes: MemberChanges, actor: Actor, member_id: str, request:
         for name, value in given.items():
             setattr(member, name, value)
         unit.touch(member)
-        return Result(200, member_view(unit.program, member, unit.now))
+        return Result.done(member_view(unit.program, member, unit.now))
 
     return changes.change(actor, None, [member_id], decide, subject=member_id)

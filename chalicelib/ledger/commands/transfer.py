@@ -50,7 +50,7 @@ def transfer(
             recipient, "transfer_in", request.points, transaction_id=in_id, counterparty_member_id=member_id
         )
         unit.notify(recipient, "transfer_received", points=request.points, sender=member_id)
-        return Result(201, {"transfer_out": transaction_view(out_tx), "transfer_in": transaction_view(in_tx)})
+        return Result.created({"transfer_out": transaction_view(out_tx), "transfer_in": transaction_view(in_tx)})
 
     ids = [member_id, to_id] if to_id != member_id else [member_id]
     return changes.change(actor, idem, ids, decide, subject=[member_id, to_id])
