@@ -21,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
+from chalicelib import clock
 from chalicelib.analytics import results, sql
 from chalicelib.domain.calendar import format_instant, zone
 from chalicelib.domain.segments import RFM_SEGMENTS, MemberValues, assign
@@ -309,7 +310,7 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
         (row,) = run(engine, "summary", as_of_time=as_of_time, from_date=start, to_date=as_of_date)
         results.put_analytics(store, keys.summary_days_key(days), summary_answer(row, as_of, start, as_of_date), writes)
 
-    finished_at = format_instant(dt.datetime.now(dt.UTC))
+    finished_at = format_instant(clock.now())
     report = {
         "as_of": as_of,
         "finished_at": finished_at,
@@ -326,3 +327,23 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
 def _profile_generation(store: Store, member_id: str) -> Optional[int]:
     profile = store.get(*keys.profile_key(member_id))
     return None if profile is None else int(profile.get("generation", 0))
+
+
+def current_engine() -> Engine:
+    """The engine of this deployment, from the engine module (chalicelib/analytics/engine.py):
+    its `engine_for(settings)` when it has one, else a `DuckDBEngine()`."""
+    from chalicelib import settings
+
+    try:
+        engines = importlib.import_module("chalicelib.analytics.engine")
+    except ImportError as error:
+        raise RuntimeError("no analytics engine: chalicelib/analytics/engine.py is missing") from error
+    factory = getattr(engines, "engine_for", None)
+    if factory is not None:
+        return factory(settings.load())
+    return engines.DuckDBEngine()
+
+
+def run_job(store: Store, now: dt.datetime) -> dict:
+    """The `refresh_analytics` job message: one refresh as of `now` on this deployment's engine."""
+    return refresh(current_engine(), store, now)
