@@ -11,8 +11,9 @@ Scan. ANALYTICS / REFRESH is written last by the caller.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from chalicelib import backoff
 from chalicelib.errors import ThrottledError
@@ -34,7 +35,9 @@ class Writes:
 
     @property
     def member_writes(self) -> int:
-        return sum(self.counts[k] for k in ("insights", "profile_segments", "segment_member_put", "segment_member_delete"))
+        return sum(
+            self.counts[k] for k in ("insights", "profile_segments", "segment_member_put", "segment_member_delete")
+        )
 
 
 @dataclass
@@ -118,9 +121,7 @@ def set_profile_segments(
     names = {"#pk": "pk", "#s": "segments", "#v": "version", "#g": "generation"}
     if erased_only:
         names["#e"] = "erased"
-    updated = store.update(
-        member_pk(member_id), PROFILE, "SET #s = :s, #v = #v + :one", names, values, condition
-    )
+    updated = store.update(member_pk(member_id), PROFILE, "SET #s = :s, #v = #v + :one", names, values, condition)
     if updated is not None:
         writes.add("profile_segments")
     return updated is not None

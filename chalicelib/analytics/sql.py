@@ -73,7 +73,5 @@ def render(name: str, engine: str, **values: object) -> str:
         raise ValueError(f"query {name!r} takes {sorted(wanted)}, given {sorted(values)}")
     tree = sqlglot.parse_one(source(name), read=SOURCE_DIALECT)
     literals = {key: _literal(value) for key, value in values.items()}
-    filled = tree.transform(
-        lambda node: literals[node.name].copy() if isinstance(node, exp.Placeholder) else node
-    )
+    filled = tree.transform(lambda node: literals[node.name].copy() if isinstance(node, exp.Placeholder) else node)
     return filled.sql(dialect=engine, pretty=True)

@@ -13,9 +13,10 @@ bought within the 365 dates ending with `as_of`'s date (refunded or not).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from chalicelib.errors import ValidationError
 
@@ -116,7 +117,7 @@ def validate_segment_id(segment_id: Any) -> str:
         raise ValidationError(f"segment_id must be a string of 1-{MAX_TEXT} characters")
     if segment_id in RESERVED_SEGMENT_IDS:
         raise ValidationError(f"segment_id {segment_id!r} is reserved")
-    return segment_id
+    return str(segment_id)
 
 
 def _plain(value: Any) -> Any:
@@ -128,7 +129,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_COMPARE = {
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda a, b: a == b,
     "ne": lambda a, b: a != b,
     "gt": lambda a, b: a > b,
@@ -150,14 +151,14 @@ def rule_holds(rule: dict, member: MemberValues) -> bool:
         if actual is None:  # an unscored member's rfm_segment
             return False
         if op == "in":
-            return actual in value
+            return bool(actual in value)
         return _COMPARE[op](actual, value)
     if name == "bought_category":
         return value in member.categories
     if name == "bought_sku":
         return value in member.skus
     if name == "dormant":
-        return bool(member.dormant) == value
+        return bool(member.dormant) is value
     raise ValidationError(f"unknown field {name!r}")
 
 

@@ -117,9 +117,16 @@ def test_a_refresh_stores_every_result_and_the_refresh_item_last(store, program)
     assert done["as_of"] == AS_OF_TEXT and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", done["finished_at"])
 
     insights = store.get(*keys.insights_key("D", 0))
-    assert {k: insights[k] for k in ("recency_days", "frequency", "monetary", "clv", "rfm", "rfm_segment", "as_of")} == {
-        "recency_days": 68, "frequency": 3, "monetary": 4000, "clv": 4000,
-        "rfm": {"r": 1, "f": 4, "m": 3}, "rfm_segment": "at_risk", "as_of": AS_OF_TEXT,
+    assert {
+        k: insights[k] for k in ("recency_days", "frequency", "monetary", "clv", "rfm", "rfm_segment", "as_of")
+    } == {
+        "recency_days": 68,
+        "frequency": 3,
+        "monetary": 4000,
+        "clv": 4000,
+        "rfm": {"r": 1, "f": 4, "m": 3},
+        "rfm_segment": "at_risk",
+        "as_of": AS_OF_TEXT,
     }
     unscored = store.get(*keys.insights_key("E", 0))
     assert "rfm" not in unscored and "recency_days" not in unscored and unscored["clv"] == 0  # nulls absent
@@ -128,26 +135,64 @@ def test_a_refresh_stores_every_result_and_the_refresh_item_last(store, program)
     rfm = store.get(*keys.analytics_rfm_key())
     assert rfm["as_of"] == AS_OF_TEXT
     assert [(i["rfm_segment"], i["members"], i["avg_clv"]) for i in rfm["items"]] == [
-        ("champions", 0, 0), ("loyal", 0, 0), ("promising", 0, 0),
-        ("at_risk", 1, 4000), ("hibernating", 1, 500), ("needs_attention", 2, 3800),
+        ("champions", 0, 0),
+        ("loyal", 0, 0),
+        ("promising", 0, 0),
+        ("at_risk", 1, 4000),
+        ("hibernating", 1, 500),
+        ("needs_attention", 2, 3800),
     ]
 
     may = store.get(*keys.summary_month_key("2027-05"))
-    assert (may["from"], may["to"], may["members_at_end"], may["purchase_amount"]) == ("2027-05-01", "2027-05-10", 7, 17600)
+    assert (may["from"], may["to"], may["members_at_end"], may["purchase_amount"]) == (
+        "2027-05-01",
+        "2027-05-10",
+        7,
+        17600,
+    )
     assert (may["active_rate"], may["repeat_rate"], may["redemption_rate"], may["breakage_rate"]) == (
-        "0.2857", "0.5000", "0.1667", "0.5889")
+        "0.2857",
+        "0.5000",
+        "0.1667",
+        "0.5889",
+    )
     months = [item["sk"] for item in store.query_all("ANALYTICS", keys.SUMMARY_MONTH_PREFIX)]
-    assert months == [f"SUMMARY#MONTH#{m}" for m in
-                      ["2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10", "2026-11", "2026-12",
-                       "2027-01", "2027-02", "2027-03", "2027-04", "2027-05"]]
+    assert months == [
+        f"SUMMARY#MONTH#{m}"
+        for m in [
+            "2026-05",
+            "2026-06",
+            "2026-07",
+            "2026-08",
+            "2026-09",
+            "2026-10",
+            "2026-11",
+            "2026-12",
+            "2027-01",
+            "2027-02",
+            "2027-03",
+            "2027-04",
+            "2027-05",
+        ]
+    ]
     april = store.get(*keys.summary_month_key("2027-04"))
-    assert (april["to"], april["purchases"], april["purchase_amount"], april["active_members"]) == ("2027-04-30", 1, 500, 1)
+    assert (april["to"], april["purchases"], april["purchase_amount"], april["active_members"]) == (
+        "2027-04-30",
+        1,
+        500,
+        1,
+    )
     assert (april["points_earned"], april["redemption_rate"]) == (5, "0.0000")
     june = store.get(*keys.summary_month_key("2026-06"))  # F only, nothing bought or earned
     assert (june["members_at_end"], june["active_rate"], june["average_order_value"]) == (1, "0.0000", 0)
     assert "repeat_rate" not in june and "redemption_rate" not in june  # null rates: stored absent
     week = store.get(*keys.summary_days_key(7))
-    assert (week["from"], week["to"], week["purchases"], week["purchase_amount"]) == ("2027-05-04", "2027-05-10", 3, 17000)
+    assert (week["from"], week["to"], week["purchases"], week["purchase_amount"]) == (
+        "2027-05-04",
+        "2027-05-10",
+        3,
+        17000,
+    )
     year = store.get(*keys.summary_days_key(365))
     assert (year["from"], year["purchases"]) == ("2026-05-11", 8)  # F's 2026-05-10 purchase is a day early
 
@@ -173,14 +218,21 @@ def test_a_second_refresh_writes_only_the_member_that_changed(store, program):
     refresh.refresh(program, store, LATER)  # nothing changed
     assert store.client.member_writes() == Counter()
 
-    (f_purchase,) = [row[0] for row in program.connection.execute(
-        "SELECT transaction_id FROM transactions WHERE member_id = 'F' AND type = 'earn'").fetchall()]
+    (f_purchase,) = [
+        row[0]
+        for row in program.connection.execute(
+            "SELECT transaction_id FROM transactions WHERE member_id = 'F' AND type = 'earn'"
+        ).fetchall()
+    ]
     program.refund(f_purchase, 4000, on="2027-05-10")  # F's clv 7000 -> 3000: leaves `big`
     store.client.writes.clear()
     refresh.refresh(program, store, LATER)
     assert store.client.member_writes() == Counter({"F": 3})
     assert sorted(op for op, pk, sk in store.client.writes if "F" in (pk[7:], sk[2:])) == [
-        "DeleteItem", "PutItem", "UpdateItem"]  # SEGMENT#big/M#F, INSIGHTS, profile segments
+        "DeleteItem",
+        "PutItem",
+        "UpdateItem",
+    ]  # SEGMENT#big/M#F, INSIGHTS, profile segments
     assert store.get(*keys.insights_key("F", 0))["clv"] == 3000
     assert profile(store, "F")["segments"] == [] and profile(store, "F")["version"] == 3
     big = store.get(*keys.segment_listing_key("big"))
@@ -226,3 +278,22 @@ def test_run_job_refresh_analytics_goes_through_the_job_queue(aws, monkeypatch):
     done = services().store.get(*keys.analytics_refresh_key())
     assert done["as_of"] == AS_OF_TEXT and done["members"] == 1
     assert services().store.get(*keys.insights_key("A", 0))["clv"] == 1200
+
+
+def test_the_segments_a_refresh_set_survive_the_members_next_commands(demo):
+    """Profile `segments` ride through every profile write of the ledger (Member carries them),
+    and the refresh's version bump makes a command that read the profile before decide again."""
+    from chalicelib.runtime import services
+
+    demo.member("ann")
+    store = services().store
+    facts = FactsEngine()
+    facts.member("ann", "2027-01-05")
+    facts.purchase("ann", "2027-05-01", 5000, items=[("SKU-1", "coffee", 5000)])
+    define(store, "coffee", [{"field": "bought_category", "op": "eq", "value": "coffee"}])
+    before = profile(store, "ann")["version"]
+    refresh.refresh(facts, store, AS_OF)
+    assert profile(store, "ann")["segments"] == ["coffee"]
+    assert profile(store, "ann")["version"] == before + 1
+    assert demo.post("/members/ann/earn", {"order_id": "O-1", "amount": 5000}).status == 201
+    assert profile(store, "ann")["segments"] == ["coffee"]

@@ -48,7 +48,7 @@ class FactsEngine:
         self.queries += 1
         cursor = self.connection.execute(text)
         columns = [d[0] for d in cursor.description]
-        return [dict(zip(columns, row)) for row in cursor.fetchall()]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
     # -- facts, as the stream appends them ------------------------------
     def member(
@@ -64,8 +64,18 @@ class FactsEngine:
     ) -> None:
         self.connection.execute(
             "INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [member_id, generation, noon_utc(enrolled), day(enrolled), tier, balance, None, dormant, status,
-             next(self._seq)],
+            [
+                member_id,
+                generation,
+                noon_utc(enrolled),
+                day(enrolled),
+                tier,
+                balance,
+                None,
+                dormant,
+                status,
+                next(self._seq),
+            ],
         )
 
     def transaction(
@@ -85,17 +95,44 @@ class FactsEngine:
         occurred = occurred or created
         self.connection.execute(
             "INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [transaction_id, member_id, generation, type_, points, noon_utc(created), day(created),
-             noon_utc(occurred), day(occurred), f"O-{transaction_id}" if type_ == "earn" else None,
-             amount, refunded if type_ == "earn" else None, next(self._seq)],
+            [
+                transaction_id,
+                member_id,
+                generation,
+                type_,
+                points,
+                noon_utc(created),
+                day(created),
+                noon_utc(occurred),
+                day(occurred),
+                f"O-{transaction_id}" if type_ == "earn" else None,
+                amount,
+                refunded if type_ == "earn" else None,
+                next(self._seq),
+            ],
         )
         return transaction_id
 
-    def purchase(self, member_id: str, occurred: str, amount: int, *, items=(), generation: int = 0,
-                 created: Optional[str] = None) -> str:
+    def purchase(
+        self,
+        member_id: str,
+        occurred: str,
+        amount: int,
+        *,
+        items=(),
+        generation: int = 0,
+        created: Optional[str] = None,
+    ) -> str:
         """An earn of `amount` (1 point per 100), with its (sku, category, amount) items."""
-        transaction_id = self.transaction(member_id, "earn", amount // 100, created or occurred,
-                                          occurred=occurred, amount=amount, generation=generation)
+        transaction_id = self.transaction(
+            member_id,
+            "earn",
+            amount // 100,
+            created or occurred,
+            occurred=occurred,
+            amount=amount,
+            generation=generation,
+        )
         for sku, category, item_amount in items:
             self.connection.execute(
                 "INSERT INTO earn_items VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -114,20 +114,49 @@ def test_member_values_net_refunds_and_leave_out_the_erased():
     members = member_rows(cafe())
     assert sorted(members) == ["A", "B", "C", "D", "E", "F", "H"]  # G erased
     got = {m: live.insights for m, live in members.items()}
-    assert got["A"] == {"recency_days": 2, "frequency": 2, "monetary": 3600, "clv": 3600,
-                        "rfm": {"r": 3, "f": 3, "m": 2}, "rfm_segment": "needs_attention"}
-    assert got["B"] == {"recency_days": 2, "frequency": 1, "monetary": 4000, "clv": 4000,
-                        "rfm": {"r": 3, "f": 1, "m": 3}, "rfm_segment": "needs_attention"}
-    assert got["C"] == {"recency_days": 39, "frequency": 1, "monetary": 500, "clv": 500,
-                        "rfm": {"r": 2, "f": 1, "m": 1}, "rfm_segment": "hibernating"}
+    assert got["A"] == {
+        "recency_days": 2,
+        "frequency": 2,
+        "monetary": 3600,
+        "clv": 3600,
+        "rfm": {"r": 3, "f": 3, "m": 2},
+        "rfm_segment": "needs_attention",
+    }
+    assert got["B"] == {
+        "recency_days": 2,
+        "frequency": 1,
+        "monetary": 4000,
+        "clv": 4000,
+        "rfm": {"r": 3, "f": 1, "m": 3},
+        "rfm_segment": "needs_attention",
+    }
+    assert got["C"] == {
+        "recency_days": 39,
+        "frequency": 1,
+        "monetary": 500,
+        "clv": 500,
+        "rfm": {"r": 2, "f": 1, "m": 1},
+        "rfm_segment": "hibernating",
+    }
     # the fully refunded earn is a purchase: frequency 3, net 0
-    assert got["D"] == {"recency_days": 68, "frequency": 3, "monetary": 4000, "clv": 4000,
-                        "rfm": {"r": 1, "f": 4, "m": 3}, "rfm_segment": "at_risk"}
-    assert got["E"] == {"recency_days": None, "frequency": 0, "monetary": 0, "clv": 0, "rfm": None,
-                        "rfm_segment": None}
+    assert got["D"] == {
+        "recency_days": 68,
+        "frequency": 3,
+        "monetary": 4000,
+        "clv": 4000,
+        "rfm": {"r": 1, "f": 4, "m": 3},
+        "rfm_segment": "at_risk",
+    }
+    assert got["E"] == {"recency_days": None, "frequency": 0, "monetary": 0, "clv": 0, "rfm": None, "rfm_segment": None}
     # F's only purchase is one day before the window: unscored, but clv and recency count it
-    assert got["F"] == {"recency_days": 365, "frequency": 0, "monetary": 0, "clv": 7000, "rfm": None,
-                        "rfm_segment": None}
+    assert got["F"] == {
+        "recency_days": 365,
+        "frequency": 0,
+        "monetary": 0,
+        "clv": 7000,
+        "rfm": None,
+        "rfm_segment": None,
+    }
     assert members["A"].values.days_since_joined == 125
     assert members["F"].values.days_since_joined == 374
     assert (members["F"].values.tier, members["F"].values.balance) == ("gold", 70)
@@ -167,7 +196,7 @@ def test_rfm_segment_rules_apply_in_order():
     for n in range(1, 11):
         member_id = f"M{n:02d}"
         facts.member(member_id, "2027-01-05")
-        for i in range(n):
+        for _ in range(n):
             facts.purchase(member_id, f"2027-04-{10 + n:02d}", 100 * n)
     members = member_rows(facts)
     segments = [members[f"M{n:02d}"].values.rfm_segment for n in range(1, 11)]
@@ -203,8 +232,9 @@ def test_month_summary_counts_and_rates():
 
 
 def test_summary_of_an_empty_range_is_zeros_and_null_rates():
-    (row,) = refresh.run(cafe(), "summary", as_of_time=AS_OF, from_date=dt.date(2025, 1, 1),
-                         to_date=dt.date(2025, 1, 31))
+    (row,) = refresh.run(
+        cafe(), "summary", as_of_time=AS_OF, from_date=dt.date(2025, 1, 1), to_date=dt.date(2025, 1, 31)
+    )
     answer = refresh.summary_answer(row, "x", dt.date(2025, 1, 1), dt.date(2025, 1, 31))
     assert answer["members_at_end"] == 0 and answer["purchases"] == 0 and answer["average_order_value"] == 0
     assert [answer[k] for k in ("active_rate", "repeat_rate", "redemption_rate", "breakage_rate")] == [None] * 4
