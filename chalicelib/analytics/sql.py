@@ -1,23 +1,26 @@
-"""The analytics queries: written once in DuckDB's dialect (queries/*.sql), compiled per engine.
+"""The analytics queries: written once in DuckDB's dialect (queries/*.sql), one text per engine.
 
-`for_engine(name, "duckdb" | "athena")` is a query's text for that engine (Athena's through
-sqlglot's transpiler); `render(name, engine, **parameters)` fills its `:name` placeholders with
-literals (dates, timestamps, integers; never text from a request), ready to run.
-Imported by the analytics jobs only: the API function never loads sqlglot.
+`for_engine(name, "duckdb" | "athena")` is a query's text for that engine: DuckDB's is the source;
+Athena's is sqlglot's transpilation of it (`sqlglot.transpile(text, read="duckdb",
+write="athena")`), made at development time by devtools/analytics_sql.py into
+queries/athena/*.sql, so the job function carries the text but never sqlglot (a test checks
+every compiled file is current and parses in both dialects).
+`render(name, engine, **parameters)` fills the `:name` placeholders with typed literals (dates,
+timestamps, integers; never text), ready to run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from pathlib import Path
 
-import sqlglot
-from sqlglot import exp
-
 QUERY_DIR = Path(__file__).with_name("queries")
+COMPILED_DIR = QUERY_DIR / "athena"
 ENGINES = ("duckdb", "athena")
 SOURCE_DIALECT = "duckdb"
+PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)\b")
 
 
 def names() -> list[str]:
@@ -43,35 +46,38 @@ def for_engine(name: str, engine: str) -> str:
     _check_engine(engine)
     if engine == SOURCE_DIALECT:
         return source(name)
-    (text,) = sqlglot.transpile(source(name), read=SOURCE_DIALECT, write=engine, pretty=True)
-    return text
+    return (COMPILED_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def _code(text: str) -> str:
+    """The text without its comments (placeholders named in a comment are no parameters)."""
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    return re.sub(r"--[^\n]*", " ", text)
 
 
 def parameters(name: str) -> set[str]:
     """The `:name` placeholders the query uses."""
-    tree = sqlglot.parse_one(source(name), read=SOURCE_DIALECT)
-    return {node.name for node in tree.find_all(exp.Placeholder)}
+    return set(PLACEHOLDER.findall(_code(source(name))))
 
 
-def _literal(value: object) -> exp.Expression:
+def literal(value: object) -> str:
+    """A parameter as a typed SQL literal both engines read the same way."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.build("TIMESTAMP"))
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
     if isinstance(value, dt.date):
-        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.build("DATE"))
+        return f"DATE '{value.isoformat()}'"
     if isinstance(value, int) and not isinstance(value, bool):
-        return exp.Literal.number(value)
+        return str(value)
     raise TypeError(f"query parameters are dates, timestamps or integers, not {type(value).__name__}")
 
 
 def render(name: str, engine: str, **values: object) -> str:
     """The query for `engine` with every placeholder replaced by its value's literal."""
-    _check_engine(engine)
     wanted = parameters(name)
     if set(values) != wanted:
         raise ValueError(f"query {name!r} takes {sorted(wanted)}, given {sorted(values)}")
-    tree = sqlglot.parse_one(source(name), read=SOURCE_DIALECT)
-    literals = {key: _literal(value) for key, value in values.items()}
-    filled = tree.transform(lambda node: literals[node.name].copy() if isinstance(node, exp.Placeholder) else node)
-    return filled.sql(dialect=engine, pretty=True)
+    literals = {key: literal(value) for key, value in values.items()}
+    text = _code(for_engine(name, engine))
+    return PLACEHOLDER.sub(lambda match: literals[match.group(1)], text)

@@ -9,6 +9,7 @@ import pytest
 import sqlglot
 
 from chalicelib.analytics import refresh, sql
+from devtools import analytics_sql
 
 from .analytics_facts import FactsEngine
 
@@ -20,9 +21,15 @@ WINDOW_START = dt.date(2026, 5, 11)  # the 365 dates ending with 2027-05-10
 @pytest.mark.parametrize("name", sql.names())
 def test_every_query_parses_and_transpiles_for_both_engines(name):
     assert sqlglot.parse_one(sql.for_engine(name, "duckdb"), read="duckdb")
+    # the Athena text shipped is sqlglot's transpilation of the DuckDB source, as of now
     athena = sql.for_engine(name, "athena")
+    assert athena == analytics_sql.athena_text(name), "run: python -m devtools.analytics_sql"
+    assert (
+        athena.split("\n", 1)[1].rstrip("\n")
+        == sqlglot.transpile(sql.source(name), read="duckdb", write="athena", pretty=True)[0]
+    )
     assert sqlglot.parse_one(athena, read="athena")
-    # filled with literals, the text parses again in each engine's dialect
+    # filled with literals, the text parses again in each engine's dialect, no placeholder left
     values = {
         "as_of_time": AS_OF,
         "as_of_date": AS_OF_DATE,
@@ -31,9 +38,14 @@ def test_every_query_parses_and_transpiles_for_both_engines(name):
         "to_date": AS_OF_DATE,
     }
     wanted = {k: v for k, v in values.items() if k in sql.parameters(name)}
+    assert wanted
     for engine in sql.ENGINES:
         tree = sqlglot.parse_one(sql.render(name, engine, **wanted), read=engine)
         assert list(tree.find_all(sqlglot.exp.Placeholder)) == []
+        assert sql.parameters(name) <= {
+            p.name
+            for p in sqlglot.parse_one(sql.for_engine(name, engine), read=engine).find_all(sqlglot.exp.Placeholder)
+        }
 
 
 def test_queries_are_the_expected_set_and_take_known_parameters():
