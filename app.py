@@ -32,6 +32,7 @@ app.register_blueprint(catch_all())  # any other path: 404 NOT_FOUND (last)
 #   grant_birthday_bonuses   00:30 UTC = 09:30 KST
 #   send_monthly_statements  00:40 UTC = 09:40 KST (the month's first run sends, later ones catch up)
 #   win_back_dormant_members 00:50 UTC = 09:50 KST
+#   refresh_analytics        00:55 UTC = 09:55 KST (after win-back's dormant flags; also POST /analytics/refresh)
 @app.schedule(Cron(0, 23, "*", "*", "?", "*"))
 def expire_points(event):
     handlers.plan("expire_points")
@@ -60,6 +61,11 @@ def send_monthly_statements(event):
 @app.schedule(Cron(50, 0, "*", "*", "?", "*"))
 def win_back_dormant_members(event):
     handlers.plan("win_back_dormant_members")
+
+
+@app.schedule(Cron(55, 0, "*", "*", "?", "*"))
+def refresh_analytics(event):
+    handlers.queue_refresh_analytics()
 
 
 @app.schedule(Rate(10, unit=Rate.MINUTES))

@@ -44,6 +44,7 @@ class Member:
     coupons_open: dict[str, int] = field(default_factory=dict)  # unused coupons: expires_at -> count
     tier_up_years: dict[str, int] = field(default_factory=dict)  # tier -> year its coupon was issued
     statement_month: Optional[str] = None  # "YYYY-MM" of the last monthly statement (§13)
+    segments: list[str] = field(default_factory=list)  # §21 segment ids, sorted: set by the analytics refresh
 
     @property
     def balance(self) -> int:
@@ -119,6 +120,7 @@ class Member:
             "coupons_open": dict(self.coupons_open),
             "tier_up_years": dict(self.tier_up_years),
             "statement_month": self.statement_month,
+            "segments": list(self.segments),
         }
 
     @classmethod
@@ -160,6 +162,7 @@ class Member:
             coupons_open={k: int(v) for k, v in (record.get("coupons_open") or {}).items()},
             tier_up_years={k: int(v) for k, v in (record.get("tier_up_years") or {}).items()},
             statement_month=record.get("statement_month"),
+            segments=[str(s) for s in record.get("segments") or []],
         )
         if int(record.get("balance", 0)) != member.balance:
             raise LedgerInvariantError(f"member {member.member_id}: balance differs from its lot runs")

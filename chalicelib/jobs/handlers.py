@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 
-from chalicelib import telemetry
+from chalicelib import clock, telemetry
 from chalicelib.jobs.pipeline import Task
 from chalicelib.notifications.delivery import PassingDeliveryError, QueuePublisher
 from chalicelib.runtime import services
@@ -22,6 +22,22 @@ def plan(name: str) -> None:
     tasks = getattr(services().job_plans, name)()
     services().job_worker.start(tasks)
     LOG.info("%s: %d tasks queued", name, len(tasks))
+
+
+REFRESH_ANALYTICS = {"job": "refresh_analytics"}  # also sent by POST /analytics/refresh
+
+
+def queue_refresh_analytics() -> None:
+    """§17: the refresh runs on the job queue (its function has the time and the engine)."""
+    services().job_worker.queue.send([dict(REFRESH_ANALYTICS)])
+    LOG.info("refresh_analytics: queued")
+
+
+def refresh_analytics() -> dict:
+    """Run the analytics refresh now (the engine and sqlglot load here, never at a cold start)."""
+    from chalicelib.analytics import refresh
+
+    return refresh.run_job(services().store, clock.now())
 
 
 def sweep_outbox(event) -> None:
@@ -57,7 +73,9 @@ def run_job_tasks(event) -> dict:
         message_id = record.to_dict().get("messageId")
         try:
             message = json.loads(record.body)
-            if "source" not in message:
+            if message.get("job") == REFRESH_ANALYTICS["job"]:
+                refresh_analytics()
+            elif "source" not in message:
                 # {"job": "recompute_tiers"}: a change of the tier ladder asks for its pass
                 services().job_worker.start(services().job_plans.ladder_pass())
             else:

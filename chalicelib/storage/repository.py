@@ -27,6 +27,16 @@ One table, items addressed by (pk, sk):
   COUPON#<code> / COUPON                 with the code's item: both change in one transaction)
   DAILY#<nnn> / <date>                   /stats/daily counter shards, one item per program day
 
+  ANALYTICS / REFRESH                    the last completed analytics refresh (written last)
+  ANALYTICS / SUMMARY#MONTH#<YYYY-MM>    §18 answers per month and per last 7/30/90/365 days
+  ANALYTICS / SUMMARY#DAYS#<n>
+  ANALYTICS / COHORT#<YYYY-MM>           §19 cohorts with members; ANALYTICS / RFM: §20's table
+  MEMBER#<id> / INSIGHTS                 a member's §20 values (G<n>#INSIGHTS for later generations)
+  SEGMENT#<id> / DEFINITION              §21 segment definitions
+  SEGMENT#<id> / M#<member_id>           a segment's members as of the last refresh
+  SEGMENTS / <segment_id>                the listing of segments with the refresh's figures
+  (the profile's `segments` attribute: the member's segment ids, sorted, set by the refresh)
+
 Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
 `tier-review` (tier_shard, tier_review), `birthday` (birthday_key, pk),
 `members` (member_shard, pk), and for lookups and segments (§10, §14) `phone`
@@ -291,3 +301,68 @@ def member_of_profile(pk: str, sk: str) -> Optional[str]:
     """The member id of a profile's key; None for any other item."""
     prefix = member_pk("")
     return pk[len(prefix) :] if sk == PROFILE and pk.startswith(prefix) else None
+
+
+# -- analytics results (§17-§21), written by the refresh_analytics job ---
+ANALYTICS_PK = "ANALYTICS"  # ANALYTICS / REFRESH, SUMMARY#..., COHORT#..., RFM
+ANALYTICS_REFRESH_SK = "REFRESH"  # {"as_of", "finished_at", ...}: written last by a refresh
+ANALYTICS_RFM_SK = "RFM"
+SUMMARY_MONTH_PREFIX = "SUMMARY#MONTH#"
+SUMMARY_DAYS_PREFIX = "SUMMARY#DAYS#"
+COHORT_PREFIX = "COHORT#"
+INSIGHTS = "INSIGHTS"  # MEMBER#<id> / [G<n>#]INSIGHTS: a member's §20 values
+SEGMENTS_PK = "SEGMENTS"  # SEGMENTS / <segment_id>: the listing of segments, with the refresh's figures
+SEGMENT_DEFINITION_SK = "DEFINITION"  # SEGMENT#<id> / DEFINITION
+SEGMENT_MEMBER_PREFIX = "M#"  # SEGMENT#<id> / M#<member_id>: the segment's members, by member_id
+
+
+def analytics_key(sk: str) -> tuple[str, str]:
+    return ANALYTICS_PK, sk
+
+
+def analytics_refresh_key() -> tuple[str, str]:
+    return ANALYTICS_PK, ANALYTICS_REFRESH_SK
+
+
+def analytics_rfm_key() -> tuple[str, str]:
+    return ANALYTICS_PK, ANALYTICS_RFM_SK
+
+
+def summary_month_key(month: str) -> tuple[str, str]:
+    """ANALYTICS / SUMMARY#MONTH#YYYY-MM."""
+    return ANALYTICS_PK, f"{SUMMARY_MONTH_PREFIX}{month}"
+
+
+def summary_days_key(days: int) -> tuple[str, str]:
+    """ANALYTICS / SUMMARY#DAYS#7|30|90|365."""
+    return ANALYTICS_PK, f"{SUMMARY_DAYS_PREFIX}{days}"
+
+
+def cohort_key(month: str) -> tuple[str, str]:
+    """ANALYTICS / COHORT#YYYY-MM."""
+    return ANALYTICS_PK, f"{COHORT_PREFIX}{month}"
+
+
+def insights_key(member_id: str, generation: int) -> tuple[str, str]:
+    return member_pk(member_id), member_sk(generation, INSIGHTS)
+
+
+def segment_pk(segment_id: str) -> str:
+    return f"SEGMENT#{segment_id}"
+
+
+def segment_definition_key(segment_id: str) -> tuple[str, str]:
+    return segment_pk(segment_id), SEGMENT_DEFINITION_SK
+
+
+def segment_listing_key(segment_id: str) -> tuple[str, str]:
+    return SEGMENTS_PK, segment_id
+
+
+def segment_member_key(segment_id: str, member_id: str) -> tuple[str, str]:
+    return segment_pk(segment_id), f"{SEGMENT_MEMBER_PREFIX}{member_id}"
+
+
+def segment_member_of(sk: str) -> Optional[str]:
+    """The member id of a segment member item's sort key; None for any other item."""
+    return sk[len(SEGMENT_MEMBER_PREFIX) :] if sk.startswith(SEGMENT_MEMBER_PREFIX) else None

@@ -21,6 +21,10 @@ NOT_AT_COLD_START = [
     "chalicelib.api.ui",  # GET /console, /widget and their assets
     "email_validator",  # the first request with an email address
     "phonenumbers",  # the first phone number read
+    "chalicelib.analytics.refresh",  # the refresh_analytics job only
+    "duckdb",  # the local analytics engine
+    "sqlglot",  # the queries' transpiler
+    "pyarrow",
 ]
 
 

@@ -1,0 +1,8 @@
+-- Generated from ../program_start.sql by `python -m devtools.analytics_sql`: edit that file, not this one.
+/* The earliest enrolment date of any member (erased ones included: their purchases stay in */
+/* the program's summaries), NULL before the first enrolment. */
+SELECT
+  MIN(enrolled_date) AS first_enrolled_date
+FROM members
+WHERE
+  enrolled_at <= :as_of_time

@@ -1,0 +1,41 @@
+-- §19: per cohort month (enrolment month of members not erased) its size, and per month
+-- offset k >= 0 up to :as_of_date's month how many of them made a purchase dated in it.
+-- Months are numbered year * 12 + month - 1; rows with k = NULL carry the cohort size.
+WITH latest_members AS (
+    SELECT *
+    FROM (
+        SELECT m.*, row_number() OVER (PARTITION BY m.member_id, m.generation ORDER BY m.seq DESC) AS rn
+        FROM members AS m
+    ) AS ranked
+    WHERE rn = 1
+),
+live AS (
+    SELECT member_id, generation, year(enrolled_date) * 12 + month(enrolled_date) - 1 AS cohort
+    FROM latest_members
+    WHERE status <> 'erased' AND enrolled_at <= :as_of_time
+),
+latest_transactions AS (
+    SELECT *
+    FROM (
+        SELECT t.*, row_number() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn
+        FROM transactions AS t
+    ) AS ranked
+    WHERE rn = 1
+),
+active AS (
+    SELECT DISTINCT l.member_id, l.generation, l.cohort,
+        year(t.occurred_date) * 12 + month(t.occurred_date) - 1 - l.cohort AS k
+    FROM latest_transactions AS t
+    JOIN live AS l ON l.member_id = t.member_id AND l.generation = t.generation
+    WHERE t.type = 'earn' AND t.created_at <= :as_of_time
+        AND year(t.occurred_date) * 12 + month(t.occurred_date) - 1 >= l.cohort
+        AND t.occurred_date <= :as_of_date
+)
+SELECT cohort, CAST(NULL AS BIGINT) AS k, count(*) AS members
+FROM live
+GROUP BY cohort
+UNION ALL
+SELECT cohort, k, count(*) AS members
+FROM active
+GROUP BY cohort, k
+ORDER BY cohort, k

@@ -1,0 +1,349 @@
+"""Job `refresh_analytics` (§17-§21): bring the facts up to date, run the queries, store the results.
+
+`refresh(engine, store, now)`:
+1. `as_of` = `now` (the time the refresh started); the program timezone gives `as_of`'s date;
+2. the facts are brought up to date (`update_facts(engine)`, when the facts module is present);
+3. the queries of queries/*.sql run on `engine` (its dialect: "duckdb" or "athena");
+4. the results are stored (results.py), writing to a member only what changed, and
+   ANALYTICS / REFRESH last.
+
+An engine is anything with `dialect` ("duckdb" | "athena") and `query(text) -> list[dict]`
+(one dict per row, by column name; values as the engine gives them, Athena's as text).
+Rates are exact decimal strings with 4 places, half away from zero; averages floored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Optional, Protocol
+
+from chalicelib import clock
+from chalicelib.analytics import results, sql
+from chalicelib.domain.calendar import format_instant, zone
+from chalicelib.domain.segments import RFM_SEGMENTS, MemberValues, assign
+from chalicelib.ledger.programs import program_from
+from chalicelib.storage import repository as keys
+from chalicelib.storage.store import Store
+
+LOG = logging.getLogger("dangol")
+
+SUMMARY_DAYS = (7, 30, 90, 365)
+MONTHS_KEPT = 36  # summaries and cohorts of at most the last 36 months
+WINDOW_DAYS = 365  # frequency, monetary, bought_*: the 365 dates ending with as_of's date
+
+
+class Engine(Protocol):
+    dialect: str
+
+    def query(self, text: str) -> list[dict]: ...
+
+
+# -- exact arithmetic --------------------------------------------------
+def rate(numerator: int, denominator: int) -> Optional[str]:
+    """numerator / denominator as a string with exactly 4 places, rounded half away from
+    zero ("0.3333", "-0.0867", "0.5000"); None when the denominator is 0."""
+    if denominator == 0:
+        return None
+    negative = (numerator < 0) != (denominator < 0)
+    quotient, remainder = divmod(abs(numerator) * 10_000, abs(denominator))
+    if 2 * remainder >= abs(denominator):
+        quotient += 1
+    whole, places = divmod(quotient, 10_000)
+    sign = "-" if negative and quotient else ""
+    return f"{sign}{whole}.{places:04d}"
+
+
+def floored_average(total: int, count: int) -> int:
+    return total // count if count else 0
+
+
+# -- months ------------------------------------------------------------
+def month_index(day: dt.date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def month_text(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def month_bounds(index: int) -> tuple[dt.date, dt.date]:
+    first = dt.date(index // 12, index % 12 + 1, 1)
+    following = month_index(first) + 1
+    return first, dt.date(following // 12, following % 12 + 1, 1) - dt.timedelta(days=1)
+
+
+# -- engine values -----------------------------------------------------
+def _int(value: Any) -> Optional[int]:
+    return None if value is None else int(value)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
+def _date(value: Any) -> Optional[dt.date]:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def run(engine: Engine, name: str, **values: object) -> list[dict]:
+    dialect = getattr(engine, "dialect", "duckdb")
+    return engine.query(sql.render(name, dialect, **values))
+
+
+def update_facts_if_present(engine: Engine) -> bool:
+    """Step 1: the facts module's `update_facts(engine)`; False where that module is absent."""
+    try:
+        facts = importlib.import_module("chalicelib.analytics.facts")
+    except ImportError:
+        return False
+    update = getattr(facts, "update_facts", None)
+    if update is None:
+        return False
+    update(engine)
+    return True
+
+
+# -- the computations ---------------------------------------------------
+def summary_answer(row: dict, as_of: str, first: dt.date, last: dt.date) -> dict:
+    counts = {name: int(row.get(name) or 0) for name in row}
+    return {
+        "as_of": as_of,
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "members_at_end": counts["members_at_end"],
+        "new_members": counts["new_members"],
+        "active_members": counts["active_members"],
+        "repeat_members": counts["repeat_members"],
+        "active_rate": rate(counts["active_members"], counts["members_at_end"]),
+        "repeat_rate": rate(counts["repeat_members"], counts["active_members"]),
+        "purchases": counts["purchases"],
+        "purchase_amount": counts["purchase_amount"],
+        "average_order_value": floored_average(counts["purchase_amount"], counts["purchases"]),
+        "points_earned": counts["points_earned"],
+        "points_redeemed": counts["points_redeemed"],
+        "points_expired": counts["points_expired"],
+        "redemption_rate": rate(counts["points_redeemed"], counts["points_earned"]),
+        "breakage_rate": rate(counts["points_expired"], counts["points_earned"]),
+        "coupons_issued": counts["coupons_issued"],
+        "coupons_used": counts["coupons_used"],
+    }
+
+
+@dataclass(frozen=True)
+class LiveMember:
+    generation: int
+    values: MemberValues
+    rfm: Optional[dict]  # {"r", "f", "m"}; None: unscored
+
+    @property
+    def insights(self) -> dict:
+        """The §20 values of the INSIGHTS item (as_of apart)."""
+        return {
+            "recency_days": self.values.recency_days,
+            "frequency": self.values.frequency,
+            "monetary": self.values.monetary,
+            "clv": self.values.clv,
+            "rfm": self.rfm,
+            "rfm_segment": self.values.rfm_segment,
+        }
+
+
+def live_members(rows: list[dict], bought: list[dict]) -> dict[str, LiveMember]:
+    """member_id -> its values, for the members not erased (the newest generation of an id)."""
+    categories: dict[tuple[str, int], set] = defaultdict(set)
+    skus: dict[tuple[str, int], set] = defaultdict(set)
+    for row in bought:
+        key = (row["member_id"], int(row["generation"]))
+        if row.get("category") is not None:
+            categories[key].add(row["category"])
+        if row.get("sku") is not None:
+            skus[key].add(row["sku"])
+    members: dict[str, LiveMember] = {}
+    for row in rows:
+        key = (row["member_id"], int(row["generation"]))
+        if row["member_id"] in members and members[row["member_id"]].generation > key[1]:
+            continue
+        values = MemberValues(
+            member_id=row["member_id"],
+            recency_days=_int(row["recency_days"]),
+            frequency=int(row["frequency"]),
+            monetary=int(row["monetary"]),
+            clv=int(row["clv"]),
+            balance=int(row["balance"] or 0),
+            days_since_joined=int(row["days_since_joined"]),
+            tier=row["tier"],
+            rfm_segment=row["rfm_segment"],
+            dormant=_bool(row["dormant"]),
+            categories=frozenset(categories[key]),
+            skus=frozenset(skus[key]),
+        )
+        rfm = None if row["r"] is None else {"r": int(row["r"]), "f": int(row["f"]), "m": int(row["m"])}
+        members[row["member_id"]] = LiveMember(key[1], values, rfm)
+    return members
+
+
+def rfm_table(members: list[MemberValues], as_of: str) -> dict:
+    items = []
+    for name in RFM_SEGMENTS:
+        chosen = [m for m in members if m.rfm_segment == name]
+        items.append(
+            {
+                "rfm_segment": name,
+                "members": len(chosen),
+                "avg_monetary": floored_average(sum(m.monetary for m in chosen), len(chosen)),
+                "avg_clv": floored_average(sum(m.clv for m in chosen), len(chosen)),
+            }
+        )
+    return {"as_of": as_of, "items": items}
+
+
+def cohort_answers(rows: list[dict], as_of_month: int) -> dict[str, dict]:
+    sizes: dict[int, int] = {}
+    active: dict[tuple[int, int], int] = {}
+    for row in rows:
+        cohort = int(row["cohort"])
+        if row["k"] is None:
+            sizes[cohort] = int(row["members"])
+        else:
+            active[(cohort, int(row["k"]))] = int(row["members"])
+    answers = {}
+    for cohort in sorted(sizes):
+        if not as_of_month - MONTHS_KEPT < cohort <= as_of_month or sizes[cohort] == 0:
+            continue
+        answers[month_text(cohort)] = {
+            "cohort": month_text(cohort),
+            "members": sizes[cohort],
+            "active": [active.get((cohort, k), 0) for k in range(as_of_month - cohort + 1)],
+        }
+    return answers
+
+
+# -- the job -------------------------------------------------------------
+def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
+    """One refresh as of `now`; returns what it did (counts of rows and writes)."""
+    now = now.astimezone(dt.UTC).replace(microsecond=0)
+    as_of = format_instant(now)
+    program = program_from(store.get(*keys.PROGRAM_KEY))
+    as_of_date = now.astimezone(zone(program.timezone)).date()
+    as_of_time = now
+    window_start = as_of_date - dt.timedelta(days=WINDOW_DAYS - 1)
+    facts_updated = update_facts_if_present(engine)
+
+    rows = run(engine, "member_values", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
+    bought = run(engine, "member_bought", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
+    members = live_members(rows, bought)
+    writes = results.Writes()
+
+    # segments: the listing holds every definition's rules
+    listing = results.segment_listing(store)
+    definitions = {item["sk"]: item.get("rules") or [] for item in listing}
+    assigned = {member_id: assign(definitions, live.values) for member_id, live in members.items()}
+
+    # members: INSIGHTS and profile `segments`, only when changed
+    states = results.read_member_states(store, [(member_id, live.generation) for member_id, live in members.items()])
+    gone_segments: set[str] = set()
+    for member_id, live in sorted(members.items()):
+        state = states[(member_id, live.generation)]
+        if state.insights != live.insights:
+            results.put_insights(store, member_id, live.generation, live.insights, as_of, writes)
+        if state.segments is not None:
+            gone_segments.update(set(state.segments) - set(definitions))
+            if state.segments != assigned[member_id]:
+                results.set_profile_segments(store, member_id, live.generation, assigned[member_id], writes)
+
+    # segment member items: put / deleted on change; a member no longer live leaves every segment
+    leavers: set[str] = set()
+    figures = {}
+    for segment_id in sorted(set(definitions) | gone_segments):
+        before = results.segment_members(store, segment_id)
+        after = {m for m, ids in assigned.items() if segment_id in ids}
+        for member_id in sorted(after - before):
+            results.put_segment_member(store, segment_id, member_id, writes)
+        for member_id in sorted(before - after):
+            results.delete_segment_member(store, segment_id, member_id, writes)
+            if member_id not in members:
+                leavers.add(member_id)
+        if segment_id in definitions:
+            clvs = [members[m].values.clv for m in after]
+            figures[segment_id] = (len(after), floored_average(sum(clvs), len(clvs)))
+    for member_id in sorted(leavers):  # erased since the last refresh: its profile lists no segment
+        generation = _profile_generation(store, member_id)
+        if generation is not None:
+            results.set_profile_segments(store, member_id, generation, [], writes, erased_only=True)
+    for segment_id, (count, avg_clv) in figures.items():
+        results.set_segment_figures(store, segment_id, count, avg_clv, as_of, writes)
+
+    # program-wide answers
+    values_list = [live.values for live in members.values()]
+    results.put_analytics(store, keys.analytics_rfm_key(), rfm_table(values_list, as_of), writes)
+    as_of_month = month_index(as_of_date)
+    cohorts = cohort_answers(run(engine, "cohorts", as_of_time=as_of_time, as_of_date=as_of_date), as_of_month)
+    results.replace_analytics_prefix(
+        store,
+        keys.COHORT_PREFIX,
+        {keys.cohort_key(month): answer for month, answer in cohorts.items()},
+        writes,
+    )
+    first = _date((run(engine, "program_start", as_of_time=as_of_time) or [{}])[0].get("first_enrolled_date"))
+    months = {}
+    if first is not None:
+        for index in range(max(month_index(first), as_of_month - MONTHS_KEPT + 1), as_of_month + 1):
+            start, end = month_bounds(index)
+            end = min(end, as_of_date)
+            (row,) = run(engine, "summary", as_of_time=as_of_time, from_date=start, to_date=end)
+            months[keys.summary_month_key(month_text(index))] = summary_answer(row, as_of, start, end)
+    results.replace_analytics_prefix(store, keys.SUMMARY_MONTH_PREFIX, months, writes)
+    for days in SUMMARY_DAYS:
+        start = as_of_date - dt.timedelta(days=days - 1)
+        (row,) = run(engine, "summary", as_of_time=as_of_time, from_date=start, to_date=as_of_date)
+        results.put_analytics(store, keys.summary_days_key(days), summary_answer(row, as_of, start, as_of_date), writes)
+
+    finished_at = format_instant(clock.now())
+    report = {
+        "as_of": as_of,
+        "finished_at": finished_at,
+        "facts_updated": facts_updated,
+        "members": len(members),
+        "segments": len(definitions),
+        "writes": dict(sorted(writes.counts.items())),
+    }
+    results.put_analytics(store, keys.analytics_refresh_key(), report, writes)
+    LOG.info("refresh_analytics: %s", report)
+    return {**report, "member_writes": writes.member_writes}
+
+
+def _profile_generation(store: Store, member_id: str) -> Optional[int]:
+    profile = store.get(*keys.profile_key(member_id))
+    return None if profile is None else int(profile.get("generation", 0))
+
+
+def current_engine() -> Engine:
+    """The engine of this deployment, from the engine module (chalicelib/analytics/engine.py):
+    its `engine_for(settings)` when it has one, else a `DuckDBEngine()`."""
+    from chalicelib import settings
+
+    try:
+        engines = importlib.import_module("chalicelib.analytics.engine")
+    except ImportError as error:
+        raise RuntimeError("no analytics engine: chalicelib/analytics/engine.py is missing") from error
+    factory = getattr(engines, "engine_for", None)
+    if factory is not None:
+        return factory(settings.load())
+    return engines.DuckDBEngine()
+
+
+def run_job(store: Store, now: dt.datetime) -> dict:
+    """The `refresh_analytics` job message: one refresh as of `now` on this deployment's engine."""
+    return refresh(current_engine(), store, now)

@@ -1,0 +1,181 @@
+"""Where the analytics refresh stores its results (keys in chalicelib/storage/repository.py).
+
+Program-wide results (ANALYTICS / SUMMARY#..., COHORT#..., RFM, the SEGMENTS listing's
+figures) are put at every refresh. What belongs to a member is written only when it changed:
+the INSIGHTS item, the profile's `segments` (a conditional UpdateItem that bumps the profile's
+version, so a command that read it before decides again) and the SEGMENT#<id> / M#<member_id>
+items. The previous values are read with BatchGetItem (pages of 100 keys) and Query, never a
+Scan. ANALYTICS / REFRESH is written last by the caller.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from chalicelib import backoff
+from chalicelib.errors import ThrottledError
+from chalicelib.storage import repository as keys
+from chalicelib.storage.store import PROFILE, Store, from_attrs, member_pk, to_attrs
+
+BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
+INSIGHT_FIELDS = ("recency_days", "frequency", "monetary", "clv", "rfm", "rfm_segment")
+
+
+@dataclass
+class Writes:
+    """What a refresh wrote, by kind (a test counts them; the job logs them)."""
+
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, kind: str, n: int = 1) -> None:
+        self.counts[kind] += n
+
+    @property
+    def member_writes(self) -> int:
+        return sum(
+            self.counts[k] for k in ("insights", "profile_segments", "segment_member_put", "segment_member_delete")
+        )
+
+
+@dataclass
+class MemberState:
+    """What the table holds for a member now: its INSIGHTS values and profile `segments`."""
+
+    insights: Optional[dict] = None
+    segments: Optional[list[str]] = None  # None: no profile of that generation
+    erased: bool = False
+
+
+def batch_get(store: Store, item_keys: Iterable[tuple[str, str]], projection: list[str]) -> dict[tuple[str, str], dict]:
+    """Items by key, in BatchGetItem pages of 100, projected to `projection` (plus the keys).
+    Unprocessed keys are asked for again with backoff, then ThrottledError."""
+    wanted = list(dict.fromkeys(item_keys))
+    names = {f"#a{i}": name for i, name in enumerate(["pk", "sk", *projection])}
+    found: dict[tuple[str, str], dict] = {}
+    for start in range(0, len(wanted), BATCH_GET_KEYS):
+        page = wanted[start : start + BATCH_GET_KEYS]
+        request: dict[str, Any] = {
+            store.table: {
+                "Keys": [to_attrs({"pk": pk, "sk": sk}) for pk, sk in page],
+                "ConsistentRead": True,
+                "ProjectionExpression": ", ".join(names),
+                "ExpressionAttributeNames": names,
+            }
+        }
+        policy = backoff.UNPROCESSED_KEYS
+        for attempt in range(1, policy.attempts + 1):
+            response = store.client.batch_get_item(RequestItems=request)
+            for attrs in response.get("Responses", {}).get(store.table, []):
+                item = from_attrs(attrs)
+                found[(item["pk"], item["sk"])] = item
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            if attempt == policy.attempts:
+                raise ThrottledError("the database is throttling reads; retry shortly")
+            policy.wait(attempt)
+    return found
+
+
+def read_member_states(store: Store, members: Iterable[tuple[str, int]]) -> dict[tuple[str, int], MemberState]:
+    """The stored INSIGHTS values and profile `segments` of each (member_id, generation)."""
+    members = list(members)
+    wanted = []
+    for member_id, generation in members:
+        wanted.append(keys.insights_key(member_id, generation))
+        wanted.append((member_pk(member_id), PROFILE))
+    items = batch_get(store, wanted, [*INSIGHT_FIELDS, "segments", "generation", "erased"])
+    states = {}
+    for member_id, generation in members:
+        insights = items.get(keys.insights_key(member_id, generation))
+        profile = items.get((member_pk(member_id), PROFILE))
+        state = MemberState()
+        if insights is not None:
+            state.insights = {name: insights.get(name) for name in INSIGHT_FIELDS}
+        if profile is not None and int(profile.get("generation", 0)) == generation:
+            state.segments = sorted(profile.get("segments") or [])
+            state.erased = bool(profile.get("erased", False))
+        states[(member_id, generation)] = state
+    return states
+
+
+def put_insights(store: Store, member_id: str, generation: int, values: dict, as_of: str, writes: Writes) -> None:
+    pk, sk = keys.insights_key(member_id, generation)
+    store.put({"pk": pk, "sk": sk, "member_id": member_id, "generation": generation, **values, "as_of": as_of})
+    writes.add("insights")
+
+
+def set_profile_segments(
+    store: Store, member_id: str, generation: int, segments: list[str], writes: Writes, erased_only: bool = False
+) -> bool:
+    """SET segments = :s, version = version + 1 on the profile of that generation (False: no
+    such profile now). With `erased_only`, only an erased profile still listing segments."""
+    condition = "attribute_exists(#pk) AND #g = :g"
+    values: dict[str, Any] = {":s": sorted(segments), ":one": 1, ":g": generation}
+    if erased_only:
+        condition += " AND #e = :true AND size(#s) > :zero"
+        values.update({":true": True, ":zero": 0})
+    names = {"#pk": "pk", "#s": "segments", "#v": "version", "#g": "generation"}
+    if erased_only:
+        names["#e"] = "erased"
+    updated = store.update(member_pk(member_id), PROFILE, "SET #s = :s, #v = #v + :one", names, values, condition)
+    if updated is not None:
+        writes.add("profile_segments")
+    return updated is not None
+
+
+def segment_members(store: Store, segment_id: str) -> set[str]:
+    """The members the SEGMENT#<id> / M#... items list now (Query, paged)."""
+    items = store.query_all(keys.segment_pk(segment_id), keys.SEGMENT_MEMBER_PREFIX)
+    return {member for member in (keys.segment_member_of(item["sk"]) for item in items) if member is not None}
+
+
+def put_segment_member(store: Store, segment_id: str, member_id: str, writes: Writes) -> None:
+    pk, sk = keys.segment_member_key(segment_id, member_id)
+    store.put({"pk": pk, "sk": sk, "member_id": member_id})
+    writes.add("segment_member_put")
+
+
+def delete_segment_member(store: Store, segment_id: str, member_id: str, writes: Writes) -> None:
+    pk, sk = keys.segment_member_key(segment_id, member_id)
+    store.client.delete_item(TableName=store.table, Key=to_attrs({"pk": pk, "sk": sk}))
+    writes.add("segment_member_delete")
+
+
+def segment_listing(store: Store) -> list[dict]:
+    """Every SEGMENTS / <segment_id> item (the definitions' listing, with their rules)."""
+    return store.query_all(keys.SEGMENTS_PK)
+
+
+def set_segment_figures(store: Store, segment_id: str, members: int, avg_clv: int, as_of: str, writes: Writes) -> None:
+    """The listing's `members`, `avg_clv`, `as_of`; a segment deleted meanwhile stays deleted."""
+    pk, sk = keys.segment_listing_key(segment_id)
+    updated = store.update(
+        pk,
+        sk,
+        "SET #m = :m, #c = :c, #t = :t",
+        {"#pk": "pk", "#m": "members", "#c": "avg_clv", "#t": "as_of"},
+        {":m": members, ":c": avg_clv, ":t": as_of},
+        "attribute_exists(#pk)",
+    )
+    if updated is not None:
+        writes.add("segment_listing")
+
+
+def put_analytics(store: Store, key: tuple[str, str], answer: dict, writes: Writes) -> None:
+    """An ANALYTICS item: the answer's fields at the top level (a null field is absent)."""
+    store.put({"pk": key[0], "sk": key[1], **answer})
+    writes.add("analytics")
+
+
+def replace_analytics_prefix(store: Store, prefix: str, answers: dict[tuple[str, str], dict], writes: Writes) -> None:
+    """Put every answer under `prefix` and delete the ANALYTICS items under it no longer computed."""
+    existing = {(item["pk"], item["sk"]) for item in store.query_all(keys.ANALYTICS_PK, prefix)}
+    for key, answer in answers.items():
+        put_analytics(store, key, answer, writes)
+    for pk, sk in sorted(existing - set(answers)):
+        store.client.delete_item(TableName=store.table, Key=to_attrs({"pk": pk, "sk": sk}))
+        writes.add("analytics_delete")
