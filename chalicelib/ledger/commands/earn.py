@@ -61,6 +61,8 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
             quarter=quarter,
             refunded_amount=0,
             clawed_back=0,
+            # the purchase's lines, for the analytics facts (§17): sku, category, amount only
+            items=[{"sku": i.sku, "category": i.category, "amount": i.amount} for i in items] or None,
         )
         unit.commit.put_new(
             {
