@@ -15,6 +15,8 @@ three kinds of item make facts:
   when it is written and whenever what the row shows changed (a refund moves an
   earn's `refunded_amount`), and, when an earn is written, one `earn_items` row
   per purchase item;
+- the lines of a large purchase kept beside its transaction
+  (`[G<n>#]LINES#<tx>#<part>`, see commands/earn.py): their `earn_items`;
 - a coupon in its member's history (`MEMBER#<id>` / `[G<n>#]COUPON#<id>`):
   `coupon_events` `issued` when written, `used` when its status becomes used,
   `released` when it goes from used back to available. (The code's own item,
@@ -77,7 +79,7 @@ COLUMNS = {
 }
 
 MEMBER_PREFIX = "MEMBER#"
-_OWNED = re.compile(r"^(?:G(?P<generation>\d+)#)?(?P<kind>TX|COUPON)#(?P<id>.+)$")
+_OWNED = re.compile(r"^(?:G(?P<generation>\d+)#)?(?P<kind>TX|COUPON|LINES)#(?P<id>.+)$")
 
 
 def rows_from_records(records: Iterable[dict], timezone: str) -> dict[str, list[dict]]:
@@ -107,6 +109,11 @@ def rows_from_record(record: dict, timezone: str) -> list[tuple[str, dict]]:
     generation = int(owned.group("generation") or 0)
     if owned.group("kind") == "TX":
         return _transaction_rows(new, old, generation, seq, timezone)
+    if owned.group("kind") == "LINES":
+        if record["eventName"] != "INSERT" or new is None:
+            return []  # written once
+        occurred_date = program_date(new["occurred_at"], timezone)
+        return _line_rows(new, generation, occurred_date, int(new.get("first_line") or 0))
     return _coupon_rows(new, old, generation, seq, timezone, record.get("ApproximateCreationDateTime"))
 
 
@@ -170,23 +177,29 @@ def _transaction_rows(new: Optional[dict], old: Optional[dict], generation: int,
         return [(TRANSACTIONS, row)]
     rows: list[tuple[str, dict]] = [(TRANSACTIONS, row)]
     if new.get("type") == "earn":
-        for line, item in enumerate(new.get("items") or []):
-            rows.append(
-                (
-                    EARN_ITEMS,
-                    {
-                        "transaction_id": row["transaction_id"],
-                        "member_id": row["member_id"],
-                        "generation": generation,
-                        "occurred_date": row["occurred_date"],
-                        "line": line,
-                        "sku": item.get("sku"),
-                        "category": item.get("category"),
-                        "amount": int(item.get("amount") or 0),
-                    },
-                )
-            )
+        rows += _line_rows(new, generation, row["occurred_date"], 0)
     return rows
+
+
+def _line_rows(item: dict, generation: int, occurred_date: str, first_line: int) -> list:
+    """earn_items of an earn's lines (`items` of the transaction, or of a LINES part
+    of a large purchase, whose first line is number `first_line`)."""
+    return [
+        (
+            EARN_ITEMS,
+            {
+                "transaction_id": item["transaction_id"],
+                "member_id": item["member_id"],
+                "generation": generation,
+                "occurred_date": occurred_date,
+                "line": first_line + offset,
+                "sku": line.get("sku"),
+                "category": line.get("category"),
+                "amount": int(line.get("amount") or 0),
+            },
+        )
+        for offset, line in enumerate(item.get("items") or [])
+    ]
 
 
 # -- coupons -------------------------------------------------------------------
