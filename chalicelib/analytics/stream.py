@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional, Protocol
@@ -33,11 +32,6 @@ LOG = logging.getLogger("dangol")
 MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 PUT_ATTEMPTS = 5
-
-
-def delivery_stream_variable(table: str) -> str:
-    """The environment variable naming `table`'s delivery stream (set by the stack)."""
-    return f"DANGOL_FACTS_{table.upper()}_STREAM"
 
 
 class Sink(Protocol):
@@ -148,9 +142,13 @@ def program_timezone() -> str:
 
 
 def firehose_sink() -> FirehoseSink:
+    """The delivery streams the settings name (settings.facts_delivery_streams)."""
     from chalicelib import aws
+    from chalicelib.settings import load
 
-    return FirehoseSink(aws.client("firehose"), {t: os.environ[delivery_stream_variable(t)] for t in TABLES})
+    streams = dict(load().facts_delivery_streams)
+    assert set(streams) == set(TABLES), streams
+    return FirehoseSink(aws.client("firehose"), streams)
 
 
 def record_facts(event: Iterable[Any]) -> None:
