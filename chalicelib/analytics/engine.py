@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
@@ -61,6 +62,13 @@ class DuckDBEngine:
             for table, columns in SCHEMA.items():
                 keys = ", ".join(UNIQUE_KEYS[table])
                 self.connection.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns}, PRIMARY KEY ({keys}))")
+            # which engine a feed checkpoint belongs to (kept in the file, when there is one)
+            self.connection.execute("CREATE TABLE IF NOT EXISTS engine_identity (id VARCHAR NOT NULL)")
+            found = self.connection.execute("SELECT id FROM engine_identity").fetchone()
+            if found is None:
+                found = (str(uuid.uuid4()),)
+                self.connection.execute("INSERT INTO engine_identity VALUES (?)", found)
+            self.identity: str = found[0]
 
     def append(self, table: str, rows: Sequence[dict]) -> int:
         """Add `rows` to `table`; a row already there (same unique key) is skipped.

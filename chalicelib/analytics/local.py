@@ -5,8 +5,9 @@ stream read with DynamoDB Streams, from a checkpoint, through the same
 On AWS nothing here runs: the stream invokes the `record_facts` function and
 Firehose delivers the rows to S3 (stream.py).
 
-The checkpoint is the item `ANALYTICS` / `STREAM`: {"stream_arn", "shards":
-{shard id: the last sequence number applied}}. It is saved after the rows are
+The checkpoint is the item `ANALYTICS` / `STREAM`: {"stream_arn", "engine"
+(the DuckDB engine's identity), "shards": {shard id: the last sequence number
+applied}}; a feed into another engine starts from the oldest record. It is saved after the rows are
 appended, so a feed that stops in between applies those records again on its
 next run; the engine keeps each row once (engine.UNIQUE_KEYS), so nothing is
 counted twice.
@@ -53,9 +54,10 @@ def feed_from_stream(engine: Any, timezone: Optional[str] = None) -> int:
             raise RuntimeError(f"table {table} has no stream: create it with chalicelib.local.create_resources()")
         streams = streams_client()
         checkpoint = _read_checkpoint(dynamodb, table)
-        positions: dict[str, str] = (
-            dict(checkpoint.get("shards") or {}) if checkpoint.get("stream_arn") == stream_arn else {}
-        )
+        # a checkpoint of another stream (the table made again) or of another engine
+        # (a new in-memory one, another file): start from the oldest record
+        same = (checkpoint.get("stream_arn"), checkpoint.get("engine")) == (stream_arn, engine.identity)
+        positions: dict[str, str] = dict(checkpoint.get("shards") or {}) if same else {}
         zone = timezone or program_timezone()
         sink = EngineSink(engine)
         applied = 0
@@ -79,7 +81,7 @@ def feed_from_stream(engine: Any, timezone: Optional[str] = None) -> int:
                     applied += len(ours)
                     positions[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
                     # after the append: a stop before this applies the page again (kept once)
-                    _write_checkpoint(dynamodb, table, stream_arn, positions)
+                    _write_checkpoint(dynamodb, table, stream_arn, engine.identity, positions)
                 iterator = page.get("NextShardIterator")
         return applied
 
@@ -125,7 +127,6 @@ def _read_checkpoint(dynamodb, table: str) -> dict:
     return from_attrs(item) if item else {}
 
 
-def _write_checkpoint(dynamodb, table: str, stream_arn: str, positions: dict[str, str]) -> None:
-    dynamodb.put_item(
-        TableName=table, Item=to_attrs({**CHECKPOINT_KEY, "stream_arn": stream_arn, "shards": dict(positions)})
-    )
+def _write_checkpoint(dynamodb, table: str, stream_arn: str, engine: str, positions: dict[str, str]) -> None:
+    item = {**CHECKPOINT_KEY, "stream_arn": stream_arn, "engine": engine, "shards": dict(positions)}
+    dynamodb.put_item(TableName=table, Item=to_attrs(item))

@@ -165,24 +165,44 @@ def test_a_second_feed_applies_nothing_new_and_a_later_change_only_itself(scenar
     assert after["earn_items"] == before["earn_items"] and after["coupon_events"] == before["coupon_events"]
 
 
-def test_a_feed_that_stops_before_its_checkpoint_counts_nothing_twice(scenario):
-    clean = DuckDBEngine()
-    feed_from_stream(clean)
-    # another engine, and the checkpoint lost: stop at the first checkpoint write
-    from chalicelib import aws, settings
-
-    aws.client("dynamodb").delete_item(
-        TableName=settings.load().table_name, Key={"pk": {"S": "ANALYTICS"}, "sk": {"S": "STREAM"}}
-    )
-    engine = DuckDBEngine()
+def test_a_feed_that_stops_before_its_checkpoint_counts_nothing_twice(scenario, api, clock):
+    engine, clean = DuckDBEngine(), DuckDBEngine()
+    feed_from_stream(engine)
+    clock.advance(days=1)
+    assert api.post("/members/a/earn", {"order_id": "o2", "amount": 1000, "items": [_LINE]}).status == 201
     with mock.patch.object(analytics_local, "_write_checkpoint", side_effect=RuntimeError("stopped")):
         with pytest.raises(RuntimeError):
-            feed_from_stream(engine)
-    assert 0 < sum(counts(engine).values())
-    feed_from_stream(engine)  # the same records again, then the rest
+            feed_from_stream(engine)  # the rows appended, the checkpoint not moved
+    assert feed_from_stream(engine) > 0  # the same records again
+    feed_from_stream(clean)
     assert counts(engine) == counts(clean)
     for table, key in (("members", "member_id, generation"), ("transactions", "transaction_id")):
         assert latest(engine, table, key) == latest(clean, table, key)
+
+
+def test_a_new_engine_gets_every_fact_though_another_one_was_fed(scenario):
+    first = DuckDBEngine()
+    feed_from_stream(first)
+    second = DuckDBEngine()  # e.g. the local service started again with an in-memory engine
+    assert feed_from_stream(second) > 0
+    assert counts(second) == counts(first)
+    # one checkpoint, now the second engine's: the first reads everything again and keeps each row once
+    before = counts(first)
+    feed_from_stream(first)
+    assert counts(first) == before
+
+
+def test_the_process_engine_is_forgotten_with_the_runtime():
+    from chalicelib import runtime
+    from chalicelib.analytics.engine import local_engine
+
+    engine = local_engine()
+    assert local_engine() is engine
+    runtime.reset()
+    assert local_engine() is not engine
+
+
+_LINE = {"sku": "cookie", "category": "bakery", "amount": 500}
 
 
 def test_a_large_purchase_keeps_its_lines_beside_its_transaction(api, clock):
