@@ -231,3 +231,34 @@ def _date(text: str):
     import datetime as dt
 
     return dt.date.fromisoformat(text)
+
+
+def test_the_athena_engine_sends_its_requests_as_athena_takes_them(aws):
+    """moto's Athena runs no SQL (it answers SUCCEEDED with no rows): this checks the
+    requests' shapes against the service model and that the engine reads the answer."""
+    import boto3
+
+    from chalicelib.analytics.engine import AthenaEngine
+
+    athena = boto3.client("athena", region_name="ap-northeast-2")
+    athena.create_work_group(
+        Name="t-analytics", Configuration={"ResultConfiguration": {"OutputLocation": "s3://t-results/results/"}}
+    )
+    sent = []
+    athena.meta.events.register(
+        "provide-client-params.athena.*", lambda params, model, **_: sent.append((model.name, params))
+    )
+    engine = AthenaEngine(athena, "t-analytics", "t_facts", "s3://t-results/results/", sleep=lambda s: None)
+    assert engine.query("SELECT count(*) AS n FROM members WHERE status = ?", ["active"]) == []
+    sent[0][1].pop("ClientRequestToken", None)  # botocore's idempotency token
+    assert sent[0] == (
+        "StartQueryExecution",
+        {
+            "QueryString": "SELECT count(*) AS n FROM members WHERE status = ?",
+            "QueryExecutionContext": {"Database": "t_facts"},
+            "WorkGroup": "t-analytics",
+            "ResultConfiguration": {"OutputLocation": "s3://t-results/results/"},
+            "ExecutionParameters": ["'active'"],
+        },
+    )
+    assert [name for name, _ in sent[1:]] == ["GetQueryExecution", "GetQueryResults"]

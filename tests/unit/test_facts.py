@@ -253,3 +253,108 @@ def test_no_personal_data_reaches_any_row():
     for table, table_rows in rows.items():
         for row in table_rows:
             assert tuple(row) == facts.COLUMNS[table]
+
+
+# -- the Firehose sink and the Athena engine's reading of results (no AWS) ---------
+class FakeFirehose:
+    """PutRecordBatch that refuses the records whose data says so, `refusals` times each."""
+
+    def __init__(self, refusals: int = 1):
+        self.calls: list[tuple[str, list[bytes]]] = []
+        self.refused: dict[bytes, int] = {}
+        self.refusals = refusals
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict:
+        self.calls.append((DeliveryStreamName, [r["Data"] for r in Records]))
+        results = []
+        for record in Records:
+            data = record["Data"]
+            if b'"refuse"' in data and self.refused.get(data, 0) < self.refusals:
+                self.refused[data] = self.refused.get(data, 0) + 1
+                results.append({"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "slow down"})
+            else:
+                results.append({"RecordId": "r"})
+        return {"FailedPutCount": sum("ErrorCode" in r for r in results), "RequestResponses": results}
+
+
+def test_the_firehose_sink_sends_json_lines_in_batches_within_the_limits_and_resends_refused_records():
+    from chalicelib.analytics.stream import MAX_BATCH_BYTES, MAX_BATCH_RECORDS, FirehoseSink
+
+    client = FakeFirehose()
+    sink = FirehoseSink(client, {"members": "s-members", "coupon_events": "s-coupons"}, sleep=lambda s: None)
+    members = [{"member_id": f"m{i}", "seq": "1"} for i in range(1201)]
+    big = [{"coupon_id": "c" * 900_000, "n": i} for i in range(10)]  # 4 fit in 4 MiB
+    refused = [{"coupon_id": "refuse", "n": 1}]
+    assert sink.send({"members": members, "coupon_events": big + refused, "transactions": []}) == 1212
+    sizes = [(stream, len(data)) for stream, data in client.calls]
+    assert sizes[:3] == [("s-members", 500), ("s-members", 500), ("s-members", 201)]
+    assert all(len(d) <= MAX_BATCH_RECORDS and sum(map(len, d)) <= MAX_BATCH_BYTES for _, d in client.calls)
+    # the refused record went again, alone
+    assert client.calls[-1] == ("s-coupons", [b'{"coupon_id":"refuse","n":1}\n'])
+    sent = [json.loads(line) for stream, data in client.calls[:-1] for line in data]
+    assert sent == members + big + refused
+
+
+def test_the_firehose_sink_gives_up_after_its_attempts_so_the_batch_is_delivered_again():
+    from chalicelib.analytics.stream import FirehoseDeliveryError, FirehoseSink
+
+    sink = FirehoseSink(FakeFirehose(refusals=99), {"members": "s"}, attempts=3, sleep=lambda s: None)
+    with pytest.raises(FirehoseDeliveryError):
+        sink.send({"members": [{"refuse": 1}]})
+
+
+class FakeAthena:
+    def __init__(self, pages: list[dict], states: list[str]):
+        self.pages, self.states, self.requests = pages, states, []
+
+    def start_query_execution(self, **request):
+        self.requests.append(("start", request))
+        return {"QueryExecutionId": "q1"}
+
+    def get_query_execution(self, **request):
+        self.requests.append(("status", request))
+        return {"QueryExecution": {"Status": {"State": self.states.pop(0), "StateChangeReason": "syntax"}}}
+
+    def get_query_results(self, **request):
+        self.requests.append(("results", request))
+        return self.pages.pop(0)
+
+
+def _cells(*values):
+    return {"Data": [{"VarCharValue": v} if v is not None else {} for v in values]}
+
+
+def test_the_athena_engine_waits_then_reads_every_page_as_typed_values():
+    from chalicelib.analytics.engine import AthenaEngine
+
+    columns = [{"Name": "member_id", "Type": "varchar"}, {"Name": "n", "Type": "bigint"}, {"Name": "d", "Type": "date"}]
+    pages = [
+        {
+            "ResultSet": {
+                "ResultSetMetadata": {"ColumnInfo": columns},
+                "Rows": [_cells("member_id", "n", "d"), _cells("a", "1", "2027-01-15")],
+            },
+            "NextToken": "t2",
+        },
+        {"ResultSet": {"ResultSetMetadata": {"ColumnInfo": columns}, "Rows": [_cells("b", None, None)]}},
+    ]
+    client = FakeAthena(pages, ["QUEUED", "RUNNING", "SUCCEEDED"])
+    engine = AthenaEngine(client, "wg", "facts", "s3://results/", sleep=lambda s: None)
+    import datetime as dt
+
+    assert engine.query("SELECT ? AS x", ["it's"]) == [
+        {"member_id": "a", "n": 1, "d": dt.date(2027, 1, 15)},
+        {"member_id": "b", "n": None, "d": None},
+    ]
+    start = client.requests[0][1]
+    assert start["ExecutionParameters"] == ["'it''s'"]
+    assert [kind for kind, _ in client.requests] == ["start", "status", "status", "status", "results", "results"]
+    assert client.requests[-1][1] == {"QueryExecutionId": "q1", "MaxResults": 1000, "NextToken": "t2"}
+
+
+def test_a_failed_athena_query_raises_with_its_reason():
+    from chalicelib.analytics.engine import AthenaEngine, AthenaQueryError
+
+    engine = AthenaEngine(FakeAthena([], ["FAILED"]), "wg", "facts", "s3://results/", sleep=lambda s: None)
+    with pytest.raises(AthenaQueryError, match="syntax"):
+        engine.query("SELEC 1")
