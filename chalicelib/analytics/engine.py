@@ -96,7 +96,8 @@ class DuckDBEngine:
             self.connection.close()
 
     def _count(self, table: str) -> int:
-        return int(self.connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        (count,) = self.connection.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
+        return int(count)
 
 
 _local: dict[str, DuckDBEngine] = {}
