@@ -69,6 +69,7 @@ class DuckDBEngine:
                 found = (str(uuid.uuid4()),)
                 self.connection.execute("INSERT INTO engine_identity VALUES (?)", found)
             self.identity: str = found[0]
+            self.connection.execute("CREATE TABLE IF NOT EXISTS engine_source (stream_arn VARCHAR NOT NULL)")
 
     def append(self, table: str, rows: Sequence[dict]) -> int:
         """Add `rows` to `table`; a row already there (same unique key) is skipped.
@@ -90,6 +91,21 @@ class DuckDBEngine:
             cursor = self.connection.execute(sql, params) if params else self.connection.execute(sql)
             names = [d[0] for d in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def source(self) -> Optional[str]:
+        """The stream the facts came from (None: none yet)."""
+        with self.lock:
+            found = self.connection.execute("SELECT stream_arn FROM engine_source").fetchone()
+            return found[0] if found else None
+
+    def start_over(self, stream_arn: str) -> None:
+        """Forget every fact: they are to come from `stream_arn` (another table's
+        stream, whose sequence numbers say nothing about these rows)."""
+        with self.lock:
+            for table in SCHEMA:
+                self.connection.execute(f"DELETE FROM {table}")
+            self.connection.execute("DELETE FROM engine_source")
+            self.connection.execute("INSERT INTO engine_source VALUES (?)", [stream_arn])
 
     def close(self) -> None:
         with self.lock:

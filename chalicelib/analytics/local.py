@@ -53,6 +53,8 @@ def feed_from_stream(engine: Any, timezone: Optional[str] = None) -> int:
         if not stream_arn:
             raise RuntimeError(f"table {table} has no stream: create it with chalicelib.local.create_resources()")
         streams = streams_client()
+        if engine.source() != stream_arn:
+            engine.start_over(stream_arn)  # facts of another table (made again): from scratch
         checkpoint = _read_checkpoint(dynamodb, table)
         # a checkpoint of another stream (the table made again) or of another engine
         # (a new in-memory one, another file): start from the oldest record

@@ -192,6 +192,20 @@ def test_a_new_engine_gets_every_fact_though_another_one_was_fed(scenario):
     assert counts(first) == before
 
 
+def test_an_engine_fed_from_another_table_starts_over(scenario, api):
+    """The table made again (a new stream, whose sequence numbers start where the
+    old one's did): the engine's facts of the old table are dropped, not mixed."""
+    from chalicelib import aws, local, settings
+
+    engine = DuckDBEngine()
+    feed_from_stream(engine)
+    aws.client("dynamodb").delete_table(TableName=settings.load().table_name)
+    local.create_resources()
+    api.member("z")
+    feed_from_stream(engine)
+    assert [r["member_id"] for r in latest(engine, "members", "member_id, generation")] == ["z"]
+
+
 def test_the_process_engine_is_forgotten_with_the_runtime():
     from chalicelib import runtime
     from chalicelib.analytics.engine import local_engine
