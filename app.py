@@ -11,6 +11,7 @@ import logging
 from chalice import Chalice, Cron, Rate
 
 from chalicelib import telemetry
+from chalicelib.analytics import stream
 from chalicelib.api.edge import catch_all, edge
 from chalicelib.api.routes import api_keys, coupons, dashboards, docs, members, points, program
 from chalicelib.jobs import handlers
@@ -81,6 +82,12 @@ def run_job_tasks(event):
 @app.on_sqs_message(queue_arn=handlers.notifications_queue_arn(), batch_size=10)
 def send_notifications(event):
     return handlers.send_notifications(event)
+
+
+# The table's changes -> the analytics facts (Firehose -> S3 -> Athena; chalicelib/analytics/stream.py).
+@app.on_dynamodb_record(stream_arn=stream.ledger_stream_arn(), batch_size=100, starting_position="TRIM_HORIZON")
+def record_facts(event):
+    stream.record_facts(event)
 
 
 # `chalice local`: the local stage runs on an embedded moto with the demo café; another

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import sys
 from dataclasses import dataclass
 from typing import Optional
 
@@ -84,3 +85,6 @@ def reset() -> None:
     """Forget clients and caches (tests that start a fresh moto call this)."""
     services.cache_clear()
     aws.reset()
+    engine = sys.modules.get("chalicelib.analytics.engine")  # only if something used it (never the API)
+    if engine is not None:
+        engine.reset_local_engine()

@@ -27,6 +27,13 @@ class Settings:
     outbox_lease_minutes: int
     daily_shards: int = 8
     widget_key_secret: str = "dangol-widget-signing-key"
+    # analytics (§17): each fact table's Firehose delivery stream (the stream function
+    # sends there), the Glue database of the facts, and the Athena workgroup and
+    # results location the refresh queries with
+    facts_delivery_streams: tuple[tuple[str, str], ...] = ()
+    facts_database: str = "dangol_facts"
+    athena_workgroup: str = "dangol-analytics"
+    athena_output: str = ""
 
 
 def load() -> Settings:
@@ -54,4 +61,13 @@ def load() -> Settings:
         daily_shards=int(env.get("DANGOL_DAILY_SHARDS", "8")),
         # the Secrets Manager secret (name or ARN) holding the widget tokens' signing key
         widget_key_secret=env.get("DANGOL_WIDGET_KEY_SECRET", "dangol-widget-signing-key"),
+        facts_delivery_streams=(
+            ("members", env.get("DANGOL_FACTS_MEMBERS_STREAM", "dangol-facts-members")),
+            ("transactions", env.get("DANGOL_FACTS_TRANSACTIONS_STREAM", "dangol-facts-transactions")),
+            ("earn_items", env.get("DANGOL_FACTS_EARN_ITEMS_STREAM", "dangol-facts-earn-items")),
+            ("coupon_events", env.get("DANGOL_FACTS_COUPON_EVENTS_STREAM", "dangol-facts-coupon-events")),
+        ),
+        facts_database=env.get("DANGOL_FACTS_DATABASE", "dangol_facts"),
+        athena_workgroup=env.get("DANGOL_ATHENA_WORKGROUP", "dangol-analytics"),
+        athena_output=env.get("DANGOL_ATHENA_OUTPUT", ""),
     )

@@ -44,7 +44,13 @@ ARN_FORMAT = {
     "AWS::SecretsManager::Secret": "arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-AbCdEf",
     "AWS::KMS::Key": "arn:{partition}:kms:{region}:{account}:key/{name}",
     "AWS::Serverless::Function": "arn:{partition}:lambda:{region}:{account}:function:{name}",
+    "AWS::KinesisFirehose::DeliveryStream": "arn:{partition}:firehose:{region}:{account}:deliverystream/{name}",
+    "AWS::S3::Bucket": "arn:{partition}:s3:::{name}",
 }
+# Other attributes a policy may name: `Fn::GetAtt [Id, attribute]` -> the ARN's suffix.
+# (A stream's label is a time, `2027-01-01T00:00:00.000`; its colons would split the
+# ARN as parliament parses it, so the check uses one without.)
+ATTRIBUTE_ARN_SUFFIX = {("AWS::DynamoDB::Table", "StreamArn"): "/stream/2027-01-01T000000.000"}
 # Resource types whose `Ref` is their ARN (for the others it is their name).
 REF_IS_ARN = {"AWS::SNS::Topic", "AWS::SecretsManager::Secret"}
 PSEUDO = {
@@ -98,6 +104,9 @@ def concrete(value: Any, template: dict) -> Any:
         )
 
     def get_att(logical_id: str, attribute: str) -> str:
+        kind = resources.get(logical_id, {}).get("Type")
+        if (kind, attribute) in ATTRIBUTE_ARN_SUFFIX:
+            return arn(logical_id) + ATTRIBUTE_ARN_SUFFIX[(kind, attribute)]
         if attribute != "Arn":
             raise AssertionError(f"Fn::GetAtt {logical_id}.{attribute} in a policy: only Arn is known")
         return arn(logical_id)
@@ -149,6 +158,12 @@ def offline() -> Iterator[None]:
         yield
 
 
+# Actions IAM authorises on several resources at once (all of them must be granted):
+# Glue's table reads need the catalog, the database and the table. Their statements
+# are checked whole, not split per resource.
+NEEDS_EVERY_RESOURCE = {"glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"}
+
+
 def findings(document: dict) -> list[str]:
     """parliament's findings on a policy document whose resources are concrete ARNs:
     unknown actions or services, resources of a type an action does not act on,
@@ -156,13 +171,17 @@ def findings(document: dict) -> list[str]:
 
     parliament asks that each action fit one of its statement's resources; this
     asks it of every resource: the document is also checked with each statement
-    split into one statement per resource."""
+    split into one statement per resource (but for NEEDS_EVERY_RESOURCE)."""
     split_statements: list[dict] = []
     split = {"Version": document.get("Version"), "Statement": split_statements}
     statements = document.get("Statement", [])
     for statement in [statements] if isinstance(statements, dict) else statements:
         key = "Resource" if "Resource" in statement else "NotResource"
         resources = statement.get(key, [])
+        actions = statement.get("Action", [])
+        if any(a in NEEDS_EVERY_RESOURCE for a in ([actions] if isinstance(actions, str) else actions)):
+            split_statements.append({k: v for k, v in statement.items() if k != "Sid"})
+            continue
         for resource in [resources] if isinstance(resources, str) else resources:
             one = {k: v for k, v in statement.items() if k != "Sid"}
             one[key] = resource

@@ -10,7 +10,10 @@ holds (so a function or queue added later gets the same treatment):
   the stage's retention, and a role whose log statement covers only that log
   group, plus X-Ray write access;
 - queues get explicit retention, SQS-managed encryption and the stage's
-  deletion policy; the table the stage's deletion protection;
+  deletion policy; the table the stage's deletion protection; buckets the
+  stage's deletion policy;
+- a function a table's stream invokes gets the stream permissions Lambda's
+  event source mapping uses, and an alarm when records wait too long;
 - the API stage gets throttling, JSON access logs and tracing;
 - each scheduled function (an EventBridge schedule invokes it asynchronously)
   gets an on-failure destination: a run that failed every attempt (Lambda
@@ -43,6 +46,12 @@ STAGES = json.loads((ROOT / "deploy" / "stages.json").read_text())
 # What a project copy needs for `chalice package` (see `package(requirements=False)`).
 PROJECT_FILES = ("app.py", "chalicelib", ".chalice", "requirements.txt")
 SQS_EVENT_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+# What Lambda's event source mapping does with a function's role to read a table's stream
+# (ListStreams names no resource: IAM grants it on "*" only).
+STREAM_EVENT_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+STREAM_LIST_ACTIONS = ["dynamodb:ListStreams"]
+# The stream's records wait at most this long for the function (they stay 24 hours).
+STREAM_AGE_ALARM_MS = 15 * 60 * 1000
 LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 # Where a scheduled function's failed runs go (Lambda sends with the function's role).
@@ -304,6 +313,18 @@ def harden(template: dict, stage: str) -> dict:
             )
             statements.append({"Sid": "Tracing", "Effect": "Allow", "Action": XRAY_ACTIONS, "Resource": "*"})
             for event in props.get("Events", {}).values():
+                if event["Type"] == "DynamoDB":
+                    statements.append(
+                        {
+                            "Sid": "EventSourceStream",
+                            "Effect": "Allow",
+                            "Action": STREAM_EVENT_ACTIONS,
+                            "Resource": event["Properties"]["Stream"],
+                        }
+                    )
+                    statements.append(
+                        {"Sid": "EventSourceStreams", "Effect": "Allow", "Action": STREAM_LIST_ACTIONS, "Resource": "*"}
+                    )
                 if event["Type"] == "SQS":
                     statements.append(
                         {
@@ -324,6 +345,15 @@ def harden(template: dict, stage: str) -> dict:
                     }
                 )
             policy["PolicyDocument"]["Statement"] = statements
+        if any(e["Type"] == "DynamoDB" for e in props.get("Events", {}).values()):
+            resources[f"{logical_id}IteratorAgeAlarm"] = alarm(
+                f"{name}: stream records wait more than {STREAM_AGE_ALARM_MS // 60000} minutes (kept 24 hours)",
+                "AWS/Lambda",
+                "IteratorAge",
+                [{"Name": "FunctionName", "Value": {"Ref": logical_id}}],
+                "Maximum",
+                STREAM_AGE_ALARM_MS,
+            )
         for metric, label in (("Errors", "errors"), ("Throttles", "throttles")):
             resources[f"{logical_id}{metric}Alarm"] = alarm(
                 f"{name}: {label} in the last 5 minutes",
@@ -372,6 +402,11 @@ def harden(template: dict, stage: str) -> dict:
                 "Maximum",
                 age,
             )
+
+    # buckets (the analytics facts, Athena's query results)
+    for bucket in resources.values():
+        if bucket["Type"] == "AWS::S3::Bucket":
+            bucket["DeletionPolicy"] = bucket["UpdateReplacePolicy"] = retain
 
     # tables
     for logical_id, table in list(resources.items()):

@@ -11,6 +11,7 @@ One table, items addressed by (pk, sk):
   MEMBER#<id> / LOT#<space>#<key>        lots (written once; a refund's `taken` aside)
   MEMBER#<id> / BUNDLE#<id>              the lots of a large transfer (written once)
   MEMBER#<id> / ORDER#<order_id>         one earn per order
+  MEMBER#<id> / LINES#<tx>#<part>        a large purchase's lines, beside its transaction
   MEMBER#<id> / ACTIVITY#<sha256>        one reward per (type, reference)
   MEMBER#<id> / NOTIFICATION#<ulid>      notification outbox
   MEMBER#<id> / REPLY#<idempotency pk>   pointer to a stored reply that shows the member (erasure
@@ -257,6 +258,12 @@ def reply_pointer_sk(reply_pk: str) -> str:
 
 def tx_sk(generation: int, tx_id: str) -> str:
     return member_sk(generation, f"TX#{tx_id}")
+
+
+def earn_lines_sk(generation: int, tx_id: str, part: int) -> str:
+    """MEMBER#<id> / [G<n>#]LINES#<tx>#<part>: a large purchase's lines (sku, category,
+    amount), when they do not go on its transaction (commands/earn.py; written once)."""
+    return member_sk(generation, f"LINES#{tx_id}#{part:03d}")
 
 
 def order_sk(generation: int, order_id: str) -> str:

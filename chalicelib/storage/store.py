@@ -63,6 +63,7 @@ def member_sk(generation: int, sk: str) -> str:
 
 
 PROFILE = "PROFILE"
+STREAM_SPECIFICATION = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 
 def table_definition(name: str) -> dict:
@@ -119,6 +120,9 @@ def table_definition(name: str) -> dict:
             index(DORMANT_INDEX, "dormant_segment", "member_id"),
             index(ACTIVITY_INDEX, "activity_shard", "last_activity_at"),
         ],
+        # every change, with the item before and after: the analytics facts (§17,
+        # chalicelib/analytics/stream.py) are made from it
+        "StreamSpecification": STREAM_SPECIFICATION,
     }
 
 

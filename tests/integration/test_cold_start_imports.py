@@ -21,10 +21,13 @@ NOT_AT_COLD_START = [
     "chalicelib.api.ui",  # GET /console, /widget and their assets
     "email_validator",  # the first request with an email address
     "phonenumbers",  # the first phone number read
+    # analytics engines (§17): the API only reads stored results; the stream
+    # function (analytics/stream.py) needs boto3 alone
     "chalicelib.analytics.refresh",  # the refresh_analytics job only
-    "duckdb",  # the local analytics engine
-    "sqlglot",  # the queries' transpiler
+    "chalicelib.analytics.engine",
+    "duckdb",
     "pyarrow",
+    "sqlglot",
 ]
 
 

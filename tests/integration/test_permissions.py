@@ -169,7 +169,10 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     # deletes c's own referral-code item inside its transaction)
     api.member("c", email="c@example.com", referral_code=enrolled["referral_code"])
     api.get("/members/a")
-    earned = api.post("/members/a/earn", {"order_id": "o1", "amount": 500000}).json
+    earned = api.post(
+        "/members/a/earn",
+        {"order_id": "o1", "amount": 500000, "items": [{"sku": "latte", "category": "coffee", "amount": 5000}]},
+    ).json
     api.post("/members/a/activities", {"type": "review", "reference_id": "r1"})
     redeemed = api.post("/members/a/redeem", {"reward_id": "cup"}).json
     assert api.get(f"/vouchers/{redeemed['reward']['code']}").status == 200
@@ -278,6 +281,58 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     assert api.delete("/members/b", key="admin").status == 204
     assert api.delete("/members/c", key="admin").status == 204
     jobs_and_queues()  # what the erasures queued
+    deliver_the_stream(names)
+
+
+def deliver_the_stream(names: dict[str, str]) -> None:
+    """What Lambda's event source mapping does: the table's stream records, in
+    batches, to `record_facts`, which sends fact rows to the Firehose delivery
+    streams (made here as the stack makes them, writing to a bucket)."""
+    import datetime as dt
+
+    from botocore.config import Config
+
+    import app as app_module
+
+    region = "ap-northeast-2"
+    s3 = boto3.client("s3", region_name=region)
+    s3.create_bucket(Bucket="t-facts", CreateBucketConfiguration={"LocationConstraint": region})
+    firehose = boto3.client("firehose", region_name=region)
+    for name, target in names.items():
+        if target.endswith("FactsDeliveryStream"):
+            firehose.create_delivery_stream(
+                DeliveryStreamName=name,
+                ExtendedS3DestinationConfiguration={
+                    "RoleARN": "arn:aws:iam::123456789012:role/t-facts-delivery",
+                    "BucketARN": "arn:aws:s3:::t-facts",
+                    "Prefix": f"facts/{name}/",
+                },
+            )
+    table = next(name for name, target in names.items() if target == "LedgerTable")
+    stream_arn = boto3.client("dynamodb", region_name=region).describe_table(TableName=table)["Table"][
+        "LatestStreamArn"
+    ]
+    streams = boto3.client("dynamodbstreams", region_name=region, config=Config(account_id_endpoint_mode="disabled"))
+    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=100)
+            if not page["Records"]:
+                break
+            records = []
+            for record in page["Records"]:
+                change = dict(record["dynamodb"])
+                created = change["ApproximateCreationDateTime"]
+                change["ApproximateCreationDateTime"] = (
+                    created.timestamp() if isinstance(created, dt.datetime) else created
+                )
+                records.append({**record, "dynamodb": change, "eventSourceARN": stream_arn})
+            app_module.record_facts({"Records": records}, None)
+            iterator = page.get("NextShardIterator")
+    written = s3.list_objects_v2(Bucket="t-facts").get("KeyCount", 0)
+    assert written >= 4, "every fact table got rows"
 
 
 def dynamodb_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
@@ -313,6 +368,11 @@ def secretsmanager_requests(operation: str, params: dict, names: dict[str, str])
     return {(operation, names.get(secret, f"{secret} (not the stack's)"))}
 
 
+def firehose_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
+    stream = params.get("DeliveryStreamName")
+    return {(operation, names.get(stream, f"{stream} (not the stack's)"))}
+
+
 # service -> (operation, params, names) -> {(IAM action, resource)}; resources are
 # the template's logical ids ("<table>/index" for its indexes).
 RESOURCES_OF = {
@@ -321,6 +381,7 @@ RESOURCES_OF = {
     "ses": ses_requests,
     "sns": sns_requests,
     "secretsmanager": secretsmanager_requests,
+    "firehose": firehose_requests,
 }
 
 
@@ -353,7 +414,8 @@ def policy_resource(value) -> str:
     if value == "*":
         return "*"
     if isinstance(value, dict) and "Fn::GetAtt" in value:
-        return value["Fn::GetAtt"][0]
+        target, attribute = value["Fn::GetAtt"]
+        return f"{target}/stream" if attribute == "StreamArn" else target
     if isinstance(value, dict) and "Ref" in value:  # resources whose Ref is their ARN (topics, secrets)
         return value["Ref"]
     if isinstance(value, dict) and "Fn::Sub" in value:
@@ -398,6 +460,10 @@ def platform_needs(template: dict, logical_id: str, function: dict) -> set:
         if event["Type"] == "SQS":
             queue = stack.referenced_id(event["Properties"]["Queue"])
             needs |= {(a, queue) for a in stack.SQS_EVENT_ACTIONS}
+        if event["Type"] == "DynamoDB":  # Lambda reads the table's stream with the function's role
+            stream = policy_resource(event["Properties"]["Stream"])
+            needs |= {(a, stream) for a in stack.STREAM_EVENT_ACTIONS}
+            needs |= {(a, "*") for a in stack.STREAM_LIST_ACTIONS}
     failed_runs = stack.failure_destinations(template).get(logical_id)
     if failed_runs:  # Lambda sends a failed asynchronous run there with the function's role
         needs |= {(a, failed_runs) for a in stack.FAILURE_DESTINATION_ACTIONS}
@@ -433,7 +499,9 @@ def test_each_function_is_granted_exactly_what_it_calls(template, stack_names, r
         unknown = {
             r
             for _, r in need
-            if r not in template["Resources"] and r not in ("*", "sms", "EmailIdentity") and not r.endswith("/index")
+            if r not in template["Resources"]
+            and r not in ("*", "sms", "EmailIdentity")
+            and not r.endswith(("/index", "/stream"))
         }
         not_actions = {a for a, _ in have if not iam_catalogue.is_action(a)}
         if have - need or need - have or unknown or not_actions:
@@ -495,7 +563,7 @@ def test_each_function_runs_with_its_own_role(template):
         )
 
 
-SERVICES = {"dynamodb", "sqs", "ses", "sns"}
+SERVICES = {"dynamodb", "sqs", "ses", "sns", "firehose"}
 
 
 def lambda_code() -> list[ast.AST]:

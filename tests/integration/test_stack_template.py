@@ -257,6 +257,10 @@ def third_party_imports() -> set[str]:
 DISTRIBUTION = {"ulid": "python-ulid", "pydantic_core": "pydantic-core", "email_validator": "email-validator"}
 # In the Lambda Python runtime (not bundled); chalice is the framework the package carries itself.
 RUNTIME_PROVIDED = {"boto3", "botocore", "chalice"}
+# The analytics engine of the local runtime (chalicelib/analytics/engine.py DuckDBEngine):
+# no Lambda function imports it (on AWS, Athena runs the queries), so it is not bundled;
+# test_cold_start_imports.py checks the API never loads it.
+LOCAL_ENGINES = {"duckdb"}
 
 
 def pinned(path: pathlib.Path) -> dict[str, str]:
@@ -274,7 +278,10 @@ def test_requirements_are_honest():
     tool_pins = pinned(ROOT / "requirements-dev.txt")
     for module in third_party_imports():
         distribution = DISTRIBUTION.get(module, module).lower()
-        if module in RUNTIME_PROVIDED:
+        if module in LOCAL_ENGINES:
+            assert distribution not in lambda_pins, f"{distribution} runs locally only: do not bundle it"
+            assert tool_pins.get(distribution), f"pin {distribution} in requirements-dev.txt"
+        elif module in RUNTIME_PROVIDED:
             assert distribution not in lambda_pins, f"{distribution} is in the Lambda runtime: do not bundle it"
             assert tool_pins.get(distribution), f"pin {distribution} in requirements-dev.txt"
         else:

@@ -157,7 +157,13 @@ def release(
         coupon = _coupon_of(found, code_key, member, code)
         if coupon.get("status") != "used":
             raise CouponNotUsableError("only a used coupon can be released")
-        released = {"status": "available", "used_at": None, "order_id": None, "discount_amount": None}
+        released = {
+            "status": "available",
+            "used_at": None,
+            "order_id": None,
+            "discount_amount": None,
+            "released_at": unit.now_text,  # when, for the analytics facts (§17); not shown
+        }
         _set_state(unit, coupon, "used", released)
         if coupon["expires_at"] > unit.now_text:
             _count_move(unit, member_id, coupon["expires_at"], 1)

@@ -14,10 +14,15 @@ from chalicelib.domain.member import Member
 from chalicelib.errors import DuplicateActivityError, DuplicateOrderError, LimitExceededError, ValidationError
 from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, NeedMembers, Result, Unit
 from chalicelib.ledger.views import transaction_view
-from chalicelib.storage.repository import activity_sk, order_sk, profile_key
-from chalicelib.storage.store import member_pk, refuse
+from chalicelib.storage.repository import activity_sk, earn_lines_sk, order_sk, profile_key
+from chalicelib.storage.store import STALE, item_size, member_pk, refuse
 
 EARN_WINDOW = dt.timedelta(days=90)
+# A purchase's lines (sku, category, amount: up to 1,000 of up to 200 characters
+# each) go on its transaction up to this size; beyond it, in parts of their own
+# (`repository.earn_lines_sk`), each well within DynamoDB's 400 KB an item.
+INLINE_LINES_BYTES = 32 * 1024
+LINE_PART_BYTES = 256 * 1024
 
 
 def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Earn) -> Result:
@@ -49,6 +54,8 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
         count_day_earn(member, breakdown.total, unit)
         lifetime = program.lot_lifetime_days(tier_before)
         quarter = quarter_of(occurred, program.timezone)
+        lines = [{"sku": i.sku, "category": i.category, "amount": i.amount} for i in items]
+        lines_inline = item_size({"items": lines}) <= INLINE_LINES_BYTES
         tx = unit.credit(
             member,
             "earn",
@@ -61,7 +68,12 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
             quarter=quarter,
             refunded_amount=0,
             clawed_back=0,
+            # the purchase's lines, for the analytics facts (§17): on the transaction
+            # when they are small (as nearly always), else in items of their own
+            items=lines if lines and lines_inline else None,
         )
+        if not lines_inline:
+            put_line_parts(unit, member, tx, lines)
         unit.commit.put_new(
             {
                 "pk": member_pk(member_id),
@@ -87,6 +99,34 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
         return Result.created({**transaction_view(tx), "tier": member.tier})
 
     return changes.change(actor, idem, [member_id], decide, subject=member_id)
+
+
+def put_line_parts(unit: Unit, member: Member, tx: dict, lines: list[dict]) -> None:
+    """The lines of a large purchase, in parts of at most LINE_PART_BYTES (written once)."""
+    parts: list[list[dict]] = [[]]
+    size = 0
+    for line in lines:
+        line_size = item_size({"l": [line]})
+        if parts[-1] and size + line_size > LINE_PART_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(line)
+        size += line_size
+    first = 0
+    for number, part in enumerate(parts):
+        unit.commit.put_new(
+            {
+                "pk": member_pk(member.member_id),
+                "sk": earn_lines_sk(member.generation, tx["transaction_id"], number),
+                "transaction_id": tx["transaction_id"],
+                "member_id": member.member_id,
+                "occurred_at": tx["occurred_at"],
+                "first_line": first,
+                "items": part,
+            },
+            STALE,
+        )
+        first += len(part)
 
 
 def count_month_earn(member: Member, month: str, unit: Unit) -> int:

@@ -1,0 +1,252 @@
+"""The engines the analytics queries run on (contract §17).
+
+- `DuckDBEngine`: locally (tests, the local service), an embedded DuckDB holding
+  the four fact tables; `append` adds rows, `query` runs SQL.
+- `AthenaEngine`: on AWS, Amazon Athena over the facts Firehose writes to S3 as
+  Parquet (Glue tables of the same names and columns).
+
+Rows are appended, never updated: the latest row per key wins (queries pick it
+with `row_number() over (partition by <key> order by seq desc) = 1`). The local
+engine keeps each row once: a record applied again (a feed that stopped before
+saving its checkpoint) adds nothing (`UNIQUE_KEYS`). Athena's facts can hold a
+row twice (Lambda and Firehose deliver at least once): queries pick the latest
+row per key, and count coupon events by (coupon_id, event, seq) and earn items
+by (transaction_id, line).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
+
+from chalicelib.analytics.facts import COLUMNS, COUPON_EVENTS, EARN_ITEMS, MEMBERS, TRANSACTIONS
+
+SCHEMA = {
+    MEMBERS: """
+        member_id VARCHAR NOT NULL, generation INTEGER NOT NULL, enrolled_at TIMESTAMP, enrolled_date DATE,
+        tier VARCHAR, balance BIGINT, last_activity_at TIMESTAMP, dormant BOOLEAN, status VARCHAR,
+        seq VARCHAR NOT NULL""",
+    TRANSACTIONS: """
+        transaction_id VARCHAR NOT NULL, member_id VARCHAR, generation INTEGER, type VARCHAR, points BIGINT,
+        created_at TIMESTAMP, created_date DATE, occurred_at TIMESTAMP, occurred_date DATE, order_id VARCHAR,
+        amount BIGINT, refunded_amount BIGINT, seq VARCHAR NOT NULL""",
+    EARN_ITEMS: """
+        transaction_id VARCHAR NOT NULL, member_id VARCHAR, generation INTEGER, occurred_date DATE,
+        line INTEGER NOT NULL, sku VARCHAR, category VARCHAR, amount BIGINT""",
+    COUPON_EVENTS: """
+        coupon_id VARCHAR NOT NULL, member_id VARCHAR, generation INTEGER, event VARCHAR NOT NULL,
+        event_at TIMESTAMP, event_date DATE, seq VARCHAR NOT NULL""",
+}
+# What makes a row the same row delivered again (the local engine keeps it once).
+UNIQUE_KEYS = {
+    MEMBERS: ("member_id", "generation", "seq"),
+    TRANSACTIONS: ("transaction_id", "seq"),
+    EARN_ITEMS: ("transaction_id", "line"),
+    COUPON_EVENTS: ("coupon_id", "event", "seq"),
+}
+
+
+class DuckDBEngine:
+    """An embedded DuckDB with the fact tables (in memory, or in the file `path`)."""
+
+    def __init__(self, path: Optional[str] = None):
+        import duckdb  # the analytics engine: never imported by the API (see test_cold_start_imports)
+
+        self.path = path
+        self.connection = duckdb.connect(path or ":memory:")
+        self.lock = threading.Lock()  # one connection, used by one thread at a time
+        with self.lock:
+            for table, columns in SCHEMA.items():
+                keys = ", ".join(UNIQUE_KEYS[table])
+                self.connection.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns}, PRIMARY KEY ({keys}))")
+            # which engine a feed checkpoint belongs to (kept in the file, when there is one)
+            self.connection.execute("CREATE TABLE IF NOT EXISTS engine_identity (id VARCHAR NOT NULL)")
+            found = self.connection.execute("SELECT id FROM engine_identity").fetchone()
+            if found is None:
+                found = (str(uuid.uuid4()),)
+                self.connection.execute("INSERT INTO engine_identity VALUES (?)", found)
+            self.identity: str = found[0]
+            self.connection.execute("CREATE TABLE IF NOT EXISTS engine_source (stream_arn VARCHAR NOT NULL)")
+
+    def append(self, table: str, rows: Sequence[dict]) -> int:
+        """Add `rows` to `table`; a row already there (same unique key) is skipped.
+        Returns how many rows were new."""
+        if not rows:
+            return 0
+        columns = COLUMNS[table]
+        values = [tuple(row.get(c) for c in columns) for row in rows]
+        marks = ", ".join("?" for _ in columns)
+        with self.lock:
+            before = self._count(table)
+            self.connection.executemany(
+                f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES ({marks})", values
+            )
+            return self._count(table) - before
+
+    def query(self, sql: str, params: Optional[Sequence[Any] | dict] = None) -> list[dict]:
+        with self.lock:
+            cursor = self.connection.execute(sql, params) if params else self.connection.execute(sql)
+            names = [d[0] for d in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def source(self) -> Optional[str]:
+        """The stream the facts came from (None: none yet)."""
+        with self.lock:
+            found = self.connection.execute("SELECT stream_arn FROM engine_source").fetchone()
+            return found[0] if found else None
+
+    def start_over(self, stream_arn: str) -> None:
+        """Forget every fact: they are to come from `stream_arn` (another table's
+        stream, whose sequence numbers say nothing about these rows)."""
+        with self.lock:
+            for table in SCHEMA:
+                self.connection.execute(f"DELETE FROM {table}")
+            self.connection.execute("DELETE FROM engine_source")
+            self.connection.execute("INSERT INTO engine_source VALUES (?)", [stream_arn])
+
+    def close(self) -> None:
+        with self.lock:
+            self.connection.close()
+
+    def _count(self, table: str) -> int:
+        (count,) = self.connection.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
+        return int(count)
+
+
+_local: dict[str, DuckDBEngine] = {}
+_local_lock = threading.Lock()
+
+
+def local_engine(path: Optional[str] = None) -> DuckDBEngine:
+    """The process's DuckDB engine (made on first use; `reset_local_engine` forgets it)."""
+    with _local_lock:
+        if "engine" not in _local:
+            _local["engine"] = DuckDBEngine(path)
+        return _local["engine"]
+
+
+def reset_local_engine() -> None:
+    with _local_lock:
+        engine = _local.pop("engine", None)
+    if engine is not None:
+        engine.close()
+
+
+class AthenaQueryError(RuntimeError):
+    pass
+
+
+class AthenaEngine:
+    """Amazon Athena over the S3 facts: StartQueryExecution in `workgroup` (whose
+    results go to `output`, an s3:// prefix) on Glue `database`, polled with
+    GetQueryExecution, rows read with GetQueryResults page by page. `client` is
+    a boto3 Athena client (made where the refresh is wired)."""
+
+    TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+    def __init__(
+        self,
+        client: Any,
+        workgroup: str,
+        database: str,
+        output: str,
+        poll_seconds: float = 0.5,
+        timeout_seconds: float = 600.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.client = client
+        self.workgroup = workgroup
+        self.database = database
+        self.output = output
+        self.poll_seconds = poll_seconds
+        self.timeout_seconds = timeout_seconds
+        self.sleep = sleep
+
+    def append(self, table: str, rows: Sequence[dict]) -> int:
+        raise NotImplementedError("on AWS the stream handler delivers facts through Firehose (analytics/stream.py)")
+
+    def query(self, sql: str, params: Optional[Sequence[Any]] = None) -> list[dict]:
+        request: dict[str, Any] = {
+            "QueryString": sql,
+            "QueryExecutionContext": {"Database": self.database},
+            "WorkGroup": self.workgroup,
+            "ResultConfiguration": {"OutputLocation": self.output},
+        }
+        if params:
+            request["ExecutionParameters"] = [athena_literal(p) for p in params]
+        execution_id = self.client.start_query_execution(**request)["QueryExecutionId"]
+        self._wait(execution_id)
+        return self._rows(execution_id)
+
+    def _wait(self, execution_id: str) -> None:
+        waited = 0.0
+        while True:
+            status = self.client.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]["Status"]
+            state = status["State"]
+            if state == "SUCCEEDED":
+                return
+            if state in self.TERMINAL:
+                raise AthenaQueryError(f"query {execution_id} {state}: {status.get('StateChangeReason', '')}")
+            if waited >= self.timeout_seconds:
+                raise AthenaQueryError(f"query {execution_id} still {state} after {waited:.0f} s")
+            self.sleep(self.poll_seconds)
+            waited += self.poll_seconds
+
+    def _rows(self, execution_id: str) -> list[dict]:
+        rows: list[dict] = []
+        names: Optional[list[str]] = None
+        types: list[str] = []
+        token: Optional[str] = None
+        while True:
+            request: dict[str, Any] = {"QueryExecutionId": execution_id, "MaxResults": 1000}
+            if token:
+                request["NextToken"] = token
+            page = self.client.get_query_results(**request)
+            result = page["ResultSet"]
+            data = result.get("Rows", [])
+            if names is None:
+                names = [c["Name"] for c in result.get("ResultSetMetadata", {}).get("ColumnInfo", [])]
+                types = [c.get("Type", "varchar") for c in result.get("ResultSetMetadata", {}).get("ColumnInfo", [])]
+                if data and [d.get("VarCharValue") for d in data[0].get("Data", [])] == names:
+                    data = data[1:]  # the first page starts with the column names
+            for row in data:
+                cells = [d.get("VarCharValue") for d in row.get("Data", [])]
+                rows.append({n: athena_value(v, t) for n, v, t in zip(names, cells, types, strict=False)})
+            token = page.get("NextToken")
+            if not token:
+                return rows
+
+
+def athena_literal(value: Any) -> str:
+    """An execution parameter as Athena takes it (SQL literal text)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def athena_value(text: Optional[str], type_: str) -> Any:
+    """A result cell (always text in GetQueryResults) as the Python value DuckDB would give."""
+    if text is None:
+        return None
+    if type_ in ("tinyint", "smallint", "integer", "bigint"):
+        return int(text)
+    if type_ == "boolean":
+        return text == "true"
+    if type_ in ("double", "float", "real"):
+        return float(text)
+    if type_ == "decimal":
+        import decimal
+
+        return decimal.Decimal(text)
+    if type_ == "date":
+        import datetime as dt
+
+        return dt.date.fromisoformat(text)
+    return text
