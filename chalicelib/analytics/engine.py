@@ -52,6 +52,8 @@ UNIQUE_KEYS = {
 class DuckDBEngine:
     """An embedded DuckDB with the fact tables (in memory, or in the file `path`)."""
 
+    dialect = "duckdb"
+
     def __init__(self, path: Optional[str] = None):
         import duckdb  # the analytics engine: never imported by the API (see test_cold_start_imports)
 
@@ -128,6 +130,18 @@ def local_engine(path: Optional[str] = None) -> DuckDBEngine:
         return _local["engine"]
 
 
+def engine_for(settings: Any) -> Any:
+    """This deployment's engine: Athena where the stack names its results location
+    (`DANGOL_ATHENA_OUTPUT`), else the process's embedded DuckDB (tests, the local service)."""
+    if settings.athena_output:
+        from chalicelib import aws
+
+        return AthenaEngine(
+            aws.client("athena"), settings.athena_workgroup, settings.facts_database, settings.athena_output
+        )
+    return local_engine()
+
+
 def reset_local_engine() -> None:
     with _local_lock:
         engine = _local.pop("engine", None)
@@ -146,6 +160,7 @@ class AthenaEngine:
     a boto3 Athena client (made where the refresh is wired)."""
 
     TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+    dialect = "athena"
 
     def __init__(
         self,

@@ -103,15 +103,14 @@ def run(engine: Engine, name: str, **values: object) -> list[dict]:
 
 
 def update_facts_if_present(engine: Engine) -> bool:
-    """Step 1: the facts module's `update_facts(engine)`; False where that module is absent."""
-    try:
-        facts = importlib.import_module("chalicelib.analytics.facts")
-    except ImportError:
+    """Step 1, for the embedded engine: feed it every change committed to the table's stream
+    (chalicelib/analytics/local.py). On AWS the stream function has sent them through
+    Firehose already (Athena reads them from S3): nothing to do here."""
+    if getattr(engine, "dialect", "duckdb") != "duckdb" or not hasattr(engine, "append"):
         return False
-    update = getattr(facts, "update_facts", None)
-    if update is None:
-        return False
-    update(engine)
+    from chalicelib.analytics.local import update_facts
+
+    update_facts(engine)
     return True
 
 

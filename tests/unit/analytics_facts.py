@@ -12,17 +12,9 @@ from typing import Optional
 
 import duckdb
 
-SCHEMA = """
-CREATE TABLE members (member_id VARCHAR, generation BIGINT, enrolled_at TIMESTAMP, enrolled_date DATE,
-    tier VARCHAR, balance BIGINT, last_activity_at TIMESTAMP, dormant BOOLEAN, status VARCHAR, seq BIGINT);
-CREATE TABLE transactions (transaction_id VARCHAR, member_id VARCHAR, generation BIGINT, type VARCHAR,
-    points BIGINT, created_at TIMESTAMP, created_date DATE, occurred_at TIMESTAMP, occurred_date DATE,
-    order_id VARCHAR, amount BIGINT, refunded_amount BIGINT, seq BIGINT);
-CREATE TABLE earn_items (transaction_id VARCHAR, member_id VARCHAR, generation BIGINT, occurred_date DATE,
-    sku VARCHAR, category VARCHAR, amount BIGINT);
-CREATE TABLE coupon_events (coupon_id VARCHAR, member_id VARCHAR, generation BIGINT, event VARCHAR,
-    "at" TIMESTAMP, event_date DATE, seq BIGINT);
-"""
+from chalicelib.analytics.engine import SCHEMA as TABLES  # noqa: E402 (the store's own columns)
+
+SCHEMA = "".join(f"CREATE TABLE {table} ({columns});" for table, columns in TABLES.items())
 
 
 def day(text: str) -> dt.date:
@@ -40,9 +32,13 @@ class FactsEngine:
     def __init__(self):
         self.connection = duckdb.connect(":memory:")
         self.connection.execute(SCHEMA)
-        self._seq = itertools.count(1)
+        self._seqs = itertools.count(1)
         self._tx = itertools.count(1)
         self.queries = 0
+
+    def _next_seq(self) -> str:
+        """Stream sequence numbers as the facts keep them: 40 digits, zero-padded."""
+        return f"{next(self._seqs):040d}"
 
     def query(self, text: str) -> list[dict]:
         self.queries += 1
@@ -74,7 +70,7 @@ class FactsEngine:
                 None,
                 dormant,
                 status,
-                next(self._seq),
+                self._next_seq(),
             ],
         )
 
@@ -108,7 +104,7 @@ class FactsEngine:
                 f"O-{transaction_id}" if type_ == "earn" else None,
                 amount,
                 refunded if type_ == "earn" else None,
-                next(self._seq),
+                self._next_seq(),
             ],
         )
         return transaction_id
@@ -133,10 +129,10 @@ class FactsEngine:
             amount=amount,
             generation=generation,
         )
-        for sku, category, item_amount in items:
+        for line, (sku, category, item_amount) in enumerate(items):
             self.connection.execute(
-                "INSERT INTO earn_items VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [transaction_id, member_id, generation, day(occurred), sku, category, item_amount],
+                "INSERT INTO earn_items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [transaction_id, member_id, generation, day(occurred), line, sku, category, item_amount],
             )
         return transaction_id
 
@@ -148,7 +144,7 @@ class FactsEngine:
         ).fetchall()
         values = list(row)
         values[11] = refunded_total
-        values[12] = next(self._seq)
+        values[12] = self._next_seq()
         self.connection.execute("INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
         self.transaction(values[1], "reversal", -(refunded_total // 100), on, generation=values[2])
 
@@ -158,11 +154,11 @@ class FactsEngine:
             [member_id, generation],
         ).fetchall()
         values = list(row)
-        values[5], values[8], values[9] = 0, "erased", next(self._seq)
+        values[5], values[8], values[9] = 0, "erased", self._next_seq()
         self.connection.execute("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
     def coupon(self, coupon_id: str, member_id: str, event: str, on: str) -> None:
         self.connection.execute(
             "INSERT INTO coupon_events VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [coupon_id, member_id, 0, event, noon_utc(on), day(on), next(self._seq)],
+            [coupon_id, member_id, 0, event, noon_utc(on), day(on), self._next_seq()],
         )

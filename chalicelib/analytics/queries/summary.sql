@@ -46,8 +46,8 @@ coupons AS (
     SELECT
         count(CASE WHEN event = 'issued' THEN 1 END) AS coupons_issued,
         count(CASE WHEN event = 'used' THEN 1 END) - count(CASE WHEN event = 'released' THEN 1 END) AS coupons_used
-    FROM coupon_events
-    WHERE event_date BETWEEN :from_date AND :to_date AND "at" <= :as_of_time
+    FROM (SELECT DISTINCT coupon_id, event, seq, event_date, event_at FROM coupon_events) AS events
+    WHERE event_date BETWEEN :from_date AND :to_date AND event_at <= :as_of_time
 )
 SELECT
     (SELECT count(*) FROM live WHERE enrolled_date <= :to_date) AS members_at_end,

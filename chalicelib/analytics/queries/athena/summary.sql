@@ -64,9 +64,17 @@ WITH latest_members AS (
   SELECT
     COUNT(CASE WHEN event = 'issued' THEN 1 END) AS coupons_issued,
     COUNT(CASE WHEN event = 'used' THEN 1 END) - COUNT(CASE WHEN event = 'released' THEN 1 END) AS coupons_used
-  FROM coupon_events
+  FROM (
+    SELECT DISTINCT
+      coupon_id,
+      event,
+      seq,
+      event_date,
+      event_at
+    FROM coupon_events
+  ) AS events
   WHERE
-    event_date BETWEEN :from_date AND :to_date AND "at" <= :as_of_time
+    event_date BETWEEN :from_date AND :to_date AND event_at <= :as_of_time
 )
 SELECT
   (
