@@ -58,6 +58,7 @@ STATUS = {
     errors.LimitExceededError: 422,
     errors.MemberSuspendedError: 422,
     errors.ReferralNotAllowedError: 422,
+    errors.SegmentExistsError: 409,
     errors.ThrottledError: 503,
     LastAdminKeyError: 422,
 }

@@ -291,3 +291,48 @@ def member_of_profile(pk: str, sk: str) -> Optional[str]:
     """The member id of a profile's key; None for any other item."""
     prefix = member_pk("")
     return pk[len(prefix) :] if sk == PROFILE and pk.startswith(prefix) else None
+
+
+# -- analytics (§17–§21): results the refresh stores, segment definitions ------
+#   ANALYTICS / REFRESH                    the last completed refresh ({"as_of", "finished_at"}), written last
+#   ANALYTICS / SUMMARY#MONTH#<YYYY-MM>    a §18 answer per month; SUMMARY#DAYS#<n> per window (7/30/90/365)
+#   ANALYTICS / COHORT#<YYYY-MM>           a §19 cohort with members ({"cohort", "members", "active"})
+#   ANALYTICS / RFM                        the §20 table ({"as_of", "items"})
+#   MEMBER#<id> / [G<n>#]INSIGHTS          a member's §20 values (written when they change)
+#   SEGMENT#<id> / DEFINITION              a §21 segment as created
+#   SEGMENTS / <segment_id>                the listing: the definition with members, avg_clv, as_of
+#   SEGMENT#<id> / M#<member_id>           the segment's members as of the last refresh
+ANALYTICS_PK = "ANALYTICS"
+REFRESH_KEY = (ANALYTICS_PK, "REFRESH")
+RFM_KEY = (ANALYTICS_PK, "RFM")
+COHORT_PREFIX = "COHORT#"
+SEGMENTS_PK = "SEGMENTS"
+SEGMENT_MEMBER_PREFIX = "M#"
+
+
+def summary_month_key(month: str) -> tuple[str, str]:
+    return ANALYTICS_PK, f"SUMMARY#MONTH#{month}"
+
+
+def summary_days_key(days: int) -> tuple[str, str]:
+    return ANALYTICS_PK, f"SUMMARY#DAYS#{days}"
+
+
+def cohort_sk(month: str) -> str:
+    return f"{COHORT_PREFIX}{month}"
+
+
+def insights_key(member_id: str, generation: int) -> tuple[str, str]:
+    return member_pk(member_id), member_sk(generation, "INSIGHTS")
+
+
+def segment_definition_key(segment_id: str) -> tuple[str, str]:
+    return f"SEGMENT#{segment_id}", "DEFINITION"
+
+
+def segment_listing_key(segment_id: str) -> tuple[str, str]:
+    return SEGMENTS_PK, segment_id
+
+
+def segment_member_sk(member_id: str) -> str:
+    return f"{SEGMENT_MEMBER_PREFIX}{member_id}"
