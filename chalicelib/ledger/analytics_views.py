@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Optional
+from typing import Any, Optional
 
 from chalicelib import clock
 from chalicelib.domain.calendar import format_instant, local_date, parse_instant
@@ -33,7 +33,7 @@ from chalicelib.storage.repository import (
     summary_days_key,
     summary_month_key,
 )
-from chalicelib.storage.store import CommitConflict, Commit, refuse
+from chalicelib.storage.store import Commit, CommitConflict, refuse
 
 SUMMARY_DAYS = (7, 30, 90, 365)
 SUMMARY_COUNTS = (
@@ -120,10 +120,10 @@ def summary_view(as_of: str, first: dt.date, last: dt.date, stored: Optional[dic
 
 
 def segment_view(item: dict) -> dict:
-    view = {name: item.get(name) for name in SEGMENT_FIELDS}
+    view: dict[str, Any] = {name: item.get(name) for name in SEGMENT_FIELDS}
     for name in ("members", "avg_clv"):
-        if view[name] is not None:
-            view[name] = int(view[name])
+        value = view[name]
+        view[name] = None if value is None else int(value)
     return view
 
 
@@ -299,4 +299,3 @@ class AnalyticsViews:
             if conflict.failed:
                 raise NotFoundError(f"segment {segment_id[:80]!r} not found") from None
             raise ConcurrentUpdateError("the segment changed under the request; retry") from None
-

@@ -133,7 +133,6 @@ class MemberLookup:
         last = response.get("LastEvaluatedKey")
         return {"items": items, "next_cursor": encode_index_cursor(from_attrs(last)) if last else None}
 
-
     def _segment_page(
         self, program: Program, now: dt.datetime, segment_id: str, limit: int, cursor: Optional[str]
     ) -> dict:
