@@ -6,8 +6,6 @@ and how many DynamoDB requests an answer costs."""
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import pytest
 
@@ -25,6 +23,7 @@ from chalicelib.storage.repository import (
     summary_month_key,
 )
 from tests.checks import assert_error
+from tests.segment_rules import available as segment_rules_available
 
 AS_OF = "2027-02-28T15:30:00Z"  # 00:30 on 1 March in Seoul (the default program timezone)
 RATES = ("active_rate", "repeat_rate", "redemption_rate", "breakage_rate")
@@ -80,40 +79,10 @@ RULES = [{"field": "frequency", "op": "gte", "value": 2}, {"field": "tier", "op"
 
 @pytest.fixture(autouse=True)
 def segment_rules():
-    """Rule validation is chalicelib/domain/segments.py's `validate_rules`; where the
-    branch does not have it yet, a minimal stand-in with its contract (1-10 rules,
-    known fields and ops, a 400 naming the rule) takes its place for these tests."""
-    try:
-        import chalicelib.domain.segments  # noqa: F401
-
+    """Rule validation is chalicelib/domain/segments.py's (tests/segment_rules.py stands
+    in for it where this tree does not have it yet)."""
+    with segment_rules_available():
         yield
-        return
-    except ImportError:
-        pass
-    from chalicelib.errors import ValidationError
-
-    numeric = {"recency_days", "frequency", "monetary", "clv", "balance", "days_since_joined"}
-    ops = {"eq", "ne", "gt", "gte", "lt", "lte", "in"}
-
-    def validate_rules(rules):
-        if not isinstance(rules, list) or not 1 <= len(rules) <= 10:
-            raise ValidationError("rules must be a list of 1-10 rules")
-        for index, rule in enumerate(rules):
-            if set(rule) != {"field", "op", "value"}:
-                raise ValidationError(f"rules[{index}]: a rule has exactly the keys field, op and value")
-            if rule["field"] not in numeric | {"tier", "rfm_segment", "bought_category", "bought_sku", "dormant"}:
-                raise ValidationError(f"rules[{index}]: unknown field")
-            if rule["op"] not in ops:
-                raise ValidationError(f"rules[{index}]: op must be one of {sorted(ops)}")
-        return [dict(rule) for rule in rules]
-
-    module = types.ModuleType("chalicelib.domain.segments")
-    module.validate_rules = validate_rules  # type: ignore[attr-defined]
-    sys.modules["chalicelib.domain.segments"] = module
-    try:
-        yield
-    finally:
-        sys.modules.pop("chalicelib.domain.segments", None)
 
 
 def put(key: tuple[str, str], **fields) -> None:
