@@ -22,6 +22,7 @@ from chalicelib.errors import ConcurrentUpdateError, NotFoundError, SegmentExist
 from chalicelib.ledger.member_changes import MemberChanges
 from chalicelib.storage.repository import (
     ANALYTICS_PK,
+    COHORT_PREFIX,
     REFRESH_KEY,
     RFM_KEY,
     SEGMENTS_PK,
@@ -192,7 +193,7 @@ class AnalyticsViews:
         if as_of is None or today is None:
             return {"as_of": None, "items": []}
         stored = {
-            item.get("cohort"): item
+            item["sk"][len(COHORT_PREFIX) :]: item
             for item in self.store.query_range(ANALYTICS_PK, cohort_sk(month_text(first)), cohort_sk(month_text(last)))
         }
         now_month = month_of(today)
