@@ -105,6 +105,10 @@ class ReferralNotAllowedError(DangolError):
     code = "REFERRAL_NOT_ALLOWED"
 
 
+class SegmentExistsError(DangolError):
+    code = "SEGMENT_EXISTS"
+
+
 class ThrottledError(DangolError):
     """DynamoDB or another AWS service refused for throughput, after the few
     retries Dangol allows itself; nothing changed. The caller is to retry after

@@ -58,10 +58,16 @@ STATUS = {
     errors.LimitExceededError: 422,
     errors.MemberSuspendedError: 422,
     errors.ReferralNotAllowedError: 422,
+    errors.SegmentExistsError: 409,
     errors.ThrottledError: 503,
     LastAdminKeyError: 422,
 }
-HTTP_STATUS = {Outcome.CREATED: 201, Outcome.DONE: 200, Outcome.REMOVED: 204}  # what a command did, as HTTP
+HTTP_STATUS = {
+    Outcome.CREATED: 201,
+    Outcome.DONE: 200,
+    Outcome.REMOVED: 204,
+    Outcome.QUEUED: 202,
+}  # what a command did, as HTTP
 JSON: dict[str, str | list[str]] = {"Content-Type": "application/json; charset=utf-8"}
 # Bodies are read as JSON whatever Content-Type says, so that a request without
 # a key gets 401 in the contract's error shape rather than Chalice's 415.

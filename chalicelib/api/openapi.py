@@ -23,6 +23,7 @@ PATH_PARAMETERS = {
     "asset": {"type": "string", "description": "a file name of the documentation page, the console or the member page"},
     "code": {"type": "string", "maxLength": 64, "description": "a voucher code such as ABCD-EFGH-JKLM"},
     "key_id": {"type": "string", "pattern": r"^[0-9a-f]{16}$", "description": "an API key's id"},
+    "segment_id": {"type": "string", "minLength": 1, "maxLength": 200, "description": "a segment's id"},
 }
 ASSET_TYPES = ("application/javascript", "text/css", "image/png", "text/plain")
 DESCRIPTION = """\

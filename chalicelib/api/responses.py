@@ -277,3 +277,96 @@ class ProgramPreviewAnswer(Answer):
     points: int
     breakdown: list[BreakdownLine]
     tier: str = Field(description="the tier the sample purchase was computed with")
+
+
+# -- analytics (§17–§21): every answer read from what the last refresh stored --------
+AS_OF = "when the refresh these figures come from started (null before the first refresh)"
+RATE = "a decimal string with 4 places (rounded half away from zero), null when the denominator is 0"
+
+
+class RefreshQueued(Answer):
+    job: str = Field(description="refresh_analytics")
+    status: str = Field(description="queued: the refresh runs in the background")
+
+
+class Summary(Answer):
+    as_of: Optional[str] = Field(description=AS_OF)
+    from_: Optional[str] = Field(alias="from", description="the first date (program timezone)")
+    to: Optional[str] = Field(description="the last date (a month's last date, capped at as_of's date)")
+    members_at_end: int
+    new_members: int
+    active_members: int
+    repeat_members: int
+    active_rate: Optional[str] = Field(description=RATE)
+    repeat_rate: Optional[str] = Field(description=RATE)
+    purchases: int
+    purchase_amount: int = Field(description="net of refunds")
+    average_order_value: int
+    points_earned: int
+    points_redeemed: int
+    points_expired: int
+    redemption_rate: Optional[str] = Field(description=RATE)
+    breakage_rate: Optional[str] = Field(description=RATE)
+    coupons_issued: int
+    coupons_used: int
+
+
+class Cohort(Answer):
+    cohort: str = Field(description="YYYY-MM")
+    members: int = Field(description="enrolled in that month, not erased")
+    active: list[int] = Field(description="active[k]: how many purchased in the k-th month after the cohort month")
+
+
+class Cohorts(Answer):
+    as_of: Optional[str] = Field(description=AS_OF)
+    items: list[Cohort]
+
+
+class RfmSegment(Answer):
+    rfm_segment: str = Field(description="champions, loyal, promising, at_risk, hibernating or needs_attention")
+    members: int
+    avg_monetary: int
+    avg_clv: int
+
+
+class Rfm(Answer):
+    as_of: Optional[str] = Field(description=AS_OF)
+    items: list[RfmSegment]
+
+
+class RfmScores(Answer):
+    r: int
+    f: int
+    m: int
+
+
+class MemberInsights(Answer):
+    member_id: str
+    as_of: Optional[str] = Field(description=AS_OF)
+    recency_days: Optional[int] = Field(description="days since the latest purchase; null: never purchased")
+    frequency: int
+    monetary: int
+    clv: int
+    rfm: Optional[RfmScores] = None
+    rfm_segment: Optional[str] = None
+    segments: list[str] = Field(description="the member's segments as of the last refresh, sorted")
+
+
+class SegmentRule(Answer):
+    field: str
+    op: str
+    value: Any
+
+
+class Segment(Answer):
+    segment_id: str
+    name: str
+    rules: list[SegmentRule]
+    members: Optional[int] = Field(description="null until a refresh has computed it")
+    avg_clv: Optional[int] = Field(description="null until a refresh has computed it; 0 for an empty segment")
+    as_of: Optional[str] = Field(description="the refresh that computed members and avg_clv")
+
+
+class SegmentPage(Answer):
+    items: list[Segment]
+    next_cursor: Optional[str]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -190,3 +190,12 @@ class UpdateMember(Request):
     phone: Optional[Phone] = None
     birthday: Optional[Birthday] = None
     locale: Optional[Literal["ko", "en"]] = None
+
+
+class CreateSegment(Request):
+    """§21: `rules` (1-10) must all hold; each `{"field", "op", "value"}` is checked
+    by chalicelib/domain/segments.py (a 400 names the rule: `rules[0].op: ...`)."""
+
+    segment_id: Text
+    name: Text
+    rules: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=10)]

@@ -1,5 +1,6 @@
-"""Member lookup and segments (contract §10): by phone or email at the counter,
-by tier or the dormant segment for operators.
+"""Member lookup and segments (contract §10, §21): by phone or email at the counter,
+by tier, the dormant segment or a segment of the operator's (as of the last
+analytics refresh) for operators.
 
 Each is one Query of a sparse keys-only index (`phone`, `email`, `tier`,
 `dormant`; range key `member_id`, so pages come in member_id order) and one
@@ -18,10 +19,17 @@ from typing import Any, Optional
 
 from chalicelib.domain.member import Member
 from chalicelib.domain.program import Program
-from chalicelib.errors import ValidationError
+from chalicelib.errors import NotFoundError, ValidationError
 from chalicelib.ledger.member_changes import MemberChanges
 from chalicelib.ledger.views import member_view
-from chalicelib.storage.repository import DORMANT_SEGMENT, phone_digits
+from chalicelib.storage.repository import (
+    DORMANT_SEGMENT,
+    SEGMENT_MEMBER_PREFIX,
+    phone_digits,
+    profile_key,
+    segment_definition_key,
+    segment_listing_key,
+)
 from chalicelib.storage.store import DORMANT_INDEX, EMAIL_INDEX, PHONE_INDEX, TIER_INDEX, from_attrs, to_attrs
 
 
@@ -76,8 +84,8 @@ class MemberLookup:
                 program, now, TIER_INDEX, "listed_tier", tier, limit, cursor, lambda m, view: view["tier"] == tier
             )
         if segment is not None:
-            if segment != "dormant":
-                raise ValidationError('segment must be "dormant"')
+            if segment != DORMANT_SEGMENT:
+                return self._segment_page(program, now, segment, limit, cursor)
             return self._page(
                 program,
                 now,
@@ -124,6 +132,35 @@ class MemberLookup:
                 items.append(view)
         last = response.get("LastEvaluatedKey")
         return {"items": items, "next_cursor": encode_index_cursor(from_attrs(last)) if last else None}
+
+    def _segment_page(
+        self, program: Program, now: dt.datetime, segment_id: str, limit: int, cursor: Optional[str]
+    ) -> dict:
+        """§21: a segment's members as of the last refresh, in member_id order. One
+        Query of the segment's membership items and one BatchGetItem of the profiles
+        together with the segment's listing item (unknown segment: 404). A member
+        erased (or enrolled again) since the refresh carries no such entry in its
+        profile's `segments` and is left out."""
+        if not 1 <= len(segment_id) <= 200:
+            raise ValidationError("segment must be 1-200 characters")
+        pk = segment_definition_key(segment_id)[0]
+        members, next_cursor = self.store.query_page(pk, SEGMENT_MEMBER_PREFIX, limit, cursor, newest_first=False)
+        keys = [profile_key(str(m["member_id"])) for m in members if m.get("member_id")]
+        listing_key = segment_listing_key(segment_id)
+        found = self.store.get_many([listing_key, *keys])
+        listing = found.get(listing_key)
+        if listing is None:
+            raise NotFoundError(f"segment {segment_id[:80]!r} not found")
+        if listing.get("as_of") is None:  # created since the last refresh: no members yet
+            return {"items": [], "next_cursor": None}
+        items = []
+        for key in keys:
+            record = found.get(key)
+            if record is None or record.get("erased") or segment_id not in (record.get("segments") or []):
+                continue
+            _, view = self.changes.view_of(program, record, lambda p, m: member_view(p, m, now))
+            items.append(view)
+        return {"items": items, "next_cursor": next_cursor}
 
 
 def encode_index_cursor(key: dict) -> str:

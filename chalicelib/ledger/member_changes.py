@@ -119,6 +119,7 @@ class Outcome(StrEnum):
     CREATED = "created"  # something new was recorded: a member, a transaction, a coupon ...
     DONE = "done"  # a change of something that was there (a suspension, a release)
     REMOVED = "removed"  # it is gone (an erasure)
+    QUEUED = "queued"  # work handed to a job that will do it (an analytics refresh)
 
 
 # stored replies written before outcomes replaced statuses (kept 48 h): status -> outcome
@@ -141,6 +142,10 @@ class Result:
     @classmethod
     def removed(cls) -> Result:
         return cls(Outcome.REMOVED, None)
+
+    @classmethod
+    def queued(cls, body: Any) -> Result:
+        return cls(Outcome.QUEUED, body)
 
 
 @dataclass(frozen=True)

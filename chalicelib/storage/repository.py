@@ -362,6 +362,15 @@ def segment_definition_key(segment_id: str) -> tuple[str, str]:
     return segment_pk(segment_id), SEGMENT_DEFINITION_SK
 
 
+# the names the API's reads use
+REFRESH_KEY = (ANALYTICS_PK, ANALYTICS_REFRESH_SK)
+RFM_KEY = (ANALYTICS_PK, ANALYTICS_RFM_SK)
+
+
+def cohort_sk(month: str) -> str:
+    return f"{COHORT_PREFIX}{month}"
+
+
 def segment_listing_key(segment_id: str) -> tuple[str, str]:
     return SEGMENTS_PK, segment_id
 
@@ -373,3 +382,7 @@ def segment_member_key(segment_id: str, member_id: str) -> tuple[str, str]:
 def segment_member_of(sk: str) -> Optional[str]:
     """The member id of a segment member item's sort key; None for any other item."""
     return sk[len(SEGMENT_MEMBER_PREFIX) :] if sk.startswith(SEGMENT_MEMBER_PREFIX) else None
+
+
+def segment_member_sk(member_id: str) -> str:
+    return f"{SEGMENT_MEMBER_PREFIX}{member_id}"

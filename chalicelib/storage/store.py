@@ -250,8 +250,12 @@ class Commit:
         """Put `item` whatever is stored (bookkeeping such as a pointer, never history)."""
         self._add({"Put": {"TableName": self.table, "Item": to_attrs(item)}}, NONE)
 
-    def delete(self, key: dict) -> None:
-        self._add({"Delete": {"TableName": self.table, "Key": to_attrs(key)}}, NONE)
+    def delete(self, key: dict, on_fail: Condition = NONE, must_exist: bool = False) -> None:
+        """Delete the item `key`; with `must_exist`, only if it is there (else `on_fail`)."""
+        delete: dict[str, Any] = {"TableName": self.table, "Key": to_attrs(key)}
+        if must_exist:
+            delete["ConditionExpression"] = "attribute_exists(pk)"
+        self._add({"Delete": delete}, on_fail)
 
     def update(
         self,

@@ -1657,7 +1657,6 @@ ROWS = [
             ("phone-empty", "phone="),
             ("email-empty", "email="),
             ("tier-unknown", "tier=gold"),
-            ("segment-unknown", "segment=vip"),
             ("unknown-criterion", "name=Kim"),
             ("cursor-garbage", "email=kim@example.com&cursor=garbage"),
             ("limit-0", "email=kim@example.com&limit=0"),
@@ -1666,6 +1665,8 @@ ROWS = [
         ]
     ],
     row("lookup-tier-storefront-key", "GET", "/members?tier=숲", None, "storefront", 403, "FORBIDDEN"),
+    # v3 (§21): a segment is dormant or one of POST /segments; any other is unknown
+    row("lookup-segment-unknown", "GET", "/members?segment=vip", None, "admin", 404, "NOT_FOUND"),
     # -- program v2 fields (§2, §11, §12, §14, §15) -------------------------------------------
     *[
         row(f"program-v2-{name}", "PUT", "/program", program(**change), "admin", 400, "VALIDATION_ERROR")

@@ -21,10 +21,9 @@ NOT_AT_COLD_START = [
     "chalicelib.api.ui",  # GET /console, /widget and their assets
     "email_validator",  # the first request with an email address
     "phonenumbers",  # the first phone number read
-    # analytics engines (§17): the API only reads stored results; the stream
-    # function (analytics/stream.py) needs boto3 alone
-    "chalicelib.analytics.refresh",  # the refresh_analytics job only
-    "chalicelib.analytics.engine",
+    # analytics (§17): the API only reads stored results, it never loads the analytics
+    # package (facts, engines, queries, refresh); the stream function needs boto3 alone
+    "chalicelib.analytics",
     "duckdb",
     "pyarrow",
     "sqlglot",
@@ -79,3 +78,23 @@ def test_the_document_and_docs_page_are_loaded_by_their_routes():
         "    assert client.http.get('/docs').status_code == 200\n"
     )
     assert {"chalicelib.api.openapi", "chalicelib.api.responses", "chalicelib.api.docs_page"} <= loaded
+
+
+def test_the_analytics_answers_load_no_analytics_engine():
+    """§17: /analytics, /segments and insights are read from stored results; answering
+    them loads neither an engine nor the refresh."""
+    loaded = loaded_after(
+        "from chalice.test import Client\n"
+        "from moto import mock_aws\n"
+        "from chalicelib import local\n"
+        "with mock_aws():\n"
+        "    local.create_resources()\n"
+        "    admin = {'Authorization': 'Bearer ' + local.create_api_key('admin', 'hq')}\n"
+        "    with Client(app.app) as client:\n"
+        "        for path in ('/analytics/summary?days=30', '/analytics/cohorts?from=2027-01&to=2027-02',\n"
+        "                     '/analytics/rfm', '/segments', '/members/nobody/insights'):\n"
+        "            assert client.http.get(path, headers=admin).status_code in (200, 404), path\n"
+        "        assert client.http.post('/analytics/refresh', headers=admin).status_code == 202\n"
+    )
+    assert "chalicelib.ledger.analytics_views" in loaded
+    assert [name for name in ("chalicelib.analytics", "duckdb", "pyarrow", "sqlglot") if name in loaded] == []

@@ -69,13 +69,18 @@ def test_by_email_case_insensitive(api, clock):
         "phone=",
         "email=",
         "phone=abc",
-        "segment=sleepy",
         "tier=platinum",
     ],
 )
 def test_exactly_one_criterion_else_400(api, clock, query):
     api.member("m1", phone="010", email="a@b.c")
     assert_error(api.get(f"/members?{query}", key="admin"), 400, "VALIDATION_ERROR")
+
+
+def test_a_segment_that_is_neither_dormant_nor_defined_is_404(api, clock):
+    """v3 (§21): GET /members?segment= also takes the segments of POST /segments."""
+    api.member("m1", phone="010", email="a@b.c")
+    assert_error(api.get("/members?segment=sleepy", key="admin"), 404, "NOT_FOUND")
 
 
 def test_tier_and_segment_are_admin_only(api, clock):

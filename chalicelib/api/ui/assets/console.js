@@ -16,7 +16,7 @@
   function currency() { return (state.program && state.program.currency) || "KRW"; }
 
   /* -- sign in / navigation ------------------------------------------------ */
-  var VIEWS = ["overview", "program", "members", "catalog"];
+  var VIEWS = ["overview", "program", "members", "catalog", "insights"];
 
   function show(view) {
     $("signin").hidden = !!key();
@@ -28,7 +28,7 @@
     });
     if (!key()) { $("admin-key").focus(); return; }
     if (location.hash !== "#" + view) history.replaceState(null, "", "#" + view);
-    ({ overview: loadOverview, program: loadProgram, members: function () {}, catalog: loadCatalog })[view]();
+    ({ overview: loadOverview, program: loadProgram, members: function () {}, catalog: loadCatalog, insights: loadInsights })[view]();
   }
 
   function failed(error) {
@@ -618,6 +618,310 @@
       points_cost: convert("int", $("rw-points_cost").value, ""), stock: optionalInt("rw-stock")
     }).then(function () { $("reward-form").reset(); say("Reward created."); loadCatalog(); },
             function (error) { $("reward-error").textContent = error.code + ": " + error.message; });
+  });
+
+  /* -- insights (analytics, read from the last refresh) ------------------------------ */
+  var RFM_NAMES = ["champions", "loyal", "promising", "at_risk", "hibernating", "needs_attention"];
+  var SUMMARY_ROWS = [
+    ["members_at_end", "Members at the end", "count"], ["new_members", "New members", "count"],
+    ["active_members", "Active members (purchased)", "count"], ["active_rate", "Active rate (of members at the end)", "rate"],
+    ["repeat_members", "Repeat members (2+ purchases)", "count"], ["repeat_rate", "Repeat rate (of active)", "rate"],
+    ["purchases", "Purchases", "count"], ["purchase_amount", "Purchase amount (net)", "money"],
+    ["average_order_value", "Average order value", "money"], ["points_earned", "Points earned", "count"],
+    ["points_redeemed", "Points redeemed", "count"], ["points_expired", "Points expired", "count"],
+    ["redemption_rate", "Redemption rate (redeemed ÷ earned)", "rate"], ["breakage_rate", "Breakage rate (expired ÷ earned)", "rate"],
+    ["coupons_issued", "Coupons issued", "count"], ["coupons_used", "Coupons used", "count"]
+  ];
+  var SEGMENT_FIELDS = {
+    recency_days: "numeric", frequency: "numeric", monetary: "numeric", clv: "numeric", balance: "numeric",
+    days_since_joined: "numeric", tier: "choice", rfm_segment: "choice", bought_category: "text", bought_sku: "text", dormant: "flag"
+  };
+  var OPS = { numeric: ["gte", "gt", "eq", "ne", "lt", "lte"], choice: ["eq", "ne", "in"], text: ["eq"], flag: ["eq"] };
+  var OP_LABELS = { eq: "is", ne: "is not", gt: "more than", gte: "at least", lt: "less than", lte: "at most", "in": "is one of" };
+
+  /* "0.2500" as "25.00%" (text only: the rate stays the exact decimal the API gave) */
+  function percent(rate) {
+    if (rate === null || rate === undefined) return "–";
+    var negative = rate.charAt(0) === "-", digits = rate.replace("-", "").replace(".", "");
+    var whole = String(parseInt(digits.slice(0, digits.length - 2), 10) || 0);
+    return (negative ? "-" : "") + whole + "." + digits.slice(-2) + "%";
+  }
+  function shown(kind, value) {
+    if (kind === "rate") return percent(value);
+    if (kind === "money") return D.money(value || 0, currency());
+    return D.number(value || 0);
+  }
+  function shiftMonth(month, by) {
+    var n = parseInt(month.slice(0, 4), 10) * 12 + parseInt(month.slice(5, 7), 10) - 1 + by;
+    return String(Math.floor(n / 12)).padStart(4, "0") + "-" + String(n % 12 + 1).padStart(2, "0");
+  }
+
+  function loadInsights() {
+    say("Loading insights …");
+    api("GET", "program").then(function (p) { state.program = p; }).catch(function () {});
+    var windows = ["days=30", "days=90", "days=365"];
+    Promise.all(windows.map(function (q) { return api("GET", "analytics/summary?" + q); })).then(function (answers) {
+      var asOf = answers[0].as_of;
+      state.insights = { asOf: asOf, month: asOf ? answers[0].to.slice(0, 7) : null };
+      $("insights-as-of").textContent = asOf
+        ? "Figures as of " + D.when(asOf) + " (the last analytics refresh)."
+        : "No analytics refresh has run yet: every figure is empty until one has. Refresh now, or wait for the daily run.";
+      var month = state.insights.month
+        ? api("GET", "analytics/summary?month=" + state.insights.month) : Promise.resolve(answers[0]);
+      return month.then(function (thisMonth) {
+        $("summary-month-head").textContent = state.insights.month ? "This month (" + state.insights.month + ")" : "This month";
+        drawSummary([thisMonth].concat(answers));
+        if (!$("cohort-to").value) $("cohort-to").value = state.insights.month || todayIn((state.program || {}).timezone || "UTC").slice(0, 7);
+        if (!$("cohort-from").value) $("cohort-from").value = shiftMonth($("cohort-to").value, -11);
+        loadCohorts();
+        loadRfm();
+        loadSegments(null);
+        say("");
+      });
+    }).catch(failed);
+  }
+
+  function drawSummary(columns) {
+    state.summary = columns;
+    D.fillRows($("summary-table").tBodies[0], SUMMARY_ROWS.map(function (row) {
+      return [row[1]].concat(columns.map(function (answer) { return shown(row[2], answer[row[0]]); }));
+    }));
+  }
+
+  $("insights-refresh").addEventListener("click", function () {
+    api("POST", "analytics/refresh").then(function () {
+      say("Refresh started: it runs in the background; reload Insights in a few minutes.");
+    }, failed);
+  });
+
+  function loadCohorts() {
+    $("cohort-from-error").textContent = ""; $("cohort-to-error").textContent = "";
+    var from = $("cohort-from").value.trim(), to = $("cohort-to").value.trim();
+    api("GET", "analytics/cohorts?from=" + encodeURIComponent(from) + "&to=" + encodeURIComponent(to)).then(drawCohorts, function (error) {
+      if (error.status !== 400) return failed(error);
+      var target = /\bto\b/.test(error.message) && !/\bfrom\b/.test(error.message) ? "cohort-to-error" : "cohort-from-error";
+      $(target).textContent = error.message;
+    });
+  }
+  $("cohort-form").addEventListener("submit", function (event) { event.preventDefault(); loadCohorts(); });
+
+  function drawCohorts(answer) {
+    state.cohorts = answer;
+    var width = answer.items.reduce(function (most, item) { return Math.max(most, item.active.length); }, 0);
+    var head = $("cohort-table").tHead.rows[0];
+    D.clear(head);
+    ["Cohort", "Members"].concat(Array.from({ length: width }, function (_, k) { return "Month " + k; })).forEach(function (text) {
+      head.appendChild(el("th", { scope: "col", text: text }));
+    });
+    var body = $("cohort-table").tBodies[0];
+    D.clear(body);
+    answer.items.forEach(function (item) {
+      var row = el("tr", {}, [el("th", { scope: "row", text: item.cohort }), el("td", { text: D.number(item.members) })]);
+      for (var k = 0; k < width; k++) {
+        if (k >= item.active.length) { row.appendChild(el("td", { text: "" })); continue; }
+        var count = item.active[k], share = item.members ? count / item.members : 0;
+        var cell = el("td", { className: "heat" + (share > 0.55 ? " dark" : ""),
+                              text: D.number(count) + " · " + (item.members ? Math.round(share * 1000) / 10 + "%" : "–") });
+        cell.style.backgroundColor = "rgba(29,78,216," + (0.08 + share * 0.85).toFixed(2) + ")";
+        row.appendChild(cell);
+      }
+      body.appendChild(row);
+    });
+    $("cohort-note").textContent = answer.as_of ? "" : "No cohorts until the first analytics refresh.";
+  }
+
+  function loadRfm() {
+    api("GET", "analytics/rfm").then(function (answer) {
+      state.rfm = answer;
+      D.fillRows($("rfm-table").tBodies[0], answer.items.map(function (row) {
+        return [row.rfm_segment.replace("_", " "), D.number(row.members), D.money(row.avg_monetary, currency()), D.money(row.avg_clv, currency())];
+      }));
+      var names = answer.items.map(function (row) { return row.rfm_segment; });
+      var xs = names.map(function (_, i) { return i; });
+      drawChart("rfm", $("rfm-chart"), {
+        scales: { x: { time: false, range: [-0.5, names.length - 0.5] }, y: { range: function (u, min, max) { return [0, Math.max(1, max * 1.15)]; } } },
+        legend: { show: false },
+        axes: [{ splits: function () { return xs; }, values: function (u, splits) { return splits.map(function (i) { return (names[i] || "").replace("_", " "); }); } },
+               { values: function (u, splits) { return splits.map(function (v) { return Number.isInteger(v) ? D.number(v) : ""; }); } }],
+        series: [{}, { label: "Members", stroke: "#0f766e", fill: "rgba(15,118,110,0.75)", width: 1,
+                       paths: uPlot.paths.bars({ size: [0.6, 90] }), points: { show: false } }]
+      }, [xs, answer.items.map(function (row) { return row.members; })]);
+      state.charts.rfm.labels = names;
+    }, failed);
+  }
+
+  function ruleText(rule) {
+    var value = Array.isArray(rule.value) ? rule.value.join(", ") : String(rule.value);
+    return rule.field.replace(/_/g, " ") + " " + (OP_LABELS[rule.op] || rule.op) + " " + value;
+  }
+
+  function loadSegments(cursor) {
+    api("GET", "segments?limit=50" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "")).then(function (page) {
+      var tbody = $("segments-table").tBodies[0];
+      if (!cursor) D.clear(tbody);
+      page.items.forEach(function (segment) {
+        var members = el("button", { type: "button", className: "small secondary", text: "Members",
+                                     "aria-label": "Members of " + segment.segment_id });
+        members.addEventListener("click", function () { openSegment(segment, null); });
+        var remove = el("button", { type: "button", className: "small secondary", text: "Delete",
+                                    "aria-label": "Delete " + segment.segment_id });
+        remove.addEventListener("click", function () { deleteSegment(segment.segment_id); });
+        tbody.appendChild(el("tr", { "data-segment": segment.segment_id }, [
+          el("td", { text: segment.segment_id }), el("td", { text: segment.name }),
+          el("td", { text: segment.rules.map(ruleText).join("; ") }),
+          el("td", { text: segment.members === null ? "not computed yet" : D.number(segment.members) }),
+          el("td", { text: segment.avg_clv === null ? "–" : D.money(segment.avg_clv, currency()) }),
+          el("td", { text: segment.as_of ? D.when(segment.as_of) : "–" }),
+          el("td", {}, [members, " ", remove])]));
+      });
+      state.segmentsCursor = page.next_cursor;
+      $("segments-more").hidden = !page.next_cursor;
+      $("segments-note").textContent = tbody.rows.length ? "" : "No segments yet: define one with the form.";
+    }, failed);
+  }
+  $("segments-more").addEventListener("click", function () { loadSegments(state.segmentsCursor); });
+
+  function openSegment(segment, cursor) {
+    state.segment = segment;
+    var path = "members?segment=" + encodeURIComponent(segment.segment_id) + "&limit=50" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+    api("GET", path).then(function (page) {
+      $("segment-members").hidden = false;
+      $("segment-members-title").textContent = "Members of " + segment.name + " (" + segment.segment_id + ")" +
+        (segment.as_of ? ", as of " + D.when(segment.as_of) : ": none until the next refresh");
+      var list = $("segment-members-list");
+      if (!cursor) D.clear(list);
+      page.items.forEach(function (member) {
+        var button = el("button", { type: "button", className: "link",
+                                    text: (member.name || "(no name)") + " · " + member.member_id + " · " + member.tier + " · " + D.number(member.balance) + " points" });
+        button.addEventListener("click", function () { show("members"); openMember(member.member_id); });
+        list.appendChild(el("li", {}, [button]));
+      });
+      if (!list.children.length) list.appendChild(el("li", { text: "No members." }));
+      state.segmentMembersCursor = page.next_cursor;
+      $("segment-members-more").hidden = !page.next_cursor;
+    }, failed);
+  }
+  $("segment-members-more").addEventListener("click", function () { openSegment(state.segment, state.segmentMembersCursor); });
+
+  function deleteSegment(segmentId) {
+    if (!window.confirm("Delete segment " + segmentId + "?")) return;
+    api("DELETE", "segments/" + encodeURIComponent(segmentId)).then(function () {
+      say("Segment " + segmentId + " deleted.");
+      $("segment-members").hidden = true;
+      loadSegments(null);
+    }, failed);
+  }
+
+  /* the rule editor: one row per rule, its inputs named by index (seg-rule-<i>-field/op/value) */
+  function ruleRow() {
+    var index = $("seg-rules").children.length;
+    var id = "seg-rule-" + index;
+    var fieldSelect = el("select", { id: id + "-field" }, Object.keys(SEGMENT_FIELDS).map(function (name) {
+      return el("option", { value: name, text: name.replace(/_/g, " ") });
+    }));
+    var opSelect = el("select", { id: id + "-op" });
+    var value = el("input", { id: id + "-value", "aria-describedby": id + "-error" });
+    var remove = el("button", { type: "button", className: "small secondary", text: "Remove", "aria-label": "Remove rule " + (index + 1) });
+    function ops() {
+      var kind = SEGMENT_FIELDS[fieldSelect.value], chosen = opSelect.value;
+      D.clear(opSelect);
+      OPS[kind].forEach(function (op) { opSelect.appendChild(el("option", { value: op, text: OP_LABELS[op] })); });
+      if (OPS[kind].indexOf(chosen) >= 0) opSelect.value = chosen;
+      value.placeholder = { numeric: "an integer", choice: "a name (is one of: comma-separated)", text: "a name", flag: "true or false" }[kind];
+    }
+    fieldSelect.addEventListener("change", ops);
+    ops();
+    var row = el("div", { className: "rule-row", "data-rule": String(index) }, [
+      el("div", {}, [el("label", { "for": id + "-field", text: "Rule " + (index + 1) + ": field" }), fieldSelect]),
+      el("div", {}, [el("label", { "for": id + "-op", text: "condition" }), opSelect]),
+      el("div", {}, [el("label", { "for": id + "-value", text: "value" }), value]),
+      remove,
+      el("p", { id: id + "-error", className: "field-error" })]);
+    remove.addEventListener("click", function () {
+      var rules = readRules();
+      rules.splice(index, 1);
+      setRules(rules);
+    });
+    $("seg-rules").appendChild(row);
+    return row;
+  }
+
+  /* a value as typed: an integer, true/false or a list where the field takes one; anything
+     else as the text typed, so that the API's 400 says what is wrong with it */
+  function ruleValue(kind, op, text) {
+    text = text.trim();
+    if (kind === "numeric" && /^-?[0-9]+$/.test(text)) return parseInt(text, 10);
+    if (kind === "flag" && (text === "true" || text === "false")) return text === "true";
+    if (kind === "choice" && op === "in") return text ? text.split(",").map(function (s) { return s.trim(); }) : [];
+    return text;
+  }
+
+  function readRules() {
+    return Array.prototype.map.call($("seg-rules").children, function (row, i) {
+      var field = $("seg-rule-" + i + "-field").value, op = $("seg-rule-" + i + "-op").value;
+      return { field: field, op: op, value: ruleValue(SEGMENT_FIELDS[field], op, $("seg-rule-" + i + "-value").value), text: $("seg-rule-" + i + "-value").value };
+    });
+  }
+
+  function setRules(rules) {
+    D.clear($("seg-rules"));
+    (rules.length ? rules : [{ field: "frequency", op: "gte", text: "" }]).forEach(function (rule, i) {
+      ruleRow();
+      $("seg-rule-" + i + "-field").value = rule.field;
+      $("seg-rule-" + i + "-field").dispatchEvent(new Event("change"));
+      $("seg-rule-" + i + "-op").value = rule.op;
+      $("seg-rule-" + i + "-value").value = rule.text || "";
+    });
+  }
+  $("seg-add-rule").addEventListener("click", function () { ruleRow(); });
+  setRules([]);
+
+  function clearSegmentErrors() {
+    Array.prototype.forEach.call($("segment-form").querySelectorAll(".field-error"), function (p) { p.textContent = ""; });
+    Array.prototype.forEach.call($("segment-form").querySelectorAll("[aria-invalid]"), function (n) { n.removeAttribute("aria-invalid"); });
+  }
+
+  /* a 400's message next to what it names: segment_id, name, rules[<i>] (or rules.<i>), rules */
+  function showSegmentError(error) {
+    var placed = false;
+    error.message.split("; ").forEach(function (part) {
+      var match = /^(segment_id|name)\b[^:]*: ([\s\S]*)$/.exec(part);
+      if (match) {
+        $("seg-" + match[1] + "-error").textContent = match[2];
+        $("seg-" + match[1]).setAttribute("aria-invalid", "true");
+        placed = true; return;
+      }
+      match = /^rules(?:\[(\d+)\]|\.(\d+))[^:]*: ([\s\S]*)$/.exec(part);
+      var index = match ? (match[1] || match[2]) : null;
+      if (match && $("seg-rule-" + index + "-error")) {
+        $("seg-rule-" + index + "-error").textContent = match[3];
+        $("seg-rule-" + index + "-value").setAttribute("aria-invalid", "true");
+        placed = true; return;
+      }
+      if (/^rules\b/.test(part)) { $("seg-rules-error").textContent = part; placed = true; }
+    });
+    if (!placed) $("segment-error").textContent = error.code + ": " + error.message;
+  }
+
+  $("segment-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    clearSegmentErrors();
+    var rules = readRules().map(function (r) { return { field: r.field, op: r.op, value: r.value }; });
+    api("POST", "segments", { segment_id: $("seg-segment_id").value.trim(), name: $("seg-name").value.trim(), rules: rules }).then(function (segment) {
+      say("Segment " + segment.segment_id + " created: its members are assigned at the next analytics refresh.");
+      $("seg-segment_id").value = ""; $("seg-name").value = "";
+      setRules([]);
+      loadSegments(null);
+    }, function (error) {
+      if (error.status === 401 || error.status === 403) return failed(error);
+      if (error.status === 409) {
+        $("seg-segment_id-error").textContent = error.message;
+        $("seg-segment_id").setAttribute("aria-invalid", "true");
+        return;
+      }
+      if (error.status === 400) return showSegmentError(error);
+      $("segment-error").textContent = error.code + ": " + error.message;
+    });
   });
 
   /* -- start ------------------------------------------------------------------------ */

@@ -1,0 +1,49 @@
+"""Analytics: the refresh, program summary, cohorts, RFM and member insights (contract §17–§20).
+
+Every answer is read from the results the last refresh stored
+(chalicelib/ledger/analytics_views.py); no query runs here and no analytics
+engine is imported."""
+
+from __future__ import annotations
+
+from chalicelib.api.edge import Routes, query_params
+from chalicelib.ledger.analytics_views import AnalyticsViews
+from chalicelib.ledger.member_changes import Result
+from chalicelib.runtime import services
+
+routes = Routes(__name__)
+REFRESH_JOB = {"job": "refresh_analytics"}
+
+
+def views() -> AnalyticsViews:
+    return AnalyticsViews(services().ledger.changes)
+
+
+@routes.call("POST", "/analytics/refresh", "admin")
+def refresh_analytics(actor):
+    """§17: the refresh runs off the request, on the job queue (the daily schedule too)."""
+    services().job_worker.queue.send([REFRESH_JOB])
+    return Result.queued({**REFRESH_JOB, "status": "queued"})
+
+
+@routes.call("GET", "/analytics/summary", "admin")
+def analytics_summary(actor):
+    query = query_params("month", "days")
+    return views().summary(query.get("month"), query.get("days"))
+
+
+@routes.call("GET", "/analytics/cohorts", "admin")
+def analytics_cohorts(actor):
+    query = query_params("from", "to")
+    return views().cohorts(query.get("from"), query.get("to"))
+
+
+@routes.call("GET", "/analytics/rfm", "admin")
+def analytics_rfm(actor):
+    query_params()
+    return views().rfm()
+
+
+@routes.call("GET", "/members/{member_id}/insights", "admin")
+def member_insights(actor, member_id):
+    return views().insights(member_id)

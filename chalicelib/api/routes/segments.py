@@ -1,0 +1,41 @@
+"""Segments of the operator's: rules over the members' analytics values (contract §21).
+
+Members are assigned by the analytics refresh; a segment's members are listed by
+GET /members?segment=<segment_id> (chalicelib/ledger/lookup.py)."""
+
+from __future__ import annotations
+
+from chalicelib.api import schemas
+from chalicelib.api.edge import Routes, page_params, query_params
+from chalicelib.ledger.analytics_views import AnalyticsViews
+from chalicelib.ledger.member_changes import Result
+from chalicelib.runtime import services
+
+routes = Routes(__name__)
+
+
+def views() -> AnalyticsViews:
+    return AnalyticsViews(services().ledger.changes)
+
+
+@routes.call("POST", "/segments", "admin", model=schemas.CreateSegment)
+def create_segment(actor, body: schemas.CreateSegment):
+    rules = [dict(rule) for rule in body.rules]
+    return Result.created(views().create_segment(body.segment_id, body.name, rules))
+
+
+@routes.call("GET", "/segments", "admin")
+def list_segments(actor):
+    query_params()
+    return views().segments(*page_params())
+
+
+@routes.call("GET", "/segments/{segment_id}", "admin")
+def get_segment(actor, segment_id):
+    return views().segment(segment_id)
+
+
+@routes.call("DELETE", "/segments/{segment_id}", "admin")
+def delete_segment(actor, segment_id):
+    views().delete_segment(segment_id)
+    return Result.removed()
