@@ -68,6 +68,15 @@ def replace_block(text: str, name: str, body: str) -> str:
     return f"{head}{start}\n{body.strip()}\n{end}{tail}"
 
 
+def require_block(doc: pathlib.Path, name: str) -> None:
+    """Raise FiguresBlockError now, before a long run, when `doc` cannot take the block `name`."""
+    doc = pathlib.Path(doc)
+    try:
+        replace_block(doc.read_text(encoding="utf-8"), name, "")
+    except FiguresBlockError as error:
+        raise FiguresBlockError(f"{doc}: {error}") from None
+
+
 def write_block(
     doc: pathlib.Path,
     name: str,
@@ -115,5 +124,5 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]], rig
 
 
 def names_in(text: str) -> list[str]:
-    """The block names a doc marks."""
-    return re.findall(r"<!-- figures:([^ ]+) -->", text)
+    """The block names a doc marks (a name is lower-case: `<!-- figures:NAME -->` in prose is not a block)."""
+    return re.findall(r"<!-- figures:([a-z0-9][a-z0-9-]*) -->", text)

@@ -872,6 +872,10 @@ def main() -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.repeat < 1 or args.members < 1:
         parser.error("--repeat and --members must be at least 1")
+    if args.write_docs:
+        from devtools import doc_figures
+
+        doc_figures.require_block(ROOT / "docs" / "benchmarks.md", "round-trips")  # before the run, not after
     program = json.loads(pathlib.Path(args.program).read_text())
 
     logging.getLogger("chalicelib").setLevel(logging.ERROR)

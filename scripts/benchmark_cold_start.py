@@ -93,9 +93,7 @@ def slowest_imports(count: int = 15) -> list[tuple[int, str]]:
 def write_docs(runs: int, samples: dict[str, list[float]], medians: dict[str, float], ratio: float) -> None:
     from devtools import doc_figures
 
-    rows = [
-        (name, f"{medians[name]:.3f}", f"{min(samples[name]):.3f}", f"{max(samples[name]):.3f}") for name in CASES
-    ]
+    rows = [(name, f"{medians[name]:.3f}", f"{min(samples[name]):.3f}", f"{max(samples[name]):.3f}") for name in CASES]
     table = doc_figures.markdown_table(
         ["fresh process", f"CPU s, median of {runs}", "min", "max"], rows, right=(1, 2, 3)
     )

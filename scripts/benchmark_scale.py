@@ -315,6 +315,10 @@ def main() -> int:
         help="also write the figures into docs/benchmarks.md (block scale-capacity)",
     )
     args = parser.parse_args()
+    if args.write_docs:
+        from devtools import doc_figures
+
+        doc_figures.require_block(ROOT / "docs" / "benchmarks.md", "scale-capacity")  # before the run, not after
     result = {"lots": lots_phase([int(x) for x in args.lots.split(",")]), "partitions": partitions_phase(args.earns)}
     if args.write_docs:
         from devtools import doc_figures

@@ -73,6 +73,13 @@ def error_code(body) -> str:
         return ""
 
 
+def answer(statuses: set[int], codes: set[str]) -> str:
+    """'503 THROTTLED' when every answer was the same, else the statuses seen."""
+    if len(statuses) == len(codes) == 1:
+        return f"{next(iter(statuses))} {next(iter(codes))}".strip()
+    return "/".join(map(str, sorted(statuses)))
+
+
 class _Raw:
     def stream(self, **_):
         yield b""
@@ -211,11 +218,7 @@ def main() -> None:
                 rows.append(
                     {
                         "case": case,
-                        "statuses": " / ".join(
-                            f"{status} {code}".strip() for status, code in zip(sorted(statuses), sorted(codes))
-                        )
-                        if len(statuses) == len(codes) == 1
-                        else "/".join(map(str, sorted(statuses))),
+                        "statuses": answer(statuses, codes),
                         "calls": statistics.median(calls),
                         "operation": operation,
                         "median_ms": statistics.median(latencies),
