@@ -798,9 +798,7 @@ def round_trips_markdown(summaries: list[dict], cold: dict, repeat: int) -> str:
         rows,
         right=(1, 2, 3, 4, 5),
     )
-    keys = "\n".join(
-        f"- {name}: {c['reads']} reads, {c['writes']} writes ({c['ops']})" for name, c in cold.items()
-    )
+    keys = "\n".join(f"- {name}: {c['reads']} reads, {c['writes']} writes ({c['ops']})" for name, c in cold.items())
     return (
         f"Warm container, API keys cached; {repeat} requests of each kind. a/b/c = min/median/max per request "
         f"(one number when all are equal); [n] = the actions of a TransactWriteItems.\n\n{table}\n\n"
