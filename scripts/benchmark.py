@@ -9,7 +9,10 @@ moto's, not AWS's: compare them with each other, not with production.
 
 It prints numbers and checks only that every request succeeded.
 
-    .venv/bin/python scripts/benchmark.py [--repeat 50] [--members 200] [--json]
+    .venv/bin/python scripts/benchmark.py [--repeat 50] [--members 200] [--json] [--write-docs]
+
+`--write-docs` also writes the requests' round trips into docs/benchmarks.md
+(block `round-trips`).
 """
 
 from __future__ import annotations
@@ -767,6 +770,53 @@ def run_jobs_phase(args, program: dict, recorder: Recorder) -> list[Row]:
     return rows + job_drains.finish()
 
 
+def round_trips_markdown(summaries: list[dict], cold: dict, repeat: int) -> str:
+    """The requests' round trips as a markdown table, and the cold API-key cost."""
+    from devtools import doc_figures
+
+    rows = []
+    for r in summaries:
+        if r["kind"] != "request":
+            continue
+        calls = r["typical_ops"]
+        seen, total = r["typical_share"].split("/")
+        if seen != total:
+            calls += f" ({r['typical_share']} requests)"
+        rows.append(
+            [
+                f"`{r['name']}`",
+                r["n"],
+                fmt_range(r["reads"]),
+                fmt_range(r["writes"]),
+                fmt_range(r["transact_items"]),
+                f"{r['ms']['median']:.1f}",
+                calls,
+            ]
+        )
+    table = doc_figures.markdown_table(
+        ["request", "n", "reads", "writes", "transaction actions", "p50 ms (moto)", "DynamoDB calls (typical)"],
+        rows,
+        right=(1, 2, 3, 4, 5),
+    )
+    keys = "\n".join(f"- {name}: {c['reads']} reads, {c['writes']} writes ({c['ops']})" for name, c in cold.items())
+    return (
+        f"Warm container, API keys cached; {repeat} requests of each kind. a/b/c = min/median/max per request "
+        f"(one number when all are equal); [n] = the actions of a TransactWriteItems.\n\n{table}\n\n"
+        f"The first request with each key (cold) and a warm one:\n\n{keys}"
+    )
+
+
+def write_docs(summaries: list[dict], cold: dict, repeat: int) -> None:
+    from devtools import doc_figures
+
+    doc_figures.write_block(
+        ROOT / "docs" / "benchmarks.md",
+        "round-trips",
+        round_trips_markdown(summaries, cold, repeat),
+        doc_figures.command_line(),
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=50, help="repetitions per request kind (default 50)")
@@ -796,6 +846,11 @@ def main() -> int:
         help="run on stock moto, without devtools/moto_patches.py (slow; cost grows with data)",
     )
     parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also write the requests' round trips into docs/benchmarks.md (block round-trips)",
+    )
+    parser.add_argument(
         "--scale",
         action="store_true",
         help="instead: billed capacity by lot count and partition shares (benchmark_scale.py)",
@@ -804,13 +859,21 @@ def main() -> int:
     if args.scale:
         import runpy
 
-        sys.argv = [str(ROOT / "scripts" / "benchmark_scale.py"), *rest] + (["--json"] if args.json else [])
+        sys.argv = (
+            [str(ROOT / "scripts" / "benchmark_scale.py"), *rest]
+            + (["--json"] if args.json else [])
+            + (["--write-docs"] if args.write_docs else [])
+        )
         runpy.run_path(sys.argv[0], run_name="__main__")
         return 0
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.repeat < 1 or args.members < 1:
         parser.error("--repeat and --members must be at least 1")
+    if args.write_docs:
+        from devtools import doc_figures
+
+        doc_figures.require_block(ROOT / "docs" / "benchmarks.md", "round-trips")  # before the run, not after
     program = json.loads(pathlib.Path(args.program).read_text())
 
     logging.getLogger("chalicelib").setLevel(logging.ERROR)
@@ -829,6 +892,8 @@ def main() -> int:
     total = time.perf_counter() - started
 
     summaries = [r.summary() for r in api_rows + job_rows]
+    if args.write_docs:
+        write_docs(summaries, extra["cold"], args.repeat)
     if args.json:
         print(
             json.dumps(

@@ -8,7 +8,9 @@ round so that a busy machine slows them alike; the CPU time (user + system,
 own start-up is in every case. It prints the median per case and the ratio
 `import app` / boto3 client; the goal is at most 1.3.
 
-    .venv/bin/python scripts/benchmark_cold_start.py [--runs 15] [--json] [--modules]
+    .venv/bin/python scripts/benchmark_cold_start.py [--runs 15] [--json] [--modules] [--write-docs]
+
+`--write-docs` also writes the table into docs/clients.md (block `cold-start`).
 
 `--modules` also lists the slowest imports under `import app`
 (`python -X importtime`, self time, one run): what a cold start loads.
@@ -30,6 +32,7 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 GOAL = 1.3
 BASELINE = "boto3 + one DynamoDB client"
 CASES = {
@@ -87,11 +90,25 @@ def slowest_imports(count: int = 15) -> list[tuple[int, str]]:
     return sorted(rows, reverse=True)[:count]
 
 
+def write_docs(runs: int, samples: dict[str, list[float]], medians: dict[str, float], ratio: float) -> None:
+    from devtools import doc_figures
+
+    rows = [(name, f"{medians[name]:.3f}", f"{min(samples[name]):.3f}", f"{max(samples[name]):.3f}") for name in CASES]
+    table = doc_figures.markdown_table(
+        ["fresh process", f"CPU s, median of {runs}", "min", "max"], rows, right=(1, 2, 3)
+    )
+    text = f"{table}\n\n`import app` / {BASELINE}: **{ratio:.2f}x** (goal at most {GOAL}x)."
+    doc_figures.write_block(ROOT / "docs" / "clients.md", "cold-start", text, doc_figures.command_line())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--modules", action="store_true")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="also write the table into docs/clients.md (block cold-start)"
+    )
     args = parser.parse_args()
     samples: dict[str, list[float]] = {name: [] for name in CASES}
     for _ in range(args.runs):
@@ -99,6 +116,8 @@ def main() -> None:
             samples[name].append(cpu_seconds(body))
     medians = {name: statistics.median(values) for name, values in samples.items()}
     ratio = medians["import app"] / medians[BASELINE]
+    if args.write_docs:
+        write_docs(args.runs, samples, medians, ratio)
     if args.json:
         print(
             json.dumps(

@@ -15,9 +15,11 @@ written straight into moto's table (the fill is not timed), then each request
 goes through boto3 like the service's.
 
     .venv/bin/python scripts/benchmark_engine.py [--items 20000] [--repeat 20] \
-        [--engines stock,patched,compact] [--json]
+        [--engines stock,patched,compact] [--json] [--write-docs]
 
-Prints milliseconds per request (median and max of `--repeat`) per engine.
+Prints milliseconds per request (median and max of `--repeat`) per engine;
+`--write-docs` also writes them into docs/local-engine.md (block
+`large-partition`).
 """
 
 from __future__ import annotations
@@ -140,6 +142,28 @@ def run(kind: str, n: int, repeat: int, page: int) -> dict:
     return out
 
 
+ENGINES = {
+    "stock": "stock moto 5.2.5",
+    "patched": "patched (tests)",
+    "compact": "patched and compacted (local service)",
+}
+
+
+def write_docs(items: int, repeat: int, results: dict) -> None:
+    from devtools import doc_figures
+
+    operations = [op for op in next(iter(results.values())) if op not in ("fill_s", "footprint")]
+    rows = []
+    for kind, result in results.items():
+        cells = [f"{result[op]['median_ms']} ({result[op]['max_ms']})" for op in operations]
+        rows.append([ENGINES.get(kind, kind), *cells])
+    table = doc_figures.markdown_table(
+        ["engine", *(f"{op} ms, median (max)" for op in operations)], rows, right=range(1, len(operations) + 1)
+    )
+    text = f"One partition of {items:,} items; {repeat} requests per operation.\n\n{table}"
+    doc_figures.write_block(ROOT / "docs" / "local-engine.md", "large-partition", text, doc_figures.command_line())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=20_000, help="items in the partition (default 20000)")
@@ -147,7 +171,16 @@ def main() -> None:
     parser.add_argument("--page", type=int, default=25, help="items a Query returns (default 25)")
     parser.add_argument("--engines", default="stock,patched,compact")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also write the table into docs/local-engine.md (block large-partition)",
+    )
     args = parser.parse_args()
+    if args.write_docs:
+        from devtools import doc_figures
+
+        doc_figures.require_block(ROOT / "docs" / "local-engine.md", "large-partition")  # before the run
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     results = {}
@@ -164,6 +197,8 @@ def main() -> None:
                 + f"; fill {results[kind]['fill_s']} s",
                 flush=True,
             )
+    if args.write_docs:
+        write_docs(args.items, args.repeat, results)
     if args.json:
         print(json.dumps({"items": args.items, "repeat": args.repeat, "results": results}, indent=2))
 

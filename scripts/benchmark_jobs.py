@@ -21,7 +21,9 @@ activity 2026-10-10, dormancy after 90 days) and the others not yet.
 The figures per due member should not grow with the table: the jobs read
 the due members' index entries, never the others.
 
-    .venv/bin/python scripts/benchmark_jobs.py [--members 1000,10000] [--due 200] [--json]
+    .venv/bin/python scripts/benchmark_jobs.py [--members 1000,10000] [--due 200] [--json] [--write-docs]
+
+`--write-docs` also writes the table into docs/benchmarks.md (block `job-costs`).
 
 moto runs in-process with the patches of devtools/moto_patches.py (queries
 read their index bucket, queues are not walked per message), so the rates
@@ -298,16 +300,79 @@ def measure(size: int, due: int, jobs: tuple = ()) -> list[dict]:
     return rows
 
 
+def fan_out(rate: float) -> int:
+    """Workers at once for a million statements within an hour at `rate` members per worker-second."""
+    return math.ceil(1_000_000 / (rate * 3600))
+
+
+def job_costs_markdown(rows: list[dict]) -> str:
+    from devtools import doc_figures
+
+    jobs = [r for r in rows if "due" in r]
+    table = doc_figures.markdown_table(
+        [
+            "job",
+            "members",
+            "members worked",
+            "requests / member",
+            "items read / member",
+            "tasks",
+            "members / worker-second",
+        ],
+        [
+            [
+                r["job"],
+                f"{r['members']:,}",
+                f"{r['due']:,}",
+                r["requests_per_due"],
+                r["items_read_per_due"],
+                r["worker_tasks"],
+                r["members_per_worker_second"] or "-",
+            ]
+            for r in jobs
+        ],
+        right=range(1, 7),
+    )
+    lines = [table, ""]
+    for r in rows:
+        if "due" not in r:
+            lines.append(
+                f"- `{r['job']}` at {r['members']:,} members: {sum(r['requests'].values())} DynamoDB requests "
+                f"({', '.join(f'{n} {k}' for k, n in sorted(r['requests'].items()))})."
+            )
+    for r in jobs:
+        if r["job"] == "send_monthly_statements" and r["members_per_worker_second"]:
+            rate = r["members_per_worker_second"]
+            lines.append(
+                f"- `send_monthly_statements` at {r['members']:,} members: {rate} members per worker-second, "
+                f"so a million statements within an hour need {fan_out(rate)} workers at once."
+            )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", default="1000,10000", help="table sizes, comma-separated")
     parser.add_argument("--due", type=int, default=200, help="members with work due, at every size")
     parser.add_argument("--jobs", default="", help="only these jobs, comma-separated")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="also write the table into docs/benchmarks.md (block job-costs)"
+    )
     args = parser.parse_args()
+    if args.write_docs:
+        from devtools import doc_figures
+
+        doc_figures.require_block(ROOT / "docs" / "benchmarks.md", "job-costs")  # before the run, not after
     rows = []
     for size in (int(s) for s in args.members.split(",")):
         rows += measure(size, args.due, tuple(j for j in args.jobs.split(",") if j))
+    if args.write_docs:
+        from devtools import doc_figures
+
+        doc_figures.write_block(
+            ROOT / "docs" / "benchmarks.md", "job-costs", job_costs_markdown(rows), doc_figures.command_line()
+        )
     if args.json:
         print(json.dumps({"rows": rows}, indent=2))
         return 0
@@ -334,7 +399,7 @@ def main() -> int:
     for r in rows:
         if r["job"] == "send_monthly_statements" and r["members_per_worker_second"]:
             rate = r["members_per_worker_second"]
-            workers = math.ceil(1_000_000 / (rate * 3600))
+            workers = fan_out(rate)
             print(
                 f"send_monthly_statements at {r['members']:,} members: {rate} members per worker-second "
                 f"-> a million members in an hour needs {workers} workers at once "

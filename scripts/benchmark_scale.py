@@ -15,7 +15,9 @@ grow, and how requests spread over partitions.
 In-process moto with the narrowed transaction backup (devtools); numbers are
 DynamoDB's billing arithmetic, not timings.
 
-    .venv/bin/python scripts/benchmark_scale.py [--lots 10,1000,20000] [--earns 1000] [--json]
+    .venv/bin/python scripts/benchmark_scale.py [--lots 10,1000,20000] [--earns 1000] [--json] [--write-docs]
+
+`--write-docs` also writes both into docs/benchmarks.md (block `scale-capacity`).
 """
 
 from __future__ import annotations
@@ -276,18 +278,59 @@ def partitions_phase(earns: int) -> dict:
         }
 
 
+KINDS = ["earn", "redeem 1 lot", "redeem 20 lots", "GET /members/{id}"]
+
+
+def scale_markdown(result: dict) -> str:
+    from devtools import doc_figures
+
+    rows = []
+    for row in result["lots"]:
+        cells = []
+        for k in KINDS:
+            m = row.get(k)
+            cells.append(f"{m['read_units']:.0f} R / {m['write_units']:.0f} W" if m else "–")
+        rows.append([f"{row['lots']:,}", *cells])
+    table = doc_figures.markdown_table(["live lots", *KINDS], rows, right=range(len(KINDS) + 1))
+    p = result["partitions"]
+    write, read = p["largest write share"], p["largest read share"]
+    return (
+        "Billed capacity units per request (reads / writes) by the member's live lots:\n\n"
+        f"{table}\n\n"
+        f"{p['earns']:,} earns of {p['earns']:,} distinct members in {p['seconds']} s: the busiest partition "
+        f"was written by {write['share']:.1%} of them (`{write['partition']}`), the busiest read by "
+        f"{read['share']:.1%} (`{read['partition']}`); the program item was read {p['program reads']} times "
+        f"({p['program reads per 5 s']} per 5 s, one container)."
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lots", default="10,1000,20000")
     parser.add_argument("--earns", type=int, default=1000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also write the figures into docs/benchmarks.md (block scale-capacity)",
+    )
     args = parser.parse_args()
+    if args.write_docs:
+        from devtools import doc_figures
+
+        doc_figures.require_block(ROOT / "docs" / "benchmarks.md", "scale-capacity")  # before the run, not after
     result = {"lots": lots_phase([int(x) for x in args.lots.split(",")]), "partitions": partitions_phase(args.earns)}
+    if args.write_docs:
+        from devtools import doc_figures
+
+        doc_figures.write_block(
+            ROOT / "docs" / "benchmarks.md", "scale-capacity", scale_markdown(result), doc_figures.command_line()
+        )
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=1))
         return 0
     print("Billed capacity units per request (reads / writes) by the member's live lots")
-    kinds = ["earn", "redeem 1 lot", "redeem 20 lots", "GET /members/{id}"]
+    kinds = KINDS
     print(f"{'lots':>8}  " + "  ".join(f"{k:>22}" for k in kinds))
     for row in result["lots"]:
         cells = []

@@ -13,7 +13,9 @@ at the AWS client as in tests/integration/test_throttling.py:
 It prints, per case, the AWS requests per HTTP request and the latency
 (median / max over the repeats); latencies are moto's plus the waits.
 
-    .venv/bin/python scripts/benchmark_throttling.py [--repeat 20]
+    .venv/bin/python scripts/benchmark_throttling.py [--repeat 20] [--write-docs]
+
+`--write-docs` also writes the table into docs/throttling.md (block `throttling`).
 """
 
 from __future__ import annotations
@@ -64,6 +66,20 @@ def plan_for(case: str):
     return faults.Plan(on_call=on_call)
 
 
+def error_code(body) -> str:
+    try:
+        return json.loads(body)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def answer(statuses: set[int], codes: set[str]) -> str:
+    """'503 THROTTLED' when every answer was the same, else the statuses seen."""
+    if len(statuses) == len(codes) == 1:
+        return f"{next(iter(statuses))} {next(iter(codes))}".strip()
+    return "/".join(map(str, sorted(statuses)))
+
+
 class _Raw:
     def stream(self, **_):
         yield b""
@@ -99,16 +115,53 @@ def injected(case: str):
         client.meta.events.unregister("before-send.dynamodb", unique_id="bench-throttle")
 
 
+CASES = {
+    "transaction": "every TransactWriteItems cancelled for throttling (POST earn)",
+    "botocore": "every BatchGetItem throttled at the HTTP level (GET member; botocore's retries)",
+    "unprocessed": "every BatchGetItem key left unprocessed (GET member)",
+}
+
+
+def write_docs(rows: list[dict], repeat: int) -> None:
+    from devtools import doc_figures
+
+    table = doc_figures.markdown_table(
+        ["case", "answer", "AWS requests per HTTP request", "median", "max"],
+        [
+            [
+                CASES[r["case"]],
+                r["statuses"],
+                f"{r['calls']:g} {r['operation']}",
+                f"{r['median_ms']:.0f} ms",
+                f"{r['max_ms']:.0f} ms",
+            ]
+            for r in rows
+        ],
+        right=(3, 4),
+    )
+    text = f"{repeat} requests per case; the milliseconds include moto's own time.\n\n{table}"
+    doc_figures.write_block(ROOT / "docs" / "throttling.md", "throttling", text, doc_figures.command_line())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument(
+        "--write-docs", action="store_true", help="also write the table into docs/throttling.md (block throttling)"
+    )
     args = parser.parse_args()
+    rows: list[dict] = []
 
     from chalice.test import Client
     from moto import mock_aws
 
     import app as app_module
-    from chalicelib import local, runtime
+    from chalicelib import aws, local, runtime
+    from devtools import faults
+
+    # the fault hook on every AWS client, as tests/conftest.py puts it (without it no plan sees a call)
+    if faults.attach not in aws.client_hooks:
+        aws.client_hooks.append(faults.attach)
 
     sends = {"n": 0}
 
@@ -131,8 +184,6 @@ def main() -> None:
             client.http.post(
                 "/members", headers={**auth, "Idempotency-Key": "m"}, body=json.dumps({"member_id": "m", "name": "M"})
             )
-            from chalicelib import aws
-
             aws.client("dynamodb").meta.events.register("before-send.dynamodb", count_send, unique_id="bench-count")
             print(f"{'case':<12} {'status':>6}  {'AWS requests per HTTP request':<32} {'median ms':>10} {'max ms':>8}")
             for case, operation in (
@@ -140,7 +191,7 @@ def main() -> None:
                 ("botocore", "BatchGetItem"),
                 ("unprocessed", "BatchGetItem"),
             ):
-                latencies, statuses, calls = [], set(), []
+                latencies, statuses, codes, calls = [], set(), set(), []
                 for _ in range(args.repeat):
                     sends["n"] = 0
                     with injected(case) as plan:
@@ -155,6 +206,7 @@ def main() -> None:
                             response = client.http.get("/members/m", headers=auth)
                         latencies.append((time.perf_counter() - started) * 1000)
                     statuses.add(response.status_code)
+                    codes.add(error_code(response.body))
                     calls.append(
                         sends["n"] if case == "botocore" else sum(1 for c in plan.calls if c.operation == operation)
                     )
@@ -163,7 +215,19 @@ def main() -> None:
                     f"{f'{statistics.median(calls):g} x {operation}':<32} "
                     f"{statistics.median(latencies):>10.0f} {max(latencies):>8.0f}"
                 )
+                rows.append(
+                    {
+                        "case": case,
+                        "statuses": answer(statuses, codes),
+                        "calls": statistics.median(calls),
+                        "operation": operation,
+                        "median_ms": statistics.median(latencies),
+                        "max_ms": max(latencies),
+                    }
+                )
         runtime.reset()
+    if args.write_docs:
+        write_docs(rows, args.repeat)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ It starts `scripts/serve_local.py --port 0` (or targets a running one with
 Bounded: it stops filling when --max-seconds have passed and reports the
 sizes it reached. Prints a table (and --json). Latencies are moto's, not
 AWS's: what matters is how they change with the number of members.
+`--write-docs` also writes the table into docs/benchmarks.md (block `load`).
 """
 
 from __future__ import annotations
@@ -238,12 +239,19 @@ def main() -> None:
     parser.add_argument("--admin-key")
     parser.add_argument("--storefront-key")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="also write the table into docs/benchmarks.md (block load)"
+    )
     args = parser.parse_args()
     sizes = (
         [int(s) for s in args.sizes.split(",")] if args.sizes else list(LARGE_SIZES if args.to_100k else DEFAULT_SIZES)
     )
     if sorted(sizes) != sizes or sizes[0] < 1 or sizes[-1] > 1_000_000:
         parser.error("--sizes must rise, from 1 to 1,000,000")
+    if args.write_docs:
+        from devtools import doc_figures
+
+        doc_figures.require_block(ROOT / "docs" / "benchmarks.md", "load")  # before the run, not after
 
     process = None
     if args.url:
@@ -296,6 +304,7 @@ def main() -> None:
     table = [
         "",
         f"fill: {args.fill}, {args.purchases} earns per member; {args.samples} earns measured per checkpoint",
+        "",
         "| members | earn p50 ms | earn p95 ms | GET member p50 ms | RSS MiB | KB per member since first "
         "| of it packed blobs, KB |",
         "|---:|---:|---:|---:|---:|---:|---:|",
@@ -317,6 +326,10 @@ def main() -> None:
         print(json.dumps({"fill": args.fill, "purchases": args.purchases, "rows": rows, "ratio": ratio}))
     else:
         print("\n".join(table))
+    if args.write_docs:
+        from devtools import doc_figures
+
+        doc_figures.write_block(ROOT / "docs" / "benchmarks.md", "load", "\n".join(table), doc_figures.command_line())
 
 
 if __name__ == "__main__":
