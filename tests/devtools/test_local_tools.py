@@ -93,3 +93,44 @@ def test_the_seeded_shop_adds_up(api, monkeypatch):
         history = api.get(f"/members/m{n:06d}/transactions?limit=100").json["items"]
         assert sum(t["points"] for t in history) == member["balance"]
     assert stats["points_outstanding"] == total
+
+
+def test_the_seeded_cafe_has_redemptions_coupons_refunds_and_dormant_members_and_adds_up(api):
+    """The demo café seeded for a few months shows every figure: points paid on
+    orders, coupons bought and used, refunds, lapsed members the win-back job
+    finds dormant, one suspended member, and /stats equal to the members' balances."""
+    import app as app_module
+    from chalicelib import local
+    from devtools import demo_shop, seed_shop
+    from tests.conftest import EXAMPLES
+
+    demo_shop.load_program(str(EXAMPLES / "cafe-program.json"), str(EXAMPLES / "cafe-coupons.json"))
+    count = 80
+    assert seed_shop.seed(app_module.app, count, admin_key=api.admin_key) == count
+    local.run_job("win_back_dormant_members")
+    types: dict[str, int] = {}
+    total, suspended, bought = 0, 0, 0
+    for n in range(1, count + 1):
+        member = api.get(f"/members/m{n:06d}").json
+        total += member["balance"]
+        suspended += member["suspension"] is not None
+        history = api.get(f"/members/m{n:06d}/transactions?limit=100").json["items"]
+        assert sum(t["points"] for t in history) == member["balance"]
+        for t in history:
+            types[t["type"]] = types.get(t["type"], 0) + 1
+            bought += t["type"] == "redeem" and bool(t.get("coupon_id"))
+    assert types["redeem"] > bought > 0  # points paid on orders, and coupons bought with points
+    assert types["reversal"] > 0 and types["adjust"] == 2 and suspended == 1
+    stats = api.get("/stats", key="admin").json
+    assert stats["coupons_used"] > 0 and stats["points_reversed"] < 0
+    assert stats["points_outstanding"] == total
+    assert stats["points_outstanding"] == (
+        stats["points_earned"]
+        - stats["points_redeemed"]
+        - stats["points_expired"]
+        + stats["points_adjusted"]
+        + stats["points_reversed"]
+    )
+    dormant = api.get("/members?segment=dormant&limit=100", key="admin").json["items"]
+    assert 0 < len(dormant) < count // 2
+    assert all(api.get(f"/members/{m['member_id']}").json["dormant"] for m in dormant)
