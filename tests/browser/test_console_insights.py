@@ -21,7 +21,6 @@ from chalicelib.storage.repository import (
 from tests.browser import shop
 from tests.browser.conftest import screenshot, served_to_a_browser
 from tests.browser.test_console import UNLABELLED, sign_in
-from tests.segment_rules import available as segment_rules_available
 
 AS_OF = "2027-03-10T01:00:00Z"  # 10:00 on 10 March in Seoul
 FIGURES = {
@@ -46,7 +45,7 @@ FIGURES = {
 
 @pytest.fixture
 def served():
-    with segment_rules_available(), served_to_a_browser() as served:
+    with served_to_a_browser() as served:
         served.data = shop.fill(served)
         yield served
 

@@ -23,7 +23,6 @@ from chalicelib.storage.repository import (
     summary_month_key,
 )
 from tests.checks import assert_error
-from tests.segment_rules import available as segment_rules_available
 
 AS_OF = "2027-02-28T15:30:00Z"  # 00:30 on 1 March in Seoul (the default program timezone)
 RATES = ("active_rate", "repeat_rate", "redemption_rate", "breakage_rate")
@@ -75,14 +74,6 @@ ZERO_RFM = [
     for name in ("champions", "loyal", "promising", "at_risk", "hibernating", "needs_attention")
 ]
 RULES = [{"field": "frequency", "op": "gte", "value": 2}, {"field": "tier", "op": "in", "value": ["gold", "vip"]}]
-
-
-@pytest.fixture(autouse=True)
-def segment_rules():
-    """Rule validation is chalicelib/domain/segments.py's (tests/segment_rules.py stands
-    in for it where this tree does not have it yet)."""
-    with segment_rules_available():
-        yield
 
 
 def put(key: tuple[str, str], **fields) -> None:
