@@ -11,7 +11,6 @@ import logging
 from chalice import Chalice, Cron, Rate
 
 from chalicelib import telemetry
-from chalicelib.analytics import stream
 from chalicelib.api.edge import catch_all, edge
 from chalicelib.api.routes import analytics, api_keys, coupons, dashboards, docs, members, points, program, segments
 from chalicelib.jobs import handlers
@@ -85,9 +84,9 @@ def send_notifications(event):
 
 
 # The table's changes -> the analytics facts (Firehose -> S3 -> Athena; chalicelib/analytics/stream.py).
-@app.on_dynamodb_record(stream_arn=stream.ledger_stream_arn(), batch_size=100, starting_position="TRIM_HORIZON")
+@app.on_dynamodb_record(stream_arn=handlers.ledger_stream_arn(), batch_size=100, starting_position="TRIM_HORIZON")
 def record_facts(event):
-    stream.record_facts(event)
+    handlers.record_facts(event)
 
 
 # `chalice local`: the local stage runs on an embedded moto with the demo café; another

@@ -366,8 +366,9 @@ def _enrol(shop: _Shop, n: int, rng: random.Random, today: dt.date, referrers: l
         _, reply = shop.call("POST", "/members", body)
     if reply.get("referral_code"):
         referrers.append(reply["referral_code"])
-    keeps_welcome = rules.welcome is not None and rng.random() < 0.5
-    welcome_until = shop.clock.now + DAY * rules.welcome.get("valid_days", 30) if keeps_welcome else None
+    welcome_until = None
+    if rules.welcome is not None and rng.random() < 0.5:  # keeps the welcome coupon for a visit
+        welcome_until = shop.clock.now + DAY * rules.welcome.get("valid_days", 30)
     return _Customer(reply["member_id"], reply["balance"], welcome_until)
 
 
@@ -431,7 +432,9 @@ def _coupon_for(shop: _Shop, customer: _Customer, amount: int, rng: random.Rando
         if amount >= coupon["min_order_amount"] and rng.random() < 0.7:
             return coupon
     welcome = rules.welcome
-    if customer.welcome_until and now < customer.welcome_until and amount >= welcome["min_order_amount"]:
+    if welcome is None or customer.welcome_until is None:
+        return None
+    if now < customer.welcome_until and amount >= welcome["min_order_amount"]:
         customer.welcome_until = None
         _, page = shop.call("GET", f"/members/{customer.member_id}/coupons?status=available")
         signup = [c for c in page["items"] if c["template_id"] == welcome["template_id"] and c["source"] == "signup"]

@@ -156,12 +156,3 @@ def record_facts(event: Iterable[Any]) -> None:
     records = [r.to_dict() if hasattr(r, "to_dict") else r for r in event]
     sent = handle_records(records)
     LOG.info("record_facts: %d records, %d rows", len(records), sent)
-
-
-def ledger_stream_arn() -> str:
-    """A placeholder ARN for app.py: the packaged template replaces it with the
-    table's Fn::GetAtt StreamArn (.chalice/resources.json)."""
-    from chalicelib.settings import load
-
-    config = load()
-    return f"arn:aws:dynamodb:{config.region}:000000000000:table/{config.table_name}/stream/placeholder"

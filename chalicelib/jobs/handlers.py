@@ -57,6 +57,21 @@ def queue_arn(name: str) -> str:
     return f"arn:aws:sqs:{load_settings().region}:000000000000:{name}"
 
 
+def ledger_stream_arn() -> str:
+    """A placeholder ARN for app.py: the packaged template replaces it with the
+    table's Fn::GetAtt StreamArn (.chalice/resources.json)."""
+    config = load_settings()
+    return f"arn:aws:dynamodb:{config.region}:000000000000:table/{config.table_name}/stream/placeholder"
+
+
+def record_facts(event) -> None:
+    """The table's changes -> the analytics facts (chalicelib/analytics/stream.py), loaded
+    by this function only: the API's cold start never loads the analytics package."""
+    from chalicelib.analytics import stream
+
+    stream.record_facts(event)
+
+
 def jobs_queue_arn() -> str:
     return queue_arn(load_settings().jobs_queue_name)
 
