@@ -180,9 +180,9 @@ def main() -> None:
         from devtools import seed_shop
 
         started = time.monotonic()
-        log.info("seeding %d members with a few months of purchases ...", args.seed)
+        log.info("seeding %d members with nine months of visits ...", args.seed)
         with seed_shop.in_process_calls():
-            seeded = seed_shop.seed(app_module.app, args.seed, progress=log.info)
+            seeded = seed_shop.seed(app_module.app, args.seed, progress=log.info, admin_key=admin)
         log.info("seeded %d members in %.0f s", seeded, time.monotonic() - started)
 
     demo_token = demo_widget_token(app_module.app, storefront)
