@@ -159,9 +159,9 @@ def offline() -> Iterator[None]:
 
 
 # Actions IAM authorises on several resources at once (all of them must be granted):
-# Glue's table reads need the catalog, the database and the table. Their statements
-# are checked whole, not split per resource.
-NEEDS_EVERY_RESOURCE = {"glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"}
+# Glue's table reads need the catalog, the database and the table; its database read
+# the catalog and the database. Their statements are checked whole, not split per resource.
+NEEDS_EVERY_RESOURCE = {"glue:GetDatabase", "glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"}
 
 
 def findings(document: dict) -> list[str]:

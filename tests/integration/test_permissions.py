@@ -282,6 +282,67 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     assert api.delete("/members/c", key="admin").status == 204
     jobs_and_queues()  # what the erasures queued
     deliver_the_stream(names)
+    refresh_on_athena(names)
+
+
+SUMMARY_COLUMNS = (
+    "members_at_end",
+    "new_members",
+    "active_members",
+    "repeat_members",
+    "purchases",
+    "purchase_amount",
+    "points_earned",
+    "points_redeemed",
+    "points_expired",
+    "coupons_issued",
+    "coupons_used",
+)
+
+
+def refresh_on_athena(names: dict[str, str]) -> None:
+    """The refresh as it runs on AWS: the job queue's refresh message, with the
+    stack's Athena results location set, so `run_job_tasks` queries Athena (moto
+    answers SUCCEEDED; the result queue below gives no member rows and a
+    zero summary row per period). A month summary stored before that the refresh
+    no longer computes is deleted."""
+    import os
+
+    from moto.athena.models import QueryResults, athena_backends
+
+    from chalicelib import local
+    from chalicelib.analytics import refresh
+    from chalicelib.storage import repository as keys
+
+    region = "ap-northeast-2"
+    results_bucket = "t-athenaresultsbucket"
+    boto3.client("s3", region_name=region).create_bucket(
+        Bucket=results_bucket, CreateBucketConfiguration={"LocationConstraint": region}
+    )
+    workgroup = next(name for name, target in names.items() if target == "AnalyticsWorkGroup")
+    boto3.client("athena", region_name=region).create_work_group(  # as the stack makes it
+        Name=workgroup,
+        Configuration={"ResultConfiguration": {"OutputLocation": f"s3://{results_bucket}/results/"}},
+    )
+    table = next(name for name, target in names.items() if target == "LedgerTable")
+    stale = keys.summary_month_key("2001-01")
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": stale[0]}, "sk": {"S": stale[1]}})
+    # member_values, member_bought, cohorts, program_start: no rows; then one summary row per period
+    header = {"Data": [{"VarCharValue": c} for c in SUMMARY_COLUMNS]}
+    zeros = {"Data": [{"VarCharValue": "0"} for _ in SUMMARY_COLUMNS]}
+    queued = [QueryResults(rows=[], column_info=[]) for _ in range(4)]
+    queued += [
+        QueryResults(rows=[header, zeros], column_info=[{"Name": c, "Type": "bigint"} for c in SUMMARY_COLUMNS])
+        for _ in refresh.SUMMARY_DAYS
+    ]
+    athena_backends["123456789012"][region].query_results_queue.extend(queued)
+    with mock.patch.dict(os.environ, {"DANGOL_ATHENA_OUTPUT": f"s3://{results_bucket}/results/"}):
+        local.run_job("refresh_analytics")
+    assert not athena_backends["123456789012"][region].query_results_queue, "every query answered"
+    assert "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": stale[0]}, "sk": {"S": stale[1]}})
+    refreshed = keys.analytics_refresh_key()
+    assert "Item" in dynamodb.get_item(TableName=table, Key={"pk": {"S": refreshed[0]}, "sk": {"S": refreshed[1]}})
 
 
 def deliver_the_stream(names: dict[str, str]) -> None:
@@ -368,6 +429,13 @@ def secretsmanager_requests(operation: str, params: dict, names: dict[str, str])
     return {(operation, names.get(secret, f"{secret} (not the stack's)"))}
 
 
+def athena_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
+    """Queries run in a workgroup; a query execution's reads are authorised on the workgroup it ran in
+    (the stack has one: the analytics workgroup)."""
+    workgroup = params.get("WorkGroup", "AnalyticsWorkGroup")
+    return {(operation, names.get(workgroup, workgroup))}
+
+
 def firehose_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
     stream = params.get("DeliveryStreamName")
     return {(operation, names.get(stream, f"{stream} (not the stack's)"))}
@@ -382,6 +450,28 @@ RESOURCES_OF = {
     "sns": sns_requests,
     "secretsmanager": secretsmanager_requests,
     "firehose": firehose_requests,
+    "athena": athena_requests,
+}
+
+# What Athena does with the caller's credentials while it runs a query the
+# function started (StartQueryExecution): the function never calls Glue or S3
+# itself, but IAM checks these on its role. Athena reads the facts' schema from
+# Glue (the database and its tables), the Parquet objects from the facts bucket,
+# and writes (then reads back for GetQueryResults) the results in the results bucket.
+ATHENA_ON_CALLERS_BEHALF = {
+    ("glue:GetDatabase", "GlueCatalog"),
+    ("glue:GetDatabase", "FactsDatabase"),
+    ("glue:GetTable", "GlueCatalog"),
+    ("glue:GetTable", "FactsDatabase"),
+    ("glue:GetTable", "FactsDatabase/*"),
+    ("s3:GetBucketLocation", "FactsBucket"),
+    ("s3:ListBucket", "FactsBucket"),
+    ("s3:GetObject", "FactsBucket/*"),
+    ("s3:GetBucketLocation", "AthenaResultsBucket"),
+    ("s3:ListBucket", "AthenaResultsBucket"),
+    ("s3:AbortMultipartUpload", "AthenaResultsBucket/*"),
+    ("s3:GetObject", "AthenaResultsBucket/*"),
+    ("s3:PutObject", "AthenaResultsBucket/*"),
 }
 
 
@@ -425,6 +515,20 @@ def policy_resource(value) -> str:
             return found.group(1) + "/index"
         if text.endswith(":identity/${EmailIdentity}"):
             return "EmailIdentity"
+        found = re.fullmatch(r"\$\{(\w+)\.Arn\}/\*", text)  # a bucket's objects
+        if found:
+            return found.group(1) + "/*"
+        found = re.fullmatch(r"arn:\$\{AWS::Partition\}:(\w+):\$\{AWS::Region\}:\$\{AWS::AccountId\}:(.+)", text)
+        if found and found.group(1) == "athena":
+            workgroup = re.fullmatch(r"workgroup/\$\{(\w+)\}", found.group(2))
+            if workgroup:
+                return workgroup.group(1)
+        if found and found.group(1) == "glue":
+            if found.group(2) == "catalog":
+                return "GlueCatalog"
+            glue = re.fullmatch(r"(database|table)/\$\{(\w+)\}(/\*)?", found.group(2))
+            if glue and (glue.group(1) == "table") == bool(glue.group(3)):
+                return glue.group(2) + (glue.group(3) or "")
     raise AssertionError(f"a resource that is not one of the stack's: {value!r}")
 
 
@@ -495,12 +599,15 @@ def test_each_function_is_granted_exactly_what_it_calls(template, stack_names, r
     for name, (logical_id, function) in sorted(by_name.items()):
         assert name in wanted or name == "api_handler", f"{name} was never run by the scenario"
         need = wanted[name] | platform_needs(template, logical_id, function)
+        if any(action == "athena:StartQueryExecution" for action, _ in wanted[name]):
+            need |= ATHENA_ON_CALLERS_BEHALF
         have = granted(template, function)
         unknown = {
             r
             for _, r in need
             if r not in template["Resources"]
-            and r not in ("*", "sms", "EmailIdentity")
+            and r not in ("*", "sms", "EmailIdentity", "GlueCatalog")
+            and r.removesuffix("/*") not in template["Resources"]
             and not r.endswith(("/index", "/stream"))
         }
         not_actions = {a for a, _ in have if not iam_catalogue.is_action(a)}
