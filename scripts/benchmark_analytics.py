@@ -114,8 +114,10 @@ def generate(path: str, members: int, purchases: int, threads: int) -> dict:
     as_of = AS_OF.replace(tzinfo=None).isoformat(sep=" ")
     span = ENROL_DAYS * 86400
     menu = ", ".join(f"({i}, '{c}', '{s}', {p})" for i, (c, s, p) in enumerate(MENU))
-    con.execute(f"CREATE TEMP TABLE menu (n INTEGER, category VARCHAR, sku VARCHAR, price BIGINT); "
-                f"INSERT INTO menu VALUES {menu}")
+    con.execute(
+        f"CREATE TEMP TABLE menu (n INTEGER, category VARCHAR, sku VARCHAR, price BIGINT); "
+        f"INSERT INTO menu VALUES {menu}"
+    )
     n_menu = len(MENU)
 
     def local_date(column: str) -> str:
@@ -151,7 +153,7 @@ def generate(path: str, members: int, purchases: int, threads: int) -> dict:
     """)
     con.execute(f"""
         INSERT INTO earn_items
-        SELECT 't' || i.p, 'm' || lpad(i.m::VARCHAR, 8, '0'), 0, {local_date('i.ts')}, i.line, menu.sku, menu.category, menu.price
+        SELECT 't' || i.p, 'm' || lpad(i.m::VARCHAR, 8, '0'), 0, {local_date("i.ts")}, i.line, menu.sku, menu.category, menu.price
         FROM item AS i JOIN menu ON menu.n = i.n
     """)
     con.execute("""
@@ -162,7 +164,7 @@ def generate(path: str, members: int, purchases: int, threads: int) -> dict:
     seq = "lpad(({base} + p.p)::VARCHAR, 24, '0')"
     earn_select = f"""
         SELECT 't' || p.p, 'm' || lpad(p.m::VARCHAR, 8, '0'), 0, 'earn', a.amount // 100,
-            p.ts, {local_date('p.ts')}, p.ts, {local_date('p.ts')}, 'o' || p.p, a.amount, {{refunded}},
+            p.ts, {local_date("p.ts")}, p.ts, {local_date("p.ts")}, 'o' || p.p, a.amount, {{refunded}},
             {{seq}}
         FROM purchase AS p JOIN purchase_amount AS a ON a.p = p.p
     """
@@ -177,7 +179,7 @@ def generate(path: str, members: int, purchases: int, threads: int) -> dict:
     con.execute(f"""
         INSERT INTO transactions
         SELECT 'r' || p.p, 'm' || lpad(p.m::VARCHAR, 8, '0'), 0, 'reversal', -(({refunded}) // 100),
-            p.ts + INTERVAL 2 DAY, {local_date('p.ts + INTERVAL 2 DAY')}, NULL, NULL, 'o' || p.p, NULL, NULL,
+            p.ts + INTERVAL 2 DAY, {local_date("p.ts + INTERVAL 2 DAY")}, NULL, NULL, 'o' || p.p, NULL, NULL,
             {seq.format(base=10**14)}
         FROM purchase AS p JOIN purchase_amount AS a ON a.p = p.p
         WHERE p.refund < 0.03 AND p.ts + INTERVAL 2 DAY < TIMESTAMP '{as_of}'
@@ -191,7 +193,7 @@ def generate(path: str, members: int, purchases: int, threads: int) -> dict:
         con.execute(f"""
             INSERT INTO transactions
             SELECT '{prefix}' || p, 'm' || lpad(m::VARCHAR, 8, '0'), 0, '{kind}', {points},
-                ts, {local_date('ts')}, NULL, NULL, NULL, NULL, NULL, {seq.format(base=2 * 10**14)}
+                ts, {local_date("ts")}, NULL, NULL, NULL, NULL, NULL, {seq.format(base=2 * 10**14)}
             FROM (
                 SELECT range AS p, m, e + to_seconds((random() * date_diff('second', e, TIMESTAMP '{as_of}' - INTERVAL 60 SECOND))::BIGINT) AS ts
                 FROM (
@@ -320,8 +322,15 @@ class RecordingStore:
         self.partitions.get(pk, set()).discard(sk)
         self.writes["delete"] += 1
 
-    def update(self, pk: str, sk: str, expression: str, names: dict, values: Optional[dict] = None,
-               condition: Optional[str] = None) -> Optional[dict]:
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        names: dict,
+        values: Optional[dict] = None,
+        condition: Optional[str] = None,
+    ) -> Optional[dict]:
         values = values or {}
         item = self.get(pk, sk)
         if item is None:
@@ -450,9 +459,21 @@ def measure(members: int, purchases: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="dangol-analytics-") as folder:
         path = os.path.join(folder, "facts.duckdb")
         child = subprocess.run(
-            [sys.executable, __file__, "--generate-into", path, "--members", str(members),
-             "--purchases", str(purchases), "--threads", str(threads)],
-            check=True, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--generate-into",
+                path,
+                "--members",
+                str(members),
+                "--purchases",
+                str(purchases),
+                "--threads",
+                str(threads),
+            ],
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         generated = json.loads(child.stdout)
         engine = DuckDBEngine(path)
@@ -502,22 +523,35 @@ def markdown(report: dict) -> str:
     others = [q for q in first["queries"] if not q["query"].startswith("summary")]
     rows = [(q["query"], f"{q['rows']:,}", f"{q['seconds']:.2f}") for q in others]
     if summaries:
-        rows.append((
-            f"summary × {len(summaries)} ({len(summaries) - 4} months + 4 day windows)",
-            f"{sum(q['rows'] for q in summaries):,}",
-            f"{sum(q['seconds'] for q in summaries):.2f} (slowest {max(q['seconds'] for q in summaries):.2f})",
-        ))
+        rows.append(
+            (
+                f"summary × {len(summaries)} ({len(summaries) - 4} months + 4 day windows)",
+                f"{sum(q['rows'] for q in summaries):,}",
+                f"{sum(q['seconds'] for q in summaries):.2f} (slowest {max(q['seconds'] for q in summaries):.2f})",
+            )
+        )
     lines.append(markdown_table(["first refresh: query", "rows", "seconds"], rows, right=(1, 2)))
     lines += [
         "",
         markdown_table(
             ["refresh", "wall s", "queries s", "compute + store s", "member writes", "peak RSS MB"],
             [
-                ("first (full)", first["seconds"], first["query_seconds"], first["compute_and_store_seconds"],
-                 f"{first['member_writes']:,}", f"{first['peak_rss_mb']:,}"),
-                (f"second ({report['changed_members']:,} members changed)", second["seconds"],
-                 second["query_seconds"], second["compute_and_store_seconds"], f"{second['member_writes']:,}",
-                 f"{second['peak_rss_mb']:,}"),
+                (
+                    "first (full)",
+                    first["seconds"],
+                    first["query_seconds"],
+                    first["compute_and_store_seconds"],
+                    f"{first['member_writes']:,}",
+                    f"{first['peak_rss_mb']:,}",
+                ),
+                (
+                    f"second ({report['changed_members']:,} members changed)",
+                    second["seconds"],
+                    second["query_seconds"],
+                    second["compute_and_store_seconds"],
+                    f"{second['member_writes']:,}",
+                    f"{second['peak_rss_mb']:,}",
+                ),
             ],
             right=(1, 2, 3, 4, 5),
         ),
