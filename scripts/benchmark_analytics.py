@@ -1,0 +1,596 @@
+"""Analytics refresh at shop scale: the queries and computations of one `refresh_analytics`
+on the embedded DuckDB engine, over a synthetic café of `--members` members and
+`--purchases` purchases (defaults: 1,000,000 and 20,000,000).
+
+    .venv/bin/python scripts/benchmark_analytics.py [--members N] [--purchases N]
+        [--threads N] [--json] [--write-docs]
+
+The facts are made by DuckDB itself (`range()`, `random()` after `setseed`) in a child
+process, straight into the fact tables of a `DuckDBEngine` kept in a temporary file; the
+measuring process opens that file, so its peak RSS is the refresh's, not the generator's:
+- members enrolled over the 2 years before `as_of`, a few erased, some dormant;
+- purchases (`earn`) of 1-3 café items (2 on average; categories and skus below), ~3%
+  refunded (the earn's later row carries `refunded_amount`, plus a `reversal`), redeems,
+  bonuses, expiries, and coupon events (issued / used / released).
+
+The refresh is chalicelib/analytics/refresh.py's own `refresh()`, run on an engine without
+`append` (so it reads the facts as they are, not a DynamoDB stream) and on `RecordingStore`,
+a dict-backed stand-in for the table implementing just what results.py calls; every member
+has a profile there (made on demand, not stored) so segment membership is written as on
+AWS. Each query is timed (refresh.run is wrapped). Then 10,000 members (1%) get a new
+purchase and the refresh runs again at the same `as_of`: what it writes to members is what
+a day's change costs.
+
+This prints numbers; it passes or fails nothing. The goals (docs/analytics-costs.md):
+the full refresh at 1M members / 20M purchases in <= 120 s and <= 4 GB RSS on 2 cores, and
+a second refresh after 1% of members changed writing to <= 2% of members.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import pathlib
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from typing import Any, Optional
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+AS_OF = dt.datetime(2027, 5, 10, 3, 0, 0, tzinfo=dt.UTC)
+ENROL_DAYS = 730  # members enrolled over the 2 years before as_of
+SEED = 0.42
+CHANGED_SHARE = 0.01  # members given a new purchase before the second refresh
+DOC = ROOT / "docs" / "analytics-costs.md"
+BLOCK = "analytics-refresh"
+
+# A café: (category, sku, price in won)
+MENU = [
+    ("coffee", "americano", 4500),
+    ("coffee", "latte", 5000),
+    ("coffee", "flat-white", 5200),
+    ("coffee", "cold-brew", 5500),
+    ("coffee", "espresso", 3800),
+    ("coffee", "mocha", 5800),
+    ("tea", "earl-grey", 4800),
+    ("tea", "green-tea", 4500),
+    ("tea", "chai-latte", 5500),
+    ("bakery", "croissant", 3900),
+    ("bakery", "scone", 3500),
+    ("bakery", "bagel", 3600),
+    ("bakery", "muffin", 3700),
+    ("dessert", "cheesecake", 6500),
+    ("dessert", "tiramisu", 7000),
+    ("dessert", "macaron", 2500),
+    ("sandwich", "blt", 7500),
+    ("sandwich", "ham-cheese", 6900),
+    ("sandwich", "veggie", 6800),
+    ("beans", "house-blend-200g", 16000),
+    ("beans", "single-origin-200g", 21000),
+    ("merch", "tumbler", 25000),
+    ("merch", "mug", 18000),
+    ("juice", "orange", 6000),
+]
+
+# Segments the refresh evaluates for every member (the listing's rules).
+SEGMENTS = {
+    "big-spenders": [{"field": "clv", "op": "gte", "value": 400000}],
+    "lapsing-regulars": [
+        {"field": "recency_days", "op": "gt", "value": 60},
+        {"field": "frequency", "op": "gte", "value": 3},
+    ],
+    "bean-buyers": [{"field": "bought_category", "op": "eq", "value": "beans"}],
+    "champions": [{"field": "rfm_segment", "op": "eq", "value": "champions"}],
+}
+
+
+# -- generating the facts (child process) ------------------------------------------------
+def utc_offset_hours() -> int:
+    from chalicelib.domain.calendar import zone
+    from chalicelib.ledger.programs import Program
+
+    offset = AS_OF.astimezone(zone(Program().timezone)).utcoffset() or dt.timedelta(0)
+    return int(offset.total_seconds() // 3600)
+
+
+def generate(path: str, members: int, purchases: int, threads: int) -> dict:
+    """Fill the fact tables of a DuckDBEngine in the file `path`; returns row counts and timing."""
+    from chalicelib.analytics.engine import DuckDBEngine
+
+    started = time.perf_counter()
+    engine = DuckDBEngine(path)
+    con = engine.connection
+    con.execute(f"SET threads = {threads}")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SELECT setseed({SEED})")
+    tz = utc_offset_hours()
+    as_of = AS_OF.replace(tzinfo=None).isoformat(sep=" ")
+    span = ENROL_DAYS * 86400
+    menu = ", ".join(f"({i}, '{c}', '{s}', {p})" for i, (c, s, p) in enumerate(MENU))
+    con.execute(
+        f"CREATE TEMP TABLE menu (n INTEGER, category VARCHAR, sku VARCHAR, price BIGINT); "
+        f"INSERT INTO menu VALUES {menu}"
+    )
+    n_menu = len(MENU)
+
+    def local_date(column: str) -> str:
+        return f"CAST({column} + INTERVAL {tz} HOUR AS DATE)"
+
+    # members: enrolment spread over 2 years (a member's time is a function of its number,
+    # so purchases can be dated after it without a join)
+    enrol = f"(TIMESTAMP '{as_of}' - INTERVAL {span} SECOND + to_seconds(((i * 2654435761) % {span - 3600})::BIGINT))"
+    con.execute(f"""
+        INSERT INTO members
+        SELECT 'm' || lpad(i::VARCHAR, 8, '0'), 0, {enrol}, {local_date(enrol)},
+            CASE WHEN r < 0.70 THEN 'bronze' WHEN r < 0.92 THEN 'silver' ELSE 'gold' END,
+            (random() * 20000)::BIGINT, {enrol} + to_seconds((random() * {span // 2})::BIGINT),
+            random() < 0.12, CASE WHEN random() < 0.002 THEN 'erased' ELSE 'active' END,
+            lpad(i::VARCHAR, 24, '0')
+        FROM (SELECT range AS i, random() AS r FROM range({members}))
+    """)
+    # purchases: members skewed (a few regulars buy a lot), dated between enrolment and as_of
+    con.execute(f"""
+        CREATE TEMP TABLE purchase AS
+        SELECT p, m, e + to_seconds((random() * date_diff('second', e, TIMESTAMP '{as_of}' - INTERVAL 60 SECOND))::BIGINT) AS ts,
+            1 + (random() * 3)::INTEGER % 3 AS items, random() AS refund
+        FROM (
+            SELECT p, m, TIMESTAMP '{as_of}' - INTERVAL {span} SECOND + to_seconds(((m * 2654435761) % {span - 3600})::BIGINT) AS e
+            FROM (SELECT range AS p, least(({members} * pow(random(), 1.6))::BIGINT, {members - 1}) AS m FROM range({purchases}))
+        )
+    """)
+    con.execute(f"""
+        CREATE TEMP TABLE item AS
+        SELECT p.p, p.m, p.ts, l.line, ((random() * {n_menu})::INTEGER % {n_menu}) AS n
+        FROM purchase AS p, range(1, 4) AS l(line)
+        WHERE l.line <= p.items
+    """)
+    con.execute(f"""
+        INSERT INTO earn_items
+        SELECT 't' || i.p, 'm' || lpad(i.m::VARCHAR, 8, '0'), 0, {local_date("i.ts")}, i.line, menu.sku, menu.category, menu.price
+        FROM item AS i JOIN menu ON menu.n = i.n
+    """)
+    con.execute("""
+        CREATE TEMP TABLE purchase_amount AS
+        SELECT i.p, sum(menu.price) AS amount FROM item AS i JOIN menu ON menu.n = i.n GROUP BY i.p
+    """)
+    con.execute("DROP TABLE item")
+    seq = "lpad(({base} + p.p)::VARCHAR, 24, '0')"
+    earn_select = f"""
+        SELECT 't' || p.p, 'm' || lpad(p.m::VARCHAR, 8, '0'), 0, 'earn', a.amount // 100,
+            p.ts, {local_date("p.ts")}, p.ts, {local_date("p.ts")}, 'o' || p.p, a.amount, {{refunded}},
+            {{seq}}
+        FROM purchase AS p JOIN purchase_amount AS a ON a.p = p.p
+    """
+    con.execute("INSERT INTO transactions " + earn_select.format(refunded="0", seq=seq.format(base=10**12)))
+    # ~3% refunded: the earn's later row, and the reversal's own
+    refunded = "CASE WHEN p.refund < 0.015 THEN a.amount ELSE a.amount // 2 END"
+    con.execute(
+        "INSERT INTO transactions "
+        + earn_select.format(refunded=refunded, seq=seq.format(base=10**14))
+        + " WHERE p.refund < 0.03"
+    )
+    con.execute(f"""
+        INSERT INTO transactions
+        SELECT 'r' || p.p, 'm' || lpad(p.m::VARCHAR, 8, '0'), 0, 'reversal', -(({refunded}) // 100),
+            p.ts + INTERVAL 2 DAY, {local_date("p.ts + INTERVAL 2 DAY")}, NULL, NULL, 'o' || p.p, NULL, NULL,
+            {seq.format(base=10**14)}
+        FROM purchase AS p JOIN purchase_amount AS a ON a.p = p.p
+        WHERE p.refund < 0.03 AND p.ts + INTERVAL 2 DAY < TIMESTAMP '{as_of}'
+    """)
+    # redeems (1 per 20 purchases), bonuses and expiries (per member)
+    for prefix, kind, count, points in (
+        ("d", "redeem", purchases // 20, "-(500 + (random() * 30)::INTEGER * 100)"),
+        ("b", "bonus", members // 2, "(1 + (random() * 10)::INTEGER) * 100"),
+        ("x", "expire", members // 3, "-(10 + (random() * 500)::INTEGER)"),
+    ):
+        con.execute(f"""
+            INSERT INTO transactions
+            SELECT '{prefix}' || p, 'm' || lpad(m::VARCHAR, 8, '0'), 0, '{kind}', {points},
+                ts, {local_date("ts")}, NULL, NULL, NULL, NULL, NULL, {seq.format(base=2 * 10**14)}
+            FROM (
+                SELECT range AS p, m, e + to_seconds((random() * date_diff('second', e, TIMESTAMP '{as_of}' - INTERVAL 60 SECOND))::BIGINT) AS ts
+                FROM (
+                    SELECT range, m, TIMESTAMP '{as_of}' - INTERVAL {span} SECOND + to_seconds(((m * 2654435761) % {span - 3600})::BIGINT) AS e
+                    FROM (SELECT range, (random() * {members})::BIGINT % {members} AS m FROM range({count}))
+                )
+            ) AS p
+        """)
+    # coupons: 2 issued per member on average, 40% used, 1 in 20 of those released again
+    con.execute(f"""
+        CREATE TEMP TABLE coupon AS
+        SELECT range AS c, (random() * {members})::BIGINT % {members} AS m,
+            TIMESTAMP '{as_of}' - to_seconds((random() * {span})::BIGINT) AS ts, random() AS fate
+        FROM range({2 * members})
+    """)
+    for event, where, delay, base in (
+        ("issued", "true", 0, 3 * 10**14),
+        ("used", "fate < 0.40", 3, 4 * 10**14),
+        ("released", "fate < 0.02", 4, 5 * 10**14),
+    ):
+        at = f"(ts + INTERVAL {delay} DAY)"
+        con.execute(f"""
+            INSERT INTO coupon_events
+            SELECT 'c' || c, 'm' || lpad(m::VARCHAR, 8, '0'), 0, '{event}', {at}, {local_date(at)},
+                lpad(({base} + c)::VARCHAR, 24, '0')
+            FROM coupon WHERE {where} AND {at} < TIMESTAMP '{as_of}'
+        """)
+    for temp in ("coupon", "purchase", "purchase_amount", "menu"):
+        con.execute(f"DROP TABLE {temp}")
+    con.execute("CHECKPOINT")
+    counts = {
+        table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("members", "transactions", "earn_items", "coupon_events")
+    }
+    engine.close()
+    return {"rows": counts, "generate_seconds": round(time.perf_counter() - started, 1)}
+
+
+def table_sizes(con: Any) -> dict[str, dict[str, int]]:
+    """Bytes per column of each fact table as DuckDB stores them (compressed segments)."""
+    sizes: dict[str, dict[str, int]] = {}
+    (block_size,) = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()
+    for table in ("members", "transactions", "earn_items", "coupon_events"):
+        # a segment's bytes: up to the next segment in its block (or the block's end), plus
+        # the whole blocks it continues into
+        found = con.execute(f"""
+            SELECT column_name, sum(coalesce(next_offset, {block_size}) - block_offset
+                + {block_size} * coalesce(len(additional_block_ids), 0))
+            FROM (
+                SELECT column_name, block_offset, additional_block_ids,
+                    lead(block_offset) OVER (PARTITION BY block_id ORDER BY block_offset) AS next_offset
+                FROM pragma_storage_info('{table}')
+                WHERE persistent AND block_id >= 0
+            )
+            GROUP BY column_name
+        """).fetchall()
+        sizes[table] = {name: int(size) for name, size in found}
+    return sizes
+
+
+# -- the store stand-in ----------------------------------------------------------------
+class RecordingClient:
+    """The two low-level calls results.py makes on `store.client`."""
+
+    def __init__(self, store: RecordingStore):
+        self.store = store
+
+    def batch_get_item(self, RequestItems: dict) -> dict:  # noqa: N803 (boto3's name)
+        from chalicelib.storage.store import to_attrs
+
+        (table, request) = next(iter(RequestItems.items()))
+        found = []
+        for key in request["Keys"]:
+            item = self.store.get(key["pk"]["S"], key["sk"]["S"])
+            if item is not None:
+                found.append(to_attrs(item))
+        return {"Responses": {table: found}, "UnprocessedKeys": {}}
+
+    def delete_item(self, TableName: str, Key: dict) -> dict:  # noqa: N803
+        self.store.delete(Key["pk"]["S"], Key["sk"]["S"])
+        return {}
+
+
+class RecordingStore:
+    """A dict-backed stand-in for the table, implementing what the refresh calls (get, put,
+    update, query_all, client.batch_get_item, client.delete_item). Every member in `members`
+    has a profile of generation 0 with no segments until the refresh sets some; profiles are
+    made on demand, not stored. Writes are counted by kind of item."""
+
+    table = "dangol-benchmark"
+
+    def __init__(self, member_ids: set[str]):
+        from chalicelib.storage import repository as keys
+
+        self.keys = keys
+        self.member_ids = member_ids
+        self.items: dict[tuple[str, str], dict] = {}
+        self.partitions: dict[str, set[str]] = {}  # sort keys of every partition but members'
+        self.client = RecordingClient(self)
+        self.writes: Counter = Counter()
+
+    def _profile(self, pk: str) -> Optional[dict]:
+        member_id = pk[len("MEMBER#") :]
+        if member_id not in self.member_ids:
+            return None
+        return {"pk": pk, "sk": "PROFILE", "member_id": member_id, "generation": 0, "version": 1, "segments": []}
+
+    def get(self, pk: str, sk: str, consistent: bool = True) -> Optional[dict]:
+        item = self.items.get((pk, sk))
+        if item is None and sk == "PROFILE" and pk.startswith("MEMBER#"):
+            return self._profile(pk)
+        return item
+
+    def put(self, item: dict, condition: Optional[str] = None) -> bool:
+        if condition:
+            raise NotImplementedError("the refresh makes no conditional put")
+        pk, sk = item["pk"], item["sk"]
+        self.items[(pk, sk)] = item
+        if not pk.startswith("MEMBER#"):
+            self.partitions.setdefault(pk, set()).add(sk)
+        self.writes["put"] += 1
+        return True
+
+    def delete(self, pk: str, sk: str) -> None:
+        self.items.pop((pk, sk), None)
+        self.partitions.get(pk, set()).discard(sk)
+        self.writes["delete"] += 1
+
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        names: dict,
+        values: Optional[dict] = None,
+        condition: Optional[str] = None,
+    ) -> Optional[dict]:
+        values = values or {}
+        item = self.get(pk, sk)
+        if item is None:
+            return None  # every condition the refresh uses asks for attribute_exists(#pk)
+        item = dict(item)
+        if names.get("#s") == "segments":  # results.set_profile_segments
+            if int(item.get("generation", 0)) != values[":g"]:
+                return None
+            if ":true" in values and not (item.get("erased") and item.get("segments")):
+                return None
+            item["segments"] = list(values[":s"])
+            item["version"] = int(item.get("version", 0)) + 1
+        elif names.get("#m") == "members":  # results.set_segment_figures
+            item.update(members=values[":m"], avg_clv=values[":c"], as_of=values[":t"])
+        else:
+            raise NotImplementedError(f"update {expression!r}")
+        self.items[(pk, sk)] = item
+        self.writes["update"] += 1
+        return item
+
+    def query_all(self, pk: str, prefix: str = "") -> list[dict]:
+        if pk.startswith("MEMBER#"):
+            raise NotImplementedError("the refresh queries no member partition")
+        return [self.items[(pk, sk)] for sk in sorted(self.partitions.get(pk, ())) if sk.startswith(prefix)]
+
+
+class FactsEngine:
+    """The DuckDB engine as the refresh sees it on AWS: it only answers queries (no `append`,
+    so the refresh does not try to read a DynamoDB stream into it)."""
+
+    dialect = "duckdb"
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+
+    def query(self, text: str) -> list[dict]:
+        return self.engine.query(text)
+
+
+# -- measuring ------------------------------------------------------------------------
+def peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    return round(kb / 1024, 1)
+
+
+def timed_refresh(engine: Any, store: RecordingStore) -> dict:
+    from chalicelib.analytics import refresh as refresh_module
+
+    original = refresh_module.run
+    timings: list[dict] = []
+
+    def run(engine_: Any, name: str, **values: object) -> list[dict]:
+        started = time.perf_counter()
+        rows = original(engine_, name, **values)
+        label = name
+        if name == "summary":
+            label = f"summary {values['from_date']}..{values['to_date']}"
+        timings.append({"query": label, "seconds": round(time.perf_counter() - started, 3), "rows": len(rows)})
+        return rows
+
+    refresh_module.run = run
+    try:
+        started = time.perf_counter()
+        report = refresh_module.refresh(FactsEngine(engine), store, AS_OF)
+        total = time.perf_counter() - started
+    finally:
+        refresh_module.run = original
+    query_seconds = sum(t["seconds"] for t in timings)
+    return {
+        "seconds": round(total, 2),
+        "query_seconds": round(query_seconds, 2),
+        "compute_and_store_seconds": round(total - query_seconds, 2),
+        "queries": timings,
+        "member_writes": report["member_writes"],
+        "writes": report["writes"],
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def change_members(con: Any, members: int, share: float) -> int:
+    """A new purchase (two items) for `share` of the members, dated the day before as_of, and
+    their profile's new row (balance up). Returns how many members changed."""
+    changed = max(1, int(members * share))
+    as_of = AS_OF.replace(tzinfo=None).isoformat(sep=" ")
+    at = f"TIMESTAMP '{as_of}' - INTERVAL 1 DAY"
+    tz = utc_offset_hours()
+    day = f"CAST({at} + INTERVAL {tz} HOUR AS DATE)"
+    con.execute(f"SELECT setseed({SEED / 2})")
+    con.execute(f"""
+        CREATE TEMP TABLE changed AS
+        SELECT row_number() OVER () AS n, member_id
+        FROM (SELECT DISTINCT member_id FROM members WHERE status <> 'erased')
+        USING SAMPLE reservoir({changed} ROWS) REPEATABLE (7)
+    """)
+    con.execute(f"""
+        INSERT INTO transactions
+        SELECT 'tn' || n, member_id, 0, 'earn', 95, {at}, {day}, {at}, {day}, 'on' || n, 9500, 0,
+            lpad(({9 * 10**14} + n)::VARCHAR, 24, '0')
+        FROM changed
+    """)
+    con.execute(f"""
+        INSERT INTO earn_items
+        SELECT 'tn' || n, member_id, 0, {day}, line,
+            CASE line WHEN 1 THEN 'latte' ELSE 'croissant' END,
+            CASE line WHEN 1 THEN 'coffee' ELSE 'bakery' END,
+            CASE line WHEN 1 THEN 5000 ELSE 4500 END
+        FROM changed, range(1, 3) AS l(line)
+    """)
+    con.execute(f"""
+        INSERT INTO members
+        SELECT m.member_id, m.generation, m.enrolled_at, m.enrolled_date, m.tier, m.balance + 95,
+            {at}, false, m.status, lpad(({9 * 10**14} + c.n)::VARCHAR, 24, '0')
+        FROM changed AS c
+        JOIN (SELECT * FROM members QUALIFY row_number() OVER (PARTITION BY member_id ORDER BY seq DESC) = 1) AS m
+            ON m.member_id = c.member_id
+    """)
+    (count,) = con.execute("SELECT count(*) FROM changed").fetchone()
+    con.execute("DROP TABLE changed")
+    return int(count)
+
+
+def measure(members: int, purchases: int, threads: int) -> dict:
+    from chalicelib.analytics.engine import DuckDBEngine
+    from chalicelib.storage import repository as keys
+
+    with tempfile.TemporaryDirectory(prefix="dangol-analytics-") as folder:
+        path = os.path.join(folder, "facts.duckdb")
+        child = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--generate-into",
+                path,
+                "--members",
+                str(members),
+                "--purchases",
+                str(purchases),
+                "--threads",
+                str(threads),
+            ],
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        generated = json.loads(child.stdout)
+        engine = DuckDBEngine(path)
+        con = engine.connection
+        con.execute(f"SET threads = {threads}")
+        sizes = table_sizes(con)
+        file_mb = round(os.path.getsize(path) / 2**20, 1)
+        member_ids = {row[0] for row in con.execute("SELECT DISTINCT member_id FROM members").fetchall()}
+        store = RecordingStore(member_ids)
+        for segment_id, rules in SEGMENTS.items():
+            pk, sk = keys.segment_listing_key(segment_id)
+            store.put({"pk": pk, "sk": sk, "segment_id": segment_id, "rules": rules})
+        del member_ids
+        first = timed_refresh(engine, store)
+        changed = change_members(con, members, CHANGED_SHARE)
+        second = timed_refresh(engine, store)
+        engine.close()
+    return {
+        "members": members,
+        "purchases": purchases,
+        "threads": threads,
+        "as_of": AS_OF.isoformat().replace("+00:00", "Z"),
+        "rows": generated["rows"],
+        "generate_seconds": generated["generate_seconds"],
+        "duckdb_file_mb": file_mb,
+        "column_bytes": sizes,
+        "first_refresh": first,
+        "changed_members": changed,
+        "second_refresh": second,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+# -- reporting -------------------------------------------------------------------------
+def markdown(report: dict) -> str:
+    from devtools.doc_figures import markdown_table
+
+    first, second = report["first_refresh"], report["second_refresh"]
+    lines = [
+        f"{report['members']:,} members, {report['purchases']:,} purchases "
+        f"({report['rows']['transactions']:,} transaction rows, {report['rows']['earn_items']:,} item rows, "
+        f"{report['rows']['coupon_events']:,} coupon events; DuckDB file {report['duckdb_file_mb']:,} MB), "
+        f"DuckDB threads {report['threads']}, as of {report['as_of']}.",
+        "",
+    ]
+    summaries = [q for q in first["queries"] if q["query"].startswith("summary")]
+    others = [q for q in first["queries"] if not q["query"].startswith("summary")]
+    rows = [(q["query"], f"{q['rows']:,}", f"{q['seconds']:.2f}") for q in others]
+    if summaries:
+        rows.append(
+            (
+                f"summary × {len(summaries)} ({len(summaries) - 4} months + 4 day windows)",
+                f"{sum(q['rows'] for q in summaries):,}",
+                f"{sum(q['seconds'] for q in summaries):.2f} (slowest {max(q['seconds'] for q in summaries):.2f})",
+            )
+        )
+    lines.append(markdown_table(["first refresh: query", "rows", "seconds"], rows, right=(1, 2)))
+    lines += [
+        "",
+        markdown_table(
+            ["refresh", "wall s", "queries s", "compute + store s", "member writes", "peak RSS MB"],
+            [
+                (
+                    "first (full)",
+                    first["seconds"],
+                    first["query_seconds"],
+                    first["compute_and_store_seconds"],
+                    f"{first['member_writes']:,}",
+                    f"{first['peak_rss_mb']:,}",
+                ),
+                (
+                    f"second ({report['changed_members']:,} members changed)",
+                    second["seconds"],
+                    second["query_seconds"],
+                    second["compute_and_store_seconds"],
+                    f"{second['member_writes']:,}",
+                    f"{second['peak_rss_mb']:,}",
+                ),
+            ],
+            right=(1, 2, 3, 4, 5),
+        ),
+        "",
+        f"Second refresh member writes: {second['member_writes'] / report['members']:.2%} of members "
+        f"(goal ≤ 2%); writes by kind {second['writes']}.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--purchases", type=int, default=20_000_000)
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--write-docs", action="store_true", help=f"write the figures into {DOC.relative_to(ROOT)}")
+    parser.add_argument("--generate-into", help=argparse.SUPPRESS)  # the child process making the facts
+    args = parser.parse_args(argv)
+    if args.members < 10 or args.purchases < 1:
+        parser.error("--members must be at least 10 and --purchases at least 1")
+    if args.generate_into:
+        print(json.dumps(generate(args.generate_into, args.members, args.purchases, args.threads)))
+        return 0
+    if args.write_docs:
+        from devtools.doc_figures import require_block
+
+        require_block(DOC, BLOCK)
+    report = measure(args.members, args.purchases, args.threads)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(markdown(report))
+    if args.write_docs:
+        from devtools.doc_figures import command_line, write_block
+
+        write_block(DOC, BLOCK, markdown(report), command_line())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
