@@ -228,6 +228,21 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
         == 200
     )
     assert api.post("/program/preview", {"purchase": {"amount": 1000}}, key="admin", idem=None).status == 200
+    # v3: analytics and segments read stored results; the refresh itself runs from the job queue
+    rules = [{"field": "frequency", "op": "gte", "value": 1}]
+    segment = api.post("/segments", {"segment_id": "buyers", "name": "Buyers", "rules": rules}, key="admin")
+    assert segment.status == 201, segment
+    for path in (
+        "/analytics/summary?days=30",
+        "/analytics/cohorts?from=2026-01&to=2026-12",
+        "/analytics/rfm",
+        "/members/a/insights",
+        "/segments",
+        "/segments/buyers",
+        "/members?segment=buyers",
+    ):
+        assert api.get(path, key="admin").status == 200, path
+    assert api.delete("/segments/buyers", key="admin").status == 204
     created = api.post("/api-keys", {"name": "pos-2", "role": "storefront"}, key="admin")
     assert created.status == 201, created
     api.get("/api-keys", key="admin")
@@ -282,7 +297,7 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     assert api.delete("/members/c", key="admin").status == 204
     jobs_and_queues()  # what the erasures queued
     deliver_the_stream(names)
-    refresh_on_athena(names)
+    refresh_on_athena(names, api)
 
 
 SUMMARY_COLUMNS = (
@@ -300,7 +315,7 @@ SUMMARY_COLUMNS = (
 )
 
 
-def refresh_on_athena(names: dict[str, str]) -> None:
+def refresh_on_athena(names: dict[str, str], api) -> None:
     """The refresh as it runs on AWS: the job queue's refresh message, with the
     stack's Athena results location set, so `run_job_tasks` queries Athena (moto
     answers SUCCEEDED; the result queue below gives no member rows and a
@@ -336,8 +351,10 @@ def refresh_on_athena(names: dict[str, str]) -> None:
         QueryResults(rows=[header, zeros], column_info=[{"Name": c, "Type": "bigint"} for c in SUMMARY_COLUMNS])
         for _ in refresh.SUMMARY_DAYS
     ]
-    athena_backends["123456789012"][region].query_results_queue.extend(queued)
+    # two refreshes: the one POST /analytics/refresh queues, and the scheduled function's
+    athena_backends["123456789012"][region].query_results_queue.extend(queued + queued)
     with mock.patch.dict(os.environ, {"DANGOL_ATHENA_OUTPUT": f"s3://{results_bucket}/results/"}):
+        assert api.post("/analytics/refresh", {}, key="admin", idem=None).status == 202
         local.run_job("refresh_analytics")
     assert not athena_backends["123456789012"][region].query_results_queue, "every query answered"
     assert "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": stale[0]}, "sk": {"S": stale[1]}})
