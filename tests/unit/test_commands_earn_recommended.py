@@ -8,9 +8,8 @@ import dataclasses
 import pytest
 
 from chalicelib.ledger.service import Ledger
-from tests.unit.memory_shop import Shop
-
 from chalicelib.storage.repository import COLD_RECOMMENDATIONS_KEY, recommendations_key
+from tests.unit.memory_shop import Shop
 
 BONUS = {"recommendation_bonus": {"extra_rate": "0.05"}}
 LATTE = {"sku": "latte", "category": "coffee", "amount": 4_510}

@@ -52,7 +52,10 @@ def test_defaults_are_not_shared_between_programs():
 
 def test_demo_program_is_valid_and_round_trips():
     program = Program.model_validate(DEMO)
-    v2_defaults = {k: CONTRACT_DEFAULTS[k] for k in ("frequency_bonus", "dormancy", "limits", "auto_coupons", "recommendation_bonus")}
+    v2_defaults = {
+        k: CONTRACT_DEFAULTS[k]
+        for k in ("frequency_bonus", "dormancy", "limits", "auto_coupons", "recommendation_bonus")
+    }
     # the v1 demo leaves the default region and the v2 fields
     assert dumped(program) == {"phone_region": "KR", **v2_defaults, **DEMO}
     assert Program.model_validate_json(program.model_dump_json()) == program
@@ -249,6 +252,12 @@ def test_recommendation_bonus_takes_a_decimal_rate_and_defaults_to_null():
     assert Program().recommendation_bonus is None
     program = Program.model_validate({"recommendation_bonus": {"extra_rate": "0.05"}})
     assert dumped(program)["recommendation_bonus"] == {"extra_rate": "0.05"}
-    for bad in ({"extra_rate": "-0.05"}, {"extra_rate": 0.05}, {"extra_rate": "five"}, {}, {"extra_rate": "0.05", "x": 1}):
+    for bad in (
+        {"extra_rate": "-0.05"},
+        {"extra_rate": 0.05},
+        {"extra_rate": "five"},
+        {},
+        {"extra_rate": "0.05", "x": 1},
+    ):
         with pytest.raises(pydantic.ValidationError):
             Program.model_validate({"recommendation_bonus": bad})
