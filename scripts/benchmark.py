@@ -684,6 +684,34 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
                     raise RequestFailed(f"lookup of {m} by email found {data['items']}")
                 record("GET /members?email= (lookup)", sample)
 
+    # v3 (§23): the recommendation bonus. The stored lists (as the refresh writes them)
+    # are put by hand; the member's list and the cold-start list come with the profile.
+    with world() as w:
+        from chalicelib import runtime
+        from chalicelib.storage.repository import COLD_RECOMMENDATIONS_KEY, recommendations_key
+
+        api = w.api
+        api.put("/program", {**program, "recommendation_bonus": {"extra_rate": "0.05"}}, key="admin")
+        store = runtime.services().store
+        listed = [{"sku": "latte", "category": "coffee", "score": 3}]
+        store.replace({"pk": COLD_RECOMMENDATIONS_KEY[0], "sk": COLD_RECOMMENDATIONS_KEY[1], "items": listed})
+        for i, m in enumerate(members):
+            enrol(api, m, i)
+            if i % 2 == 0:  # the others get the cold-start list
+                pk, sk = recommendations_key(m, 0)
+                store.replace({"pk": pk, "sk": sk, "items": listed, "as_of": "2026-12-01T00:00:00Z"})
+        recorder.take()
+        for m in members:
+            body = {
+                "order_id": f"r-{m}",
+                "amount": 100000,
+                "items": [{"sku": "latte", "category": "coffee", "amount": 100000}],
+            }
+            data, sample = api.post(f"/members/{m}/earn", body)
+            if {"rule": "recommended", "points": 5000} not in data["breakdown"]:
+                raise RequestFailed(f"{m}: no recommended line in {data['breakdown']}")
+            record("POST /members/{id}/earn (v3: recommendation bonus)", sample)
+
     extra = {
         "cold": {name: {"ops": op_sequence(s.calls), "reads": s.reads, "writes": s.writes} for name, s in cold.items()}
     }

@@ -25,6 +25,8 @@ CONTRACT_DEFAULTS = {
     "dormancy": None,
     "limits": {"max_earns_per_day": None, "max_earn_points_per_day": None},
     "auto_coupons": {"signup": None, "birthday": None, "tier_up": {}, "win_back": None},
+    # v3 (§2)
+    "recommendation_bonus": None,
 }
 
 

@@ -173,6 +173,15 @@ OPERATIONS: list[Operation] = [
         answer=responses.CouponPage,
         paged=True,
     ),
+    Operation(
+        "GET",
+        "/widget/api/recommendations",
+        "widget_recommendations",
+        "The token's member's recommended products as of the last refresh, at most 5 (widget token)",
+        "dashboards",
+        "widget",
+        answer=responses.WidgetRecommendations,
+    ),
     # -- program ----------------------------------------------------------------
     Operation("GET", "/program", "get_program", "The program configuration", "program", "admin", answer=Program),
     Operation(

@@ -273,6 +273,19 @@ class WidgetToken(Answer):
     expires_at: str
 
 
+class RecommendedProduct(Answer):
+    sku: str
+    category: str = Field(description="the category of the sku's latest purchase item")
+    score: int
+
+
+class WidgetRecommendations(Answer):
+    as_of: Optional[str] = Field(description="the refresh that computed the list (null before the first refresh)")
+    items: list[RecommendedProduct] = Field(
+        description="the member's recommended products (or the shop's most bought, for a member without any), at most 5"
+    )
+
+
 class ProgramPreviewAnswer(Answer):
     points: int
     breakdown: list[BreakdownLine]

@@ -11,7 +11,7 @@ earn never debits and its lines always add up to its points.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, Inexact, localcontext
 
@@ -54,13 +54,16 @@ def earning_breakdown(
     occurred_at: dt.datetime,
     tier_before: str,
     month_earns: int = 0,
+    recommended: Collection[str] = (),
 ) -> EarningBreakdown:
     """`month_earns`: the member's earns whose occurred_at lies in this purchase's
-    calendar month (program timezone), this one included (§12)."""
+    calendar month (program timezone), this one included (§12). `recommended`:
+    the skus of the member's current recommendations (§23: their stored list, or
+    the cold-start list), which the program's `recommendation_bonus` rewards."""
     with localcontext() as exact:
         exact.prec = 200
         exact.traps[Inexact] = True
-        return _breakdown(program, amount, items, occurred_at, tier_before, month_earns)
+        return _breakdown(program, amount, items, occurred_at, tier_before, month_earns, frozenset(recommended))
 
 
 def _breakdown(
@@ -70,6 +73,7 @@ def _breakdown(
     occurred_at: dt.datetime,
     tier_before: str,
     month_earns: int,
+    recommended: frozenset[str],
 ) -> EarningBreakdown:
     rate = Decimal(program.base_rate)
     lines: list[BreakdownLine] = [BreakdownLine("base", floor_points(amount * rate))]
@@ -101,6 +105,11 @@ def _breakdown(
     bonus = program.frequency_bonus
     if bonus is not None and month_earns >= bonus.min_purchases:
         lines.append(BreakdownLine("frequency", floor_points(amount * Decimal(bonus.extra_rate))))
+
+    recommendation = program.recommendation_bonus
+    if recommendation is not None and recommended:
+        spent = sum(i.amount for i in items if i.sku in recommended)
+        lines.append(BreakdownLine("recommended", floor_points(spent * Decimal(recommendation.extra_rate))))
 
     total = sum(line.points for line in lines)
     if total < 0:

@@ -98,6 +98,13 @@ class FrequencyBonus(_Strict):
     extra_rate: Rate
 
 
+class RecommendationBonus(_Strict):
+    """§23: an earn's items whose sku is among the member's current recommendations
+    get `recommended` = floor(sum of their amounts × extra_rate)."""
+
+    extra_rate: Rate
+
+
 class Dormancy(_Strict):
     """§14: a member is dormant from `last_activity_at` + `after_days`."""
 
@@ -160,6 +167,7 @@ class Program(_Strict):
     dormancy: Optional[Dormancy] = None
     limits: Limits = Field(default_factory=Limits)
     auto_coupons: AutoCoupons = Field(default_factory=AutoCoupons)
+    recommendation_bonus: Optional[RecommendationBonus] = None
 
     @field_validator("timezone")
     @classmethod

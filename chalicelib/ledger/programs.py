@@ -48,6 +48,11 @@ class Programs:
             return self._cached[1]
         return None
 
+    def last_known(self) -> Optional[Program]:
+        """The copy this container last read, however old: what a request may plan its
+        read by (the program it decides by still comes with that read when stale)."""
+        return self._cached[1] if self._cached is not None else None
+
     def remember(self, item: Optional[dict]) -> Program:
         program = program_from(item)
         self._cached = (time.monotonic() + self.cache_seconds, program)

@@ -151,3 +151,23 @@ def test_a_suspended_member_sees_that_the_account_is_suspended_but_not_why(phone
     phone.reload()
     phone.wait_for_selector("#member:not([hidden])")
     assert phone.is_hidden("#suspended")
+
+
+def test_the_member_page_lists_the_recommended_products_and_hides_an_empty_list(phone, served):
+    from chalicelib.runtime import services
+    from chalicelib.storage.repository import recommendations_key
+
+    open_with(phone, served, token_for(served, "kim"))
+    phone.wait_for_selector("#member:not([hidden])")
+    assert phone.is_hidden("#recommended-card")  # no refresh stored a list yet
+    generation = shop.call(served, "GET", "/members/kim").get("generation", 0)
+    pk, sk = recommendations_key("kim", generation)
+    items = [{"sku": f"sku-{n}", "category": "coffee", "score": 10 - n} for n in range(7)]
+    services().store.put({"pk": pk, "sk": sk, "items": items, "as_of": "2027-01-15T00:00:00Z"})
+    phone.reload()
+    phone.wait_for_selector("#recommended-card:not([hidden])")
+    phone.select_option("#lang", "en")
+    assert phone.inner_text("#recommended-title") == "Recommended for you"
+    assert phone.inner_text("#recommended").splitlines() == [f"sku-{n} · coffee" for n in range(5)]
+    phone.select_option("#lang", "ko")
+    assert phone.inner_text("#recommended-title") == "추천 상품"

@@ -212,7 +212,12 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     # the member page: a widget token (its signing key made on first use) and its reads
     minted = api.post("/members/a/widget-tokens", idem=None)
     assert minted.status == 201, minted
-    for path in ("/widget/api/member", "/widget/api/transactions", "/widget/api/coupons"):
+    for path in (
+        "/widget/api/member",
+        "/widget/api/transactions",
+        "/widget/api/coupons",
+        "/widget/api/recommendations",
+    ):
         assert api.get(path, key=minted.json["token"]).status == 200, path
     # the pages and documents the API serves
     for path in ("/health", "/openapi.json", "/docs", "/docs/swagger-ui.css", "/console", "/ui/console.js", "/widget"):

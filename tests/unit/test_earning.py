@@ -258,3 +258,59 @@ def test_a_half_multiplier_that_stays_positive_needs_no_minimum_line():
     breakdown = earning_breakdown(p, 1000, [item("gift-card", 1000)], NOON, "basic")
     assert lines(breakdown) == {"base": 10, "category:gift-card": -5}
     assert breakdown.total == 5
+
+
+# -- §23: the recommendation bonus --------------------------------------------
+RECOMMENDING = {"recommendation_bonus": {"extra_rate": "0.05"}}
+
+
+def test_recommended_items_get_one_line_on_their_summed_amount():
+    # recommended: 4,510 + 2,990 = 7,500 × 0.05 = 375 (each floored alone: 225 + 149 = 374);
+    # base 12,500 × 0.01 = 125
+    purchase = [item("coffee", 4_510, "latte"), item("bakery", 2_990, "scone"), item("coffee", 5_000, "mocha")]
+    result = earning_breakdown(program(**RECOMMENDING), 12_500, purchase, NOON, "basic", recommended={"latte", "scone"})
+    assert lines(result) == {"base": 125, "recommended": 375}
+    assert [line.rule for line in result.lines] == ["base", "recommended"]
+    assert result.total == 500
+
+
+def test_recommended_line_floors_the_sum_not_each_item():
+    # 10 + 10 = 20 × 0.05 = 1 (each item alone: 0.5 → 0)
+    purchase = [item("coffee", 10, "latte"), item("coffee", 10, "scone")]
+    result = earning_breakdown(program(**RECOMMENDING), 20, purchase, NOON, "basic", recommended=["latte", "scone"])
+    assert lines(result) == {"recommended": 1}
+
+
+def test_no_recommended_line_without_the_program_field():
+    purchase = [item("coffee", 4_500, "latte")]
+    result = earning_breakdown(program(), 4_500, purchase, NOON, "basic", recommended={"latte"})
+    assert lines(result) == {"base": 45}
+
+
+def test_no_recommended_line_when_no_item_is_recommended_or_it_floors_to_zero():
+    purchase = [item("coffee", 4_500, "latte"), item("bakery", 19, "cookie")]
+    # nothing recommended bought
+    result = earning_breakdown(program(**RECOMMENDING), 4_519, purchase, NOON, "basic", recommended={"scone"})
+    assert lines(result) == {"base": 45}
+    # 19 × 0.05 = 0.95 → 0: omitted like any zero line
+    result = earning_breakdown(program(**RECOMMENDING), 4_519, purchase, NOON, "basic", recommended={"cookie"})
+    assert lines(result) == {"base": 45}
+    # a purchase without items has nothing recommended
+    result = earning_breakdown(program(**RECOMMENDING), 4_519, [], NOON, "basic", recommended={"latte"})
+    assert lines(result) == {"base": 45}
+
+
+def test_recommended_line_counts_an_sku_bought_twice_and_stacks_with_the_other_lines():
+    # latte twice: 3,000 + 3,000 = 6,000 × 0.05 = 300; silver tier 6,000 × 0.01 × 0.5 = 30;
+    # category coffee × 2: 6,000 × 0.01 × 1 = 60
+    purchase = [item("coffee", 3_000, "latte"), item("coffee", 3_000, "latte")]
+    result = earning_breakdown(
+        program(category_multipliers={"coffee": "2"}, **RECOMMENDING),
+        6_000,
+        purchase,
+        NOON,
+        "silver",
+        recommended=("latte",),
+    )
+    assert lines(result) == {"base": 60, "category:coffee": 60, "tier:silver": 30, "recommended": 300}
+    assert result.total == 450

@@ -52,7 +52,10 @@ def test_defaults_are_not_shared_between_programs():
 
 def test_demo_program_is_valid_and_round_trips():
     program = Program.model_validate(DEMO)
-    v2_defaults = {k: CONTRACT_DEFAULTS[k] for k in ("frequency_bonus", "dormancy", "limits", "auto_coupons")}
+    v2_defaults = {
+        k: CONTRACT_DEFAULTS[k]
+        for k in ("frequency_bonus", "dormancy", "limits", "auto_coupons", "recommendation_bonus")
+    }
     # the v1 demo leaves the default region and the v2 fields
     assert dumped(program) == {"phone_region": "KR", **v2_defaults, **DEMO}
     assert Program.model_validate_json(program.model_dump_json()) == program
@@ -61,7 +64,7 @@ def test_demo_program_is_valid_and_round_trips():
 def test_v2_demo_program_is_valid_and_round_trips():
     demo = json.loads((pathlib.Path(__file__).resolve().parents[2] / "examples" / "cafe-program.json").read_text())
     program = Program.model_validate(demo)
-    assert dumped(program) == {"phone_region": "KR", **demo}
+    assert dumped(program) == {"phone_region": "KR", "recommendation_bonus": None, **demo}
     assert program.frequency_bonus.min_purchases == 3 and program.dormancy.after_days == 180
 
 
@@ -243,3 +246,18 @@ def test_rates_within_the_range_are_kept_as_written(rate):
 
 def test_a_transfer_minimum_of_zero_is_a_valid_configuration():
     assert Program.model_validate({"transfer": {"min_points": 0}}).transfer.min_points == 0
+
+
+def test_recommendation_bonus_takes_a_decimal_rate_and_defaults_to_null():
+    assert Program().recommendation_bonus is None
+    program = Program.model_validate({"recommendation_bonus": {"extra_rate": "0.05"}})
+    assert dumped(program)["recommendation_bonus"] == {"extra_rate": "0.05"}
+    for bad in (
+        {"extra_rate": "-0.05"},
+        {"extra_rate": 0.05},
+        {"extra_rate": "five"},
+        {},
+        {"extra_rate": "0.05", "x": 1},
+    ):
+        with pytest.raises(pydantic.ValidationError):
+            Program.model_validate({"recommendation_bonus": bad})

@@ -10,6 +10,7 @@ from chalicelib.api.edge import Routes, current_request, page_params, widget_tok
 from chalicelib.api.routes.docs import file_response
 from chalicelib.ledger.member_changes import Result
 from chalicelib.runtime import services
+from chalicelib.storage.repository import COLD_RECOMMENDATIONS_KEY, recommendations_key
 
 routes = Routes(__name__)
 
@@ -72,3 +73,20 @@ def widget_transactions(grant):
 @routes.widget("GET", "/widget/api/coupons")
 def widget_coupons(grant):
     return services().ledger.member_coupons(grant.member_id, "available", *page_params())
+
+
+WIDGET_RECOMMENDATIONS = 5
+
+
+@routes.widget("GET", "/widget/api/recommendations")
+def widget_recommendations(grant):
+    """§23 on the member page: the member's stored list, else the cold-start list
+    (one BatchGetItem after the token's member check)."""
+    own = recommendations_key(grant.member_id, grant.generation)
+    found = services().store.get_many([own, COLD_RECOMMENDATIONS_KEY])
+    stored = found.get(own) or found.get(COLD_RECOMMENDATIONS_KEY) or {}
+    items = [
+        {"sku": entry["sku"], "category": entry["category"], "score": int(entry["score"])}
+        for entry in stored.get("items", [])[:WIDGET_RECOMMENDATIONS]
+    ]
+    return {"as_of": stored.get("as_of"), "items": items}

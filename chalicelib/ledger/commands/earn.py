@@ -12,9 +12,25 @@ from chalicelib.domain.calendar import format_instant, local_date, parse_instant
 from chalicelib.domain.earning import PurchaseItem, earning_breakdown
 from chalicelib.domain.member import Member
 from chalicelib.errors import DuplicateActivityError, DuplicateOrderError, LimitExceededError, ValidationError
-from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChanges, Members, NeedMembers, Result, Unit
+from chalicelib.ledger.member_changes import (
+    Found,
+    IdempotencyKey,
+    MemberChanges,
+    Members,
+    NeedItems,
+    NeedMembers,
+    Result,
+    Unit,
+)
 from chalicelib.ledger.views import transaction_view
-from chalicelib.storage.repository import activity_sk, earn_lines_sk, order_sk, profile_key
+from chalicelib.storage.repository import (
+    COLD_RECOMMENDATIONS_KEY,
+    activity_sk,
+    earn_lines_sk,
+    order_sk,
+    profile_key,
+    recommendations_key,
+)
 from chalicelib.storage.store import STALE, item_size, member_pk, refuse
 
 EARN_WINDOW = dt.timedelta(days=90)
@@ -27,6 +43,11 @@ LINE_PART_BYTES = 256 * 1024
 
 def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: str, request: schemas.Earn) -> Result:
     duplicate = refuse(lambda: DuplicateOrderError(f"order {request.order_id!r} already earned points for this member"))
+    # §23: with a recommendation bonus, the member's stored recommendations and the
+    # cold-start list come with the profile in the one read (first generation's key:
+    # a member enrolled again reads theirs once more)
+    known = changes.programs.last_known()
+    extra = recommendation_keys(member_id, 0) if known is not None and known.recommendation_bonus else []
 
     def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
@@ -50,7 +71,8 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
         items = [PurchaseItem(i.sku, i.category, i.amount) for i in request.items or []]
         month = local_date(occurred, program.timezone).isoformat()[:7]
         month_earns = count_month_earn(member, month, unit)
-        breakdown = earning_breakdown(program, request.amount, items, occurred, tier_before, month_earns)
+        recommended = recommended_skus(member, unit, found, extra)
+        breakdown = earning_breakdown(program, request.amount, items, occurred, tier_before, month_earns, recommended)
         count_day_earn(member, breakdown.total, unit)
         lifetime = program.lot_lifetime_days(tier_before)
         quarter = quarter_of(occurred, program.timezone)
@@ -98,7 +120,25 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
                 unit.credit(referrer, "bonus", referral.referrer_points, reason=f"referral:{member_id}")
         return Result.created({**transaction_view(tx), "tier": member.tier})
 
-    return changes.change(actor, idem, [member_id], decide, subject=member_id)
+    return changes.change(actor, idem, [member_id], decide, extra=extra, subject=member_id)
+
+
+def recommendation_keys(member_id: str, generation: int) -> list[tuple[str, str]]:
+    return [recommendations_key(member_id, generation), COLD_RECOMMENDATIONS_KEY]
+
+
+def recommended_skus(member: Member, unit: Unit, found: Found, read: list[tuple[str, str]]) -> list[str]:
+    """§23: the skus of the member's current recommendations, as the last refresh
+    stored them: the member's own list (possibly empty), else the cold-start list.
+    None are needed without the program's recommendation_bonus."""
+    if unit.program.recommendation_bonus is None:
+        return []
+    own = recommendations_key(member.member_id, member.generation)
+    unread = [key for key in (own, COLD_RECOMMENDATIONS_KEY) if key not in read and key not in found]
+    if unread:
+        raise NeedItems(unread)  # the program was not known to have the bonus, or a later generation
+    stored = found.get(own) or found.get(COLD_RECOMMENDATIONS_KEY) or {}
+    return [entry["sku"] for entry in stored.get("items", [])]
 
 
 def put_line_parts(unit: Unit, member: Member, tx: dict, lines: list[dict]) -> None:

@@ -168,7 +168,10 @@
     "tiers": { name: "", min_spend: 0, earn_multiplier: "1", expiry_days: null },
     "promotions": { name: "", multiplier: "2", starts_at: "", ends_at: "", categories: null }
   };
-  var NULLABLE_OBJECTS = { "frequency_bonus": { min_purchases: 3, extra_rate: "0.02" }, "dormancy": { after_days: 180 } };
+  var NULLABLE_OBJECTS = {
+    "frequency_bonus": { min_purchases: 3, extra_rate: "0.02" }, "dormancy": { after_days: 180 },
+    "recommendation_bonus": { extra_rate: "0.05" }
+  };
   var STRING_LISTS = { "transfer.allowed_tiers": [], "categories": null };
   var RATE = /(^|_)(rate|multiplier)$/;
   var NULLABLE_TEXT = /^auto_coupons\./;
@@ -371,7 +374,7 @@
 
   function placeError(path, text) {
     var parts = path.split(".");
-    var mentions = /\b(tiers|promotions|auto_coupons|frequency_bonus|dormancy|limits)\b/.exec(text);
+    var mentions = /\b(tiers|promotions|auto_coupons|frequency_bonus|dormancy|limits|recommendation_bonus)\b/.exec(text);
     if ((path === "body" || path === "") && mentions) parts = [mentions[1]];
     while (parts.length && parts[0] !== "body" && parts[0] !== "") {
       var slot = document.querySelector('[data-error-for="' + parts.join(".") + '"]');

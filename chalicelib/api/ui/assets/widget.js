@@ -20,7 +20,8 @@
       types: { earn: "적립", bonus: "보너스", activity: "활동 적립", redeem: "사용", expire: "소멸", adjust: "조정",
                reversal: "취소", transfer_in: "선물 받음", transfer_out: "선물 보냄" },
       paste: "토큰을 붙여 넣으세요.", failed: "불러오지 못했습니다: ",
-      suspended: "이 계정은 정지되었습니다. 매장에 문의해 주세요."
+      suspended: "이 계정은 정지되었습니다. 매장에 문의해 주세요.",
+      recommended: "추천 상품"
     },
     en: {
       title: "My points", language: "Language", token_label: "Widget token",
@@ -35,7 +36,8 @@
       types: { earn: "Earned", bonus: "Bonus", activity: "Activity", redeem: "Redeemed", expire: "Expired", adjust: "Adjusted",
                reversal: "Reversed", transfer_in: "Gift received", transfer_out: "Gift sent" },
       paste: "Paste a token.", failed: "Could not load: ",
-      suspended: "This account is suspended. Please contact the shop."
+      suspended: "This account is suspended. Please contact the shop.",
+      recommended: "Recommended for you"
     }
   };
   var data = null;
@@ -111,6 +113,12 @@
       ]));
     });
     $("coupons-none").hidden = data.coupons.length > 0;
+    /* §23: the member's recommended products (hidden when there are none) */
+    D.clear($("recommended"));
+    data.recommended.forEach(function (product) {
+      $("recommended").appendChild(el("li", {}, [el("strong", { text: product.sku }), " · " + product.category]));
+    });
+    $("recommended-card").hidden = data.recommended.length === 0;
     D.fillRows($("history").tBodies[0], data.transactions.map(function (tx) {
       return [D.day(tx.created_at, data.timezone), t("types")[tx.type] || tx.type, (tx.points > 0 ? "+" : "") + number(tx.points)];
     }));
@@ -135,8 +143,13 @@
                  read("widget/api/coupons?limit=20").catch(function (error) {
                    if (error.status === 401) throw error;
                    return { items: [] }; // coupons not offered by this service
+                 }),
+                 read("widget/api/recommendations").catch(function (error) {
+                   if (error.status === 401) throw error;
+                   return { items: [] }; // no recommendations: the list stays hidden
                  })]).then(function (answers) {
       data = { member: answers[0], transactions: answers[1].items.slice(0, 10), coupons: answers[2].items,
+               recommended: answers[3].items.slice(0, 5),
                currency: answers[0].currency || "KRW", timezone: answers[0].timezone };
       $("member").hidden = false;
       $("status").textContent = "";
