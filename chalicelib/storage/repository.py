@@ -33,6 +33,8 @@ One table, items addressed by (pk, sk):
   ANALYTICS / SUMMARY#DAYS#<n>
   ANALYTICS / COHORT#<YYYY-MM>           §19 cohorts with members; ANALYTICS / RFM: §20's table
   MEMBER#<id> / INSIGHTS                 a member's §20 values (G<n>#INSIGHTS for later generations)
+  MEMBER#<id> / RECOMMENDATIONS          a buyer's §23 recommendations (G<n>#RECOMMENDATIONS later)
+  ANALYTICS / RECOMMENDATIONS#COLD       §23's cold-start list (members without their own item)
   SEGMENT#<id> / DEFINITION              §21 segment definitions
   SEGMENT#<id> / M#<member_id>           a segment's members as of the last refresh
   SEGMENTS / <segment_id>                the listing of segments with the refresh's figures
@@ -352,6 +354,15 @@ def cohort_key(month: str) -> tuple[str, str]:
 
 def insights_key(member_id: str, generation: int) -> tuple[str, str]:
     return member_pk(member_id), member_sk(generation, INSIGHTS)
+
+
+RECOMMENDATIONS = "RECOMMENDATIONS"  # MEMBER#<id> / [G<n>#]RECOMMENDATIONS: a buyer's §23 list
+COLD_RECOMMENDATIONS_KEY = (ANALYTICS_PK, "RECOMMENDATIONS#COLD")  # §23's cold-start list
+
+
+def recommendations_key(member_id: str, generation: int) -> tuple[str, str]:
+    """MEMBER#<id> / [G<n>#]RECOMMENDATIONS: {"items": [{"sku", "category", "score"}...], "as_of"}."""
+    return member_pk(member_id), member_sk(generation, RECOMMENDATIONS)
 
 
 def segment_pk(segment_id: str) -> str:
