@@ -246,7 +246,7 @@ def recommendation_lists(rows: list[dict]) -> Recommendations:
 
 
 def store_recommendations(
-    store: Store, lists: Recommendations, live: dict[str, "LiveMember"], as_of: str, writes: "results.Writes"
+    store: Store, lists: Recommendations, live: dict[str, LiveMember], as_of: str, writes: results.Writes
 ) -> None:
     """A live buyer's item put when its items changed; deleted for a member who no longer
     bought anything in the window or is erased; the cold-start list put when it changed.
