@@ -105,3 +105,19 @@ def test_a_second_refresh_with_nothing_changed_writes_no_member_list(shop, clock
         {"sku": "R", "category": "beans", "score": 2},
         {"sku": "S", "category": "mugs", "score": 1},
     ]
+
+
+def test_lists_are_deleted_when_the_member_is_erased_or_leaves_the_window(shop, clock):
+    assert services().store.get(*keys.recommendations_key("c", 0)) is not None
+    assert shop.delete("/members/c", key="admin").status == 204
+    clock.set("2027-03-03T03:00:00Z")
+    report = refresh(shop)
+    # c's list goes; c still counts: a's and b's lists are unchanged (no put)
+    assert report["writes"]["recommendations_delete"] == 1 and "recommendations_put" not in report["writes"]
+    assert services().store.get(*keys.recommendations_key("c", 0)) is None
+    # the window is now 2027-03-02..2028-03-01 (365 dates): the purchases of 2027-03-01 are out
+    clock.set("2028-03-01T03:00:00Z")
+    report = refresh(shop)
+    assert report["writes"]["recommendations_delete"] == 2  # a and b
+    assert services().store.get(*keys.recommendations_key("a", 0)) is None
+    assert shop.get("/members/a/recommendations").json == {"as_of": "2028-03-01T03:00:00Z", "items": []}
