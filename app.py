@@ -12,7 +12,18 @@ from chalice import Chalice, Cron, Rate
 
 from chalicelib import telemetry
 from chalicelib.api.edge import catch_all, edge
-from chalicelib.api.routes import analytics, api_keys, coupons, dashboards, docs, members, points, program, segments
+from chalicelib.api.routes import (
+    analytics,
+    api_keys,
+    coupons,
+    dashboards,
+    docs,
+    members,
+    points,
+    program,
+    recommendations,
+    segments,
+)
 from chalicelib.jobs import handlers
 
 app = Chalice(app_name="dangol")
@@ -20,7 +31,7 @@ app.log.setLevel(logging.INFO)
 telemetry.configure(app.log)  # one JSON line per log record (see chalicelib/telemetry.py)
 
 app.register_blueprint(edge)  # request logs and the contract's error shape, for every route
-for area in (program, members, points, coupons, api_keys, docs, dashboards, analytics, segments):
+for area in (program, members, points, coupons, api_keys, docs, dashboards, analytics, segments, recommendations):
     app.register_blueprint(area.routes.blueprint)
 app.register_blueprint(catch_all())  # any other path: 404 NOT_FOUND (last)
 

@@ -1,4 +1,4 @@
-"""Job `refresh_analytics` (§17-§21): bring the facts up to date, run the queries, store the results.
+"""Job `refresh_analytics` (§17-§21, §23): bring the facts up to date, run the queries, store the results.
 
 `refresh(engine, store, now)`:
 1. `as_of` = `now` (the time the refresh started); the program timezone gives `as_of`'s date;
@@ -208,6 +208,64 @@ def rfm_table(members: list[MemberValues], as_of: str) -> dict:
     return {"as_of": as_of, "items": items}
 
 
+RECOMMENDATIONS_KEPT = 10  # §23: at most 10 skus per list
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """The §23 lists of one refresh (query `recommendations`)."""
+
+    members: dict[tuple[str, int], list[dict]]  # every live buyer in the window -> its list (maybe [])
+    erased: set[tuple[str, int]]  # erased members: no list
+    cold: list[dict]  # the cold-start list
+
+
+def recommendation_item(row: dict) -> dict:
+    return {"sku": row["sku"], "category": row["category"], "score": int(row["score"])}
+
+
+def recommendation_lists(rows: list[dict]) -> Recommendations:
+    """The query's rows (ordered by list, member, rank) as lists of {"sku", "category", "score"}."""
+    members: dict[tuple[str, int], list[dict]] = {}
+    erased: set[tuple[str, int]] = set()
+    cold: list[dict] = []
+    for row in sorted(
+        rows, key=lambda r: (r["list"], r["member_id"] or "", _int(r["generation"]) or 0, _int(r["rank"]) or 0)
+    ):
+        if row["list"] == "cold":
+            cold.append(recommendation_item(row))
+            continue
+        key = (row["member_id"], int(row["generation"]))
+        if row["list"] == "erased":
+            erased.add(key)
+            continue
+        chosen = members.setdefault(key, [])
+        if row["rank"] is not None and len(chosen) < RECOMMENDATIONS_KEPT:
+            chosen.append(recommendation_item(row))
+    return Recommendations(members, erased, cold[:RECOMMENDATIONS_KEPT])
+
+
+def store_recommendations(
+    store: Store, lists: Recommendations, live: dict[str, LiveMember], as_of: str, writes: results.Writes
+) -> None:
+    """A live buyer's item put when its items changed; deleted for a member who no longer
+    bought anything in the window or is erased; the cold-start list put when it changed.
+    The previous items are read with BatchGetItem: those of every live member, every buyer and
+    every erased member (never a Scan)."""
+    buyers = {key: items for key, items in lists.members.items() if key not in lists.erased}
+    known = set(buyers) | lists.erased | {(member_id, m.generation) for member_id, m in live.items()}
+    before = results.read_recommendations(store, sorted(known))
+    for key in sorted(known):
+        member_id, generation = key
+        items = buyers.get(key)
+        if items is None:
+            if key in before:
+                results.delete_recommendations(store, member_id, generation, writes)
+        elif before.get(key) != items:
+            results.put_recommendations(store, member_id, generation, items, as_of, writes)
+    results.put_cold_recommendations(store, lists.cold, as_of, writes)
+
+
 def cohort_answers(rows: list[dict], as_of_month: int) -> dict[str, dict]:
     sizes: dict[int, int] = {}
     active: dict[tuple[int, int], int] = {}
@@ -283,6 +341,12 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
             results.set_profile_segments(store, member_id, generation, [], writes, erased_only=True)
     for segment_id, (count, avg_clv) in figures.items():
         results.set_segment_figures(store, segment_id, count, avg_clv, as_of, writes)
+
+    # §23 recommendations: a member's item only when changed; the cold-start list each refresh
+    lists = recommendation_lists(
+        run(engine, "recommendations", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
+    )
+    store_recommendations(store, lists, members, as_of, writes)
 
     # program-wide answers
     values_list = [live.values for live in members.values()]

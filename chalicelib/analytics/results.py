@@ -2,7 +2,8 @@
 
 Program-wide results (ANALYTICS / SUMMARY#..., COHORT#..., RFM, the SEGMENTS listing's
 figures) are put at every refresh. What belongs to a member is written only when it changed:
-the INSIGHTS item, the profile's `segments` (a conditional UpdateItem that bumps the profile's
+the INSIGHTS item, the RECOMMENDATIONS item (§23; deleted when the member no longer has a
+list), the profile's `segments` (a conditional UpdateItem that bumps the profile's
 version, so a command that read it before decides again) and the SEGMENT#<id> / M#<member_id>
 items. The previous values are read with BatchGetItem (pages of 100 keys) and Query, never a
 Scan. ANALYTICS / REFRESH is written last by the caller.
@@ -36,7 +37,15 @@ class Writes:
     @property
     def member_writes(self) -> int:
         return sum(
-            self.counts[k] for k in ("insights", "profile_segments", "segment_member_put", "segment_member_delete")
+            self.counts[k]
+            for k in (
+                "insights",
+                "profile_segments",
+                "segment_member_put",
+                "segment_member_delete",
+                "recommendations_put",
+                "recommendations_delete",
+            )
         )
 
 
@@ -106,6 +115,50 @@ def put_insights(store: Store, member_id: str, generation: int, values: dict, as
     pk, sk = keys.insights_key(member_id, generation)
     store.put({"pk": pk, "sk": sk, "member_id": member_id, "generation": generation, **values, "as_of": as_of})
     writes.add("insights")
+
+
+RECOMMENDATION_FIELDS = ("sku", "category", "score")
+
+
+def stored_recommendations(item: dict) -> list[dict]:
+    """A stored list as the refresh computes it: [{"sku", "category", "score" (int)}...]."""
+    return [
+        {"sku": entry.get("sku"), "category": entry.get("category"), "score": int(entry.get("score") or 0)}
+        for entry in item.get("items") or []
+    ]
+
+
+def read_recommendations(store: Store, members: Iterable[tuple[str, int]]) -> dict[tuple[str, int], list[dict]]:
+    """The stored RECOMMENDATIONS items of each (member_id, generation) that has one."""
+    members = list(members)
+    items = batch_get(store, [keys.recommendations_key(m, g) for m, g in members], ["items"])
+    found = {}
+    for member_id, generation in members:
+        item = items.get(keys.recommendations_key(member_id, generation))
+        if item is not None:
+            found[(member_id, generation)] = stored_recommendations(item)
+    return found
+
+
+def put_recommendations(
+    store: Store, member_id: str, generation: int, items: list[dict], as_of: str, writes: Writes
+) -> None:
+    pk, sk = keys.recommendations_key(member_id, generation)
+    store.put({"pk": pk, "sk": sk, "member_id": member_id, "generation": generation, "items": items, "as_of": as_of})
+    writes.add("recommendations_put")
+
+
+def delete_recommendations(store: Store, member_id: str, generation: int, writes: Writes) -> None:
+    pk, sk = keys.recommendations_key(member_id, generation)
+    store.client.delete_item(TableName=store.table, Key=to_attrs({"pk": pk, "sk": sk}))
+    writes.add("recommendations_delete")
+
+
+def put_cold_recommendations(store: Store, items: list[dict], as_of: str, writes: Writes) -> None:
+    """ANALYTICS / RECOMMENDATIONS#COLD, put at every refresh (one item)."""
+    pk, sk = keys.COLD_RECOMMENDATIONS_KEY
+    store.put({"pk": pk, "sk": sk, "items": items, "as_of": as_of})
+    writes.add("analytics")
 
 
 def set_profile_segments(

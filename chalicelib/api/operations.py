@@ -578,6 +578,17 @@ OPERATIONS: list[Operation] = [
         errors=MEMBER_404,
     ),
     Operation(
+        "GET",
+        "/members/{member_id}/recommendations",
+        "member_recommendations",
+        "Skus to recommend to a member, from what members who bought the same skus also bought",
+        "analytics",
+        "storefront",
+        answer=responses.Recommendations,
+        errors={400: ["VALIDATION_ERROR"], **MEMBER_404},
+        query=(("limit", {"type": "integer", "minimum": 1, "maximum": 10, "default": 5}, "how many skus, 1-10"),),
+    ),
+    Operation(
         "POST",
         "/segments",
         "create_segment",

@@ -365,6 +365,22 @@ class MemberInsights(Answer):
     segments: list[str] = Field(description="the member's segments as of the last refresh, sorted")
 
 
+class Recommendation(Answer):
+    sku: str
+    category: Optional[str] = Field(description="the category of the sku's latest purchase item")
+    score: int = Field(
+        description="the sum of co-buyers over the skus the member bought; on the cold-start list, its buyers"
+    )
+
+
+class Recommendations(Answer):
+    as_of: Optional[str] = Field(description=AS_OF)
+    items: list[Recommendation] = Field(
+        description="score descending, then buyers descending, then sku; the cold-start list for a member "
+        "who bought nothing in the 365 dates ending with as_of's date"
+    )
+
+
 class SegmentRule(Answer):
     field: str
     op: str

@@ -4,7 +4,7 @@ The API never runs a query: every answer here is one or two DynamoDB requests �
 one BatchGetItem of the last refresh (`ANALYTICS / REFRESH`, whose `as_of` every
 answer carries), the program when it is not cached, and the stored result itself;
 a second request only where the result is a range (cohorts) or hangs off a member
-(insights). Before the first refresh each answer is its empty shape, never an error.
+(insights, recommendations). Before the first refresh each answer is its empty shape, never an error.
 
 Segment definitions are written here too (§21): the definition and its listing
 item in one transaction; the refresh fills in `members`, `avg_clv` and `as_of`.
@@ -23,12 +23,14 @@ from chalicelib.ledger.member_changes import MemberChanges
 from chalicelib.storage.repository import (
     ANALYTICS_PK,
     COHORT_PREFIX,
+    COLD_RECOMMENDATIONS_KEY,
     REFRESH_KEY,
     RFM_KEY,
     SEGMENTS_PK,
     cohort_sk,
     insights_key,
     key_of,
+    recommendations_key,
     segment_definition_key,
     segment_listing_key,
     summary_days_key,
@@ -242,6 +244,28 @@ class AnalyticsViews:
             return insights_view(member_id, as_of, None, [])
         stored = self.store.get(*insights_key(member_id, int(record.get("generation", 0))))
         return insights_view(member_id, as_of, stored, list(record.get("segments") or []))
+
+    # -- §23 ------------------------------------------------------------------
+    def recommendations(self, member_id: str, limit: int) -> dict:
+        """The member's stored list (its first `limit` entries), or the cold-start list when the
+        last refresh left it none. One BatchGetItem (profile, last refresh, cold list, the
+        generation-0 list, program when not cached); a GetItem more for a later generation."""
+        first = recommendations_key(member_id, 0)
+        program, records, found = self.changes.read([member_id], [REFRESH_KEY, COLD_RECOMMENDATIONS_KEY, first])
+        record = records.get(member_id)
+        if record is None or record.get("erased"):
+            raise NotFoundError(f"member {member_id!r} not found")
+        as_of = (found.get(REFRESH_KEY) or {}).get("as_of")
+        if as_of is None:
+            return {"as_of": None, "items": []}
+        generation = int(record.get("generation", 0))
+        own = found.get(first) if generation == 0 else self.store.get(*recommendations_key(member_id, generation))
+        chosen = own if own is not None else found.get(COLD_RECOMMENDATIONS_KEY) or {}
+        items = [
+            {"sku": entry.get("sku"), "category": entry.get("category"), "score": int(entry.get("score") or 0)}
+            for entry in (chosen.get("items") or [])[:limit]
+        ]
+        return {"as_of": as_of, "items": items}
 
     # -- §21 ------------------------------------------------------------------
     def create_segment(self, segment_id: str, name: str, rules: list[dict]) -> dict:

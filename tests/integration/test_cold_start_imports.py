@@ -81,7 +81,7 @@ def test_the_document_and_docs_page_are_loaded_by_their_routes():
 
 
 def test_the_analytics_answers_load_no_analytics_engine():
-    """§17: /analytics, /segments and insights are read from stored results; answering
+    """§17: /analytics, /segments, insights and recommendations are read from stored results; answering
     them loads neither an engine nor the refresh."""
     loaded = loaded_after(
         "from chalice.test import Client\n"
@@ -92,7 +92,8 @@ def test_the_analytics_answers_load_no_analytics_engine():
         "    admin = {'Authorization': 'Bearer ' + local.create_api_key('admin', 'hq')}\n"
         "    with Client(app.app) as client:\n"
         "        for path in ('/analytics/summary?days=30', '/analytics/cohorts?from=2027-01&to=2027-02',\n"
-        "                     '/analytics/rfm', '/segments', '/members/nobody/insights'):\n"
+        "                     '/analytics/rfm', '/segments', '/members/nobody/insights',\n"
+        "                     '/members/nobody/recommendations'):\n"
         "            assert client.http.get(path, headers=admin).status_code in (200, 404), path\n"
         "        assert client.http.post('/analytics/refresh', headers=admin).status_code == 202\n"
     )

@@ -174,6 +174,7 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
         {"order_id": "o1", "amount": 500000, "items": [{"sku": "latte", "category": "coffee", "amount": 5000}]},
     ).json
     api.post("/members/a/activities", {"type": "review", "reference_id": "r1"})
+    assert api.get("/members/a/recommendations").status == 200
     redeemed = api.post("/members/a/redeem", {"reward_id": "cup"}).json
     assert api.get(f"/vouchers/{redeemed['reward']['code']}").status == 200
     api.post(f"/members/a/transactions/{redeemed['transaction_id']}/reversal", {})
@@ -348,10 +349,11 @@ def refresh_on_athena(names: dict[str, str], api) -> None:
     stale = keys.summary_month_key("2001-01")
     dynamodb = boto3.client("dynamodb", region_name=region)
     dynamodb.put_item(TableName=table, Item={"pk": {"S": stale[0]}, "sk": {"S": stale[1]}})
-    # member_values, member_bought, cohorts, program_start: no rows; then one summary row per period
+    # member_values, member_bought, recommendations, cohorts, program_start: no rows; then one
+    # summary row per period
     header = {"Data": [{"VarCharValue": c} for c in SUMMARY_COLUMNS]}
     zeros = {"Data": [{"VarCharValue": "0"} for _ in SUMMARY_COLUMNS]}
-    queued = [QueryResults(rows=[], column_info=[]) for _ in range(4)]
+    queued = [QueryResults(rows=[], column_info=[]) for _ in range(5)]
     queued += [
         QueryResults(rows=[header, zeros], column_info=[{"Name": c, "Type": "bigint"} for c in SUMMARY_COLUMNS])
         for _ in refresh.SUMMARY_DAYS
