@@ -32,6 +32,19 @@ from chalicelib.storage.store import Store
 LOG = logging.getLogger("dangol")
 
 SUMMARY_DAYS = (7, 30, 90, 365)
+SUMMARY_COLUMNS = (
+    "members_at_end",
+    "new_members",
+    "active_members",
+    "repeat_members",
+    "purchases",
+    "purchase_amount",
+    "points_earned",
+    "points_redeemed",
+    "points_expired",
+    "coupons_issued",
+    "coupons_used",
+)
 MONTHS_KEPT = 36  # summaries and cohorts of at most the last 36 months
 WINDOW_DAYS = 365  # frequency, monetary, bought_*: the 365 dates ending with as_of's date
 
@@ -116,7 +129,7 @@ def update_facts_if_present(engine: Engine) -> bool:
 
 # -- the computations ---------------------------------------------------
 def summary_answer(row: dict, as_of: str, first: dt.date, last: dt.date) -> dict:
-    counts = {name: int(row.get(name) or 0) for name in row}
+    counts = {name: int(row.get(name) or 0) for name in SUMMARY_COLUMNS}
     return {
         "as_of": as_of,
         "from": first.isoformat(),
@@ -296,18 +309,24 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
         writes,
     )
     first = _date((run(engine, "program_start", as_of_time=as_of_time) or [{}])[0].get("first_enrolled_date"))
-    months = {}
+    # every month summary and every day window: one query (the facts read and deduplicated once)
+    windows: list[tuple[tuple[str, str], dt.date, dt.date]] = []
     if first is not None:
         for index in range(max(month_index(first), as_of_month - MONTHS_KEPT + 1), as_of_month + 1):
             start, end = month_bounds(index)
-            end = min(end, as_of_date)
-            (row,) = run(engine, "summary", as_of_time=as_of_time, from_date=start, to_date=end)
-            months[keys.summary_month_key(month_text(index))] = summary_answer(row, as_of, start, end)
-    results.replace_analytics_prefix(store, keys.SUMMARY_MONTH_PREFIX, months, writes)
+            windows.append((keys.summary_month_key(month_text(index)), start, min(end, as_of_date)))
     for days in SUMMARY_DAYS:
-        start = as_of_date - dt.timedelta(days=days - 1)
-        (row,) = run(engine, "summary", as_of_time=as_of_time, from_date=start, to_date=as_of_date)
-        results.put_analytics(store, keys.summary_days_key(days), summary_answer(row, as_of, start, as_of_date), writes)
+        windows.append((keys.summary_days_key(days), as_of_date - dt.timedelta(days=days - 1), as_of_date))
+    text = sql.render_windows(
+        "summary", getattr(engine, "dialect", "duckdb"), [(start, end) for _, start, end in windows], as_of_time=as_of_time
+    )
+    rows = {int(row["window_id"]): row for row in engine.query(text)}
+    answers = {key: summary_answer(rows.get(i, {}), as_of, start, end) for i, (key, start, end) in enumerate(windows)}
+    months = {key: answer for key, answer in answers.items() if key[1].startswith(keys.SUMMARY_MONTH_PREFIX)}
+    results.replace_analytics_prefix(store, keys.SUMMARY_MONTH_PREFIX, months, writes)
+    for key, answer in answers.items():
+        if key not in months:
+            results.put_analytics(store, key, answer, writes)
 
     finished_at = format_instant(clock.now())
     report = {

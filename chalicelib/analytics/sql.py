@@ -81,3 +81,29 @@ def render(name: str, engine: str, **values: object) -> str:
     literals = {key: literal(value) for key, value in values.items()}
     text = _code(for_engine(name, engine))
     return PLACEHOLDER.sub(lambda match: literals[match.group(1)], text)
+
+
+# The one-row `windows` table of a query over date windows (summary.sql), as both engines' texts spell it.
+WINDOWS_ROW = re.compile(r"SELECT\s+0\s+AS\s+window_id,\s+:from_date\s+AS\s+from_date,\s+:to_date\s+AS\s+to_date")
+
+
+def render_windows(name: str, engine: str, windows: list[tuple[dt.date, dt.date]], **values: object) -> str:
+    """The query for `engine` over many date windows at once: its one-row `windows` table
+    (`SELECT 0 AS window_id, :from_date AS from_date, :to_date AS to_date`) becomes one row
+    per (from_date, to_date) of `windows`, window_id its position; the other placeholders are
+    filled from `values` as `render` does."""
+    if not windows:
+        raise ValueError("at least one window")
+    wanted = parameters(name) - {"from_date", "to_date"}
+    if set(values) != wanted:
+        raise ValueError(f"query {name!r} over windows takes {sorted(wanted)}, given {sorted(values)}")
+    text = _code(for_engine(name, engine))
+    rows = " UNION ALL ".join(
+        f"SELECT {index} AS window_id, {literal(first)} AS from_date, {literal(last)} AS to_date"
+        for index, (first, last) in enumerate(windows)
+    )
+    text, found = WINDOWS_ROW.subn(lambda _: rows, text)
+    if found != 1:
+        raise ValueError(f"query {name!r} has no one-row windows table")
+    literals = {key: literal(value) for key, value in values.items()}
+    return PLACEHOLDER.sub(lambda match: literals[match.group(1)], text)
