@@ -115,6 +115,12 @@ def run(engine: Engine, name: str, **values: object) -> list[dict]:
     return engine.query(sql.render(name, dialect, **values))
 
 
+def run_windows(engine: Engine, name: str, windows: list[tuple[dt.date, dt.date]], **values: object) -> list[dict]:
+    """A query over date windows (summary.sql), all of them at once: one row per window."""
+    dialect = getattr(engine, "dialect", "duckdb")
+    return engine.query(sql.render_windows(name, dialect, windows, **values))
+
+
 def update_facts_if_present(engine: Engine) -> bool:
     """Step 1, for the embedded engine: feed it every change committed to the table's stream
     (chalicelib/analytics/local.py). On AWS the stream function has sent them through
@@ -317,10 +323,8 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
             windows.append((keys.summary_month_key(month_text(index)), start, min(end, as_of_date)))
     for days in SUMMARY_DAYS:
         windows.append((keys.summary_days_key(days), as_of_date - dt.timedelta(days=days - 1), as_of_date))
-    text = sql.render_windows(
-        "summary", getattr(engine, "dialect", "duckdb"), [(start, end) for _, start, end in windows], as_of_time=as_of_time
-    )
-    rows = {int(row["window_id"]): row for row in engine.query(text)}
+    found = run_windows(engine, "summary", [(start, end) for _, start, end in windows], as_of_time=as_of_time)
+    rows = {int(row["window_id"]): row for row in found}
     answers = {key: summary_answer(rows.get(i, {}), as_of, start, end) for i, (key, start, end) in enumerate(windows)}
     months = {key: answer for key, answer in answers.items() if key[1].startswith(keys.SUMMARY_MONTH_PREFIX)}
     results.replace_analytics_prefix(store, keys.SUMMARY_MONTH_PREFIX, months, writes)
