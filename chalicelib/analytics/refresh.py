@@ -121,6 +121,25 @@ def run_windows(engine: Engine, name: str, windows: list[tuple[dt.date, dt.date]
     return engine.query(sql.render_windows(name, dialect, windows, **values))
 
 
+def run_named(engine: Engine, name: str, named: list[tuple[str, str]], **values: object) -> list[dict]:
+    """member_bought.sql for only the categories / skus named: rows of those values alone."""
+    dialect = getattr(engine, "dialect", "duckdb")
+    return engine.query(sql.render_named(name, dialect, named, **values))
+
+
+def named_bought_values(definitions: dict[str, list]) -> list[tuple[str, str]]:
+    """The ("category" | "sku", value) pairs the segments' bought_category / bought_sku rules name."""
+    fields = {"bought_category": "category", "bought_sku": "sku"}
+    return sorted(
+        {
+            (fields[rule["field"]], str(rule["value"]))
+            for rules in definitions.values()
+            for rule in rules
+            if rule.get("field") in fields
+        }
+    )
+
+
 def update_facts_if_present(engine: Engine) -> bool:
     """Step 1, for the embedded engine: feed it every change committed to the table's stream
     (chalicelib/analytics/local.py). On AWS the stream function has sent them through
@@ -259,14 +278,21 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     window_start = as_of_date - dt.timedelta(days=WINDOW_DAYS - 1)
     facts_updated = update_facts_if_present(engine)
 
-    rows = run(engine, "member_values", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
-    bought = run(engine, "member_bought", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
-    members = live_members(rows, bought)
-    writes = results.Writes()
-
     # segments: the listing holds every definition's rules
     listing = results.segment_listing(store)
     definitions = {item["sk"]: item.get("rules") or [] for item in listing}
+
+    rows = run(engine, "member_values", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
+    bought = run_named(
+        engine,
+        "member_bought",
+        named_bought_values(definitions),
+        as_of_time=as_of_time,
+        as_of_date=as_of_date,
+        window_start=window_start,
+    )
+    members = live_members(rows, bought)
+    writes = results.Writes()
     assigned = {member_id: assign(definitions, live.values) for member_id, live in members.items()}
 
     # members: INSIGHTS and profile `segments`, only when changed
