@@ -24,6 +24,7 @@ from typing import Any, Optional, Protocol
 from chalicelib import clock
 from chalicelib.analytics import results, sql
 from chalicelib.domain.calendar import format_instant, zone
+from chalicelib.domain.rfm import thresholds_of
 from chalicelib.domain.segments import RFM_SEGMENTS, MemberValues, assign
 from chalicelib.ledger.programs import program_from
 from chalicelib.storage import repository as keys
@@ -178,11 +179,20 @@ def summary_answer(row: dict, as_of: str, first: dt.date, last: dt.date) -> dict
     }
 
 
+# What decides whether a member's INSIGHTS item is rewritten: the values that change only when
+# the member's purchases do. recency_days grows every day for everyone and the RFM scores move
+# with the quintile boundaries; the API derives both at read time (chalicelib/ledger/
+# analytics_views.py) from last_purchase_date and the boundaries stored with ANALYTICS / RFM,
+# so the item's own recency_days / rfm / rfm_segment are as of the item's `as_of`.
+INSIGHTS_COMPARED = ("last_purchase_date", "frequency", "monetary", "clv")
+
+
 @dataclass(frozen=True)
 class LiveMember:
     generation: int
     values: MemberValues
     rfm: Optional[dict]  # {"r", "f", "m"}; None: unscored
+    last_purchase_date: Optional[str] = None  # ISO date; None: never purchased
 
     @property
     def insights(self) -> dict:
@@ -195,6 +205,32 @@ class LiveMember:
             "rfm": self.rfm,
             "rfm_segment": self.values.rfm_segment,
         }
+
+    @property
+    def stored(self) -> dict:
+        """The INSIGHTS item's values: the §20 values and the latest purchase date."""
+        return {**self.insights, "last_purchase_date": self.last_purchase_date}
+
+
+def insights_changed(stored: Optional[dict], live: LiveMember) -> bool:
+    """Whether the member's INSIGHTS item must be rewritten (INSIGHTS_COMPARED differ)."""
+    if stored is None:
+        return True
+    now = live.stored
+    return any(stored.get(name) != now[name] for name in INSIGHTS_COMPARED)
+
+
+def rfm_thresholds(members: list[LiveMember]) -> dict[str, dict]:
+    """Per letter, the least value reaching each score (chalicelib/domain/rfm.py)."""
+    scored = [live for live in members if live.rfm is not None]
+    values = {
+        "r": lambda live: live.last_purchase_date,
+        "f": lambda live: live.values.frequency,
+        "m": lambda live: live.values.monetary,
+    }
+    return {
+        letter: thresholds_of((value(live), live.rfm[letter]) for live in scored) for letter, value in values.items()
+    }
 
 
 def live_members(rows: list[dict], bought: list[dict]) -> dict[str, LiveMember]:
@@ -227,7 +263,8 @@ def live_members(rows: list[dict], bought: list[dict]) -> dict[str, LiveMember]:
             skus=frozenset(skus[key]),
         )
         rfm = None if row["r"] is None else {"r": int(row["r"]), "f": int(row["f"]), "m": int(row["m"])}
-        members[row["member_id"]] = LiveMember(key[1], values, rfm)
+        last = _date(row.get("last_purchase_date"))
+        members[row["member_id"]] = LiveMember(key[1], values, rfm, None if last is None else last.isoformat())
     return members
 
 
@@ -300,8 +337,8 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     gone_segments: set[str] = set()
     for member_id, live in sorted(members.items()):
         state = states[(member_id, live.generation)]
-        if state.insights != live.insights:
-            results.put_insights(store, member_id, live.generation, live.insights, as_of, writes)
+        if insights_changed(state.insights, live):
+            results.put_insights(store, member_id, live.generation, live.stored, as_of, writes)
         if state.segments is not None:
             gone_segments.update(set(state.segments) - set(definitions))
             if state.segments != assigned[member_id]:
@@ -331,7 +368,10 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
 
     # program-wide answers
     values_list = [live.values for live in members.values()]
-    results.put_analytics(store, keys.analytics_rfm_key(), rfm_table(values_list, as_of), writes)
+    thresholds = rfm_thresholds(list(members.values()))
+    results.put_analytics(
+        store, keys.analytics_rfm_key(), {**rfm_table(values_list, as_of), "thresholds": thresholds}, writes
+    )
     as_of_month = month_index(as_of_date)
     cohorts = cohort_answers(run(engine, "cohorts", as_of_time=as_of_time, as_of_date=as_of_date), as_of_month)
     results.replace_analytics_prefix(
