@@ -335,10 +335,13 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     # members: INSIGHTS and profile `segments`, only when changed
     states = results.read_member_states(store, [(member_id, live.generation) for member_id, live in members.items()])
     gone_segments: set[str] = set()
+    rescored = 0  # items not rewritten whose stored scores the new boundaries moved (read exact)
     for member_id, live in sorted(members.items()):
         state = states[(member_id, live.generation)]
         if insights_changed(state.insights, live):
             results.put_insights(store, member_id, live.generation, live.stored, as_of, writes)
+        elif state.insights is not None and state.insights.get("rfm") != live.rfm:
+            rescored += 1
         if state.segments is not None:
             gone_segments.update(set(state.segments) - set(definitions))
             if state.segments != assigned[member_id]:
@@ -409,7 +412,7 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     }
     results.put_analytics(store, keys.analytics_refresh_key(), report, writes)
     LOG.info("refresh_analytics: %s", report)
-    return {**report, "member_writes": writes.member_writes}
+    return {**report, "member_writes": writes.member_writes, "rescored_not_rewritten": rescored}
 
 
 def _profile_generation(store: Store, member_id: str) -> Optional[int]:
