@@ -18,6 +18,7 @@ import datetime as dt
 import importlib
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
@@ -47,6 +48,7 @@ SUMMARY_COLUMNS = (
     "coupons_used",
 )
 MONTHS_KEPT = 36  # summaries and cohorts of at most the last 36 months
+STATE_CHUNK = 1_000  # members whose stored state is read (BatchGetItem) and compared at a time
 WINDOW_DAYS = 365  # frequency, monetary, bought_*: the 365 dates ending with as_of's date
 
 
@@ -114,6 +116,14 @@ def _date(value: Any) -> Optional[dt.date]:
 def run(engine: Engine, name: str, **values: object) -> list[dict]:
     dialect = getattr(engine, "dialect", "duckdb")
     return engine.query(sql.render(name, dialect, **values))
+
+
+def run_stream(engine: Engine, name: str, **values: object) -> Iterable[dict]:
+    """`run` for a large result read once: rows in batches when the engine can (`stream`)."""
+    dialect = getattr(engine, "dialect", "duckdb")
+    text = sql.render(name, dialect, **values)
+    stream = getattr(engine, "stream", None)
+    return stream(text) if stream is not None else engine.query(text)
 
 
 def run_windows(engine: Engine, name: str, windows: list[tuple[dt.date, dt.date]], **values: object) -> list[dict]:
@@ -233,7 +243,7 @@ def rfm_thresholds(members: list[LiveMember]) -> dict[str, dict]:
     }
 
 
-def live_members(rows: list[dict], bought: list[dict]) -> dict[str, LiveMember]:
+def live_members(rows: Iterable[dict], bought: Iterable[dict]) -> dict[str, LiveMember]:
     """member_id -> its values, for the members not erased (the newest generation of an id)."""
     categories: dict[tuple[str, int], set] = defaultdict(set)
     skus: dict[tuple[str, int], set] = defaultdict(set)
@@ -319,7 +329,7 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     listing = results.segment_listing(store)
     definitions = {item["sk"]: item.get("rules") or [] for item in listing}
 
-    rows = run(engine, "member_values", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
+    rows = run_stream(engine, "member_values", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
     bought = run_named(
         engine,
         "member_bought",
@@ -332,20 +342,15 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     writes = results.Writes()
     assigned = {member_id: assign(definitions, live.values) for member_id, live in members.items()}
 
-    # members: INSIGHTS and profile `segments`, only when changed
-    states = results.read_member_states(store, [(member_id, live.generation) for member_id, live in members.items()])
+    # members: INSIGHTS and profile `segments`, only when changed; their stored state read a
+    # chunk of members at a time (memory: a chunk's items, not every member's)
     gone_segments: set[str] = set()
     rescored = 0  # items not rewritten whose stored scores the new boundaries moved (read exact)
-    for member_id, live in sorted(members.items()):
-        state = states[(member_id, live.generation)]
-        if insights_changed(state.insights, live):
-            results.put_insights(store, member_id, live.generation, live.stored, as_of, writes)
-        elif state.insights is not None and state.insights.get("rfm") != live.rfm:
-            rescored += 1
-        if state.segments is not None:
-            gone_segments.update(set(state.segments) - set(definitions))
-            if state.segments != assigned[member_id]:
-                results.set_profile_segments(store, member_id, live.generation, assigned[member_id], writes)
+    ordered = sorted(members.items())
+    for start in range(0, len(ordered), STATE_CHUNK):
+        chunk = ordered[start : start + STATE_CHUNK]
+        states = results.read_member_states(store, [(member_id, live.generation) for member_id, live in chunk])
+        rescored += _write_member_changes(store, chunk, states, definitions, assigned, gone_segments, as_of, writes)
 
     # segment member items: put / deleted on change; a member no longer live leaves every segment
     leavers: set[str] = set()
@@ -413,6 +418,32 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     results.put_analytics(store, keys.analytics_refresh_key(), report, writes)
     LOG.info("refresh_analytics: %s", report)
     return {**report, "member_writes": writes.member_writes, "rescored_not_rewritten": rescored}
+
+
+def _write_member_changes(
+    store: Store,
+    chunk: list[tuple[str, LiveMember]],
+    states: dict,
+    definitions: dict,
+    assigned: dict,
+    gone_segments: set[str],
+    as_of: str,
+    writes: results.Writes,
+) -> int:
+    """A chunk of members' INSIGHTS and profile `segments`, written where changed; returns how
+    many were rescored but not rewritten."""
+    rescored = 0
+    for member_id, live in chunk:
+        state = states[(member_id, live.generation)]
+        if insights_changed(state.insights, live):
+            results.put_insights(store, member_id, live.generation, live.stored, as_of, writes)
+        elif state.insights is not None and state.insights.get("rfm") != live.rfm:
+            rescored += 1
+        if state.segments is not None:
+            gone_segments.update(set(state.segments) - set(definitions))
+            if state.segments != assigned[member_id]:
+                results.set_profile_segments(store, member_id, live.generation, assigned[member_id], writes)
+    return rescored
 
 
 def _profile_generation(store: Store, member_id: str) -> Optional[int]:

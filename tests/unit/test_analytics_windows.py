@@ -94,3 +94,16 @@ def test_the_named_values_are_those_of_the_bought_rules():
         "big": [{"field": "tier", "op": "eq", "value": "gold"}],
     }
     assert refresh.named_bought_values(definitions) == [("category", "coffee"), ("sku", "SKU-2")]
+
+
+def test_the_embedded_engine_streams_a_large_result_in_batches():
+    from chalicelib.analytics.engine import DuckDBEngine
+
+    engine = DuckDBEngine()
+    try:
+        rows = engine.stream("SELECT range AS n FROM range(25000) ORDER BY n", batch=1000)
+        assert not isinstance(rows, list)
+        assert [row["n"] for row in rows] == list(range(25000))
+        assert engine.query("SELECT 1 AS one") == [{"one": 1}]  # the connection is free again
+    finally:
+        engine.close()
