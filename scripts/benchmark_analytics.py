@@ -491,7 +491,7 @@ def change_members(con: Any, members: int, share: float) -> int:
     return int(count)
 
 
-def measure(members: int, purchases: int, threads: int) -> dict:
+def measure(members: int, purchases: int, threads: int, memory_limit: Optional[str] = None) -> dict:
     from chalicelib.analytics.engine import DuckDBEngine
     from chalicelib.storage import repository as keys
 
@@ -518,6 +518,8 @@ def measure(members: int, purchases: int, threads: int) -> dict:
         engine = DuckDBEngine(path)
         con = engine.connection
         con.execute(f"SET threads = {threads}")
+        if memory_limit:  # DuckDB spills what is over it to its temporary directory
+            con.execute("SET memory_limit = ?", [memory_limit])
         sizes = table_sizes(con)
         file_mb = round(os.path.getsize(path) / 2**20, 1)
         member_ids = {row[0] for row in con.execute("SELECT DISTINCT member_id FROM members").fetchall()}
@@ -534,6 +536,7 @@ def measure(members: int, purchases: int, threads: int) -> dict:
         "members": members,
         "purchases": purchases,
         "threads": threads,
+        "duckdb_memory_limit": memory_limit,
         "as_of": AS_OF.isoformat().replace("+00:00", "Z"),
         "rows": generated["rows"],
         "generate_seconds": generated["generate_seconds"],
@@ -555,7 +558,8 @@ def markdown(report: dict) -> str:
         f"{report['members']:,} members, {report['purchases']:,} purchases "
         f"({report['rows']['transactions']:,} transaction rows, {report['rows']['earn_items']:,} item rows, "
         f"{report['rows']['coupon_events']:,} coupon events; DuckDB file {report['duckdb_file_mb']:,} MB), "
-        f"DuckDB threads {report['threads']}, as of {report['as_of']}.",
+        f"DuckDB threads {report['threads']}, DuckDB memory limit {report.get('duckdb_memory_limit') or 'default'}, "
+        f"as of {report['as_of']}.",
         "",
     ]
     summaries = [q for q in first["queries"] if q["query"].startswith("summary ")]
@@ -608,6 +612,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--purchases", type=int, default=20_000_000)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
+    parser.add_argument(
+        "--duckdb-memory", default=None, help="DuckDB memory_limit, e.g. 2GB (default: DuckDB's, 80%% of RAM)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--write-docs", action="store_true", help=f"write the figures into {DOC.relative_to(ROOT)}")
     parser.add_argument("--generate-into", help=argparse.SUPPRESS)  # the child process making the facts
@@ -621,7 +628,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         from devtools.doc_figures import require_block
 
         require_block(DOC, BLOCK)
-    report = measure(args.members, args.purchases, args.threads)
+    report = measure(args.members, args.purchases, args.threads, args.duckdb_memory)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
