@@ -562,8 +562,9 @@ def markdown(report: dict) -> str:
         f"as of {report['as_of']}.",
         "",
     ]
-    summaries = [q for q in first["queries"] if q["query"].startswith("summary ")]
-    others = [q for q in first["queries"] if not q["query"].startswith("summary ")]
+    # one summary query per window (`summary <from>..<to>`): added up in one row
+    summaries = [q for q in first["queries"] if q["query"].startswith("summary ") and ".." in q["query"]]
+    others = [q for q in first["queries"] if q not in summaries]
     rows = [(q["query"], f"{q['rows']:,}", f"{q['seconds']:.2f}") for q in others]
     if summaries:
         rows.append(
