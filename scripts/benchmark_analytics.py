@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any, Optional
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -369,6 +370,9 @@ class FactsEngine:
     def query(self, text: str) -> list[dict]:
         return self.engine.query(text)
 
+    def stream(self, text: str) -> Iterator[dict]:
+        return self.engine.stream(text)
+
 
 # -- measuring ------------------------------------------------------------------------
 def peak_rss_mb() -> float:
@@ -391,13 +395,47 @@ def timed_refresh(engine: Any, store: RecordingStore) -> dict:
         timings.append({"query": label, "seconds": round(time.perf_counter() - started, 3), "rows": len(rows)})
         return rows
 
+    original_windows = refresh_module.run_windows
+
+    def run_windows(engine_: Any, name: str, windows: list, **values: object) -> list[dict]:
+        started = time.perf_counter()
+        rows = original_windows(engine_, name, windows, **values)
+        label = f"{name} ({len(windows) - 4} months + 4 day windows, one query)"
+        timings.append({"query": label, "seconds": round(time.perf_counter() - started, 3), "rows": len(rows)})
+        return rows
+
+    original_named = refresh_module.run_named
+
+    def run_named(engine_: Any, name: str, named: list, **values: object) -> list[dict]:
+        started = time.perf_counter()
+        rows = original_named(engine_, name, named, **values)
+        label = f"{name} ({len(named)} named values)"
+        timings.append({"query": label, "seconds": round(time.perf_counter() - started, 3), "rows": len(rows)})
+        return rows
+
+    original_stream = refresh_module.run_stream
+
+    def run_stream(engine_: Any, name: str, **values: object) -> Iterator[dict]:
+        started, count = time.perf_counter(), 0
+        for row in original_stream(engine_, name, **values):
+            count += 1
+            yield row
+        label = f"{name} (streamed; seconds include reading its rows)"
+        timings.append({"query": label, "seconds": round(time.perf_counter() - started, 3), "rows": count})
+
     refresh_module.run = run
+    refresh_module.run_windows = run_windows
+    refresh_module.run_stream = run_stream
+    refresh_module.run_named = run_named
     try:
         started = time.perf_counter()
         report = refresh_module.refresh(FactsEngine(engine), store, AS_OF)
         total = time.perf_counter() - started
     finally:
         refresh_module.run = original
+        refresh_module.run_windows = original_windows
+        refresh_module.run_named = original_named
+        refresh_module.run_stream = original_stream
     query_seconds = sum(t["seconds"] for t in timings)
     return {
         "seconds": round(total, 2),
@@ -406,6 +444,7 @@ def timed_refresh(engine: Any, store: RecordingStore) -> dict:
         "queries": timings,
         "member_writes": report["member_writes"],
         "writes": report["writes"],
+        "rescored_not_rewritten": report.get("rescored_not_rewritten", 0),
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -452,7 +491,7 @@ def change_members(con: Any, members: int, share: float) -> int:
     return int(count)
 
 
-def measure(members: int, purchases: int, threads: int) -> dict:
+def measure(members: int, purchases: int, threads: int, memory_limit: Optional[str] = None) -> dict:
     from chalicelib.analytics.engine import DuckDBEngine
     from chalicelib.storage import repository as keys
 
@@ -479,6 +518,8 @@ def measure(members: int, purchases: int, threads: int) -> dict:
         engine = DuckDBEngine(path)
         con = engine.connection
         con.execute(f"SET threads = {threads}")
+        if memory_limit:  # DuckDB spills what is over it to its temporary directory
+            con.execute("SET memory_limit = ?", [memory_limit])
         sizes = table_sizes(con)
         file_mb = round(os.path.getsize(path) / 2**20, 1)
         member_ids = {row[0] for row in con.execute("SELECT DISTINCT member_id FROM members").fetchall()}
@@ -495,6 +536,7 @@ def measure(members: int, purchases: int, threads: int) -> dict:
         "members": members,
         "purchases": purchases,
         "threads": threads,
+        "duckdb_memory_limit": memory_limit,
         "as_of": AS_OF.isoformat().replace("+00:00", "Z"),
         "rows": generated["rows"],
         "generate_seconds": generated["generate_seconds"],
@@ -516,11 +558,13 @@ def markdown(report: dict) -> str:
         f"{report['members']:,} members, {report['purchases']:,} purchases "
         f"({report['rows']['transactions']:,} transaction rows, {report['rows']['earn_items']:,} item rows, "
         f"{report['rows']['coupon_events']:,} coupon events; DuckDB file {report['duckdb_file_mb']:,} MB), "
-        f"DuckDB threads {report['threads']}, as of {report['as_of']}.",
+        f"DuckDB threads {report['threads']}, DuckDB memory limit {report.get('duckdb_memory_limit') or 'default'}, "
+        f"as of {report['as_of']}.",
         "",
     ]
-    summaries = [q for q in first["queries"] if q["query"].startswith("summary")]
-    others = [q for q in first["queries"] if not q["query"].startswith("summary")]
+    # one summary query per window (`summary <from>..<to>`): added up in one row
+    summaries = [q for q in first["queries"] if q["query"].startswith("summary ") and ".." in q["query"]]
+    others = [q for q in first["queries"] if q not in summaries]
     rows = [(q["query"], f"{q['rows']:,}", f"{q['seconds']:.2f}") for q in others]
     if summaries:
         rows.append(
@@ -557,7 +601,9 @@ def markdown(report: dict) -> str:
         ),
         "",
         f"Second refresh member writes: {second['member_writes'] / report['members']:.2%} of members "
-        f"(goal ≤ 2%); writes by kind {second['writes']}.",
+        f"(goal ≤ 2%); writes by kind {second['writes']}; members whose RFM scores moved with the "
+        f"boundaries but whose INSIGHTS item was not rewritten (scores read at request time): "
+        f"{second.get('rescored_not_rewritten', 0):,}.",
     ]
     return "\n".join(lines)
 
@@ -567,6 +613,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--purchases", type=int, default=20_000_000)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
+    parser.add_argument(
+        "--duckdb-memory", default=None, help="DuckDB memory_limit, e.g. 2GB (default: DuckDB's, 80%% of RAM)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--write-docs", action="store_true", help=f"write the figures into {DOC.relative_to(ROOT)}")
     parser.add_argument("--generate-into", help=argparse.SUPPRESS)  # the child process making the facts
@@ -580,7 +629,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         from devtools.doc_figures import require_block
 
         require_block(DOC, BLOCK)
-    report = measure(args.members, args.purchases, args.threads)
+    report = measure(args.members, args.purchases, args.threads, args.duckdb_memory)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:

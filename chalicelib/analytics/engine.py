@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Optional
 
 from chalicelib.analytics.facts import COLUMNS, COUPON_EVENTS, EARN_ITEMS, MEMBERS, TRANSACTIONS
@@ -93,6 +93,16 @@ class DuckDBEngine:
             cursor = self.connection.execute(sql, params) if params else self.connection.execute(sql)
             names = [d[0] for d in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def stream(self, sql: str, batch: int = 10_000) -> Iterator[dict]:
+        """`query`'s rows fetched `batch` at a time, for a large result read once (the
+        connection stays locked until the rows are all read)."""
+        with self.lock:
+            cursor = self.connection.execute(sql)
+            names = [d[0] for d in cursor.description or []]
+            while rows := cursor.fetchmany(batch):
+                for row in rows:
+                    yield dict(zip(names, row, strict=True))
 
     def source(self) -> Optional[str]:
         """The stream the facts came from (None: none yet)."""

@@ -18,12 +18,14 @@ import datetime as dt
 import importlib
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
 from chalicelib import clock
 from chalicelib.analytics import results, sql
 from chalicelib.domain.calendar import format_instant, zone
+from chalicelib.domain.rfm import thresholds_of
 from chalicelib.domain.segments import RFM_SEGMENTS, MemberValues, assign
 from chalicelib.ledger.programs import program_from
 from chalicelib.storage import repository as keys
@@ -32,7 +34,21 @@ from chalicelib.storage.store import Store
 LOG = logging.getLogger("dangol")
 
 SUMMARY_DAYS = (7, 30, 90, 365)
+SUMMARY_COLUMNS = (
+    "members_at_end",
+    "new_members",
+    "active_members",
+    "repeat_members",
+    "purchases",
+    "purchase_amount",
+    "points_earned",
+    "points_redeemed",
+    "points_expired",
+    "coupons_issued",
+    "coupons_used",
+)
 MONTHS_KEPT = 36  # summaries and cohorts of at most the last 36 months
+STATE_CHUNK = 1_000  # members whose stored state is read (BatchGetItem) and compared at a time
 WINDOW_DAYS = 365  # frequency, monetary, bought_*: the 365 dates ending with as_of's date
 
 
@@ -102,6 +118,39 @@ def run(engine: Engine, name: str, **values: object) -> list[dict]:
     return engine.query(sql.render(name, dialect, **values))
 
 
+def run_stream(engine: Engine, name: str, **values: object) -> Iterable[dict]:
+    """`run` for a large result read once: rows in batches when the engine can (`stream`)."""
+    dialect = getattr(engine, "dialect", "duckdb")
+    text = sql.render(name, dialect, **values)
+    stream = getattr(engine, "stream", None)
+    return stream(text) if stream is not None else engine.query(text)
+
+
+def run_windows(engine: Engine, name: str, windows: list[tuple[dt.date, dt.date]], **values: object) -> list[dict]:
+    """A query over date windows (summary.sql), all of them at once: one row per window."""
+    dialect = getattr(engine, "dialect", "duckdb")
+    return engine.query(sql.render_windows(name, dialect, windows, **values))
+
+
+def run_named(engine: Engine, name: str, named: list[tuple[str, str]], **values: object) -> list[dict]:
+    """member_bought.sql for only the categories / skus named: rows of those values alone."""
+    dialect = getattr(engine, "dialect", "duckdb")
+    return engine.query(sql.render_named(name, dialect, named, **values))
+
+
+def named_bought_values(definitions: dict[str, list]) -> list[tuple[str, str]]:
+    """The ("category" | "sku", value) pairs the segments' bought_category / bought_sku rules name."""
+    fields = {"bought_category": "category", "bought_sku": "sku"}
+    return sorted(
+        {
+            (fields[rule["field"]], str(rule["value"]))
+            for rules in definitions.values()
+            for rule in rules
+            if rule.get("field") in fields
+        }
+    )
+
+
 def update_facts_if_present(engine: Engine) -> bool:
     """Step 1, for the embedded engine: feed it every change committed to the table's stream
     (chalicelib/analytics/local.py). On AWS the stream function has sent them through
@@ -116,7 +165,7 @@ def update_facts_if_present(engine: Engine) -> bool:
 
 # -- the computations ---------------------------------------------------
 def summary_answer(row: dict, as_of: str, first: dt.date, last: dt.date) -> dict:
-    counts = {name: int(row.get(name) or 0) for name in row}
+    counts = {name: int(row.get(name) or 0) for name in SUMMARY_COLUMNS}
     return {
         "as_of": as_of,
         "from": first.isoformat(),
@@ -140,11 +189,20 @@ def summary_answer(row: dict, as_of: str, first: dt.date, last: dt.date) -> dict
     }
 
 
+# What decides whether a member's INSIGHTS item is rewritten: the values that change only when
+# the member's purchases do. recency_days grows every day for everyone and the RFM scores move
+# with the quintile boundaries; the API derives both at read time (chalicelib/ledger/
+# analytics_views.py) from last_purchase_date and the boundaries stored with ANALYTICS / RFM,
+# so the item's own recency_days / rfm / rfm_segment are as of the item's `as_of`.
+INSIGHTS_COMPARED = ("last_purchase_date", "frequency", "monetary", "clv")
+
+
 @dataclass(frozen=True)
 class LiveMember:
     generation: int
     values: MemberValues
     rfm: Optional[dict]  # {"r", "f", "m"}; None: unscored
+    last_purchase_date: Optional[str] = None  # ISO date; None: never purchased
 
     @property
     def insights(self) -> dict:
@@ -158,8 +216,34 @@ class LiveMember:
             "rfm_segment": self.values.rfm_segment,
         }
 
+    @property
+    def stored(self) -> dict:
+        """The INSIGHTS item's values: the §20 values and the latest purchase date."""
+        return {**self.insights, "last_purchase_date": self.last_purchase_date}
 
-def live_members(rows: list[dict], bought: list[dict]) -> dict[str, LiveMember]:
+
+def insights_changed(stored: Optional[dict], live: LiveMember) -> bool:
+    """Whether the member's INSIGHTS item must be rewritten (INSIGHTS_COMPARED differ)."""
+    if stored is None:
+        return True
+    now = live.stored
+    return any(stored.get(name) != now[name] for name in INSIGHTS_COMPARED)
+
+
+def rfm_thresholds(members: list[LiveMember]) -> dict[str, dict]:
+    """Per letter, the least value reaching each score (chalicelib/domain/rfm.py)."""
+    scored = [live for live in members if live.rfm is not None]
+    values = {
+        "r": lambda live: live.last_purchase_date,
+        "f": lambda live: live.values.frequency,
+        "m": lambda live: live.values.monetary,
+    }
+    return {
+        letter: thresholds_of((value(live), live.rfm[letter]) for live in scored) for letter, value in values.items()
+    }
+
+
+def live_members(rows: Iterable[dict], bought: Iterable[dict]) -> dict[str, LiveMember]:
     """member_id -> its values, for the members not erased (the newest generation of an id)."""
     categories: dict[tuple[str, int], set] = defaultdict(set)
     skus: dict[tuple[str, int], set] = defaultdict(set)
@@ -189,7 +273,8 @@ def live_members(rows: list[dict], bought: list[dict]) -> dict[str, LiveMember]:
             skus=frozenset(skus[key]),
         )
         rfm = None if row["r"] is None else {"r": int(row["r"]), "f": int(row["f"]), "m": int(row["m"])}
-        members[row["member_id"]] = LiveMember(key[1], values, rfm)
+        last = _date(row.get("last_purchase_date"))
+        members[row["member_id"]] = LiveMember(key[1], values, rfm, None if last is None else last.isoformat())
     return members
 
 
@@ -298,27 +383,32 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     window_start = as_of_date - dt.timedelta(days=WINDOW_DAYS - 1)
     facts_updated = update_facts_if_present(engine)
 
-    rows = run(engine, "member_values", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
-    bought = run(engine, "member_bought", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
-    members = live_members(rows, bought)
-    writes = results.Writes()
-
     # segments: the listing holds every definition's rules
     listing = results.segment_listing(store)
     definitions = {item["sk"]: item.get("rules") or [] for item in listing}
+
+    rows = run_stream(engine, "member_values", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
+    bought = run_named(
+        engine,
+        "member_bought",
+        named_bought_values(definitions),
+        as_of_time=as_of_time,
+        as_of_date=as_of_date,
+        window_start=window_start,
+    )
+    members = live_members(rows, bought)
+    writes = results.Writes()
     assigned = {member_id: assign(definitions, live.values) for member_id, live in members.items()}
 
-    # members: INSIGHTS and profile `segments`, only when changed
-    states = results.read_member_states(store, [(member_id, live.generation) for member_id, live in members.items()])
+    # members: INSIGHTS and profile `segments`, only when changed; their stored state read a
+    # chunk of members at a time (memory: a chunk's items, not every member's)
     gone_segments: set[str] = set()
-    for member_id, live in sorted(members.items()):
-        state = states[(member_id, live.generation)]
-        if state.insights != live.insights:
-            results.put_insights(store, member_id, live.generation, live.insights, as_of, writes)
-        if state.segments is not None:
-            gone_segments.update(set(state.segments) - set(definitions))
-            if state.segments != assigned[member_id]:
-                results.set_profile_segments(store, member_id, live.generation, assigned[member_id], writes)
+    rescored = 0  # items not rewritten whose stored scores the new boundaries moved (read exact)
+    ordered = sorted(members.items())
+    for start in range(0, len(ordered), STATE_CHUNK):
+        chunk = ordered[start : start + STATE_CHUNK]
+        states = results.read_member_states(store, [(member_id, live.generation) for member_id, live in chunk])
+        rescored += _write_member_changes(store, chunk, states, definitions, assigned, gone_segments, as_of, writes)
 
     # segment member items: put / deleted on change; a member no longer live leaves every segment
     leavers: set[str] = set()
@@ -350,7 +440,10 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
 
     # program-wide answers
     values_list = [live.values for live in members.values()]
-    results.put_analytics(store, keys.analytics_rfm_key(), rfm_table(values_list, as_of), writes)
+    thresholds = rfm_thresholds(list(members.values()))
+    results.put_analytics(
+        store, keys.analytics_rfm_key(), {**rfm_table(values_list, as_of), "thresholds": thresholds}, writes
+    )
     as_of_month = month_index(as_of_date)
     cohorts = cohort_answers(run(engine, "cohorts", as_of_time=as_of_time, as_of_date=as_of_date), as_of_month)
     results.replace_analytics_prefix(
@@ -360,18 +453,22 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
         writes,
     )
     first = _date((run(engine, "program_start", as_of_time=as_of_time) or [{}])[0].get("first_enrolled_date"))
-    months = {}
+    # every month summary and every day window: one query (the facts read and deduplicated once)
+    windows: list[tuple[tuple[str, str], dt.date, dt.date]] = []
     if first is not None:
         for index in range(max(month_index(first), as_of_month - MONTHS_KEPT + 1), as_of_month + 1):
             start, end = month_bounds(index)
-            end = min(end, as_of_date)
-            (row,) = run(engine, "summary", as_of_time=as_of_time, from_date=start, to_date=end)
-            months[keys.summary_month_key(month_text(index))] = summary_answer(row, as_of, start, end)
-    results.replace_analytics_prefix(store, keys.SUMMARY_MONTH_PREFIX, months, writes)
+            windows.append((keys.summary_month_key(month_text(index)), start, min(end, as_of_date)))
     for days in SUMMARY_DAYS:
-        start = as_of_date - dt.timedelta(days=days - 1)
-        (row,) = run(engine, "summary", as_of_time=as_of_time, from_date=start, to_date=as_of_date)
-        results.put_analytics(store, keys.summary_days_key(days), summary_answer(row, as_of, start, as_of_date), writes)
+        windows.append((keys.summary_days_key(days), as_of_date - dt.timedelta(days=days - 1), as_of_date))
+    found = run_windows(engine, "summary", [(start, end) for _, start, end in windows], as_of_time=as_of_time)
+    rows = {int(row["window_id"]): row for row in found}
+    answers = {key: summary_answer(rows.get(i, {}), as_of, start, end) for i, (key, start, end) in enumerate(windows)}
+    months = {key: answer for key, answer in answers.items() if key[1].startswith(keys.SUMMARY_MONTH_PREFIX)}
+    results.replace_analytics_prefix(store, keys.SUMMARY_MONTH_PREFIX, months, writes)
+    for key, answer in answers.items():
+        if key not in months:
+            results.put_analytics(store, key, answer, writes)
 
     finished_at = format_instant(clock.now())
     report = {
@@ -384,7 +481,33 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     }
     results.put_analytics(store, keys.analytics_refresh_key(), report, writes)
     LOG.info("refresh_analytics: %s", report)
-    return {**report, "member_writes": writes.member_writes}
+    return {**report, "member_writes": writes.member_writes, "rescored_not_rewritten": rescored}
+
+
+def _write_member_changes(
+    store: Store,
+    chunk: list[tuple[str, LiveMember]],
+    states: dict,
+    definitions: dict,
+    assigned: dict,
+    gone_segments: set[str],
+    as_of: str,
+    writes: results.Writes,
+) -> int:
+    """A chunk of members' INSIGHTS and profile `segments`, written where changed; returns how
+    many were rescored but not rewritten."""
+    rescored = 0
+    for member_id, live in chunk:
+        state = states[(member_id, live.generation)]
+        if insights_changed(state.insights, live):
+            results.put_insights(store, member_id, live.generation, live.stored, as_of, writes)
+        elif state.insights is not None and state.insights.get("rfm") != live.rfm:
+            rescored += 1
+        if state.segments is not None:
+            gone_segments.update(set(state.segments) - set(definitions))
+            if state.segments != assigned[member_id]:
+                results.set_profile_segments(store, member_id, live.generation, assigned[member_id], writes)
+    return rescored
 
 
 def _profile_generation(store: Store, member_id: str) -> Optional[int]:

@@ -22,7 +22,7 @@ from chalicelib.storage import repository as keys
 from chalicelib.storage.store import PROFILE, Store, from_attrs, member_pk, to_attrs
 
 BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
-INSIGHT_FIELDS = ("recency_days", "frequency", "monetary", "clv", "rfm", "rfm_segment")
+INSIGHT_FIELDS = ("recency_days", "frequency", "monetary", "clv", "rfm", "rfm_segment", "last_purchase_date")
 
 
 @dataclass

@@ -81,3 +81,60 @@ def render(name: str, engine: str, **values: object) -> str:
     literals = {key: literal(value) for key, value in values.items()}
     text = _code(for_engine(name, engine))
     return PLACEHOLDER.sub(lambda match: literals[match.group(1)], text)
+
+
+# The one-row `windows` table of a query over date windows (summary.sql), as both engines' texts spell it.
+WINDOWS_ROW = re.compile(r"SELECT\s+0\s+AS\s+window_id,\s+:from_date\s+AS\s+from_date,\s+:to_date\s+AS\s+to_date")
+
+
+def render_windows(name: str, engine: str, windows: list[tuple[dt.date, dt.date]], **values: object) -> str:
+    """The query for `engine` over many date windows at once: its one-row `windows` table
+    (`SELECT 0 AS window_id, :from_date AS from_date, :to_date AS to_date`) becomes one row
+    per (from_date, to_date) of `windows`, window_id its position; the other placeholders are
+    filled from `values` as `render` does."""
+    if not windows:
+        raise ValueError("at least one window")
+    rows = " UNION ALL ".join(
+        f"SELECT {index} AS window_id, {literal(first)} AS from_date, {literal(last)} AS to_date"
+        for index, (first, last) in enumerate(windows)
+    )
+    return _render_table(name, engine, WINDOWS_ROW, rows, {"from_date", "to_date"}, values)
+
+
+# The one-row `named` table of member_bought.sql (every category and sku), as both engines' texts spell it.
+NAMED_ROW = re.compile(r"SELECT\s+TRUE\s+AS\s+every_value,\s+'category'\s+AS\s+field,\s+''\s+AS\s+value")
+NAMED_FIELDS = ("category", "sku")
+
+
+def text_literal(value: str) -> str:
+    """A string as a SQL literal both engines read the same way (quotes doubled)."""
+    if not isinstance(value, str) or "\x00" in value:
+        raise TypeError("a text value is a string without NUL")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def render_named(name: str, engine: str, named: list[tuple[str, str]], **values: object) -> str:
+    """The query for `engine` with its one-row `named` table (every value) made the given
+    (field, value) pairs, field "category" or "sku" (none: a row naming nothing)."""
+    for field, _ in named:
+        if field not in NAMED_FIELDS:
+            raise ValueError(f"a named field is one of {NAMED_FIELDS}, not {field!r}")
+    pairs = sorted(set(named)) or [("none", "")]
+    rows = " UNION ALL ".join(
+        f"SELECT FALSE AS every_value, {text_literal(field)} AS field, {text_literal(value)} AS value"
+        for field, value in pairs
+    )
+    return _render_table(name, engine, NAMED_ROW, rows, set(), values)
+
+
+def _render_table(
+    name: str, engine: str, row: re.Pattern, rows: str, replaced: set[str], values: dict[str, object]
+) -> str:
+    wanted = parameters(name) - replaced
+    if set(values) != wanted:
+        raise ValueError(f"query {name!r} takes {sorted(wanted)} here, given {sorted(values)}")
+    text, found = row.subn(lambda _: rows, _code(for_engine(name, engine)))
+    if found != 1:
+        raise ValueError(f"query {name!r} has no such one-row table")
+    literals = {key: literal(value) for key, value in values.items()}
+    return PLACEHOLDER.sub(lambda match: literals[match.group(1)], text)

@@ -18,6 +18,8 @@ from typing import Any, Optional
 
 from chalicelib import clock
 from chalicelib.domain.calendar import format_instant, local_date, parse_instant
+from chalicelib.domain.rfm import scores as rfm_scores
+from chalicelib.domain.rfm import segment_of
 from chalicelib.errors import ConcurrentUpdateError, NotFoundError, SegmentExistsError, ValidationError
 from chalicelib.ledger.member_changes import MemberChanges
 from chalicelib.storage.repository import (
@@ -130,18 +132,38 @@ def segment_view(item: dict) -> dict:
     return view
 
 
-def insights_view(member_id: str, as_of: Optional[str], stored: Optional[dict], segments: list[str]) -> dict:
+def insights_view(
+    member_id: str,
+    as_of: Optional[str],
+    stored: Optional[dict],
+    segments: list[str],
+    as_of_date: Optional[dt.date] = None,
+    thresholds: Optional[dict] = None,
+) -> dict:
+    """The §20 answer. A refresh rewrites a member's INSIGHTS item only when its purchases
+    changed, so the item's recency_days and rfm are as of its own `as_of`: with the item's
+    `last_purchase_date`, recency_days is counted to the last refresh's date (`as_of_date`),
+    and with the RFM quintile boundaries that refresh stored (`thresholds`), the scores and
+    rfm_segment are that refresh's. An item without them is taken as it is."""
     stored = stored or {}
     rfm = stored.get("rfm")
+    recency = None if stored.get("recency_days") is None else int(stored["recency_days"])
+    rfm_segment = stored.get("rfm_segment")
+    last = stored.get("last_purchase_date")
+    if last is not None and as_of_date is not None:
+        recency = (as_of_date - dt.date.fromisoformat(str(last))).days
+        if isinstance(thresholds, dict):
+            rfm = rfm_scores(str(last), int(stored.get("frequency") or 0), int(stored.get("monetary") or 0), thresholds)
+            rfm_segment = None if rfm is None else segment_of(rfm["r"], rfm["f"], rfm["m"])
     return {
         "member_id": member_id,
         "as_of": as_of,
-        "recency_days": None if stored.get("recency_days") is None else int(stored["recency_days"]),
+        "recency_days": recency,
         "frequency": int(stored.get("frequency") or 0),
         "monetary": int(stored.get("monetary") or 0),
         "clv": int(stored.get("clv") or 0),
         "rfm": {k: int(rfm[k]) for k in ("r", "f", "m")} if isinstance(rfm, dict) else None,
-        "rfm_segment": stored.get("rfm_segment"),
+        "rfm_segment": rfm_segment,
         "segments": sorted(segments),
     }
 
@@ -233,7 +255,7 @@ class AnalyticsViews:
     def insights(self, member_id: str) -> dict:
         """One BatchGetItem (profile, last refresh, program) and, for a member the
         refresh has seen, one GetItem of the member's stored values."""
-        program, records, found = self.changes.read([member_id], [REFRESH_KEY])
+        program, records, found = self.changes.read([member_id], [REFRESH_KEY, RFM_KEY])
         record = records.get(member_id)
         if record is None or record.get("erased"):
             raise NotFoundError(f"member {member_id!r} not found")
@@ -243,7 +265,9 @@ class AnalyticsViews:
         if as_of is None or (enrolled and parse_instant(enrolled) > parse_instant(as_of)):
             return insights_view(member_id, as_of, None, [])
         stored = self.store.get(*insights_key(member_id, int(record.get("generation", 0))))
-        return insights_view(member_id, as_of, stored, list(record.get("segments") or []))
+        thresholds = (found.get(RFM_KEY) or {}).get("thresholds")
+        as_of_date = local_date(parse_instant(as_of), program.timezone)
+        return insights_view(member_id, as_of, stored, list(record.get("segments") or []), as_of_date, thresholds)
 
     # -- §23 ------------------------------------------------------------------
     def recommendations(self, member_id: str, limit: int) -> dict:

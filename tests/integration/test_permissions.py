@@ -307,6 +307,7 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
 
 
 SUMMARY_COLUMNS = (
+    "window_id",
     "members_at_end",
     "new_members",
     "active_members",
@@ -325,7 +326,7 @@ def refresh_on_athena(names: dict[str, str], api) -> None:
     """The refresh as it runs on AWS: the job queue's refresh message, with the
     stack's Athena results location set, so `run_job_tasks` queries Athena (moto
     answers SUCCEEDED; the result queue below gives no member rows and a
-    zero summary row per period). A month summary stored before that the refresh
+    zero summary row per period, all periods one query). A month summary stored before that the refresh
     no longer computes is deleted."""
     import os
 
@@ -349,15 +350,17 @@ def refresh_on_athena(names: dict[str, str], api) -> None:
     stale = keys.summary_month_key("2001-01")
     dynamodb = boto3.client("dynamodb", region_name=region)
     dynamodb.put_item(TableName=table, Item={"pk": {"S": stale[0]}, "sk": {"S": stale[1]}})
-    # member_values, member_bought, recommendations, cohorts, program_start: no rows; then one
-    # summary row per period
+    # member_values, member_bought, recommendations, cohorts, program_start: no rows; then the
+    # summary query, one zero row per period (no month: no member enrolled; the day windows)
     header = {"Data": [{"VarCharValue": c} for c in SUMMARY_COLUMNS]}
-    zeros = {"Data": [{"VarCharValue": "0"} for _ in SUMMARY_COLUMNS]}
-    queued = [QueryResults(rows=[], column_info=[]) for _ in range(5)]
-    queued += [
-        QueryResults(rows=[header, zeros], column_info=[{"Name": c, "Type": "bigint"} for c in SUMMARY_COLUMNS])
-        for _ in refresh.SUMMARY_DAYS
+    zeros = [
+        {"Data": [{"VarCharValue": str(window) if c == "window_id" else "0"} for c in SUMMARY_COLUMNS]}
+        for window in range(len(refresh.SUMMARY_DAYS))
     ]
+    queued = [QueryResults(rows=[], column_info=[]) for _ in range(5)]
+    queued.append(
+        QueryResults(rows=[header, *zeros], column_info=[{"Name": c, "Type": "bigint"} for c in SUMMARY_COLUMNS])
+    )
     # two refreshes: the one POST /analytics/refresh queues, and the scheduled function's
     athena_backends["123456789012"][region].query_results_queue.extend(queued + queued)
     with mock.patch.dict(os.environ, {"DANGOL_ATHENA_OUTPUT": f"s3://{results_bucket}/results/"}):

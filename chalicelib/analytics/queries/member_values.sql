@@ -65,6 +65,7 @@ SELECT
     p.dormant,
     date_diff('day', p.enrolled_date, :as_of_date) AS days_since_joined,
     date_diff('day', p.last_purchase_date, :as_of_date) AS recency_days,
+    p.last_purchase_date,
     p.frequency,
     p.monetary,
     p.clv,

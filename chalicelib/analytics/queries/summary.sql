@@ -1,8 +1,14 @@
--- §18: the program summary for the dates :from_date..:to_date (rates are computed by the caller).
+-- §18: the program summary of each date window (rates are computed by the caller). The
+-- `windows` table is one row, :from_date..:to_date; `sql.render_windows` makes it one row per
+-- window (window_id = its position), so every month and day window is one query that reads
+-- and deduplicates the facts once. One row per window, in window_id order.
 -- Members counted are not erased; purchases and points stay program-wide (erased members'
 -- purchases included as anonymous numbers). Points by the date each transaction was recorded
 -- (created_date); purchases by their occurred_date; coupon uses less releases by event date.
-WITH latest_members AS (
+WITH windows AS (
+    SELECT 0 AS window_id, :from_date AS from_date, :to_date AS to_date
+),
+latest_members AS (
     SELECT *
     FROM (
         SELECT m.*, row_number() OVER (PARTITION BY m.member_id, m.generation ORDER BY m.seq DESC) AS rn
@@ -23,42 +29,97 @@ latest_transactions AS (
     ) AS ranked
     WHERE rn = 1 AND created_at <= :as_of_time
 ),
-purchases AS (
-    SELECT member_id, generation, amount - coalesce(refunded_amount, 0) AS net_amount
+-- per day first: the windows then add up days, not rows
+enrolment_days AS (
+    SELECT enrolled_date, count(*) AS members
+    FROM live
+    GROUP BY enrolled_date
+),
+purchase_days AS (
+    SELECT member_id, generation, occurred_date, count(*) AS purchases,
+        sum(amount - coalesce(refunded_amount, 0)) AS net_amount
     FROM latest_transactions
-    WHERE type = 'earn' AND occurred_date BETWEEN :from_date AND :to_date
+    WHERE type = 'earn'
+    GROUP BY member_id, generation, occurred_date
 ),
-buyers AS (
-    SELECT p.member_id, p.generation, count(*) AS purchases
-    FROM purchases AS p
-    JOIN live AS l ON l.member_id = p.member_id AND l.generation = p.generation
-    GROUP BY p.member_id, p.generation
-),
-points AS (
+point_days AS (
     SELECT
-        coalesce(sum(CASE WHEN type IN ('earn', 'bonus', 'activity') THEN points END), 0) AS points_earned,
-        coalesce(sum(CASE WHEN type = 'redeem' THEN -points END), 0) AS points_redeemed,
-        coalesce(sum(CASE WHEN type = 'expire' THEN -points END), 0) AS points_expired
+        created_date,
+        sum(CASE WHEN type IN ('earn', 'bonus', 'activity') THEN points END) AS points_earned,
+        sum(CASE WHEN type = 'redeem' THEN -points END) AS points_redeemed,
+        sum(CASE WHEN type = 'expire' THEN -points END) AS points_expired
     FROM latest_transactions
-    WHERE created_date BETWEEN :from_date AND :to_date
+    GROUP BY created_date
 ),
-coupons AS (
+coupon_days AS (
     SELECT
+        event_date,
         count(CASE WHEN event = 'issued' THEN 1 END) AS coupons_issued,
         count(CASE WHEN event = 'used' THEN 1 END) - count(CASE WHEN event = 'released' THEN 1 END) AS coupons_used
     FROM (SELECT DISTINCT coupon_id, event, seq, event_date, event_at FROM coupon_events) AS events
-    WHERE event_date BETWEEN :from_date AND :to_date AND event_at <= :as_of_time
+    WHERE event_at <= :as_of_time
+    GROUP BY event_date
+),
+member_totals AS (
+    SELECT
+        w.window_id,
+        sum(e.members) AS members_at_end,
+        sum(CASE WHEN e.enrolled_date >= w.from_date THEN e.members END) AS new_members
+    FROM windows AS w
+    JOIN enrolment_days AS e ON e.enrolled_date <= w.to_date
+    GROUP BY w.window_id
+),
+buyers AS (
+    SELECT w.window_id, p.member_id, p.generation, sum(p.purchases) AS purchases
+    FROM purchase_days AS p
+    JOIN live AS l ON l.member_id = p.member_id AND l.generation = p.generation
+    JOIN windows AS w ON p.occurred_date BETWEEN w.from_date AND w.to_date
+    GROUP BY w.window_id, p.member_id, p.generation
+),
+buyer_totals AS (
+    SELECT window_id, count(*) AS active_members, count(CASE WHEN purchases >= 2 THEN 1 END) AS repeat_members
+    FROM buyers
+    GROUP BY window_id
+),
+purchase_totals AS (
+    SELECT w.window_id, sum(p.purchases) AS purchases, sum(p.net_amount) AS purchase_amount
+    FROM purchase_days AS p
+    JOIN windows AS w ON p.occurred_date BETWEEN w.from_date AND w.to_date
+    GROUP BY w.window_id
+),
+point_totals AS (
+    SELECT
+        w.window_id,
+        sum(d.points_earned) AS points_earned,
+        sum(d.points_redeemed) AS points_redeemed,
+        sum(d.points_expired) AS points_expired
+    FROM point_days AS d
+    JOIN windows AS w ON d.created_date BETWEEN w.from_date AND w.to_date
+    GROUP BY w.window_id
+),
+coupon_totals AS (
+    SELECT w.window_id, sum(c.coupons_issued) AS coupons_issued, sum(c.coupons_used) AS coupons_used
+    FROM coupon_days AS c
+    JOIN windows AS w ON c.event_date BETWEEN w.from_date AND w.to_date
+    GROUP BY w.window_id
 )
 SELECT
-    (SELECT count(*) FROM live WHERE enrolled_date <= :to_date) AS members_at_end,
-    (SELECT count(*) FROM live WHERE enrolled_date BETWEEN :from_date AND :to_date) AS new_members,
-    (SELECT count(*) FROM buyers) AS active_members,
-    (SELECT count(*) FROM buyers WHERE purchases >= 2) AS repeat_members,
-    (SELECT count(*) FROM purchases) AS purchases,
-    (SELECT coalesce(sum(net_amount), 0) FROM purchases) AS purchase_amount,
-    points.points_earned,
-    points.points_redeemed,
-    points.points_expired,
-    coupons.coupons_issued,
-    coupons.coupons_used
-FROM points, coupons
+    w.window_id,
+    coalesce(mt.members_at_end, 0) AS members_at_end,
+    coalesce(mt.new_members, 0) AS new_members,
+    coalesce(bt.active_members, 0) AS active_members,
+    coalesce(bt.repeat_members, 0) AS repeat_members,
+    coalesce(pt.purchases, 0) AS purchases,
+    coalesce(pt.purchase_amount, 0) AS purchase_amount,
+    coalesce(po.points_earned, 0) AS points_earned,
+    coalesce(po.points_redeemed, 0) AS points_redeemed,
+    coalesce(po.points_expired, 0) AS points_expired,
+    coalesce(ct.coupons_issued, 0) AS coupons_issued,
+    coalesce(ct.coupons_used, 0) AS coupons_used
+FROM windows AS w
+LEFT JOIN member_totals AS mt ON mt.window_id = w.window_id
+LEFT JOIN buyer_totals AS bt ON bt.window_id = w.window_id
+LEFT JOIN purchase_totals AS pt ON pt.window_id = w.window_id
+LEFT JOIN point_totals AS po ON po.window_id = w.window_id
+LEFT JOIN coupon_totals AS ct ON ct.window_id = w.window_id
+ORDER BY w.window_id

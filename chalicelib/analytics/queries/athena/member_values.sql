@@ -106,6 +106,7 @@ SELECT
   p.dormant,
   DATE_DIFF('DAY', DATE_TRUNC('DAY', p.enrolled_date), DATE_TRUNC('DAY', :as_of_date)) AS days_since_joined,
   DATE_DIFF('DAY', DATE_TRUNC('DAY', p.last_purchase_date), DATE_TRUNC('DAY', :as_of_date)) AS recency_days,
+  p.last_purchase_date,
   p.frequency,
   p.monetary,
   p.clv,

@@ -1,9 +1,17 @@
 -- Generated from ../summary.sql by `python -m devtools.analytics_sql`: edit that file, not this one.
-/* §18: the program summary for the dates :from_date..:to_date (rates are computed by the caller). */
+/* §18: the program summary of each date window (rates are computed by the caller). The */
+/* `windows` table is one row, :from_date..:to_date; `sql.render_windows` makes it one row per */
+/* window (window_id = its position), so every month and day window is one query that reads */
+/* and deduplicates the facts once. One row per window, in window_id order. */
 /* Members counted are not erased; purchases and points stay program-wide (erased members' */
 /* purchases included as anonymous numbers). Points by the date each transaction was recorded */
 /* (created_date); purchases by their occurred_date; coupon uses less releases by event date. */
-WITH latest_members AS (
+WITH windows AS (
+  SELECT
+    0 AS window_id,
+    :from_date AS from_date,
+    :to_date AS to_date
+), latest_members AS (
   SELECT
     *
   FROM (
@@ -33,35 +41,39 @@ WITH latest_members AS (
   ) AS ranked
   WHERE
     rn = 1 AND created_at <= :as_of_time
-), purchases AS (
+), enrolment_days /* per day first: the windows then add up days, not rows */ AS (
+  SELECT
+    enrolled_date,
+    COUNT(*) AS members
+  FROM live
+  GROUP BY
+    enrolled_date
+), purchase_days AS (
   SELECT
     member_id,
     generation,
-    amount - COALESCE(refunded_amount, 0) AS net_amount
+    occurred_date,
+    COUNT(*) AS purchases,
+    SUM(amount - COALESCE(refunded_amount, 0)) AS net_amount
   FROM latest_transactions
   WHERE
-    type = 'earn' AND occurred_date BETWEEN :from_date AND :to_date
-), buyers AS (
-  SELECT
-    p.member_id,
-    p.generation,
-    COUNT(*) AS purchases
-  FROM purchases AS p
-  JOIN live AS l
-    ON l.member_id = p.member_id AND l.generation = p.generation
+    type = 'earn'
   GROUP BY
-    p.member_id,
-    p.generation
-), points AS (
+    member_id,
+    generation,
+    occurred_date
+), point_days AS (
   SELECT
-    COALESCE(SUM(CASE WHEN type IN ('earn', 'bonus', 'activity') THEN points END), 0) AS points_earned,
-    COALESCE(SUM(CASE WHEN type = 'redeem' THEN -points END), 0) AS points_redeemed,
-    COALESCE(SUM(CASE WHEN type = 'expire' THEN -points END), 0) AS points_expired
+    created_date,
+    SUM(CASE WHEN type IN ('earn', 'bonus', 'activity') THEN points END) AS points_earned,
+    SUM(CASE WHEN type = 'redeem' THEN -points END) AS points_redeemed,
+    SUM(CASE WHEN type = 'expire' THEN -points END) AS points_expired
   FROM latest_transactions
-  WHERE
-    created_date BETWEEN :from_date AND :to_date
-), coupons AS (
+  GROUP BY
+    created_date
+), coupon_days AS (
   SELECT
+    event_date,
     COUNT(CASE WHEN event = 'issued' THEN 1 END) AS coupons_issued,
     COUNT(CASE WHEN event = 'used' THEN 1 END) - COUNT(CASE WHEN event = 'released' THEN 1 END) AS coupons_used
   FROM (
@@ -74,48 +86,97 @@ WITH latest_members AS (
     FROM coupon_events
   ) AS events
   WHERE
-    event_date BETWEEN :from_date AND :to_date AND event_at <= :as_of_time
+    event_at <= :as_of_time
+  GROUP BY
+    event_date
+), member_totals AS (
+  SELECT
+    w.window_id,
+    SUM(e.members) AS members_at_end,
+    SUM(CASE WHEN e.enrolled_date >= w.from_date THEN e.members END) AS new_members
+  FROM windows AS w
+  JOIN enrolment_days AS e
+    ON e.enrolled_date <= w.to_date
+  GROUP BY
+    w.window_id
+), buyers AS (
+  SELECT
+    w.window_id,
+    p.member_id,
+    p.generation,
+    SUM(p.purchases) AS purchases
+  FROM purchase_days AS p
+  JOIN live AS l
+    ON l.member_id = p.member_id AND l.generation = p.generation
+  JOIN windows AS w
+    ON p.occurred_date BETWEEN w.from_date AND w.to_date
+  GROUP BY
+    w.window_id,
+    p.member_id,
+    p.generation
+), buyer_totals AS (
+  SELECT
+    window_id,
+    COUNT(*) AS active_members,
+    COUNT(CASE WHEN purchases >= 2 THEN 1 END) AS repeat_members
+  FROM buyers
+  GROUP BY
+    window_id
+), purchase_totals AS (
+  SELECT
+    w.window_id,
+    SUM(p.purchases) AS purchases,
+    SUM(p.net_amount) AS purchase_amount
+  FROM purchase_days AS p
+  JOIN windows AS w
+    ON p.occurred_date BETWEEN w.from_date AND w.to_date
+  GROUP BY
+    w.window_id
+), point_totals AS (
+  SELECT
+    w.window_id,
+    SUM(d.points_earned) AS points_earned,
+    SUM(d.points_redeemed) AS points_redeemed,
+    SUM(d.points_expired) AS points_expired
+  FROM point_days AS d
+  JOIN windows AS w
+    ON d.created_date BETWEEN w.from_date AND w.to_date
+  GROUP BY
+    w.window_id
+), coupon_totals AS (
+  SELECT
+    w.window_id,
+    SUM(c.coupons_issued) AS coupons_issued,
+    SUM(c.coupons_used) AS coupons_used
+  FROM coupon_days AS c
+  JOIN windows AS w
+    ON c.event_date BETWEEN w.from_date AND w.to_date
+  GROUP BY
+    w.window_id
 )
 SELECT
-  (
-    SELECT
-      COUNT(*)
-    FROM live
-    WHERE
-      enrolled_date <= :to_date
-  ) AS members_at_end,
-  (
-    SELECT
-      COUNT(*)
-    FROM live
-    WHERE
-      enrolled_date BETWEEN :from_date AND :to_date
-  ) AS new_members,
-  (
-    SELECT
-      COUNT(*)
-    FROM buyers
-  ) AS active_members,
-  (
-    SELECT
-      COUNT(*)
-    FROM buyers
-    WHERE
-      purchases >= 2
-  ) AS repeat_members,
-  (
-    SELECT
-      COUNT(*)
-    FROM purchases
-  ) AS purchases,
-  (
-    SELECT
-      COALESCE(SUM(net_amount), 0)
-    FROM purchases
-  ) AS purchase_amount,
-  points.points_earned,
-  points.points_redeemed,
-  points.points_expired,
-  coupons.coupons_issued,
-  coupons.coupons_used
-FROM points, coupons
+  w.window_id,
+  COALESCE(mt.members_at_end, 0) AS members_at_end,
+  COALESCE(mt.new_members, 0) AS new_members,
+  COALESCE(bt.active_members, 0) AS active_members,
+  COALESCE(bt.repeat_members, 0) AS repeat_members,
+  COALESCE(pt.purchases, 0) AS purchases,
+  COALESCE(pt.purchase_amount, 0) AS purchase_amount,
+  COALESCE(po.points_earned, 0) AS points_earned,
+  COALESCE(po.points_redeemed, 0) AS points_redeemed,
+  COALESCE(po.points_expired, 0) AS points_expired,
+  COALESCE(ct.coupons_issued, 0) AS coupons_issued,
+  COALESCE(ct.coupons_used, 0) AS coupons_used
+FROM windows AS w
+LEFT JOIN member_totals AS mt
+  ON mt.window_id = w.window_id
+LEFT JOIN buyer_totals AS bt
+  ON bt.window_id = w.window_id
+LEFT JOIN purchase_totals AS pt
+  ON pt.window_id = w.window_id
+LEFT JOIN point_totals AS po
+  ON po.window_id = w.window_id
+LEFT JOIN coupon_totals AS ct
+  ON ct.window_id = w.window_id
+ORDER BY
+  w.window_id

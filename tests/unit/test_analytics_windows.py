@@ -1,0 +1,109 @@
+"""One query for many windows (summary.sql over every month and day window) and member_bought
+for only the values segment rules name: the same exact answers as one query per window / every
+value, and texts that parse in both engines' dialects."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlglot
+
+from chalicelib.analytics import refresh, sql
+
+from .analytics_facts import FactsEngine
+from .test_analytics_queries import AS_OF, AS_OF_DATE, WINDOW_START, cafe
+
+WINDOWS = [
+    (dt.date(2026, 5, 1), dt.date(2026, 5, 31)),
+    (dt.date(2027, 3, 1), dt.date(2027, 3, 31)),
+    (dt.date(2027, 4, 1), dt.date(2027, 4, 30)),
+    (dt.date(2027, 5, 1), AS_OF_DATE),
+    (dt.date(2027, 5, 4), AS_OF_DATE),  # 7 days
+    (dt.date(2026, 5, 11), AS_OF_DATE),  # 365 days
+    (dt.date(2020, 1, 1), dt.date(2020, 1, 31)),  # before anything: zeros
+]
+
+
+def test_one_query_over_every_window_gives_each_window_its_own_answer():
+    facts = cafe()
+    together = refresh.run_windows(facts, "summary", WINDOWS, as_of_time=AS_OF)
+    assert [int(row["window_id"]) for row in together] == list(range(len(WINDOWS)))
+    for (first, last), row in zip(WINDOWS, together, strict=True):
+        (alone,) = refresh.run(facts, "summary", as_of_time=AS_OF, from_date=first, to_date=last)
+        assert {k: row[k] for k in refresh.SUMMARY_COLUMNS} == {k: alone[k] for k in refresh.SUMMARY_COLUMNS}
+    assert together[-1]["members_at_end"] == 0 and together[-1]["purchases"] == 0
+    assert facts.queries == 1 + len(WINDOWS)
+
+
+@pytest.mark.parametrize("engine", sql.ENGINES)
+def test_the_windows_and_named_values_render_for_both_engines(engine):
+    text = sql.render_windows("summary", engine, WINDOWS, as_of_time=AS_OF)
+    assert text.count("AS window_id") == len(WINDOWS)
+    assert sqlglot.parse_one(text, read=engine)
+    text = sql.render_named(
+        "member_bought",
+        engine,
+        [("category", "it's"), ("sku", "SKU-1")],
+        as_of_time=AS_OF,
+        as_of_date=AS_OF_DATE,
+        window_start=WINDOW_START,
+    )
+    assert "'it''s'" in text and "every_value" in text
+    assert sqlglot.parse_one(text, read=engine)
+    with pytest.raises(ValueError):
+        sql.render_windows("summary", engine, WINDOWS, as_of_time=AS_OF, from_date=AS_OF_DATE)
+    with pytest.raises(ValueError):
+        sql.render_named(
+            "member_bought",
+            engine,
+            [("tier", "gold")],
+            as_of_time=AS_OF,
+            as_of_date=AS_OF_DATE,
+            window_start=WINDOW_START,
+        )
+
+
+def bought(facts: FactsEngine, named: list[tuple[str, str]]) -> set[tuple]:
+    rows = refresh.run_named(
+        facts, "member_bought", named, as_of_time=AS_OF, as_of_date=AS_OF_DATE, window_start=WINDOW_START
+    )
+    return {(r["member_id"], r["category"], r["sku"]) for r in rows}
+
+
+def test_member_bought_returns_only_the_named_categories_and_skus():
+    facts = cafe()
+    assert bought(facts, [("category", "coffee"), ("sku", "SKU-2"), ("category", "tea")]) == {
+        ("A", "coffee", None),  # F's coffee is outside the window
+        ("A", None, "SKU-2"),
+    }
+    assert bought(facts, [("category", "beans")]) == {("D", "beans", None)}  # refunded or not
+    assert bought(facts, []) == set()  # nothing named: nothing to ship
+
+
+def test_the_named_values_are_those_of_the_bought_rules():
+    definitions = {
+        "coffee": [
+            {"field": "bought_category", "op": "eq", "value": "coffee"},
+            {"field": "clv", "op": "gte", "value": 1},
+        ],
+        "cake": [
+            {"field": "bought_sku", "op": "eq", "value": "SKU-2"},
+            {"field": "bought_category", "op": "eq", "value": "coffee"},
+        ],
+        "big": [{"field": "tier", "op": "eq", "value": "gold"}],
+    }
+    assert refresh.named_bought_values(definitions) == [("category", "coffee"), ("sku", "SKU-2")]
+
+
+def test_the_embedded_engine_streams_a_large_result_in_batches():
+    from chalicelib.analytics.engine import DuckDBEngine
+
+    engine = DuckDBEngine()
+    try:
+        rows = engine.stream("SELECT range AS n FROM range(25000) ORDER BY n", batch=1000)
+        assert not isinstance(rows, list)
+        assert [row["n"] for row in rows] == list(range(25000))
+        assert engine.query("SELECT 1 AS one") == [{"one": 1}]  # the connection is free again
+    finally:
+        engine.close()
