@@ -233,13 +233,15 @@ def insights_changed(stored: Optional[dict], live: LiveMember) -> bool:
 def rfm_thresholds(members: list[LiveMember]) -> dict[str, dict]:
     """Per letter, the least value reaching each score (chalicelib/domain/rfm.py)."""
     scored = [live for live in members if live.rfm is not None]
+    scores = {id(live): live.rfm or {} for live in scored}
     values = {
         "r": lambda live: live.last_purchase_date,
         "f": lambda live: live.values.frequency,
         "m": lambda live: live.values.monetary,
     }
     return {
-        letter: thresholds_of((value(live), live.rfm[letter]) for live in scored) for letter, value in values.items()
+        letter: thresholds_of((value(live), scores[id(live)][letter]) for live in scored)
+        for letter, value in values.items()
     }
 
 
@@ -405,8 +407,8 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     gone_segments: set[str] = set()
     rescored = 0  # items not rewritten whose stored scores the new boundaries moved (read exact)
     ordered = sorted(members.items())
-    for start in range(0, len(ordered), STATE_CHUNK):
-        chunk = ordered[start : start + STATE_CHUNK]
+    for offset in range(0, len(ordered), STATE_CHUNK):
+        chunk = ordered[offset : offset + STATE_CHUNK]
         states = results.read_member_states(store, [(member_id, live.generation) for member_id, live in chunk])
         rescored += _write_member_changes(store, chunk, states, definitions, assigned, gone_segments, as_of, writes)
 
@@ -462,8 +464,10 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     for days in SUMMARY_DAYS:
         windows.append((keys.summary_days_key(days), as_of_date - dt.timedelta(days=days - 1), as_of_date))
     found = run_windows(engine, "summary", [(start, end) for _, start, end in windows], as_of_time=as_of_time)
-    rows = {int(row["window_id"]): row for row in found}
-    answers = {key: summary_answer(rows.get(i, {}), as_of, start, end) for i, (key, start, end) in enumerate(windows)}
+    by_window = {int(row["window_id"]): row for row in found}
+    answers = {
+        key: summary_answer(by_window.get(i, {}), as_of, start, end) for i, (key, start, end) in enumerate(windows)
+    }
     months = {key: answer for key, answer in answers.items() if key[1].startswith(keys.SUMMARY_MONTH_PREFIX)}
     results.replace_analytics_prefix(store, keys.SUMMARY_MONTH_PREFIX, months, writes)
     for key, answer in answers.items():

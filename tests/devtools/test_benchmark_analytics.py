@@ -50,7 +50,7 @@ def test_tiny_run_reports_every_figure_and_the_second_refresh_writes_less():
         ):
             assert key in refresh
         names = {q["query"].split()[0] for q in refresh["queries"]}
-        assert names == {"member_values", "member_bought", "cohorts", "program_start", "summary"}
+        assert names == {"member_values", "member_bought", "recommendations", "cohorts", "program_start", "summary"}
     assert report["changed_members"] == 20
     assert first["member_writes"] > 0
     assert 0 < second["member_writes"] < first["member_writes"]
