@@ -5,18 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
-from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from chalicelib import aws, clock, settings, telemetry
 from chalicelib.auth import ApiKeys
-from chalicelib.jobs.pipeline import JobQueue, JobWorker, RunBook
-from chalicelib.jobs.plans import JobPlans, JobSteps
 from chalicelib.ledger.service import Ledger
 from chalicelib.notifications.delivery import Delivery, NotificationSender, QueuePublisher
-from chalicelib.notifications.outbox import OutboxSweeper
-from chalicelib.storage.index_pages import IndexPages
 from chalicelib.storage.store import Commit, Store
+
+if TYPE_CHECKING:
+    from chalicelib.jobs.pipeline import JobWorker, RunBook
+    from chalicelib.jobs.plans import JobPlans
+    from chalicelib.notifications.outbox import OutboxSweeper
 
 
 class MeteredStore(Store):
@@ -33,52 +33,77 @@ class MeteredSender(NotificationSender):
         return telemetry.metered_delivery(super().deliver)(member_id, notification_id, generation)
 
 
-@dataclass
 class Services:
-    store: Store
-    keys: ApiKeys
-    ledger: Ledger
-    job_plans: JobPlans
-    job_worker: JobWorker
-    sender: NotificationSender
-    sweeper: OutboxSweeper
+    """The objects one container works with, made on first use: an API container makes the
+    store, the API keys and the ledger; the job and notification parts (their clients too:
+    SES and SNS) only where a job or the notification queue asks for them."""
+
+    def __init__(self) -> None:
+        self.config = settings.load()
+        self.dynamodb = aws.client("dynamodb")
+        self.store: Store = MeteredStore(self.dynamodb, self.config.table_name)
+        self.publisher = QueuePublisher(aws.client("sqs"), self.config.notifications_queue_name)
+        self.ledger = Ledger(self.store, self.publisher, self.config)
+        self.keys = ApiKeys(self.store, self.config.auth_cache_seconds)
+
+    @functools.cached_property
+    def runs(self) -> RunBook:
+        from chalicelib.jobs.pipeline import RunBook
+
+        return RunBook(self.dynamodb, self.config.table_name)
+
+    @functools.cached_property
+    def job_plans(self) -> JobPlans:
+        from chalicelib.jobs.plans import JobPlans
+
+        return JobPlans(self.ledger, self.runs, self.config.schedule_shards)
+
+    @functools.cached_property
+    def job_worker(self) -> JobWorker:
+        from chalicelib.jobs.pipeline import JobQueue, JobWorker
+        from chalicelib.jobs.plans import JobSteps
+        from chalicelib.storage.index_pages import IndexPages
+
+        config = self.config
+        return JobWorker(
+            IndexPages(self.dynamodb, config.table_name),
+            JobQueue(aws.client("sqs"), config.jobs_queue_name),
+            self.runs,
+            JobSteps(self.ledger).definitions(),
+            lambda: clock.now(),
+            config.job_page_size,
+            config.job_reserve_ms,
+        )
+
+    @functools.cached_property
+    def sender(self) -> NotificationSender:
+        return MeteredSender(
+            self.store,
+            aws.client("ses"),
+            aws.client("sns"),
+            self.config.email_sender,
+            lambda: clock.now(),
+            self.ledger.programs,
+        )
+
+    @functools.cached_property
+    def sweeper(self) -> OutboxSweeper:
+        from chalicelib.notifications.outbox import OutboxSweeper
+
+        config = self.config
+        return OutboxSweeper(
+            self.dynamodb,
+            config.table_name,
+            self.publisher,
+            lambda: clock.now(),
+            config.outbox_shards,
+            dt.timedelta(minutes=config.outbox_lease_minutes),
+        )
 
 
 @functools.cache
 def services() -> Services:
-    config = settings.load()
-    dynamodb = aws.client("dynamodb")
-    store = MeteredStore(dynamodb, config.table_name)
-    publisher = QueuePublisher(aws.client("sqs"), config.notifications_queue_name)
-    ledger = Ledger(store, publisher, config)
-    runs = RunBook(dynamodb, config.table_name)
-    sender = MeteredSender(
-        store, aws.client("ses"), aws.client("sns"), config.email_sender, lambda: clock.now(), ledger.programs
-    )
-    return Services(
-        store=store,
-        keys=ApiKeys(store, config.auth_cache_seconds),
-        ledger=ledger,
-        job_plans=JobPlans(ledger, runs, config.schedule_shards),
-        job_worker=JobWorker(
-            IndexPages(dynamodb, config.table_name),
-            JobQueue(aws.client("sqs"), config.jobs_queue_name),
-            runs,
-            JobSteps(ledger).definitions(),
-            lambda: clock.now(),
-            config.job_page_size,
-            config.job_reserve_ms,
-        ),
-        sender=sender,
-        sweeper=OutboxSweeper(
-            dynamodb,
-            config.table_name,
-            publisher,
-            lambda: clock.now(),
-            config.outbox_shards,
-            dt.timedelta(minutes=config.outbox_lease_minutes),
-        ),
-    )
+    return Services()
 
 
 def reset() -> None:

@@ -9,8 +9,6 @@ import json
 import logging
 
 from chalicelib import clock, telemetry
-from chalicelib.jobs.pipeline import Task
-from chalicelib.notifications.delivery import PassingDeliveryError, QueuePublisher
 from chalicelib.runtime import services
 from chalicelib.settings import load as load_settings
 
@@ -82,6 +80,8 @@ def notifications_queue_arn() -> str:
 
 def run_job_tasks(event) -> dict:
     """One job task per invocation, worked on until done or time runs short."""
+    from chalicelib.jobs.pipeline import Task  # the job functions' own modules: not at the API's cold start
+
     remaining = time_left(event)
     failures = []
     for record in event:
@@ -102,6 +102,8 @@ def run_job_tasks(event) -> dict:
 
 
 def send_notifications(event) -> dict:
+    from chalicelib.notifications.delivery import PassingDeliveryError
+
     failures = []
     for record in event:
         message_id = record.to_dict().get("messageId")
@@ -127,6 +129,8 @@ def send_notifications(event) -> dict:
 
 def retry_later(record, seconds: int) -> None:
     """Back off: the message comes back after `seconds` instead of the queue's timeout."""
+    from chalicelib.notifications.delivery import QueuePublisher
+
     try:
         publisher = services().ledger.publisher
         if not isinstance(publisher, QueuePublisher):

@@ -6,16 +6,23 @@ engine is imported."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api.edge import Routes, query_params
-from chalicelib.ledger.analytics_views import AnalyticsViews
 from chalicelib.ledger.member_changes import Result
 from chalicelib.runtime import services
+
+if TYPE_CHECKING:
+    from chalicelib.ledger.analytics_views import AnalyticsViews
 
 routes = Routes(__name__)
 REFRESH_JOB = {"job": "refresh_analytics"}
 
 
 def views() -> AnalyticsViews:
+    """The stored results' reads, loaded by these routes only (not at a cold start)."""
+    from chalicelib.ledger.analytics_views import AnalyticsViews
+
     return AnalyticsViews(services().ledger.changes)
 
 

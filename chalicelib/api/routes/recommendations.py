@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from chalicelib import errors
 from chalicelib.api.edge import LIMIT, Routes, query_params
-from chalicelib.ledger.analytics_views import AnalyticsViews
 from chalicelib.runtime import services
 
 routes = Routes(__name__)
@@ -22,4 +21,6 @@ def member_recommendations(actor, member_id):
     limit = query.get("limit", DEFAULT_LIMIT)
     if not LIMIT.fullmatch(limit) or not 1 <= int(limit) <= MAX_LIMIT:
         raise errors.ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    from chalicelib.ledger.analytics_views import AnalyticsViews  # loaded by this route only
+
     return AnalyticsViews(services().ledger.changes).recommendations(member_id, int(limit))

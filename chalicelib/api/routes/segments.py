@@ -5,16 +5,23 @@ GET /members?segment=<segment_id> (chalicelib/ledger/lookup.py)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.api import schemas
 from chalicelib.api.edge import Routes, page_params, query_params
-from chalicelib.ledger.analytics_views import AnalyticsViews
 from chalicelib.ledger.member_changes import Result
 from chalicelib.runtime import services
+
+if TYPE_CHECKING:
+    from chalicelib.ledger.analytics_views import AnalyticsViews
 
 routes = Routes(__name__)
 
 
 def views() -> AnalyticsViews:
+    """The stored results' reads, loaded by these routes only (not at a cold start)."""
+    from chalicelib.ledger.analytics_views import AnalyticsViews
+
     return AnalyticsViews(services().ledger.changes)
 
 
