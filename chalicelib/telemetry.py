@@ -169,10 +169,12 @@ POINT_METRICS = {
 
 def points_moved(actions: list[dict]) -> dict[str, int]:
     """What a committed transaction added to the /stats counters, as metrics."""
+    from chalicelib.storage.repository import is_stats_shard  # (telemetry loads before the storage modules)
+
     moved: dict[str, int] = {}
     for action in actions:
         update = action.get("Update")
-        if not update or not update.get("Key", {}).get("pk", {}).get("S", "").startswith("STATS#"):
+        if not update or not is_stats_shard(update.get("Key", {}).get("pk", {}).get("S", "")):
             continue
         names = update.get("ExpressionAttributeNames", {})
         values = update.get("ExpressionAttributeValues", {})

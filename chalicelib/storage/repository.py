@@ -63,8 +63,15 @@ LADDER_KEY = {"pk": "PROGRAM", "sk": "TIER_LADDER_APPLIED"}
 PAGE_SIZES = (25, 200, 1000)  # lots read per page of a run; then 1 MB pages
 
 
+STATS_PREFIX = "STATS#"
+
+
 def stats_shard_key(shard: int) -> tuple[str, str]:
-    return f"STATS#{shard:03d}", "STATS"
+    return f"{STATS_PREFIX}{shard:03d}", "STATS"
+
+
+def is_stats_shard(pk: str) -> bool:
+    return pk.startswith(STATS_PREFIX)
 
 
 def daily_shard_pk(shard: int) -> str:
