@@ -223,19 +223,19 @@ def test_keys_are_scoped_per_api_key(api, world):
     from chalicelib import local
 
     other = local.create_api_key("storefront", "pos-2")
-    first = api.post("/members/m1/redeem", {"points": 100}, idem="shared")
+    first = api.post("/members/m1/redeem", {"points": 100}, idem="same-key")
     assert first.status == 201, first
-    second = api.post("/members/m1/redeem", {"points": 100}, key=other, idem="shared")
+    second = api.post("/members/m1/redeem", {"points": 100}, key=other, idem="same-key")
     assert second.status == 201, second
     assert second.json["transaction_id"] != first.json["transaction_id"]
     assert second.json["storefront"] == "pos-2"
     assert api.balance("m1") == 900  # 1100 - 100 - 100: both ran
     # a different body under the same key from another API key is not a reuse either
-    third = api.post("/members/m1/redeem", {"points": 50}, key="admin", idem="shared")
+    third = api.post("/members/m1/redeem", {"points": 50}, key="admin", idem="same-key")
     assert third.status == 201, third
     assert api.balance("m1") == 850
     # and each API key still replays its own
-    again = api.post("/members/m1/redeem", {"points": 100}, key=other, idem="shared")
+    again = api.post("/members/m1/redeem", {"points": 100}, key=other, idem="same-key")
     assert (again.status, again.json) == (201, second.json)
     assert api.balance("m1") == 850
 
