@@ -524,13 +524,12 @@ def members(client, n: int, start: int = 0) -> None:
             )
 
 
-def test_per_item_objects_outlive_requests_unless_compacted():
-    """Stock and patched moto keep every stored item as live objects (an
-    Item, its attrs, a DynamoType per attribute and per key) between
-    requests; compacted, a partition is one blob and nothing else."""
+def growth_per_member() -> dict:
+    """Bytes each engine keeps per member (tracemalloc), and the Items and DynamoTypes left alive."""
     import tracemalloc
 
     grown = {}
+    alive_after = {}
     for kind in ("stock", "patched", "compact"):
         with engine(kind) as client:
             members(client, 5)  # the first pack trains nothing yet; warm moto's caches
@@ -553,7 +552,31 @@ def test_per_item_objects_outlive_requests_unless_compacted():
             gc.collect()
             grown[kind] = (tracemalloc.get_traced_memory()[0] - before) / 60
             tracemalloc.stop()
-            items, types = alive("Item") - items_before, alive("DynamoType") - types_before
+            alive_after[kind] = (alive("Item") - items_before, alive("DynamoType") - types_before)
+    return {"grown": grown, "alive": alive_after}
+
+
+def test_per_item_objects_outlive_requests_unless_compacted():
+    """Stock and patched moto keep every stored item as live objects (an
+    Item, its attrs, a DynamoType per attribute and per key) between
+    requests; compacted, a partition is one blob and nothing else. Measured in
+    a fresh interpreter: process-wide memory counts nothing another test left running."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    probe = (
+        "import json\n"
+        "from tests.devtools.test_moto_patches import growth_per_member\n"
+        "print(json.dumps(growth_per_member()))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    grown, alive_after = report["grown"], report["alive"]
+    for kind, (items, types) in alive_after.items():
         if kind == "compact":
             assert items == 0 and types == 0
         else:
