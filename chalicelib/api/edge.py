@@ -188,7 +188,7 @@ class Routes:
     def __init__(self, import_name: str):
         self.blueprint = Blueprint(import_name)
 
-    def route(self, path: str, method: str, guard: Callable[[Callable], Callable]):
+    def _register(self, path: str, method: str, guard: Callable[[Callable], Callable]):
         def register(handler: Callable) -> Callable:
             wrapped = guard(handler)
             self.blueprint.route(path, methods=[method], content_types=ANY_CONTENT_TYPE)(wrapped)
@@ -196,23 +196,22 @@ class Routes:
 
         return register
 
-    def call(
+    def route(
         self,
-        method: str,
         path: str,
-        role: str,
+        method: str,
+        role: Optional[str],
         model: Optional[type] = None,
         idempotent: bool = False,
         optional_body: bool = False,
     ):
-        """A route for an API key of `role` (admin keys may call every route)."""
-        return self.route(path, method, endpoint(role, model, idempotent, optional_body))
-
-    def public(self, method: str, path: str):
-        return self.route(path, method, public)
-
-    def widget(self, method: str, path: str):
-        return self.route(path, method, widget)
+        """A route for an API key of `role` ("storefront" or "admin"; admin keys may call every
+        route), for a widget token (`role` "widget"), or for anyone (`role` None)."""
+        if role is None:
+            return self._register(path, method, public)
+        if role == "widget":
+            return self._register(path, method, widget)
+        return self._register(path, method, endpoint(role, model, idempotent, optional_body))
 
 
 def error_answer(error: Exception) -> Response:

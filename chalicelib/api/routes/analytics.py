@@ -26,31 +26,31 @@ def views() -> AnalyticsViews:
     return AnalyticsViews(services().ledger.changes)
 
 
-@routes.call("POST", "/analytics/refresh", "admin")
+@routes.route("/analytics/refresh", "POST", "admin")
 def refresh_analytics(actor):
     """§17: the refresh runs off the request, on the job queue (the daily schedule too)."""
     services().job_worker.queue.send([REFRESH_JOB])
     return Result.queued({**REFRESH_JOB, "status": "queued"})
 
 
-@routes.call("GET", "/analytics/summary", "admin")
+@routes.route("/analytics/summary", "GET", "admin")
 def analytics_summary(actor):
     query = query_params("month", "days")
     return views().summary(query.get("month"), query.get("days"))
 
 
-@routes.call("GET", "/analytics/cohorts", "admin")
+@routes.route("/analytics/cohorts", "GET", "admin")
 def analytics_cohorts(actor):
     query = query_params("from", "to")
     return views().cohorts(query.get("from"), query.get("to"))
 
 
-@routes.call("GET", "/analytics/rfm", "admin")
+@routes.route("/analytics/rfm", "GET", "admin")
 def analytics_rfm(actor):
     query_params()
     return views().rfm()
 
 
-@routes.call("GET", "/members/{member_id}/insights", "admin")
+@routes.route("/members/{member_id}/insights", "GET", "admin")
 def member_insights(actor, member_id):
     return views().insights(member_id)

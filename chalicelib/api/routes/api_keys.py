@@ -14,18 +14,18 @@ routes = Routes(__name__)
 KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
-@routes.call("GET", "/api-keys", "admin")
+@routes.route("/api-keys", "GET", "admin")
 def list_api_keys(actor):
     return services().keys.list(*page_params())
 
 
-@routes.call("POST", "/api-keys", "admin", model=NewApiKey)
+@routes.route("/api-keys", "POST", "admin", model=NewApiKey)
 def create_api_key(actor, body: NewApiKey):
     secret, key = services().keys.issue(body.role, body.name)
     return Result.created({**key, "secret": secret})  # the only time the secret is shown
 
 
-@routes.call("DELETE", "/api-keys/{key_id}", "admin")
+@routes.route("/api-keys/{key_id}", "DELETE", "admin")
 def revoke_api_key(actor, key_id):
     if not KEY_ID.fullmatch(key_id):
         raise errors.NotFoundError(f"API key {key_id[:80]!r} not found")

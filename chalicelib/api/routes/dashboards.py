@@ -19,21 +19,21 @@ def html_page(headers: dict, body: str) -> Response:
     return Response(body=body, status_code=200, headers=headers)
 
 
-@routes.public("GET", "/console")
+@routes.route("/console", "GET", None)
 def console_page():
     from chalicelib.api import ui
 
     return html_page(*ui.page("console"))
 
 
-@routes.public("GET", "/widget")
+@routes.route("/widget", "GET", None)
 def widget_page():
     from chalicelib.api import ui
 
     return html_page(*ui.page("widget"))
 
 
-@routes.public("POST", "/widget")
+@routes.route("/widget", "POST", None)
 def widget_page_with_token():
     from chalicelib.api import ui
 
@@ -41,7 +41,7 @@ def widget_page_with_token():
     return html_page(*ui.widget_with_token(body.encode() if isinstance(body, str) else body))
 
 
-@routes.public("GET", "/ui/{asset}")
+@routes.route("/ui/{asset}", "GET", None)
 def ui_asset(asset):
     from chalicelib.api import ui
 
@@ -50,13 +50,13 @@ def ui_asset(asset):
     )
 
 
-@routes.call("POST", "/members/{member_id}/widget-tokens", "storefront")
+@routes.route("/members/{member_id}/widget-tokens", "POST", "storefront")
 def create_widget_token(actor, member_id):
     generation = services().ledger.changes.require_member(member_id)
     return Result.created(widget_tokens().mint(member_id, generation))
 
 
-@routes.widget("GET", "/widget/api/member")
+@routes.route("/widget/api/member", "GET", "widget")
 def widget_member(grant):
     member = services().ledger.get_member(grant.member_id)
     program = services().ledger.program()
@@ -65,12 +65,12 @@ def widget_member(grant):
     return {**member, "suspended": suspension is not None, "currency": program.currency, "timezone": program.timezone}
 
 
-@routes.widget("GET", "/widget/api/transactions")
+@routes.route("/widget/api/transactions", "GET", "widget")
 def widget_transactions(grant):
     return services().ledger.history(grant.member_id, *page_params())
 
 
-@routes.widget("GET", "/widget/api/coupons")
+@routes.route("/widget/api/coupons", "GET", "widget")
 def widget_coupons(grant):
     return services().ledger.member_coupons(grant.member_id, "available", *page_params())
 
@@ -78,7 +78,7 @@ def widget_coupons(grant):
 WIDGET_RECOMMENDATIONS = 5
 
 
-@routes.widget("GET", "/widget/api/recommendations")
+@routes.route("/widget/api/recommendations", "GET", "widget")
 def widget_recommendations(grant):
     """§23 on the member page: the member's stored list, else the cold-start list
     (one BatchGetItem after the token's member check)."""

@@ -15,7 +15,7 @@ from chalicelib.version import VERSION
 routes = Routes(__name__)
 
 
-@routes.public("GET", "/health")
+@routes.route("/health", "GET", None)
 def health():
     try:
         aws.client("dynamodb").get_item(
@@ -28,7 +28,7 @@ def health():
     return json_response(200, {"status": "ok" if answers else "degraded", "version": VERSION, "dynamodb": answers})
 
 
-@routes.public("GET", "/openapi.json")
+@routes.route("/openapi.json", "GET", None)
 def openapi_document():
     from chalicelib.api import openapi
 
@@ -38,7 +38,7 @@ def openapi_document():
     return response
 
 
-@routes.public("GET", "/docs")
+@routes.route("/docs", "GET", None)
 def docs_page():
     from chalicelib.api import docs_page as docs_files
 
@@ -60,7 +60,7 @@ def file_response(found, missing: str) -> Response:
     return Response(body=body, status_code=status, headers=headers)
 
 
-@routes.public("GET", "/docs/{asset}")
+@routes.route("/docs/{asset}", "GET", None)
 def docs_asset(asset):
     from chalicelib.api import docs_page as docs_files
 

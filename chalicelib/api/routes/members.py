@@ -11,12 +11,12 @@ from chalicelib.runtime import services
 routes = Routes(__name__)
 
 
-@routes.call("POST", "/members", "storefront", model=schemas.CreateMember, idempotent=True)
+@routes.route("/members", "POST", "storefront", model=schemas.CreateMember, idempotent=True)
 def create_member(actor, body, idem):
     return services().ledger.create_member(actor, idem, body)
 
 
-@routes.call("GET", "/members", "storefront")
+@routes.route("/members", "GET", "storefront")
 def find_members(actor):
     """§10: exactly one of phone, email (storefront), tier, segment (admin)."""
     query = query_params("phone", "email", "tier", "segment")
@@ -29,32 +29,32 @@ def find_members(actor):
     return services().ledger.find_members(limit, cursor, **criteria)
 
 
-@routes.call("GET", "/members/{member_id}", "storefront")
+@routes.route("/members/{member_id}", "GET", "storefront")
 def get_member(actor, member_id):
     return services().ledger.get_member(member_id)
 
 
-@routes.call("PATCH", "/members/{member_id}", "storefront", model=schemas.UpdateMember)
+@routes.route("/members/{member_id}", "PATCH", "storefront", model=schemas.UpdateMember)
 def update_member(actor, body, member_id):
     return services().ledger.update_member(actor, member_id, body)
 
 
-@routes.call("POST", "/members/{member_id}/suspension", "admin", model=schemas.Suspension, idempotent=True)
+@routes.route("/members/{member_id}/suspension", "POST", "admin", model=schemas.Suspension, idempotent=True)
 def suspend_member(actor, body, idem, member_id):
     return services().ledger.suspend(actor, idem, member_id, body)
 
 
-@routes.call("DELETE", "/members/{member_id}/suspension", "admin")
+@routes.route("/members/{member_id}/suspension", "DELETE", "admin")
 def lift_suspension(actor, member_id):
     return services().ledger.lift_suspension(actor, member_id)
 
 
-@routes.call("DELETE", "/members/{member_id}", "admin")
+@routes.route("/members/{member_id}", "DELETE", "admin")
 def delete_member(actor, member_id):
     services().ledger.erase_member(actor, member_id)
     return Result.removed()
 
 
-@routes.call("GET", "/members/{member_id}/notifications", "admin")
+@routes.route("/members/{member_id}/notifications", "GET", "admin")
 def notifications(actor, member_id):
     return services().ledger.notifications(member_id, *page_params())

@@ -14,37 +14,37 @@ from chalicelib.runtime import services
 routes = Routes(__name__)
 
 
-@routes.call("GET", "/program", "admin")
+@routes.route("/program", "GET", "admin")
 def get_program(actor):
     return services().ledger.program().model_dump(mode="json")
 
 
-@routes.call("PUT", "/program", "admin", model=Program)
+@routes.route("/program", "PUT", "admin", model=Program)
 def put_program(actor, body: Program):
     return services().ledger.put_program(body)
 
 
-@routes.call("POST", "/program/preview", "admin", model=ProgramPreview)
+@routes.route("/program/preview", "POST", "admin", model=ProgramPreview)
 def preview_program(actor, body: ProgramPreview):
     return preview_purchase(body)
 
 
-@routes.call("POST", "/rewards", "admin", model=schemas.CreateReward)
+@routes.route("/rewards", "POST", "admin", model=schemas.CreateReward)
 def create_reward(actor, body):
     return Result.created(services().ledger.create_reward(body))
 
 
-@routes.call("GET", "/rewards", "storefront")
+@routes.route("/rewards", "GET", "storefront")
 def list_rewards(actor):
     return services().ledger.rewards(*page_params())
 
 
-@routes.call("GET", "/stats", "admin")
+@routes.route("/stats", "GET", "admin")
 def stats(actor):
     return services().ledger.stats()
 
 
-@routes.call("GET", "/stats/daily", "admin")
+@routes.route("/stats/daily", "GET", "admin")
 def daily_stats(actor):
     query = query_params("from", "to")
     if "from" not in query or "to" not in query:

@@ -13,7 +13,7 @@ DEFAULT_LIMIT = "5"
 MAX_LIMIT = 10
 
 
-@routes.call("GET", "/members/{member_id}/recommendations", "storefront")
+@routes.route("/members/{member_id}/recommendations", "GET", "storefront")
 def member_recommendations(actor, member_id):
     query = query_params()
     if "cursor" in query:

@@ -25,24 +25,24 @@ def views() -> AnalyticsViews:
     return AnalyticsViews(services().ledger.changes)
 
 
-@routes.call("POST", "/segments", "admin", model=schemas.CreateSegment)
+@routes.route("/segments", "POST", "admin", model=schemas.CreateSegment)
 def create_segment(actor, body: schemas.CreateSegment):
     rules = [dict(rule) for rule in body.rules]
     return Result.created(views().create_segment(body.segment_id, body.name, rules))
 
 
-@routes.call("GET", "/segments", "admin")
+@routes.route("/segments", "GET", "admin")
 def list_segments(actor):
     query_params()
     return views().segments(*page_params())
 
 
-@routes.call("GET", "/segments/{segment_id}", "admin")
+@routes.route("/segments/{segment_id}", "GET", "admin")
 def get_segment(actor, segment_id):
     return views().segment(segment_id)
 
 
-@routes.call("DELETE", "/segments/{segment_id}", "admin")
+@routes.route("/segments/{segment_id}", "DELETE", "admin")
 def delete_segment(actor, segment_id):
     views().delete_segment(segment_id)
     return Result.removed()
