@@ -60,6 +60,22 @@ def test_api_gateway_answers_its_own_errors_in_the_contract_shape():
     assert "correlation id $context.requestId" in responses["DEFAULT_5XX"]["ResponseTemplates"]["application/json"]
 
 
+def test_api_gateway_throttling_says_when_to_retry():
+    """API Gateway's own 429s (the stage's rate limit, a usage plan's quota) carry Retry-After,
+    as Dangol's 503 THROTTLED does: a client backs off the same way whoever throttled it."""
+    resources = json.loads((ROOT / ".chalice" / "resources.json").read_text())["Resources"]
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources.values()
+        if r.get("Type") == "AWS::ApiGateway::GatewayResponse"
+    }
+    for kind in ("THROTTLED", "QUOTA_EXCEEDED"):
+        header = responses[kind]["ResponseParameters"]["gatewayresponse.header.Retry-After"]
+        # a static mapping value is a quoted literal; the value is whole seconds
+        assert header.startswith("'") and header.endswith("'"), kind
+        assert int(header.strip("'")) >= 1, kind
+
+
 def test_merge_template_has_the_job_queue_worker_and_concurrency_caps():
     template = json.loads((ROOT / ".chalice" / "resources.json").read_text())
     resources, parameters = template["Resources"], template["Parameters"]
