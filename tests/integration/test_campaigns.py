@@ -427,3 +427,59 @@ def test_a_refund_claws_back_the_campaign_line_with_the_rest(enrolled, clock):
     assert tx["points"] == 250
     reversal = api.post(f"/members/m1/transactions/{tx['transaction_id']}/reversal", {"amount": 5000})
     assert reversal.status == 201 and reversal.json["points"] == -125
+
+
+def test_two_earns_at_once_get_the_bonus_once(enrolled, clock):
+    """Earn B runs whole while earn A sits between its read and its commit (the
+    interleaving style of tests/crash/test_interleaving.py): A's profile write is
+    conditioned on the version it read, so A decides again, sees the bonus used and
+    gets no bonus line; both earns count."""
+    from tests.crash.test_interleaving import run_a, while_committing
+
+    api = enrolled
+    create(api, bonus_campaign())
+    local.run_job("launch_campaigns")
+    plan, done = while_committing(api, lambda: earn(api, "m2", "b", 20000))
+    a = run_a(api, plan, "POST", "/members/m2/earn", {"order_id": "a", "amount": 30000})
+    assert a.status == 201, a
+    (b,) = done
+    assert lines(b)["campaign:spring"] == 500
+    assert "campaign:spring" not in lines(a.json)
+    history = api.get("/members/m2/transactions?limit=100").json["items"]
+    assert sum(1 for tx in history if "campaign:spring" in lines(tx | {"breakdown": tx.get("breakdown") or []})) == 1
+
+
+def test_a_campaign_deleted_after_the_planner_listed_it_is_not_launched(enrolled, clock, monkeypatch):
+    """The launch mark is conditioned on the campaign existing and not marked: a campaign
+    deleted between the planner's listing and its mark stays deleted."""
+    api = enrolled
+    create(api, coupon_campaign())
+    store = services().store
+    original = store.query_all
+
+    def listing_then_delete(pk, prefix=""):
+        items = original(pk, prefix)
+        if pk == "CAMPAIGNS":
+            assert api.delete("/campaigns/spring", key="admin").status == 204
+        return items
+
+    monkeypatch.setattr(store, "query_all", listing_then_delete)
+    assert services().job_plans.launch_campaigns() == []
+    monkeypatch.setattr(store, "query_all", original)
+    assert_error(api.get("/campaigns/spring", key="admin"), 404, "NOT_FOUND")
+    assert arm_of(api, "m1") is None
+
+
+def test_the_audience_and_launched_at_are_set_once(enrolled, clock):
+    from chalicelib.jobs.plans import finish_launch
+
+    api = enrolled
+    create(api, coupon_campaign())
+    local.run_job("launch_campaigns")
+    first = api.get("/campaigns/spring", key="admin").json
+    clock.advance(hours=5)
+    api.member("late")
+    local.run_job("launch_campaigns")
+    finish_launch(services().store, "spring", clock())
+    assert api.get("/campaigns/spring", key="admin").json == first
+    assert arm_of(api, "late") is None  # the audience is fixed at launch
