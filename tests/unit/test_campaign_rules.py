@@ -91,3 +91,25 @@ def test_status_from_the_time_and_the_launch():
     assert status(CAMPAIGN, "2027-01-05T00:00:00Z") == "scheduled"  # due, not launched yet
     assert status({**CAMPAIGN, "launch_started_at": "x"}, "2027-01-05T00:00:00Z") == "running"
     assert status(CAMPAIGN, "2027-02-01T00:00:00Z") == "ended"
+
+
+def test_the_campaign_offer_text_in_korean_and_english():
+    from chalicelib.notifications.delivery import message_text, subject_text
+
+    base = {"campaign": "Spring", "arm": "x", "ends_at": "2027-02-01T00:00:00Z", "coupon": None}
+    double = {**base, "reward": {"type": "multiplier", "multiplier": "2"}}
+    bonus = {**base, "reward": {"type": "bonus", "points": 500, "min_amount": 10000}}
+    coupon = {**base, "reward": {"type": "coupon", "template_id": "t"}, "coupon": "5,000 off"}
+    assert message_text("campaign_offer", double, Program(), "en") == (
+        "[Dangol] Spring: earn 2x points on your purchases (until 2027-02-01)."
+    )
+    assert message_text("campaign_offer", bonus, Program(), "en") == (
+        "[Dangol] Spring: get 500 P on your next purchase of ₩10,000 or more (until 2027-02-01)."
+    )
+    assert message_text("campaign_offer", coupon, Program(), "ko") == (
+        "[단골] Spring: 쿠폰 '5,000 off'을 드렸어요 (2027-02-01까지)."
+    )
+    assert (
+        message_text("campaign_offer", double, Program()) == "[단골] Spring: 구매 시 포인트 2배 적립 (2027-02-01까지)."
+    )
+    assert subject_text("campaign_offer", double, "en") == "[Dangol] An offer for you"
