@@ -49,6 +49,12 @@ def campaign_view(item: dict, now: dt.datetime) -> dict:
     return view
 
 
+def known_shape(campaign_id: str) -> None:
+    """An id no campaign can have (ids are 1-200 characters) is unknown without a lookup."""
+    if not 1 <= len(campaign_id) <= 200:
+        raise NotFoundError(f"campaign {campaign_id[:80]!r} not found")
+
+
 class Campaigns:
     def __init__(self, store: Store):
         self.store = store
@@ -79,6 +85,7 @@ class Campaigns:
         return campaign_view(item, now)
 
     def get(self, campaign_id: str, now: dt.datetime) -> dict:
+        known_shape(campaign_id)
         item = self.store.get(*campaign_key(campaign_id))
         if item is None:
             raise NotFoundError(f"campaign {campaign_id[:80]!r} not found")
@@ -90,6 +97,7 @@ class Campaigns:
 
     def delete(self, campaign_id: str) -> None:
         """Before the launch only: a delete conditioned on the launch not having begun."""
+        known_shape(campaign_id)
         try:
             self.store.client.delete_item(
                 TableName=self.store.table,

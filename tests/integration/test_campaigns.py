@@ -496,3 +496,10 @@ def test_a_launch_whose_completion_died_is_finished_by_the_next_run(enrolled, cl
     assert api.get("/campaigns/spring", key="admin").json["audience"] is None
     local.run_job("launch_campaigns")
     assert api.get("/campaigns/spring", key="admin").json["audience"] == len(MEMBERS)
+
+
+def test_an_id_longer_than_any_campaign_is_404(shop):
+    long_id = "x" * 201
+    assert_error(shop.get(f"/campaigns/{long_id}", key="admin"), 404, "NOT_FOUND")
+    assert_error(shop.delete(f"/campaigns/{long_id}", key="admin"), 404, "NOT_FOUND")
+    assert_error(shop.get(f"/campaigns/{'가' * 400}", key="admin"), 404, "NOT_FOUND")
