@@ -232,7 +232,7 @@ class Coupon(Answer):
     name: str
     discount: dict[str, Any]
     min_order_amount: int
-    source: str = Field(description="manual, points, signup, birthday, tier_up or win_back")
+    source: str = Field(description="manual, points, signup, birthday, tier_up, win_back or campaign (§22)")
     status: str = Field(description="available, used or expired")
     issued_at: str
     expires_at: str
@@ -244,6 +244,7 @@ class Coupon(Answer):
         description="a coupon bought with points (a storefront's POST "
         "/members/{member_id}/coupons): the redeem transaction that paid it",
     )
+    campaign_id: Optional[str] = Field(default=None, description="a campaign's coupon (source campaign): its campaign")
 
 
 class CouponPage(Answer):
@@ -399,3 +400,45 @@ class Segment(Answer):
 class SegmentPage(Answer):
     items: list[Segment]
     next_cursor: Optional[str]
+
+
+class CampaignRewardShown(Answer):
+    type: str = Field(description="multiplier, bonus or coupon")
+    multiplier: Optional[str] = None
+    points: Optional[int] = None
+    min_amount: Optional[int] = None
+    template_id: Optional[str] = None
+
+
+class CampaignArmShown(Answer):
+    name: str
+    weight: int
+    reward: Optional[CampaignRewardShown] = Field(description="null: a control arm")
+
+
+class Campaign(Answer):
+    campaign_id: str
+    name: str
+    segment_id: Optional[str] = Field(description="null: every member not erased at launch")
+    starts_at: str
+    ends_at: str
+    arms: list[CampaignArmShown]
+    notify: bool
+    created_at: str
+    status: str = Field(description="scheduled, running, or ended once now >= ends_at")
+    audience: Optional[int] = Field(description="the number of audience members; null before launch")
+    launched_at: Optional[str] = Field(description="when the launch completed; null before")
+
+
+class CampaignPage(Answer):
+    items: list[Campaign]
+    next_cursor: Optional[str]
+
+
+class MemberCampaign(Answer):
+    campaign_id: str
+    arm: str
+
+
+class MemberCampaigns(Answer):
+    items: list[MemberCampaign]

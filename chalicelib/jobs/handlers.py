@@ -32,9 +32,11 @@ def queue_refresh_analytics() -> None:
 
 
 def refresh_analytics() -> dict:
-    """Run the analytics refresh now (the engine and sqlglot load here, never at a cold start)."""
+    """Run the analytics refresh now (the engine and sqlglot load here, never at a cold start).
+    §22: campaigns due are launched first, on the segments as of the previous refresh."""
     from chalicelib.analytics import refresh
 
+    plan("launch_campaigns")
     return refresh.run_job(services().store, clock.now())
 
 
@@ -90,6 +92,10 @@ def run_job_tasks(event) -> dict:
             message = json.loads(record.body)
             if message.get("job") == REFRESH_ANALYTICS["job"]:
                 refresh_analytics()
+            elif message.get("job") == "launch_campaigns:finish":
+                from chalicelib.jobs.plans import finish_launch
+
+                finish_launch(services().store, message["params"]["campaign_id"], clock.now())
             elif "source" not in message:
                 # {"job": "recompute_tiers"}: a change of the tier ladder asks for its pass
                 services().job_worker.start(services().job_plans.ladder_pass())
