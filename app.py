@@ -20,6 +20,7 @@ from chalicelib.api.edge import catch_all, edge
 from chalicelib.api.routes import (
     analytics,
     api_keys,
+    campaigns,
     coupons,
     dashboards,
     docs,
@@ -36,7 +37,19 @@ app.log.setLevel(logging.INFO)
 telemetry.configure(app.log)  # one JSON line per log record (see chalicelib/telemetry.py)
 
 app.register_blueprint(edge)  # request logs and the contract's error shape, for every route
-for area in (program, members, points, coupons, api_keys, docs, dashboards, analytics, segments, recommendations):
+for area in (
+    program,
+    members,
+    points,
+    coupons,
+    api_keys,
+    docs,
+    dashboards,
+    analytics,
+    segments,
+    campaigns,
+    recommendations,
+):
     app.register_blueprint(area.routes.blueprint)
 app.register_blueprint(catch_all())  # any other path: 404 NOT_FOUND (last)
 
@@ -82,6 +95,12 @@ def win_back_dormant_members(event):
 @app.schedule(Cron(55, 0, "*", "*", "?", "*"))
 def refresh_analytics(event):
     handlers.queue_refresh_analytics()
+
+
+# §22: campaigns whose starts_at has come are launched within the hour (and first by every refresh)
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def launch_campaigns(event):
+    handlers.plan("launch_campaigns")
 
 
 @app.schedule(Rate(10, unit=Rate.MINUTES))

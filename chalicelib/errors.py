@@ -148,3 +148,11 @@ def throttling_code(error: BaseException) -> str | None:
         return None
     code = (response.get("Error") or {}).get("Code")
     return code if code in THROTTLING_CODES else None
+
+
+class CampaignExistsError(DangolError):
+    code = "CAMPAIGN_EXISTS"
+
+
+class CampaignStartedError(DangolError):
+    code = "CAMPAIGN_STARTED"

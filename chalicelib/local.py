@@ -32,6 +32,7 @@ SCHEDULED_JOBS = (
     "grant_birthday_bonuses",
     "send_monthly_statements",
     "win_back_dormant_members",
+    "launch_campaigns",
 )
 HOUSEKEEPING = ("sweep_outbox",)  # scheduled too; run_job runs it as well
 # scheduled too (§17); apart from the ledger's jobs: every run stamps a new as_of on its results

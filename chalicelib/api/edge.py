@@ -59,6 +59,8 @@ STATUS = {
     errors.MemberSuspendedError: 422,
     errors.ReferralNotAllowedError: 422,
     errors.SegmentExistsError: 409,
+    errors.CampaignExistsError: 409,
+    errors.CampaignStartedError: 409,
     errors.ThrottledError: 503,
     LastAdminKeyError: 422,
 }

@@ -399,3 +399,45 @@ class Segment(Answer):
 class SegmentPage(Answer):
     items: list[Segment]
     next_cursor: Optional[str]
+
+
+class CampaignReward(Answer):
+    type: str = Field(description="multiplier, bonus or coupon")
+    multiplier: Optional[str] = None
+    points: Optional[int] = None
+    min_amount: Optional[int] = None
+    template_id: Optional[str] = None
+
+
+class CampaignArm(Answer):
+    name: str
+    weight: int
+    reward: Optional[CampaignReward] = Field(description="null: a control arm")
+
+
+class Campaign(Answer):
+    campaign_id: str
+    name: str
+    segment_id: Optional[str] = Field(description="null: every member not erased at launch")
+    starts_at: str
+    ends_at: str
+    arms: list[CampaignArm]
+    notify: bool
+    created_at: str
+    status: str = Field(description="scheduled, running, or ended once now >= ends_at")
+    audience: Optional[int] = Field(description="the number of audience members; null before launch")
+    launched_at: Optional[str] = Field(description="when the launch completed; null before")
+
+
+class CampaignPage(Answer):
+    items: list[Campaign]
+    next_cursor: Optional[str]
+
+
+class MemberCampaign(Answer):
+    campaign_id: str
+    arm: str
+
+
+class MemberCampaigns(Answer):
+    items: list[MemberCampaign]

@@ -199,3 +199,64 @@ class CreateSegment(Request):
     segment_id: Text
     name: Text
     rules: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=10)]
+
+
+def _campaign_instant(text: str) -> str:
+    """A campaign's starts_at / ends_at: whole seconds (an earn's time is kept in whole seconds)."""
+    moment = parse_instant(text)
+    if "." in text:
+        raise ValueError("campaign times are whole seconds, such as 2027-03-01T00:00:00Z")
+    return format_instant(moment)
+
+
+def _multiplier(text: str) -> str:
+    from chalicelib.domain.program import _decimal_string
+
+    return _decimal_string(text)
+
+
+CampaignInstant = Annotated[str, Field(max_length=40), AfterValidator(_campaign_instant)]
+
+
+class MultiplierReward(Request):
+    type: Literal["multiplier"]
+    multiplier: Annotated[str, AfterValidator(_multiplier)]
+
+
+class BonusReward(Request):
+    type: Literal["bonus"]
+    points: Points
+    min_amount: Annotated[int, Field(ge=0, le=MAX_POINTS)] = 0
+
+
+class CouponReward(Request):
+    type: Literal["coupon"]
+    template_id: Text
+
+
+class CampaignArm(Request):
+    name: Text
+    weight: Annotated[int, Field(ge=1, le=100)]
+    reward: Optional[Annotated[Union[MultiplierReward, BonusReward, CouponReward], Field(discriminator="type")]]
+
+
+class CreateCampaign(Request):
+    """§22: 1-5 arms with unique names and weights summing to 100; the segment and the
+    coupon templates must exist (checked against the table, chalicelib/ledger/campaigns.py)."""
+
+    campaign_id: Text
+    name: Text
+    segment_id: Optional[Text] = None
+    starts_at: CampaignInstant
+    ends_at: CampaignInstant
+    arms: Annotated[list[CampaignArm], Field(min_length=1, max_length=5)]
+    notify: bool = True
+
+    @model_validator(mode="after")
+    def _campaign_rules(self):
+        from chalicelib.domain.campaigns import validate_arms
+
+        if parse_instant(self.ends_at) <= parse_instant(self.starts_at):
+            raise ValueError("ends_at must be after starts_at")
+        validate_arms([{"name": arm.name, "weight": arm.weight} for arm in self.arms])
+        return self

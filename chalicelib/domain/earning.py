@@ -55,15 +55,26 @@ def earning_breakdown(
     tier_before: str,
     month_earns: int = 0,
     recommended: Collection[str] = (),
+    campaign_lines: Sequence[tuple[str, int]] = (),
 ) -> EarningBreakdown:
     """`month_earns`: the member's earns whose occurred_at lies in this purchase's
     calendar month (program timezone), this one included (§12). `recommended`:
     the skus of the member's current recommendations (§23: their stored list, or
-    the cold-start list), which the program's `recommendation_bonus` rewards."""
+    the cold-start list), which the program's `recommendation_bonus` rewards.
+    `campaign_lines`: (rule, points) of the member's campaigns (§22), already floored."""
     with localcontext() as exact:
         exact.prec = 200
         exact.traps[Inexact] = True
-        return _breakdown(program, amount, items, occurred_at, tier_before, month_earns, frozenset(recommended))
+        breakdown = _breakdown(program, amount, items, occurred_at, tier_before, month_earns, frozenset(recommended))
+    if not campaign_lines:
+        return breakdown
+    # §22: the campaigns' lines (domain.campaigns.campaign_lines), each floored already
+    lines = [line for line in breakdown.lines if line.rule != "minimum"]
+    lines += [BreakdownLine(rule, points) for rule, points in campaign_lines]
+    total = sum(line.points for line in lines)
+    if total < 0:
+        lines.append(BreakdownLine("minimum", -total))
+    return EarningBreakdown(tuple(line for line in lines if line.points != 0))
 
 
 def _breakdown(

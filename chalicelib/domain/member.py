@@ -45,6 +45,9 @@ class Member:
     tier_up_years: dict[str, int] = field(default_factory=dict)  # tier -> year its coupon was issued
     statement_month: Optional[str] = None  # "YYYY-MM" of the last monthly statement (§13)
     segments: list[str] = field(default_factory=list)  # §21 segment ids, sorted: set by the analytics refresh
+    # §22: the campaigns whose audience the member is in (domain.campaigns.entry), bounded by
+    # domain.campaigns.prune: an earn reads its campaign lines with the profile
+    campaigns: list[dict] = field(default_factory=list)
 
     @property
     def balance(self) -> int:
@@ -121,6 +124,7 @@ class Member:
             "tier_up_years": dict(self.tier_up_years),
             "statement_month": self.statement_month,
             "segments": list(self.segments),
+            "campaigns": [dict(entry) for entry in self.campaigns],
         }
 
     @classmethod
@@ -163,6 +167,7 @@ class Member:
             tier_up_years={k: int(v) for k, v in (record.get("tier_up_years") or {}).items()},
             statement_month=record.get("statement_month"),
             segments=[str(s) for s in record.get("segments") or []],
+            campaigns=[dict(entry) for entry in record.get("campaigns") or []],
         )
         if int(record.get("balance", 0)) != member.balance:
             raise LedgerInvariantError(f"member {member.member_id}: balance differs from its lot runs")

@@ -32,9 +32,11 @@ def queue_refresh_analytics() -> None:
 
 
 def refresh_analytics() -> dict:
-    """Run the analytics refresh now (the engine and sqlglot load here, never at a cold start)."""
+    """Run the analytics refresh now (the engine and sqlglot load here, never at a cold start).
+    §22: campaigns due are launched first, on the segments as of the previous refresh."""
     from chalicelib.analytics import refresh
 
+    plan("launch_campaigns")
     return refresh.run_job(services().store, clock.now())
 
 

@@ -20,6 +20,7 @@ from typing import Optional
 
 from chalicelib import clock
 from chalicelib.auth import JOB
+from chalicelib.domain import campaigns as campaign_rules
 from chalicelib.domain.calendar import UTC, birthday_keys_for, format_instant, local_date, parse_instant, zone
 from chalicelib.domain.tiers import ladder_signature
 from chalicelib.domain.wallet import key_expires
@@ -31,10 +32,20 @@ from chalicelib.ledger.views import member_view
 from chalicelib.storage.index_pages import Source
 from chalicelib.storage.repository import (
     BIRTHDAYS_DONE_KEY,
+    CAMPAIGN_COUNT_SHARDS,
+    CAMPAIGNS_PK,
     LADDER_KEY,
+    SEGMENT_MEMBER_PREFIX,
     STATEMENTS_DONE_KEY,
+    campaign_assignment_sk,
+    campaign_count_key,
+    campaign_count_shard,
+    campaign_key,
+    key_of,
     member_of_profile,
     profile_key,
+    segment_member_of,
+    segment_pk,
     warned_sk,
 )
 from chalicelib.storage.store import (
@@ -61,6 +72,10 @@ MARKER_KEEP_DAYS = 3
 STATEMENT_RUN_LEASE = dt.timedelta(hours=20)
 # A tier-ladder pass planned less than this long ago is not planned again.
 LADDER_PASS_LEASE = dt.timedelta(hours=6)
+# §22: a campaign launch planned less than this long ago and not finished is left to its
+# workers; after it, the next run of launch_campaigns plans it again (members already
+# assigned are passed over by the step).
+LAUNCH_LEASE = dt.timedelta(hours=2)
 
 
 class AlreadyDoneError(DangolError):
@@ -69,6 +84,13 @@ class AlreadyDoneError(DangolError):
 
 def member_of(pk: str, sk: str) -> Optional[str]:
     """The member an index entry stands for (the index entries are profiles)."""
+    return member_of_profile(pk, sk)
+
+
+def audience_member_of(pk: str, sk: str) -> Optional[str]:
+    """A launch walks the `members` index (profiles) or a segment's M#<member_id> items."""
+    if pk.startswith(segment_pk("")):
+        return segment_member_of(sk)
     return member_of_profile(pk, sk)
 
 
@@ -224,6 +246,75 @@ class JobSteps:
 
         return self._apply(member_id, decide)
 
+    def campaign_member(self, member_id: str, params: dict) -> bool:
+        """§22: the member joins the campaign's audience, once: its arm (domain.campaigns.arm_for)
+        goes on the profile (for the earn) and into an assignment item written once
+        (attribute_not_exists), in one transaction with an audience counter's ADD, the
+        campaign's coupon (a coupon arm) and the `campaign_offer` notification (rewarded arms,
+        when `notify`). A member erased, or out of the segment since the refresh, is not in it."""
+        campaign = params["campaign"]
+        campaign_id = campaign["campaign_id"]
+        once = refuse(lambda: AlreadyDoneError("already in the campaign"))
+
+        def assignment_key(generation: int = 0) -> tuple[str, str]:
+            return member_pk(member_id), campaign_assignment_sk(generation, campaign_id)
+
+        def decide(unit: Unit, member, found) -> Result:
+            if member is None or member.erased:
+                return Result.done(0)
+            segment_id = campaign.get("segment_id")
+            if segment_id is not None and segment_id not in member.segments:
+                return Result.done(0)  # left the segment (or erased and enrolled again) since the refresh
+            # read ahead: the key of a first enrolment (the conditional put covers the others)
+            if member.generation == 0 and assignment_key() in found:
+                return Result.done(0)
+            arm = campaign_rules.arm_for(campaign_id, member_id, campaign["arms"])
+            pk, sk = assignment_key(member.generation)
+            unit.commit.put_new(
+                {
+                    "pk": pk,
+                    "sk": sk,
+                    "campaign_id": campaign_id,
+                    "member_id": member_id,
+                    "generation": member.generation,
+                    "arm": arm["name"],
+                    "assigned_at": unit.now_text,
+                },
+                once,
+            )
+            unit.commit.add_counters(
+                key_of(campaign_count_key(campaign_id, campaign_count_shard(member_id))), {"assigned": 1}
+            )
+            member.campaigns = campaign_rules.prune(member.campaigns, unit.now) + [
+                campaign_rules.entry(campaign, arm, unit.now_text)
+            ]
+            unit.touch(member)
+            reward = arm.get("reward")
+            coupon = None
+            if reward is not None and reward["type"] == "coupon":
+                template = unit.template(reward["template_id"])
+                if template is not None:
+                    coupon = unit.issue_coupon(member, template, "campaign", campaign_id=campaign_id)
+            if reward is not None and campaign.get("notify", True):
+                unit.notify(
+                    member,
+                    "campaign_offer",
+                    campaign_id=campaign_id,
+                    campaign=campaign["name"],
+                    arm=arm["name"],
+                    reward=reward,
+                    ends_at=campaign["ends_at"],
+                    coupon=coupon["name"] if coupon else None,
+                )
+            return Result.done(1)
+
+        return self._apply(member_id, decide, extra=[assignment_key()])
+
+    def finish_campaign(self, params: dict) -> None:
+        """Every page of the launch is done: the audience (the counters' sum, exact: each
+        assignment added 1 in its own transaction) and `launched_at`, set once."""
+        finish_launch(self.ledger.store, params["campaign"]["campaign_id"], clock.now())
+
     def finish_ladder_pass(self, params: dict) -> None:
         """Every member was passed over under `params["ladder"]`: mark it applied,
         unless the tiers changed again while the pass ran."""
@@ -270,7 +361,24 @@ class JobSteps:
             ),
             "win_back_dormant_members": JobDefinition(self.win_back_member, member_of),
             "recompute_tiers:ladder": JobDefinition(self.retier_member, member_of, self.finish_ladder_pass),
+            "launch_campaigns": JobDefinition(
+                self.campaign_member, audience_member_of, self.finish_campaign, fan_out_pages=True
+            ),
         }
+
+
+def finish_launch(store, campaign_id: str, now: dt.datetime) -> None:
+    """Sum the campaign's audience counters (one BatchGetItem) and set `audience` and
+    `launched_at` on the campaign, once (a later call changes nothing)."""
+    counts = store.get_many([campaign_count_key(campaign_id, shard) for shard in range(CAMPAIGN_COUNT_SHARDS)])
+    audience = sum(int(item.get("assigned") or 0) for item in counts.values())
+    store.update(
+        *campaign_key(campaign_id),
+        "SET #a = :a, #l = :l",
+        {"#a": "audience", "#l": "launched_at", "#pk": "pk"},
+        {":a": audience, ":l": format_instant(now)},
+        condition="attribute_exists(#pk) AND attribute_not_exists(#a)",
+    )
 
 
 def _parts(tasks: list[Task]) -> list[str]:
@@ -426,3 +534,62 @@ class JobPlans:
         return self._shards(
             "win_back_dormant_members", ACTIVITY_INDEX, "activity_shard", "last_activity_at", format_instant(cutoff)
         )
+
+    def launch_campaigns(self) -> list[Task]:
+        """§22: each campaign with starts_at <= now not yet launched. Its launch is marked
+        first (`launch_started_at`, once: from then on it cannot be deleted), then its run
+        is planned: the segment's members as of the last refresh (SEGMENT#<id> / M#...) or
+        every member (the `members` index), a page of members per task."""
+        now = clock.now()
+        now_text = format_instant(now)
+        tasks: list[Task] = []
+        for campaign in self.store.query_all(CAMPAIGNS_PK):
+            if campaign["starts_at"] > now_text or campaign.get("launched_at"):
+                continue
+            campaign_id = campaign["campaign_id"]
+            if not campaign.get("launch_started_at"):
+                started = self.store.update(
+                    *campaign_key(campaign_id),
+                    "SET #s = :s",
+                    {"#s": "launch_started_at", "#pk": "pk"},
+                    {":s": now_text},
+                    condition="attribute_exists(#pk) AND attribute_not_exists(#s)",
+                )
+                if started is None:
+                    continue  # deleted meanwhile, or another planner marked it
+            run = f"campaign#{campaign_id}"
+            if self.runs.finished(run):
+                finish_launch(self.store, campaign_id, now)  # the run closed but the campaign was not told
+                continue
+            params = {"campaign": launch_params(campaign)}
+            if campaign.get("segment_id") is not None:
+                source = Source("", "pk", segment_pk(campaign["segment_id"]), "sk", SEGMENT_MEMBER_PREFIX + "\uffff")
+                planned = [Task(job="launch_campaigns", source=source, params=params, run=run, part="segment")]
+            else:
+                planned = self._shards("launch_campaigns", MEMBERS_INDEX, "member_shard", params=params, run=run)
+            if self.runs.begin(run, _parts(planned), now, LAUNCH_LEASE):
+                tasks += planned
+        return tasks
+
+
+def launch_params(campaign: dict) -> dict:
+    """What each step of a launch needs of its campaign (carried in the tasks: no read per member)."""
+    return {
+        "campaign_id": campaign["campaign_id"],
+        "name": campaign["name"],
+        "segment_id": campaign.get("segment_id"),
+        "starts_at": campaign["starts_at"],
+        "ends_at": campaign["ends_at"],
+        "notify": bool(campaign.get("notify", True)),
+        "arms": [
+            {"name": arm["name"], "weight": int(arm["weight"]), "reward": plain_reward(arm.get("reward"))}
+            for arm in campaign["arms"]
+        ],
+    }
+
+
+def plain_reward(reward: Optional[dict]) -> Optional[dict]:
+    """A reward as JSON (integers, not the Decimals a read gives)."""
+    if reward is None:
+        return None
+    return {k: (int(v) if k in ("points", "min_amount") else v) for k, v in reward.items() if v is not None}

@@ -345,9 +345,10 @@ class Unit:
             raise NeedItems([template_key(template_id)])
         return item or None
 
-    def issue_coupon(self, member: Member, template: dict, source: str) -> dict:
+    def issue_coupon(self, member: Member, template: dict, source: str, campaign_id: Optional[str] = None) -> dict:
         """A coupon for `member` from `template` (§11): its item in the member's
-        history, its code's item, the member's count, /stats and `coupon_issued`."""
+        history, its code's item, the member's count, /stats and `coupon_issued`.
+        A campaign's coupon (§22, `source` campaign) also names its `campaign_id`."""
         coupon_id = self.next_id()
         code = voucher_code()
         coupon = {
@@ -366,6 +367,8 @@ class Unit:
             "order_id": None,
             "discount_amount": None,
         }
+        if campaign_id is not None:
+            coupon["campaign_id"] = campaign_id
         stored = {**coupon, "generation": member.generation, "member_sk": coupon_sk(member.generation, coupon_id)}
         self.commit.put_new({"pk": member_pk(member.member_id), "sk": stored["member_sk"], **stored}, STALE)
         # a random code that is taken: decide again with another one

@@ -107,6 +107,8 @@ def coupon_view(item: dict, now_text: str) -> dict:
     view["status"] = coupons.status(item, now_text)
     if item.get("transaction_id"):
         view["transaction_id"] = item["transaction_id"]
+    if item.get("campaign_id"):
+        view["campaign_id"] = item["campaign_id"]  # §22: a campaign's coupon (source campaign)
     return view
 
 

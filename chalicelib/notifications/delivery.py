@@ -133,7 +133,38 @@ def coupon_text(data: dict, program: Program, lang: str) -> str:
     return f"{BRAND['ko']} 쿠폰 '{data.get('name')}'이 발급되었어요" + (f" ({until}까지)." if until else ".")
 
 
-LOCALIZED = {"monthly_statement": statement_text, "win_back": win_back_text, "coupon_issued": coupon_text}
+def campaign_offer_text(data: dict, program: Program, lang: str) -> str:
+    """§22: a member of a rewarded arm hears of its reward (until the campaign ends)."""
+    until = local_day(data["ends_at"], program.timezone) if data.get("ends_at") else None
+    reward = data.get("reward") or {}
+    kind = reward.get("type")
+    if lang == "en":
+        if kind == "multiplier":
+            offer = f"earn {reward.get('multiplier')}x points on your purchases"
+        elif kind == "bonus":
+            minimum = int(reward.get("min_amount") or 0)
+            spend = f" of {money(minimum, program.currency)} or more" if minimum else ""
+            offer = f"get {points_text(int(reward.get('points') or 0))} on your next purchase{spend}"
+        else:
+            offer = f"a coupon is waiting for you: {data.get('coupon')}" if data.get("coupon") else "a coupon for you"
+        return f"{BRAND['en']} {data.get('campaign')}: {offer}" + (f" (until {until})." if until else ".")
+    if kind == "multiplier":
+        offer = f"구매 시 포인트 {reward.get('multiplier')}배 적립"
+    elif kind == "bonus":
+        minimum = int(reward.get("min_amount") or 0)
+        spend = f"{money(minimum, program.currency)} 이상 " if minimum else ""
+        offer = f"다음 {spend}구매 시 {points_text(int(reward.get('points') or 0))} 추가 적립"
+    else:
+        offer = f"쿠폰 '{data.get('coupon')}'을 드렸어요" if data.get("coupon") else "쿠폰을 드렸어요"
+    return f"{BRAND['ko']} {data.get('campaign')}: {offer}" + (f" ({until}까지)." if until else ".")
+
+
+LOCALIZED = {
+    "monthly_statement": statement_text,
+    "win_back": win_back_text,
+    "coupon_issued": coupon_text,
+    "campaign_offer": campaign_offer_text,
+}
 
 
 def subject_text(type_: str, data: dict, lang: str = "ko") -> str:
@@ -144,6 +175,8 @@ def subject_text(type_: str, data: dict, lang: str = "ko") -> str:
         return f"{BRAND[lang]} " + ("We miss you" if lang == "en" else "다시 만나고 싶어요")
     if type_ == "coupon_issued":
         return f"{BRAND[lang]} " + ("A coupon for you" if lang == "en" else "쿠폰이 도착했어요")
+    if type_ == "campaign_offer":
+        return f"{BRAND[lang]} " + ("An offer for you" if lang == "en" else "회원님을 위한 혜택")
     return SUBJECTS.get(type_, "Dangol")
 
 

@@ -18,7 +18,8 @@ _serializer = TypeSerializer()
 @dataclass(frozen=True)
 class Source:
     """One partition of an index: every entry whose hash key is `hash_value`,
-    or, with `range_name`, only those whose range key is at most `upto`."""
+    or, with `range_name`, only those whose range key is at most `upto`. An
+    empty `index` names the table itself (a partition of items, e.g. a segment's members)."""
 
     index: str
     hash_name: str
@@ -52,12 +53,13 @@ class IndexPages:
             condition += " AND #r <= :upto"
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "IndexName": source.index,
             "KeyConditionExpression": condition,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": {k: _serializer.serialize(v) for k, v in values.items()},
             "Limit": limit,
         }
+        if source.index:
+            kwargs["IndexName"] = source.index
         if start:
             kwargs["ExclusiveStartKey"] = start
         response = self.client.query(**kwargs)

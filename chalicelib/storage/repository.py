@@ -41,6 +41,11 @@ One table, items addressed by (pk, sk):
   SEGMENTS / <segment_id>                the listing of segments with the refresh's figures
   (the profile's `segments` attribute: the member's segment ids, sorted, set by the refresh)
 
+  CAMPAIGNS / <campaign_id>              §22 campaigns (launch_started_at, launched_at, audience)
+  CAMPAIGN#<id> / COUNT#<nn>             the campaign's audience counters (32 shards)
+  MEMBER#<id> / CAMPAIGN#<campaign_id>   the member's arm (written once at launch; G<n># later)
+  (the profile's `campaigns` attribute: the member's recent campaigns, arm and reward, for the earn)
+
 Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
 `tier-review` (tier_shard, tier_review), `birthday` (birthday_key, pk),
 `members` (member_shard, pk), and for lookups and segments (§10, §14) `phone`
@@ -413,3 +418,26 @@ def segment_member_of(sk: str) -> Optional[str]:
 
 def segment_member_sk(member_id: str) -> str:
     return f"{SEGMENT_MEMBER_PREFIX}{member_id}"
+
+
+# -- campaigns (§22) ---------------------------------------------------------
+CAMPAIGNS_PK = "CAMPAIGNS"  # CAMPAIGNS / <campaign_id>: the campaign (definition, launch state, audience)
+CAMPAIGN_ASSIGNMENT = "CAMPAIGN#"  # MEMBER#<id> / [G<n>#]CAMPAIGN#<campaign_id>: the member's arm (written once)
+CAMPAIGN_COUNT_SHARDS = 32  # CAMPAIGN#<id> / COUNT#<nn>: audience counters, ADDed with each assignment
+
+
+def campaign_key(campaign_id: str) -> tuple[str, str]:
+    return CAMPAIGNS_PK, campaign_id
+
+
+def campaign_assignment_sk(generation: int, campaign_id: str) -> str:
+    """A member's assignment to a campaign (`campaign_assignment_sk(generation, "")`: where they begin)."""
+    return member_sk(generation, f"{CAMPAIGN_ASSIGNMENT}{campaign_id}")
+
+
+def campaign_count_key(campaign_id: str, shard: int) -> tuple[str, str]:
+    return f"CAMPAIGN#{campaign_id}", f"COUNT#{shard:02d}"
+
+
+def campaign_count_shard(member_id: str) -> int:
+    return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % CAMPAIGN_COUNT_SHARDS

@@ -9,6 +9,7 @@ from typing import Any
 from chalicelib.api import schemas
 from chalicelib.auth import Actor
 from chalicelib.domain.calendar import format_instant, local_date, parse_instant, quarter_of
+from chalicelib.domain.campaigns import campaign_lines
 from chalicelib.domain.earning import PurchaseItem, earning_breakdown
 from chalicelib.domain.member import Member
 from chalicelib.errors import DuplicateActivityError, DuplicateOrderError, LimitExceededError, ValidationError
@@ -72,7 +73,14 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
         month = local_date(occurred, program.timezone).isoformat()[:7]
         month_earns = count_month_earn(member, month, unit)
         recommended = recommended_skus(member, unit, found, extra)
-        breakdown = earning_breakdown(program, request.amount, items, occurred, tier_before, month_earns, recommended)
+        # §22: the campaigns the member is in come with the profile (one read, one write)
+        campaign_extra, bonuses_used = campaign_lines(
+            member.campaigns, request.amount, program.base_rate, format_instant(occurred)
+        )
+        breakdown = earning_breakdown(
+            program, request.amount, items, occurred, tier_before, month_earns, recommended, campaign_extra
+        )
+        use_campaign_bonuses(member, bonuses_used)
         count_day_earn(member, breakdown.total, unit)
         lifetime = program.lot_lifetime_days(tier_before)
         quarter = quarter_of(occurred, program.timezone)
@@ -121,6 +129,17 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
         return Result.created({**transaction_view(tx), "tier": member.tier})
 
     return changes.change(actor, idem, [member_id], decide, extra=extra, subject=member_id)
+
+
+def use_campaign_bonuses(member: Member, campaign_ids: list[str]) -> None:
+    """§22: a bonus arm's points go once per member and campaign: recorded on the profile,
+    written under its version in the earn's own transaction (a concurrent earn decides again)."""
+    if not campaign_ids:
+        return
+    used = set(campaign_ids)
+    member.campaigns = [
+        {**entry, "bonus_used": True} if entry["campaign_id"] in used else entry for entry in member.campaigns
+    ]
 
 
 def recommendation_keys(member_id: str, generation: int) -> list[tuple[str, str]]:
