@@ -375,9 +375,9 @@ def finish_launch(store, campaign_id: str, now: dt.datetime) -> None:
     store.update(
         *campaign_key(campaign_id),
         "SET #a = :a, #l = :l",
-        {"#a": "audience", "#l": "launched_at", "#pk": "pk"},
+        {"#a": "audience", "#l": "launched_at"},
         {":a": audience, ":l": format_instant(now)},
-        condition="attribute_exists(#pk) AND attribute_not_exists(#a)",
+        condition="attribute_not_exists(#a)",
     )
 
 
