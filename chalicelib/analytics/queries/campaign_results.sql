@@ -17,12 +17,17 @@ audience AS (
     FROM campaign_members AS m
     JOIN campaigns AS c ON c.campaign_id = m.campaign_id
 ),
+dates AS (
+    SELECT min(from_date) AS first_date, max(to_date) AS last_date FROM campaigns
+),
 latest_transactions AS (
+    -- only the audience's earns dated within some campaign's dates are ranked
     SELECT *
     FROM (
         SELECT t.*, row_number() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn
         FROM transactions AS t
-        WHERE t.type = 'earn'
+        JOIN dates AS d ON t.occurred_date BETWEEN d.first_date AND d.last_date
+        WHERE t.type = 'earn' AND t.member_id IN (SELECT member_id FROM audience)
     ) AS ranked
     WHERE rn = 1 AND created_at <= :as_of_time
 ),
@@ -36,7 +41,9 @@ purchases AS (
 lines AS (
     SELECT p.campaign_id, p.arm, sum(l.points) AS points_awarded
     FROM purchases AS p
-    JOIN (SELECT DISTINCT transaction_id, line, rule, points FROM breakdown_lines) AS l
+    JOIN (
+        SELECT DISTINCT transaction_id, line, rule, points FROM breakdown_lines WHERE rule LIKE 'campaign:%'
+    ) AS l
         ON l.transaction_id = p.transaction_id AND l.rule = 'campaign:' || p.campaign_id
     GROUP BY p.campaign_id, p.arm
 ),

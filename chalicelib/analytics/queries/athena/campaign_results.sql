@@ -26,7 +26,13 @@ WITH campaigns AS (
   FROM campaign_members AS m
   JOIN campaigns AS c
     ON c.campaign_id = m.campaign_id
+), dates AS (
+  SELECT
+    MIN(from_date) AS first_date,
+    MAX(to_date) AS last_date
+  FROM campaigns
 ), latest_transactions AS (
+  /* only the audience's earns dated within some campaign's dates are ranked */
   SELECT
     *
   FROM (
@@ -34,8 +40,14 @@ WITH campaigns AS (
       t.*,
       ROW_NUMBER() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn
     FROM transactions AS t
+    JOIN dates AS d
+      ON t.occurred_date BETWEEN d.first_date AND d.last_date
     WHERE
-      t.type = 'earn'
+      t.type = 'earn' AND t.member_id IN (
+        SELECT
+          member_id
+        FROM audience
+      )
   ) AS ranked
   WHERE
     rn = 1 AND created_at <= :as_of_time
@@ -65,6 +77,8 @@ WITH campaigns AS (
       rule,
       points
     FROM breakdown_lines
+    WHERE
+      rule LIKE 'campaign:%'
   ) AS l
     ON l.transaction_id = p.transaction_id
     AND l.rule = CONCAT(CAST('campaign:' AS VARCHAR), CAST(p.campaign_id AS VARCHAR))
