@@ -114,6 +114,26 @@ ADJUSTMENTS = [
 SUSPENSION_REASON = "같은 카드로 여러 회원에게 반복 적립 (확인 중)"
 
 
+CAMPAIGN_STARTS_DAYS_AGO = 210
+CAMPAIGN_DAYS = 60
+
+
+def _campaign(starts_at: dt.datetime) -> dict:
+    """The seed's campaign (§22): every member, control 50 / double points 50."""
+    return {
+        "campaign_id": "double-points-trial",
+        "name": "포인트 2배 실험",
+        "segment_id": None,
+        "starts_at": starts_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ends_at": (starts_at + dt.timedelta(days=CAMPAIGN_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "arms": [
+            {"name": "control", "weight": 50, "reward": None},
+            {"name": "double", "weight": 50, "reward": {"type": "multiplier", "multiplier": "2"}},
+        ],
+        "notify": True,
+    }
+
+
 class SeedError(RuntimeError):
     pass
 
@@ -154,6 +174,9 @@ def _plan(count: int, now: dt.datetime, rng: random.Random) -> list[tuple]:
         n = rng.randrange(count)
         at = max(joined_at[n] + DAY / 2, now - dt.timedelta(days=rng.randint(1, 10)))
         events.append((min(at, now - dt.timedelta(minutes=5)), n, 200, "suspend", {"reason": SUSPENSION_REASON}))
+    # §22: an A/B test early in the nine months, to every member enrolled by then: half
+    # the audience earns double points for 60 days, half (the control) does not
+    events.append((now - dt.timedelta(days=CAMPAIGN_STARTS_DAYS_AGO), -1, 0, "campaign", {}))
     events.sort(key=lambda e: (e[0], e[1], e[2]))
     return events
 
@@ -325,6 +348,9 @@ def seed(
                 customer = _enrol(shop, n, rng, now.date(), referrers, rules)
                 customers[n] = customer
                 made += 1
+            elif kind == "campaign":
+                shop.call("POST", "/campaigns", _campaign(clock.now), admin=True)
+                local.run_job("launch_campaigns")  # as the hourly schedule would, at its start
             elif n not in customers or customers[n].suspended:
                 continue  # a suspended member is not served (the till would get 422 MEMBER_SUSPENDED)
             elif kind == "order":

@@ -712,6 +712,40 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
                 raise RequestFailed(f"{m}: no recommended line in {data['breakdown']}")
             record("POST /members/{id}/earn (v3: recommendation bonus)", sample)
 
+    # v3 (§22): members in a launched campaign (a multiplier arm and a bonus arm): the
+    # arms come with the profile, so the earn stays one read and one write.
+    with world() as w:
+        from chalicelib import local
+
+        api = w.api
+        api.put("/program", program, key="admin")
+        for i, m in enumerate(members):
+            enrol(api, m, i)
+        campaign = {
+            "campaign_id": "bench",
+            "name": "Benchmark",
+            "starts_at": "2020-01-01T00:00:00Z",
+            "ends_at": "2099-01-01T00:00:00Z",
+            "arms": [
+                {"name": "double", "weight": 50, "reward": {"type": "multiplier", "multiplier": "2"}},
+                {"name": "bonus", "weight": 50, "reward": {"type": "bonus", "points": 500}},
+            ],
+        }
+        api.post("/campaigns", campaign, key="admin")
+        jobs_log = logging.getLogger("dangol")
+        level = jobs_log.level
+        jobs_log.setLevel(logging.WARNING)  # stdout is the report: not the job's "N tasks queued"
+        try:
+            local.run_job("launch_campaigns")
+        finally:
+            jobs_log.setLevel(level)
+        recorder.take()
+        for m in members:
+            data, sample = api.post(f"/members/{m}/earn", {"order_id": f"k-{m}", "amount": 100000})
+            if not any(line["rule"] == "campaign:bench" for line in data["breakdown"]):
+                raise RequestFailed(f"{m}: no campaign line in {data['breakdown']}")
+            record("POST /members/{id}/earn (v3: campaign arms)", sample)
+
     extra = {
         "cold": {name: {"ops": op_sequence(s.calls), "reads": s.reads, "writes": s.writes} for name, s in cold.items()}
     }
@@ -750,6 +784,15 @@ def run_jobs_phase(args, program: dict, recorder: Recorder) -> list[Row]:
             from chalicelib import local as local_module
 
             local_module.drain_queues()
+
+        # §22: a campaign for every member, due: launch_campaigns has work (its rerun none)
+        control_and_double = [
+            {"name": "control", "weight": 50, "reward": None},
+            {"name": "double", "weight": 50, "reward": {"type": "multiplier", "multiplier": "2"}},
+        ]
+        campaign = {"campaign_id": "jobs", "name": "Jobs", "arms": control_and_double}
+        campaign |= {"starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"}
+        api.post("/campaigns", campaign, key="admin")
 
         # One year on: every signup lot and the tier earns have expired, the tier
         # reviews are due, the warned lots expire within 7 days, birthdays today.

@@ -401,7 +401,7 @@ class SegmentPage(Answer):
     next_cursor: Optional[str]
 
 
-class CampaignReward(Answer):
+class CampaignRewardShown(Answer):
     type: str = Field(description="multiplier, bonus or coupon")
     multiplier: Optional[str] = None
     points: Optional[int] = None
@@ -409,10 +409,10 @@ class CampaignReward(Answer):
     template_id: Optional[str] = None
 
 
-class CampaignArm(Answer):
+class CampaignArmShown(Answer):
     name: str
     weight: int
-    reward: Optional[CampaignReward] = Field(description="null: a control arm")
+    reward: Optional[CampaignRewardShown] = Field(description="null: a control arm")
 
 
 class Campaign(Answer):
@@ -421,7 +421,7 @@ class Campaign(Answer):
     segment_id: Optional[str] = Field(description="null: every member not erased at launch")
     starts_at: str
     ends_at: str
-    arms: list[CampaignArm]
+    arms: list[CampaignArmShown]
     notify: bool
     created_at: str
     status: str = Field(description="scheduled, running, or ended once now >= ends_at")

@@ -92,6 +92,10 @@ def run_job_tasks(event) -> dict:
             message = json.loads(record.body)
             if message.get("job") == REFRESH_ANALYTICS["job"]:
                 refresh_analytics()
+            elif message.get("job") == "launch_campaigns:finish":
+                from chalicelib.jobs.plans import finish_launch
+
+                finish_launch(services().store, message["params"]["campaign_id"], clock.now())
             elif "source" not in message:
                 # {"job": "recompute_tiers"}: a change of the tier ladder asks for its pass
                 services().job_worker.start(services().job_plans.ladder_pass())

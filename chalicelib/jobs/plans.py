@@ -76,6 +76,7 @@ LADDER_PASS_LEASE = dt.timedelta(hours=6)
 # workers; after it, the next run of launch_campaigns plans it again (members already
 # assigned are passed over by the step).
 LAUNCH_LEASE = dt.timedelta(hours=2)
+FINISH_LAUNCH = "launch_campaigns:finish"  # a job message: set a launched campaign's audience
 
 
 class AlreadyDoneError(DangolError):
@@ -559,7 +560,10 @@ class JobPlans:
                     continue  # deleted meanwhile, or another planner marked it
             run = f"campaign#{campaign_id}"
             if self.runs.finished(run):
-                finish_launch(self.store, campaign_id, now)  # the run closed but the campaign was not told
+                # the run closed but its completion died before telling the campaign: the
+                # job queue's worker finishes it (finish_launch, once)
+                source = Source("", "pk", CAMPAIGNS_PK)
+                tasks.append(Task(job=FINISH_LAUNCH, source=source, params={"campaign_id": campaign_id}))
                 continue
             params = {"campaign": launch_params(campaign)}
             if campaign.get("segment_id") is not None:

@@ -109,7 +109,7 @@ def test_the_seeded_cafe_has_redemptions_coupons_refunds_and_dormant_members_and
     assert seed_shop.seed(app_module.app, count, admin_key=api.admin_key) == count
     local.run_job("win_back_dormant_members")
     types: dict[str, int] = {}
-    total, suspended, bought = 0, 0, 0
+    total, suspended, bought, campaign_lines = 0, 0, 0, 0
     for n in range(1, count + 1):
         member = api.get(f"/members/m{n:06d}").json
         total += member["balance"]
@@ -118,6 +118,7 @@ def test_the_seeded_cafe_has_redemptions_coupons_refunds_and_dormant_members_and
         assert sum(t["points"] for t in history) == member["balance"]
         for t in history:
             types[t["type"]] = types.get(t["type"], 0) + 1
+            campaign_lines += any(line["rule"] == "campaign:double-points-trial" for line in t.get("breakdown") or [])
             bought += t["type"] == "redeem" and bool(t.get("coupon_id"))
     assert types["redeem"] > bought > 0  # points paid on orders, and coupons bought with points
     assert types["reversal"] > 0 and types["adjust"] == 2 and suspended == 1
@@ -133,4 +134,8 @@ def test_the_seeded_cafe_has_redemptions_coupons_refunds_and_dormant_members_and
     )
     dormant = api.get("/members?segment=dormant&limit=100", key="admin").json["items"]
     assert 0 < len(dormant) < count // 2
+    # §22: the campaign early in the nine months, launched to the members of the time
+    trial = api.get("/campaigns/double-points-trial", key="admin").json
+    assert trial["status"] == "ended" and 0 < trial["audience"] < count
+    assert campaign_lines > 0
     assert all(api.get(f"/members/{m['member_id']}").json["dormant"] for m in dormant)

@@ -483,3 +483,16 @@ def test_the_audience_and_launched_at_are_set_once(enrolled, clock):
     finish_launch(services().store, "spring", clock())
     assert api.get("/campaigns/spring", key="admin").json == first
     assert arm_of(api, "late") is None  # the audience is fixed at launch
+
+
+def test_a_launch_whose_completion_died_is_finished_by_the_next_run(enrolled, clock):
+    """The run closed (every member done) but the completion died before it set the
+    audience: the next run of launch_campaigns sees the closed run and finishes it."""
+    api = enrolled
+    create(api, coupon_campaign())
+    local.run_job("launch_campaigns")
+    store = services().store
+    store.update("CAMPAIGNS", "spring", "REMOVE #a, #l", {"#a": "audience", "#l": "launched_at"})
+    assert api.get("/campaigns/spring", key="admin").json["audience"] is None
+    local.run_job("launch_campaigns")
+    assert api.get("/campaigns/spring", key="admin").json["audience"] == len(MEMBERS)

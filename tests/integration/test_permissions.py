@@ -249,6 +249,18 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     ):
         assert api.get(path, key="admin").status == 200, path
     assert api.delete("/segments/buyers", key="admin").status == 204
+    # v3: campaigns (§22): one deleted before its launch, one launched by the jobs below
+    arms = [
+        {"name": "control", "weight": 50, "reward": None},
+        {"name": "coupon", "weight": 50, "reward": {"type": "coupon", "template_id": "latte"}},
+    ]
+    window = {"starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"}
+    for campaign_id in ("spring", "gone"):
+        body = {"campaign_id": campaign_id, "name": campaign_id, "arms": arms, **window}
+        assert api.post("/campaigns", body, key="admin").status == 201
+    assert api.delete("/campaigns/gone", key="admin").status == 204
+    for path in ("/campaigns", "/campaigns/spring", "/members/a/campaigns"):
+        assert api.get(path, key="admin").status == 200, path
     created = api.post("/api-keys", {"name": "pos-2", "role": "storefront"}, key="admin")
     assert created.status == 201, created
     api.get("/api-keys", key="admin")

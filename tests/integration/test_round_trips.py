@@ -26,6 +26,8 @@ ONE_READ_ONE_WRITE = [
     "POST /members/{id}/earn (v2 program: frequency bonus, limits)",
     # v3: the member's stored recommendations and the cold-start list come with the profile
     "POST /members/{id}/earn (v3: recommendation bonus)",
+    # v3: the member's campaign arms (§22) are on the profile
+    "POST /members/{id}/earn (v3: campaign arms)",
     # v2: a coupon use or release reads the profile and the code item together
     "POST /coupons/{code}/redemption (use)",
     "POST /coupons/{code}/release",
