@@ -200,7 +200,9 @@ def test_a_campaign_created_after_the_refresh_is_zeros_as_of_that_refresh(histor
     # the next refresh counts it (not launched: no audience) and keeps counting spring
     assert history.post("/analytics/refresh", {}, key="admin").status == 202
     local.drain_queues()
-    assert history.get("/campaigns/summer/results", key="admin").json["as_of"] == "2027-03-02T03:00:00Z"
+    summer = history.get("/campaigns/summer/results", key="admin").json
+    assert summer["as_of"] == "2027-03-02T03:00:00Z"
+    assert summer == {**answer, "as_of": "2027-03-02T03:00:00Z"}  # stored: zeros, comparisons null
     spring = history.get("/campaigns/spring/results", key="admin").json
     assert spring["as_of"] == "2027-03-02T03:00:00Z" and spring["arms"][1]["points_awarded"] == 300
 
@@ -227,3 +229,27 @@ def test_unknown_campaign_is_404_and_a_storefront_key_403(launched):
     assert_error(launched.get("/campaigns/nope/results", key="admin"), 404, "NOT_FOUND")
     assert_error(launched.get("/campaigns/spring/results", key="storefront"), 403, "FORBIDDEN")
     assert_error(launched.get("/campaigns/spring/results?x=1", key="admin"), 400, "VALIDATION_ERROR")
+
+
+def offers_of(api, member_id):
+    token = api.post(f"/members/{member_id}/widget-tokens").json["token"]
+    answer = api.get("/widget/api/member", key=token)
+    assert answer.status == 200, answer
+    return answer.json["offers"]
+
+
+def test_the_member_page_gets_the_members_running_offers_with_the_member(launched, clock):
+    api = launched
+    assert offers_of(api, "a") == [
+        {
+            "campaign_id": "spring",
+            "arm": "double",
+            "reward": {"type": "multiplier", "multiplier": "2"},
+            "starts_at": "2027-01-15T00:00:00Z",
+            "ends_at": "2027-02-15T00:00:00Z",
+        }
+    ]
+    assert offers_of(api, "e")[0]["reward"] == {"type": "coupon", "template_id": "welcome5"}
+    assert offers_of(api, "b") == []  # a control arm offers nothing
+    clock.set("2027-02-15T00:00:00Z")  # ends_at is not included
+    assert offers_of(api, "a") == []
