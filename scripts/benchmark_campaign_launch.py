@@ -140,6 +140,10 @@ def measure(size: int) -> dict:
 
 
 def main() -> int:
+    import logging
+
+    for name in ("chalicelib", "dangol", "dangol.requests", "dangol.telemetry"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # stdout is the report
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=100_000, help="members (every one in the audience)")
     parser.add_argument("--json", action="store_true")

@@ -232,7 +232,7 @@ class Coupon(Answer):
     name: str
     discount: dict[str, Any]
     min_order_amount: int
-    source: str = Field(description="manual, points, signup, birthday, tier_up or win_back")
+    source: str = Field(description="manual, points, signup, birthday, tier_up, win_back or campaign (§22)")
     status: str = Field(description="available, used or expired")
     issued_at: str
     expires_at: str
@@ -244,6 +244,7 @@ class Coupon(Answer):
         description="a coupon bought with points (a storefront's POST "
         "/members/{member_id}/coupons): the redeem transaction that paid it",
     )
+    campaign_id: Optional[str] = Field(default=None, description="a campaign's coupon (source campaign): its campaign")
 
 
 class CouponPage(Answer):

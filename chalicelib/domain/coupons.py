@@ -12,7 +12,7 @@ from chalicelib.domain.calendar import format_instant, local_date, parse_instant
 if TYPE_CHECKING:
     from chalicelib.domain.program import Program
 
-SOURCES = ("manual", "points", "signup", "birthday", "tier_up", "win_back")
+SOURCES = ("manual", "points", "signup", "birthday", "tier_up", "win_back", "campaign")
 
 
 def expires_at(issued_at: dt.datetime, valid_days: int) -> str:

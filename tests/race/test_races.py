@@ -480,3 +480,38 @@ def test_unconditional_coupon_use_is_caught_using_twice(pool, shop, coupon_templ
     assert any(successes > 1 for successes, _ in summary), f"no double use in {summary}"
     for successes, used in summary:
         assert used == successes  # every success counted: coupons_used moves past one
+
+
+# -- scenario: a campaign's bonus, eight earns at once (§22) ----------------------
+def test_a_campaign_bonus_is_given_once_to_eight_concurrent_earns(pool, shop):
+    """A bonus arm's points go on the member's first qualifying earn only: eight
+    earns from eight processes at once all count, one carries the bonus line (the
+    bonus is recorded on the profile under its version, in the earn's transaction)."""
+    from chalicelib import local
+
+    member_id = fresh_id("bonus")
+    create_member(shop, member_id)
+    campaign_id = fresh_id("camp")
+    body = {
+        "campaign_id": campaign_id,
+        "name": "Race bonus",
+        "starts_at": "2020-01-01T00:00:00Z",
+        "ends_at": "2099-01-01T00:00:00Z",
+        "arms": [{"name": "bonus", "weight": 100, "reward": {"type": "bonus", "points": 500}}],
+        "notify": False,
+    }
+    status, created = shop.post("/campaigns", body, key="admin")
+    assert status == 201, created
+    local.run_job("launch_campaigns")  # members enrolled later (other rounds) are not in its audience
+    status, arms = shop.get(f"/members/{member_id}/campaigns", key="admin")
+    assert arms == {"items": [{"campaign_id": campaign_id, "arm": "bonus"}]}, arms
+    tasks = [
+        {"requests": [post(f"/members/{member_id}/earn", {"order_id": f"o-{n}", "amount": 1000})]}
+        for n in range(RACERS)
+    ]
+    responses = [r for (r,) in pool.race(tasks)]
+    assert all(r[0] == 201 for r in responses), responses
+    rule = f"campaign:{campaign_id}"
+    bonuses = [r[1] for r in responses if any(line["rule"] == rule for line in r[1]["breakdown"])]
+    assert len(bonuses) == 1, responses
+    assert balance(shop, member_id) == RACERS * 100 + 500  # floor(1000 x 0.1) each, and the bonus once
