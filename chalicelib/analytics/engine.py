@@ -1,7 +1,7 @@
 """The engines the analytics queries run on (contract §17).
 
 - `DuckDBEngine`: locally (tests, the local service), an embedded DuckDB holding
-  the four fact tables; `append` adds rows, `query` runs SQL.
+  the fact tables; `append` adds rows, `query` runs SQL.
 - `AthenaEngine`: on AWS, Amazon Athena over the facts Firehose writes to S3 as
   Parquet (Glue tables of the same names and columns).
 
@@ -10,8 +10,9 @@ with `row_number() over (partition by <key> order by seq desc) = 1`). The local
 engine keeps each row once: a record applied again (a feed that stopped before
 saving its checkpoint) adds nothing (`UNIQUE_KEYS`). Athena's facts can hold a
 row twice (Lambda and Firehose deliver at least once): queries pick the latest
-row per key, and count coupon events by (coupon_id, event, seq) and earn items
-by (transaction_id, line).
+row per key, and count coupon events by (coupon_id, event, seq), earn items and
+breakdown lines by (transaction_id, line), campaign members by (campaign_id,
+member_id, generation) and campaign coupons by coupon_id.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Optional
 
-from chalicelib.analytics.facts import COLUMNS, COUPON_EVENTS, EARN_ITEMS, MEMBERS, TRANSACTIONS
+from chalicelib.analytics.facts import (
+    BREAKDOWN_LINES,
+    CAMPAIGN_COUPONS,
+    CAMPAIGN_MEMBERS,
+    COLUMNS,
+    COUPON_EVENTS,
+    EARN_ITEMS,
+    MEMBERS,
+    TRANSACTIONS,
+)
 
 SCHEMA = {
     MEMBERS: """
@@ -39,6 +49,14 @@ SCHEMA = {
     COUPON_EVENTS: """
         coupon_id VARCHAR NOT NULL, member_id VARCHAR, generation INTEGER, event VARCHAR NOT NULL,
         event_at TIMESTAMP, event_date DATE, seq VARCHAR NOT NULL""",
+    BREAKDOWN_LINES: """
+        transaction_id VARCHAR NOT NULL, member_id VARCHAR, generation INTEGER, occurred_date DATE,
+        line INTEGER NOT NULL, rule VARCHAR, points BIGINT""",
+    CAMPAIGN_MEMBERS: """
+        campaign_id VARCHAR NOT NULL, member_id VARCHAR NOT NULL, generation INTEGER NOT NULL, arm VARCHAR,
+        assigned_at TIMESTAMP""",
+    CAMPAIGN_COUPONS: """
+        coupon_id VARCHAR NOT NULL, campaign_id VARCHAR, member_id VARCHAR, generation INTEGER""",
 }
 # What makes a row the same row delivered again (the local engine keeps it once).
 UNIQUE_KEYS = {
@@ -46,6 +64,9 @@ UNIQUE_KEYS = {
     TRANSACTIONS: ("transaction_id", "seq"),
     EARN_ITEMS: ("transaction_id", "line"),
     COUPON_EVENTS: ("coupon_id", "event", "seq"),
+    BREAKDOWN_LINES: ("transaction_id", "line"),
+    CAMPAIGN_MEMBERS: ("campaign_id", "member_id", "generation"),
+    CAMPAIGN_COUPONS: ("coupon_id",),
 }
 
 

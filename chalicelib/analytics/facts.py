@@ -20,7 +20,13 @@ three kinds of item make facts:
 - a coupon in its member's history (`MEMBER#<id>` / `[G<n>#]COUPON#<id>`):
   `coupon_events` `issued` when written, `used` when its status becomes used,
   `released` when it goes from used back to available. (The code's own item,
-  `COUPON#<code>` / `COUPON`, holds the same state and is ignored.)
+  `COUPON#<code>` / `COUPON`, holds the same state and is ignored.) A coupon a
+  campaign issued (§22, `campaign_id` on the item) also makes a `campaign_coupons`
+  row when written;
+- an earn's breakdown lines (`breakdown` of the transaction, as recorded when it
+  was written: a refund's clawback never rewrites them): `breakdown_lines`;
+- a member's place in a campaign's audience (`MEMBER#<id>` / `[G<n>#]CAMPAIGN#<id>`,
+  written once at the launch, §22): a `campaign_members` row (campaign, member, arm).
 
 Rows are built field by field from an allow-list: no personal data (name,
 email, phone, birthday, suspension reason) can reach them. Times are UTC text
@@ -41,7 +47,10 @@ MEMBERS = "members"
 TRANSACTIONS = "transactions"
 EARN_ITEMS = "earn_items"
 COUPON_EVENTS = "coupon_events"
-TABLES = (MEMBERS, TRANSACTIONS, EARN_ITEMS, COUPON_EVENTS)
+BREAKDOWN_LINES = "breakdown_lines"
+CAMPAIGN_MEMBERS = "campaign_members"
+CAMPAIGN_COUPONS = "campaign_coupons"
+TABLES = (MEMBERS, TRANSACTIONS, EARN_ITEMS, COUPON_EVENTS, BREAKDOWN_LINES, CAMPAIGN_MEMBERS, CAMPAIGN_COUPONS)
 
 # Column order of each table, as engine.py creates them (the interface's schema;
 # earn_items also has `line`, its place in the earn, so that a row delivered twice
@@ -76,10 +85,13 @@ COLUMNS = {
     ),
     EARN_ITEMS: ("transaction_id", "member_id", "generation", "occurred_date", "line", "sku", "category", "amount"),
     COUPON_EVENTS: ("coupon_id", "member_id", "generation", "event", "event_at", "event_date", "seq"),
+    BREAKDOWN_LINES: ("transaction_id", "member_id", "generation", "occurred_date", "line", "rule", "points"),
+    CAMPAIGN_MEMBERS: ("campaign_id", "member_id", "generation", "arm", "assigned_at"),
+    CAMPAIGN_COUPONS: ("coupon_id", "campaign_id", "member_id", "generation"),
 }
 
 MEMBER_PREFIX = "MEMBER#"
-_OWNED = re.compile(r"^(?:G(?P<generation>\d+)#)?(?P<kind>TX|COUPON|LINES)#(?P<id>.+)$")
+_OWNED = re.compile(r"^(?:G(?P<generation>\d+)#)?(?P<kind>TX|COUPON|LINES|CAMPAIGN)#(?P<id>.+)$")
 
 
 def rows_from_records(records: Iterable[dict], timezone: str) -> dict[str, list[dict]]:
@@ -114,6 +126,10 @@ def rows_from_record(record: dict, timezone: str) -> list[tuple[str, dict]]:
             return []  # written once
         occurred_date = program_date(new["occurred_at"], timezone)
         return _line_rows(new, generation, occurred_date, int(new.get("first_line") or 0))
+    if owned.group("kind") == "CAMPAIGN":
+        if record["eventName"] != "INSERT" or new is None:
+            return []  # written once
+        return _campaign_member_rows(new, generation)
     return _coupon_rows(new, old, generation, seq, timezone, record.get("ApproximateCreationDateTime"))
 
 
@@ -178,7 +194,45 @@ def _transaction_rows(new: Optional[dict], old: Optional[dict], generation: int,
     rows: list[tuple[str, dict]] = [(TRANSACTIONS, row)]
     if new.get("type") == "earn":
         rows += _line_rows(new, generation, row["occurred_date"], 0)
+        rows += _breakdown_rows(new, generation, row["occurred_date"])
     return rows
+
+
+def _breakdown_rows(tx: dict, generation: int, occurred_date: str) -> list:
+    """breakdown_lines of an earn, as recorded when it was written (`line` = the line's place)."""
+    return [
+        (
+            BREAKDOWN_LINES,
+            {
+                "transaction_id": tx["transaction_id"],
+                "member_id": tx["member_id"],
+                "generation": generation,
+                "occurred_date": occurred_date,
+                "line": line_number,
+                "rule": str(line.get("rule") or ""),
+                "points": int(line.get("points") or 0),
+            },
+        )
+        for line_number, line in enumerate(tx.get("breakdown") or [])
+    ]
+
+
+# -- campaigns -------------------------------------------------------------------
+def _campaign_member_rows(item: dict, generation: int) -> list:
+    """A member's place in a campaign's audience (the assignment item, written once)."""
+    assigned = item.get("assigned_at")
+    return [
+        (
+            CAMPAIGN_MEMBERS,
+            {
+                "campaign_id": item["campaign_id"],
+                "member_id": item["member_id"],
+                "generation": int(item.get("generation", generation) or 0),
+                "arm": item["arm"],
+                "assigned_at": timestamp(assigned) if assigned else None,
+            },
+        )
+    ]
 
 
 def _line_rows(item: dict, generation: int, occurred_date: str, first_line: int) -> list:
@@ -208,6 +262,19 @@ def _coupon_rows(
 ) -> list:
     if new is None:
         return []
+    rows: list[tuple[str, dict]] = []
+    if old is None and new.get("campaign_id"):
+        rows.append(
+            (
+                CAMPAIGN_COUPONS,
+                {
+                    "coupon_id": new["coupon_id"],
+                    "campaign_id": new["campaign_id"],
+                    "member_id": new["member_id"],
+                    "generation": int(new.get("generation", generation) or 0),
+                },
+            )
+        )
     before = old.get("status") if old is not None else None
     after = new.get("status")
     if old is None:
@@ -217,10 +284,10 @@ def _coupon_rows(
     elif before == "used" and after == "available":
         event, at = "released", new.get("released_at") or _approximate_instant(approximate)
     else:
-        return []
+        return rows
     if not at:
-        return []
-    return [
+        return rows
+    return rows + [
         (
             COUPON_EVENTS,
             {

@@ -1,4 +1,4 @@
-"""Job `refresh_analytics` (§17-§21, §23): bring the facts up to date, run the queries, store the results.
+"""Job `refresh_analytics` (§17-§23): bring the facts up to date, run the queries, store the results.
 
 `refresh(engine, store, now)`:
 1. `as_of` = `now` (the time the refresh started); the program timezone gives `as_of`'s date;
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
 from chalicelib import clock
-from chalicelib.analytics import results, sql
+from chalicelib.analytics import campaign_results, results, sql
 from chalicelib.domain.calendar import format_instant, zone
 from chalicelib.domain.rfm import thresholds_of
 from chalicelib.domain.segments import RFM_SEGMENTS, MemberValues, assign
@@ -440,6 +440,11 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     )
     store_recommendations(store, lists, members, as_of, writes)
 
+    # §22 campaign results: every campaign's arms and comparisons, one item per campaign
+    campaigns = campaign_results.refresh_campaigns(
+        engine, store, program.timezone, as_of, as_of_time, as_of_date, writes
+    )
+
     # program-wide answers
     values_list = [live.values for live in members.values()]
     thresholds = rfm_thresholds(list(members.values()))
@@ -481,6 +486,7 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
         "facts_updated": facts_updated,
         "members": len(members),
         "segments": len(definitions),
+        "campaigns": campaigns,
         "writes": dict(sorted(writes.counts.items())),
     }
     results.put_analytics(store, keys.analytics_refresh_key(), report, writes)

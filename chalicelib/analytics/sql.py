@@ -127,6 +127,22 @@ def render_named(name: str, engine: str, named: list[tuple[str, str]], **values:
     return _render_table(name, engine, NAMED_ROW, rows, set(), values)
 
 
+# The one-row `campaigns` table of campaign_results.sql, as both engines' texts spell it.
+CAMPAIGNS_ROW = re.compile(r"SELECT\s+''\s+AS\s+campaign_id,\s+:from_date\s+AS\s+from_date,\s+:to_date\s+AS\s+to_date")
+
+
+def render_campaigns(name: str, engine: str, campaigns: list[tuple[str, dt.date, dt.date]], **values: object) -> str:
+    """The query for `engine` with its one-row `campaigns` table made one row per
+    (campaign_id, from_date, to_date) of `campaigns` (at least one)."""
+    if not campaigns:
+        raise ValueError("at least one campaign")
+    rows = " UNION ALL ".join(
+        f"SELECT {text_literal(campaign_id)} AS campaign_id, {literal(first)} AS from_date, {literal(last)} AS to_date"
+        for campaign_id, first, last in campaigns
+    )
+    return _render_table(name, engine, CAMPAIGNS_ROW, rows, {"from_date", "to_date"}, values)
+
+
 def _render_table(
     name: str, engine: str, row: re.Pattern, rows: str, replaced: set[str], values: dict[str, object]
 ) -> str:

@@ -675,6 +675,16 @@ OPERATIONS: list[Operation] = [
     ),
     Operation(
         "GET",
+        "/campaigns/{campaign_id}/results",
+        "campaign_results",
+        "A campaign's results per arm and each arm against the baseline, as of the last refresh",
+        "campaigns",
+        "admin",
+        answer=responses.CampaignResults,
+        errors={404: ["NOT_FOUND"]},
+    ),
+    Operation(
+        "GET",
         "/members/{member_id}/campaigns",
         "member_campaigns",
         "The campaigns a member is in, and its arm in each",

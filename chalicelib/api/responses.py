@@ -435,6 +435,36 @@ class CampaignPage(Answer):
     next_cursor: Optional[str]
 
 
+class CampaignArmResults(Answer):
+    name: str
+    members: int = Field(description="the arm's audience members")
+    purchasers: int = Field(description="members with at least one purchase dated in the campaign's dates")
+    purchases: int
+    purchase_amount: int = Field(description="net of refunds")
+    points_awarded: int = Field(description="the campaign's breakdown lines as recorded, before any clawback")
+    coupons_used: int = Field(description="the campaign's coupons used (less released)")
+
+
+class CampaignComparison(Answer):
+    arm: str
+    baseline: str = Field(description="the first arm whose reward is null, else the first arm")
+    purchase_rate: Optional[str] = Field(description="purchasers / members, 4 places; null: an arm has no members")
+    baseline_rate: Optional[str]
+    diff: Optional[str] = Field(description="purchase_rate - baseline_rate")
+    ci95: Optional[list[str]] = Field(description="[low, high] = diff -/+ 1.96 se; null: an arm has no members")
+    significant: bool = Field(description="low > 0 or high < 0")
+    revenue_per_member_diff: Optional[int] = Field(
+        description="floor(amount_a / n_a) - floor(amount_b / n_b); null: an arm has no members"
+    )
+
+
+class CampaignResults(Answer):
+    campaign_id: str
+    as_of: Optional[str] = Field(description="the refresh the figures are of; null before the first refresh")
+    arms: list[CampaignArmResults]
+    comparisons: list[CampaignComparison]
+
+
 class MemberCampaign(Answer):
     campaign_id: str
     arm: str

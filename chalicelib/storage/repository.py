@@ -35,6 +35,7 @@ One table, items addressed by (pk, sk):
   MEMBER#<id> / INSIGHTS                 a member's §20 values (G<n>#INSIGHTS for later generations)
   MEMBER#<id> / RECOMMENDATIONS          a buyer's §23 recommendations (G<n>#RECOMMENDATIONS later)
   ANALYTICS / RECOMMENDATIONS#COLD       §23's cold-start list (members without their own item)
+  ANALYTICS / CAMPAIGN#<campaign_id>     §22 a campaign's results (arms, comparisons) as of the refresh
   SEGMENT#<id> / DEFINITION              §21 segment definitions
   SEGMENT#<id> / M#<member_id>           a segment's members as of the last refresh
   SEGMENTS / <segment_id>                the listing of segments with the refresh's figures
@@ -375,6 +376,14 @@ COLD_RECOMMENDATIONS_KEY = (ANALYTICS_PK, "RECOMMENDATIONS#COLD")  # §23's cold
 def recommendations_key(member_id: str, generation: int) -> tuple[str, str]:
     """MEMBER#<id> / [G<n>#]RECOMMENDATIONS: {"items": [{"sku", "category", "score"}...], "as_of"}."""
     return member_pk(member_id), member_sk(generation, RECOMMENDATIONS)
+
+
+CAMPAIGN_RESULTS_PREFIX = "CAMPAIGN#"  # ANALYTICS / CAMPAIGN#<campaign_id>: §22 results of a campaign
+
+
+def campaign_results_key(campaign_id: str) -> tuple[str, str]:
+    """ANALYTICS / CAMPAIGN#<campaign_id>: {"campaign_id", "as_of", "arms", "comparisons"}."""
+    return ANALYTICS_PK, f"{CAMPAIGN_RESULTS_PREFIX}{campaign_id}"
 
 
 def segment_pk(segment_id: str) -> str:

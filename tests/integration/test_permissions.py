@@ -259,7 +259,7 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
         body = {"campaign_id": campaign_id, "name": campaign_id, "arms": arms, **window}
         assert api.post("/campaigns", body, key="admin").status == 201
     assert api.delete("/campaigns/gone", key="admin").status == 204
-    for path in ("/campaigns", "/campaigns/spring", "/members/a/campaigns"):
+    for path in ("/campaigns", "/campaigns/spring", "/campaigns/spring/results", "/members/a/campaigns"):
         assert api.get(path, key="admin").status == 200, path
     created = api.post("/api-keys", {"name": "pos-2", "role": "storefront"}, key="admin")
     assert created.status == 201, created
@@ -362,14 +362,15 @@ def refresh_on_athena(names: dict[str, str], api) -> None:
     stale = keys.summary_month_key("2001-01")
     dynamodb = boto3.client("dynamodb", region_name=region)
     dynamodb.put_item(TableName=table, Item={"pk": {"S": stale[0]}, "sk": {"S": stale[1]}})
-    # member_values, member_bought, recommendations, cohorts, program_start: no rows; then the
-    # summary query, one zero row per period (no month: no member enrolled; the day windows)
+    # member_values, member_bought, recommendations, campaign_results (the scenario's campaign),
+    # cohorts, program_start: no rows; then the summary query, one zero row per period (no
+    # month: no member enrolled; the day windows)
     header = {"Data": [{"VarCharValue": c} for c in SUMMARY_COLUMNS]}
     zeros = [
         {"Data": [{"VarCharValue": str(window) if c == "window_id" else "0"} for c in SUMMARY_COLUMNS]}
         for window in range(len(refresh.SUMMARY_DAYS))
     ]
-    queued = [QueryResults(rows=[], column_info=[]) for _ in range(5)]
+    queued = [QueryResults(rows=[], column_info=[]) for _ in range(6)]
     queued.append(
         QueryResults(rows=[header, *zeros], column_info=[{"Name": c, "Type": "bigint"} for c in SUMMARY_COLUMNS])
     )

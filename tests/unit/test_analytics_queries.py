@@ -49,7 +49,15 @@ def test_every_query_parses_and_transpiles_for_both_engines(name):
 
 
 def test_queries_are_the_expected_set_and_take_known_parameters():
-    assert sql.names() == ["cohorts", "member_bought", "member_values", "program_start", "recommendations", "summary"]
+    assert sql.names() == [
+        "campaign_results",
+        "cohorts",
+        "member_bought",
+        "member_values",
+        "program_start",
+        "recommendations",
+        "summary",
+    ]
     with pytest.raises(ValueError):
         sql.render("summary", "duckdb", from_date=AS_OF_DATE)
     with pytest.raises(ValueError):

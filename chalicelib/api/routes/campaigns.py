@@ -39,6 +39,15 @@ def delete_campaign(actor, campaign_id):
     return Result.removed()
 
 
+@routes.route("/campaigns/{campaign_id}/results", "GET", "admin")
+def campaign_results(actor, campaign_id):
+    """§22, as of the last refresh: read from what it stored (no query runs here)."""
+    from chalicelib.ledger.campaign_results import campaign_results as stored_results
+
+    query_params()
+    return stored_results(services().store, campaign_id)
+
+
 @routes.route("/members/{member_id}/campaigns", "GET", "admin")
 def member_campaigns(actor, member_id):
     query_params()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from chalice import Response
 
+from chalicelib import clock
 from chalicelib.api.edge import Routes, current_request, page_params, widget_tokens
 from chalicelib.api.routes.docs import file_response
 from chalicelib.ledger.member_changes import Result
@@ -58,11 +59,28 @@ def create_widget_token(actor, member_id):
 
 @routes.route("/widget/api/member", "GET", "widget")
 def widget_member(grant):
-    member = services().ledger.get_member(grant.member_id)
-    program = services().ledger.program()
+    from chalicelib.domain.calendar import format_instant
+    from chalicelib.domain.offers import running_offers
+    from chalicelib.ledger.views import member_view
+
+    now = clock.now()
+    program, _, (member, offers) = services().ledger.changes.member_with_lots(
+        grant.member_id,
+        lambda program, found: (
+            dict(member_view(program, found, now)),
+            running_offers(found.campaigns, format_instant(now)),
+        ),
+    )
     # §15 (v3): the member sees that the account is suspended, never the admin's reason
     suspension = member.pop("suspension", None)
-    return {**member, "suspended": suspension is not None, "currency": program.currency, "timezone": program.timezone}
+    return {
+        **member,
+        "suspended": suspension is not None,
+        "currency": program.currency,
+        "timezone": program.timezone,
+        # §22: the member's running campaign offers (rewarded arms), read with the profile
+        "offers": offers,
+    }
 
 
 @routes.route("/widget/api/transactions", "GET", "widget")

@@ -16,7 +16,7 @@
   function currency() { return (state.program && state.program.currency) || "KRW"; }
 
   /* -- sign in / navigation ------------------------------------------------ */
-  var VIEWS = ["overview", "program", "members", "catalog", "insights"];
+  var VIEWS = ["overview", "program", "members", "catalog", "insights", "campaigns"];
 
   function show(view) {
     $("signin").hidden = !!key();
@@ -28,7 +28,7 @@
     });
     if (!key()) { $("admin-key").focus(); return; }
     if (location.hash !== "#" + view) history.replaceState(null, "", "#" + view);
-    ({ overview: loadOverview, program: loadProgram, members: function () {}, catalog: loadCatalog, insights: loadInsights })[view]();
+    ({ overview: loadOverview, program: loadProgram, members: function () {}, catalog: loadCatalog, insights: loadInsights, campaigns: loadCampaigns })[view]();
   }
 
   function failed(error) {
@@ -519,6 +519,12 @@
       api("GET", base + "/coupons?limit=50").then(function (page) {
         D.fillRows($("member-coupons").tBodies[0], page.items.map(function (c) { return [c.code, c.name, c.status, D.day(c.expires_at)]; }));
       }, function (error) { D.fillRows($("member-coupons").tBodies[0], [["–", "Coupons not available: " + error.message, "", ""]]); });
+      /* §22: the campaigns whose audience the member is in, and its arm in each */
+      api("GET", base + "/campaigns").then(function (page) {
+        D.fillRows($("member-campaigns").tBodies[0], page.items.length
+          ? page.items.map(function (c) { return [c.campaign_id, c.arm]; })
+          : [["–", "in no campaign"]]);
+      }, function (error) { D.fillRows($("member-campaigns").tBodies[0], [["–", "Campaigns not available: " + error.message]]); });
       api("GET", base + "/notifications?limit=20").then(function (page) {
         D.fillRows($("member-notifications").tBodies[0], page.items.map(function (n) { return [D.when(n.created_at), n.type, n.channel || "–", n.status]; }));
       }, failed);
@@ -924,6 +930,288 @@
       }
       if (error.status === 400) return showSegmentError(error);
       $("segment-error").textContent = error.code + ": " + error.message;
+    });
+  });
+
+  /* -- campaigns (§22): define, list, results as of the last refresh ------------------- */
+  var REWARD_TYPES = [["", "No reward (control)"], ["multiplier", "Points multiplier"], ["bonus", "Bonus points"], ["coupon", "Coupon"]];
+
+  function rewardText(reward) {
+    if (!reward) return "control";
+    if (reward.type === "multiplier") return "×" + reward.multiplier + " points";
+    if (reward.type === "bonus") return "+" + D.number(reward.points) + " points" + (reward.min_amount ? " on " + D.money(reward.min_amount, currency()) + "+" : "");
+    return "coupon " + reward.template_id;
+  }
+
+  function loadCampaigns() {
+    api("GET", "program").then(function (p) { state.program = p; }).catch(function () {});
+    listCampaigns(null);
+    api("GET", "segments?limit=100").then(function (page) {
+      var select = $("cmp-segment_id"), chosen = select.value;
+      D.clear(select);
+      select.appendChild(el("option", { value: "", text: "Every member" }));
+      page.items.forEach(function (segment) {
+        select.appendChild(el("option", { value: segment.segment_id, text: segment.name + " (" + segment.segment_id + ")" }));
+      });
+      select.value = chosen;
+    }, function () {});
+    api("GET", "coupon-templates?limit=100").then(function (page) {
+      state.templates = page.items.map(function (t) { return t.template_id; });
+    }, function () { state.templates = []; });
+  }
+
+  function listCampaigns(cursor) {
+    api("GET", "campaigns?limit=50" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "")).then(function (page) {
+      var tbody = $("campaigns-table").tBodies[0];
+      if (!cursor) D.clear(tbody);
+      page.items.forEach(function (campaign) {
+        var results = el("button", { type: "button", className: "small secondary", text: "Results",
+                                     "aria-label": "Results of " + campaign.campaign_id });
+        results.addEventListener("click", function () { openResults(campaign); });
+        var actions = [results];
+        if (campaign.status === "scheduled") {
+          var remove = el("button", { type: "button", className: "small secondary", text: "Delete",
+                                      "aria-label": "Delete " + campaign.campaign_id });
+          remove.addEventListener("click", function () { deleteCampaign(campaign.campaign_id); });
+          actions.push(" ", remove);
+        }
+        tbody.appendChild(el("tr", { "data-campaign": campaign.campaign_id }, [
+          el("td", { text: campaign.campaign_id }), el("td", { text: campaign.name }),
+          el("td", { text: campaign.segment_id || "every member" }),
+          el("td", { text: campaign.status }),
+          el("td", { text: campaign.audience === null ? "not launched" : D.number(campaign.audience) }),
+          el("td", { text: D.when(campaign.starts_at) }), el("td", { text: D.when(campaign.ends_at) }),
+          el("td", { text: campaign.arms.map(function (a) { return a.name + " " + a.weight + "% (" + rewardText(a.reward) + ")"; }).join("; ") }),
+          el("td", {}, actions)]));
+      });
+      state.campaignsCursor = page.next_cursor;
+      $("campaigns-more").hidden = !page.next_cursor;
+      $("campaigns-note").textContent = tbody.rows.length ? "" : "No campaigns yet: define one with the form below.";
+    }, failed);
+  }
+  $("campaigns-more").addEventListener("click", function () { listCampaigns(state.campaignsCursor); });
+
+  function deleteCampaign(campaignId) {
+    if (!window.confirm("Delete campaign " + campaignId + "?")) return;
+    api("DELETE", "campaigns/" + encodeURIComponent(campaignId)).then(function () {
+      say("Campaign " + campaignId + " deleted.");
+      $("campaign-results").hidden = true;
+      listCampaigns(null);
+    }, failed);
+  }
+
+  /* an exact rate string ("0.3333") as a number, for drawing only (the tables show the text) */
+  function rateValue(text) { return text === null || text === undefined ? null : parseFloat(text); }
+
+  function openResults(campaign) {
+    api("GET", "campaigns/" + encodeURIComponent(campaign.campaign_id) + "/results").then(function (answer) {
+      state.campaignResults = answer;
+      $("campaign-results").hidden = false;
+      $("campaign-results-title").textContent = "Results of " + campaign.name + " (" + campaign.campaign_id + ")";
+      $("campaign-results-as-of").textContent = answer.as_of
+        ? "As of " + D.when(answer.as_of) + " (the last analytics refresh): purchases dated from the campaign's first day to the earlier of its last day and that refresh."
+        : "No analytics refresh has counted this campaign yet: every figure is zero until one has.";
+      var byArm = {}, baseline = null;
+      answer.comparisons.forEach(function (c) { byArm[c.arm] = c; baseline = c.baseline; });
+      if (baseline === null && answer.arms.length) baseline = answer.arms[0].name;
+      var baselineRate = answer.comparisons.length ? answer.comparisons[0].baseline_rate : null;
+      D.fillRows($("campaign-results-table").tBodies[0], answer.arms.map(function (arm) {
+        var c = byArm[arm.name], own = c ? c.purchase_rate : (arm.name === baseline ? baselineRate : null);
+        return [arm.name + (arm.name === baseline ? " (baseline)" : ""), D.number(arm.members), D.number(arm.purchasers),
+                own === null ? "–" : percent(own),
+                c ? percent(c.diff) : "–",
+                c && c.ci95 ? percent(c.ci95[0]) + " to " + percent(c.ci95[1]) : "–",
+                c ? (c.significant ? "yes" : "no") : "–",
+                D.number(arm.purchases), D.money(arm.purchase_amount, currency()),
+                c && c.revenue_per_member_diff !== null ? D.money(c.revenue_per_member_diff, currency()) : "–",
+                D.number(arm.points_awarded), D.number(arm.coupons_used)];
+      }));
+      drawResults(answer, byArm, baseline, baselineRate);
+      $("campaign-results-title").scrollIntoView({ block: "nearest" });
+    }, failed);
+  }
+
+  /* bars: each arm's purchase rate; whiskers: baseline rate + ci95 of the arm's difference */
+  function drawResults(answer, byArm, baseline, baselineRate) {
+    var names = answer.arms.map(function (a) { return a.name; });
+    var xs = names.map(function (_, i) { return i; });
+    var rates = answer.arms.map(function (arm) {
+      var c = byArm[arm.name];
+      if (c) return rateValue(c.purchase_rate);
+      return arm.name === baseline ? rateValue(baselineRate) : null;
+    });
+    var intervals = answer.arms.map(function (arm) {
+      var c = byArm[arm.name];
+      if (!c || !c.ci95) return null;
+      var base = rateValue(c.baseline_rate);
+      return [base + rateValue(c.ci95[0]), base + rateValue(c.ci95[1])];
+    });
+    var top = Math.max.apply(null, [0.1].concat(rates.filter(function (r) { return r !== null; }),
+                                                   intervals.filter(Boolean).map(function (w) { return w[1]; })));
+    var bottom = Math.min.apply(null, [0].concat(intervals.filter(Boolean).map(function (w) { return w[0]; })));
+    function whiskers(u) {
+      var ctx = u.ctx;
+      ctx.save();
+      ctx.strokeStyle = "#111827";
+      ctx.lineWidth = 2 * devicePixelRatio;
+      intervals.forEach(function (w, i) {
+        if (!w) return;
+        var x = u.valToPos(i, "x", true), low = u.valToPos(w[0], "y", true), high = u.valToPos(w[1], "y", true);
+        var cap = 8 * devicePixelRatio;
+        ctx.beginPath();
+        ctx.moveTo(x, low); ctx.lineTo(x, high);
+        ctx.moveTo(x - cap, low); ctx.lineTo(x + cap, low);
+        ctx.moveTo(x - cap, high); ctx.lineTo(x + cap, high);
+        ctx.stroke();
+      });
+      if (baselineRate !== null) {
+        var y = u.valToPos(rateValue(baselineRate), "y", true);
+        ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+        ctx.strokeStyle = "#b91c1c";
+        ctx.lineWidth = devicePixelRatio;
+        ctx.beginPath(); ctx.moveTo(u.bbox.left, y); ctx.lineTo(u.bbox.left + u.bbox.width, y); ctx.stroke();
+      }
+      ctx.restore();
+    }
+    drawChart("campaign", $("campaign-chart"), {
+      scales: { x: { time: false, range: [-0.5, names.length - 0.5] }, y: { range: function () { return [Math.min(0, bottom * 1.1), top * 1.15]; } } },
+      legend: { show: false },
+      axes: [{ splits: function () { return xs; }, values: function (u, splits) { return splits.map(function (i) { return names[i] || ""; }); } },
+             { size: 64, values: function (u, splits) { return splits.map(function (v) { return Math.round(v * 1000) / 10 + "%"; }); } }],
+      series: [{}, { label: "Purchase rate", stroke: "#7c3aed", fill: "rgba(124,58,237,0.55)", width: 1,
+                     paths: uPlot.paths.bars({ size: [0.5, 90] }), points: { show: false } }],
+      hooks: { draw: [whiskers] }
+    }, [xs, rates]);
+    state.charts.campaign.labels = names;
+    state.charts.campaign.intervals = intervals;
+  }
+
+  /* the arm editor: one row per arm (cmp-arm-<i>-name/weight/type/value/min_amount) */
+  function armRow() {
+    var index = $("cmp-arms").children.length, id = "cmp-arm-" + index;
+    var name = el("input", { id: id + "-name", "aria-describedby": id + "-error" });
+    var weight = el("input", { id: id + "-weight", inputmode: "numeric", "aria-describedby": id + "-error" });
+    var type = el("select", { id: id + "-type" }, REWARD_TYPES.map(function (t) { return el("option", { value: t[0], text: t[1] }); }));
+    var value = el("input", { id: id + "-value", "aria-describedby": id + "-error" });
+    var minimum = el("input", { id: id + "-min_amount", inputmode: "numeric", value: "0", "aria-describedby": id + "-error" });
+    var valueLabel = el("label", { "for": id + "-value", text: "reward" });
+    var minimumBox = el("div", {}, [el("label", { "for": id + "-min_amount", text: "minimum purchase" }), minimum]);
+    var remove = el("button", { type: "button", className: "small secondary", text: "Remove", "aria-label": "Remove arm " + (index + 1) });
+    function kind() {
+      var chosen = type.value;
+      value.disabled = chosen === "";
+      valueLabel.textContent = { "": "reward", multiplier: "multiplier (e.g. 2)", bonus: "bonus points", coupon: "coupon template id" }[chosen];
+      value.placeholder = { "": "none", multiplier: "2", bonus: "500", coupon: (state.templates || [])[0] || "template id" }[chosen];
+      minimumBox.hidden = chosen !== "bonus";
+    }
+    type.addEventListener("change", kind);
+    kind();
+    remove.addEventListener("click", function () {
+      var arms = readArms();
+      arms.splice(index, 1);
+      setArms(arms);
+    });
+    $("cmp-arms").appendChild(el("div", { className: "rule-row", "data-arm": String(index) }, [
+      el("div", {}, [el("label", { "for": id + "-name", text: "Arm " + (index + 1) + ": name" }), name]),
+      el("div", {}, [el("label", { "for": id + "-weight", text: "weight (%)" }), weight]),
+      el("div", {}, [el("label", { "for": id + "-type", text: "reward type" }), type]),
+      el("div", {}, [valueLabel, value]),
+      minimumBox, remove,
+      el("p", { id: id + "-error", className: "field-error" })]));
+  }
+
+  function readArms() {
+    return Array.prototype.map.call($("cmp-arms").children, function (row, i) {
+      var id = "cmp-arm-" + i;
+      return { name: $(id + "-name").value, weight: $(id + "-weight").value, type: $(id + "-type").value,
+               value: $(id + "-value").value, min_amount: $(id + "-min_amount").value };
+    });
+  }
+
+  function setArms(arms) {
+    D.clear($("cmp-arms"));
+    (arms.length ? arms : [{ name: "control", weight: "50", type: "" }, { name: "double", weight: "50", type: "multiplier", value: "2" }]).forEach(function (arm, i) {
+      armRow();
+      var id = "cmp-arm-" + i;
+      $(id + "-name").value = arm.name || "";
+      $(id + "-weight").value = arm.weight || "";
+      $(id + "-type").value = arm.type || "";
+      $(id + "-type").dispatchEvent(new Event("change"));
+      $(id + "-value").value = arm.value || "";
+      $(id + "-min_amount").value = arm.min_amount || "0";
+    });
+  }
+  $("cmp-add-arm").addEventListener("click", function () { armRow(); });
+  setArms([]);
+
+  /* a number as typed: an integer where it is one, else the text (so the API's 400 names it) */
+  function typedInt(text) { text = String(text).trim(); return /^-?[0-9]+$/.test(text) ? parseInt(text, 10) : text; }
+
+  function armBody(arm) {
+    var reward = null;
+    if (arm.type === "multiplier") reward = { type: "multiplier", multiplier: arm.value.trim() };
+    if (arm.type === "bonus") reward = { type: "bonus", points: typedInt(arm.value), min_amount: typedInt(arm.min_amount || "0") };
+    if (arm.type === "coupon") reward = { type: "coupon", template_id: arm.value.trim() };
+    return { name: arm.name.trim(), weight: typedInt(arm.weight), reward: reward };
+  }
+
+  function clearCampaignErrors() {
+    Array.prototype.forEach.call($("campaign-form").querySelectorAll(".field-error"), function (p) { p.textContent = ""; });
+    Array.prototype.forEach.call($("campaign-form").querySelectorAll("[aria-invalid]"), function (n) { n.removeAttribute("aria-invalid"); });
+  }
+
+  /* a 400's message next to what it names: a field, an arm (arms.<i>... or arms[<i>]...), the arms */
+  function showCampaignError(error) {
+    var placed = false;
+    error.message.split("; ").forEach(function (part) {
+      var text = part.replace(/^body: (Value error, )?/, "");
+      var match = /^(campaign_id|name|segment_id|starts_at|ends_at)\b[^:]*: ([\s\S]*)$/.exec(text);
+      if (match) {
+        $("cmp-" + match[1] + "-error").textContent = match[2];
+        $("cmp-" + match[1]).setAttribute("aria-invalid", "true");
+        placed = true; return;
+      }
+      if (/^ends_at must be after starts_at/.test(text)) {
+        $("cmp-ends_at-error").textContent = text;
+        $("cmp-ends_at").setAttribute("aria-invalid", "true");
+        placed = true; return;
+      }
+      match = /^arms(?:\.(\d+)|\[(\d+)\])\.?([a-z_]*)[^:]*: ([\s\S]*)$/.exec(text);
+      var index = match ? (match[1] || match[2]) : null;
+      if (match && $("cmp-arm-" + index + "-error")) {
+        var field = { name: "name", weight: "weight", reward: "value" }[match[3]] || "value";
+        $("cmp-arm-" + index + "-error").textContent = (match[3] || "arm") + ": " + match[4];
+        $("cmp-arm-" + index + "-" + field).setAttribute("aria-invalid", "true");
+        placed = true; return;
+      }
+      if (/^arms\b/.test(text)) { $("cmp-arms-error").textContent = text; placed = true; }
+    });
+    if (!placed) $("campaign-error").textContent = error.code + ": " + error.message;
+  }
+
+  $("campaign-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    clearCampaignErrors();
+    var body = {
+      campaign_id: $("cmp-campaign_id").value.trim(), name: $("cmp-name").value.trim(),
+      segment_id: $("cmp-segment_id").value || null,
+      starts_at: $("cmp-starts_at").value.trim(), ends_at: $("cmp-ends_at").value.trim(),
+      arms: readArms().map(armBody), notify: $("cmp-notify").checked
+    };
+    api("POST", "campaigns", body).then(function (campaign) {
+      say("Campaign " + campaign.campaign_id + " created: it launches at " + D.when(campaign.starts_at) + " (or within the hour after).");
+      $("cmp-campaign_id").value = ""; $("cmp-name").value = "";
+      setArms([]);
+      listCampaigns(null);
+    }, function (error) {
+      if (error.status === 401 || error.status === 403) return failed(error);
+      if (error.status === 409) {
+        $("cmp-campaign_id-error").textContent = error.message;
+        $("cmp-campaign_id").setAttribute("aria-invalid", "true");
+        return;
+      }
+      if (error.status === 400) return showCampaignError(error);
+      $("campaign-error").textContent = error.code + ": " + error.message;
     });
   });
 

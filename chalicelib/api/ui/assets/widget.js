@@ -21,7 +21,14 @@
                reversal: "취소", transfer_in: "선물 받음", transfer_out: "선물 보냄" },
       paste: "토큰을 붙여 넣으세요.", failed: "불러오지 못했습니다: ",
       suspended: "이 계정은 정지되었습니다. 매장에 문의해 주세요.",
-      recommended: "추천 상품"
+      recommended: "추천 상품",
+      offers: "진행 중인 혜택",
+      offer: {
+        multiplier: function (m) { return "포인트 " + m + "배 적립"; },
+        bonus: function (points, minimum) { return (minimum ? minimum + " 이상 구매 시 " : "구매 시 ") + "보너스 " + points + " P (1회)"; },
+        coupon: function () { return "캠페인 쿠폰 (아래 쿠폰에서 확인)"; },
+        until: function (day) { return day + "까지"; }
+      }
     },
     en: {
       title: "My points", language: "Language", token_label: "Widget token",
@@ -37,7 +44,14 @@
                reversal: "Reversed", transfer_in: "Gift received", transfer_out: "Gift sent" },
       paste: "Paste a token.", failed: "Could not load: ",
       suspended: "This account is suspended. Please contact the shop.",
-      recommended: "Recommended for you"
+      recommended: "Recommended for you",
+      offers: "Your offers now",
+      offer: {
+        multiplier: function (m) { return m + "× points on purchases"; },
+        bonus: function (points, minimum) { return points + " bonus points on " + (minimum ? "a purchase of " + minimum + " or more" : "your next purchase") + " (once)"; },
+        coupon: function () { return "A campaign coupon (see your coupons below)"; },
+        until: function (day) { return "until " + day; }
+      }
     }
   };
   var data = null;
@@ -119,6 +133,18 @@
       $("recommended").appendChild(el("li", {}, [el("strong", { text: product.sku }), " · " + product.category]));
     });
     $("recommended-card").hidden = data.recommended.length === 0;
+    /* §22: the member's running campaign offers (arms with a reward), with the member */
+    var offers = member.offers || [];
+    D.clear($("offers"));
+    offers.forEach(function (offer) {
+      var reward = offer.reward, text = t("offer");
+      var what = reward.type === "multiplier" ? text.multiplier(reward.multiplier)
+        : reward.type === "bonus" ? text.bonus(number(reward.points), reward.min_amount ? D.money(reward.min_amount, data.currency, locale()) : "")
+        : text.coupon();
+      $("offers").appendChild(el("li", { "data-campaign": offer.campaign_id }, [
+        el("strong", { text: what }), " · " + text.until(D.day(offer.ends_at, data.timezone))]));
+    });
+    $("offers-card").hidden = offers.length === 0;
     D.fillRows($("history").tBodies[0], data.transactions.map(function (tx) {
       return [D.day(tx.created_at, data.timezone), t("types")[tx.type] || tx.type, (tx.points > 0 ? "+" : "") + number(tx.points)];
     }));
