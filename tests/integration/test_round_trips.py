@@ -26,6 +26,10 @@ ONE_READ_ONE_WRITE = [
     "POST /members/{id}/earn (v2 program: frequency bonus, limits)",
     # v3: the member's stored recommendations and the cold-start list come with the profile
     "POST /members/{id}/earn (v3: recommendation bonus)",
+    # v3: pending points live on the profile until a debit makes them lot items
+    "POST /members/{id}/earn (v3: pending points)",
+    "POST .../reversal (v3: refund of pending points)",
+    "POST /members/{id}/redeem (v3: pending points come due)",
     # v2: a coupon use or release reads the profile and the code item together
     "POST /coupons/{code}/redemption (use)",
     "POST /coupons/{code}/release",

@@ -74,7 +74,7 @@ def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, fo
         base = lot.get("base") if lot else None
         if taken and lot and base is None:
             base = released_lot_base(member, lot["key"], found)
-        if taken and base is not None:
+        if taken and lot and base is not None:
             # the earn's own lot: its points are the earn's, and only this earn's refunds
             # take from it, so the earn knows what was taken (no read of the lot)
             piece = Piece(lot["key"], int(earn["points"]), lot_taken)
@@ -111,7 +111,8 @@ def released_lot_base(member: Member, key: str, found: Found) -> str | None:
     """Where a pending lot went when its time came (§25): the base of a run it was
     credited into. The lot items under each base are read once; None when the lot
     is in none of them (its points are all spent)."""
-    keys = {base: (member_pk(member.member_id), lot_sk(member.generation, base, key)) for base in member.wallet.lot_bases()}
+    pk = member_pk(member.member_id)
+    keys = {base: (pk, lot_sk(member.generation, base, key)) for base in member.wallet.lot_bases()}
     unread = [k for k in keys.values() if k not in found]
     if unread:
         raise NeedItems(unread)
