@@ -66,6 +66,7 @@ from chalicelib.storage.repository import (
     idempotency_pk,
     lot_item,
     notification_sk,
+    past_pending_days,
     pending_day_counters,
     pending_second_counters,
     pending_stats_expiry,
@@ -655,6 +656,7 @@ class MemberChanges:
         unit.commit.add_counters(
             {"pk": unit.stats_key[0], "sk": unit.stats_key[1]},
             dict(unit.stats) | pending_day_counters(unit.writes.pending),
+            remove=past_pending_days(unit.now_text[:10]) if program.pending_days else (),
         )
         for day, seconds in pending_second_counters(unit.writes.pending).items():
             unit.commit.add_counters(

@@ -95,6 +95,17 @@ def pending_stats_expiry(day: str) -> int:
     return int((start + dt.timedelta(days=2)).timestamp())
 
 
+PENDING_DAYS_PRUNED = 31
+
+
+def past_pending_days(today: str) -> list[str]:
+    """The `pending@<date>` counters of the days before `today` that a shard write
+    removes (no write adds to a past day: its points are no longer pending). A
+    shard written at least once a month keeps only the days still to come."""
+    start = dt.date.fromisoformat(today)
+    return [PENDING_DAY_PREFIX + (start - dt.timedelta(days=n)).isoformat() for n in range(1, PENDING_DAYS_PRUNED + 1)]
+
+
 def pending_day_counters(pending: dict[str, int]) -> dict[str, int]:
     """`pending@<date>` deltas of pending points keyed by available_at."""
     days: dict[str, int] = {}

@@ -202,3 +202,23 @@ def test_pending_days_is_a_whole_number_of_days_up_to_a_year(bad):
     with pytest.raises(pydantic.ValidationError):
         Program.model_validate({"pending_days": bad})
     assert Program.model_validate({"pending_days": 365}).pending_days == 365
+
+
+def test_a_stats_shard_keeps_only_the_days_still_to_come(clock):
+    from devtools.memory_ledger import memory_ledger, memory_settings
+
+    from .memory_shop import Shop
+
+    shop = Shop(memory_ledger(memory_settings(stats_shards=1)), clock)
+    shop.program(pending_days=14)
+    shop.enrol("m1")
+    shop.earn("m1", "o1", 50_000)  # pending@2027-05-24
+    shop.clock.at = AVAILABLE + DAY
+    shop.earn("m1", "o2", 50_000)  # pending@2027-06-08; the past day goes
+    shard = shop.store.get("STATS#000", "STATS")
+    days = sorted(name for name in shard if name.startswith("pending@"))
+    assert days == ["pending@2027-06-08"]
+    assert shop.stats()["points_pending"] == 500
+    seconds = shop.store.get("STATS#000", "PENDING#2027-06-08")
+    two_days_later = int(dt.datetime(2027, 6, 10, tzinfo=dt.UTC).timestamp())
+    assert (seconds["03:00:00"], seconds["expires_at"]) == (500, two_days_later)
