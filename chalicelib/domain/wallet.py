@@ -488,8 +488,10 @@ class Wallet:
         if lot is None or points <= 0:
             return 0
         take = min(points, lot.left)
-        if take:
-            index = self.pending.index(lot)
+        index = self.pending.index(lot)
+        if take == lot.left:  # all taken back: nothing is kept (the order is refunded whole)
+            del self.pending[index]
+        elif take:
             self.pending[index] = PendingLot(
                 lot.lot_id, lot.points, lot.available_at, lot.expires_at, lot.created_at, lot.taken + take
             )

@@ -222,3 +222,16 @@ def test_a_stats_shard_keeps_only_the_days_still_to_come(clock):
     seconds = shop.store.get("STATS#000", "PENDING#2027-06-08")
     two_days_later = int(dt.datetime(2027, 6, 10, tzinfo=dt.UTC).timestamp())
     assert (seconds["03:00:00"], seconds["expires_at"]) == (500, two_days_later)
+
+
+def test_a_purchase_refunded_whole_while_pending_leaves_nothing_pending(shop, member):
+    earn = shop.earn(member, "o1", 100_000).body
+    shop.reverse(member, earn["transaction_id"], amount=40_000)  # 400 of 1000
+    body = shop.reverse(member, earn["transaction_id"]).body  # the other 600
+    assert (body["points"], body["balance_after"]) == (-600, 1000)
+    view = shop.member(member)
+    assert (view["balance"], view["pending_points"], view["pending"]) == (1000, 0, [])
+    assert shop.stats()["points_pending"] == 0
+    # the refunded purchase no longer takes one of the member's pending places
+    for n in range(MAX_PENDING_LOTS):
+        shop.earn(member, f"p{n}", 1_000)
