@@ -63,6 +63,9 @@ def test_the_member_page_of_a_member_with_nothing_pending_has_no_pending_list(ph
 def test_the_console_member_detail_shows_pending_points(page, served):
     park = shop.call(served, "GET", "/members/park")
     sign_in(page, served)
+    stats = shop.call(served, "GET", "/stats", key="admin")
+    assert stats["points_pending"] == park["pending_points"]
+    page.wait_for_selector(f"#kpi-pending:has-text('{park['pending_points']:,}')")
     page.click("#nav [data-view=members]")
     page.select_option("#find-by", "phone")
     page.fill("#find-value", "01055556666")

@@ -143,6 +143,7 @@
       var stats = answers[1];
       $("kpi-members").textContent = D.number(stats.members);
       $("kpi-outstanding").textContent = D.number(stats.points_outstanding);
+      $("kpi-pending").textContent = D.number(stats.points_pending || 0);
       $("kpi-liability").textContent = D.money(stats.liability, currency());
       $("kpi-coupons").textContent = stats.coupons_issued === undefined ? "–"
         : D.number(stats.coupons_issued) + " / " + D.number(stats.coupons_used);
