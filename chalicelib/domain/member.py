@@ -101,6 +101,9 @@ class Member:
             # the points of the runs: pending lots (§25) are kept apart, and those whose
             # time has come are added by whoever reads (spendable is a function of time)
             "balance": self.wallet.settled_balance,
+            # the spendable balance as of this write (pending lots that came due
+            # included): what the analytics facts show as the member's balance
+            "spendable_balance": self.wallet.balance if self.wallet.now is not None else self.wallet.settled_balance,
             "runs": self.wallet.records(),
             "pending": self.wallet.pending_records(),
             "next_run": self.wallet.next_run,

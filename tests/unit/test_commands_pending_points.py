@@ -235,3 +235,14 @@ def test_a_purchase_refunded_whole_while_pending_leaves_nothing_pending(shop, me
     # the refunded purchase no longer takes one of the member's pending places
     for n in range(MAX_PENDING_LOTS):
         shop.earn(member, f"p{n}", 1_000)
+
+
+def test_the_profile_keeps_the_spendable_balance_of_its_last_change_for_the_analytics(shop, member):
+    from chalicelib.analytics.facts import member_row
+
+    shop.earn(member, "o1", 50_000)  # 500 pending
+    shop.clock.at = AVAILABLE
+    shop.earn(member, "o2", 50_000)  # the first 500 came due (still on the profile), the new 500 pending
+    profile = shop.store.get("MEMBER#m1", "PROFILE")
+    assert (profile["balance"], profile["spendable_balance"]) == (1000, 1500)
+    assert member_row(profile, "1", "Asia/Seoul")["balance"] == 1500 == shop.balance(member)
