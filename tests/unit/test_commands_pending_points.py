@@ -246,3 +246,19 @@ def test_the_profile_keeps_the_spendable_balance_of_its_last_change_for_the_anal
     profile = shop.store.get("MEMBER#m1", "PROFILE")
     assert (profile["balance"], profile["spendable_balance"]) == (1000, 1500)
     assert member_row(profile, "1", "Asia/Seoul")["balance"] == 1500 == shop.balance(member)
+
+
+def test_a_transfer_that_makes_every_pending_lot_a_lot_stays_one_transaction(shop, member):
+    # the cap's worst case: 50 pending lots come due at once and a transfer of
+    # everything turns them into lot items and hands 51 expiries over (the
+    # in-memory table refuses a transaction of more than 100 actions, as DynamoDB)
+    shop.enrol("m2")
+    for n in range(MAX_PENDING_LOTS):
+        shop.clock.at = NOW + dt.timedelta(minutes=n)
+        shop.earn(member, f"o{n}", 10_000)  # 100 points or more (the tier rises with the spend)
+    shop.clock.at = NOW + 15 * DAY
+    view = shop.member(member)
+    assert (view["pending_points"], view["tier"]) == (0, "gold")
+    body = shop.transfer(member, "m2", view["balance"]).body
+    assert body["transfer_out"]["balance_after"] == 0
+    assert shop.balance("m2") == 1000 + view["balance"]
