@@ -746,6 +746,32 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
                 raise RequestFailed(f"{m}: no campaign line in {data['breakdown']}")
             record("POST /members/{id}/earn (v3: campaign arms)", sample)
 
+    # v3 (§25): pending points. The earn keeps its lot pending on the profile (no
+    # more requests); a refund takes from it; once the return window has closed, a
+    # redeem makes the lots that came due lot items in its one transaction.
+    with world() as w:
+        api = w.api
+        api.put("/program", {**program, "pending_days": 14}, key="admin")
+        pending_earns = {}
+        for i, m in enumerate(members):
+            enrol(api, m, i)
+            pending_earns[m] = api.post(f"/members/{m}/earn", {"order_id": f"p-{m}", "amount": 100000})[0]
+            data, sample = api.post(f"/members/{m}/earn", {"order_id": f"q-{m}", "amount": 100000})
+            if data["balance_after"] != 1000:
+                raise RequestFailed(f"{m}: pending points counted in balance_after {data['balance_after']}")
+            record("POST /members/{id}/earn (v3: pending points)", sample)
+        for m in members:
+            record(
+                "POST .../reversal (v3: refund of pending points)",
+                api.post(f"/members/{m}/transactions/{pending_earns[m]['transaction_id']}/reversal", {})[1],
+            )
+        w.clock.now = w.clock.now + dt.timedelta(days=14)
+        for m in members:
+            data, sample = api.post(f"/members/{m}/redeem", {"points": 1000})  # the signup lot
+            if data["balance_after"] != 1000:
+                raise RequestFailed(f"{m}: pending points did not come due, balance_after {data['balance_after']}")
+            record("POST /members/{id}/redeem (v3: pending points come due)", sample)
+
     extra = {
         "cold": {name: {"ops": op_sequence(s.calls), "reads": s.reads, "writes": s.writes} for name, s in cold.items()}
     }

@@ -27,6 +27,7 @@ CONTRACT_DEFAULTS = {
     "auto_coupons": {"signup": None, "birthday": None, "tier_up": {}, "win_back": None},
     # v3 (§2)
     "recommendation_bonus": None,
+    "pending_days": 0,
 }
 
 

@@ -143,7 +143,9 @@ def member_row(profile: dict, seq: str, timezone: str, erased: bool = False) -> 
         "enrolled_at": timestamp(enrolled),
         "enrolled_date": program_date(enrolled, timezone),
         "tier": profile.get("tier"),
-        "balance": int(profile.get("balance") or 0),
+        # §25: the spendable balance as of the member's last change (a profile written
+        # before pending points existed has only `balance`, which was that)
+        "balance": int(profile.get("spendable_balance", profile.get("balance")) or 0),
         "last_activity_at": timestamp(profile.get("last_activity_at") or enrolled),
         "dormant": bool(profile.get("dormant_since")),
         "status": status,

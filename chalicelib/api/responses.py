@@ -38,6 +38,11 @@ class Expiring(Answer):
     expires_at: str
 
 
+class PendingPoints(Answer):
+    points: int
+    available_at: str = Field(description="when these points become spendable (the earn's return window ends)")
+
+
 class MemberSuspension(Answer):
     reason: str
     since: str
@@ -50,7 +55,9 @@ class Member(Answer):
     phone: Optional[str] = None
     birthday: Optional[str] = None
     tier: str
-    balance: int
+    balance: int = Field(description="spendable points (pending points excluded)")
+    pending_points: int = Field(default=0, description="earned points not spendable yet (§25 return window)")
+    pending: list[PendingPoints] = Field(default_factory=list, description="pending points, soonest available first")
     lifetime_points: int
     quarter_spend: int
     next_tier: Optional[NextTier] = None
@@ -93,6 +100,9 @@ class Transaction(Answer):
     amount: Optional[int] = None
     counterparty_member_id: Optional[str] = None
     coupon_id: Optional[str] = Field(default=None, description="the coupon bought with these points")
+    available_at: Optional[str] = Field(
+        default=None, description="an earn's: when its points become spendable (occurred_at + pending_days)"
+    )
 
 
 class EarnAnswer(Transaction):
@@ -187,6 +197,9 @@ class Stats(Answer):
     points_adjusted: int
     points_reversed: int
     points_outstanding: int
+    points_pending: int = Field(
+        default=0, description="points of lots whose available_at is after the read (included in points_outstanding)"
+    )
     liability: int
     coupons_issued: int = 0
     coupons_used: int = 0

@@ -101,8 +101,14 @@ class Member:
             "tier": self.tier,
             "spend": dict(self.spend),
             "lifetime_points": self.lifetime_points,
-            "balance": self.balance,
+            # the points of the runs: pending lots (§25) are kept apart, and those whose
+            # time has come are added by whoever reads (spendable is a function of time)
+            "balance": self.wallet.settled_balance,
+            # the spendable balance as of this write (pending lots that came due
+            # included): what the analytics facts show as the member's balance
+            "spendable_balance": self.wallet.balance if self.wallet.now is not None else self.wallet.settled_balance,
             "runs": self.wallet.records(),
+            "pending": self.wallet.pending_records(),
             "next_run": self.wallet.next_run,
             "version": (self.version or 0) + 1,
             "erased": self.erased,
@@ -129,7 +135,9 @@ class Member:
 
     @classmethod
     def from_record(cls, record: dict, pages: Optional[dict[str, Page]] = None) -> Member:
-        wallet = Wallet.from_records(record.get("runs") or [], int(record.get("next_run", 0)), pages)
+        wallet = Wallet.from_records(
+            record.get("runs") or [], int(record.get("next_run", 0)), pages, record.get("pending") or []
+        )
         member = cls(
             member_id=record["member_id"],
             name=record.get("name"),
@@ -169,7 +177,7 @@ class Member:
             segments=[str(s) for s in record.get("segments") or []],
             campaigns=[dict(entry) for entry in record.get("campaigns") or []],
         )
-        if int(record.get("balance", 0)) != member.balance:
+        if int(record.get("balance", 0)) != member.wallet.settled_balance:
             raise LedgerInvariantError(f"member {member.member_id}: balance differs from its lot runs")
         return member
 

@@ -141,6 +141,9 @@ class Tier(_Strict):
     expiry_days: Optional[Annotated[int, Field(ge=1, le=36500)]] = None
 
 
+MAX_PENDING_DAYS = 365
+
+
 class Program(_Strict):
     currency: Annotated[str, Field(min_length=1, max_length=16)] = "KRW"
     timezone: Annotated[str, Field(min_length=1, max_length=64)] = "Asia/Seoul"
@@ -168,6 +171,9 @@ class Program(_Strict):
     limits: Limits = Field(default_factory=Limits)
     auto_coupons: AutoCoupons = Field(default_factory=AutoCoupons)
     recommendation_bonus: Optional[RecommendationBonus] = None
+    # §25: an earn's points are pending (not spendable) for this many days after the
+    # purchase: the return window. A year at most.
+    pending_days: Annotated[int, Field(ge=0, le=MAX_PENDING_DAYS)] = 0
 
     @field_validator("timezone")
     @classmethod

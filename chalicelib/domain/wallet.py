@@ -37,9 +37,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
-from chalicelib.errors import InsufficientPointsError, LedgerInvariantError
+from chalicelib.errors import InsufficientPointsError, LedgerInvariantError, LimitExceededError
 
 MAX_RUNS = 100
+# Pending lots (an earn inside the program's return window, contract §25) are kept
+# on the profile until a debit or an expiry needs them; a debit turns every
+# pending lot whose time has come into a lot item in one transaction, so their
+# number is capped to keep a profile small and a transaction under 100 actions.
+MAX_PENDING_LOTS = 50
 
 
 def lot_key(expires_at: str, created_at: str, lot_id: str, part: str = "0") -> str:
@@ -208,6 +213,51 @@ class NewLot:
     base: str
     key: str
     points: int
+    taken: int = 0
+
+
+@dataclass(frozen=True)
+class PendingLot:
+    """An earn's lot inside the return window (§25): counted in lifetime points,
+    spend and tiers at once, spendable from `available_at` on. It is kept on the
+    profile (not as a lot item) until a decision that draws lots sees that its
+    time has come; refunds of the earn take from it first (`taken`)."""
+
+    lot_id: str
+    points: int
+    available_at: str
+    expires_at: str
+    created_at: str
+    taken: int = 0
+
+    @property
+    def key(self) -> str:
+        return lot_key(self.expires_at, self.created_at, self.lot_id)
+
+    @property
+    def left(self) -> int:
+        return self.points - self.taken
+
+    def as_record(self) -> dict:
+        return {
+            "lot": self.lot_id,
+            "points": self.points,
+            "available_at": self.available_at,
+            "expires_at": self.expires_at,
+            "created_at": self.created_at,
+            "taken": self.taken,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> PendingLot:
+        return cls(
+            record["lot"],
+            int(record["points"]),
+            record["available_at"],
+            record["expires_at"],
+            record["created_at"],
+            int(record.get("taken", 0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -283,8 +333,18 @@ class _Cursor:
 class Wallet:
     """The runs of one member. `pages` holds lots read for this decision."""
 
-    def __init__(self, runs: list[Run], next_run: int, pages: Optional[dict[str, Page]] = None):
+    def __init__(
+        self,
+        runs: list[Run],
+        next_run: int,
+        pages: Optional[dict[str, Page]] = None,
+        pending: Optional[list[PendingLot]] = None,
+    ):
         self.runs: dict[str, Run] = {run.run_id: run for run in runs}
+        self.pending: list[PendingLot] = sorted(pending or [], key=lambda p: (p.available_at, p.key))
+        # the time of the decision or read: pending lots whose available_at has come
+        # count in the balance (a function of time, nothing is written then)
+        self.now: Optional[str] = None
         self.next_run = next_run
         self.pages: dict[str, Page] = pages if pages is not None else {}
         self.new_lots: list[NewLot] = []
@@ -295,12 +355,43 @@ class Wallet:
     # -- reading ---------------------------------------------------------
     @property
     def balance(self) -> int:
+        """The spendable points: the runs' and those of pending lots whose time has come."""
+        return self.settled_balance + sum(p.left for p in self.matured())
+
+    @property
+    def settled_balance(self) -> int:
+        """The points of the runs alone (what the profile stores as `balance`)."""
         return sum(run.remaining for run in self.runs.values())
+
+    def _clock(self) -> str:
+        if self.now is None:
+            raise LedgerInvariantError("pending points need the time of the decision")
+        return self.now
+
+    def matured(self) -> list[PendingLot]:
+        """Pending lots whose available_at has come: spendable, not yet lot items."""
+        if not self.pending:
+            return []
+        now = self._clock()
+        return [p for p in self.pending if p.available_at <= now]
+
+    def still_pending(self) -> list[PendingLot]:
+        """Lots not yet spendable, soonest available first."""
+        if not self.pending:
+            return []
+        now = self._clock()
+        return [p for p in self.pending if p.available_at > now and p.left > 0]
+
+    @property
+    def pending_points(self) -> int:
+        return sum(p.left for p in self.still_pending())
 
     def next_expiry(self) -> Optional[str]:
         """The soonest expiry of a live lot, or a time before it when a run's head
         is not known (its floor lot's: nothing live in the run expires sooner)."""
-        return min((_soonest(run) for run in self.runs.values() if run.remaining > 0), default=None)
+        soonest = [_soonest(run) for run in self.runs.values() if run.remaining > 0]
+        soonest += [p.expires_at for p in self.pending if p.left > 0]
+        return min(soonest, default=None)
 
     def expiring(self, after: str, until: str) -> list[tuple[str, int]]:
         """(key, points) of the lots with `after` < expires_at <= `until`,
@@ -320,14 +411,21 @@ class Wallet:
                 if hi > lo and key_expires(piece.key) > after:
                     lot = key_lot(piece.key)
                     found[lot] = found.get(lot, 0) + hi - lo
+        for pending in self.matured():  # spendable, not yet a lot item; a pending lot is never listed
+            if pending.left > 0 and after < pending.expires_at <= until:
+                lot = key_lot(pending.key)
+                found[lot] = found.get(lot, 0) + pending.left
         return [(f"{lot[0]}#{lot[1]}#{lot[2]}", points) for lot, points in sorted(found.items())]
 
     # -- credits ---------------------------------------------------------
-    def credit(self, lot_id: str, points: int, expires_at: str, created_at: str, part: str = "0") -> Optional[NewLot]:
-        """A new lot (none for 0 points): into the newest space it sorts into."""
-        if points < 0:
+    def credit(
+        self, lot_id: str, points: int, expires_at: str, created_at: str, part: str = "0", taken: int = 0
+    ) -> Optional[NewLot]:
+        """A new lot (none for 0 points): into the newest space it sorts into.
+        `taken`: what refunds already took from its end (a pending lot made a lot item)."""
+        if points < 0 or not 0 <= taken <= points:
             raise LedgerInvariantError("a credit cannot be negative")
-        if points == 0:
+        if points - taken == 0:
             return None
         key = lot_key(expires_at, created_at, lot_id, part)
         spaces = sorted((r for r in self.runs.values() if r.is_space), key=lambda r: int(r.run_id[1:]), reverse=True)
@@ -338,13 +436,14 @@ class Wallet:
             self.pages[run.run_id] = Page(complete=True)
         page = self.pages.get(run.run_id)
         if page is not None and (page.complete or (page.pieces and key < page.pieces[-1].key)):
-            bisect.insort(page.pieces, Piece(key, points), key=lambda p: p.key)
+            bisect.insort(page.pieces, Piece(key, points, taken), key=lambda p: p.key)
+        live = points - taken
         if run.remaining == 0:
-            run.head, run.head_left = key, points
+            run.head, run.head_left = key, live
         elif run.head is not None and key < run.head:
-            run.head, run.head_left = key, points
-        run.remaining += points
-        lot = NewLot(run.base, key, points)
+            run.head, run.head_left = key, live
+        run.remaining += live
+        lot = NewLot(run.base, key, points, taken)
         self.new_lots.append(lot)
         return lot
 
@@ -361,6 +460,57 @@ class Wallet:
         self.new_bundles.append(bundle)
         self.pages[run.run_id] = Page([Piece(k, p) for k, p in segments], complete=True)
         return bundle
+
+    def add_pending(
+        self, lot_id: str, points: int, available_at: str, expires_at: str, created_at: str
+    ) -> Optional[PendingLot]:
+        """An earn's lot that is pending until `available_at` (none for 0 points)."""
+        if points < 0:
+            raise LedgerInvariantError("a credit cannot be negative")
+        if points == 0:
+            return None
+        if len(self.pending) >= MAX_PENDING_LOTS:
+            self.release_matured()
+        if len(self.pending) >= MAX_PENDING_LOTS:
+            raise LimitExceededError(f"a member may have at most {MAX_PENDING_LOTS} earns pending at once")
+        lot = PendingLot(lot_id, points, available_at, expires_at, created_at)
+        self.pending.append(lot)
+        self.pending.sort(key=lambda p: (p.available_at, p.key))
+        return lot
+
+    def pending_lot(self, lot_id: str) -> Optional[PendingLot]:
+        return next((p for p in self.pending if p.lot_id == lot_id), None)
+
+    def take_pending(self, lot_id: str, points: int) -> int:
+        """A refund takes up to `points` from its own earn's pending lot (pending or
+        come due but not yet a lot item). Returns what it took."""
+        lot = self.pending_lot(lot_id)
+        if lot is None or points <= 0:
+            return 0
+        take = min(points, lot.left)
+        index = self.pending.index(lot)
+        if take == lot.left:  # all taken back: nothing is kept (the order is refunded whole)
+            del self.pending[index]
+        elif take:
+            self.pending[index] = PendingLot(
+                lot.lot_id, lot.points, lot.available_at, lot.expires_at, lot.created_at, lot.taken + take
+            )
+        return take
+
+    def release_matured(self) -> list[NewLot]:
+        """Pending lots whose time has come become lot items of the runs (their
+        points were already spendable: the balance does not change)."""
+        released = []
+        for lot in self.matured():
+            self.pending.remove(lot)
+            new = self.credit(lot.lot_id, lot.points, lot.expires_at, lot.created_at, taken=lot.taken)
+            if new is not None:
+                released.append(new)
+        return released
+
+    def lot_bases(self) -> list[str]:
+        """The bases of lot items the runs cover (where a released pending lot may be)."""
+        return sorted({run.base for run in self.runs.values() if run.kind == "lots"})
 
     def _taken_now(self) -> dict[tuple[str, str], int]:
         return {(t.base, t.key): t.taken_after for t in self.taken}
@@ -380,6 +530,7 @@ class Wallet:
         """Take exactly `points`, soonest-expiring first across all runs."""
         if points < 0:
             raise LedgerInvariantError("a debit cannot be negative")
+        self.release_matured()  # a pending lot is never drawn; one whose time has come is
         if points > self.balance:
             raise InsufficientPointsError(f"{points} points requested but only {self.balance} available")
         if points == 0:
@@ -479,6 +630,9 @@ class Wallet:
 
     def expire_due(self, now_text: str) -> int:
         """Every lot with expires_at <= now loses its points; returns how many."""
+        if self.now is None:
+            self.now = now_text
+        self.release_matured()  # a lot expires expiry_days after it became available
         total = 0
         for run in list(self.runs.values()):
             if run.remaining <= 0:
@@ -497,8 +651,10 @@ class Wallet:
         return total
 
     def forfeit_all(self) -> int:
-        total = self.balance
+        """Everything, pending points included (an erasure)."""
+        total = self.settled_balance + sum(p.left for p in self.pending)
         self.runs.clear()
+        self.pending.clear()
         return total
 
     # -- cancelled redemptions -------------------------------------------
@@ -578,9 +734,23 @@ class Wallet:
     def records(self) -> list[dict]:
         return [run.as_record() for run in self.runs.values()]
 
+    def pending_records(self) -> list[dict]:
+        return [lot.as_record() for lot in self.pending]
+
     @classmethod
-    def from_records(cls, records: list[dict], next_run: int, pages: Optional[dict[str, Page]] = None) -> Wallet:
-        return cls([Run.from_record(r) for r in records or []], next_run, pages)
+    def from_records(
+        cls,
+        records: list[dict],
+        next_run: int,
+        pages: Optional[dict[str, Page]] = None,
+        pending: Optional[list[dict]] = None,
+    ) -> Wallet:
+        return cls(
+            [Run.from_record(r) for r in records or []],
+            next_run,
+            pages,
+            [PendingLot.from_record(p) for p in pending or []],
+        )
 
 
 def _soonest(run: Run) -> str:

@@ -66,6 +66,11 @@ from chalicelib.storage.repository import (
     idempotency_pk,
     lot_item,
     notification_sk,
+    past_pending_days,
+    pending_day_counters,
+    pending_second_counters,
+    pending_stats_expiry,
+    pending_stats_sk,
     profile_item,
     profile_key,
     reply_pointer_sk,
@@ -194,6 +199,9 @@ class WriteSet:
         self.stats: Counter = Counter()
         self.daily: Counter = Counter()  # §16 figures of the program day that are not /stats totals
         self.notices: list[Notice] = []
+        # §25: pending points by the instant they become available (+ earned, - refunded
+        # or forfeited while pending), counted in the /stats shard by day and second
+        self.pending: Counter = Counter()
         self.stats_key = stats_key
         self.daily_pk = daily_pk
 
@@ -299,16 +307,38 @@ class Unit:
         self.touch(member)
         return tx
 
-    def credit(self, member: Member, type_: str, points: int, expires_at: Optional[str] = None, **extra: Any) -> dict:
-        """A credit that forms a new lot (expiring per the member's tier)."""
+    def credit(
+        self,
+        member: Member,
+        type_: str,
+        points: int,
+        expires_at: Optional[str] = None,
+        available_at: Optional[str] = None,
+        **extra: Any,
+    ) -> dict:
+        """A credit that forms a new lot (expiring per the member's tier); with an
+        `available_at` still to come (§25), a pending lot: not spendable until then."""
         tx_id = self.next_id()
         if expires_at is None:
             days = self.program.lot_lifetime_days(member.tier)
             expires_at = format_instant(self.now + dt.timedelta(days=days))
-        lot = member.wallet.credit(tx_id, points, expires_at, self.now_text)
-        if lot is not None:
-            extra["lot"] = {"base": lot.base, "key": lot.key}
+        if available_at is not None:
+            extra["available_at"] = available_at
+        if available_at is not None and available_at > self.now_text:
+            pending = member.wallet.add_pending(tx_id, points, available_at, expires_at, self.now_text)
+            if pending is not None:
+                extra["lot"] = {"key": pending.key, "pending": True}
+                self.count_pending(available_at, points)
+        else:
+            lot = member.wallet.credit(tx_id, points, expires_at, self.now_text)
+            if lot is not None:
+                extra["lot"] = {"base": lot.base, "key": lot.key}
         return self.record(member, type_, points, transaction_id=tx_id, **extra)
+
+    def count_pending(self, available_at: str, points: int) -> None:
+        """§25: points that become available at `available_at` (negative: no longer pending)."""
+        if points and available_at > self.now_text:
+            self.writes.pending[available_at] += points
 
     def notify(self, member: Member, type_: str, **data: Any) -> None:
         notification_id = self.next_id()
@@ -464,6 +494,13 @@ class Reads:
             member.wallet.owner = mid
         return members
 
+    def members_at(self, now_text: str) -> dict[str, Member]:
+        """The members as of the decision's time (§25: pending points come due by time)."""
+        members = self.members()
+        for member in members.values():
+            member.wallet.now = now_text
+        return members
+
 
 @dataclass
 class Decision:
@@ -554,11 +591,12 @@ class MemberChanges:
             self._read_more(request, reads, decision)
 
     def _decide_once(self, request: ChangeRequest, reads: Reads) -> Decision | Result | Need:
-        members = reads.members()
+        now = clock.now()
+        members = reads.members_at(format_instant(now))
         unit = Unit(
             self.store.table,
             reads.program,
-            clock.now(),
+            now,
             request.actor,
             stats_shard_key(random.randrange(self.settings.stats_shards)),
             self.settings.outbox_shards,
@@ -618,7 +656,17 @@ class MemberChanges:
         and the stored reply with its pointers."""
         unit = decision.unit
         self._write_members(unit)
-        unit.commit.add_counters({"pk": unit.stats_key[0], "sk": unit.stats_key[1]}, dict(unit.stats))
+        unit.commit.add_counters(
+            {"pk": unit.stats_key[0], "sk": unit.stats_key[1]},
+            dict(unit.stats) | pending_day_counters(unit.writes.pending),
+            remove=past_pending_days(unit.now_text[:10]) if program.pending_days else (),
+        )
+        for day, seconds in pending_second_counters(unit.writes.pending).items():
+            unit.commit.add_counters(
+                {"pk": unit.stats_key[0], "sk": pending_stats_sk(day)},
+                seconds,
+                expires_at=pending_stats_expiry(day),
+            )
         # §16: the program day's figures, in the same transaction (no extra request)
         unit.commit.add_counters(
             {"pk": unit.daily_pk, "sk": local_date(unit.now, program.timezone).isoformat()}, unit.daily_counters()

@@ -31,6 +31,7 @@ PUBLIC_TX_FIELDS = (
     "amount",
     "counterparty_member_id",
     "coupon_id",
+    "available_at",
 )
 STATS_FIELDS = ("points_earned", "points_redeemed", "points_expired", "points_adjusted", "points_reversed")
 COUPON_FIELDS = (
@@ -72,6 +73,7 @@ def member_view(program: Program, member: Member, now: dt.datetime) -> dict:
     quarter_spend = member.spend.get(quarter_of(now, program.timezone), 0)
     tier = tier_at(program, member.spend, now)
     upper = program.next_tier(tier)
+    member.wallet.now = format_instant(now)  # §25: pending points come due by time alone
     expiring = member.wallet.expiring(format_instant(now), format_instant(now + EXPIRING_WINDOW))
     return {
         "member_id": member.member_id,
@@ -81,6 +83,8 @@ def member_view(program: Program, member: Member, now: dt.datetime) -> dict:
         "birthday": member.birthday,
         "tier": tier,
         "balance": member.balance,
+        "pending_points": member.wallet.pending_points,
+        "pending": [{"points": lot.left, "available_at": lot.available_at} for lot in member.wallet.still_pending()],
         "lifetime_points": member.lifetime_points,
         "quarter_spend": quarter_spend,
         "next_tier": ({"name": upper.name, "spend_needed": upper.min_spend - quarter_spend} if upper else None),
@@ -135,7 +139,7 @@ def daily_view(days: list[str], shards: list[dict]) -> dict:
     return {"items": [{"date": day, **{name: totals[day][name] for name in DAILY_FIELDS}} for day in days]}
 
 
-def stats_view(program: Program, shards: list[dict]) -> dict:
+def stats_view(program: Program, shards: list[dict], points_pending: int = 0) -> dict:
     totals: Counter = Counter()
     for shard in shards:
         for name, value in shard.items():
@@ -153,6 +157,7 @@ def stats_view(program: Program, shards: list[dict]) -> dict:
         "members_by_tier": {t.name: totals[f"tier:{t.name}"] for t in program.tiers},
         **{name: totals[name] for name in STATS_FIELDS},
         "points_outstanding": outstanding,
+        "points_pending": points_pending,  # §25: included in points_outstanding
         "liability": outstanding * program.point_value,
         "coupons_issued": totals["coupons_issued"],
         "coupons_used": totals["coupons_used"],

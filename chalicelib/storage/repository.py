@@ -22,6 +22,8 @@ One table, items addressed by (pk, sk):
   REWARD / <reward_id>                   reward catalog and stock
   IDEMPOTENCY#<key id>#<key> / IDEMPOTENCY   stored responses (TTL)
   STATS#<nnn> / STATS                    /stats counter shards, each its own partition
+                                         (`pending@<date>`: points becoming available that UTC day)
+  STATS#<nnn> / PENDING#<date>           the same day's pending points by second (`HH:MM:SS`), TTL
 
   COUPON_TEMPLATE / <template_id>        coupon templates (written once)
   MEMBER#<id> / COUPON#<ulid>            a member's coupons, newest last (state kept in step
@@ -56,6 +58,7 @@ Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from typing import Any, Optional
@@ -78,6 +81,68 @@ def stats_shard_key(shard: int) -> tuple[str, str]:
 
 def is_stats_shard(pk: str) -> bool:
     return pk.startswith(STATS_PREFIX)
+
+
+# §25: `points_pending` is a function of the time of the read. Each shard counts the
+# points still pending by the UTC day they become available (`pending@<date>` on the
+# shard item: a handful of attributes, one per day of the return window) and, in an
+# item of its own per day, by the second of that day; /stats sums the days after
+# today and today's seconds after now, reading today's items with the shards.
+PENDING_DAY_PREFIX = "pending@"
+
+
+def pending_stats_sk(day: str) -> str:
+    return f"PENDING#{day}"
+
+
+def pending_stats_expiry(day: str) -> int:
+    """The seconds of a day are of no use once it is over (TTL two days later)."""
+    start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
+    return int((start + dt.timedelta(days=2)).timestamp())
+
+
+PENDING_DAYS_PRUNED = 31
+
+
+def past_pending_days(today: str) -> list[str]:
+    """The `pending@<date>` counters of the days before `today` that a shard write
+    removes (no write adds to a past day: its points are no longer pending). A
+    shard written at least once a month keeps only the days still to come."""
+    start = dt.date.fromisoformat(today)
+    return [PENDING_DAY_PREFIX + (start - dt.timedelta(days=n)).isoformat() for n in range(1, PENDING_DAYS_PRUNED + 1)]
+
+
+def pending_day_counters(pending: dict[str, int]) -> dict[str, int]:
+    """`pending@<date>` deltas of pending points keyed by available_at."""
+    days: dict[str, int] = {}
+    for available_at, points in pending.items():
+        name = PENDING_DAY_PREFIX + available_at[:10]
+        days[name] = days.get(name, 0) + points
+    return days
+
+
+def pending_second_counters(pending: dict[str, int]) -> dict[str, dict[str, int]]:
+    """date -> {HH:MM:SS: delta} of pending points keyed by available_at."""
+    days: dict[str, dict[str, int]] = {}
+    for available_at, points in pending.items():
+        seconds = days.setdefault(available_at[:10], {})
+        seconds[available_at[11:19]] = seconds.get(available_at[11:19], 0) + points
+    return days
+
+
+def points_pending(shards: list[dict], today_seconds: list[dict], now_text: str) -> int:
+    """§25: points of lots whose available_at is after `now_text`."""
+    today, clock_time = now_text[:10], now_text[11:19]
+    total = 0
+    for shard in shards:
+        for name, value in shard.items():
+            if name.startswith(PENDING_DAY_PREFIX) and name[len(PENDING_DAY_PREFIX) :] > today:
+                total += int(value)
+    for item in today_seconds:
+        for name, value in item.items():
+            if name not in ("pk", "sk", "expires_at") and name > clock_time:
+                total += int(value)
+    return total
 
 
 def daily_shard_pk(shard: int) -> str:
@@ -147,7 +212,7 @@ def lot_item(member: Member, lot: NewLot) -> dict:
         "base": lot.base,
         "key": lot.key,
         "points": lot.points,
-        "taken": 0,
+        "taken": lot.taken,
     }
 
 

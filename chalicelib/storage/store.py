@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Optional
@@ -278,13 +278,25 @@ class Commit:
             update["ConditionExpression"] = condition
         self._add({"Update": update}, on_fail)
 
-    def add_counters(self, key: dict, deltas: dict[str, int]) -> None:
+    def add_counters(
+        self, key: dict, deltas: dict[str, int], expires_at: Optional[int] = None, remove: Sequence[str] = ()
+    ) -> None:
+        """ADD each delta to its counter; with `expires_at`, the item's TTL too; the
+        attributes named in `remove` (none of the counters) go."""
         deltas = {k: v for k, v in deltas.items() if v}
         if not deltas:
             return
         names = {f"#c{i}": name for i, name in enumerate(deltas)}
-        values = {f":c{i}": value for i, value in enumerate(deltas.values())}
+        values: dict[str, Any] = {f":c{i}": value for i, value in enumerate(deltas.values())}
         expression = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(deltas)))
+        if expires_at is not None:
+            names["#ttl"] = "expires_at"
+            values[":ttl"] = expires_at
+            expression += " SET #ttl = :ttl"
+        gone = [name for name in remove if name not in deltas]
+        if gone:
+            names.update({f"#r{i}": name for i, name in enumerate(gone)})
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(gone)))
         self.update(key, expression, names, values)
 
     def acts_on(self, key: dict) -> bool:

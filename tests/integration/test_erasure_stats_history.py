@@ -80,6 +80,7 @@ def test_stats_of_an_empty_program_list_every_tier(demo):
         "points_adjusted": 0,
         "points_reversed": 0,
         "points_outstanding": 0,
+        "points_pending": 0,  # v3 (§25)
         "liability": 0,
         "coupons_issued": 0,
         "coupons_used": 0,
@@ -106,6 +107,7 @@ def test_stats_after_a_mixed_scenario(api, clock):
         "points_adjusted": -10,
         "points_reversed": -40,
         "points_outstanding": 427,
+        "points_pending": 0,  # v3 (§25): pending_days is 0
         "liability": 854,
         "coupons_issued": 0,
         "coupons_used": 0,

@@ -28,6 +28,10 @@ ONE_READ_ONE_WRITE = [
     "POST /members/{id}/earn (v3: recommendation bonus)",
     # v3: the member's campaign arms (§22) are on the profile
     "POST /members/{id}/earn (v3: campaign arms)",
+    # v3: pending points live on the profile until a debit makes them lot items
+    "POST /members/{id}/earn (v3: pending points)",
+    "POST .../reversal (v3: refund of pending points)",
+    "POST /members/{id}/redeem (v3: pending points come due)",
     # v2: a coupon use or release reads the profile and the code item together
     "POST /coupons/{code}/redemption (use)",
     "POST /coupons/{code}/release",

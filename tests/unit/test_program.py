@@ -54,7 +54,7 @@ def test_demo_program_is_valid_and_round_trips():
     program = Program.model_validate(DEMO)
     v2_defaults = {
         k: CONTRACT_DEFAULTS[k]
-        for k in ("frequency_bonus", "dormancy", "limits", "auto_coupons", "recommendation_bonus")
+        for k in ("frequency_bonus", "dormancy", "limits", "auto_coupons", "recommendation_bonus", "pending_days")
     }
     # the v1 demo leaves the default region and the v2 fields
     assert dumped(program) == {"phone_region": "KR", **v2_defaults, **DEMO}
@@ -64,7 +64,7 @@ def test_demo_program_is_valid_and_round_trips():
 def test_v2_demo_program_is_valid_and_round_trips():
     demo = json.loads((pathlib.Path(__file__).resolve().parents[2] / "examples" / "cafe-program.json").read_text())
     program = Program.model_validate(demo)
-    assert dumped(program) == {"phone_region": "KR", "recommendation_bonus": None, **demo}
+    assert dumped(program) == {"phone_region": "KR", "recommendation_bonus": None, "pending_days": 0, **demo}
     assert program.frequency_bonus.min_purchases == 3 and program.dormancy.after_days == 180
 
 

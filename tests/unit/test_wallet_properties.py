@@ -3,7 +3,9 @@ contract §4 (`LotBook`: every lot in memory): for random sequences of credits
 in any expiry order, debits, refunds from a lot, cancelled redemptions (whole
 or in parts), expiry and large transfers, both hold the same points in the
 same lots, take the same points from the same lots, and the wallet survives
-being written and read back between every step, with small pages."""
+being written and read back between every step, with small pages. Pending lots
+(§25) join the model's lots when their time comes; until then nothing draws
+them but a refund of their own earn."""
 
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ class StoredLots:
 
     def apply(self, wallet: Wallet) -> None:
         for lot in wallet.new_lots:
-            bisect.insort(self.lots.setdefault(lot.base, []), (lot.key, lot.points, 0))
+            bisect.insort(self.lots.setdefault(lot.base, []), (lot.key, lot.points, lot.taken))
         for bundle in wallet.new_bundles:
             assert bundle.bundle_id not in self.bundles
             self.bundles[bundle.bundle_id] = list(bundle.segments)
@@ -64,12 +66,20 @@ class Subject:
     def __init__(self, page_size: int):
         self.stored = StoredLots(page_size)
         self.records: list[dict] = []
+        self.pending: list[dict] = []
         self.next_run = 0
+        self.now = format_instant(START)
+
+    def wallet(self) -> Wallet:
+        wallet = Wallet.from_records(self.records, self.next_run, None, self.pending)
+        wallet.now = self.now
+        return wallet
 
     def run(self, step):
         pages: dict[str, Page] = {}
         for _ in range(10_000):
-            wallet = Wallet.from_records(self.records, self.next_run, pages)
+            wallet = Wallet.from_records(self.records, self.next_run, pages, self.pending)
+            wallet.now = self.now
             wallet.owner = "m"
             try:
                 result = step(wallet)
@@ -80,6 +90,7 @@ class Subject:
                 continue
             self.stored.apply(wallet)
             self.records, self.next_run = wallet.records(), wallet.next_run
+            self.pending = wallet.pending_records()
             assert len(wallet.runs) <= 100
             return result
         raise AssertionError("no decision")
@@ -93,7 +104,10 @@ class Subject:
                 if hi > lo:
                     expires_at, _, lot_id = key_lot(piece.key)
                     live[lot_id] = (expires_at, live.get(lot_id, (expires_at, 0))[1] + hi - lo)
-        assert sum(p for _, p in live.values()) == wallet.balance
+        assert sum(p for _, p in live.values()) == wallet.settled_balance
+        for lot in self.wallet().matured():  # spendable, not yet a lot item
+            if lot.left:
+                live[lot.lot_id] = (lot.expires_at, lot.left)
         return live
 
 
@@ -104,6 +118,7 @@ operation = st.one_of(
     st.tuples(st.just("refund"), st.integers(0, 50), st.integers(1, 100)),
     st.tuples(st.just("expire"), st.integers(1, 60), st.just(0)),
     st.tuples(st.just("bundle"), st.integers(2, 40), st.integers(1, 300)),
+    st.tuples(st.just("pending"), st.integers(1, 500), st.integers(1, 200)),
 )
 
 
@@ -116,16 +131,34 @@ def test_the_wallet_holds_and_takes_exactly_what_the_plain_model_does(steps, pag
     serial = 0
     credits: list[tuple[str, str, str]] = []  # (lot_id, base, key) of each earn-like credit
     redemptions: list[dict] = []  # ranges, model draws, restored
+    waiting: dict[str, list] = {}  # the model's pending lots: lot_id -> [available_at, expires_at, created, points]
 
     def new_id():
         nonlocal serial
         serial += 1
         return f"L{serial:06d}"
 
+    def come_due(now_text):
+        for lot_id, (available_at, expires_at, created_at, points) in sorted(waiting.items()):
+            if available_at <= now_text:
+                del waiting[lot_id]
+                if points:
+                    model.credit(lot_id, points, expires_at, created_at)
+
     for kind, a, b in steps:
         now += dt.timedelta(hours=1)
         now_text = format_instant(now)
-        if kind == "credit":
+        subject.now = now_text
+        come_due(now_text)
+        if kind == "pending":
+            lot_id = new_id()
+            available = format_instant(now + dt.timedelta(hours=b))
+            expires = format_instant(now + dt.timedelta(hours=b, days=30))
+            lot = subject.run(lambda w: w.add_pending(lot_id, a, available, expires, now_text))
+            waiting[lot_id] = [available, expires, now_text, a]
+            credits.append((lot_id, "", lot.key))
+            assert subject.wallet().balance == model.balance
+        elif kind == "credit":
             lot_id = new_id()
             expires = format_instant(now + dt.timedelta(days=max(b, 0) + 1))
             lot = subject.run(lambda w: w.credit(lot_id, a, expires, now_text))
@@ -163,25 +196,35 @@ def test_the_wallet_holds_and_takes_exactly_what_the_plain_model_does(steps, pag
             redemption["restored"] += points
         elif kind == "refund" and credits:
             lot_id, base, key = credits[a % len(credits)]
-            points = model.balance * b // 100
+            pending_left = waiting[lot_id][3] if lot_id in waiting else 0
+            due = (model.balance + pending_left) * b // 100
+            from_pending = min(due, pending_left)  # the earn's pending lot first
+            if lot_id in waiting:
+                waiting[lot_id][3] -= from_pending
+            if not base:  # a pending lot that came due went into a space: find it
+                base = next((b for b, items in subject.stored.lots.items() if any(i[0] == key for i in items)), "")
 
-            def refund(w, base=base, key=key, points=points):
-                stored = dict(((k, (p, t)) for k, p, t in subject.stored.lots.get(base, [])))
-                piece = Piece(key, *stored[key])
-                own = w.take_from_lot(base, piece, points)
-                draws, _ = w.debit(points - own)
+            def refund(w, base=base, key=key, due=due, lot_id=lot_id):
+                own = w.take_pending(lot_id, due)
+                if own == 0 and base:
+                    stored = dict(((k, (p, t)) for k, p, t in subject.stored.lots.get(base, [])))
+                    piece = Piece(key, *stored[key])
+                    own = w.take_from_lot(base, piece, due)
+                draws, _ = w.debit(due - own)
                 return own, draws
 
-            model_draws = model.debit(points, first=lot_id)
+            model_draws = model.debit(due - from_pending, first=lot_id)
             own, draws = subject.run(refund)
             expected = _by_lot_model(model_draws)
             got = _by_lot(draws)
-            if own:
-                got[lot_id] = got.get(lot_id, 0) + own
+            if own - from_pending:
+                got[lot_id] = got.get(lot_id, 0) + own - from_pending
             assert got == expected
         elif kind == "expire":
             now += dt.timedelta(days=a)
             now_text = format_instant(now)
+            subject.now = now_text
+            come_due(now_text)
             expired = sum(d.points for d in model.expire_due(now_text))
             assert subject.run(lambda w: w.expire_due(now_text)) == expired
         elif kind == "bundle":
@@ -199,6 +242,8 @@ def test_the_wallet_holds_and_takes_exactly_what_the_plain_model_does(steps, pag
                 model.credit(lot_id, points, expires_at, created_at)
         live = subject.live_lots()
         assert live == {lot.lot_id: (lot.expires_at, lot.points) for lot in model.lots.values()}
+        still = {lot.lot_id: lot.left for lot in subject.wallet().still_pending()}
+        assert still == {lot_id: w[3] for lot_id, w in waiting.items() if w[3]}
 
 
 def _by_lot(draws) -> dict[str, int]:

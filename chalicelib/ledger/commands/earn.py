@@ -86,11 +86,14 @@ def earn(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, member_id: 
         quarter = quarter_of(occurred, program.timezone)
         lines = [{"sku": i.sku, "category": i.category, "amount": i.amount} for i in items]
         lines_inline = item_size({"items": lines}) <= INLINE_LINES_BYTES
+        # §25: pending until the return window closes; the lot's lifetime starts then
+        available = occurred + dt.timedelta(days=program.pending_days)
         tx = unit.credit(
             member,
             "earn",
             breakdown.total,
-            expires_at=format_instant(occurred + dt.timedelta(days=lifetime)),
+            expires_at=format_instant(available + dt.timedelta(days=lifetime)),
+            available_at=format_instant(available),
             order_id=request.order_id,
             breakdown=[line.as_dict() for line in breakdown.lines],
             amount=request.amount,

@@ -37,6 +37,8 @@ def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
         reply_key = (member.enrolment_key, IDEMPOTENCY_SK) if member.enrolment_key else None
         if reply_key and reply_key not in found:
             raise NeedItems([reply_key])
+        for lot in member.wallet.still_pending():  # §25: forfeited too, no longer pending
+            unit.count_pending(lot.available_at, -lot.left)
         forfeited = member.wallet.forfeit_all()
         if forfeited:
             unit.record(member, "expire", -forfeited, reason="erasure")

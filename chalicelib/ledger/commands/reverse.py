@@ -20,7 +20,7 @@ from chalicelib.ledger.member_changes import (
     Unit,
 )
 from chalicelib.ledger.views import transaction_view
-from chalicelib.storage.repository import key_of, reward_key, tx_sk, voucher_key
+from chalicelib.storage.repository import key_of, lot_sk, reward_key, tx_sk, voucher_key
 from chalicelib.storage.store import STALE, member_pk
 
 
@@ -57,17 +57,30 @@ def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, fo
         raise ReversalNotAllowedError(f"only {remaining} of this order's amount remains refundable")
     clawed = int(earn.get("clawed_back", 0))
     due = clawback_due(int(earn["points"]), order_amount, refunded + amount, clawed)
-    taken = min(due, member.balance)
-    own = 0
     lot = earn.get("lot")
     lot_taken = int(earn.get("lot_taken", 0))
-    if taken and lot:
-        # the earn's own lot: its points are the earn's, and only this earn's refunds
-        # take from it, so the earn knows what was taken (no read of the lot)
-        piece = Piece(lot["key"], int(earn["points"]), lot_taken)
-        own = member.wallet.take_from_lot(lot["base"], piece, taken)
-    member.wallet.debit(taken - own)
-    lot_taken_now = next((t.taken_after for t in member.wallet.taken if lot and t.key == lot["key"]), lot_taken)
+    wallet = member.wallet
+    pending = wallet.pending_lot(earn["transaction_id"]) if lot and lot.get("pending") else None
+    if pending is not None:
+        # §25: the earn's lot is still kept as pending (its time may have come): the
+        # refund takes from it first, then from the spendable balance
+        own = wallet.take_pending(pending.lot_id, due)
+        unit.count_pending(pending.available_at, -own)  # no longer pending (if it still was)
+        taken = own + min(due - own, wallet.balance)
+        lot_taken_now = lot_taken + own
+    else:
+        taken = min(due, wallet.balance)
+        own = 0
+        base = lot.get("base") if lot else None
+        if taken and lot and base is None:
+            base = released_lot_base(member, lot["key"], found)
+        if taken and lot and base is not None:
+            # the earn's own lot: its points are the earn's, and only this earn's refunds
+            # take from it, so the earn knows what was taken (no read of the lot)
+            piece = Piece(lot["key"], int(earn["points"]), lot_taken)
+            own = wallet.take_from_lot(base, piece, taken)
+        lot_taken_now = next((t.taken_after for t in wallet.taken if lot and t.key == lot["key"]), lot_taken)
+    wallet.debit(taken - own)
     unit.commit.update(
         {"pk": earn["pk"], "sk": earn["sk"]},
         "SET #r = :r, #c = :c, #l = :l",
@@ -92,6 +105,18 @@ def refund(unit: Unit, member: Member, earn: dict, request: schemas.Reversal, fo
         unrecovered_points=due - taken,
     )
     return Result.created({**transaction_view(tx), "unrecovered_points": due - taken, "tier": member.tier})
+
+
+def released_lot_base(member: Member, key: str, found: Found) -> str | None:
+    """Where a pending lot went when its time came (§25): the base of a run it was
+    credited into. The lot items under each base are read once; None when the lot
+    is in none of them (its points are all spent)."""
+    pk = member_pk(member.member_id)
+    keys = {base: (pk, lot_sk(member.generation, base, key)) for base in member.wallet.lot_bases()}
+    unread = [k for k in keys.values() if k not in found]
+    if unread:
+        raise NeedItems(unread)
+    return next((base for base, k in keys.items() if found.get(k) is not None), None)
 
 
 def cancel_redemption(unit: Unit, member: Member, redeem: dict, request: schemas.Reversal, found: Found) -> Result:

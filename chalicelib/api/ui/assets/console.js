@@ -143,6 +143,7 @@
       var stats = answers[1];
       $("kpi-members").textContent = D.number(stats.members);
       $("kpi-outstanding").textContent = D.number(stats.points_outstanding);
+      $("kpi-pending").textContent = D.number(stats.points_pending || 0);
       $("kpi-liability").textContent = D.money(stats.liability, currency());
       $("kpi-coupons").textContent = stats.coupons_issued === undefined ? "–"
         : D.number(stats.coupons_issued) + " / " + D.number(stats.coupons_used);
@@ -499,6 +500,12 @@
       $("member-detail").hidden = false;
       $("member-title").textContent = (member.name || "(no name)") + " — " + member.member_id;
       $("member-balance").textContent = D.number(member.balance) + " points";
+      /* §25: points of earns inside the return window, spendable from available_at */
+      var pending = member.pending || [];
+      $("member-pending-points").textContent = D.number(member.pending_points || 0) + " points";
+      D.fillRows($("member-pending").tBodies[0], pending.length
+        ? pending.map(function (lot) { return [D.number(lot.points), D.when(lot.available_at)]; })
+        : [["–", "no points pending"]]);
       $("member-tier").textContent = member.tier + (member.dormant ? " (dormant)" : "");
       $("member-contact").textContent = [member.email, member.phone].filter(Boolean).join(" · ") || "–";
       $("member-suspension").textContent = member.suspension

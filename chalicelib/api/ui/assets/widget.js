@@ -11,6 +11,8 @@
       title: "내 포인트", language: "언어", token_label: "위젯 토큰",
       token_help: "매장에서 받은 토큰을 붙여 넣으세요. 이 탭에만 보관됩니다.", open: "열기",
       balance: "포인트", points_unit: "P", tier: "등급", expiring: "30일 안에 소멸 예정",
+      pending: "적립 예정 포인트", pending_help: "반품 기간이 지나면 사용할 수 있습니다.",
+      available_on: function (day) { return day + "부터 사용 가능"; },
       expiring_none: "소멸 예정 포인트가 없습니다.", coupons: "사용 가능한 쿠폰",
       coupons_none: "사용 가능한 쿠폰이 없습니다.", history: "최근 거래 10건", when: "일시", type: "내용", points: "포인트",
       loading: "불러오는 중…", expired: "토큰이 만료되었거나 유효하지 않습니다. 매장에서 다시 열어 주세요.",
@@ -34,6 +36,8 @@
       title: "My points", language: "Language", token_label: "Widget token",
       token_help: "Paste the token the shop gave you. It stays in this tab only.", open: "Open",
       balance: "Points", points_unit: "pts", tier: "Tier", expiring: "Expiring in the next 30 days",
+      pending: "Pending points", pending_help: "You can use them once the return window closes.",
+      available_on: function (day) { return "usable from " + day; },
       expiring_none: "No points expire in the next 30 days.", coupons: "Available coupons",
       coupons_none: "No coupons available.", history: "Last 10 transactions", when: "When", type: "What", points: "Points",
       loading: "Loading…", expired: "This token has expired or is not valid. Open the page from the shop again.",
@@ -110,6 +114,13 @@
     $("progress-label").textContent = member.next_tier
       ? t("to_next")(member.next_tier.name, D.money(member.next_tier.spend_needed, data.currency, locale())) + " (" + progress.percent + "%)"
       : t("top_tier");
+    /* §25: points of purchases still inside the return window, soonest available first */
+    var pending = member.pending || [];
+    D.clear($("pending"));
+    pending.forEach(function (lot) {
+      $("pending").appendChild(el("li", {}, [el("strong", { text: number(lot.points) + " " + t("points_unit") }), " · " + t("available_on")(D.day(lot.available_at, data.timezone))]));
+    });
+    $("pending-card").hidden = pending.length === 0;
     D.clear($("expiring"));
     member.expiring.forEach(function (lot) {
       $("expiring").appendChild(el("li", {}, [el("strong", { text: number(lot.points) + " " + t("points_unit") }), " · " + t("expires_on")(D.day(lot.expires_at, data.timezone))]));
