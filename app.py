@@ -23,6 +23,7 @@ from chalicelib.api.routes import (
     coupons,
     dashboards,
     docs,
+    imports,
     members,
     points,
     program,
@@ -36,7 +37,19 @@ app.log.setLevel(logging.INFO)
 telemetry.configure(app.log)  # one JSON line per log record (see chalicelib/telemetry.py)
 
 app.register_blueprint(edge)  # request logs and the contract's error shape, for every route
-for area in (program, members, points, coupons, api_keys, docs, dashboards, analytics, segments, recommendations):
+for area in (
+    program,
+    members,
+    points,
+    coupons,
+    api_keys,
+    docs,
+    dashboards,
+    analytics,
+    segments,
+    recommendations,
+    imports,
+):
     app.register_blueprint(area.routes.blueprint)
 app.register_blueprint(catch_all())  # any other path: 404 NOT_FOUND (last)
 
@@ -82,6 +95,13 @@ def win_back_dormant_members(event):
 @app.schedule(Cron(55, 0, "*", "*", "?", "*"))
 def refresh_analytics(event):
     handlers.queue_refresh_analytics()
+
+
+# §25: imports are applied from the job queue as soon as they are posted; this run queues
+# again every import not finished (a lost message, a plan that died part-way).
+@app.schedule(Rate(15, unit=Rate.MINUTES))
+def run_imports(event):
+    handlers.queue_open_imports()
 
 
 @app.schedule(Rate(10, unit=Rate.MINUTES))

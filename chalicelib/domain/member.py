@@ -45,6 +45,7 @@ class Member:
     tier_up_years: dict[str, int] = field(default_factory=dict)  # tier -> year its coupon was issued
     statement_month: Optional[str] = None  # "YYYY-MM" of the last monthly statement (§13)
     segments: list[str] = field(default_factory=list)  # §21 segment ids, sorted: set by the analytics refresh
+    imported_from: Optional[str] = None  # §25 "<import_id>:<line>": the import line that enrolled the member
 
     @property
     def balance(self) -> int:
@@ -121,6 +122,7 @@ class Member:
             "tier_up_years": dict(self.tier_up_years),
             "statement_month": self.statement_month,
             "segments": list(self.segments),
+            "imported_from": self.imported_from,
         }
 
     @classmethod
@@ -163,6 +165,7 @@ class Member:
             tier_up_years={k: int(v) for k, v in (record.get("tier_up_years") or {}).items()},
             statement_month=record.get("statement_month"),
             segments=[str(s) for s in record.get("segments") or []],
+            imported_from=record.get("imported_from"),
         )
         if int(record.get("balance", 0)) != member.balance:
             raise LedgerInvariantError(f"member {member.member_id}: balance differs from its lot runs")
