@@ -4,8 +4,8 @@
         │ {"job": "run_imports", "import_id"}          (also queued by the scheduled run_imports
         v                                              for every open import)
     plan: stream the object once, cut it into chunks of `import_chunk_lines` non-blank
-        │ lines (byte ranges, the same every time), claim the plan (`planned_at`, a lease),
-        │ queue each chunk not done yet
+        │ lines (byte ranges, the same every time), queue each chunk not done yet, then
+        │ record the plan (`chunks`, `planned_at`: a lease against planning it again)
         v
     chunk: read its byte range, check each line (the POST /members rules), read the
         members of 100 lines in one BatchGetItem, apply each new member in its own
@@ -58,7 +58,7 @@ from chalicelib.storage.store import NONE, Commit, CommitConflict, Store, to_att
 log = logging.getLogger(__name__)
 
 CHUNK_JOB = "import_chunk"
-# A plan claimed less than this long ago is left to its chunks; after it, the open
+# A plan recorded less than this long ago is left to its chunks; after it, the open
 # import is planned again and the chunks with no result are queued again.
 PLAN_LEASE = dt.timedelta(minutes=30)
 READ_BATCH = 100  # members read per BatchGetItem
@@ -112,15 +112,6 @@ class ImportJobs:
         if item.get("planned_at") and item["planned_at"] > stale:
             return 0  # planned a moment ago: its chunks are on their way
         chunks = self._chunks(item["file"])
-        claimed = self.store.update(
-            *import_key(import_id),
-            "SET #n = :n, #p = :p",
-            {"#n": "chunks", "#p": "planned_at"},
-            {":n": len(chunks), ":p": format_instant(now), ":stale": stale},
-            condition="attribute_not_exists(#p) OR #p < :stale",
-        )
-        if claimed is None:
-            return 0  # another planner claimed it meanwhile
         done = {c["sk"] for c in self.store.query_all(import_pk(import_id), IMPORT_CHUNK_PREFIX)}
         due = [
             {
@@ -135,7 +126,15 @@ class ImportJobs:
             for n, (start, end, first_line) in enumerate(chunks)
             if import_chunk_key(import_id, n)[1] not in done
         ]
+        # queued before the plan is recorded: a planner that dies in between is run again by
+        # its message, and a chunk queued twice is recorded once (its result item)
         self.queue.send(due)
+        self.store.update(
+            *import_key(import_id),
+            "SET #n = :n, #p = :p",
+            {"#n": "chunks", "#p": "planned_at"},
+            {":n": len(chunks), ":p": format_instant(now)},
+        )
         if not chunks:
             self._close(import_id)
         log.info("import %s: %d chunks, %d queued", import_id, len(chunks), len(due))
