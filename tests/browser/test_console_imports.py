@@ -9,7 +9,7 @@ import pytest
 
 from tests.browser import shop
 from tests.browser.conftest import screenshot, served_to_a_browser
-from tests.browser.test_console import sign_in
+from tests.browser.test_console import UNLABELLED, sign_in
 
 LINES = [
     {"member_id": "new1", "name": "Choi Yuna", "email": "yuna@example.com", "opening_balance": 3000},
@@ -92,3 +92,4 @@ def test_nothing_to_import_is_said_next_to_the_form(page, served):
     page.click("#nav [data-view=imports]")
     page.click("#import-start")
     page.wait_for_selector("#import-error:has-text('Choose a file or paste')")
+    assert page.evaluate(UNLABELLED) == []
