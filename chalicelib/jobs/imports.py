@@ -105,7 +105,7 @@ class ImportJobs:
         if item is None:
             return 0
         if is_done(item):
-            self._close(import_id)
+            self._close(item)
             return 0
         now = clock.now()
         stale = format_instant(now - PLAN_LEASE)
@@ -136,7 +136,7 @@ class ImportJobs:
             {":n": len(chunks), ":p": format_instant(now)},
         )
         if not chunks:
-            self._close(import_id)
+            self._close(item)
         log.info("import %s: %d chunks, %d queued", import_id, len(chunks), len(due))
         return len(due)
 
@@ -260,10 +260,14 @@ class ImportJobs:
             raise
         item = self.store.get(*import_key(import_id))
         if item is not None and is_done(item):
-            self._close(import_id)
+            self._close(item)
 
-    def _close(self, import_id: str) -> None:
-        self.store.client.delete_item(TableName=self.store.table, Key=to_attrs(key_of(open_import_key(import_id))))
+    def _close(self, item: dict) -> None:
+        """A finished import: its file (names, emails, phones) is deleted at once, and it
+        is no longer open. Its report stays."""
+        self.files.delete(item["file"])
+        key = key_of(open_import_key(item["import_id"]))
+        self.store.client.delete_item(TableName=self.store.table, Key=to_attrs(key))
 
 
 def parse_line(raw: bytes) -> tuple[Optional[schemas.ImportLine], str]:

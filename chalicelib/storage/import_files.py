@@ -32,6 +32,9 @@ class ImportFiles:
         """A copy of an upload, so that the import reads what was there when it was asked for."""
         self.s3.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source})
 
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+
     def read_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes [start, end) of the object."""
         if end <= start:

@@ -242,6 +242,8 @@ def test_an_upload_named_by_s3_key_is_imported(program):
     got = report(api, response.json["import_id"])
     assert (got["status"], got["lines"], got["imported"], [e["line"] for e in got["errors"]]) == ("done", 2, 1, [2])
     assert api.get("/members/s1").json["balance"] == 50
+    # a finished import's file (personal data) is deleted at once; its report stays
+    assert s3.list_objects_v2(Bucket=settings.load().imports_bucket, Prefix="imports/")["KeyCount"] == 0
     missing = api.post("/imports", {"format": "jsonl", "s3_key": "uploads/none.jsonl"}, key="admin")
     assert (missing.status, missing.error) == (400, "VALIDATION_ERROR")
     outside = api.post("/imports", {"format": "jsonl", "s3_key": "imports/x.jsonl"}, key="admin")
