@@ -165,6 +165,10 @@ class ImportJobs:
         import_id, chunk = task["import_id"], int(task["chunk"])
         chunk_key = import_chunk_key(import_id, chunk)
         if self.store.get(*chunk_key) is not None:
+            # recorded by an earlier delivery, which may have died before closing the import
+            item = self.store.get(*import_key(import_id))
+            if item is not None and is_done(item):
+                self._close(item)
             return None
         data = self.files.read_range(task["file"], int(task["start"]), int(task["end"]))
         result = ChunkResult()
