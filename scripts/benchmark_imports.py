@@ -15,7 +15,9 @@ The file is uploaded to the imports bucket and named by `s3_key` (100,000 lines 
 about 11 MB, over the 5 MiB of `data`). One line in 100 is bad and one in 100 names a
 member that exists, as in a real export.
 
-    .venv/bin/python scripts/benchmark_imports.py [--lines 100000] [--chunk-lines 1000] [--json]
+    .venv/bin/python scripts/benchmark_imports.py [--lines 100000] [--chunk-lines 1000] [--json] [--write-docs]
+
+`--write-docs` also writes the figures into docs/imports.md (block `import-costs`).
 """
 
 from __future__ import annotations
@@ -169,13 +171,64 @@ def run(lines: int, chunk_lines: int) -> dict:
     }
 
 
+def costs_markdown(figures: dict) -> str:
+    from devtools import doc_figures
+
+    requests = ", ".join(f"{name.split(':')[1]} {count:,}" for name, count in figures["requests"].items())
+    return "\n".join(
+        [
+            doc_figures.markdown_table(
+                [
+                    "lines",
+                    "chunk lines",
+                    "imported / skipped / errors",
+                    "worker seconds (moto)",
+                    "lines / worker-second (moto)",
+                    "requests / line",
+                    "workers for 1,000,000 lines in an hour (moto)",
+                    "AWS estimate: lines / worker-second",
+                    "AWS estimate: workers for 1,000,000 lines an hour",
+                ],
+                [
+                    [
+                        f"{figures['lines']:,}",
+                        f"{figures['chunk_lines']:,}",
+                        f"{figures['imported']:,} / {figures['skipped_existing']:,} / {figures['errors']:,}",
+                        figures["worker_seconds"],
+                        figures["lines_per_worker_second"],
+                        figures["requests_per_line"],
+                        figures["workers_for_1m_lines_an_hour"],
+                        figures["aws_estimate_lines_per_worker_second"],
+                        figures["aws_estimate_workers_for_1m_lines_an_hour"],
+                    ]
+                ],
+                right=range(9),
+            ),
+            "",
+            f"Requests of the workers: {requests}.",
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--chunk-lines", type=int, default=1000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="also write the figures into docs/imports.md (block import-costs)"
+    )
     args = parser.parse_args()
+    doc = ROOT / "docs" / "imports.md"
+    if args.write_docs:
+        from devtools import doc_figures
+
+        doc_figures.require_block(doc, "import-costs")  # before the run, not after
     figures = run(args.lines, args.chunk_lines)
+    if args.write_docs:
+        from devtools import doc_figures
+
+        doc_figures.write_block(doc, "import-costs", costs_markdown(figures), doc_figures.command_line())
     if args.json:
         print(json.dumps(figures, indent=1))
         return
