@@ -4,7 +4,8 @@ task per chunk), on moto in-process.
 
 It prints:
 - lines per worker-second: lines / seconds spent inside the job worker (moto in-process,
-  so CPU-bound: compare runs, and see the AWS estimate below);
+  so CPU-bound: compare runs, and see the AWS estimate below), and per CPU-second of
+  the process in the worker (what a loaded machine does not change);
 - requests per line: AWS requests of the workers (DynamoDB and S3) / lines (the goal: at
   most 2; each new member is one TransactWriteItems, its read shared by 100 lines);
 - an AWS estimate of the worker time from those requests at typical in-region latencies
@@ -123,15 +124,16 @@ def run(lines: int, chunk_lines: int) -> dict:
             for service in ("dynamodb", "s3", "sqs"):
                 aws.client(service).meta.events.register(f"before-call.{service}", counts.before)
             worker = app_module.run_job_tasks
-            spent = {"seconds": 0.0, "tasks": 0}
+            spent = {"seconds": 0.0, "cpu_seconds": 0.0, "tasks": 0}
 
             def timed(event, context):
                 counts.on = True
-                began = time.perf_counter()
+                began, began_cpu = time.perf_counter(), time.process_time()
                 try:
                     return worker(event, context)
                 finally:
                     spent["seconds"] += time.perf_counter() - began
+                    spent["cpu_seconds"] += time.process_time() - began_cpu
                     spent["tasks"] += 1
                     counts.on = False
 
@@ -163,6 +165,9 @@ def run(lines: int, chunk_lines: int) -> dict:
         "worker_seconds": round(spent["seconds"], 1),
         "wall_seconds": round(wall, 1),
         "lines_per_worker_second": round(rate, 1),
+        # the process's CPU time in the worker: what the figure is on an idle machine
+        "worker_cpu_seconds": round(spent["cpu_seconds"], 1),
+        "lines_per_worker_cpu_second": round(lines / spent["cpu_seconds"], 1),
         "requests": dict(sorted(counts.requests.items())),
         "requests_per_line": round(total / lines, 3),
         "workers_for_1m_lines_an_hour": math.ceil(1_000_000 / (rate * 3600)),
@@ -184,6 +189,7 @@ def costs_markdown(figures: dict) -> str:
                     "imported / skipped / errors",
                     "worker seconds (moto)",
                     "lines / worker-second (moto)",
+                    "lines / worker CPU-second (moto)",
                     "requests / line",
                     "workers for 1,000,000 lines in an hour (moto)",
                     "AWS estimate: lines / worker-second",
@@ -196,13 +202,14 @@ def costs_markdown(figures: dict) -> str:
                         f"{figures['imported']:,} / {figures['skipped_existing']:,} / {figures['errors']:,}",
                         figures["worker_seconds"],
                         figures["lines_per_worker_second"],
+                        figures["lines_per_worker_cpu_second"],
                         figures["requests_per_line"],
                         figures["workers_for_1m_lines_an_hour"],
                         figures["aws_estimate_lines_per_worker_second"],
                         figures["aws_estimate_workers_for_1m_lines_an_hour"],
                     ]
                 ],
-                right=range(9),
+                right=range(10),
             ),
             "",
             f"Requests of the workers: {requests}.",
