@@ -15,6 +15,7 @@ come first."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Optional
 
 from chalicelib import clock
@@ -34,6 +35,8 @@ from chalicelib.storage.repository import (
     open_import_key,
 )
 from chalicelib.storage.store import REPLAY, STALE, Commit, CommitConflict, Store
+
+log = logging.getLogger(__name__)
 
 MAX_ERRORS_LISTED = 100  # §25: errors listed by GET /imports/{id} (each chunk keeps as many)
 MAX_UPLOAD_BYTES = 1024**3  # an upload named by s3_key (the job streams it; chunks are byte ranges)
@@ -90,8 +93,8 @@ class Imports:
             raise
         try:
             self.queue.send([plan_message(import_id)])
-        except Exception:  # the import is open: the scheduled run_imports queues it again
-            pass
+        except Exception as error:  # the import is open: the scheduled run_imports queues it again
+            log.warning("import %s: could not queue its planning (%s)", import_id, type(error).__name__)
         return result
 
     def report(self, import_id: str) -> dict:
