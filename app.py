@@ -24,6 +24,7 @@ from chalicelib.api.routes import (
     coupons,
     dashboards,
     docs,
+    imports,
     members,
     points,
     program,
@@ -49,6 +50,7 @@ for area in (
     segments,
     campaigns,
     recommendations,
+    imports,
 ):
     app.register_blueprint(area.routes.blueprint)
 app.register_blueprint(catch_all())  # any other path: 404 NOT_FOUND (last)
@@ -101,6 +103,13 @@ def refresh_analytics(event):
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def launch_campaigns(event):
     handlers.plan("launch_campaigns")
+
+
+# §25: imports are applied from the job queue as soon as they are posted; this run queues
+# again every import not finished (a lost message, a plan that died part-way).
+@app.schedule(Rate(15, unit=Rate.MINUTES))
+def run_imports(event):
+    handlers.queue_open_imports()
 
 
 @app.schedule(Rate(10, unit=Rate.MINUTES))

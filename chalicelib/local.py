@@ -37,6 +37,7 @@ SCHEDULED_JOBS = (
 HOUSEKEEPING = ("sweep_outbox",)  # scheduled too; run_job runs it as well
 # scheduled too (§17); apart from the ledger's jobs: every run stamps a new as_of on its results
 ANALYTICS_JOBS = ("refresh_analytics",)
+IMPORT_JOBS = ("run_imports",)  # §25: scheduled too; run_job applies every open import
 
 
 # as the event source mappings deliver them: one job task per invocation
@@ -111,9 +112,23 @@ def create_resources() -> None:
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": receives}),
             },
         )
+    create_imports_bucket(config.imports_bucket, config.region)
     sender_domain = config.email_sender.rpartition("@")[2]
     aws.client("ses").verify_domain_identity(Domain=sender_domain)
     create_widget_signing_key(config.widget_key_secret)
+
+
+def create_imports_bucket(name: str, region: str) -> None:
+    """§25: the bucket import files are kept in (the stack's `ImportsBucket`)."""
+    s3 = aws.client("s3")
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
 
 
 def create_widget_signing_key(secret_id: str) -> None:
@@ -152,7 +167,7 @@ def run_job(name: str):
     """Invoke the scheduled function `name` from app.py as EventBridge would,
     then run the work it queued on the job queue through the job worker until
     that queue is empty (contract §9, v2). Notifications stay queued."""
-    known = SCHEDULED_JOBS + HOUSEKEEPING + ANALYTICS_JOBS
+    known = SCHEDULED_JOBS + HOUSEKEEPING + ANALYTICS_JOBS + IMPORT_JOBS
     if name not in known:
         raise ValueError(f"unknown job {name!r}; one of {known}")
     event = {

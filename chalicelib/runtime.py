@@ -14,8 +14,10 @@ from chalicelib.notifications.delivery import Delivery, NotificationSender, Queu
 from chalicelib.storage.store import Commit, Store
 
 if TYPE_CHECKING:
+    from chalicelib.jobs.imports import ImportJobs
     from chalicelib.jobs.pipeline import JobWorker, RunBook
     from chalicelib.jobs.plans import JobPlans
+    from chalicelib.ledger.imports import Imports
     from chalicelib.notifications.outbox import OutboxSweeper
 
 
@@ -74,6 +76,24 @@ class Services:
             config.job_page_size,
             config.job_reserve_ms,
         )
+
+    @functools.cached_property
+    def imports(self) -> Imports:
+        """§25, the API's side (the S3 client made on first use)."""
+        from chalicelib.jobs.pipeline import JobQueue
+        from chalicelib.ledger.imports import Imports
+        from chalicelib.storage.import_files import ImportFiles
+
+        files = ImportFiles(aws.client("s3"), self.config.imports_bucket)
+        return Imports(self.store, self.ledger.changes, files, JobQueue(aws.client("sqs"), self.config.jobs_queue_name))
+
+    @functools.cached_property
+    def import_jobs(self) -> ImportJobs:
+        """§25, the job's side: planning and chunks."""
+        from chalicelib.jobs.imports import ImportJobs
+
+        imports = self.imports
+        return ImportJobs(self.store, self.ledger.changes, imports.files, imports.queue, self.config.import_chunk_lines)
 
     @functools.cached_property
     def sender(self) -> NotificationSender:

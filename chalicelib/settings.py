@@ -34,6 +34,10 @@ class Settings:
     facts_database: str = "dangol_facts"
     athena_workgroup: str = "dangol-analytics"
     athena_output: str = ""
+    # imports (§25): the bucket holding each import's lines (and operators' uploads), and
+    # how many non-blank lines one job task applies
+    imports_bucket: str = "dangol-imports"
+    import_chunk_lines: int = 1000
 
 
 def load() -> Settings:
@@ -73,4 +77,6 @@ def load() -> Settings:
         facts_database=env.get("DANGOL_FACTS_DATABASE", "dangol_facts"),
         athena_workgroup=env.get("DANGOL_ATHENA_WORKGROUP", "dangol-analytics"),
         athena_output=env.get("DANGOL_ATHENA_OUTPUT", ""),
+        imports_bucket=env.get("DANGOL_IMPORTS_BUCKET", "dangol-imports"),
+        import_chunk_lines=int(env.get("DANGOL_IMPORT_CHUNK_LINES", "1000")),
     )

@@ -292,7 +292,7 @@ def work(jobs_every: float, stop: threading.Event, saver: StateSaver | None) -> 
         try:
             with JOB_LOCK:
                 if time.monotonic() >= next_jobs:
-                    for job in local.SCHEDULED_JOBS + local.HOUSEKEEPING:
+                    for job in local.SCHEDULED_JOBS + local.HOUSEKEEPING + local.IMPORT_JOBS:
                         local.run_job(job)
                     next_jobs = time.monotonic() + jobs_every
                 delivered = local.drain_queues()

@@ -25,6 +25,7 @@ PATH_PARAMETERS = {
     "key_id": {"type": "string", "pattern": r"^[0-9a-f]{16}$", "description": "an API key's id"},
     "segment_id": {"type": "string", "minLength": 1, "maxLength": 200, "description": "a segment's id"},
     "campaign_id": {"type": "string", "minLength": 1, "maxLength": 200, "description": "a campaign's id"},
+    "import_id": {"type": "string", "pattern": r"^[0-9A-Z]{26}$", "description": "an import id (a ULID)"},
 }
 ASSET_TYPES = ("application/javascript", "text/css", "image/png", "text/plain")
 DESCRIPTION = """\

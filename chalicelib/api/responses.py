@@ -485,3 +485,24 @@ class MemberCampaign(Answer):
 
 class MemberCampaigns(Answer):
     items: list[MemberCampaign]
+
+
+class ImportQueued(Answer):
+    import_id: str = Field(description="GET /imports/{import_id} reports on it")
+
+
+class ImportLineError(Answer):
+    line: int = Field(description="1-based line number in the data as sent (blank lines counted)")
+    code: str = Field(description="a contract error code, e.g. VALIDATION_ERROR")
+    message: str
+
+
+class ImportReport(Answer):
+    import_id: str
+    status: str = Field(description="running | done")
+    lines: int = Field(description="non-blank lines read so far")
+    imported: int
+    skipped_existing: int = Field(description="lines whose member_id exists or repeats an earlier line")
+    errors: list[ImportLineError] = Field(description="the first 100 bad lines, by line")
+    error_count: int = Field(description="bad lines in all")
+    created_at: Optional[str]

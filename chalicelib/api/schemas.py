@@ -85,6 +85,43 @@ class CreateMember(Request):
     locale: Optional[Literal["ko", "en"]] = None  # the language of the member's notifications
 
 
+class ImportLine(CreateMember):
+    """§25: one line of an import: a member as POST /members takes it (the same fields and
+    rules), with an id always given, no referral code, and its opening figures."""
+
+    member_id: Identifier
+    opening_balance: Annotated[int, Field(ge=0, le=MAX_POINTS)] = 0
+    opening_expires_at: Optional[InstantText] = None
+    lifetime_spend: Annotated[int, Field(ge=0, le=MAX_POINTS)] = 0
+
+    @model_validator(mode="after")
+    def _no_referral(self):
+        if self.referral_code is not None:
+            raise ValueError("referral_code is not taken by an import")
+        return self
+
+
+MAX_IMPORT_BYTES = 5 * 1024 * 1024  # §25: the data of one POST /imports, in UTF-8
+S3_KEY_PATTERN = r"^uploads/[A-Za-z0-9!_.*'()/-]{1,900}$"
+
+
+class CreateImport(Request):
+    """§25: `data` (JSON lines, at most 5 MiB) or `s3_key` (a file uploaded to the imports
+    bucket under `uploads/`), exactly one of them."""
+
+    format: Literal["jsonl"]
+    data: Optional[str] = None
+    s3_key: Optional[Annotated[str, Field(pattern=S3_KEY_PATTERN)]] = None
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.data is None) == (self.s3_key is None):
+            raise ValueError("give exactly one of data and s3_key")
+        if self.data is not None and len(self.data.encode("utf-8", "surrogatepass")) > MAX_IMPORT_BYTES:
+            raise ValueError(f"data is larger than {MAX_IMPORT_BYTES} bytes (5 MiB); upload it and give s3_key")
+        return self
+
+
 class Item(Request):
     sku: Text
     category: Text

@@ -48,6 +48,7 @@ class Member:
     # §22: the campaigns whose audience the member is in (domain.campaigns.entry), bounded by
     # domain.campaigns.prune: an earn reads its campaign lines with the profile
     campaigns: list[dict] = field(default_factory=list)
+    imported_from: Optional[str] = None  # §25 "<import_id>:<line>": the import line that enrolled the member
 
     @property
     def balance(self) -> int:
@@ -131,6 +132,7 @@ class Member:
             "statement_month": self.statement_month,
             "segments": list(self.segments),
             "campaigns": [dict(entry) for entry in self.campaigns],
+            "imported_from": self.imported_from,
         }
 
     @classmethod
@@ -176,6 +178,7 @@ class Member:
             statement_month=record.get("statement_month"),
             segments=[str(s) for s in record.get("segments") or []],
             campaigns=[dict(entry) for entry in record.get("campaigns") or []],
+            imported_from=record.get("imported_from"),
         )
         if int(record.get("balance", 0)) != member.wallet.settled_balance:
             raise LedgerInvariantError(f"member {member.member_id}: balance differs from its lot runs")

@@ -40,6 +40,13 @@ def refresh_analytics() -> dict:
     return refresh.run_job(services().store, clock.now())
 
 
+def queue_open_imports() -> None:
+    """§25: every import not finished has its planning queued again (a lost message, a
+    plan that died part-way); chunks already recorded are not queued again."""
+    count = services().import_jobs.queue_open()
+    LOG.info("run_imports: %d open imports queued", count)
+
+
 def sweep_outbox(event) -> None:
     """Re-drive notifications left `queued` or `sending` for longer than the lease."""
     counts = services().sweeper.sweep(time_left(event))
@@ -96,6 +103,10 @@ def run_job_tasks(event) -> dict:
                 from chalicelib.jobs.plans import finish_launch
 
                 finish_launch(services().store, message["params"]["campaign_id"], clock.now())
+            elif message.get("job") == "run_imports":  # §25: an import's chunks are planned
+                services().import_jobs.plan(message["import_id"])
+            elif message.get("job") == "import_chunk":  # §25: one chunk of lines applied
+                services().import_jobs.run_chunk(message)
             elif "source" not in message:
                 # {"job": "recompute_tiers"}: a change of the tier ladder asks for its pass
                 services().job_worker.start(services().job_plans.ladder_pass())

@@ -471,6 +471,7 @@ class ChangeRequest:
     subject: Optional[str | list[str]]
     retier: bool
     templates: dict
+    prefetched: Optional[Reads] = None  # what the caller read already (for the first attempt)
 
     @property
     def idem_key(self) -> tuple[str, str]:
@@ -549,9 +550,13 @@ class MemberChanges:
         extra: Iterable[tuple[str, str]] = (),
         subject: Optional[str | list[str]] = None,
         retier: bool = True,
+        prefetched: Optional[Reads] = None,
     ) -> Result:
+        """`prefetched`: the program and the members' records as the caller read them
+        (several changes' members in one BatchGetItem, as an import does); the first
+        attempt decides on them, a stale one reads again."""
         request = ChangeRequest(
-            actor, idem, list(member_ids), decide, list(extra), subject, retier, dict(self.templates)
+            actor, idem, list(member_ids), decide, list(extra), subject, retier, dict(self.templates), prefetched
         )
         for attempt in range(self.settings.commit_attempts):
             result = self._attempt(request)
@@ -563,7 +568,7 @@ class MemberChanges:
     def _attempt(self, request: ChangeRequest) -> Optional[Result]:
         """Read, decide, commit once: the response, or None when what was read
         changed before the commit (read again)."""
-        reads = self._read_for(request)
+        reads, request.prefetched = request.prefetched or self._read_for(request), None
         if request.idem is not None and request.idem_key in reads.found:
             return self._replay(request.idem, reads.found[request.idem_key], reads.records)
         decision = self._decision(request, reads)
@@ -775,6 +780,29 @@ class MemberChanges:
                     "expires_at": reply["expires_at"],
                 }
             )
+
+    # for work that is no member change but answers like one (POST /imports)
+    def stored_reply(self, idem: IdempotencyKey) -> Optional[Result]:
+        """The stored answer to this key (IdempotencyKeyReusedError for another body); None when unanswered."""
+        return self._stored_response(idem)
+
+    def reply_item(self, idem: IdempotencyKey, result: Result, now: dt.datetime) -> dict:
+        """The stored answer of a request that shows no member, to be written once (REPLAY)."""
+        expires = now + dt.timedelta(hours=self.settings.idempotency_hours)
+        return {
+            "pk": idem.pk,
+            "sk": IDEMPOTENCY_SK,
+            "request_hash": idem.request_hash,
+            "outcome": result.outcome.value,
+            "body": json.dumps(result.body, ensure_ascii=False),
+            "member_ids": [],
+            "member_generations": [],
+            "created_at": format_instant(now),
+            "expires_at": int(expires.timestamp()),
+        }
+
+    def replay(self, idem: IdempotencyKey, stored: Optional[dict]) -> Result:
+        return self._replay(idem, stored)
 
     def _stored_response(self, idem: IdempotencyKey) -> Optional[Result]:
         stored = self.store.get(idem.pk, IDEMPOTENCY_SK)

@@ -506,3 +506,32 @@ def campaign_count_key(campaign_id: str, shard: int) -> tuple[str, str]:
 
 def campaign_count_shard(member_id: str) -> int:
     return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % CAMPAIGN_COUNT_SHARDS
+
+
+# §25 imports: IMPORT#<id> / IMPORT (the import: its file, plan and counters), IMPORT#<id> /
+# CHUNK#<nnnnnn> (one chunk's result, written once), IMPORTS / OPEN#<id> (imports not finished)
+IMPORT_SK = "IMPORT"
+IMPORT_CHUNK_PREFIX = "CHUNK#"
+OPEN_IMPORTS_PK = "IMPORTS"
+OPEN_IMPORT_PREFIX = "OPEN#"
+
+
+def import_pk(import_id: str) -> str:
+    return f"IMPORT#{import_id}"
+
+
+def import_key(import_id: str) -> tuple[str, str]:
+    return import_pk(import_id), IMPORT_SK
+
+
+def import_chunk_key(import_id: str, chunk: int) -> tuple[str, str]:
+    return import_pk(import_id), f"{IMPORT_CHUNK_PREFIX}{chunk:06d}"
+
+
+def open_import_key(import_id: str) -> tuple[str, str]:
+    return OPEN_IMPORTS_PK, f"{OPEN_IMPORT_PREFIX}{import_id}"
+
+
+def import_file_key(import_id: str) -> str:
+    """The S3 object (in the imports bucket) holding an import's lines as received."""
+    return f"imports/{import_id}.jsonl"

@@ -137,7 +137,9 @@ def served_to_a_browser():
         thread = threading.Thread(target=server.server.serve_forever, daemon=True)
         thread.start()
         try:
-            yield Served(f"http://127.0.0.1:{port}", admin, storefront)
+            served = Served(f"http://127.0.0.1:{port}", admin, storefront)
+            served.one_at_a_time = one_at_a_time  # work done beside the server (a job) takes it too
+            yield served
         finally:
             server.server.shutdown()
             server.server.server_close()

@@ -142,7 +142,7 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     from chalicelib import local
 
     def jobs_and_queues():
-        for job in local.SCHEDULED_JOBS + local.HOUSEKEEPING:
+        for job in local.SCHEDULED_JOBS + local.HOUSEKEEPING + local.IMPORT_JOBS:
             local.run_job(job)
         local.drain_queues()
 
@@ -261,6 +261,20 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     assert api.delete("/campaigns/gone", key="admin").status == 204
     for path in ("/campaigns", "/campaigns/spring", "/campaigns/spring/results", "/members/a/campaigns"):
         assert api.get(path, key="admin").status == 200, path
+    # v3: imports, of lines sent and of an upload; the job applies them (the queues, run_imports)
+    lines = '{"member_id": "i1", "name": "I", "opening_balance": 10}\n{"member_id": "i2"}'
+    posted = api.post("/imports", {"format": "jsonl", "data": lines}, key="admin")
+    assert posted.status == 202, posted
+    imports_bucket = next(name for name, target in names.items() if target == "ImportsBucket")
+    boto3.client("s3", region_name="ap-northeast-2").put_object(
+        Bucket=imports_bucket, Key="uploads/members.jsonl", Body=b'{"member_id": "i3", "name": "I"}'
+    )
+    uploaded = api.post("/imports", {"format": "jsonl", "s3_key": "uploads/members.jsonl"}, key="admin")
+    assert uploaded.status == 202, uploaded
+    local.run_job("run_imports")  # queues both again: each is planned once, within its lease
+    local.drain_queues()
+    assert api.get(f"/imports/{posted.json['import_id']}", key="admin").json["status"] == "done"
+    assert api.get(f"/imports/{uploaded.json['import_id']}", key="admin").json["imported"] == 1
     created = api.post("/api-keys", {"name": "pos-2", "role": "storefront"}, key="admin")
     assert created.status == 201, created
     api.get("/api-keys", key="admin")
@@ -481,6 +495,21 @@ def firehose_requests(operation: str, params: dict, names: dict[str, str]) -> se
     return {(operation, names.get(stream, f"{stream} (not the stack's)"))}
 
 
+def s3_requests(operation: str, params: dict, names: dict[str, str]) -> set[tuple[str, str]]:
+    """Object operations on a bucket's objects (`<bucket>/*`): HeadObject is authorised as
+    s3:GetObject; CopyObject as s3:GetObject on its source and s3:PutObject on its target."""
+
+    def objects(bucket: str) -> str:
+        return names.get(bucket, f"{bucket} (not the stack's)") + "/*"
+
+    action = {"s3:HeadObject": "s3:GetObject"}.get(operation, operation)
+    if operation == "s3:CopyObject":
+        source = params["CopySource"]
+        source_bucket = source["Bucket"] if isinstance(source, dict) else source.lstrip("/").split("/")[0]
+        return {("s3:GetObject", objects(source_bucket)), ("s3:PutObject", objects(params["Bucket"]))}
+    return {(action, objects(params["Bucket"]))}
+
+
 # service -> (operation, params, names) -> {(IAM action, resource)}; resources are
 # the template's logical ids ("<table>/index" for its indexes).
 RESOURCES_OF = {
@@ -491,6 +520,7 @@ RESOURCES_OF = {
     "secretsmanager": secretsmanager_requests,
     "firehose": firehose_requests,
     "athena": athena_requests,
+    "s3": s3_requests,
 }
 
 # What Athena does with the caller's credentials while it runs a query the

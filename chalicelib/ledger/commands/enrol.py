@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from chalicelib.api import schemas
 from chalicelib.auth import Actor
 from chalicelib.domain.ids import new_id, referral_code
@@ -17,7 +19,6 @@ def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: s
     member_id = request.member_id or new_id()
     code_given = request.referral_code.strip().upper() if request.referral_code else None
     code_key = referral_key(code_given or "")
-    exists = refuse(lambda: MemberExistsError(f"member {member_id!r} already exists"))
 
     def decide(unit: Unit, members: Members, found: Found) -> Result:
         earlier = members.get(member_id)
@@ -36,36 +37,14 @@ def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: s
             owner = members.get(referrer_id)
             if owner is not None and not owner.erased and same_person(owner, request):
                 raise ReferralNotAllowedError("a member cannot be referred by a code of their own")
-        code = referral_code()
-        member = Member(
-            member_id=member_id,
-            name=request.name,
-            email=request.email,
-            phone=request.phone,
-            birthday=request.birthday,
-            referral_code=code,
-            created_at=unit.now_text,
-            tier=unit.program.base_tier,
-            referrer_id=referrer_id,
-            referral_pending=referrer_id is not None,
+        member = new_member(
+            unit,
+            member_id,
+            request,
+            earlier,
             enrolment_key=idem.pk,
-            ladder=unit.ladder,
-            locale=request.locale,
+            referrer_id=referrer_id,
             referrer_generation=referrer_generation,
-            # an id erased before is enrolled again as a new member: it replaces the
-            # erased profile (conditioned on its version) and keeps apart from its items
-            generation=earlier.generation + 1 if earlier is not None else 0,
-            version=earlier.version if earlier is not None else None,
-        )
-        member.wallet.owner = member_id
-        unit.touch(member)
-        unit.profile_conditions[member_id] = exists if earlier is None else STALE
-        unit.stats["members"] += 1
-        unit.stats[f"tier:{member.tier}"] += 1
-        unit.daily["members_joined"] += 1
-        # a random code that happens to be taken: decide again with another one
-        unit.commit.put_new(
-            {**key_of(referral_key(code)), "member_id": member_id, "generation": member.generation}, STALE
         )
         if unit.program.signup_bonus:
             unit.credit(member, "bonus", unit.program.signup_bonus, reason="signup")
@@ -74,6 +53,56 @@ def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: s
         return Result.created(member_view(unit.program, member, unit.now))
 
     return changes.change(actor, idem, [member_id], decide, extra=[code_key] if code_given else [], subject=member_id)
+
+
+def new_member(
+    unit: Unit,
+    member_id: str,
+    request: schemas.CreateMember,
+    earlier: Optional[Member],
+    enrolment_key: Optional[str] = None,
+    referrer_id: Optional[str] = None,
+    referrer_generation: int = 0,
+    imported_from: Optional[str] = None,
+) -> Member:
+    """A member enrolled now (POST /members, an import line): the profile in the
+    base tier (written only if no live member has the id: `MemberExistsError`),
+    its referral code's item, the /stats and daily counts. No bonus, notification
+    or coupon: those are the caller's."""
+    member = Member(
+        member_id=member_id,
+        name=request.name,
+        email=request.email,
+        phone=request.phone,
+        birthday=request.birthday,
+        referral_code=referral_code(),
+        created_at=unit.now_text,
+        tier=unit.program.base_tier,
+        referrer_id=referrer_id,
+        referral_pending=referrer_id is not None,
+        enrolment_key=enrolment_key,
+        ladder=unit.ladder,
+        locale=request.locale,
+        referrer_generation=referrer_generation,
+        # an id erased before is enrolled again as a new member: it replaces the
+        # erased profile (conditioned on its version) and keeps apart from its items
+        generation=earlier.generation + 1 if earlier is not None else 0,
+        version=earlier.version if earlier is not None else None,
+        imported_from=imported_from,
+    )
+    member.wallet.owner = member_id
+    unit.touch(member)
+    exists = refuse(lambda: MemberExistsError(f"member {member_id!r} already exists"))
+    unit.profile_conditions[member_id] = exists if earlier is None else STALE
+    unit.stats["members"] += 1
+    unit.stats[f"tier:{member.tier}"] += 1
+    unit.daily["members_joined"] += 1
+    # a random code that happens to be taken: decide again with another one
+    unit.commit.put_new(
+        {**key_of(referral_key(member.referral_code or "")), "member_id": member_id, "generation": member.generation},
+        STALE,
+    )
+    return member
 
 
 def same_person(owner: Member, request: schemas.CreateMember) -> bool:

@@ -16,7 +16,7 @@
   function currency() { return (state.program && state.program.currency) || "KRW"; }
 
   /* -- sign in / navigation ------------------------------------------------ */
-  var VIEWS = ["overview", "program", "members", "catalog", "insights", "campaigns"];
+  var VIEWS = ["overview", "program", "members", "catalog", "insights", "campaigns", "imports"];
 
   function show(view) {
     $("signin").hidden = !!key();
@@ -28,7 +28,7 @@
     });
     if (!key()) { $("admin-key").focus(); return; }
     if (location.hash !== "#" + view) history.replaceState(null, "", "#" + view);
-    ({ overview: loadOverview, program: loadProgram, members: function () {}, catalog: loadCatalog, insights: loadInsights, campaigns: loadCampaigns })[view]();
+    ({ overview: loadOverview, program: loadProgram, members: function () {}, catalog: loadCatalog, insights: loadInsights, campaigns: loadCampaigns, imports: function () {} })[view]();
   }
 
   function failed(error) {
@@ -1225,4 +1225,82 @@
   /* -- start ------------------------------------------------------------------------ */
   var initial = (location.hash || "").slice(1);
   show(VIEWS.indexOf(initial) >= 0 ? initial : "overview");
+  /* -- imports (§25) ------------------------------------------------------------- */
+  var IMPORT_MAX_BYTES = 5 * 1024 * 1024;
+  var importState = { file: null, shown: null, timer: null };
+
+  $("import-file").addEventListener("change", function () {
+    importState.file = $("import-file").files[0] || null;
+    $("import-error").textContent = "";
+  });
+
+  function importData() {
+    if (importState.file) return importState.file.text();
+    return Promise.resolve($("import-data").value);
+  }
+
+  $("import-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    $("import-error").textContent = "";
+    importData().then(function (data) {
+      if (!data.trim()) { $("import-error").textContent = "Choose a file or paste at least one line."; return; }
+      if (new Blob([data]).size > IMPORT_MAX_BYTES) {
+        $("import-error").textContent = "The lines are larger than 5 MiB: upload the file to the imports bucket and post its s3_key.";
+        return;
+      }
+      $("import-start").disabled = true;
+      post("imports", { format: "jsonl", data: data }).then(function (answer) {
+        $("import-start").disabled = false;
+        $("import-data").value = ""; $("import-file").value = ""; importState.file = null;
+        say("Import " + answer.import_id + " started.");
+        showImport(answer.import_id);
+      }, function (error) {
+        $("import-start").disabled = false;
+        if (error.status === 401) return failed(error);
+        $("import-error").textContent = error.code + ": " + error.message;
+      });
+    });
+  });
+
+  $("import-open-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    $("import-open-error").textContent = "";
+    var id = $("import-id").value.trim();
+    if (!id) { $("import-open-error").textContent = "Type an import id."; return; }
+    showImport(id);
+  });
+
+  $("import-refresh").addEventListener("click", function () { if (importState.shown) showImport(importState.shown); });
+
+  function showImport(id) {
+    clearTimeout(importState.timer);
+    importState.shown = id;
+    api("GET", "imports/" + encodeURIComponent(id)).then(function (report) {
+      if (importState.shown !== id) return;
+      renderImport(report);
+      // running: look again in a moment, while this report is the one shown
+      if (report.status === "running" && !$("imports").hidden) {
+        importState.timer = setTimeout(function () { if (importState.shown === id) showImport(id); }, 2000);
+      }
+    }, function (error) {
+      if (error.status === 401 || error.status === 403) return failed(error);
+      $("import-report").hidden = true;
+      $("import-open-error").textContent = error.status === 404 ? "No import " + id + "." : error.code + ": " + error.message;
+    });
+  }
+
+  function renderImport(report) {
+    $("import-report").hidden = false;
+    $("import-report-title").textContent = "Import " + report.import_id;
+    $("import-status").textContent = report.status === "done" ? "Done" : "Running…";
+    $("import-lines").textContent = D.number(report.lines);
+    $("import-imported").textContent = D.number(report.imported);
+    $("import-skipped").textContent = D.number(report.skipped_existing);
+    var count = report.error_count === undefined ? report.errors.length : report.error_count;
+    $("import-error-count").textContent = D.number(count);
+    $("import-errors-note").textContent = !count ? "No errors."
+      : count > report.errors.length ? "The first " + report.errors.length + " of " + D.number(count) + " errors, by line." : "";
+    D.fillRows($("import-errors").tBodies[0], report.errors.map(function (e) { return [String(e.line), e.code, e.message]; }));
+  }
+
 })();
