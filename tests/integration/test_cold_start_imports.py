@@ -129,3 +129,17 @@ def test_the_analytics_answers_load_no_analytics_engine():
     )
     assert "chalicelib.ledger.analytics_views" in loaded
     assert [name for name in ("chalicelib.analytics", "duckdb", "pyarrow", "sqlglot") if name in loaded] == []
+
+
+def test_the_first_request_makes_the_dynamodb_client_only():
+    """The services a request works with make the DynamoDB client; the SQS client is
+    made by the first request that queues something (chalicelib/aws.py LazyClient)."""
+    loaded_after(
+        "from chalicelib import aws\n"
+        "from chalicelib.runtime import services\n"
+        "made = []\n"
+        "aws.client_hooks.append(lambda client: made.append(client.meta.service_model.service_name))\n"
+        "ledger = services().ledger\n"
+        "assert made == ['dynamodb'], made\n"
+        "assert ledger.publisher.sqs.meta.service_model.service_name == 'sqs' and made == ['dynamodb', 'sqs']\n"
+    )
