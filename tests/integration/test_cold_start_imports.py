@@ -143,3 +143,16 @@ def test_the_first_request_makes_the_dynamodb_client_only():
         "assert made == ['dynamodb'], made\n"
         "assert ledger.publisher.sqs.meta.service_model.service_name == 'sqs' and made == ['dynamodb', 'sqs']\n"
     )
+
+
+def test_the_collector_runs_again_after_the_import_without_what_it_made():
+    """app.py pauses the garbage collector while it is imported and then freezes what the
+    import made (long-lived: modules, classes, models): the collector is on again for
+    requests, and its collections no longer traverse the import's objects."""
+    loaded_after(
+        "import gc\n"
+        "assert gc.isenabled()\n"
+        "assert gc.get_freeze_count() > 10000, gc.get_freeze_count()\n"
+        "made_by_the_import = sum(stats['collections'] for stats in gc.get_stats())\n"
+        "assert made_by_the_import < 40, gc.get_stats()  # the interpreter's start-up only\n"
+    )
