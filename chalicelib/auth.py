@@ -61,7 +61,8 @@ class LastAdminKeyError(DangolError):
 class NewApiKey(BaseModel):
     """POST /api-keys."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # defer_build: built by the first POST /api-keys, not by a cold start
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
     name: Annotated[str, Field(min_length=1, max_length=200)]
     role: Literal["storefront", "admin"]
 

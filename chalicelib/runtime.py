@@ -44,7 +44,8 @@ class Services:
         self.config = settings.load()
         self.dynamodb = aws.client("dynamodb")
         self.store: Store = MeteredStore(self.dynamodb, self.config.table_name)
-        self.publisher = QueuePublisher(aws.client("sqs"), self.config.notifications_queue_name)
+        # the SQS client is made by the first request that queues something
+        self.publisher = QueuePublisher(aws.LazyClient("sqs"), self.config.notifications_queue_name)
         self.ledger = Ledger(self.store, self.publisher, self.config)
         self.keys = ApiKeys(self.store, self.config.auth_cache_seconds)
 

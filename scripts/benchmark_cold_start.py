@@ -18,7 +18,10 @@ own start-up is in every case. It prints the median per case and the ratio
 The OpenAPI document, its response models and the docs page are not loaded by
 `import app` (tests/integration/test_cold_start_imports.py checks which modules
 are); the case "import app + GET /openapi.json" shows what the first request
-for the document pays instead.
+for the document pays instead. The case "import app + services()" adds what
+any first request makes before it reads the table: the settings, the DynamoDB
+client (the baseline's one client) and the ledger (no SQS client: made by the
+first request that queues something).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ BASELINE = "boto3 + one DynamoDB client"
 CASES = {
     BASELINE: "import boto3\nboto3.client('dynamodb', region_name='ap-northeast-2')",
     "import app": "import app",
+    "import app + services()": "import app\nfrom chalicelib.runtime import services\nservices()",
     "import app + GET /openapi.json": (
         "import app\nfrom chalice.test import Client\nClient(app.app).http.get('/openapi.json')"
     ),

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import secrets
 
-from ulid import ULID
-
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 
 def ulid_sequence(count: int) -> list[str]:
-    """`count` ids that sort in the order given (one ULID, then its successors)."""
+    """`count` ids that sort in the order given (one ULID, then its successors).
+    python-ulid is imported by the first id a container makes (a write): a cold
+    start, and a container that only reads, need not load it."""
+    from ulid import ULID
+
     first = ULID()
     return [str(ULID.from_int(int(first) + i)) for i in range(count)]
 
 
 def new_id() -> str:
+    from ulid import ULID
+
     return str(ULID())
 
 

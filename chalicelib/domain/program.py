@@ -1,11 +1,21 @@
-"""The program configuration (contract §2) and its validation."""
+"""The program configuration (contract §2) and its validation.
+
+A program is validated in full where one comes in (`PUT /program`, the preview).
+The stored one, which only `Programs.replace` writes (the JSON of a validated
+program), is read back by `stored_program` without pydantic validating it again:
+a cold start then never builds the validators of these models (about 20 ms of
+CPU), only the first `PUT /program` of a container does (`defer_build`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import types
+import typing
 from decimal import Decimal
-from typing import Annotated, Optional, Self
+from typing import Annotated, Any, Optional, Self, Union
 
 from pydantic import (
     AfterValidator,
@@ -54,7 +64,9 @@ Instant = Annotated[str, Field(max_length=40), AfterValidator(_whole_second_inst
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # defer_build: the validator is built on the first validation (a PUT /program),
+    # not on import; a stored program is read by `stored_program` without one
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 
 
 class Referral(_Strict):
@@ -152,24 +164,24 @@ class Program(_Strict):
     category_multipliers: dict[Name, Rate] = Field(default_factory=dict)
     promotions: list[Promotion] = Field(default_factory=list, max_length=100)
     signup_bonus: Count = 1000
-    referral: Referral = Field(default_factory=Referral)
+    referral: Referral = Field(default_factory=Referral.model_construct)
     birthday_bonus: Count = 0
     activities: dict[Name, Count] = Field(default_factory=lambda: {"review": 100})
     expiry_days: Annotated[int, Field(ge=1, le=36500)] = 365
     expiry_warning_days: Annotated[int, Field(ge=0, le=36500)] = 7
     # where a phone written without a country code is read (ISO 3166 region, for SMS)
     phone_region: Annotated[str, Field(min_length=2, max_length=3)] = "KR"
-    redemption: Redemption = Field(default_factory=Redemption)
-    transfer: TransferRules = Field(default_factory=TransferRules)
+    redemption: Redemption = Field(default_factory=Redemption.model_construct)
+    transfer: TransferRules = Field(default_factory=TransferRules.model_construct)
     tiers: list[Tier] = Field(
-        default_factory=lambda: [Tier(name="basic", min_spend=0)],
+        default_factory=lambda: [Tier.model_construct(name="basic", min_spend=0)],
         min_length=1,
         max_length=50,
     )
     frequency_bonus: Optional[FrequencyBonus] = None
     dormancy: Optional[Dormancy] = None
-    limits: Limits = Field(default_factory=Limits)
-    auto_coupons: AutoCoupons = Field(default_factory=AutoCoupons)
+    limits: Limits = Field(default_factory=Limits.model_construct)
+    auto_coupons: AutoCoupons = Field(default_factory=AutoCoupons.model_construct)
     recommendation_bonus: Optional[RecommendationBonus] = None
     # §25: an earn's points are pending (not spendable) for this many days after the
     # purchase: the return window. A year at most.
@@ -239,3 +251,86 @@ class Program(_Strict):
     def lot_lifetime_days(self, tier_name: str) -> int:
         days = self.tier(tier_name).expiry_days
         return days if days is not None else self.expiry_days
+
+
+# -- the stored program ----------------------------------------------------
+class _NotAsWritten(Exception):
+    """The stored JSON is not what `model_dump_json` of a program writes."""
+
+
+_Nested = tuple[str, type[BaseModel]]  # ("one" | "optional" | "list", the model)
+_NESTED: dict[type[BaseModel], dict[str, _Nested]] = {}
+
+
+def _mentions_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_mentions_model(arg) for arg in typing.get_args(annotation))
+
+
+def _nested_shape(annotation: Any) -> Optional[_Nested]:
+    """How a field holds other models: `Model`, `Optional[Model]` or `list[Model]`;
+    None when it holds none (its JSON value is the value). Any other shape holding a
+    model is refused: `stored_program` would not rebuild it."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return ("one", annotation)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        inner = args[0] if args[1] is type(None) else args[1]
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return ("optional", inner)
+    if origin is list and len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        return ("list", args[0])
+    if _mentions_model(annotation):
+        raise TypeError(f"stored_program cannot rebuild a field of type {annotation!r}")
+    return None
+
+
+def nested_fields(model: type[BaseModel]) -> dict[str, _Nested]:
+    """The fields of `model` that hold models, and how (worked out once per model)."""
+    plan = _NESTED.get(model)
+    if plan is None:
+        plan = {}
+        for name, field in model.model_fields.items():
+            shape = _nested_shape(field.annotation)
+            if shape is not None:
+                plan[name] = shape
+        _NESTED[model] = plan
+    return plan
+
+
+def _rebuilt(model: type[BaseModel], data: Any) -> BaseModel:
+    if not isinstance(data, dict) or not data.keys() <= model.model_fields.keys():
+        raise _NotAsWritten
+    values = dict(data)
+    for name, (kind, inner) in nested_fields(model).items():
+        if name not in values:
+            continue
+        value = values[name]
+        if kind == "list":
+            if not isinstance(value, list):
+                raise _NotAsWritten
+            values[name] = [_rebuilt(inner, item) for item in value]
+        elif value is not None or kind == "one":
+            values[name] = _rebuilt(inner, value)
+    return model.model_construct(**values)
+
+
+def stored_program(config: str) -> Program:
+    """The program stored as `config`, the `model_dump_json()` of a validated program
+    (`Programs.replace` is its only writer; fields added since it was written take
+    their defaults). Its values were validated when it was written, and the JSON
+    holds them as they are (strings, integers, lists, objects, null), so the models
+    are made from it directly: equal to `Program.model_validate_json(config)`, field
+    for field and type for type (tests/unit/test_program.py), without building a
+    validator. JSON of any other shape (an unknown field, a list where a model
+    goes) is validated in full, and fails as it always did."""
+    try:
+        return typing.cast(Program, _rebuilt(Program, json.loads(config)))
+    except (_NotAsWritten, ValueError):
+        return Program.model_validate_json(config)
+
+
+def default_program() -> Program:
+    """The program before any `PUT /program`: `Program()`, made without building a validator."""
+    return Program.model_construct()

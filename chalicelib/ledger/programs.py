@@ -15,7 +15,7 @@ from typing import Optional, Protocol
 from chalicelib import clock
 from chalicelib.domain.calendar import format_instant
 from chalicelib.domain.ids import new_id
-from chalicelib.domain.program import Program
+from chalicelib.domain.program import Program, default_program, stored_program
 from chalicelib.domain.tiers import ladder_signature
 from chalicelib.errors import ValidationError
 from chalicelib.storage.repository import LADDER_KEY, PROGRAM_KEY
@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 
 
 def program_from(item: Optional[dict]) -> Program:
+    """The stored program (read without validating it again: see `stored_program`)."""
     if item is None:
-        return Program()
-    return Program.model_validate_json(item["config"])
+        return default_program()
+    return stored_program(item["config"])
 
 
 class Publisher(Protocol):

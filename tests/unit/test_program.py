@@ -8,7 +8,7 @@ import pathlib
 import pydantic
 import pytest
 
-from chalicelib.domain.program import Program
+from chalicelib.domain.program import Program, Tier, default_program, nested_fields, stored_program
 from tests.checks import CONTRACT_DEFAULTS
 
 DEMO = json.loads((pathlib.Path(__file__).resolve().parents[2] / "examples" / "cafe-program-v1.json").read_text())
@@ -261,3 +261,133 @@ def test_recommendation_bonus_takes_a_decimal_rate_and_defaults_to_null():
     ):
         with pytest.raises(pydantic.ValidationError):
             Program.model_validate({"recommendation_bonus": bad})
+
+
+# -- the stored program: read without validating again (stored_program) ------
+EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
+EVERY_FIELD = {  # every field away from its default, every nested model present
+    "currency": "USD",
+    "timezone": "America/New_York",
+    "point_value": 2,
+    "base_rate": "0.05",
+    "category_multipliers": {"bakery": "1.5", "새 상품": "2"},
+    "promotions": [
+        {**PROMO, "starts_at": "2027-03-01T09:00:00+09:00", "categories": ["bakery", "coffee"]},
+        {**PROMO, "name": "second"},
+    ],
+    "signup_bonus": 0,
+    "referral": {"referrer_points": 5, "referee_points": 7},
+    "birthday_bonus": 300,
+    "activities": {"review": 10, "survey": 0},
+    "expiry_days": 30,
+    "expiry_warning_days": 0,
+    "phone_region": "US",
+    "redemption": {"min_points": 10},
+    "transfer": {"allowed_tiers": ["gold"], "min_points": 5},
+    "tiers": [
+        {"name": "basic", "min_spend": 0},
+        {"name": "gold", "min_spend": 100, "earn_multiplier": "1.25", "expiry_days": 500},
+    ],
+    "frequency_bonus": {"min_purchases": 3, "extra_rate": "0.5"},
+    "dormancy": {"after_days": 90},
+    "limits": {"max_earns_per_day": 5, "max_earn_points_per_day": 0},
+    "auto_coupons": {"signup": "welcome", "birthday": None, "tier_up": {"gold": "gold-gift"}, "win_back": "back"},
+    "recommendation_bonus": {"extra_rate": "0.1"},
+}
+STORED = {
+    "defaults": {},
+    "every field": EVERY_FIELD,
+    "the demo café": json.loads((EXAMPLES / "cafe-program.json").read_text()),
+    "the demo café (v1)": DEMO,
+}
+
+
+def assert_same(read, validated, where="program"):
+    """Equal, and of the same type all the way down (a model's fields set too)."""
+    assert type(read) is type(validated), where
+    if isinstance(validated, pydantic.BaseModel):
+        assert read.model_fields_set == validated.model_fields_set, where
+        assert list(vars(read)) == list(vars(validated)), where
+        for name, value in vars(validated).items():
+            assert_same(getattr(read, name), value, f"{where}.{name}")
+    elif isinstance(validated, (list, dict)):
+        assert len(read) == len(validated), where
+        if isinstance(validated, dict):
+            assert list(read) == list(validated), where
+            for key, value in validated.items():
+                assert_same(read[key], value, f"{where}[{key!r}]")
+        else:
+            for index, (one, other) in enumerate(zip(read, validated, strict=True)):
+                assert_same(one, other, f"{where}[{index}]")
+    else:
+        assert read == validated, where
+
+
+@pytest.mark.parametrize("config", STORED.values(), ids=STORED.keys())
+def test_the_stored_program_is_read_as_validation_would_make_it(config):
+    stored = Program.model_validate(config).model_dump_json()  # what PUT /program stores
+    read = stored_program(stored)
+    assert_same(read, Program.model_validate_json(stored))
+    assert read.model_dump_json() == stored
+
+
+@pytest.mark.parametrize("config", STORED.values(), ids=STORED.keys())
+def test_a_program_stored_before_fields_were_added_takes_their_defaults(config):
+    """A program written by an earlier version lacks the fields added since: it reads
+    as validation reads it (their defaults), nested objects too."""
+    stored = json.loads(Program.model_validate(config).model_dump_json())
+    for name in ("limits", "auto_coupons", "recommendation_bonus", "dormancy", "phone_region", "tiers"):
+        stored.pop(name)
+    stored["referral"].pop("referee_points")
+    stored["auto_coupons"] = {"signup": None}
+    text = json.dumps(stored)
+    assert_same(stored_program(text), Program.model_validate_json(text))
+
+
+def test_the_default_program_is_program():
+    assert_same(default_program(), Program())
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"unknown_field": 1},  # not written by this code: validated, and refused as before
+        {"referral": {"referrer_points": 1, "bonus": 2}},
+        {"referral": None},
+        {"referral": [1]},
+        {"promotions": {"name": "x"}},
+        {"promotions": [None]},
+        {"frequency_bonus": "yes"},
+        [],
+    ],
+)
+def test_json_of_another_shape_is_validated_in_full(stored):
+    text = json.dumps(stored)
+    with pytest.raises(pydantic.ValidationError) as refused:
+        stored_program(text)
+    with pytest.raises(pydantic.ValidationError) as validated:
+        Program.model_validate_json(text)
+    assert refused.value.errors() == validated.value.errors()
+
+
+def test_json_that_does_not_parse_is_refused_as_before():
+    with pytest.raises(pydantic.ValidationError):
+        stored_program('{"currency": ')
+
+
+def test_every_model_field_of_the_program_is_one_the_reader_rebuilds():
+    """A field holding models in a shape `stored_program` does not rebuild (a dict of
+    models, a union of two) is refused when the reader first meets its model."""
+
+    class Holder(pydantic.BaseModel):
+        by_name: dict[str, Tier]
+
+    with pytest.raises(TypeError, match="cannot rebuild"):
+        nested_fields(Holder)
+    models = [Program]
+    for model in models:
+        models += [inner for _, inner in nested_fields(model).values() if inner not in models]
+    assert {model.__name__ for model in models} == {
+        "Program", "Promotion", "Referral", "Redemption", "TransferRules", "Tier", "FrequencyBonus",
+        "Dormancy", "Limits", "AutoCoupons", "RecommendationBonus",
+    }  # fmt: skip
