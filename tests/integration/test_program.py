@@ -12,7 +12,10 @@ from tests.conftest import DEMO_PROGRAM as DEMO_INPUT
 # the demo program as stored: with the defaults of the fields it leaves out
 DEMO_PROGRAM = {
     "phone_region": DEFAULTS["phone_region"],
-    **{k: DEFAULTS[k] for k in ("frequency_bonus", "dormancy", "limits", "auto_coupons", "recommendation_bonus")},
+    **{
+        k: DEFAULTS[k]
+        for k in ("frequency_bonus", "dormancy", "limits", "auto_coupons", "recommendation_bonus", "pending_days")
+    },
     **DEMO_INPUT,
 }
 
