@@ -68,9 +68,9 @@ from chalicelib.storage.repository import (
     notification_sk,
     past_pending_days,
     pending_day_counters,
-    pending_second_counters,
+    pending_item_counters,
+    pending_items_day,
     pending_stats_expiry,
-    pending_stats_sk,
     profile_item,
     profile_key,
     reply_pointer_sk,
@@ -661,11 +661,10 @@ class MemberChanges:
             dict(unit.stats) | pending_day_counters(unit.writes.pending),
             remove=past_pending_days(unit.now_text[:10]) if program.pending_days else (),
         )
-        for day, seconds in pending_second_counters(unit.writes.pending).items():
+        # §25: the day's hours, the hour's minutes, the minute's seconds (one item each)
+        for sk, counters in pending_item_counters(unit.writes.pending).items():
             unit.commit.add_counters(
-                {"pk": unit.stats_key[0], "sk": pending_stats_sk(day)},
-                seconds,
-                expires_at=pending_stats_expiry(day),
+                {"pk": unit.stats_key[0], "sk": sk}, counters, expires_at=pending_stats_expiry(pending_items_day(sk))
             )
         # §16: the program day's figures, in the same transaction (no extra request)
         unit.commit.add_counters(
