@@ -156,6 +156,18 @@ def pending_item_counters(pending: dict[str, int]) -> dict[str, dict[str, int]]:
     return items
 
 
+# A change writes at most this many of those items in its own transaction; the rest
+# (only an erasure forfeiting many pending lots has more: 3 items a lot) wait in an
+# item of the member's (`PENDING_COUNTS#<generation>`) and are written right after,
+# the same number at a time (see commands/erase.py).
+PENDING_ITEMS_PER_COMMIT = 60
+PENDING_COUNTS = "PENDING_COUNTS#"
+
+
+def pending_counts_key(member_id: str, generation: int) -> dict:
+    return {"pk": member_pk(member_id), "sk": f"{PENDING_COUNTS}{generation}"}
+
+
 def pending_items_day(sk: str) -> str:
     """The day of a `PENDING#...` item (for its TTL)."""
     return sk[len(PENDING_ITEM_PREFIX) : len(PENDING_ITEM_PREFIX) + 10]
