@@ -38,6 +38,7 @@ from chalicelib.storage.repository import (
     REPLY_POINTER,
     key_of,
     pending_counts_key,
+    pending_item_counters,
     pending_items_day,
     pending_stats_expiry,
     referral_key,
@@ -49,6 +50,8 @@ REPLIES_PER_COMMIT = 40
 
 
 def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
+    left_for_later = [False]  # whether the decision committed left pending counters to write
+
     def decide(unit: Unit, members: Members, found: Found) -> Result:
         member = changes.live(members, member_id)
         reply_key = (member.enrolment_key, IDEMPOTENCY_SK) if member.enrolment_key else None
@@ -56,7 +59,9 @@ def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
             raise NeedItems([reply_key])
         for lot in member.wallet.still_pending():  # §25: forfeited too, no longer pending
             unit.count_pending(lot.available_at, -lot.left)
-        unit.writes.pending_later = pending_counts_key(member_id, member.generation)
+        left_for_later[0] = len(pending_item_counters(unit.writes.pending)) > PENDING_ITEMS_PER_COMMIT
+        if left_for_later[0]:
+            unit.writes.pending_later = pending_counts_key(member_id, member.generation)
         forfeited = member.wallet.forfeit_all()
         if forfeited:
             unit.record(member, "expire", -forfeited, reason="erasure")
@@ -93,7 +98,8 @@ def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
         count_pending_later(changes.store, member_id)
         scrub_replies(changes.store, member_id)
         raise
-    count_pending_later(changes.store, member_id)
+    if left_for_later[0]:
+        count_pending_later(changes.store, member_id)
     scrub_replies(changes.store, member_id)
 
 
