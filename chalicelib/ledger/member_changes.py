@@ -201,7 +201,8 @@ class WriteSet:
         self.daily: Counter = Counter()  # §16 figures of the program day that are not /stats totals
         self.notices: list[Notice] = []
         # §25: pending points by the instant they become available (+ earned, - refunded
-        # or forfeited while pending), counted in the /stats shard by day and second
+        # or forfeited while pending), counted in the /stats shard by day, hour, minute
+        # and second
         self.pending: Counter = Counter()
         # where the pending counters that do not fit in the transaction wait (an erasure's)
         self.pending_later: Optional[dict] = None

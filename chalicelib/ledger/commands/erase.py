@@ -22,8 +22,9 @@ of that item (under its version).
 
 Once step 1 is committed no reply can be stored for the member any more (every
 transaction storing one is conditioned on the member's profile as read), so the
-Query of step 2 sees them all. When step 2 (or the pending counters) is interrupted, calling DELETE
-again finishes it (and answers 404: the member is gone).
+Query of step 2 sees them all. When step 2 (or the writing of the pending
+counters) is interrupted, calling DELETE again finishes it (and answers 404: the
+member is gone).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def count_pending_later(store: Store, member_id: str) -> int:
     """Write the /stats pending counters an erasure left for later (see the module's
     notes); returns how many counter items were written."""
     written = 0
-    for _ in range(PENDING_ITEMS_PER_COMMIT * 5):  # a batch a round; a conflict reads again
+    for _ in range(10):  # a batch a round (two at most); a conflict reads again
         waiting = store.query_all(member_pk(member_id), PENDING_COUNTS)
         if not waiting:
             return written
