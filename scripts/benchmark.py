@@ -765,7 +765,13 @@ def run_api_phase(args, program: dict, recorder: Recorder) -> tuple[list[Row], d
                 "POST .../reversal (v3: refund of pending points)",
                 api.post(f"/members/{m}/transactions/{pending_earns[m]['transaction_id']}/reversal", {})[1],
             )
+        # /stats: one BatchGetItem while nothing becomes available this hour; a second
+        # one (the current hour's and minute's counters) when something does
+        for _ in members:
+            record("GET /stats (v3: points pending on later days)", api.get("/stats", key="admin")[1])
         w.clock.now = w.clock.now + dt.timedelta(days=14)
+        for _ in members:
+            record("GET /stats (v3: points becoming available this hour)", api.get("/stats", key="admin")[1])
         for m in members:
             data, sample = api.post(f"/members/{m}/redeem", {"points": 1000})  # the signup lot
             if data["balance_after"] != 1000:

@@ -57,6 +57,7 @@ from chalicelib.notifications.outbox import OUTBOX_SHARD, outbox_shard
 from chalicelib.settings import Settings
 from chalicelib.storage.repository import (
     IDEMPOTENCY_SK,
+    PENDING_ITEMS_PER_COMMIT,
     PROGRAM_KEY,
     LotReader,
     bundle_item,
@@ -68,9 +69,9 @@ from chalicelib.storage.repository import (
     notification_sk,
     past_pending_days,
     pending_day_counters,
-    pending_second_counters,
+    pending_item_counters,
+    pending_items_day,
     pending_stats_expiry,
-    pending_stats_sk,
     profile_item,
     profile_key,
     reply_pointer_sk,
@@ -200,8 +201,11 @@ class WriteSet:
         self.daily: Counter = Counter()  # §16 figures of the program day that are not /stats totals
         self.notices: list[Notice] = []
         # §25: pending points by the instant they become available (+ earned, - refunded
-        # or forfeited while pending), counted in the /stats shard by day and second
+        # or forfeited while pending), counted in the /stats shard by day, hour, minute
+        # and second
         self.pending: Counter = Counter()
+        # where the pending counters that do not fit in the transaction wait (an erasure's)
+        self.pending_later: Optional[dict] = None
         self.stats_key = stats_key
         self.daily_pk = daily_pk
 
@@ -666,12 +670,19 @@ class MemberChanges:
             dict(unit.stats) | pending_day_counters(unit.writes.pending),
             remove=past_pending_days(unit.now_text[:10]) if program.pending_days else (),
         )
-        for day, seconds in pending_second_counters(unit.writes.pending).items():
+        # §25: the day's hours, the hour's minutes, the minute's seconds (one item each);
+        # past PENDING_ITEMS_PER_COMMIT the rest is written right after the commit
+        items = list(pending_item_counters(unit.writes.pending).items())
+        for sk, counters in items[:PENDING_ITEMS_PER_COMMIT]:
             unit.commit.add_counters(
-                {"pk": unit.stats_key[0], "sk": pending_stats_sk(day)},
-                seconds,
-                expires_at=pending_stats_expiry(day),
+                {"pk": unit.stats_key[0], "sk": sk}, counters, expires_at=pending_stats_expiry(pending_items_day(sk))
             )
+        if len(items) > PENDING_ITEMS_PER_COMMIT:
+            if unit.writes.pending_later is None:
+                raise LedgerInvariantError("only a change that says where may leave pending counters for later")
+            later = [{"sk": sk, "counters": counters} for sk, counters in items[PENDING_ITEMS_PER_COMMIT:]]
+            # (the profile's version condition makes this erasure the only one)
+            unit.commit.put({**unit.writes.pending_later, "stats_pk": unit.stats_key[0], "counts": later, "version": 0})
         # §16: the program day's figures, in the same transaction (no extra request)
         unit.commit.add_counters(
             {"pk": unit.daily_pk, "sk": local_date(unit.now, program.timezone).isoformat()}, unit.daily_counters()

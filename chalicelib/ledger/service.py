@@ -43,6 +43,7 @@ from chalicelib.storage.repository import (
     daily_shard_pk,
     key_of,
     notification_sk,
+    pending_detail_keys,
     pending_stats_sk,
     points_pending,
     reward_key,
@@ -190,17 +191,23 @@ class Ledger:
         return daily_view(days, items)
 
     def stats(self) -> dict:
-        """The shards and (§25) today's pending seconds of each, in one BatchGetItem
-        (two past 49 shards)."""
+        """The shards and (§25) today's pending hours of each, in one BatchGetItem
+        (two past 49 shards); only when some shard has points becoming available in
+        the current hour, a second one of those shards' current hour and minute items."""
         now_text = format_instant(clock.now())
         keys = [stats_shard_key(n) for n in range(self.settings.stats_shards)]
-        seconds = [(pk, pending_stats_sk(now_text[:10])) for pk, _ in keys]
-        wanted = keys + seconds
+        hours = [(pk, pending_stats_sk(now_text[:10])) for pk, _ in keys]
+        wanted = keys + hours
         program, _, found = self.changes.read([], wanted[:99])
         if len(wanted) > 99:
             found.update(self.store.get_many(wanted[99:]))
         shards = [found[k] for k in keys if k in found]
-        pending = points_pending(shards, [found[k] for k in seconds if k in found], now_text)
+        day_items = [found[k] for k in hours if k in found]
+        detail = pending_detail_keys(day_items, now_text)
+        details: list[dict] = []
+        for start in range(0, len(detail), 100):  # one request up to 50 shards
+            details += self.store.get_many(detail[start : start + 100]).values()
+        pending = points_pending(shards, day_items, now_text, details)
         return stats_view(program, shards, pending)
 
     def voucher(self, code: str) -> dict:

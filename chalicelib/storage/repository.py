@@ -23,7 +23,9 @@ One table, items addressed by (pk, sk):
   IDEMPOTENCY#<key id>#<key> / IDEMPOTENCY   stored responses (TTL)
   STATS#<nnn> / STATS                    /stats counter shards, each its own partition
                                          (`pending@<date>`: points becoming available that UTC day)
-  STATS#<nnn> / PENDING#<date>           the same day's pending points by second (`HH:MM:SS`), TTL
+  STATS#<nnn> / PENDING#<date>           the same day's pending points by hour (`HH`), TTL
+  STATS#<nnn> / PENDING#<date>T<HH>      ... that hour's by minute (`MM`), TTL
+  STATS#<nnn> / PENDING#<date>T<HH>:<MM> ... that minute's by second (`SS`), TTL
 
   COUPON_TEMPLATE / <template_id>        coupon templates (written once)
   MEMBER#<id> / COUPON#<ulid>            a member's coupons, newest last (state kept in step
@@ -61,6 +63,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any, Optional
 
 from chalicelib.domain.member import Member
@@ -85,18 +88,35 @@ def is_stats_shard(pk: str) -> bool:
 
 # §25: `points_pending` is a function of the time of the read. Each shard counts the
 # points still pending by the UTC day they become available (`pending@<date>` on the
-# shard item: a handful of attributes, one per day of the return window) and, in an
-# item of its own per day, by the second of that day; /stats sums the days after
-# today and today's seconds after now, reading today's items with the shards.
+# shard item: one attribute per day of the return window, the past ones pruned) and,
+# below it, in small items of their own, each at most 60 counters whatever the
+# traffic: `PENDING#<date>` by hour of that day (`HH`, 24), `PENDING#<date>T<HH>` by
+# minute of that hour (`MM`, 60) and `PENDING#<date>T<HH>:<MM>` by second of that
+# minute (`SS`, 60), all with a TTL two days after the day. /stats sums the days after
+# today, today's hours after the current one, the current hour's minutes after the
+# current one and the current minute's seconds after now: exact to the second.
 PENDING_DAY_PREFIX = "pending@"
+PENDING_ITEM_PREFIX = "PENDING#"
+NOT_COUNTERS = ("pk", "sk", "expires_at")
 
 
 def pending_stats_sk(day: str) -> str:
-    return f"PENDING#{day}"
+    """The day's hour counters."""
+    return f"{PENDING_ITEM_PREFIX}{day}"
+
+
+def pending_hour_sk(instant: str) -> str:
+    """The minute counters of the hour of `instant` (`YYYY-MM-DDTHH...`)."""
+    return f"{PENDING_ITEM_PREFIX}{instant[:13]}"
+
+
+def pending_minute_sk(instant: str) -> str:
+    """The second counters of the minute of `instant` (`YYYY-MM-DDTHH:MM...`)."""
+    return f"{PENDING_ITEM_PREFIX}{instant[:16]}"
 
 
 def pending_stats_expiry(day: str) -> int:
-    """The seconds of a day are of no use once it is over (TTL two days later)."""
+    """The counters of a day are of no use once it is over (TTL two days later)."""
     start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
     return int((start + dt.timedelta(days=2)).timestamp())
 
@@ -121,27 +141,70 @@ def pending_day_counters(pending: dict[str, int]) -> dict[str, int]:
     return days
 
 
-def pending_second_counters(pending: dict[str, int]) -> dict[str, dict[str, int]]:
-    """date -> {HH:MM:SS: delta} of pending points keyed by available_at."""
-    days: dict[str, dict[str, int]] = {}
-    for available_at, points in pending.items():
-        seconds = days.setdefault(available_at[:10], {})
-        seconds[available_at[11:19]] = seconds.get(available_at[11:19], 0) + points
-    return days
+def pending_item_counters(pending: dict[str, int]) -> dict[str, dict[str, int]]:
+    """The sort keys of a shard's day, hour and minute items -> {counter: delta},
+    of pending points keyed by available_at (`YYYY-MM-DDTHH:MM:SS...`)."""
+    items: dict[str, dict[str, int]] = {}
+    for available_at, points in sorted(pending.items()):
+        for sk, name in (
+            (pending_stats_sk(available_at[:10]), available_at[11:13]),
+            (pending_hour_sk(available_at), available_at[14:16]),
+            (pending_minute_sk(available_at), available_at[17:19]),
+        ):
+            counters = items.setdefault(sk, {})
+            counters[name] = counters.get(name, 0) + points
+    return items
 
 
-def points_pending(shards: list[dict], today_seconds: list[dict], now_text: str) -> int:
-    """§25: points of lots whose available_at is after `now_text`."""
-    today, clock_time = now_text[:10], now_text[11:19]
+# A change writes at most this many of those items in its own transaction; the rest
+# (only an erasure forfeiting many pending lots has more: 3 items a lot) wait in an
+# item of the member's (`PENDING_COUNTS#<generation>`) and are written right after,
+# the same number at a time (see commands/erase.py).
+PENDING_ITEMS_PER_COMMIT = 60
+PENDING_COUNTS = "PENDING_COUNTS#"
+
+
+def pending_counts_key(member_id: str, generation: int) -> dict:
+    return {"pk": member_pk(member_id), "sk": f"{PENDING_COUNTS}{generation}"}
+
+
+def pending_items_day(sk: str) -> str:
+    """The day of a `PENDING#...` item (for its TTL)."""
+    return sk[len(PENDING_ITEM_PREFIX) : len(PENDING_ITEM_PREFIX) + 10]
+
+
+def _counters_after(item: dict, mark: str) -> int:
+    return sum(int(value) for name, value in item.items() if name not in NOT_COUNTERS and name > mark)
+
+
+def pending_detail_keys(day_items: list[dict], now_text: str) -> list[tuple[str, str]]:
+    """The current hour's and current minute's items of the shards whose points
+    pending today include some of the current hour (counters never go below zero:
+    a zero hour has nothing pending in any of its seconds)."""
+    hour = now_text[11:13]
+    keys: list[tuple[str, str]] = []
+    for item in day_items:
+        if int(item.get(hour, 0)):
+            keys += [(item["pk"], pending_hour_sk(now_text)), (item["pk"], pending_minute_sk(now_text))]
+    return keys
+
+
+def points_pending(shards: list[dict], day_items: list[dict], now_text: str, detail_items: Sequence[dict] = ()) -> int:
+    """§25: points of lots whose available_at is after `now_text`: the shards' days
+    after today, today's hours after the current one and, from `detail_items` (the
+    current hour's and minute's items), the minutes and seconds after now."""
+    today = now_text[:10]
     total = 0
     for shard in shards:
         for name, value in shard.items():
             if name.startswith(PENDING_DAY_PREFIX) and name[len(PENDING_DAY_PREFIX) :] > today:
                 total += int(value)
-    for item in today_seconds:
-        for name, value in item.items():
-            if name not in ("pk", "sk", "expires_at") and name > clock_time:
-                total += int(value)
+    total += sum(_counters_after(item, now_text[11:13]) for item in day_items)
+    for item in detail_items:
+        if item["sk"] == pending_hour_sk(now_text):
+            total += _counters_after(item, now_text[14:16])
+        elif item["sk"] == pending_minute_sk(now_text):
+            total += _counters_after(item, now_text[17:19])
     return total
 
 

@@ -250,11 +250,18 @@ class Commit:
         """Put `item` whatever is stored (bookkeeping such as a pointer, never history)."""
         self._add({"Put": {"TableName": self.table, "Item": to_attrs(item)}}, NONE)
 
-    def delete(self, key: dict, on_fail: Condition = NONE, must_exist: bool = False) -> None:
-        """Delete the item `key`; with `must_exist`, only if it is there (else `on_fail`)."""
+    def delete(
+        self, key: dict, on_fail: Condition = NONE, must_exist: bool = False, version: Optional[int] = None
+    ) -> None:
+        """Delete the item `key`; with `must_exist`, only if it is there, with
+        `version`, only if that is its version (else `on_fail`)."""
         delete: dict[str, Any] = {"TableName": self.table, "Key": to_attrs(key)}
         if must_exist:
             delete["ConditionExpression"] = "attribute_exists(pk)"
+        if version is not None:
+            delete["ConditionExpression"] = "#v = :v"
+            delete["ExpressionAttributeNames"] = {"#v": "version"}
+            delete["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
         self._add({"Delete": delete}, on_fail)
 
     def update(

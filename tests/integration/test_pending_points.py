@@ -4,6 +4,8 @@ runs), and the figures of members and /stats follow. 1 point per 10 won."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from chalicelib import local
@@ -158,3 +160,25 @@ def test_pending_days_out_of_range_is_refused_and_the_program_stays(shop, bad):
     response = shop.put("/program", {**PROGRAM, "pending_days": bad}, key="admin")
     assert_error(response, 400, "VALIDATION_ERROR")
     assert shop.get("/program", key="admin").json["pending_days"] == 14
+
+
+def test_an_erasure_of_fifty_pending_lots_leaves_points_pending_exact(api, clock):
+    # each lot becomes available on a day, hour and minute of its own: 150 counter
+    # items to take back, more than one transaction holds (see docs/architecture.md)
+    api.program({**PROGRAM, "pending_days": 365})
+    api.member("m1")
+    available = []
+    for n in range(50):
+        clock.advance(hours=25, minutes=1)
+        available.append(earn(api, "m1", f"o{n}", 100)["available_at"])  # 10 points each
+    clock.advance(hours=1)
+    api.member("m2")
+    earn(api, "m2", "k1", 70)  # 7 points, pending after all of m1's
+    assert stats(api)["points_pending"] == 507
+    assert api.delete("/members/m1", key="admin").status == 204
+    assert stats(api)["points_pending"] == 7
+    for instant in available[::10] + available[-1:]:
+        at = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
+        for moment in (at - dt.timedelta(seconds=1), at):  # the second before, and at it
+            clock.set(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            assert stats(api)["points_pending"] == 7, moment

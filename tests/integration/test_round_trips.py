@@ -105,7 +105,12 @@ def test_a_replay_is_one_read_and_no_write(counts):
 def test_reads_are_single_requests(counts):
     assert counts["GET /members/{id}"]["reads"]["max"] == 1
     assert counts["GET /members/{id}/transactions"]["reads"]["max"] <= 2
-    assert counts["GET /stats"]["reads"]["max"] <= 2
+    assert counts["GET /stats"]["reads"]["max"] == 1
+    # §25: a second BatchGetItem only when points become available in the current hour
+    assert counts["GET /stats (v3: points pending on later days)"]["reads"]["max"] == 1
+    row = counts["GET /stats (v3: points becoming available this hour)"]
+    assert (row["reads"]["min"], row["reads"]["max"]) == (2, 2), row["typical_ops"]
+    assert row["typical_ops"] == "BatchGetItem, BatchGetItem", row["typical_ops"]
 
 
 def test_nothing_scans_and_a_rerun_job_writes_nothing(counts):

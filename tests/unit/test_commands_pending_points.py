@@ -219,9 +219,14 @@ def test_a_stats_shard_keeps_only_the_days_still_to_come(clock):
     days = sorted(name for name in shard if name.startswith("pending@"))
     assert days == ["pending@2027-06-08"]
     assert shop.stats()["points_pending"] == 500
-    seconds = shop.store.get("STATS#000", "PENDING#2027-06-08")
+    # by hour, minute and second of the day, each in a small item of its own
     two_days_later = int(dt.datetime(2027, 6, 10, tzinfo=dt.UTC).timestamp())
-    assert (seconds["03:00:00"], seconds["expires_at"]) == (500, two_days_later)
+    hours = shop.store.get("STATS#000", "PENDING#2027-06-08")
+    minutes = shop.store.get("STATS#000", "PENDING#2027-06-08T03")
+    seconds = shop.store.get("STATS#000", "PENDING#2027-06-08T03:00")
+    assert (hours["03"], hours["expires_at"]) == (500, two_days_later)
+    assert (minutes["00"], minutes["expires_at"]) == (500, two_days_later)
+    assert (seconds["00"], seconds["expires_at"]) == (500, two_days_later)
 
 
 def test_a_purchase_refunded_whole_while_pending_leaves_nothing_pending(shop, member):
