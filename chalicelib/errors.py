@@ -148,3 +148,9 @@ def throttling_code(error: BaseException) -> str | None:
         return None
     code = (response.get("Error") or {}).get("Code")
     return code if code in THROTTLING_CODES else None
+
+
+class WebhookLimitError(DangolError):
+    """§24: there are as many webhooks as a program may have (MAX_WEBHOOKS)."""
+
+    code = "WEBHOOK_LIMIT_REACHED"

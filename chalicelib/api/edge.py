@@ -60,6 +60,7 @@ STATUS = {
     errors.ReferralNotAllowedError: 422,
     errors.SegmentExistsError: 409,
     errors.ThrottledError: 503,
+    errors.WebhookLimitError: 409,
     LastAdminKeyError: 422,
 }
 HTTP_STATUS = {
@@ -155,6 +156,8 @@ PATH_ID_SHAPES = {
     "member_id": re.compile(schemas.ID_PATTERN),
     "transaction_id": re.compile(r"^[0-9A-Z]{26}$"),  # a ULID
     "code": re.compile(r"^[A-Za-z0-9-]{1,64}$"),  # a voucher code
+    "webhook_id": re.compile(r"^[0-9A-Z]{26}$"),  # a ULID
+    "event_id": re.compile(r"^[0-9A-Z]{26}$"),  # a ULID
 }
 
 

@@ -24,6 +24,8 @@ PATH_PARAMETERS = {
     "code": {"type": "string", "maxLength": 64, "description": "a voucher code such as ABCD-EFGH-JKLM"},
     "key_id": {"type": "string", "pattern": r"^[0-9a-f]{16}$", "description": "an API key's id"},
     "segment_id": {"type": "string", "minLength": 1, "maxLength": 200, "description": "a segment's id"},
+    "webhook_id": {"type": "string", "pattern": r"^[0-9A-Z]{26}$", "description": "a webhook's id (a ULID)"},
+    "event_id": {"type": "string", "pattern": r"^[0-9A-Z]{26}$", "description": "a webhook event's id (a ULID)"},
 }
 ASSET_TYPES = ("application/javascript", "text/css", "image/png", "text/plain")
 DESCRIPTION = """\

@@ -199,3 +199,11 @@ class CreateSegment(Request):
     segment_id: Text
     name: Text
     rules: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=10)]
+
+
+class CreateWebhook(Request):
+    """§24: `url` https:// (http://127.0.0.1 and http://localhost only outside AWS);
+    `events` one or more event types (chalicelib/webhooks/registry.py checks both)."""
+
+    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    events: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=24)]
