@@ -37,7 +37,8 @@ app.log.setLevel(logging.INFO)
 telemetry.configure(app.log)  # one JSON line per log record (see chalicelib/telemetry.py)
 
 app.register_blueprint(edge)  # request logs and the contract's error shape, for every route
-for area in (program, members, points, coupons, api_keys, docs, dashboards, analytics, segments, recommendations, webhooks):
+AREAS = (program, members, points, coupons, api_keys, docs, dashboards, analytics, segments, recommendations, webhooks)
+for area in AREAS:
     app.register_blueprint(area.routes.blueprint)
 app.register_blueprint(catch_all())  # any other path: 404 NOT_FOUND (last)
 

@@ -115,7 +115,6 @@ class Services:
             dt.timedelta(minutes=config.outbox_lease_minutes),
         )
 
-
     @functools.cached_property
     def webhook_delivery(self) -> WebhookDelivery:
         from chalicelib.webhooks.delivery import WebhookDelivery
