@@ -7,8 +7,8 @@ dispatcher only (never at the API's cold start).
    read once; for every webhook that subscribes to an event's type and existed when
    the event happened (its `created_at` <= the event's), one delivery item
    `WEBHOOK#<id> / DELIVERY#<event_id>` is written once (`attribute_not_exists`),
-   holding the exact body every attempt sends. The webhook queue then gets one
-   message per webhook and ten events; the events item leaves the `webhook-due` index.
+   holding the exact body every attempt sends; the events item leaves the
+   `webhook-due` index. The same invocation then attempts them (step 2).
 2. Attempts (`handle`): a message's deliveries, webhook by webhook, each webhook in a
    thread of its own. An attempt first claims its delivery (pending and due; the claim
    counts the attempt and moves the next attempt `CLAIM_LEASE` ahead, so a worker
@@ -156,13 +156,14 @@ class WebhookDelivery:
         self.pages = IndexPages(store.client, store.table)
 
     # -- fan-out -----------------------------------------------------------
-    def fan_out(self, events_pk: str, hooks: Optional[list[dict]] = None) -> int:
-        """One events item -> a delivery per subscribed webhook (each written once),
-        queued; the item leaves the index. Returns how many deliveries it made."""
+    def fan_out(self, events_pk: str, hooks: Optional[list[dict]] = None) -> dict[str, list[str]]:
+        """One events item -> a delivery per subscribed webhook (each written once); the
+        item leaves the index. Returns the event ids of the deliveries made, by webhook
+        (the caller attempts or queues them; should it fail, they are due in the index)."""
         pk, sk = events_pk, events_key("")[1]
         item = self.store.get(pk, sk)
         if item is None or DUE_KEY not in item:
-            return 0  # fanned out already
+            return {}  # fanned out already
         hooks = self.webhooks.all() if hooks is None else hooks
         made: dict[str, list[str]] = defaultdict(list)
         for event in item["events"]:
@@ -170,9 +171,9 @@ class WebhookDelivery:
                 if event["type"] in hook["events"] and event["created_at"] >= hook["created_at"]:
                     if self._new_delivery(hook, event):
                         made[hook["webhook_id"]].append(event["event_id"])
-        self.send(made)
+        # out of the index (never a stub: an item that went meanwhile stays gone)
         self.store.update(pk, sk, "REMOVE #d, #a", {"#d": DUE_KEY, "#a": DUE_AT}, condition="attribute_exists(pk)")
-        return sum(len(ids) for ids in made.values())
+        return dict(made)
 
     def _new_delivery(self, hook: dict, event: dict) -> bool:
         pk, sk = delivery_key(hook["webhook_id"], event["event_id"])
@@ -208,13 +209,14 @@ class WebhookDelivery:
     # -- the queue handler -----------------------------------------------------
     def handle(self, messages: Iterable[dict]) -> None:
         """A batch of webhook-queue messages: fan-outs first, then each webhook's
-        deliveries in a thread of its own."""
+        deliveries (those just made included) in a thread of its own."""
         groups: dict[str, list[str]] = defaultdict(list)
         hooks: Optional[list[dict]] = None
         for message in messages:
             if "events" in message:
                 hooks = self.webhooks.all() if hooks is None else hooks
-                self.fan_out(message["events"], hooks)
+                for webhook_id, event_ids in self.fan_out(message["events"], hooks).items():
+                    groups[webhook_id].extend(event_ids)
             else:
                 groups[message["webhook_id"]].extend(message["event_ids"])
         work = [(w, list(dict.fromkeys(ids))) for w, ids in groups.items()]
@@ -387,7 +389,7 @@ class WebhookDelivery:
         counts = {"fanned_out": 0, "queued": 0}
         for shard in range(EVENT_SHARDS):
             for pk, _ in self._due(f"EVENTS#{shard}", upto, None):
-                self.fan_out(pk, hooks)
+                self.fan_out(pk, hooks)  # its deliveries are due now: queued below with the others
                 counts["fanned_out"] += 1
         for hook in hooks:
             webhook_id = hook["webhook_id"]
