@@ -522,17 +522,24 @@ def test_a_fan_out_never_writes_a_stub_of_an_events_item_that_went(api, receiver
     assert [d["type"] for d in deliveries(api, hook)] == ["points.adjusted"]
 
 
-def test_a_duplicate_message_makes_no_second_attempt(api, receiver):
+def test_a_duplicate_or_early_message_makes_no_attempt(api, receiver):
+    """A message for a delivery that is done, or not due yet (a duplicate, a message
+    that outlived its retry's time), attempts nothing: the claim is conditioned on both."""
     hook = subscribe(api, receiver, "/ok", ["points.adjusted"])
+    failing = subscribe(api, receiver, "/fail", ["points.adjusted"])
     api.member("bob")
-    webhook_queue = services().webhook_queue
     api.post("/members/bob/adjustments", {"points": 7, "reason": "x"}, key="admin")
     local.drain_queues()
-    (delivery,) = deliveries(api, hook)
-    message = {"webhook_id": hook["webhook_id"], "event_ids": [delivery["event_id"]]}
-    webhook_queue.send([message, message])
+    (delivered,) = deliveries(api, hook)
+    (waiting,) = deliveries(api, failing)
+    assert delivered["status"] == "delivered" and waiting["status"] == "pending" and waiting["next_attempt_at"]
+    queue = services().webhook_queue
+    for webhook, event in ((hook, delivered), (failing, waiting)):
+        message = {"webhook_id": webhook["webhook_id"], "event_ids": [event["event_id"]]}
+        queue.send([message, message])
     local.drain_queues()
     assert len(receiver.to("/ok")) == 1 and deliveries(api, hook)[0]["attempts"] == 1
+    assert len(receiver.to("/fail")) == 1 and deliveries(api, failing)[0] == waiting
 
 
 def test_a_late_answer_after_a_new_claim_changes_nothing(api, clock, receiver):
