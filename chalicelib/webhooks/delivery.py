@@ -295,6 +295,7 @@ class WebhookDelivery:
         if claimed is None:
             return None
         number = int(claimed["attempts"])
+        send = send or bool(claimed.get("manual"))  # a retry by hand is sent, circuit or not
         if not send:
             answer = Answer(None, 0.0, "CIRCUIT_OPEN")
         else:

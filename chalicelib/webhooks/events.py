@@ -153,8 +153,9 @@ def record_event(target: Recorder | Commit, type_: str, data: dict, created_at: 
     `target` is a member change's `Unit` (the event joins the change's events item,
     and its pointer is queued after the commit), or any `Commit` (a campaign's launch:
     an events item of its own is added to that commit, written once; the dispatcher,
-    `send_due_webhooks`, fans it out within a minute, or at once when the caller hands
-    the returned event's `events_pk` to `delivery.announce` after committing).
+    `send_due_webhooks`, fans it out within a minute and a half, or at once when the
+    caller, after committing, hands the returned event's `events_pk` to
+    `runtime.services().webhook_queue.announce`).
     `created_at` (for a Commit) defaults to now. Returns the event."""
     if not isinstance(target, Commit):
         return target.event(type_, data)

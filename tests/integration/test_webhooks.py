@@ -376,6 +376,14 @@ def test_a_manual_retry_that_fails_is_failed_again_after_one_attempt(api, clock,
     local.drain_queues()
     (again,) = deliveries(api, hook)
     assert again["status"] == "failed" and again["attempts"] == 9 and len(receiver.to("/fail")) == 9
+    # a retry by hand is sent even while the webhook's circuit is open
+    services().store.put(
+        {"pk": f"WEBHOOK#{hook['webhook_id']}", "sk": "CIRCUIT", "failures": 9, "open_until": "9999-01-01T00:00:00Z"}
+    )
+    assert api.post(f"/webhooks/{hook['webhook_id']}/deliveries/{failed['event_id']}/retry", key="admin").status == 202
+    local.drain_queues()
+    (third,) = deliveries(api, hook)
+    assert third["status"] == "failed" and third["attempts"] == 10 and len(receiver.to("/fail")) == 10
 
 
 def test_at_least_once_with_the_same_body_and_no_answer_is_retried(api, clock, receiver):
