@@ -21,13 +21,14 @@ dispatcher only (never at the API's cold start).
    (`WEBHOOK#<id> / SLOT#<n>`), so a slow receiver holds at most that many workers;
    a message finding none free comes back 5 s later. After `CIRCUIT_THRESHOLD`
    failures in a row the webhook's circuit (`WEBHOOK#<id> / CIRCUIT`) opens for
-   30 s, doubling up to 10 min: nothing is sent to it meanwhile (a due attempt
-   fails at once, CIRCUIT_OPEN, and the delivery moves on along its schedule),
-   then one attempt probes. Other webhooks go on.
+   30 s, doubling up to 10 min: nothing is sent to it meanwhile (the dispatcher
+   leaves its deliveries alone; one that a message brings fails at once,
+   CIRCUIT_OPEN, and moves on along its schedule), then one attempt probes and, when
+   it fails, the other due ones fail at once. Other webhooks go on.
 4. The dispatcher (`dispatch`, scheduled every minute, and `drain_queues` locally)
    finds in the `webhook-due` index what no message is carrying: events items not
    yet fanned out (a lost pointer) and deliveries due (retries, a crashed attempt,
-   a delivery held back by an open circuit), and queues them.
+   deliveries held back by a circuit no longer open), and queues them.
 
 Time is `chalicelib.clock` (tests move it); the HTTP sender is injectable.
 """
@@ -383,17 +384,23 @@ class WebhookDelivery:
     # -- the dispatcher ------------------------------------------------------------
     def dispatch(self, grace: dt.timedelta = DISPATCH_GRACE, limit: int = DISPATCH_LIMIT) -> dict[str, int]:
         """Fan out the events items whose pointer was lost, and queue every delivery
-        due (for longer than `grace`) of every webhook."""
+        due (for longer than `grace`) of every webhook not backing off (its circuit open:
+        its due deliveries wait for the back-off to end, then the first probes and, should
+        it fail, the others fail at once and move on along their schedules)."""
         now = self.clock()
         upto = format_instant(now - grace)
         hooks = self.webhooks.all()
-        counts = {"fanned_out": 0, "queued": 0}
-        for shard in range(EVENT_SHARDS):
-            for pk, _ in self._due(f"EVENTS#{shard}", upto, None):
-                self.fan_out(pk, hooks)  # its deliveries are due now: queued below with the others
-                counts["fanned_out"] += 1
+        counts = {"fanned_out": 0, "queued": 0, "backing_off": 0}
+        waiting = [key for shard in range(EVENT_SHARDS) for key in self._due(f"EVENTS#{shard}", upto, None)]
+        for pk, _ in waiting:
+            self.fan_out(pk, hooks)  # its deliveries are due now: queued below with the others
+            counts["fanned_out"] += 1
         for hook in hooks:
             webhook_id = hook["webhook_id"]
+            circuit = self.store.get(*webhook_circuit_key(webhook_id)) or {}
+            if circuit.get("open_until", "") > format_instant(now):
+                counts["backing_off"] += 1  # its due deliveries are queued once the back-off is over
+                continue
             due = [sk.partition("#")[2] for _, sk in self._due(webhook_pk(webhook_id), upto, limit)]
             self.send({webhook_id: due})
             counts["queued"] += len(due)
