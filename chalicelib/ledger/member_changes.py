@@ -58,6 +58,7 @@ from chalicelib.settings import Settings
 from chalicelib.storage.repository import (
     IDEMPOTENCY_SK,
     PROGRAM_KEY,
+    WEBHOOK_COUNT_KEY,
     LotReader,
     bundle_item,
     coupon_code_key,
@@ -498,6 +499,8 @@ class MemberChanges:
         self.settings = settings
         # where committed webhook events are announced (runtime.py sets the webhook queue)
         self.event_publisher: Optional[EventPublisher] = None
+        self.webhooks_seen = False  # whether any webhook exists (read with the program, as fresh)
+        self._webhooks_known_until = 0.0
         self.lots = LotReader(store)
         self.templates: dict[str, dict] = {}  # coupon templates (immutable), per container
 
@@ -509,10 +512,16 @@ class MemberChanges:
         item read, in one BatchGetItem."""
         member_ids = list(dict.fromkeys(member_ids))
         program = self.programs.cached()
-        keys = ([] if program is not None else [PROGRAM_KEY]) + [profile_key(m) for m in member_ids] + list(extra)
+        # whether there are webhooks (§24), known again with the same freshness as the program
+        hooks = [WEBHOOK_COUNT_KEY] if self._webhooks_known_until <= time.monotonic() else []
+        profiles = [profile_key(m) for m in member_ids]
+        keys = ([] if program is not None else [PROGRAM_KEY]) + hooks + profiles + list(extra)
         found = self.store.get_many(keys) if keys else {}
         if program is None:
             program = self.programs.remember(found.get(PROGRAM_KEY))
+        if hooks:
+            self.webhooks_seen = int((found.get(WEBHOOK_COUNT_KEY) or {}).get("webhooks") or 0) > 0
+            self._webhooks_known_until = time.monotonic() + self.settings.program_cache_seconds
         records = {m: found[profile_key(m)] for m in member_ids if profile_key(m) in found}
         return program, records, found
 
@@ -695,9 +704,11 @@ class MemberChanges:
             log.exception("could not queue %d notifications", len(notices))
 
     def announce(self, events: list[dict]) -> None:
-        """The committed events' item to the webhook queue, to be fanned out at once;
-        should this fail, the dispatcher finds the item in the `webhook-due` index."""
-        if not events or self.event_publisher is None:
+        """The committed events' item to the webhook queue, to be fanned out at once, when
+        there are webhooks (as of the last few seconds: no queue call at all for a program
+        without any). Otherwise, or should this fail, the dispatcher finds the item in the
+        `webhook-due` index within a minute or two."""
+        if not events or self.event_publisher is None or not self.webhooks_seen:
             return
         try:
             self.event_publisher.announce(webhook_events.events_item(events)["pk"])
