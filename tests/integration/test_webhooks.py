@@ -42,8 +42,11 @@ VERIFY = doc_example()
 
 @pytest.fixture
 def receiver():
+    """The receiver; after the test, every payload it got is checked for personal data."""
     with Receiver() as running:
         yield running
+    for received in running.requests:
+        assert_no_personal_data(json.loads(received.body), received.body)
 
 
 def subscribe(api, receiver, path: str, events=EVENT_TYPES) -> dict:
