@@ -240,10 +240,11 @@ def test_every_control_has_a_label_and_the_keyboard_reaches_the_sections(page, s
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip"
     reached = []
-    for _ in range(6):
+    for _ in range(7):
         page.keyboard.press("Tab")
         reached.append(page.evaluate("document.activeElement.textContent"))
-    assert reached == ["Overview", "Program", "Members", "Coupons & rewards", "Insights", "Sign out"]
+    assert reached == ["Overview", "Program", "Members", "Coupons & rewards", "Insights", "Webhooks", "Sign out"]
+    page.keyboard.press("Shift+Tab")
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Shift+Tab")

@@ -8,6 +8,7 @@ import pytest
 
 from tests.browser import shop
 from tests.browser.conftest import screenshot, served_to_a_browser
+from tests.browser.test_console import UNLABELLED
 
 
 @pytest.fixture
@@ -61,6 +62,7 @@ def test_webhooks_and_their_deliveries_and_a_retry(page, served):
 
     page.click(f"[data-webhook='{served.hooks['failing']['webhook_id']}']")
     page.wait_for_selector("#deliveries-table button:has-text('Retry')")
+    assert page.evaluate(UNLABELLED) == []  # every control has a label
     failed_row = page.locator("#deliveries-table tbody tr", has_text=served.hooks["failed_event"])
     assert "failed" in failed_row.inner_text() and "500" in failed_row.inner_text()
     screenshot(page, "console-webhooks")
