@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any, Optional, Protocol
+from typing import Optional, Protocol
 
 from chalicelib.domain.calendar import parse_instant
 from chalicelib.domain.ids import new_id
@@ -166,16 +166,3 @@ def record_event(target: Recorder | Commit, type_: str, data: dict, created_at: 
     item = events_item([made])
     target.put_new(item, STALE)
     return {**made, "events_pk": item["pk"]}
-
-
-def plain(value: Any) -> Any:
-    """A stored value as JSON takes it (DynamoDB numbers are Decimals)."""
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else str(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
