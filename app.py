@@ -40,6 +40,7 @@ from chalicelib.api.routes import (  # noqa: E402
     program,
     recommendations,
     segments,
+    webhooks,
 )
 from chalicelib.jobs import handlers  # noqa: E402
 
@@ -48,7 +49,7 @@ app.log.setLevel(logging.INFO)
 telemetry.configure(app.log)  # one JSON line per log record (see chalicelib/telemetry.py)
 
 app.register_blueprint(edge)  # request logs and the contract's error shape, for every route
-for area in (
+AREAS = (
     program,
     members,
     points,
@@ -61,7 +62,9 @@ for area in (
     campaigns,
     recommendations,
     imports,
-):
+    webhooks,
+)
+for area in AREAS:
     app.register_blueprint(area.routes.blueprint)
 app.register_blueprint(catch_all())  # any other path: 404 NOT_FOUND (last)
 
@@ -125,6 +128,18 @@ def run_imports(event):
 @app.schedule(Rate(10, unit=Rate.MINUTES))
 def sweep_outbox(event):
     handlers.sweep_outbox(event)
+
+
+# §24: webhook events are fanned out and delivered from their own queue; every minute the
+# dispatcher queues what is due again (retries, lost pointers, a circuit closed again).
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def send_due_webhooks(event):
+    handlers.send_due_webhooks(event)
+
+
+@app.on_sqs_message(queue_arn=handlers.webhooks_queue_arn(), batch_size=10)
+def send_webhooks(event):
+    return handlers.send_webhooks(event)
 
 
 @app.on_sqs_message(queue_arn=handlers.jobs_queue_arn(), batch_size=1)

@@ -156,3 +156,9 @@ class CampaignExistsError(DangolError):
 
 class CampaignStartedError(DangolError):
     code = "CAMPAIGN_STARTED"
+
+
+class WebhookLimitError(DangolError):
+    """§24: there are as many webhooks as a program may have (MAX_WEBHOOKS)."""
+
+    code = "WEBHOOK_LIMIT_REACHED"

@@ -11,6 +11,7 @@ with one line naming the ways that work, rather than answering 500s.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import json
 import os
@@ -34,20 +35,24 @@ SCHEDULED_JOBS = (
     "win_back_dormant_members",
     "launch_campaigns",
 )
-HOUSEKEEPING = ("sweep_outbox",)  # scheduled too; run_job runs it as well
+HOUSEKEEPING = ("sweep_outbox", "send_due_webhooks")  # scheduled too; run_job runs them as well
 # scheduled too (§17); apart from the ledger's jobs: every run stamps a new as_of on its results
 ANALYTICS_JOBS = ("refresh_analytics",)
 IMPORT_JOBS = ("run_imports",)  # §25: scheduled too; run_job applies every open import
 
 
 # as the event source mappings deliver them: one job task per invocation
-BATCH_SIZES = {"send_notifications": 10, "run_job_tasks": 1}
+BATCH_SIZES = {"send_notifications": 10, "run_job_tasks": 1, "send_webhooks": 10}
 
 
 def _queues() -> dict[str, str]:
     """Queue name -> the app function that handles it."""
     config = settings.load()
-    return {config.notifications_queue_name: "send_notifications", config.jobs_queue_name: "run_job_tasks"}
+    return {
+        config.notifications_queue_name: "send_notifications",
+        config.jobs_queue_name: "run_job_tasks",
+        config.webhooks_queue_name: "send_webhooks",
+    }
 
 
 LOCAL_AWS = "DANGOL_LOCAL_AWS"  # "embedded-moto" in the local stage of .chalice/config.json
@@ -102,6 +107,7 @@ def create_resources() -> None:
     for name, dlq_name, receives in (
         (config.notifications_queue_name, config.notifications_dlq_name, "10"),
         (config.jobs_queue_name, config.jobs_dlq_name, "5"),
+        (config.webhooks_queue_name, config.webhooks_dlq_name, "5"),
     ):
         dlq_url = sqs.create_queue(QueueName=dlq_name)["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -192,7 +198,12 @@ def drain_queues() -> int:
     Messages a handler reports as failed stay on the queue (and reach the DLQ
     after the redrive count), as with a Lambda event source mapping.
     Returns how many messages were delivered successfully.
+
+    First the webhook dispatcher queues every webhook delivery due now (§24: a
+    retry whose time has come, an event whose pointer was lost), once, so that
+    every due delivery is attempted once by this drain.
     """
+    services().webhook_delivery.dispatch(grace=dt.timedelta(0))
     delivered = 0
     while True:
         more = _drain(_queues())

@@ -11,7 +11,9 @@ from chalicelib import aws, clock, settings, telemetry
 from chalicelib.auth import ApiKeys
 from chalicelib.ledger.service import Ledger
 from chalicelib.notifications.delivery import Delivery, NotificationSender, QueuePublisher
+from chalicelib.storage.queues import QueueSender
 from chalicelib.storage.store import Commit, Store
+from chalicelib.webhooks.registry import Webhooks
 
 if TYPE_CHECKING:
     from chalicelib.jobs.imports import ImportJobs
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.jobs.plans import JobPlans
     from chalicelib.ledger.imports import Imports
     from chalicelib.notifications.outbox import OutboxSweeper
+    from chalicelib.webhooks.delivery import WebhookDelivery
 
 
 class MeteredStore(Store):
@@ -35,6 +38,15 @@ class MeteredSender(NotificationSender):
         return telemetry.metered_delivery(super().deliver)(member_id, notification_id, generation)
 
 
+class WebhookQueue(QueueSender):
+    """The webhook queue: committed events to fan out, deliveries to attempt."""
+
+    what = "webhook messages"
+
+    def announce(self, events_pk: str) -> None:
+        self.send([{"events": events_pk}])
+
+
 class Services:
     """The objects one container works with, made on first use: an API container makes the
     store, the API keys and the ledger; the job and notification parts (their clients too:
@@ -48,6 +60,9 @@ class Services:
         self.publisher = QueuePublisher(aws.LazyClient("sqs"), self.config.notifications_queue_name)
         self.ledger = Ledger(self.store, self.publisher, self.config)
         self.keys = ApiKeys(self.store, self.config.auth_cache_seconds)
+        self.webhook_queue = WebhookQueue(aws.client("sqs"), self.config.webhooks_queue_name)
+        self.ledger.changes.event_publisher = self.webhook_queue  # committed events, to be fanned out
+        self.webhooks = Webhooks(self.store, self.webhook_queue, lambda: clock.now())
 
     @functools.cached_property
     def runs(self) -> RunBook:
@@ -120,6 +135,12 @@ class Services:
             config.outbox_shards,
             dt.timedelta(minutes=config.outbox_lease_minutes),
         )
+
+    @functools.cached_property
+    def webhook_delivery(self) -> WebhookDelivery:
+        from chalicelib.webhooks.delivery import WebhookDelivery
+
+        return WebhookDelivery(self.store, self.webhooks, self.webhook_queue, lambda: clock.now())
 
 
 @functools.cache

@@ -27,6 +27,9 @@ class Settings:
     outbox_lease_minutes: int
     daily_shards: int = 8
     widget_key_secret: str = "dangol-widget-signing-key"
+    # §24: webhook fan-outs and deliveries
+    webhooks_queue_name: str = "dangol-webhooks"
+    webhooks_dlq_name: str = "dangol-webhooks-dlq"
     # analytics (§17): each fact table's Firehose delivery stream (the stream function
     # sends there), the Glue database of the facts, and the Athena workgroup and
     # results location the refresh queries with
@@ -65,6 +68,8 @@ def load() -> Settings:
         daily_shards=int(env.get("DANGOL_DAILY_SHARDS", "8")),
         # the Secrets Manager secret (name or ARN) holding the widget tokens' signing key
         widget_key_secret=env.get("DANGOL_WIDGET_KEY_SECRET", "dangol-widget-signing-key"),
+        webhooks_queue_name=env.get("DANGOL_WEBHOOKS_QUEUE", "dangol-webhooks"),
+        webhooks_dlq_name=env.get("DANGOL_WEBHOOKS_DLQ", "dangol-webhooks-dlq"),
         facts_delivery_streams=(
             ("members", env.get("DANGOL_FACTS_MEMBERS_STREAM", "dangol-facts-members")),
             ("transactions", env.get("DANGOL_FACTS_TRANSACTIONS_STREAM", "dangol-facts-transactions")),

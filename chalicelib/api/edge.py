@@ -62,6 +62,7 @@ STATUS = {
     errors.CampaignExistsError: 409,
     errors.CampaignStartedError: 409,
     errors.ThrottledError: 503,
+    errors.WebhookLimitError: 409,
     LastAdminKeyError: 422,
 }
 HTTP_STATUS = {
@@ -158,6 +159,8 @@ PATH_ID_SHAPES = {
     "transaction_id": re.compile(r"^[0-9A-Z]{26}$"),  # a ULID
     "code": re.compile(r"^[A-Za-z0-9-]{1,64}$"),  # a voucher code
     "import_id": re.compile(r"^[0-9A-Z]{26}$"),  # a ULID
+    "webhook_id": re.compile(r"^[0-9A-Z]{26}$"),  # a ULID
+    "event_id": re.compile(r"^[0-9A-Z]{26}$"),  # a ULID
 }
 
 

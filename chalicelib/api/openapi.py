@@ -26,6 +26,8 @@ PATH_PARAMETERS = {
     "segment_id": {"type": "string", "minLength": 1, "maxLength": 200, "description": "a segment's id"},
     "campaign_id": {"type": "string", "minLength": 1, "maxLength": 200, "description": "a campaign's id"},
     "import_id": {"type": "string", "pattern": r"^[0-9A-Z]{26}$", "description": "an import id (a ULID)"},
+    "webhook_id": {"type": "string", "pattern": r"^[0-9A-Z]{26}$", "description": "a webhook's id (a ULID)"},
+    "event_id": {"type": "string", "pattern": r"^[0-9A-Z]{26}$", "description": "a webhook event's id (a ULID)"},
 }
 ASSET_TYPES = ("application/javascript", "text/css", "image/png", "text/plain")
 DESCRIPTION = """\

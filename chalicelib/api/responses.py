@@ -506,3 +506,38 @@ class ImportReport(Answer):
     errors: list[ImportLineError] = Field(description="the first 100 bad lines, by line")
     error_count: int = Field(description="bad lines in all")
     created_at: Optional[str]
+
+
+class Webhook(Answer):
+    webhook_id: str
+    url: str
+    events: list[str]
+    created_at: str
+
+
+class NewWebhook(Webhook):
+    secret: str = Field(description="signs every delivery (Dangol-Signature); shown only in this answer")
+
+
+class WebhookPage(Answer):
+    items: list[Webhook]
+    next_cursor: Optional[str]
+
+
+class WebhookDelivery(Answer):
+    event_id: str
+    type: str
+    status: str = Field(description="pending, delivered or failed")
+    attempts: int
+    last_status_code: Optional[int] = Field(description="null before an attempt, or when none got an HTTP answer")
+    last_attempt_at: Optional[str]
+    last_error: Optional[str] = Field(
+        default=None, description="why the last attempt got no answer: TIMEOUT, CIRCUIT_OPEN, a connection error"
+    )
+    created_at: Optional[str] = Field(default=None, description="when the event happened")
+    next_attempt_at: Optional[str] = Field(default=None, description="when a pending delivery is next attempted")
+
+
+class WebhookDeliveryPage(Answer):
+    items: list[WebhookDelivery]
+    next_cursor: Optional[str]

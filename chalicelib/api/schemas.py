@@ -297,3 +297,11 @@ class CreateCampaign(Request):
             raise ValueError("ends_at must be after starts_at")
         validate_arms([{"name": arm.name, "weight": arm.weight} for arm in self.arms])
         return self
+
+
+class CreateWebhook(Request):
+    """§24: `url` https:// (http://127.0.0.1 and http://localhost only outside AWS);
+    `events` one or more event types (chalicelib/webhooks/registry.py checks both)."""
+
+    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    events: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=24)]

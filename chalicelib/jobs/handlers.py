@@ -87,6 +87,38 @@ def notifications_queue_arn() -> str:
     return queue_arn(load_settings().notifications_queue_name)
 
 
+def webhooks_queue_arn() -> str:
+    return queue_arn(load_settings().webhooks_queue_name)
+
+
+def send_webhooks(event) -> dict:
+    """§24: the webhook queue's messages (fan-outs, deliveries), off every request's path.
+    A message that raised comes back (and, after its receives, reaches the DLQ: its
+    deliveries stay due in the index, where the dispatcher finds them)."""
+    failures = []
+    records = list(event)
+    messages = []
+    for record in records:
+        message_id = record.to_dict().get("messageId")
+        try:
+            messages.append((message_id, json.loads(record.body)))
+        except ValueError:
+            LOG.warning("webhook message %s is not JSON", message_id)
+    delivery = services().webhook_delivery
+    try:
+        delivery.handle(message for _, message in messages)
+    except Exception as error:
+        LOG.warning("webhook messages failed (%s)", type(error).__name__)
+        failures = [{"itemIdentifier": message_id} for message_id, _ in messages]
+    return {"batchItemFailures": failures}
+
+
+def send_due_webhooks(event) -> None:
+    """§24: queue what no message carries: events not fanned out, deliveries due."""
+    counts = services().webhook_delivery.dispatch()
+    LOG.info("send_due_webhooks: %s", counts)
+
+
 def run_job_tasks(event) -> dict:
     """One job task per invocation, worked on until done or time runs short."""
     from chalicelib.jobs.pipeline import Task  # the job functions' own modules: not at the API's cold start

@@ -222,6 +222,7 @@ class JobSteps:
             member.won_back_for = active_since
             member.dormant_since = format_instant(dormant_from)
             unit.touch(member)
+            unit.event("member.dormant", {"member_id": member.member_id})
             coupon = unit.auto_coupon(member, unit.program.auto_coupons.win_back, "win_back")
             unit.notify(
                 member,

@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 from chalicelib import clock
 from chalicelib.auth import Actor
@@ -59,6 +59,7 @@ from chalicelib.storage.repository import (
     IDEMPOTENCY_SK,
     PENDING_ITEMS_PER_COMMIT,
     PROGRAM_KEY,
+    WEBHOOK_COUNT_KEY,
     LotReader,
     bundle_item,
     coupon_code_key,
@@ -81,6 +82,7 @@ from chalicelib.storage.repository import (
     tx_sk,
 )
 from chalicelib.storage.store import REPLAY, STALE, Commit, CommitConflict, Condition, Store, member_pk
+from chalicelib.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,10 @@ class Notice:
     generation: int
 
 
+class EventPublisher(Protocol):
+    def announce(self, events_pk: str) -> None: ...
+
+
 class NeedItems(Exception):
     """A decision needs these items too (read them, then decide again)."""
 
@@ -206,6 +212,7 @@ class WriteSet:
         self.pending: Counter = Counter()
         # where the pending counters that do not fit in the transaction wait (an erasure's)
         self.pending_later: Optional[dict] = None
+        self.events: list[dict] = []  # §24 webhook events, one item written with the change
         self.stats_key = stats_key
         self.daily_pk = daily_pk
 
@@ -266,6 +273,10 @@ class Unit:
         return self.writes.notices
 
     @property
+    def events(self) -> list[dict]:
+        return self.writes.events
+
+    @property
     def stats_key(self) -> tuple[str, str]:
         return self.writes.stats_key
 
@@ -297,6 +308,9 @@ class Unit:
             **{k: v for k, v in extra.items() if v is not None},
         }
         self.commit.put_new({"pk": member_pk(member.member_id), "sk": tx_sk(member.generation, tx_id), **tx}, STALE)
+        event_type = webhook_events.TRANSACTION_EVENTS.get(type_)
+        if event_type is not None:
+            self.event(event_type, webhook_events.transaction_data(tx))
         if type_ in CREDIT_TYPES:
             self.stats["points_earned"] += points
             member.lifetime_points += points
@@ -365,6 +379,12 @@ class Unit:
         )
         self.notices.append(Notice(member.member_id, notification_id, member.generation))
 
+    def event(self, type_: str, data: dict) -> dict:
+        """A §24 webhook event of this change: written with it (chalicelib/webhooks/events.py)."""
+        made = webhook_events.event(type_, data, self.now_text, self.next_id())
+        self.events.append(made)
+        return made
+
     def require_allowed(self, operation: str, *members: Member) -> None:
         """§15: an operation a suspended member may not do is refused."""
         for member in members:
@@ -410,6 +430,7 @@ class Unit:
         self.commit.put_new({"pk": code_pk, "sk": code_sk, **stored}, STALE)
         member.open_coupon(coupon["expires_at"], self.now_text)
         self.stats["coupons_issued"] += 1
+        self.event("coupon.issued", webhook_events.coupon_data(coupon))
         self.notify(
             member,
             "coupon_issued",
@@ -444,6 +465,7 @@ class Unit:
             old = member.tier
             member.tier = tier
             self.notify(member, "tier_changed", old_tier=old, new_tier=tier)
+            self.event("tier.changed", {"member_id": member.member_id, "from": old, "to": tier})
             self._tier_up_coupon(member, old, tier)
         member.tier_review = review
         member.ladder = self.ladder
@@ -520,6 +542,10 @@ class MemberChanges:
         self.programs = programs
         self.publisher = publisher
         self.settings = settings
+        # where committed webhook events are announced (runtime.py sets the webhook queue)
+        self.event_publisher: Optional[EventPublisher] = None
+        self.webhooks_seen = False  # whether any webhook exists (read with the program, as fresh)
+        self._webhooks_known_until = 0.0
         self.lots = LotReader(store)
         self.templates: dict[str, dict] = {}  # coupon templates (immutable), per container
 
@@ -531,10 +557,16 @@ class MemberChanges:
         item read, in one BatchGetItem."""
         member_ids = list(dict.fromkeys(member_ids))
         program = self.programs.cached()
-        keys = ([] if program is not None else [PROGRAM_KEY]) + [profile_key(m) for m in member_ids] + list(extra)
+        # whether there are webhooks (§24), known again with the same freshness as the program
+        hooks = [WEBHOOK_COUNT_KEY] if self._webhooks_known_until <= time.monotonic() else []
+        profiles = [profile_key(m) for m in member_ids]
+        keys = ([] if program is not None else [PROGRAM_KEY]) + hooks + profiles + list(extra)
         found = self.store.get_many(keys) if keys else {}
         if program is None:
             program = self.programs.remember(found.get(PROGRAM_KEY))
+        if hooks:
+            self.webhooks_seen = int((found.get(WEBHOOK_COUNT_KEY) or {}).get("webhooks") or 0) > 0
+            self._webhooks_known_until = time.monotonic() + self.settings.program_cache_seconds
         records = {m: found[profile_key(m)] for m in member_ids if profile_key(m) in found}
         return program, records, found
 
@@ -584,6 +616,7 @@ class MemberChanges:
         except CommitConflict as conflict:
             return self._after_conflict(request.idem, conflict)
         self.publish(decision.unit.notices)
+        self.announce(decision.unit.events)
         return decision.result
 
     def _read_for(self, request: ChangeRequest) -> Reads:
@@ -687,6 +720,8 @@ class MemberChanges:
         unit.commit.add_counters(
             {"pk": unit.daily_pk, "sk": local_date(unit.now, program.timezone).isoformat()}, unit.daily_counters()
         )
+        if unit.events:  # written once: an id that repeats decides again with new ones
+            unit.commit.put_new(webhook_events.events_item(unit.events), STALE)
         if request.idem is not None:
             reply = self._idempotency_item(request.idem, decision.result, unit, request.subject, decision.members)
             unit.commit.put_new(reply, REPLAY)
@@ -734,6 +769,18 @@ class MemberChanges:
             )
         except Exception:  # the outbox item stays `queued` and is visible
             log.exception("could not queue %d notifications", len(notices))
+
+    def announce(self, events: list[dict]) -> None:
+        """The committed events' item to the webhook queue, to be fanned out at once, when
+        there are webhooks (as of the last few seconds: no queue call at all for a program
+        without any). Otherwise, or should this fail, the dispatcher finds the item in the
+        `webhook-due` index within a minute or two."""
+        if not events or self.event_publisher is None or not self.webhooks_seen:
+            return
+        try:
+            self.event_publisher.announce(webhook_events.events_item(events)["pk"])
+        except Exception:
+            log.exception("could not queue webhook events")
 
     # -- idempotency -----------------------------------------------------
     def _idempotency_item(

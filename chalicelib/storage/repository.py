@@ -50,12 +50,22 @@ One table, items addressed by (pk, sk):
   MEMBER#<id> / CAMPAIGN#<campaign_id>   the member's arm (written once at launch; G<n># later)
   (the profile's `campaigns` attribute: the member's recent campaigns, arm and reward, for the earn)
 
+  EVENTS#<ulid> / EVENTS                 §24 webhook events of one change (written once, with it)
+  WEBHOOKS / WEBHOOK#<webhook_id>        webhooks: url, events, signing secret, created_at
+  WEBHOOKS / COUNT                       how many webhooks there are (at most MAX_WEBHOOKS)
+  WEBHOOK#<id> / DELIVERY#<event ulid>   one event's delivery to the webhook (written once by the
+                                         fan-out; then its attempts), newest first
+  WEBHOOK#<id> / CIRCUIT                 the webhook's consecutive failures and back-off
+  WEBHOOK#<id> / SLOT#<n>                the webhook's delivery slots (leases: its concurrency cap)
+
 Indexes (sparse, keys only): `expiry` (expiry_shard, next_expiry),
 `tier-review` (tier_shard, tier_review), `birthday` (birthday_key, pk),
 `members` (member_shard, pk), and for lookups and segments (§10, §14) `phone`
 (phone_digits, member_id), `email` (email_lower, member_id), `tier`
 (listed_tier, member_id), `dormant` (dormant_segment, member_id) and
-`activity` (activity_shard, last_activity_at).
+`activity` (activity_shard, last_activity_at); `webhook-due` (webhook_due, due_at):
+webhook events not yet fanned out (`EVENTS#<shard>`) and deliveries due
+(`WEBHOOK#<id>`, when the next attempt is due).
 """
 
 from __future__ import annotations
@@ -598,3 +608,36 @@ def open_import_key(import_id: str) -> tuple[str, str]:
 def import_file_key(import_id: str) -> str:
     """The S3 object (in the imports bucket) holding an import's lines as received."""
     return f"imports/{import_id}.jsonl"
+
+
+# -- webhooks (§24; chalicelib/webhooks/) ------------------------------------------
+WEBHOOKS_PK = "WEBHOOKS"
+WEBHOOK_PREFIX = "WEBHOOK#"
+WEBHOOK_COUNT_KEY = (WEBHOOKS_PK, "COUNT")
+DELIVERY_PREFIX = "DELIVERY#"
+
+
+def events_key(event_id: str) -> tuple[str, str]:
+    """EVENTS#<ulid> / EVENTS: the webhook events of one change (its first event's id)."""
+    return f"EVENTS#{event_id}", "EVENTS"
+
+
+def webhook_key(webhook_id: str) -> tuple[str, str]:
+    return WEBHOOKS_PK, f"{WEBHOOK_PREFIX}{webhook_id}"
+
+
+def webhook_pk(webhook_id: str) -> str:
+    """The partition of a webhook's deliveries, circuit and slots."""
+    return f"{WEBHOOK_PREFIX}{webhook_id}"
+
+
+def delivery_key(webhook_id: str, event_id: str) -> tuple[str, str]:
+    return webhook_pk(webhook_id), f"{DELIVERY_PREFIX}{event_id}"
+
+
+def webhook_circuit_key(webhook_id: str) -> tuple[str, str]:
+    return webhook_pk(webhook_id), "CIRCUIT"
+
+
+def webhook_slot_key(webhook_id: str, slot: int) -> tuple[str, str]:
+    return webhook_pk(webhook_id), f"SLOT#{slot}"

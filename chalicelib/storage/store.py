@@ -31,6 +31,7 @@ EMAIL_INDEX = "email"
 TIER_INDEX = "tier"
 DORMANT_INDEX = "dormant"
 ACTIVITY_INDEX = "activity"
+WEBHOOK_DUE_INDEX = "webhook-due"  # webhook events to fan out, deliveries due (chalicelib/webhooks/)
 
 
 def to_attrs(item: dict) -> dict:
@@ -102,6 +103,8 @@ def table_definition(name: str) -> dict:
                 "dormant_segment",
                 "activity_shard",
                 "last_activity_at",
+                "webhook_due",
+                "due_at",
             )
         ],
         "KeySchema": [
@@ -119,6 +122,7 @@ def table_definition(name: str) -> dict:
             index(TIER_INDEX, "listed_tier", "member_id"),
             index(DORMANT_INDEX, "dormant_segment", "member_id"),
             index(ACTIVITY_INDEX, "activity_shard", "last_activity_at"),
+            index(WEBHOOK_DUE_INDEX, "webhook_due", "due_at"),
         ],
         # every change, with the item before and after: the analytics facts (§17,
         # chalicelib/analytics/stream.py) are made from it

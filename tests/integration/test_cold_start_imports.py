@@ -28,6 +28,9 @@ NOT_AT_COLD_START = [
     "duckdb",
     "pyarrow",
     "sqlglot",
+    # webhooks (§24): the API records events and registers webhooks; the delivery worker
+    # (its HTTP client) is loaded by the webhook queue's handler and the dispatcher only
+    "chalicelib.webhooks.delivery",
 ]
 
 

@@ -138,8 +138,22 @@ def recorder(template, stack_names, api, monkeypatch):
 def exercise(api: Api, clock, names: dict[str, str]) -> None:
     """Every route, and every job and queue handler with work to do (points
     that expire, warnings due, a birthday, a tier falling at a quarter's end,
-    monthly statements, members becoming dormant), with both delivery channels."""
+    monthly statements, members becoming dormant), with both delivery channels,
+    and webhooks delivered to a receiver that answers and one that fails."""
+    from devtools.webhook_receiver import Receiver
+
+    with Receiver() as receiver:
+        exercise_with_webhooks(api, clock, names, receiver)
+
+
+def exercise_with_webhooks(api: Api, clock, names: dict[str, str], receiver) -> None:
     from chalicelib import local
+    from chalicelib.webhooks.events import EVENT_TYPES
+
+    hooks = [
+        api.post("/webhooks", {"url": receiver.url(path), "events": list(EVENT_TYPES)}, key="admin").json
+        for path in ("/ok", "/fail")
+    ]
 
     def jobs_and_queues():
         for job in local.SCHEDULED_JOBS + local.HOUSEKEEPING + local.IMPORT_JOBS:
@@ -328,8 +342,43 @@ def exercise(api: Api, clock, names: dict[str, str]) -> None:
     assert api.delete("/members/b", key="admin").status == 204
     assert api.delete("/members/c", key="admin").status == 204
     jobs_and_queues()  # what the erasures queued
+    exercise_webhooks(api, clock, hooks, receiver)
     deliver_the_stream(names)
     refresh_on_athena(names, api)
+
+
+def exercise_webhooks(api: Api, clock, hooks: list[dict], receiver) -> None:
+    """§24: the failing receiver's deliveries are retried until one is `failed`, then
+    retried by hand; a pointer lost after a commit is fanned out by the dispatcher; a
+    webhook whose slots are all taken has its message come back later."""
+    from chalicelib import local
+    from chalicelib.runtime import services
+
+    ok, failing = hooks
+    assert receiver.to("/ok"), "the answering receiver got the events"
+    for _ in range(12):
+        clock.advance(days=1)
+        local.run_job("send_due_webhooks")
+        local.drain_queues()
+        listed = api.get(f"/webhooks/{failing['webhook_id']}/deliveries?limit=100", key="admin").json["items"]
+        failed = [d for d in listed if d["status"] == "failed"]
+        if failed:
+            break
+    assert failed, listed
+    retried = api.post(f"/webhooks/{failing['webhook_id']}/deliveries/{failed[0]['event_id']}/retry", key="admin")
+    assert retried.status == 202, retried
+    local.drain_queues()
+    for slot in range(4):  # every slot of the answering webhook taken: its message comes back later
+        services().store.put({"pk": f"WEBHOOK#{ok['webhook_id']}", "sk": f"SLOT#{slot}", "lease_until": "9999"})
+    with_lost_pointer = api.post("/members/a/adjustments", {"points": 1, "reason": "x"}, key="admin")
+    assert with_lost_pointer.status == 201
+    sqs = boto3.client("sqs", region_name="ap-northeast-2")
+    sqs.purge_queue(QueueUrl=services().webhook_queue.url)  # the pointer is lost
+    clock.advance(minutes=2)
+    local.run_job("send_due_webhooks")  # finds the events item in the index and fans it out
+    local.drain_queues()
+    assert api.get("/webhooks", key="admin").status == 200
+    assert api.delete(f"/webhooks/{failing['webhook_id']}", key="admin").status == 204
 
 
 SUMMARY_COLUMNS = (

@@ -24,6 +24,7 @@ from chalicelib.ledger.member_changes import Found, IdempotencyKey, MemberChange
 from chalicelib.ledger.views import coupon_view, transaction_view
 from chalicelib.storage.repository import coupon_code_key, coupon_sk, profile_key
 from chalicelib.storage.store import STALE, encode_cursor, member_pk
+from chalicelib.webhooks import events as webhook_events
 
 
 def issue(
@@ -139,7 +140,9 @@ def use(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, code: str, r
         _set_state(unit, coupon, "available", used)
         _count_move(unit, member_id, coupon["expires_at"], -1, unsuspended=True)
         unit.stats["coupons_used"] += 1
-        return Result.created(coupon_view({**coupon, **used}, unit.now_text))
+        shown = coupon_view({**coupon, **used}, unit.now_text)
+        unit.event("coupon.used", webhook_events.coupon_data(shown))
+        return Result.created(shown)
 
     # no re-tiering: a use writes no profile (see the module's note)
     return changes.change(actor, idem, [member_id], decide, extra=[code_key], subject=member_id, retier=False)

@@ -49,6 +49,7 @@ def enrol(changes: MemberChanges, actor: Actor, idem: IdempotencyKey, request: s
         if unit.program.signup_bonus:
             unit.credit(member, "bonus", unit.program.signup_bonus, reason="signup")
         unit.notify(member, "welcome")
+        unit.event("member.enrolled", {"member_id": member_id})
         unit.auto_coupon(member, unit.program.auto_coupons.signup, "signup")
         return Result.created(member_view(unit.program, member, unit.now))
 

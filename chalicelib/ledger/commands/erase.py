@@ -70,6 +70,7 @@ def erase(changes: MemberChanges, actor: Actor, member_id: str) -> None:
             setattr(member, name, None)
         member.suspension = None  # the admin's reason is about the person
         member.erased = True
+        unit.event("member.erased", {"member_id": member_id})
         member.tier_review = None
         unit.stats["members"] -= 1
         unit.stats[f"tier:{member.tier}"] -= 1

@@ -16,7 +16,7 @@
   function currency() { return (state.program && state.program.currency) || "KRW"; }
 
   /* -- sign in / navigation ------------------------------------------------ */
-  var VIEWS = ["overview", "program", "members", "catalog", "insights", "campaigns", "imports"];
+  var VIEWS = ["overview", "program", "members", "catalog", "insights", "campaigns", "imports", "webhooks"];
 
   function show(view) {
     $("signin").hidden = !!key();
@@ -28,7 +28,7 @@
     });
     if (!key()) { $("admin-key").focus(); return; }
     if (location.hash !== "#" + view) history.replaceState(null, "", "#" + view);
-    ({ overview: loadOverview, program: loadProgram, members: function () {}, catalog: loadCatalog, insights: loadInsights, campaigns: loadCampaigns, imports: function () {} })[view]();
+    ({ overview: loadOverview, program: loadProgram, members: function () {}, catalog: loadCatalog, insights: loadInsights, campaigns: loadCampaigns, imports: function () {}, webhooks: loadWebhooks })[view]();
   }
 
   function failed(error) {
@@ -1221,6 +1221,50 @@
       $("campaign-error").textContent = error.code + ": " + error.message;
     });
   });
+
+  /* -- webhooks (§24): the webhooks and each one's latest deliveries ------------------- */
+  function loadWebhooks() {
+    $("deliveries").hidden = true;
+    api("GET", "webhooks?limit=100").then(function (page) {
+      $("webhooks-note").textContent = page.items.length ? "" : "No webhooks yet (POST /webhooks).";
+      var body = $("webhooks-table").tBodies[0];
+      D.fillRows(body, page.items.map(function (h) {
+        return [h.webhook_id, h.url, h.events.join(", "), D.when(h.created_at), ""];
+      }));
+      page.items.forEach(function (h, i) {
+        var button = D.el("button", { type: "button", "class": "secondary", "data-webhook": h.webhook_id }, ["Deliveries"]);
+        button.setAttribute("aria-label", "Deliveries of " + h.url);
+        button.addEventListener("click", function () { loadDeliveries(h); });
+        body.rows[i].cells[4].appendChild(button);
+      });
+    }, failed);
+  }
+
+  function loadDeliveries(hook) {
+    api("GET", "webhooks/" + hook.webhook_id + "/deliveries?limit=50").then(function (page) {
+      $("deliveries").hidden = false;
+      $("deliveries-title").textContent = "Deliveries to " + hook.url;
+      $("deliveries-note").textContent = page.items.length ? "Newest first." : "Nothing delivered yet.";
+      var body = $("deliveries-table").tBodies[0];
+      D.fillRows(body, page.items.map(function (d) {
+        var code = d.last_status_code === null ? (d.last_error || "–") : String(d.last_status_code);
+        return [d.event_id, d.type, d.status, D.number(d.attempts), code, d.last_attempt_at ? D.when(d.last_attempt_at) : "–", ""];
+      }));
+      page.items.forEach(function (d, i) {
+        if (d.status !== "failed") return;
+        var button = D.el("button", { type: "button", "class": "secondary" }, ["Retry"]);
+        button.setAttribute("aria-label", "Retry " + d.event_id);
+        button.addEventListener("click", function () {
+          api("POST", "webhooks/" + hook.webhook_id + "/deliveries/" + d.event_id + "/retry").then(function () {
+            say("Delivery " + d.event_id + " queued again.");
+            loadDeliveries(hook);
+          }, failed);
+        });
+        body.rows[i].cells[6].appendChild(button);
+      });
+      $("deliveries").focus();
+    }, failed);
+  }
 
   /* -- start ------------------------------------------------------------------------ */
   var initial = (location.hash || "").slice(1);
