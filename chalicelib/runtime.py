@@ -60,7 +60,7 @@ class Services:
         self.publisher = QueuePublisher(aws.LazyClient("sqs"), self.config.notifications_queue_name)
         self.ledger = Ledger(self.store, self.publisher, self.config)
         self.keys = ApiKeys(self.store, self.config.auth_cache_seconds)
-        self.webhook_queue = WebhookQueue(aws.client("sqs"), self.config.webhooks_queue_name)
+        self.webhook_queue = WebhookQueue(aws.LazyClient("sqs"), self.config.webhooks_queue_name)
         self.ledger.changes.event_publisher = self.webhook_queue  # committed events, to be fanned out
         self.webhooks = Webhooks(self.store, self.webhook_queue, lambda: clock.now())
 

@@ -28,6 +28,8 @@ from typing import Optional, Protocol
 
 from chalicelib.domain.calendar import parse_instant
 from chalicelib.domain.ids import new_id
+from chalicelib.ledger.views import COUPON_FIELDS as PUBLIC_COUPON_FIELDS
+from chalicelib.ledger.views import PUBLIC_TX_FIELDS
 from chalicelib.storage.repository import events_key
 from chalicelib.storage.store import STALE, Commit
 
@@ -62,40 +64,9 @@ EVENT_SHARDS = 4
 KEPT = dt.timedelta(days=30)  # events and deliveries are kept this long (TTL `expires_at`)
 # free text an operator types: never in a payload
 FREE_TEXT = {"adjust": ("reason",)}
-TRANSACTION_FIELDS = (
-    "transaction_id",
-    "member_id",
-    "type",
-    "points",
-    "balance_after",
-    "created_at",
-    "order_id",
-    "reason",
-    "breakdown",
-    "storefront",
-    "reward_id",
-    "reversed_transaction_id",
-    "unrecovered_points",
-    "amount",
-    "counterparty_member_id",
-    "coupon_id",
-)
-COUPON_FIELDS = (
-    "coupon_id",
-    "code",
-    "member_id",
-    "template_id",
-    "name",
-    "discount",
-    "min_order_amount",
-    "source",
-    "status",
-    "issued_at",
-    "expires_at",
-    "used_at",
-    "order_id",
-    "discount_amount",
-)
+# a payload shows a transaction and a coupon as the API answers them (less free text)
+TRANSACTION_FIELDS = PUBLIC_TX_FIELDS
+COUPON_FIELDS = PUBLIC_COUPON_FIELDS
 
 
 class UnknownEventTypeError(ValueError):
