@@ -54,9 +54,13 @@ from chalicelib.storage.store import (
     EXPIRY_INDEX,
     MEMBERS_INDEX,
     TIER_REVIEW_INDEX,
+    Commit,
+    CommitConflict,
+    Condition,
     member_pk,
     refuse,
 )
+from chalicelib.webhooks.events import record_event
 
 log = logging.getLogger(__name__)
 
@@ -369,18 +373,32 @@ class JobSteps:
         }
 
 
+ALREADY_LAUNCHED = Condition("none")  # the campaign's audience was set by an earlier completion
+
+
 def finish_launch(store, campaign_id: str, now: dt.datetime) -> None:
     """Sum the campaign's audience counters (one BatchGetItem) and set `audience` and
     `launched_at` on the campaign, once (a later call changes nothing)."""
     counts = store.get_many([campaign_count_key(campaign_id, shard) for shard in range(CAMPAIGN_COUNT_SHARDS)])
     audience = sum(int(item.get("assigned") or 0) for item in counts.values())
-    store.update(
-        *campaign_key(campaign_id),
+    pk, sk = campaign_key(campaign_id)
+    commit = Commit(store.table)
+    commit.update(
+        {"pk": pk, "sk": sk},
         "SET #a = :a, #l = :l",
         {"#a": "audience", "#l": "launched_at"},
         {":a": audience, ":l": format_instant(now)},
+        on_fail=ALREADY_LAUNCHED,
         condition="attribute_not_exists(#a)",
     )
+    # §24: `campaign.launched`, recorded in the same transaction (so exactly once); the
+    # webhook dispatcher fans it out
+    record_event(commit, "campaign.launched", {"campaign_id": campaign_id, "audience": audience}, format_instant(now))
+    try:
+        store.commit(commit)
+    except CommitConflict as conflict:
+        if not any(condition is ALREADY_LAUNCHED for condition, _ in conflict.failed):
+            raise
 
 
 def _parts(tasks: list[Task]) -> list[str]:

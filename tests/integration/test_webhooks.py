@@ -628,3 +628,25 @@ def test_a_request_is_not_slowed_or_failed_by_webhooks(api, receiver, monkeypatc
     local.drain_queues()  # the dispatcher fans the events item out
     assert [json.loads(r.body)["data"] for r in receiver.to("/slow")] == [{"member_id": "dave"}]
     assert deliveries(api, hook)[0]["status"] == "delivered"
+
+
+def test_a_campaign_launch_is_announced_once_with_its_audience(api, receiver):
+    """§24 `campaign.launched`: recorded in the transaction that completes the launch (sets
+    the audience), so a launch run again announces nothing more."""
+    hook = subscribe(api, receiver, "/campaigns", events=["campaign.launched"])
+    api.program(DEMO_PROGRAM)
+    for member_id in ("m1", "m2", "m3"):
+        api.member(member_id, name="N")
+    arms = [{"name": "control", "weight": 50, "reward": None}, {"name": "double", "weight": 50, "reward": None}]
+    body = {"campaign_id": "spring", "name": "Spring", "starts_at": "2020-01-01T00:00:00Z"}
+    made = api.post("/campaigns", {**body, "ends_at": "2099-01-01T00:00:00Z", "arms": arms}, key="admin")
+    assert made.status == 201, made
+    local.run_job("launch_campaigns")
+    local.run_job("launch_campaigns")  # nothing more to launch, nothing more to announce
+    local.drain_queues()
+    campaign = api.get("/campaigns/spring", key="admin").json
+    assert campaign["audience"] == 3
+    bodies = [check(r, hook) for r in receiver.to("/campaigns")]
+    assert [(b["type"], b["data"], b["created_at"]) for b in bodies] == [
+        ("campaign.launched", {"campaign_id": "spring", "audience": 3}, campaign["launched_at"])
+    ]
