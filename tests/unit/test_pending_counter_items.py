@@ -97,7 +97,8 @@ def test_an_erasure_of_fifty_pending_lots_stays_within_a_transaction_and_leaves_
     commits.clear()
     shop.erase("gone")
     assert max(commits) <= 100, commits
-    assert commits[:3] == [68, 61, 31], commits  # 150 counter items: 60, 60 and 30 a transaction (the first also holds the member.erased event)
+    # 150 counter items: 60, 60 and 30 a transaction (the first also holds the member.erased event)
+    assert commits[:3] == [68, 61, 31], commits
     assert shop.store.query_all("MEMBER#gone", "PENDING_COUNTS#") == []
     now = shop.clock.at
     for instant in reads_around(available):
