@@ -11,8 +11,11 @@
 /*   list 'cold': the cold-start list (member NULL; score = buyers; buyers desc, sku asc; 1..10). */
 /* `category` of a sku: that of its latest purchase item by occurred_at, then by recording (the */
 /* transaction's first row, then the item's line). */
-/* At scale: the work is on DISTINCT (member, sku) pairs; co is one self-join of the pairs grouped */
-/* by (s, t); scores join each member's pairs with co on s. */
+/* At scale: the latest row of a transaction is found by a group by (max(seq), min(seq)) joined */
+/* back, not a window (a row delivered twice counts once: pairs are DISTINCT); members and skus */
+/* are numbered (member_no in (member_id, generation) order, sku_no in sku order) so co (one */
+/* self-join of the DISTINCT (member, sku) pairs grouped by (s, t)) and the scores (each live */
+/* member's pairs joined with co on s, summed per (member, t)) group by integers, not text. */
 WITH latest_members AS (
   SELECT
     *
@@ -31,18 +34,26 @@ WITH latest_members AS (
   FROM latest_members
   WHERE
     status <> 'erased' AND enrolled_at <= :as_of_time
-), latest_transactions AS (
+), transaction_seqs AS (
   SELECT
-    *
-  FROM (
-    SELECT
-      t.*,
-      ROW_NUMBER() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn,
-      MIN(t.seq) OVER (PARTITION BY t.transaction_id) AS recorded_seq
-    FROM transactions AS t
-  ) AS ranked
+    transaction_id,
+    MAX(seq) AS latest_seq,
+    MIN(seq) AS recorded_seq
+  FROM transactions
+  GROUP BY
+    transaction_id
+), purchases AS (
+  SELECT
+    t.transaction_id,
+    t.occurred_at,
+    s.recorded_seq
+  FROM transactions AS t
+  JOIN transaction_seqs AS s
+    ON s.transaction_id = t.transaction_id AND s.latest_seq = t.seq
   WHERE
-    rn = 1
+    t.type = 'earn'
+    AND t.created_at <= :as_of_time
+    AND t.occurred_date BETWEEN :window_start AND :as_of_date
 ), purchase_items AS (
   SELECT
     i.member_id,
@@ -53,24 +64,58 @@ WITH latest_members AS (
     p.recorded_seq,
     i.line
   FROM earn_items AS i
-  JOIN latest_transactions AS p
+  JOIN purchases AS p
     ON p.transaction_id = i.transaction_id
   WHERE
-    p.type = 'earn'
-    AND p.created_at <= :as_of_time
-    AND p.occurred_date BETWEEN :window_start AND :as_of_date
-    AND NOT i.sku IS NULL
+    NOT i.sku IS NULL
 ), pairs AS (
   SELECT DISTINCT
     member_id,
     generation,
     sku
   FROM purchase_items
-), buyers AS (
+), skus AS (
   SELECT
     sku,
-    COUNT(*) AS buyers
-  FROM pairs
+    buyers,
+    ROW_NUMBER() OVER (ORDER BY sku) AS sku_no
+  FROM (
+    SELECT
+      sku,
+      COUNT(*) AS buyers
+    FROM pairs
+    GROUP BY
+      sku
+  ) AS counted
+), buyer_numbers AS (
+  SELECT
+    b.member_id,
+    b.generation,
+    ROW_NUMBER() OVER (ORDER BY b.member_id, b.generation) AS member_no,
+    CASE WHEN l.member_id IS NULL THEN FALSE ELSE TRUE END AS is_live
+  FROM (
+    SELECT DISTINCT
+      member_id,
+      generation
+    FROM pairs
+  ) AS b
+  LEFT JOIN live AS l
+    ON l.member_id = b.member_id AND l.generation = b.generation
+), numbered AS (
+  SELECT
+    b.member_no,
+    b.is_live,
+    k.sku_no
+  FROM pairs AS p
+  JOIN buyer_numbers AS b
+    ON b.member_id = p.member_id AND b.generation = p.generation
+  JOIN skus AS k
+    ON k.sku = p.sku
+), last_bought AS (
+  SELECT
+    sku,
+    MAX(occurred_at) AS occurred_at
+  FROM purchase_items
   GROUP BY
     sku
 ), categories AS (
@@ -79,92 +124,86 @@ WITH latest_members AS (
     category
   FROM (
     SELECT
-      sku,
-      category,
-      ROW_NUMBER() OVER (PARTITION BY sku ORDER BY occurred_at DESC, recorded_seq DESC, line DESC) AS rn
-    FROM purchase_items
+      i.sku,
+      i.category,
+      ROW_NUMBER() OVER (PARTITION BY i.sku ORDER BY i.recorded_seq DESC, i.line DESC) AS rn
+    FROM purchase_items AS i
+    JOIN last_bought AS l
+      ON l.sku = i.sku AND (
+        i.occurred_at = l.occurred_at OR l.occurred_at IS NULL
+      )
   ) AS ranked
   WHERE
     rn = 1
 ), co AS (
   SELECT
-    a.sku AS s,
-    b.sku AS t,
+    a.sku_no AS s,
+    b.sku_no AS t,
     COUNT(*) AS co
-  FROM pairs AS a
-  JOIN pairs AS b
-    ON b.member_id = a.member_id AND b.generation = a.generation AND b.sku <> a.sku
+  FROM numbered AS a
+  JOIN numbered AS b
+    ON b.member_no = a.member_no AND b.sku_no <> a.sku_no
   GROUP BY
-    a.sku,
-    b.sku
-), live_pairs AS (
+    a.sku_no,
+    b.sku_no
+), live_numbered AS (
   SELECT
-    p.member_id,
-    p.generation,
-    p.sku
-  FROM pairs AS p
-  JOIN live AS l
-    ON l.member_id = p.member_id AND l.generation = p.generation
-), live_buyers AS (
-  SELECT DISTINCT
-    member_id,
-    generation
-  FROM live_pairs
+    member_no,
+    sku_no
+  FROM numbered
+  WHERE
+    is_live
 ), summed AS (
   SELECT
-    m.member_id,
-    m.generation,
-    c.t AS sku,
+    m.member_no,
+    c.t AS sku_no,
     SUM(c.co) AS score
-  FROM live_pairs AS m
+  FROM live_numbered AS m
   JOIN co AS c
-    ON c.s = m.sku
+    ON c.s = m.sku_no
   GROUP BY
-    m.member_id,
-    m.generation,
+    m.member_no,
     c.t
-), candidates AS (
-  SELECT
-    s.member_id,
-    s.generation,
-    s.sku,
-    s.score,
-    b.buyers
-  FROM summed AS s
-  JOIN buyers AS b
-    ON b.sku = s.sku
-  LEFT JOIN live_pairs AS own
-    ON own.member_id = s.member_id AND own.generation = s.generation AND own.sku = s.sku
-  WHERE
-    own.sku IS NULL
 ), ranked AS (
   SELECT
-    member_id,
-    generation,
-    sku,
+    member_no,
+    sku_no,
     score,
-    ROW_NUMBER() OVER (PARTITION BY member_id, generation ORDER BY score DESC, buyers DESC, sku) AS rank
-  FROM candidates
-), cold AS (
-  SELECT
-    sku,
-    buyers,
-    ROW_NUMBER() OVER (ORDER BY buyers DESC, sku) AS rank
-  FROM buyers
+    rank
+  FROM (
+    SELECT
+      s.member_no,
+      s.sku_no,
+      s.score,
+      ROW_NUMBER() OVER (PARTITION BY s.member_no ORDER BY s.score DESC, k.buyers DESC, s.sku_no) AS rank
+    FROM summed AS s
+    JOIN skus AS k
+      ON k.sku_no = s.sku_no
+    LEFT JOIN live_numbered AS own
+      ON own.member_no = s.member_no AND own.sku_no = s.sku_no
+    WHERE
+      own.sku_no IS NULL
+  ) AS ordered
+  WHERE
+    rank <= 10
 )
 SELECT
   'member' AS list,
-  lb.member_id,
-  lb.generation,
+  b.member_id,
+  b.generation,
   r.rank,
-  r.sku,
+  k.sku,
   c.category,
   r.score
-FROM live_buyers AS lb
+FROM buyer_numbers AS b
 LEFT JOIN ranked AS r
-  ON r.member_id = lb.member_id AND r.generation = lb.generation AND r.rank <= 10
+  ON r.member_no = b.member_no
+LEFT JOIN skus AS k
+  ON k.sku_no = r.sku_no
 LEFT JOIN categories AS c
-  ON c.sku = r.sku
+  ON c.sku = k.sku
+WHERE
+  b.is_live
 UNION ALL
 SELECT
   'erased' AS list,
@@ -186,7 +225,13 @@ SELECT
   k.sku,
   c.category,
   k.buyers AS score
-FROM cold AS k
+FROM (
+  SELECT
+    sku,
+    buyers,
+    ROW_NUMBER() OVER (ORDER BY buyers DESC, sku) AS rank
+  FROM skus
+) AS k
 LEFT JOIN categories AS c
   ON c.sku = k.sku
 WHERE
