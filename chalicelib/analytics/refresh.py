@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
@@ -352,13 +352,15 @@ def recommendation_groups(rows: Iterable[dict]) -> Iterator[tuple[str, Optional[
 
 def store_recommendations(
     store: Store, rows: Iterable[dict], live: dict[str, LiveMember], as_of: str, writes: results.Writes
-) -> None:
+) -> Counter:
     """A live buyer's item put when its items changed; deleted for a member who no longer
     bought anything in the window or is erased; the cold-start list put every refresh.
     `rows` are the query's (a stream, in its order), handled STATE_CHUNK members at a time:
     their previous items read with BatchGetItem, compared, written. Then the live members
     that had no row (bought nothing in the window): their items read and deleted where found.
-    Never a Scan; memory: a chunk's lists and the set of member keys seen."""
+    Never a Scan; memory: a chunk's lists and the set of member keys seen. Returns how many
+    puts changed the skus or their order (`reordered`) and how many only scores (`rescored`)."""
+    changes: Counter = Counter()
     cold: list[dict] = []
     seen: set[tuple[str, int]] = set()
     chunk: list[tuple[tuple[str, int], Optional[list[dict]]]] = []
@@ -369,20 +371,29 @@ def store_recommendations(
         seen.add(key)
         chunk.append((key, items if kind == "member" else None))
         if len(chunk) >= STATE_CHUNK:
-            _write_recommendation_changes(store, chunk, as_of, writes)
+            _write_recommendation_changes(store, chunk, as_of, writes, changes)
             chunk = []
-    _write_recommendation_changes(store, chunk, as_of, writes)
+    _write_recommendation_changes(store, chunk, as_of, writes, changes)
     others = sorted((member_id, m.generation) for member_id, m in live.items() if (member_id, m.generation) not in seen)
     for offset in range(0, len(others), STATE_CHUNK):
-        _write_recommendation_changes(store, [(key, None) for key in others[offset : offset + STATE_CHUNK]], as_of, writes)
+        gone: list[tuple[tuple[str, int], Optional[list[dict]]]] = [
+            (key, None) for key in others[offset : offset + STATE_CHUNK]
+        ]
+        _write_recommendation_changes(store, gone, as_of, writes, changes)
     results.put_cold_recommendations(store, cold, as_of, writes)
+    return changes
 
 
 def _write_recommendation_changes(
-    store: Store, chunk: list[tuple[tuple[str, int], Optional[list[dict]]]], as_of: str, writes: results.Writes
+    store: Store,
+    chunk: list[tuple[tuple[str, int], Optional[list[dict]]]],
+    as_of: str,
+    writes: results.Writes,
+    changes: Counter,
 ) -> None:
-    """Each (member key, items or None: no list) against what is stored: put when changed,
-    deleted when stored and now none."""
+    """Each (member key, items or None: no list) against what is stored: put when changed
+    (counted in `changes` as `reordered` when its skus or their order changed, else
+    `rescored`), deleted when stored and now none."""
     if not chunk:
         return
     before = results.read_recommendations(store, [key for key, _ in chunk])
@@ -390,8 +401,11 @@ def _write_recommendation_changes(
         if items is None:
             if (member_id, generation) in before:
                 results.delete_recommendations(store, member_id, generation, writes)
-        elif before.get((member_id, generation)) != items:
+        elif (previous := before.get((member_id, generation))) != items:
             results.put_recommendations(store, member_id, generation, items, as_of, writes)
+            skus = [item["sku"] for item in items]
+            same = previous is not None and [item["sku"] for item in previous] == skus
+            changes["rescored" if same else "reordered"] += 1
 
 
 def cohort_answers(rows: list[dict], as_of_month: int) -> dict[str, dict]:
@@ -476,7 +490,7 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
         results.set_segment_figures(store, segment_id, count, avg_clv, as_of, writes)
 
     # §23 recommendations: a member's item only when changed; the cold-start list each refresh
-    store_recommendations(
+    recommendation_changes = store_recommendations(
         store,
         run_stream(engine, "recommendations", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start),
         members,
@@ -529,7 +543,13 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     }
     results.put_analytics(store, keys.analytics_refresh_key(), report, writes)
     LOG.info("refresh_analytics: %s", report)
-    return {**report, "member_writes": writes.member_writes, "rescored_not_rewritten": rescored}
+    return {
+        **report,
+        "member_writes": writes.member_writes,
+        "rescored_not_rewritten": rescored,
+        "recommendations_reordered": recommendation_changes["reordered"],
+        "recommendations_rescored": recommendation_changes["rescored"],
+    }
 
 
 def _write_member_changes(
