@@ -12,10 +12,15 @@
 /* `category` of a sku: that of its latest purchase item by occurred_at, then by recording (the */
 /* transaction's first row, then the item's line). */
 /* At scale: the latest row of a transaction is found by a group by (max(seq), min(seq)) joined */
-/* back, not a window (a row delivered twice counts once: pairs are DISTINCT); members and skus */
-/* are numbered (member_no in (member_id, generation) order, sku_no in sku order) so co (one */
-/* self-join of the DISTINCT (member, sku) pairs grouped by (s, t)) and the scores (each live */
-/* member's pairs joined with co on s, summed per (member, t)) group by integers, not text. */
+/* back, not a window (a row delivered twice counts once: pairs are DISTINCT). Members and skus */
+/* are numbered (member_no in (member_id, generation) order, sku_no in sku order), so the joins */
+/* and group bys are on integers. A member who bought more than half the skus ("dense") is */
+/* handled through the skus it did NOT buy (`missing`), so no member costs more than */
+/* (skus / 2)^2 joined rows: */
+/*   co(s, t) = co over the other members' pairs (a self-join grouped by (s, t)) + for dense */
+/*     members D - missing(s) - missing(t) + (members missing both) (inclusion-exclusion); */
+/*   a member's score of t (t not bought) = sum of co(s, t) over its pairs (other members), or */
+/*     = sum over every s of co(s, t) - sum of co(s, t) over the skus s it did not buy (dense). */
 WITH latest_members AS (
   SELECT
     *
@@ -87,24 +92,35 @@ WITH latest_members AS (
     GROUP BY
       sku
   ) AS counted
+), catalogue AS (
+  SELECT
+    COUNT(*) AS skus
+  FROM skus
 ), buyer_numbers AS (
   SELECT
     b.member_id,
     b.generation,
     ROW_NUMBER() OVER (ORDER BY b.member_id, b.generation) AS member_no,
-    CASE WHEN l.member_id IS NULL THEN FALSE ELSE TRUE END AS is_live
+    CASE WHEN l.member_id IS NULL THEN FALSE ELSE TRUE END AS is_live,
+    CASE WHEN 2 * b.bought > c.skus THEN TRUE ELSE FALSE END AS dense
   FROM (
-    SELECT DISTINCT
+    SELECT
+      member_id,
+      generation,
+      COUNT(*) AS bought
+    FROM pairs
+    GROUP BY
       member_id,
       generation
-    FROM pairs
   ) AS b
+  CROSS JOIN catalogue AS c
   LEFT JOIN live AS l
     ON l.member_id = b.member_id AND l.generation = b.generation
 ), numbered AS (
   SELECT
     b.member_no,
     b.is_live,
+    b.dense,
     k.sku_no
   FROM pairs AS p
   JOIN buyer_numbers AS b
@@ -135,7 +151,63 @@ WITH latest_members AS (
   ) AS ranked
   WHERE
     rn = 1
-), co AS (
+), missing AS (
+  SELECT
+    b.member_no,
+    b.is_live,
+    k.sku_no
+  FROM buyer_numbers AS b
+  CROSS JOIN skus AS k
+  LEFT JOIN numbered AS n
+    ON n.member_no = b.member_no AND n.sku_no = k.sku_no AND n.dense
+  WHERE
+    b.dense AND n.sku_no IS NULL
+), dense_count AS (
+  SELECT
+    COUNT(*) AS members
+  FROM buyer_numbers
+  WHERE
+    dense
+), dense_skus AS (
+  SELECT DISTINCT
+    sku_no
+  FROM numbered
+  WHERE
+    dense
+), missing_counts AS (
+  SELECT
+    sku_no,
+    COUNT(*) AS missing
+  FROM missing
+  GROUP BY
+    sku_no
+), missing_co AS (
+  SELECT
+    a.sku_no AS s,
+    b.sku_no AS t,
+    COUNT(*) AS co
+  FROM missing AS a
+  JOIN missing AS b
+    ON b.member_no = a.member_no AND b.sku_no <> a.sku_no
+  GROUP BY
+    a.sku_no,
+    b.sku_no
+), co_dense AS (
+  SELECT
+    a.sku_no AS s,
+    b.sku_no AS t,
+    d.members - COALESCE(ma.missing, 0) - COALESCE(mb.missing, 0) + COALESCE(x.co, 0) AS co
+  FROM dense_skus AS a
+  JOIN dense_skus AS b
+    ON b.sku_no <> a.sku_no
+  CROSS JOIN dense_count AS d
+  LEFT JOIN missing_counts AS ma
+    ON ma.sku_no = a.sku_no
+  LEFT JOIN missing_counts AS mb
+    ON mb.sku_no = b.sku_no
+  LEFT JOIN missing_co AS x
+    ON x.s = a.sku_no AND x.t = b.sku_no
+), co_sparse AS (
   SELECT
     a.sku_no AS s,
     b.sku_no AS t,
@@ -143,27 +215,99 @@ WITH latest_members AS (
   FROM numbered AS a
   JOIN numbered AS b
     ON b.member_no = a.member_no AND b.sku_no <> a.sku_no
+  WHERE
+    NOT a.dense AND NOT b.dense
   GROUP BY
     a.sku_no,
     b.sku_no
-), live_numbered AS (
+), co AS (
+  SELECT
+    s,
+    t,
+    SUM(co) AS co
+  FROM (
+    SELECT
+      s,
+      t,
+      co
+    FROM co_sparse
+    UNION ALL
+    SELECT
+      s,
+      t,
+      co
+    FROM co_dense
+  ) AS parts
+  GROUP BY
+    s,
+    t
+  HAVING
+    SUM(co) > 0
+), co_totals AS (
+  SELECT
+    t,
+    SUM(co) AS co
+  FROM co
+  GROUP BY
+    t
+), sparse_scores AS (
+  SELECT
+    s.member_no,
+    s.sku_no,
+    s.score
+  FROM (
+    SELECT
+      m.member_no,
+      c.t AS sku_no,
+      SUM(c.co) AS score
+    FROM numbered AS m
+    JOIN co AS c
+      ON c.s = m.sku_no
+    WHERE
+      m.is_live AND NOT m.dense
+    GROUP BY
+      m.member_no,
+      c.t
+  ) AS s
+  LEFT JOIN numbered AS own
+    ON own.member_no = s.member_no AND own.sku_no = s.sku_no AND NOT own.dense
+  WHERE
+    own.sku_no IS NULL
+), missing_sums AS (
+  SELECT
+    a.member_no,
+    b.sku_no,
+    SUM(c.co) AS co
+  FROM missing AS a
+  JOIN missing AS b
+    ON b.member_no = a.member_no AND b.sku_no <> a.sku_no
+  JOIN co AS c
+    ON c.s = a.sku_no AND c.t = b.sku_no
+  WHERE
+    a.is_live AND b.is_live
+  GROUP BY
+    a.member_no,
+    b.sku_no
+), dense_scores AS (
   SELECT
     member_no,
-    sku_no
-  FROM numbered
+    sku_no,
+    score
+  FROM (
+    SELECT
+      m.member_no,
+      m.sku_no,
+      COALESCE(t.co, 0) - COALESCE(x.co, 0) AS score
+    FROM missing AS m
+    LEFT JOIN co_totals AS t
+      ON t.t = m.sku_no
+    LEFT JOIN missing_sums AS x
+      ON x.member_no = m.member_no AND x.sku_no = m.sku_no
+    WHERE
+      m.is_live
+  ) AS scored
   WHERE
-    is_live
-), summed AS (
-  SELECT
-    m.member_no,
-    c.t AS sku_no,
-    SUM(c.co) AS score
-  FROM live_numbered AS m
-  JOIN co AS c
-    ON c.s = m.sku_no
-  GROUP BY
-    m.member_no,
-    c.t
+    score > 0
 ), ranked AS (
   SELECT
     member_no,
@@ -176,13 +320,21 @@ WITH latest_members AS (
       s.sku_no,
       s.score,
       ROW_NUMBER() OVER (PARTITION BY s.member_no ORDER BY s.score DESC, k.buyers DESC, s.sku_no) AS rank
-    FROM summed AS s
+    FROM (
+      SELECT
+        member_no,
+        sku_no,
+        score
+      FROM sparse_scores
+      UNION ALL
+      SELECT
+        member_no,
+        sku_no,
+        score
+      FROM dense_scores
+    ) AS s
     JOIN skus AS k
       ON k.sku_no = s.sku_no
-    LEFT JOIN live_numbered AS own
-      ON own.member_no = s.member_no AND own.sku_no = s.sku_no
-    WHERE
-      own.sku_no IS NULL
   ) AS ordered
   WHERE
     rank <= 10
