@@ -11,8 +11,9 @@
 /*   list 'cold': the cold-start list (member NULL; score = buyers; buyers desc, sku asc; 1..10). */
 /* `category` of a sku: that of its latest purchase item by occurred_at, then by recording (the */
 /* transaction's first row, then the item's line). */
-/* At scale: the latest row of a transaction is found by a group by (max(seq), min(seq)) joined */
-/* back, not a window (a row delivered twice counts once: pairs are DISTINCT). Members and skus */
+/* At scale: a transaction's type, created_at and occurred_at are written once (its later rows */
+/* change refunded_amount only), so its rows are filtered before they are grouped, and no latest */
+/* row is needed (a row delivered twice counts once: purchases are grouped, pairs DISTINCT). Members and skus */
 /* are numbered (member_no in (member_id, generation) order, sku_no in sku order), so the joins */
 /* and group bys are on integers. A member who bought more than half the skus ("dense") is */
 /* handled through the skus it did NOT buy (`missing`), so no member costs more than */
@@ -39,26 +40,18 @@ WITH latest_members AS (
   FROM latest_members
   WHERE
     status <> 'erased' AND enrolled_at <= :as_of_time
-), transaction_seqs AS (
-  SELECT
-    transaction_id,
-    MAX(seq) AS latest_seq,
-    MIN(seq) AS recorded_seq
-  FROM transactions
-  GROUP BY
-    transaction_id
 ), purchases AS (
   SELECT
-    t.transaction_id,
-    t.occurred_at,
-    s.recorded_seq
-  FROM transactions AS t
-  JOIN transaction_seqs AS s
-    ON s.transaction_id = t.transaction_id AND s.latest_seq = t.seq
+    transaction_id,
+    MAX(occurred_at) AS occurred_at,
+    MIN(seq) AS recorded_seq
+  FROM transactions
   WHERE
-    t.type = 'earn'
-    AND t.created_at <= :as_of_time
-    AND t.occurred_date BETWEEN :window_start AND :as_of_date
+    type = 'earn'
+    AND created_at <= :as_of_time
+    AND occurred_date BETWEEN :window_start AND :as_of_date
+  GROUP BY
+    transaction_id
 ), purchase_items AS (
   SELECT
     i.member_id,
