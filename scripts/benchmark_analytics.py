@@ -358,7 +358,9 @@ class RecordingStore:
     def query_all(self, pk: str, prefix: str = "") -> list[dict]:
         if pk.startswith("MEMBER#"):
             raise NotImplementedError("the refresh queries no member partition")
-        return [pickle.loads(self.items[(pk, sk)]) for sk in sorted(self.partitions.get(pk, ())) if sk.startswith(prefix)]
+        return [
+            pickle.loads(self.items[(pk, sk)]) for sk in sorted(self.partitions.get(pk, ())) if sk.startswith(prefix)
+        ]
 
 
 class FactsEngine:
@@ -589,35 +591,49 @@ def markdown(report: dict) -> str:
             )
         )
     lines.append(markdown_table(["first refresh: query", "rows", "seconds"], rows, right=(1, 2)))
+
+    def refresh_row(label: str, r: dict) -> tuple:
+        return (
+            label,
+            r["seconds"],
+            r.get("cpu_seconds", ""),
+            r.get("load_average", ""),
+            r["query_seconds"],
+            r["compute_and_store_seconds"],
+            f"{r['member_writes']:,}",
+            f"{r['peak_rss_mb']:,}",
+        )
+
+    lists = second.get("recommendations_reordered", 0) + second.get("recommendations_rescored", 0)
+    without = second["member_writes"] - second["writes"].get("recommendations_put", 0)
+    without -= second["writes"].get("recommendations_delete", 0)
     lines += [
         "",
         markdown_table(
-            ["refresh", "wall s", "queries s", "compute + store s", "member writes", "peak RSS MB"],
             [
-                (
-                    "first (full)",
-                    first["seconds"],
-                    first["query_seconds"],
-                    first["compute_and_store_seconds"],
-                    f"{first['member_writes']:,}",
-                    f"{first['peak_rss_mb']:,}",
-                ),
-                (
-                    f"second ({report['changed_members']:,} members changed)",
-                    second["seconds"],
-                    second["query_seconds"],
-                    second["compute_and_store_seconds"],
-                    f"{second['member_writes']:,}",
-                    f"{second['peak_rss_mb']:,}",
-                ),
+                "refresh",
+                "wall s",
+                "CPU s",
+                "load average",
+                "queries s",
+                "compute + store s",
+                "member writes",
+                "peak RSS MB",
             ],
-            right=(1, 2, 3, 4, 5),
+            [
+                refresh_row("first (full)", first),
+                refresh_row(f"second ({report['changed_members']:,} members changed)", second),
+            ],
+            right=(1, 2, 4, 5, 6, 7),
         ),
         "",
         f"Second refresh member writes: {second['member_writes'] / report['members']:.2%} of members "
         f"(goal ≤ 2%); writes by kind {second['writes']}; members whose RFM scores moved with the "
         f"boundaries but whose INSIGHTS item was not rewritten (scores read at request time): "
-        f"{second.get('rescored_not_rewritten', 0):,}.",
+        f"{second.get('rescored_not_rewritten', 0):,}. Without the recommendation lists: "
+        f"{without / report['members']:.2%} of members. Recommendation lists rewritten: {lists:,} "
+        f"({lists / report['members']:.2%} of members): {second.get('recommendations_reordered', 0):,} whose "
+        f"skus or their order changed, {second.get('recommendations_rescored', 0):,} whose scores alone changed.",
     ]
     return "\n".join(lines)
 
