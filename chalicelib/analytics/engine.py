@@ -80,6 +80,9 @@ class DuckDBEngine:
 
         self.path = path
         self.connection = duckdb.connect(path or ":memory:")
+        # every query orders what it returns: DuckDB need not keep rows in insertion order (less
+        # memory and more parallel work in the large joins and group bys of a refresh)
+        self.connection.execute("SET preserve_insertion_order = false")
         self.lock = threading.Lock()  # one connection, used by one thread at a time
         with self.lock:
             for table, columns in SCHEMA.items():

@@ -17,8 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
@@ -332,25 +332,80 @@ def recommendation_lists(rows: list[dict]) -> Recommendations:
     return Recommendations(members, erased, cold[:RECOMMENDATIONS_KEPT])
 
 
+def recommendation_groups(rows: Iterable[dict]) -> Iterator[tuple[str, Optional[tuple[str, int]], list[dict]]]:
+    """The query's rows, in its order (list, member_id, generation, rank), as one
+    (list, member key, items) per list: ("cold", None, items), ("erased", key, []) and
+    ("member", key, items (maybe [])), read once (the rows may be a stream)."""
+    current: Optional[tuple[str, Optional[tuple[str, int]]]] = None
+    items: list[dict] = []
+    for row in rows:
+        key = None if row["list"] == "cold" else (row["member_id"], int(row["generation"]))
+        if (row["list"], key) != current:
+            if current is not None:
+                yield current[0], current[1], items
+            current, items = (row["list"], key), []
+        if row["rank"] is not None and len(items) < RECOMMENDATIONS_KEPT:
+            items.append(recommendation_item(row))
+    if current is not None:
+        yield current[0], current[1], items
+
+
 def store_recommendations(
-    store: Store, lists: Recommendations, live: dict[str, LiveMember], as_of: str, writes: results.Writes
-) -> None:
+    store: Store, rows: Iterable[dict], live: dict[str, LiveMember], as_of: str, writes: results.Writes
+) -> Counter:
     """A live buyer's item put when its items changed; deleted for a member who no longer
-    bought anything in the window or is erased; the cold-start list put when it changed.
-    The previous items are read with BatchGetItem: those of every live member, every buyer and
-    every erased member (never a Scan)."""
-    buyers = {key: items for key, items in lists.members.items() if key not in lists.erased}
-    known = set(buyers) | lists.erased | {(member_id, m.generation) for member_id, m in live.items()}
-    before = results.read_recommendations(store, sorted(known))
-    for key in sorted(known):
-        member_id, generation = key
-        items = buyers.get(key)
+    bought anything in the window or is erased; the cold-start list put every refresh.
+    `rows` are the query's (a stream, in its order), handled STATE_CHUNK members at a time:
+    their previous items read with BatchGetItem, compared, written. Then the live members
+    that had no row (bought nothing in the window): their items read and deleted where found.
+    Never a Scan; memory: a chunk's lists and the set of member keys seen. Returns how many
+    puts changed the skus or their order (`reordered`) and how many only scores (`rescored`)."""
+    changes: Counter = Counter()
+    cold: list[dict] = []
+    seen: set[tuple[str, int]] = set()
+    chunk: list[tuple[tuple[str, int], Optional[list[dict]]]] = []
+    for kind, key, items in recommendation_groups(rows):
+        if kind == "cold" or key is None:
+            cold = items[:RECOMMENDATIONS_KEPT]
+            continue
+        seen.add(key)
+        chunk.append((key, items if kind == "member" else None))
+        if len(chunk) >= STATE_CHUNK:
+            _write_recommendation_changes(store, chunk, as_of, writes, changes)
+            chunk = []
+    _write_recommendation_changes(store, chunk, as_of, writes, changes)
+    others = sorted((member_id, m.generation) for member_id, m in live.items() if (member_id, m.generation) not in seen)
+    for offset in range(0, len(others), STATE_CHUNK):
+        gone: list[tuple[tuple[str, int], Optional[list[dict]]]] = [
+            (key, None) for key in others[offset : offset + STATE_CHUNK]
+        ]
+        _write_recommendation_changes(store, gone, as_of, writes, changes)
+    results.put_cold_recommendations(store, cold, as_of, writes)
+    return changes
+
+
+def _write_recommendation_changes(
+    store: Store,
+    chunk: list[tuple[tuple[str, int], Optional[list[dict]]]],
+    as_of: str,
+    writes: results.Writes,
+    changes: Counter,
+) -> None:
+    """Each (member key, items or None: no list) against what is stored: put when changed
+    (counted in `changes` as `reordered` when its skus or their order changed, else
+    `rescored`), deleted when stored and now none."""
+    if not chunk:
+        return
+    before = results.read_recommendations(store, [key for key, _ in chunk])
+    for (member_id, generation), items in chunk:
         if items is None:
-            if key in before:
+            if (member_id, generation) in before:
                 results.delete_recommendations(store, member_id, generation, writes)
-        elif before.get(key) != items:
+        elif (previous := before.get((member_id, generation))) != items:
             results.put_recommendations(store, member_id, generation, items, as_of, writes)
-    results.put_cold_recommendations(store, lists.cold, as_of, writes)
+            skus = [item["sku"] for item in items]
+            same = previous is not None and [item["sku"] for item in previous] == skus
+            changes["rescored" if same else "reordered"] += 1
 
 
 def cohort_answers(rows: list[dict], as_of_month: int) -> dict[str, dict]:
@@ -435,10 +490,13 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
         results.set_segment_figures(store, segment_id, count, avg_clv, as_of, writes)
 
     # §23 recommendations: a member's item only when changed; the cold-start list each refresh
-    lists = recommendation_lists(
-        run(engine, "recommendations", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
+    recommendation_changes = store_recommendations(
+        store,
+        run_stream(engine, "recommendations", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start),
+        members,
+        as_of,
+        writes,
     )
-    store_recommendations(store, lists, members, as_of, writes)
 
     # §22 campaign results: every campaign's arms and comparisons, one item per campaign
     campaigns = campaign_results.refresh_campaigns(
@@ -491,7 +549,13 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     }
     results.put_analytics(store, keys.analytics_refresh_key(), report, writes)
     LOG.info("refresh_analytics: %s", report)
-    return {**report, "member_writes": writes.member_writes, "rescored_not_rewritten": rescored}
+    return {
+        **report,
+        "member_writes": writes.member_writes,
+        "rescored_not_rewritten": rescored,
+        "recommendations_reordered": recommendation_changes["reordered"],
+        "recommendations_rescored": recommendation_changes["rescored"],
+    }
 
 
 def _write_member_changes(

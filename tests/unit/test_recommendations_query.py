@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+
+import pytest
 
 from chalicelib.analytics import refresh
 
@@ -110,3 +113,50 @@ def test_no_purchases_no_lists():
     facts.member("M", "2027-01-05")
     found = lists(facts)
     assert (found.members, found.erased, found.cold) == ({}, set(), [])
+
+
+def expected_lists(bought: dict[str, set[str]], erased: set[str]) -> dict[str, list[tuple[str, int]]]:
+    """§23 by its definition, in Python: the lists of the live buyers."""
+    buyers = {sku: sum(sku in skus for skus in bought.values()) for skus in bought.values() for sku in skus}
+
+    def co(s: str, t: str) -> int:
+        return sum(s in skus and t in skus for skus in bought.values())
+
+    lists = {}
+    for member_id, skus in bought.items():
+        if member_id in erased:
+            continue
+        scores = {t: sum(co(s, t) for s in skus) for t in buyers if t not in skus}
+        ordered = sorted((t for t in scores if scores[t] > 0), key=lambda t: (-scores[t], -buyers[t], t))
+        lists[member_id] = [(t, scores[t]) for t in ordered[:10]]
+    return lists
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lists_match_the_definition_for_members_who_bought_few_or_most_skus(seed):
+    """The query counts a member who bought more than half the skus through the skus it did not
+    buy (inclusion-exclusion); random shops, where both kinds of member are common, give the
+    lists of the definition (worked out above in Python)."""
+    chooser = random.Random(seed)
+    catalogue = [f"S{n:02d}" for n in range(chooser.choice([3, 6, 13]))]
+    facts = FactsEngine()
+    bought: dict[str, set[str]] = {}
+    erased: set[str] = set()
+    for n in range(30):
+        member_id = f"M{n:02d}"
+        facts.member(member_id, "2027-01-05")
+        share = chooser.choice([0.1, 0.3, 0.7, 0.95])
+        skus = sorted(sku for sku in catalogue if chooser.random() < share)
+        for index in range(0, len(skus), 2):  # in purchases of up to two items
+            part = skus[index : index + 2]
+            facts.purchase(member_id, "2027-05-01", 100 * len(part), items=[(sku, "c", 100) for sku in part])
+        if skus:
+            bought[member_id] = set(skus)
+        if chooser.random() < 0.1:
+            facts.erase(member_id, on="2027-05-05")
+            erased.add(member_id)
+    found = lists(facts)
+    assert {m: [(i["sku"], i["score"]) for i in items] for (m, _), items in found.members.items()} == expected_lists(
+        bought, erased
+    )
+    assert found.erased == {(m, 0) for m in erased}

@@ -1,6 +1,9 @@
 -- §19: per cohort month (enrolment month of members not erased) its size, and per month
 -- offset k >= 0 up to :as_of_date's month how many of them made a purchase dated in it.
 -- Months are numbered year * 12 + month - 1; rows with k = NULL carry the cohort size.
+-- A transaction's type, created_at and occurred_date are written once (its later rows change
+-- refunded_amount only, which a cohort does not count): any of its rows will do, no latest row
+-- is picked (and a row delivered twice is one DISTINCT (member, k)).
 WITH latest_members AS (
     SELECT *
     FROM (
@@ -14,18 +17,10 @@ live AS (
     FROM latest_members
     WHERE status <> 'erased' AND enrolled_at <= :as_of_time
 ),
-latest_transactions AS (
-    SELECT *
-    FROM (
-        SELECT t.*, row_number() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn
-        FROM transactions AS t
-    ) AS ranked
-    WHERE rn = 1
-),
 active AS (
     SELECT DISTINCT l.member_id, l.generation, l.cohort,
         year(t.occurred_date) * 12 + month(t.occurred_date) - 1 - l.cohort AS k
-    FROM latest_transactions AS t
+    FROM transactions AS t
     JOIN live AS l ON l.member_id = t.member_id AND l.generation = t.generation
     WHERE t.type = 'earn' AND t.created_at <= :as_of_time
         AND year(t.occurred_date) * 12 + month(t.occurred_date) - 1 >= l.cohort

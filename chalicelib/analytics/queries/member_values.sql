@@ -3,7 +3,8 @@
 -- ending with as_of's date). A purchase is an `earn`; its date its occurred_date; its net amount
 -- amount - refunded_amount. RFM: rank = scored members with a strictly smaller value
 -- (rank() - 1), score = 1 + floor(5 * rank / N); R's value is -recency_days, ordered as the
--- latest purchase date.
+-- latest purchase date. A transaction's type and created_at are written once (its later rows
+-- change refunded_amount), so earns recorded by :as_of_time are picked before their latest row.
 WITH latest_members AS (
     SELECT *
     FROM (
@@ -17,18 +18,20 @@ live AS (
     FROM latest_members
     WHERE status <> 'erased' AND enrolled_at <= :as_of_time
 ),
-latest_transactions AS (
-    SELECT *
-    FROM (
-        SELECT t.*, row_number() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn
-        FROM transactions AS t
-    ) AS ranked
-    WHERE rn = 1
-),
 purchases AS (
     SELECT member_id, generation, occurred_date, amount - coalesce(refunded_amount, 0) AS net_amount
-    FROM latest_transactions
-    WHERE type = 'earn' AND created_at <= :as_of_time
+    FROM (
+        SELECT
+            t.member_id,
+            t.generation,
+            t.occurred_date,
+            t.amount,
+            t.refunded_amount,
+            row_number() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn
+        FROM transactions AS t
+        WHERE t.type = 'earn' AND t.created_at <= :as_of_time
+    ) AS ranked
+    WHERE rn = 1
 ),
 per_member AS (
     SELECT

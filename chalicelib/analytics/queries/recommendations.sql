@@ -10,8 +10,17 @@
 --   list 'cold': the cold-start list (member NULL; score = buyers; buyers desc, sku asc; 1..10).
 -- `category` of a sku: that of its latest purchase item by occurred_at, then by recording (the
 -- transaction's first row, then the item's line).
--- At scale: the work is on DISTINCT (member, sku) pairs; co is one self-join of the pairs grouped
--- by (s, t); scores join each member's pairs with co on s.
+-- At scale: a transaction's type, created_at and occurred_at are written once (its later rows
+-- change refunded_amount only), so its rows are filtered before they are grouped, and no latest
+-- row is needed (a row delivered twice counts once: purchases are grouped, pairs DISTINCT). Members and skus
+-- are numbered (member_no in (member_id, generation) order, sku_no in sku order), so the joins
+-- and group bys are on integers. A member who bought more than half the skus ("dense") is
+-- handled through the skus it did NOT buy (`missing`), so no member costs more than
+-- (skus / 2)^2 joined rows:
+--   co(s, t) = co over the other members' pairs (a self-join grouped by (s, t)) + for dense
+--     members D - missing(s) - missing(t) + (members missing both) (inclusion-exclusion);
+--   a member's score of t (t not bought) = sum of co(s, t) over its pairs (other members), or
+--     = sum over every s of co(s, t) - sum of co(s, t) over the skus s it did not buy (dense).
 WITH latest_members AS (
     SELECT *
     FROM (
@@ -25,99 +34,187 @@ live AS (
     FROM latest_members
     WHERE status <> 'erased' AND enrolled_at <= :as_of_time
 ),
-latest_transactions AS (
-    SELECT *
-    FROM (
-        SELECT
-            t.*,
-            row_number() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn,
-            min(t.seq) OVER (PARTITION BY t.transaction_id) AS recorded_seq
-        FROM transactions AS t
-    ) AS ranked
-    WHERE rn = 1
+purchases AS (
+    SELECT transaction_id, max(occurred_at) AS occurred_at, min(seq) AS recorded_seq
+    FROM transactions
+    WHERE type = 'earn' AND created_at <= :as_of_time AND occurred_date BETWEEN :window_start AND :as_of_date
+    GROUP BY transaction_id
 ),
 purchase_items AS (
     SELECT i.member_id, i.generation, i.sku, i.category, p.occurred_at, p.recorded_seq, i.line
     FROM earn_items AS i
-    JOIN latest_transactions AS p ON p.transaction_id = i.transaction_id
-    WHERE p.type = 'earn'
-        AND p.created_at <= :as_of_time
-        AND p.occurred_date BETWEEN :window_start AND :as_of_date
-        AND i.sku IS NOT NULL
+    JOIN purchases AS p ON p.transaction_id = i.transaction_id
+    WHERE i.sku IS NOT NULL
 ),
 pairs AS (
     SELECT DISTINCT member_id, generation, sku
     FROM purchase_items
 ),
-buyers AS (
-    SELECT sku, count(*) AS buyers
-    FROM pairs
+skus AS (
+    SELECT sku, buyers, row_number() OVER (ORDER BY sku) AS sku_no
+    FROM (SELECT sku, count(*) AS buyers FROM pairs GROUP BY sku) AS counted
+),
+catalogue AS (
+    SELECT count(*) AS skus
+    FROM skus
+),
+buyer_numbers AS (
+    SELECT
+        b.member_id,
+        b.generation,
+        row_number() OVER (ORDER BY b.member_id, b.generation) AS member_no,
+        CASE WHEN l.member_id IS NULL THEN FALSE ELSE TRUE END AS is_live,
+        CASE WHEN 2 * b.bought > c.skus THEN TRUE ELSE FALSE END AS dense
+    FROM (SELECT member_id, generation, count(*) AS bought FROM pairs GROUP BY member_id, generation) AS b
+    CROSS JOIN catalogue AS c
+    LEFT JOIN live AS l ON l.member_id = b.member_id AND l.generation = b.generation
+),
+numbered AS (
+    SELECT b.member_no, b.is_live, b.dense, k.sku_no
+    FROM pairs AS p
+    JOIN buyer_numbers AS b ON b.member_id = p.member_id AND b.generation = p.generation
+    JOIN skus AS k ON k.sku = p.sku
+),
+last_bought AS (
+    SELECT sku, max(occurred_at) AS occurred_at
+    FROM purchase_items
     GROUP BY sku
 ),
 categories AS (
     SELECT sku, category
     FROM (
         SELECT
-            sku,
-            category,
-            row_number() OVER (PARTITION BY sku ORDER BY occurred_at DESC, recorded_seq DESC, line DESC) AS rn
-        FROM purchase_items
+            i.sku,
+            i.category,
+            row_number() OVER (PARTITION BY i.sku ORDER BY i.recorded_seq DESC, i.line DESC) AS rn
+        FROM purchase_items AS i
+        JOIN last_bought AS l ON l.sku = i.sku AND (i.occurred_at = l.occurred_at OR l.occurred_at IS NULL)
     ) AS ranked
     WHERE rn = 1
 ),
+missing AS (
+    SELECT b.member_no, b.is_live, k.sku_no
+    FROM buyer_numbers AS b
+    CROSS JOIN skus AS k
+    LEFT JOIN numbered AS n ON n.member_no = b.member_no AND n.sku_no = k.sku_no AND n.dense
+    WHERE b.dense AND n.sku_no IS NULL
+),
+dense_count AS (
+    SELECT count(*) AS members
+    FROM buyer_numbers
+    WHERE dense
+),
+dense_skus AS (
+    SELECT DISTINCT sku_no
+    FROM numbered
+    WHERE dense
+),
+missing_counts AS (
+    SELECT sku_no, count(*) AS missing
+    FROM missing
+    GROUP BY sku_no
+),
+missing_co AS (
+    SELECT a.sku_no AS s, b.sku_no AS t, count(*) AS co
+    FROM missing AS a
+    JOIN missing AS b ON b.member_no = a.member_no AND b.sku_no <> a.sku_no
+    GROUP BY a.sku_no, b.sku_no
+),
+co_dense AS (
+    SELECT
+        a.sku_no AS s,
+        b.sku_no AS t,
+        d.members - coalesce(ma.missing, 0) - coalesce(mb.missing, 0) + coalesce(x.co, 0) AS co
+    FROM dense_skus AS a
+    JOIN dense_skus AS b ON b.sku_no <> a.sku_no
+    CROSS JOIN dense_count AS d
+    LEFT JOIN missing_counts AS ma ON ma.sku_no = a.sku_no
+    LEFT JOIN missing_counts AS mb ON mb.sku_no = b.sku_no
+    LEFT JOIN missing_co AS x ON x.s = a.sku_no AND x.t = b.sku_no
+),
+co_sparse AS (
+    SELECT a.sku_no AS s, b.sku_no AS t, count(*) AS co
+    FROM numbered AS a
+    JOIN numbered AS b ON b.member_no = a.member_no AND b.sku_no <> a.sku_no
+    WHERE NOT a.dense AND NOT b.dense
+    GROUP BY a.sku_no, b.sku_no
+),
 co AS (
-    SELECT a.sku AS s, b.sku AS t, count(*) AS co
-    FROM pairs AS a
-    JOIN pairs AS b ON b.member_id = a.member_id AND b.generation = a.generation AND b.sku <> a.sku
-    GROUP BY a.sku, b.sku
+    SELECT s, t, sum(co) AS co
+    FROM (
+        SELECT s, t, co FROM co_sparse
+        UNION ALL
+        SELECT s, t, co FROM co_dense
+    ) AS parts
+    GROUP BY s, t
+    HAVING sum(co) > 0
 ),
-live_pairs AS (
-    SELECT p.member_id, p.generation, p.sku
-    FROM pairs AS p
-    JOIN live AS l ON l.member_id = p.member_id AND l.generation = p.generation
+co_totals AS (
+    SELECT t, sum(co) AS co
+    FROM co
+    GROUP BY t
 ),
-live_buyers AS (
-    SELECT DISTINCT member_id, generation
-    FROM live_pairs
+sparse_scores AS (
+    SELECT s.member_no, s.sku_no, s.score
+    FROM (
+        SELECT m.member_no, c.t AS sku_no, sum(c.co) AS score
+        FROM numbered AS m
+        JOIN co AS c ON c.s = m.sku_no
+        WHERE m.is_live AND NOT m.dense
+        GROUP BY m.member_no, c.t
+    ) AS s
+    LEFT JOIN numbered AS own ON own.member_no = s.member_no AND own.sku_no = s.sku_no AND NOT own.dense
+    WHERE own.sku_no IS NULL
 ),
-summed AS (
-    SELECT m.member_id, m.generation, c.t AS sku, sum(c.co) AS score
-    FROM live_pairs AS m
-    JOIN co AS c ON c.s = m.sku
-    GROUP BY m.member_id, m.generation, c.t
+missing_sums AS (
+    SELECT a.member_no, b.sku_no, sum(c.co) AS co
+    FROM missing AS a
+    JOIN missing AS b ON b.member_no = a.member_no AND b.sku_no <> a.sku_no
+    JOIN co AS c ON c.s = a.sku_no AND c.t = b.sku_no
+    WHERE a.is_live AND b.is_live
+    GROUP BY a.member_no, b.sku_no
 ),
-candidates AS (
-    SELECT s.member_id, s.generation, s.sku, s.score, b.buyers
-    FROM summed AS s
-    JOIN buyers AS b ON b.sku = s.sku
-    LEFT JOIN live_pairs AS own
-        ON own.member_id = s.member_id AND own.generation = s.generation AND own.sku = s.sku
-    WHERE own.sku IS NULL
+dense_scores AS (
+    SELECT member_no, sku_no, score
+    FROM (
+        SELECT m.member_no, m.sku_no, coalesce(t.co, 0) - coalesce(x.co, 0) AS score
+        FROM missing AS m
+        LEFT JOIN co_totals AS t ON t.t = m.sku_no
+        LEFT JOIN missing_sums AS x ON x.member_no = m.member_no AND x.sku_no = m.sku_no
+        WHERE m.is_live
+    ) AS scored
+    WHERE score > 0
 ),
 ranked AS (
-    SELECT
-        member_id,
-        generation,
-        sku,
-        score,
-        row_number() OVER (PARTITION BY member_id, generation ORDER BY score DESC, buyers DESC, sku) AS rank
-    FROM candidates
-),
-cold AS (
-    SELECT sku, buyers, row_number() OVER (ORDER BY buyers DESC, sku) AS rank
-    FROM buyers
+    SELECT member_no, sku_no, score, rank
+    FROM (
+        SELECT
+            s.member_no,
+            s.sku_no,
+            s.score,
+            row_number() OVER (PARTITION BY s.member_no ORDER BY s.score DESC, k.buyers DESC, s.sku_no) AS rank
+        FROM (
+            SELECT member_no, sku_no, score FROM sparse_scores
+            UNION ALL
+            SELECT member_no, sku_no, score FROM dense_scores
+        ) AS s
+        JOIN skus AS k ON k.sku_no = s.sku_no
+    ) AS ordered
+    WHERE rank <= 10
 )
-SELECT 'member' AS list, lb.member_id, lb.generation, r.rank, r.sku, c.category, r.score
-FROM live_buyers AS lb
-LEFT JOIN ranked AS r ON r.member_id = lb.member_id AND r.generation = lb.generation AND r.rank <= 10
-LEFT JOIN categories AS c ON c.sku = r.sku
+SELECT 'member' AS list, b.member_id, b.generation, r.rank, k.sku, c.category, r.score
+FROM buyer_numbers AS b
+LEFT JOIN ranked AS r ON r.member_no = b.member_no
+LEFT JOIN skus AS k ON k.sku_no = r.sku_no
+LEFT JOIN categories AS c ON c.sku = k.sku
+WHERE b.is_live
 UNION ALL
 SELECT 'erased' AS list, e.member_id, e.generation, NULL AS rank, NULL AS sku, NULL AS category, NULL AS score
 FROM latest_members AS e
 WHERE e.status = 'erased'
 UNION ALL
 SELECT 'cold' AS list, NULL AS member_id, NULL AS generation, k.rank, k.sku, c.category, k.buyers AS score
-FROM cold AS k
+FROM (SELECT sku, buyers, row_number() OVER (ORDER BY buyers DESC, sku) AS rank FROM skus) AS k
 LEFT JOIN categories AS c ON c.sku = k.sku
 WHERE k.rank <= 10
 ORDER BY list, member_id, generation, rank
