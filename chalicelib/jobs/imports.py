@@ -61,7 +61,9 @@ CHUNK_JOB = "import_chunk"
 # A plan recorded less than this long ago is left to its chunks; after it, the open
 # import is planned again and the chunks with no result are queued again.
 PLAN_LEASE = dt.timedelta(minutes=30)
-READ_BATCH = 99  # members read per BatchGetItem (100 keys at most: the program may be one)
+# members read per BatchGetItem: 100 keys at most, and the read may add the program and
+# whether there are webhooks (MemberChanges.read)
+READ_BATCH = 98
 MAX_MESSAGE_CHARS = 300
 TRANSIENT = (ThrottledError, ConcurrentUpdateError, ClientError, BotoCoreError)
 

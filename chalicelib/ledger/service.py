@@ -198,15 +198,11 @@ class Ledger:
         keys = [stats_shard_key(n) for n in range(self.settings.stats_shards)]
         hours = [(pk, pending_stats_sk(now_text[:10])) for pk, _ in keys]
         wanted = keys + hours
-        program, _, found = self.changes.read([], wanted[:99])
-        if len(wanted) > 99:
-            found.update(self.store.get_many(wanted[99:]))
+        program, _, found = self.changes.read([], wanted)  # Store.get_many: a request per 100 keys
         shards = [found[k] for k in keys if k in found]
         day_items = [found[k] for k in hours if k in found]
         detail = pending_detail_keys(day_items, now_text)
-        details: list[dict] = []
-        for start in range(0, len(detail), 100):  # one request up to 50 shards
-            details += self.store.get_many(detail[start : start + 100]).values()
+        details = list(self.store.get_many(detail).values()) if detail else []
         pending = points_pending(shards, day_items, now_text, details)
         return stats_view(program, shards, pending)
 

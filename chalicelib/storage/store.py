@@ -338,6 +338,9 @@ def key_condition(pk: str, prefix: str) -> dict[str, Any]:
     }
 
 
+BATCH_GET_LIMIT = 100  # keys a BatchGetItem may ask for
+
+
 class Store:
     def __init__(self, client, table: str):
         self.client = client
@@ -354,14 +357,21 @@ class Store:
         return from_attrs(item) if item else None
 
     def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
-        """Up to 100 items in one BatchGetItem (strongly consistent).
+        """The items of `keys` (strongly consistent): up to 100 in one BatchGetItem,
+        more in one BatchGetItem per 100 (DynamoDB's limit a request).
 
         Keys DynamoDB leaves unprocessed (throttled partitions) are asked for
         again with jittered backoff, in at most `backoff.UNPROCESSED_KEYS.attempts`
         requests; then ThrottledError."""
-        wanted = [to_attrs({"pk": pk, "sk": sk}) for pk, sk in dict.fromkeys(keys)]
+        wanted = list(dict.fromkeys(keys))
         found: dict[tuple[str, str], dict] = {}
-        request = {self.table: {"Keys": wanted, "ConsistentRead": True}}
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            found.update(self._get_batch(wanted[start : start + BATCH_GET_LIMIT]))
+        return found
+
+    def _get_batch(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        found: dict[tuple[str, str], dict] = {}
+        request = {self.table: {"Keys": [to_attrs({"pk": pk, "sk": sk}) for pk, sk in keys], "ConsistentRead": True}}
         policy = backoff.UNPROCESSED_KEYS
         for attempt in range(1, policy.attempts + 1):
             response = self.client.batch_get_item(RequestItems=request)

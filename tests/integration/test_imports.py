@@ -282,3 +282,22 @@ def test_an_empty_import_is_done(program):
     run()
     got = report(api, import_id)
     assert (got["status"], got["lines"], got["imported"], got["errors"]) == ("done", 0, 0, [])
+
+
+def test_an_import_with_webhooks_reads_its_members_within_the_batch_limit(program, clock):
+    """With a webhook registered, every member read also asks whether there are webhooks:
+    a chunk's batch of members still fits one BatchGetItem (it took 101 keys once)."""
+    api = program
+    hook = api.post("/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["points.adjusted"]}, key="admin")
+    assert hook.status == 201, hook
+    lines = [{"member_id": f"w{n:03d}", "name": "N", "opening_balance": 10} for n in range(150)]
+    import_id = start(api, jsonl(*lines))
+    # a container that has not read the program or the webhooks lately reads both with the members
+    from chalicelib.runtime import services
+
+    changes = services().ledger.changes
+    changes.programs._cached = None
+    changes._webhooks_known_until = 0.0
+    run()
+    done = report(api, import_id)
+    assert (done["status"], done["imported"], done["errors"]) == ("done", 150, [])

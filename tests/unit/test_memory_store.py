@@ -65,3 +65,21 @@ def test_hooks_see_each_transaction_before_it_is_applied(store):
     commit.put_new({"pk": "A", "sk": "1"}, STALE)
     store.commit(commit)
     assert seen == [(1, None)]
+
+
+def test_get_many_asks_for_at_most_100_keys_a_request(store):
+    """DynamoDB refuses a BatchGetItem of more than 100 keys (the in-memory table too):
+    `Store.get_many` sends one request per 100, so a caller never has to count keys."""
+    for n in range(250):
+        store.put({"pk": f"P{n}", "sk": "S"})
+    sizes = []
+    send = store.client.batch_get_item
+
+    def counted(RequestItems):
+        sizes.append(sum(len(table["Keys"]) for table in RequestItems.values()))
+        return send(RequestItems=RequestItems)
+
+    store.client.batch_get_item = counted
+    found = store.get_many([(f"P{n}", "S") for n in range(250)] + [("none", "S")])
+    assert sorted(found) == sorted((f"P{n}", "S") for n in range(250))
+    assert sizes == [100, 100, 51]
