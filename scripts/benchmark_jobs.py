@@ -47,10 +47,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-os.environ.setdefault("AWS_DEFAULT_REGION", "ap-northeast-2")
-for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
-    os.environ[_name] = "testing"
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from devtools.offline_aws import use_moto_environment  # noqa: E402
+
+use_moto_environment()
 os.environ.setdefault("DANGOL_AUTH_CACHE_SECONDS", "36000")
 
 UTC = dt.UTC
