@@ -67,6 +67,7 @@ def measure(size: int) -> dict:
     from chalicelib.domain.tiers import ladder_signature
     from chalicelib.storage.repository import LADDER_KEY
     from devtools import moto_patches
+    from devtools.worker_timing import TimedWorker
 
     class Clock:
         now = jobs.OTHER_ENROL
@@ -98,31 +99,17 @@ def measure(size: int) -> dict:
             counts = AllRequests()
             for service in ("dynamodb", "sqs"):
                 aws.client(service).meta.events.register(f"before-call.{service}", counts.before)
-            worker = app_module.run_job_tasks
-            spent = {"seconds": 0.0, "tasks": 0}
-
-            def timed(event, context):
-                began = time.perf_counter()
-                try:
-                    return worker(event, context)
-                finally:
-                    spent["seconds"] += time.perf_counter() - began
-                    spent["tasks"] += 1
-
-            app_module.run_job_tasks = timed
             clock.now = clock.now.replace(year=2027, month=1, day=15)
-            try:
+            with TimedWorker(app_module) as spent:
                 counts.on = True
                 local.run_job("launch_campaigns")
                 counts.on = False
-            finally:
-                app_module.run_job_tasks = worker
             shown = http.http.get(f"/campaigns/{CAMPAIGN['campaign_id']}", headers=headers)
             audience = json.loads(shown.body)["audience"]
         runtime.reset()
     assert audience == size, (audience, size)
     requests = sum(counts.requests.values())
-    rate = audience / spent["seconds"] if spent["seconds"] else None
+    rate = audience / spent.seconds if spent.seconds else None
     return {
         "members": size,
         "audience": audience,
@@ -131,8 +118,8 @@ def measure(size: int) -> dict:
         "dynamodb_requests_per_member": round(
             sum(n for k, n in counts.requests.items() if k.startswith("dynamodb:")) / audience, 3
         ),
-        "worker_tasks": spent["tasks"],
-        "worker_seconds": round(spent["seconds"], 1),
+        "worker_tasks": spent.tasks,
+        "worker_seconds": round(spent.seconds, 1),
         "members_per_worker_second": round(rate, 1) if rate else None,
         "workers_for_a_million_in_an_hour": math.ceil(1_000_000 / (rate * 3600)) if rate else None,
         "setup_seconds": round(setup_seconds, 1),

@@ -37,6 +37,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from devtools.offline_aws import use_moto_environment  # noqa: E402
+from devtools.worker_timing import TimedWorker  # noqa: E402
 
 use_moto_environment()
 os.environ.setdefault("DANGOL_AUTH_CACHE_SECONDS", "36000")
@@ -122,26 +123,9 @@ def run(lines: int, chunk_lines: int) -> dict:
             counts = Counts()
             for service in ("dynamodb", "s3", "sqs"):
                 aws.client(service).meta.events.register(f"before-call.{service}", counts.before)
-            worker = app_module.run_job_tasks
-            spent = {"seconds": 0.0, "cpu_seconds": 0.0, "tasks": 0}
-
-            def timed(event, context):
-                counts.on = True
-                began, began_cpu = time.perf_counter(), time.process_time()
-                try:
-                    return worker(event, context)
-                finally:
-                    spent["seconds"] += time.perf_counter() - began
-                    spent["cpu_seconds"] += time.process_time() - began_cpu
-                    spent["tasks"] += 1
-                    counts.on = False
-
-            app_module.run_job_tasks = timed
             began = time.perf_counter()
-            try:
+            with TimedWorker(app_module, on_call=lambda on: setattr(counts, "on", on)) as spent:
                 local.drain_queues()
-            finally:
-                app_module.run_job_tasks = worker
             wall = time.perf_counter() - began
             report = json.loads(client.http.get(f"/imports/{import_id}", headers=headers).body)
     assert report["status"] == "done", report
@@ -151,7 +135,7 @@ def run(lines: int, chunk_lines: int) -> dict:
     aws_seconds = sum(
         count * LATENCY_MS.get(name.split(":")[1], DEFAULT_LATENCY_MS) / 1000 for name, count in store_requests.items()
     )
-    rate = lines / spent["seconds"]
+    rate = lines / spent.seconds
     aws_rate = lines / aws_seconds
     return {
         "lines": lines,
@@ -160,13 +144,13 @@ def run(lines: int, chunk_lines: int) -> dict:
         "imported": report["imported"],
         "skipped_existing": report["skipped_existing"],
         "errors": report["error_count"],
-        "tasks": spent["tasks"],
-        "worker_seconds": round(spent["seconds"], 1),
+        "tasks": spent.tasks,
+        "worker_seconds": round(spent.seconds, 1),
         "wall_seconds": round(wall, 1),
         "lines_per_worker_second": round(rate, 1),
         # the process's CPU time in the worker: what the figure is on an idle machine
-        "worker_cpu_seconds": round(spent["cpu_seconds"], 1),
-        "lines_per_worker_cpu_second": round(lines / spent["cpu_seconds"], 1),
+        "worker_cpu_seconds": round(spent.cpu_seconds, 1),
+        "lines_per_worker_cpu_second": round(lines / spent.cpu_seconds, 1),
         "requests": dict(sorted(counts.requests.items())),
         "requests_per_line": round(total / lines, 3),
         "workers_for_1m_lines_an_hour": math.ceil(1_000_000 / (rate * 3600)),
