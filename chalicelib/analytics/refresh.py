@@ -197,7 +197,7 @@ def summary_answer(row: dict, as_of: str, first: dt.date, last: dt.date) -> dict
 INSIGHTS_COMPARED = ("last_purchase_date", "frequency", "monetary", "clv")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveMember:
     generation: int
     values: MemberValues
@@ -245,6 +245,9 @@ def rfm_thresholds(members: list[LiveMember]) -> dict[str, dict]:
     }
 
 
+NONE: frozenset = frozenset()  # one empty set shared by the members who bought none of the named values
+
+
 def live_members(rows: Iterable[dict], bought: Iterable[dict]) -> dict[str, LiveMember]:
     """member_id -> its values, for the members not erased (the newest generation of an id)."""
     categories: dict[tuple[str, int], set] = defaultdict(set)
@@ -271,8 +274,8 @@ def live_members(rows: Iterable[dict], bought: Iterable[dict]) -> dict[str, Live
             tier=row["tier"],
             rfm_segment=row["rfm_segment"],
             dormant=_bool(row["dormant"]),
-            categories=frozenset(categories[key]),
-            skus=frozenset(skus[key]),
+            categories=frozenset(categories[key]) if key in categories else NONE,
+            skus=frozenset(skus[key]) if key in skus else NONE,
         )
         rfm = None if row["r"] is None else {"r": int(row["r"]), "f": int(row["f"]), "m": int(row["m"])}
         last = _date(row.get("last_purchase_date"))

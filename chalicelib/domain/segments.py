@@ -36,7 +36,7 @@ MAX_CHOICES = 100
 NUMBER_LIMIT = 10**38  # DynamoDB keeps at most 38 significant digits
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MemberValues:
     member_id: str
     recency_days: Optional[int]

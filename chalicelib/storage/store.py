@@ -35,11 +35,58 @@ WEBHOOK_DUE_INDEX = "webhook-due"  # webhook events to fan out, deliveries due (
 
 
 def to_attrs(item: dict) -> dict:
-    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
+    """An item as DynamoDB's attribute values (a None field left out), exactly as boto3's
+    TypeSerializer makes them; strings, integers, booleans, lists and maps are made here
+    (the refresh and the import make millions), anything else by the TypeSerializer (which
+    also refuses what DynamoDB cannot hold: a float, a number of more than 38 digits)."""
+    return {k: _attr(v) for k, v in item.items() if v is not None}
+
+
+def _attr(value: Any) -> dict:
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is int and -_NUMBER_LIMIT < value < _NUMBER_LIMIT:
+        return {"N": str(value)}
+    if kind is dict:
+        return {"M": {k: _attr(v) for k, v in value.items()}}
+    if kind is list:
+        return {"L": [_attr(v) for v in value]}
+    if value is None:
+        return {"NULL": True}
+    return _serializer.serialize(value)
+
+
+_NUMBER_LIMIT = 10**38  # an integer of up to 38 digits is exact in DynamoDB
 
 
 def from_attrs(attrs: dict) -> dict:
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in attrs.items()}
+    """An item from DynamoDB's attribute values: numbers as int when whole, else Decimal
+    (exactly what boto3's TypeDeserializer gives, with whole Decimals made int)."""
+    return {k: _value(v) for k, v in attrs.items()}
+
+
+def _value(attr: dict) -> Any:
+    if len(attr) != 1:
+        return _plain(_deserializer.deserialize(attr))  # not one type: the deserializer says why
+    for kind, value in attr.items():
+        if kind == "S":
+            return value
+        if kind == "N":
+            if value.isdigit() and value.isascii() and len(value) <= 38 and (value[0] != "0" or value == "0"):
+                return int(value)
+            return _plain(_deserializer.deserialize(attr))  # signed, fractional or odd: as boto3
+        if kind == "M":
+            return {k: _value(v) for k, v in value.items()}
+        if kind == "L":
+            return [_value(v) for v in value]
+        if kind == "BOOL" and type(value) is bool:
+            return value
+        if kind == "NULL" and value is True:
+            return None
+    return _plain(_deserializer.deserialize(attr))
 
 
 def _plain(value: Any) -> Any:

@@ -4,7 +4,8 @@
 /* generation, category, sku). The `named` table is one row meaning every category and sku; */
 /* `sql.render_named` makes it the (field, value) pairs the segment rules name, and then only */
 /* those come back (category or sku, the other null): the rows grow with the rules, not with */
-/* the catalogue. */
+/* the catalogue. The items are filtered to the named values before anything is joined (an item */
+/* of a value no rule names costs its scan, nothing more). */
 WITH named AS (
   SELECT
     TRUE AS every_value,
@@ -28,17 +29,47 @@ WITH named AS (
   FROM latest_members
   WHERE
     status <> 'erased' AND enrolled_at <= :as_of_time
-), window_items AS (
+), named_items AS (
   SELECT
     i.member_id,
     i.generation,
     i.category,
     i.sku
   FROM earn_items AS i
-  JOIN live AS l
-    ON l.member_id = i.member_id AND l.generation = i.generation
   WHERE
     i.occurred_date BETWEEN :window_start AND :as_of_date
+    AND (
+      EXISTS(
+        SELECT
+          1
+        FROM named
+        WHERE
+          every_value
+      )
+      OR i.category IN (
+        SELECT
+          value
+        FROM named
+        WHERE
+          field = 'category' AND NOT every_value
+      )
+      OR i.sku IN (
+        SELECT
+          value
+        FROM named
+        WHERE
+          field = 'sku' AND NOT every_value
+      )
+    )
+), window_items AS (
+  SELECT
+    i.member_id,
+    i.generation,
+    i.category,
+    i.sku
+  FROM named_items AS i
+  JOIN live AS l
+    ON l.member_id = i.member_id AND l.generation = i.generation
 )
 SELECT DISTINCT
   member_id,
