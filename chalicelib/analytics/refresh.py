@@ -315,42 +315,62 @@ def recommendation_item(row: dict) -> dict:
 
 
 def recommendation_lists(rows: list[dict]) -> Recommendations:
-    """The query's rows (ordered by list, member, rank) as lists of {"sku", "category", "score"}."""
+    """The query's rows (in any order) as lists of {"sku", "category", "score"}."""
     members: dict[tuple[str, int], list[dict]] = {}
     erased: set[tuple[str, int]] = set()
     cold: list[dict] = []
-    for row in sorted(
+    ordered = sorted(
         rows, key=lambda r: (r["list"], r["member_id"] or "", _int(r["generation"]) or 0, _int(r["rank"]) or 0)
-    ):
-        if row["list"] == "cold":
-            cold.append(recommendation_item(row))
-            continue
-        key = (row["member_id"], int(row["generation"]))
-        if row["list"] == "erased":
+    )
+    for kind, key, items in recommendation_groups(ordered):
+        if kind == "cold" or key is None:
+            cold = items
+        elif kind == "erased":
             erased.add(key)
-            continue
-        chosen = members.setdefault(key, [])
-        if row["rank"] is not None and len(chosen) < RECOMMENDATIONS_KEPT:
-            chosen.append(recommendation_item(row))
-    return Recommendations(members, erased, cold[:RECOMMENDATIONS_KEPT])
+        else:
+            members[key] = items
+    return Recommendations(members, erased, cold)
+
+
+def picked_items(picks: Optional[str], catalogue: dict[int, tuple[str, Optional[str]]]) -> list[dict]:
+    """A member's `picks` ("sku_no:score,..." in rank order; None: no list) as its items."""
+    items: list[dict] = []
+    if not picks:
+        return items
+    for pick in picks.split(",")[:RECOMMENDATIONS_KEPT]:
+        number, score = pick.split(":")
+        sku, category = catalogue[int(number)]
+        items.append({"sku": sku, "category": category, "score": int(score)})
+    return items
 
 
 def recommendation_groups(rows: Iterable[dict]) -> Iterator[tuple[str, Optional[tuple[str, int]], list[dict]]]:
-    """The query's rows, in its order (list, member_id, generation, rank), as one
-    (list, member key, items) per list: ("cold", None, items), ("erased", key, []) and
-    ("member", key, items (maybe [])), read once (the rows may be a stream)."""
-    current: Optional[tuple[str, Optional[tuple[str, int]]]] = None
-    items: list[dict] = []
+    """The query's rows, in its order (catalogue, cold, erased, member; members by member_id,
+    generation), as one (list, member key, items) per list: ("cold", None, items) once,
+    ("erased", key, []) and ("member", key, items (maybe [])), read once (the rows may be a
+    stream; memory: the catalogue of skus, not the members)."""
+    catalogue: dict[int, tuple[str, Optional[str]]] = {}
+    cold: list[dict] = []
+    cold_given = False
     for row in rows:
-        key = None if row["list"] == "cold" else (row["member_id"], int(row["generation"]))
-        if (row["list"], key) != current:
-            if current is not None:
-                yield current[0], current[1], items
-            current, items = (row["list"], key), []
-        if row["rank"] is not None and len(items) < RECOMMENDATIONS_KEPT:
-            items.append(recommendation_item(row))
-    if current is not None:
-        yield current[0], current[1], items
+        kind = row["list"]
+        if kind == "catalogue":
+            catalogue[int(row["rank"])] = (row["sku"], row["category"])
+            continue
+        if kind == "cold":
+            if len(cold) < RECOMMENDATIONS_KEPT:
+                cold.append(recommendation_item(row))
+            continue
+        if not cold_given:
+            cold_given = True
+            yield "cold", None, cold
+        key = (row["member_id"], int(row["generation"]))
+        if kind == "erased":
+            yield "erased", key, []
+        else:
+            yield "member", key, picked_items(row.get("picks"), catalogue)
+    if not cold_given:
+        yield "cold", None, cold
 
 
 def store_recommendations(

@@ -3,17 +3,23 @@
 /* refunded or not) dated within :window_start..:as_of_date (the 365 dates ending with as_of's */
 /* date), recorded by :as_of_time. Every buyer counts, erased or not (anonymous numbers): */
 /*   buyers(s) = distinct members who bought s; co(s, t) = distinct members who bought both. */
-/* A member is (member_id, generation). Rows: */
-/*   list 'member': one row per candidate of a live buyer (rank 1..10: score desc, buyers desc, */
-/*       sku asc; score = sum of co(s, t) over the skus s the member bought, t not bought; a sum */
-/*       of co >= 1, so a zero score never appears), or one row with rank NULL when it has none; */
-/*   list 'erased': one row per erased member (rank NULL): it has no list; */
-/*   list 'cold': the cold-start list (member NULL; score = buyers; buyers desc, sku asc; 1..10). */
+/* A member is (member_id, generation). Rows, in this order (by `list`, then member): */
+/*   list 'catalogue': one row per sku bought in the window (rank = its sku_no, sku, category, score = */
+/*       buyers), so that a member's list can name skus by number; */
+/*   list 'cold': the cold-start list (member NULL; score = buyers; buyers desc, sku asc; 1..10); */
+/*   list 'erased': one row per erased member: it has no list; */
+/*   list 'member': one row per live buyer, `picks` its list as "sku_no:score,..." in rank order */
+/*       (1..10: score desc, buyers desc, sku asc; score = sum of co(s, t) over the skus s the */
+/*       member bought, t not bought; a sum of co >= 1, so a zero score never appears), or NULL */
+/*       when it has none. Numbers are the only text in `picks`: a sku may hold any character. */
 /* `category` of a sku: that of its latest purchase item by occurred_at, then by recording (the */
 /* transaction's first row, then the item's line). */
 /* At scale: a transaction's type, created_at and occurred_at are written once (its later rows */
-/* change refunded_amount only), so its rows are filtered before they are grouped, and no latest */
-/* row is needed (a row delivered twice counts once: purchases are grouped, pairs DISTINCT). Members and skus */
+/* change refunded_amount only), so no latest row is needed: the items are kept whose transaction */
+/* is an earn recorded by :as_of_time and dated in the window (a semi-join on its id: a row */
+/* delivered twice counts once, pairs are grouped). An item's occurred_date is its transaction's, */
+/* so a sku's latest item by occurred_at is among its items of the latest date: only those are */
+/* joined to their transactions' rows (occurred_at, first row) to find the category. Members and skus */
 /* are numbered (member_no in (member_id, generation) order, sku_no in sku order), so the joins */
 /* and group bys are on integers. A member who bought more than half the skus ("dense") is */
 /* handled through the skus it did NOT buy (`missing`), so no member costs more than */
@@ -40,38 +46,33 @@ WITH latest_members AS (
   FROM latest_members
   WHERE
     status <> 'erased' AND enrolled_at <= :as_of_time
-), purchases AS (
+), earns AS (
   SELECT
-    transaction_id,
-    MAX(occurred_at) AS occurred_at,
-    MIN(seq) AS recorded_seq
+    transaction_id
   FROM transactions
   WHERE
     type = 'earn'
     AND created_at <= :as_of_time
     AND occurred_date BETWEEN :window_start AND :as_of_date
-  GROUP BY
-    transaction_id
-), purchase_items AS (
+), pairs AS (
   SELECT
     i.member_id,
     i.generation,
     i.sku,
-    i.category,
-    p.occurred_at,
-    p.recorded_seq,
-    i.line
+    MAX(i.occurred_date) AS last_date
   FROM earn_items AS i
-  JOIN purchases AS p
-    ON p.transaction_id = i.transaction_id
   WHERE
     NOT i.sku IS NULL
-), pairs AS (
-  SELECT DISTINCT
-    member_id,
-    generation,
-    sku
-  FROM purchase_items
+    AND i.occurred_date BETWEEN :window_start AND :as_of_date
+    AND i.transaction_id IN (
+      SELECT
+        transaction_id
+      FROM earns
+    )
+  GROUP BY
+    i.member_id,
+    i.generation,
+    i.sku
 ), skus AS (
   SELECT
     sku,
@@ -120,13 +121,39 @@ WITH latest_members AS (
     ON b.member_id = p.member_id AND b.generation = p.generation
   JOIN skus AS k
     ON k.sku = p.sku
-), last_bought AS (
+), last_dates AS (
   SELECT
     sku,
-    MAX(occurred_at) AS occurred_at
-  FROM purchase_items
+    MAX(last_date) AS occurred_date
+  FROM pairs
   GROUP BY
     sku
+), last_items AS (
+  SELECT
+    i.transaction_id,
+    i.sku,
+    i.category,
+    i.line
+  FROM earn_items AS i
+  JOIN last_dates AS d
+    ON d.sku = i.sku AND d.occurred_date = i.occurred_date
+), last_purchases AS (
+  SELECT
+    t.transaction_id,
+    MAX(t.occurred_at) AS occurred_at,
+    MIN(t.seq) AS recorded_seq
+  FROM transactions AS t
+  WHERE
+    t.type = 'earn'
+    AND t.created_at <= :as_of_time
+    AND t.occurred_date BETWEEN :window_start AND :as_of_date
+    AND t.transaction_id IN (
+      SELECT
+        transaction_id
+      FROM last_items
+    )
+  GROUP BY
+    t.transaction_id
 ), categories AS (
   SELECT
     sku,
@@ -135,12 +162,10 @@ WITH latest_members AS (
     SELECT
       i.sku,
       i.category,
-      ROW_NUMBER() OVER (PARTITION BY i.sku ORDER BY i.recorded_seq DESC, i.line DESC) AS rn
-    FROM purchase_items AS i
-    JOIN last_bought AS l
-      ON l.sku = i.sku AND (
-        i.occurred_at = l.occurred_at OR l.occurred_at IS NULL
-      )
+      ROW_NUMBER() OVER (PARTITION BY i.sku ORDER BY p.occurred_at DESC, p.recorded_seq DESC, i.line DESC) AS rn
+    FROM last_items AS i
+    JOIN last_purchases AS p
+      ON p.transaction_id = i.transaction_id
   ) AS ranked
   WHERE
     rn = 1
@@ -336,19 +361,25 @@ SELECT
   'member' AS list,
   b.member_id,
   b.generation,
-  r.rank,
-  k.sku,
-  c.category,
-  r.score
+  NULL AS rank,
+  NULL AS sku,
+  NULL AS category,
+  NULL AS score,
+  LISTAGG(
+    
+      CONCAT(CAST(r.sku_no AS VARCHAR), CAST(':' AS VARCHAR), CAST(r.score AS VARCHAR)),
+      ','
+    
+  ) WITHIN GROUP (ORDER BY
+    r.rank) AS picks
 FROM buyer_numbers AS b
 LEFT JOIN ranked AS r
   ON r.member_no = b.member_no
-LEFT JOIN skus AS k
-  ON k.sku_no = r.sku_no
-LEFT JOIN categories AS c
-  ON c.sku = k.sku
 WHERE
   b.is_live
+GROUP BY
+  b.member_id,
+  b.generation
 UNION ALL
 SELECT
   'erased' AS list,
@@ -357,10 +388,24 @@ SELECT
   NULL AS rank,
   NULL AS sku,
   NULL AS category,
-  NULL AS score
+  NULL AS score,
+  NULL AS picks
 FROM latest_members AS e
 WHERE
   e.status = 'erased'
+UNION ALL
+SELECT
+  'catalogue' AS list,
+  NULL AS member_id,
+  NULL AS generation,
+  k.sku_no AS rank,
+  k.sku,
+  c.category,
+  k.buyers AS score,
+  NULL AS picks
+FROM skus AS k
+LEFT JOIN categories AS c
+  ON c.sku = k.sku
 UNION ALL
 SELECT
   'cold' AS list,
@@ -369,7 +414,8 @@ SELECT
   k.rank,
   k.sku,
   c.category,
-  k.buyers AS score
+  k.buyers AS score,
+  NULL AS picks
 FROM (
   SELECT
     sku,
