@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 from chalicelib.analytics.facts import (
@@ -84,6 +85,7 @@ class DuckDBEngine:
         # memory and more parallel work in the large joins and group bys of a refresh)
         self.connection.execute("SET preserve_insertion_order = false")
         self.lock = threading.Lock()  # one connection, used by one thread at a time
+        self._ahead: Optional[ThreadPoolExecutor] = None  # runs the queries `submit` starts
         with self.lock:
             for table, columns in SCHEMA.items():
                 keys = ", ".join(UNIQUE_KEYS[table])
@@ -128,6 +130,29 @@ class DuckDBEngine:
                 for row in rows:
                     yield dict(zip(names, row, strict=True))
 
+    def submit(self, sql: str, batch: int = 10_000) -> Callable[[], Iterator[dict]]:
+        """Start `sql` now on a connection of its own, beside whatever this engine runs next
+        (DuckDB works in its own threads, without Python's lock); the function returned gives
+        its rows, `batch` at a time, once it has finished. Queries submitted run one after
+        another, in the order submitted."""
+        with self.lock:
+            cursor = self.connection.cursor()
+            if self._ahead is None:
+                self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-ahead")
+            running = self._ahead.submit(cursor.execute, sql)
+
+        def rows() -> Iterator[dict]:
+            try:
+                running.result()
+                names = [d[0] for d in cursor.description or []]
+                while found := cursor.fetchmany(batch):
+                    for row in found:
+                        yield dict(zip(names, row, strict=True))
+            finally:
+                cursor.close()
+
+        return rows
+
     def source(self) -> Optional[str]:
         """The stream the facts came from (None: none yet)."""
         with self.lock:
@@ -144,6 +169,8 @@ class DuckDBEngine:
             self.connection.execute("INSERT INTO engine_source VALUES (?)", [stream_arn])
 
     def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.shutdown(wait=True)
         with self.lock:
             self.connection.close()
 
@@ -218,6 +245,11 @@ class AthenaEngine:
         raise NotImplementedError("on AWS the stream handler delivers facts through Firehose (analytics/stream.py)")
 
     def query(self, sql: str, params: Optional[Sequence[Any]] = None) -> list[dict]:
+        execution_id = self._start(sql, params)
+        self._wait(execution_id)
+        return self._rows(execution_id)
+
+    def _start(self, sql: str, params: Optional[Sequence[Any]] = None) -> str:
         request: dict[str, Any] = {
             "QueryString": sql,
             "QueryExecutionContext": {"Database": self.database},
@@ -226,9 +258,18 @@ class AthenaEngine:
         }
         if params:
             request["ExecutionParameters"] = [athena_literal(p) for p in params]
-        execution_id = self.client.start_query_execution(**request)["QueryExecutionId"]
-        self._wait(execution_id)
-        return self._rows(execution_id)
+        return str(self.client.start_query_execution(**request)["QueryExecutionId"])
+
+    def submit(self, sql: str) -> Callable[[], Iterator[dict]]:
+        """Start `sql` now (Athena runs it beside the others); the function returned waits for
+        it and gives its rows."""
+        execution_id = self._start(sql)
+
+        def rows() -> Iterator[dict]:
+            self._wait(execution_id)
+            yield from self._rows(execution_id)
+
+        return rows
 
     def _wait(self, execution_id: str) -> None:
         waited = 0.0

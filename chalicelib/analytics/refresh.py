@@ -18,7 +18,7 @@ import datetime as dt
 import importlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
@@ -124,6 +124,20 @@ def run_stream(engine: Engine, name: str, **values: object) -> Iterable[dict]:
     text = sql.render(name, dialect, **values)
     stream = getattr(engine, "stream", None)
     return stream(text) if stream is not None else engine.query(text)
+
+
+def run_ahead(engine: Engine, name: str, **values: object) -> Callable[[], Iterable[dict]]:
+    """Start a query now, to run beside the refresh's next work where the engine can (its
+    `submit`: DuckDB on a connection of its own, Athena as one more query execution); the
+    function returned gives its rows (a stream). An engine without `submit` runs the query
+    when the function is called."""
+    dialect = getattr(engine, "dialect", "duckdb")
+    text = sql.render(name, dialect, **values)
+    submit = getattr(engine, "submit", None)
+    if submit is None:
+        return lambda: run_stream(engine, name, **values)
+    rows: Callable[[], Iterable[dict]] = submit(text)
+    return rows
 
 
 def run_windows(engine: Engine, name: str, windows: list[tuple[dt.date, dt.date]], **values: object) -> list[dict]:
@@ -467,6 +481,10 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     listing = results.segment_listing(store)
     definitions = {item["sk"]: item.get("rules") or [] for item in listing}
 
+    # the recommendations (the longest query) run beside the members' values and their writes
+    recommendations = run_ahead(
+        engine, "recommendations", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start
+    )
     rows = run_stream(engine, "member_values", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
     bought = run_named(
         engine,
@@ -515,7 +533,7 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     # §23 recommendations: a member's item only when changed; the cold-start list each refresh
     recommendation_changes = store_recommendations(
         store,
-        run_stream(engine, "recommendations", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start),
+        recommendations(),
         members,
         as_of,
         writes,

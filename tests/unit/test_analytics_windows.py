@@ -107,3 +107,34 @@ def test_the_embedded_engine_streams_a_large_result_in_batches():
         assert engine.query("SELECT 1 AS one") == [{"one": 1}]  # the connection is free again
     finally:
         engine.close()
+
+
+def test_the_embedded_engine_runs_a_submitted_query_beside_its_own_connection():
+    from chalicelib.analytics.engine import DuckDBEngine
+
+    engine = DuckDBEngine()
+    try:
+        engine.connection.execute("CREATE TABLE numbers AS SELECT range AS n FROM range(30000)")
+        first = engine.submit("SELECT n FROM numbers ORDER BY n", batch=1000)
+        second = engine.submit("SELECT sum(n) AS total FROM numbers")
+        # the engine's own connection is free while they run (the refresh reads members meanwhile)
+        assert engine.query("SELECT count(*) AS c FROM numbers") == [{"c": 30000}]
+        assert list(second()) == [{"total": sum(range(30000))}]
+        assert [row["n"] for row in first()] == list(range(30000))
+    finally:
+        engine.close()
+
+
+def test_a_submitted_query_that_fails_raises_when_its_rows_are_read():
+    import duckdb
+
+    from chalicelib.analytics.engine import DuckDBEngine
+
+    engine = DuckDBEngine()
+    try:
+        rows = engine.submit("SELECT * FROM no_such_table")
+        with pytest.raises(duckdb.CatalogException):
+            list(rows())
+        assert engine.query("SELECT 1 AS one") == [{"one": 1}]
+    finally:
+        engine.close()

@@ -358,3 +358,16 @@ def test_a_failed_athena_query_raises_with_its_reason():
     engine = AthenaEngine(FakeAthena([], ["FAILED"]), "wg", "facts", "s3://results/", sleep=lambda s: None)
     with pytest.raises(AthenaQueryError, match="syntax"):
         engine.query("SELEC 1")
+
+
+def test_a_query_submitted_to_athena_starts_at_once_and_is_read_later():
+    from chalicelib.analytics.engine import AthenaEngine
+
+    columns = [{"Name": "n", "Type": "bigint"}]
+    pages = [{"ResultSet": {"ResultSetMetadata": {"ColumnInfo": columns}, "Rows": [_cells("n"), _cells("7")]}}]
+    client = FakeAthena(pages, ["RUNNING", "SUCCEEDED"])
+    engine = AthenaEngine(client, "wg", "facts", "s3://results/", sleep=lambda s: None)
+    rows = engine.submit("SELECT 7 AS n")
+    assert [kind for kind, _ in client.requests] == ["start"]  # running while the refresh goes on
+    assert list(rows()) == [{"n": 7}]
+    assert [kind for kind, _ in client.requests] == ["start", "status", "status", "results"]
