@@ -267,11 +267,14 @@ class RecordingClient:
         from chalicelib.storage.store import to_attrs
 
         (table, request) = next(iter(RequestItems.items()))
+        names = request.get("ExpressionAttributeNames") or {}
+        projection = request.get("ProjectionExpression")
+        wanted = None if projection is None else {names.get(n.strip(), n.strip()) for n in projection.split(",")}
         found = []
         for key in request["Keys"]:
             item = self.store.get(key["pk"]["S"], key["sk"]["S"])
-            if item is not None:
-                found.append(to_attrs(item))
+            if item is not None:  # as DynamoDB answers: only the attributes projected
+                found.append(to_attrs(item if wanted is None else {k: v for k, v in item.items() if k in wanted}))
         return {"Responses": {table: found}, "UnprocessedKeys": {}}
 
     def delete_item(self, TableName: str, Key: dict) -> dict:  # noqa: N803

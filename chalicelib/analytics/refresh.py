@@ -433,15 +433,17 @@ def _write_recommendation_changes(
     `rescored`), deleted when stored and now none."""
     if not chunk:
         return
-    before = results.read_recommendations(store, [key for key, _ in chunk])
+    before = results.read_recommendation_digests(store, [key for key, _ in chunk])
     for (member_id, generation), items in chunk:
         if items is None:
             if (member_id, generation) in before:
                 results.delete_recommendations(store, member_id, generation, writes)
-        elif (previous := before.get((member_id, generation))) != items:
-            results.put_recommendations(store, member_id, generation, items, as_of, writes)
-            skus = [item["sku"] for item in items]
-            same = previous is not None and [item["sku"] for item in previous] == skus
+            continue
+        digests = results.list_digests(items)
+        previous = before.get((member_id, generation))
+        if previous != digests:
+            results.put_recommendations(store, member_id, generation, items, as_of, writes, digests)
+            same = previous is not None and previous[1] == digests[1]
             changes["rescored" if same else "reordered"] += 1
 
 

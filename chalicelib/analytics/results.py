@@ -11,6 +11,8 @@ Scan. ANALYTICS / REFRESH is written last by the caller.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -120,31 +122,52 @@ def put_insights(store: Store, member_id: str, generation: int, values: dict, as
 RECOMMENDATION_FIELDS = ("sku", "category", "score")
 
 
-def stored_recommendations(item: dict) -> list[dict]:
-    """A stored list as the refresh computes it: [{"sku", "category", "score" (int)}...]."""
-    return [
-        {"sku": entry.get("sku"), "category": entry.get("category"), "score": int(entry.get("score") or 0)}
-        for entry in item.get("items") or []
-    ]
+def list_digests(items: list[dict]) -> tuple[str, str]:
+    """(digest of the whole list, digest of its skus in order): what a refresh compares a new
+    list with, reading two short attributes of the stored item rather than its items."""
+    whole = json.dumps(items, separators=(",", ":"), sort_keys=True).encode()
+    order = json.dumps([item["sku"] for item in items], separators=(",", ":")).encode()
+    return hashlib.blake2b(whole, digest_size=12).hexdigest(), hashlib.blake2b(order, digest_size=12).hexdigest()
 
 
-def read_recommendations(store: Store, members: Iterable[tuple[str, int]]) -> dict[tuple[str, int], list[dict]]:
-    """The stored RECOMMENDATIONS items of each (member_id, generation) that has one."""
+def read_recommendation_digests(
+    store: Store, members: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[Optional[str], Optional[str]]]:
+    """The stored RECOMMENDATIONS items' `digest` and `order_digest` (None: an item written
+    before they were) of each (member_id, generation) that has one."""
     members = list(members)
-    items = batch_get(store, [keys.recommendations_key(m, g) for m, g in members], ["items"])
+    items = batch_get(store, [keys.recommendations_key(m, g) for m, g in members], ["digest", "order_digest"])
     found = {}
     for member_id, generation in members:
         item = items.get(keys.recommendations_key(member_id, generation))
         if item is not None:
-            found[(member_id, generation)] = stored_recommendations(item)
+            found[(member_id, generation)] = (item.get("digest"), item.get("order_digest"))
     return found
 
 
 def put_recommendations(
-    store: Store, member_id: str, generation: int, items: list[dict], as_of: str, writes: Writes
+    store: Store,
+    member_id: str,
+    generation: int,
+    items: list[dict],
+    as_of: str,
+    writes: Writes,
+    digests: Optional[tuple[str, str]] = None,
 ) -> None:
     pk, sk = keys.recommendations_key(member_id, generation)
-    store.put({"pk": pk, "sk": sk, "member_id": member_id, "generation": generation, "items": items, "as_of": as_of})
+    digest, order = digests or list_digests(items)
+    store.put(
+        {
+            "pk": pk,
+            "sk": sk,
+            "member_id": member_id,
+            "generation": generation,
+            "items": items,
+            "as_of": as_of,
+            "digest": digest,
+            "order_digest": order,
+        }
+    )
     writes.add("recommendations_put")
 
 

@@ -121,3 +121,23 @@ def test_lists_are_deleted_when_the_member_is_erased_or_leaves_the_window(shop, 
     assert report["writes"]["recommendations_delete"] == 2  # a and b
     assert services().store.get(*keys.recommendations_key("a", 0)) is None
     assert shop.get("/members/a/recommendations").json == {"as_of": "2028-03-01T03:00:00Z", "items": []}
+
+
+def test_a_list_is_compared_by_its_digests_and_one_stored_without_them_is_written_once(shop, clock):
+    """The refresh compares a new list with the stored item's `digest` (the whole list) and
+    `order_digest` (its skus in order), projected alone: a list written without them (by an
+    earlier version) is written again, once; one whose digest differs is written."""
+    table = services().store
+    a_key = keys.recommendations_key("a", 0)
+    stored = table.get(*a_key)
+    assert set(stored) >= {"digest", "order_digest", "items"}
+    table.put({k: v for k, v in stored.items() if k not in ("digest", "order_digest")})
+    b_key = keys.recommendations_key("b", 0)
+    table.put({**table.get(*b_key), "digest": "not-its-digest"})  # as if its scores had changed
+    clock.set("2027-03-03T03:00:00Z")
+    report = refresh(shop)
+    assert report["writes"]["recommendations_put"] == 2
+    assert table.get(*a_key)["digest"] == stored["digest"] and table.get(*a_key)["as_of"] == "2027-03-03T03:00:00Z"
+    assert table.get(*b_key)["digest"] != "not-its-digest"
+    clock.set("2027-03-04T03:00:00Z")
+    assert "recommendations_put" not in refresh(shop)["writes"]
