@@ -457,21 +457,15 @@ def timed_refresh(engine: Any, store: RecordingStore) -> dict:
         label = f"{name} (streamed; seconds include reading its rows)"
         timings.append({"query": label, "seconds": round(time.perf_counter() - started, 3), "rows": count})
 
-    original_ahead = refresh_module.run_ahead
-
-    def run_ahead(engine_: Any, name: str, **values: object) -> Any:
-        started = time.perf_counter()
-        rows = original_ahead(engine_, name, **values)
-
+    def beside(label: str, started: float, rows: Any) -> Any:
         def timed_rows() -> Iterator[dict]:
             reading, count = time.perf_counter(), 0
             for row in rows():
                 count += 1
                 yield row
-            label = f"{name} (run beside the members' values; seconds: from its start to its rows read)"
             timings.append(
                 {
-                    "query": label,
+                    "query": f"{label} (run beside the members' values; seconds: from its start to its rows read)",
                     "seconds": round(time.perf_counter() - started, 3),
                     "reading_seconds": round(time.perf_counter() - reading, 3),
                     "rows": count,
@@ -481,8 +475,21 @@ def timed_refresh(engine: Any, store: RecordingStore) -> dict:
 
         return timed_rows
 
+    original_ahead = refresh_module.run_ahead
+    original_windows_ahead = refresh_module.run_windows_ahead
+
+    def run_ahead(engine_: Any, name: str, **values: object) -> Any:
+        started = time.perf_counter()
+        return beside(name, started, original_ahead(engine_, name, **values))
+
+    def run_windows_ahead(engine_: Any, name: str, windows: list, **values: object) -> Any:
+        started = time.perf_counter()
+        rows = original_windows_ahead(engine_, name, windows, **values)
+        return beside(f"{name} ({len(windows) - 4} months + 4 day windows, one query)", started, rows)
+
     refresh_module.run = run
     refresh_module.run_ahead = run_ahead
+    refresh_module.run_windows_ahead = run_windows_ahead
     refresh_module.run_windows = run_windows
     refresh_module.run_stream = run_stream
     refresh_module.run_named = run_named
@@ -493,6 +500,7 @@ def timed_refresh(engine: Any, store: RecordingStore) -> dict:
     finally:
         refresh_module.run = original
         refresh_module.run_ahead = original_ahead
+        refresh_module.run_windows_ahead = original_windows_ahead
         refresh_module.run_windows = original_windows
         refresh_module.run_named = original_named
         refresh_module.run_stream = original_stream

@@ -26,7 +26,7 @@ from chalicelib import clock
 from chalicelib.analytics import campaign_results, results, sql
 from chalicelib.domain.calendar import format_instant, zone
 from chalicelib.domain.rfm import thresholds_of
-from chalicelib.domain.segments import RFM_SEGMENTS, MemberValues, assign
+from chalicelib.domain.segments import RFM_SEGMENTS, MemberValues, assigner
 from chalicelib.ledger.programs import program_from
 from chalicelib.storage import repository as keys
 from chalicelib.storage.store import Store
@@ -131,11 +131,20 @@ def run_ahead(engine: Engine, name: str, **values: object) -> Callable[[], Itera
     `submit`: DuckDB on a connection of its own, Athena as one more query execution); the
     function returned gives its rows (a stream). An engine without `submit` runs the query
     when the function is called."""
-    dialect = getattr(engine, "dialect", "duckdb")
-    text = sql.render(name, dialect, **values)
+    return _ahead(engine, sql.render(name, getattr(engine, "dialect", "duckdb"), **values))
+
+
+def run_windows_ahead(
+    engine: Engine, name: str, windows: list[tuple[dt.date, dt.date]], **values: object
+) -> Callable[[], Iterable[dict]]:
+    """`run_windows` started now, as `run_ahead` starts a query."""
+    return _ahead(engine, sql.render_windows(name, getattr(engine, "dialect", "duckdb"), windows, **values))
+
+
+def _ahead(engine: Engine, text: str) -> Callable[[], Iterable[dict]]:
     submit = getattr(engine, "submit", None)
     if submit is None:
-        return lambda: run_stream(engine, name, **values)
+        return lambda: engine.query(text)
     rows: Callable[[], Iterable[dict]] = submit(text)
     return rows
 
@@ -483,9 +492,27 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     listing = results.segment_listing(store)
     definitions = {item["sk"]: item.get("rules") or [] for item in listing}
 
-    # the recommendations (the longest query) run beside the members' values and their writes
+    # the summary's windows: every month since the program started (at most MONTHS_KEPT) and the
+    # day windows
+    as_of_month = month_index(as_of_date)
+    first = _date((run(engine, "program_start", as_of_time=as_of_time) or [{}])[0].get("first_enrolled_date"))
+    windows: list[tuple[tuple[str, str], dt.date, dt.date]] = []
+    if first is not None:
+        for index in range(max(month_index(first), as_of_month - MONTHS_KEPT + 1), as_of_month + 1):
+            start, end = month_bounds(index)
+            windows.append((keys.summary_month_key(month_text(index)), start, min(end, as_of_date)))
+    for days in SUMMARY_DAYS:
+        windows.append((keys.summary_days_key(days), as_of_date - dt.timedelta(days=days - 1), as_of_date))
+
+    # the recommendations (the longest query), the cohorts and the summary run beside the
+    # members' values and their writes, in that order
     recommendations = run_ahead(
         engine, "recommendations", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start
+    )
+    cohort_rows = run_ahead(engine, "cohorts", as_of_time=as_of_time, as_of_date=as_of_date)
+    # every month summary and every day window: one query (the facts read and deduplicated once)
+    summary_rows = run_windows_ahead(
+        engine, "summary", [(start, end) for _, start, end in windows], as_of_time=as_of_time
     )
     rows = run_stream(engine, "member_values", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
     bought = run_named(
@@ -498,7 +525,8 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     )
     members = live_members(rows, bought)
     writes = results.Writes()
-    assigned = {member_id: assign(definitions, live.values) for member_id, live in members.items()}
+    assign_member = assigner(definitions)
+    assigned = {member_id: assign_member(live.values) for member_id, live in members.items()}
 
     # members: INSIGHTS and profile `segments`, only when changed; their stored state read a
     # chunk of members at a time (memory: a chunk's items, not every member's)
@@ -552,24 +580,14 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     results.put_analytics(
         store, keys.analytics_rfm_key(), {**rfm_table(values_list, as_of), "thresholds": thresholds}, writes
     )
-    as_of_month = month_index(as_of_date)
-    cohorts = cohort_answers(run(engine, "cohorts", as_of_time=as_of_time, as_of_date=as_of_date), as_of_month)
+    cohorts = cohort_answers(list(cohort_rows()), as_of_month)
     results.replace_analytics_prefix(
         store,
         keys.COHORT_PREFIX,
         {keys.cohort_key(month): answer for month, answer in cohorts.items()},
         writes,
     )
-    first = _date((run(engine, "program_start", as_of_time=as_of_time) or [{}])[0].get("first_enrolled_date"))
-    # every month summary and every day window: one query (the facts read and deduplicated once)
-    windows: list[tuple[tuple[str, str], dt.date, dt.date]] = []
-    if first is not None:
-        for index in range(max(month_index(first), as_of_month - MONTHS_KEPT + 1), as_of_month + 1):
-            start, end = month_bounds(index)
-            windows.append((keys.summary_month_key(month_text(index)), start, min(end, as_of_date)))
-    for days in SUMMARY_DAYS:
-        windows.append((keys.summary_days_key(days), as_of_date - dt.timedelta(days=days - 1), as_of_date))
-    found = run_windows(engine, "summary", [(start, end) for _, start, end in windows], as_of_time=as_of_time)
+    found = list(summary_rows())
     by_window = {int(row["window_id"]): row for row in found}
     answers = {
         key: summary_answer(by_window.get(i, {}), as_of, start, end) for i, (key, start, end) in enumerate(windows)

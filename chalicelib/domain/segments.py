@@ -139,32 +139,53 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def rule_holds(rule: dict, member: MemberValues) -> bool:
+def rule_test(rule: dict) -> Callable[[MemberValues], bool]:
+    """The rule as a test of a member (the rule read once: a refresh tests a million members)."""
     name, op, value = rule["field"], rule["op"], _plain(rule["value"])
-    if name in NUMERIC_FIELDS:
-        actual = getattr(member, name)
-        if actual is None:  # recency_days of a member who never purchased
-            return False
-        return _COMPARE[op](int(actual), value)
+    if name in NUMERIC_FIELDS or (name in CHOICE_FIELDS and op != "in"):
+        compare = _COMPARE[op]
+        numeric = name in NUMERIC_FIELDS
+
+        def compared(member: MemberValues) -> bool:
+            actual = getattr(member, name)
+            if actual is None:  # recency_days of a member who never purchased, an unscored rfm_segment
+                return False
+            return compare(int(actual) if numeric else actual, value)
+
+        return compared
     if name in CHOICE_FIELDS:
-        actual = getattr(member, name)
-        if actual is None:  # an unscored member's rfm_segment
-            return False
-        if op == "in":
-            return bool(actual in value)
-        return _COMPARE[op](actual, value)
+
+        def chosen(member: MemberValues) -> bool:
+            actual = getattr(member, name)
+            return actual is not None and bool(actual in value)
+
+        return chosen
     if name == "bought_category":
-        return value in member.categories
+        return lambda member: value in member.categories
     if name == "bought_sku":
-        return value in member.skus
+        return lambda member: value in member.skus
     if name == "dormant":
-        return bool(member.dormant) is value
+        return lambda member: bool(member.dormant) is value
     raise ValidationError(f"unknown field {name!r}")
+
+
+def rule_holds(rule: dict, member: MemberValues) -> bool:
+    return rule_test(rule)(member)
 
 
 def matches(rules: Iterable[dict], member: MemberValues) -> bool:
     """Every rule holds (§21)."""
     return all(rule_holds(rule, member) for rule in rules)
+
+
+def assigner(segments: dict[str, list[dict]]) -> Callable[[MemberValues], list[str]]:
+    """`assign` with the rules read once, for testing many members."""
+    tests = [(segment_id, [rule_test(rule) for rule in segments[segment_id]]) for segment_id in sorted(segments)]
+
+    def assign_member(member: MemberValues) -> list[str]:
+        return [segment_id for segment_id, checks in tests if all(check(member) for check in checks)]
+
+    return assign_member
 
 
 def assign(segments: dict[str, list[dict]], member: MemberValues) -> list[str]:

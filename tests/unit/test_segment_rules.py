@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.domain.segments import MemberValues, assign, matches, validate_rules, validate_segment_id
+from chalicelib.domain.segments import MemberValues, assign, assigner, matches, validate_rules, validate_segment_id
 from chalicelib.errors import ValidationError
 
 
@@ -97,4 +97,32 @@ def test_all_rules_must_hold_and_stored_decimals_compare_as_integers():
     assert assign({"b": rules, "a": rules[:1], "c": [{"field": "dormant", "op": "eq", "value": True}]}, values()) == [
         "a",
         "b",
+    ]
+
+
+def test_the_assigner_a_refresh_uses_assigns_as_the_rules_say():
+    segments = {
+        "rich": [{"field": "clv", "op": "gte", "value": Decimal("5000")}],
+        "shoes": [
+            {"field": "bought_category", "op": "eq", "value": "shoes"},
+            {"field": "dormant", "op": "eq", "value": False},
+        ],
+        "gold-or-silver": [{"field": "tier", "op": "in", "value": ["gold", "silver"]}],
+        "not-loyal": [{"field": "rfm_segment", "op": "ne", "value": "loyal"}],
+        "recent": [{"field": "recency_days", "op": "lte", "value": 10}],
+        "sku": [{"field": "bought_sku", "op": "eq", "value": "SKU-1"}],
+    }
+    assign_member = assigner(segments)
+    members = [
+        values(),
+        values(clv=4999, tier="bronze", dormant=True),
+        values(recency_days=None, rfm_segment=None, categories=frozenset(), skus=frozenset()),
+        values(rfm_segment="at_risk", recency_days=11, tier="silver"),
+    ]
+    assert [assign_member(m) for m in members] == [assign(segments, m) for m in members]
+    assert [assign_member(m) for m in members] == [
+        ["gold-or-silver", "recent", "rich", "shoes", "sku"],
+        ["recent", "sku"],
+        ["gold-or-silver", "rich"],
+        ["gold-or-silver", "not-loyal", "rich", "shoes", "sku"],
     ]
