@@ -12,7 +12,6 @@ Scan. ANALYTICS / REFRESH is written last by the caller.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -125,8 +124,10 @@ RECOMMENDATION_FIELDS = ("sku", "category", "score")
 def list_digests(items: list[dict]) -> tuple[str, str]:
     """(digest of the whole list, digest of its skus in order): what a refresh compares a new
     list with, reading two short attributes of the stored item rather than its items."""
-    whole = json.dumps(items, separators=(",", ":"), sort_keys=True).encode()
-    order = json.dumps([item["sku"] for item in items], separators=(",", ":")).encode()
+    # repr of strings, ints and None is exact and cheaper than JSON; were it ever to change, a
+    # refresh would only write every list once more
+    whole = repr([(item["sku"], item["category"], item["score"]) for item in items]).encode()
+    order = repr([item["sku"] for item in items]).encode()
     return hashlib.blake2b(whole, digest_size=12).hexdigest(), hashlib.blake2b(order, digest_size=12).hexdigest()
 
 
