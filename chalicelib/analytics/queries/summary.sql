@@ -5,6 +5,8 @@
 -- Members counted are not erased; purchases and points stay program-wide (erased members'
 -- purchases included as anonymous numbers). Points by the date each transaction was recorded
 -- (created_date); purchases by their occurred_date; coupon uses less releases by event date.
+-- At scale: the latest row of a transaction carries only the columns used; program-wide purchase
+-- totals add up dates, not member-days; active members are counted on integer member numbers.
 WITH windows AS (
     SELECT 0 AS window_id, :from_date AS from_date, :to_date AS to_date
 ),
@@ -22,9 +24,19 @@ live AS (
     WHERE status <> 'erased' AND enrolled_at <= :as_of_time
 ),
 latest_transactions AS (
-    SELECT *
+    SELECT member_id, generation, type, points, created_date, occurred_date, amount, refunded_amount
     FROM (
-        SELECT t.*, row_number() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn
+        SELECT
+            t.member_id,
+            t.generation,
+            t.type,
+            t.points,
+            t.created_at,
+            t.created_date,
+            t.occurred_date,
+            t.amount,
+            t.refunded_amount,
+            row_number() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn
         FROM transactions AS t
     ) AS ranked
     WHERE rn = 1 AND created_at <= :as_of_time
@@ -69,21 +81,34 @@ member_totals AS (
     JOIN enrolment_days AS e ON e.enrolled_date <= w.to_date
     GROUP BY w.window_id
 ),
-buyers AS (
-    SELECT w.window_id, p.member_id, p.generation, sum(p.purchases) AS purchases
+live_numbers AS (
+    SELECT member_id, generation, row_number() OVER () AS member_no
+    FROM live
+),
+buyer_days AS (
+    SELECT n.member_no, p.occurred_date, p.purchases
     FROM purchase_days AS p
-    JOIN live AS l ON l.member_id = p.member_id AND l.generation = p.generation
-    JOIN windows AS w ON p.occurred_date BETWEEN w.from_date AND w.to_date
-    GROUP BY w.window_id, p.member_id, p.generation
+    JOIN live_numbers AS n ON n.member_id = p.member_id AND n.generation = p.generation
+),
+buyers AS (
+    SELECT w.window_id, b.member_no, sum(b.purchases) AS purchases
+    FROM buyer_days AS b
+    JOIN windows AS w ON b.occurred_date BETWEEN w.from_date AND w.to_date
+    GROUP BY w.window_id, b.member_no
 ),
 buyer_totals AS (
     SELECT window_id, count(*) AS active_members, count(CASE WHEN purchases >= 2 THEN 1 END) AS repeat_members
     FROM buyers
     GROUP BY window_id
 ),
+purchase_dates AS (
+    SELECT occurred_date, sum(purchases) AS purchases, sum(net_amount) AS net_amount
+    FROM purchase_days
+    GROUP BY occurred_date
+),
 purchase_totals AS (
     SELECT w.window_id, sum(p.purchases) AS purchases, sum(p.net_amount) AS purchase_amount
-    FROM purchase_days AS p
+    FROM purchase_dates AS p
     JOIN windows AS w ON p.occurred_date BETWEEN w.from_date AND w.to_date
     GROUP BY w.window_id
 ),

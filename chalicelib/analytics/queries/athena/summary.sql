@@ -6,6 +6,8 @@
 /* Members counted are not erased; purchases and points stay program-wide (erased members' */
 /* purchases included as anonymous numbers). Points by the date each transaction was recorded */
 /* (created_date); purchases by their occurred_date; coupon uses less releases by event date. */
+/* At scale: the latest row of a transaction carries only the columns used; program-wide purchase */
+/* totals add up dates, not member-days; active members are counted on integer member numbers. */
 WITH windows AS (
   SELECT
     0 AS window_id,
@@ -32,10 +34,25 @@ WITH windows AS (
     status <> 'erased' AND enrolled_at <= :as_of_time
 ), latest_transactions AS (
   SELECT
-    *
+    member_id,
+    generation,
+    type,
+    points,
+    created_date,
+    occurred_date,
+    amount,
+    refunded_amount
   FROM (
     SELECT
-      t.*,
+      t.member_id,
+      t.generation,
+      t.type,
+      t.points,
+      t.created_at,
+      t.created_date,
+      t.occurred_date,
+      t.amount,
+      t.refunded_amount,
       ROW_NUMBER() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn
     FROM transactions AS t
   ) AS ranked
@@ -99,21 +116,31 @@ WITH windows AS (
     ON e.enrolled_date <= w.to_date
   GROUP BY
     w.window_id
+), live_numbers AS (
+  SELECT
+    member_id,
+    generation,
+    ROW_NUMBER() OVER () AS member_no
+  FROM live
+), buyer_days AS (
+  SELECT
+    n.member_no,
+    p.occurred_date,
+    p.purchases
+  FROM purchase_days AS p
+  JOIN live_numbers AS n
+    ON n.member_id = p.member_id AND n.generation = p.generation
 ), buyers AS (
   SELECT
     w.window_id,
-    p.member_id,
-    p.generation,
-    SUM(p.purchases) AS purchases
-  FROM purchase_days AS p
-  JOIN live AS l
-    ON l.member_id = p.member_id AND l.generation = p.generation
+    b.member_no,
+    SUM(b.purchases) AS purchases
+  FROM buyer_days AS b
   JOIN windows AS w
-    ON p.occurred_date BETWEEN w.from_date AND w.to_date
+    ON b.occurred_date BETWEEN w.from_date AND w.to_date
   GROUP BY
     w.window_id,
-    p.member_id,
-    p.generation
+    b.member_no
 ), buyer_totals AS (
   SELECT
     window_id,
@@ -122,12 +149,20 @@ WITH windows AS (
   FROM buyers
   GROUP BY
     window_id
+), purchase_dates AS (
+  SELECT
+    occurred_date,
+    SUM(purchases) AS purchases,
+    SUM(net_amount) AS net_amount
+  FROM purchase_days
+  GROUP BY
+    occurred_date
 ), purchase_totals AS (
   SELECT
     w.window_id,
     SUM(p.purchases) AS purchases,
     SUM(p.net_amount) AS purchase_amount
-  FROM purchase_days AS p
+  FROM purchase_dates AS p
   JOIN windows AS w
     ON p.occurred_date BETWEEN w.from_date AND w.to_date
   GROUP BY
