@@ -425,18 +425,21 @@ def refresh_on_athena(names: dict[str, str], api) -> None:
     stale = keys.summary_month_key("2001-01")
     dynamodb = boto3.client("dynamodb", region_name=region)
     dynamodb.put_item(TableName=table, Item={"pk": {"S": stale[0]}, "sk": {"S": stale[1]}})
-    # member_values, member_bought, recommendations, campaign_results (the scenario's campaign),
-    # cohorts, program_start: no rows; then the summary query, one zero row per period (no
-    # month: no member enrolled; the day windows)
+    # in the order the refresh starts them (moto gives each query execution the next result):
+    # program_start, then recommendations and cohorts (started ahead): no rows; the summary
+    # (started ahead too), one zero row per period (no month: no member enrolled; the day
+    # windows); then member_values, member_bought, campaign_results (the scenario's campaign):
+    # no rows
     header = {"Data": [{"VarCharValue": c} for c in SUMMARY_COLUMNS]}
     zeros = [
         {"Data": [{"VarCharValue": str(window) if c == "window_id" else "0"} for c in SUMMARY_COLUMNS]}
         for window in range(len(refresh.SUMMARY_DAYS))
     ]
-    queued = [QueryResults(rows=[], column_info=[]) for _ in range(6)]
+    queued = [QueryResults(rows=[], column_info=[]) for _ in range(3)]
     queued.append(
         QueryResults(rows=[header, *zeros], column_info=[{"Name": c, "Type": "bigint"} for c in SUMMARY_COLUMNS])
     )
+    queued += [QueryResults(rows=[], column_info=[]) for _ in range(3)]
     # two refreshes: the one POST /analytics/refresh queues, and the scheduled function's
     athena_backends["123456789012"][region].query_results_queue.extend(queued + queued)
     with mock.patch.dict(os.environ, {"DANGOL_ATHENA_OUTPUT": f"s3://{results_bucket}/results/"}):
