@@ -190,7 +190,7 @@ def test_a_planner_killed_while_it_begins_a_run_of_many_parts_begins_it_when_run
 
     with pytest.raises(Interrupted):
         book(client, "transact_write_items", 3, killed).begin(RUN, parts, NOW, dt.timedelta(0))
-    with pytest.raises(Exception):
+    with pytest.raises(KeyError):
         run_item(client)  # not begun: the run item is written last
     assert runs.begin(RUN, parts, NOW, dt.timedelta(0))
     assert open_count(client) == 250
