@@ -30,9 +30,9 @@ A member whose step fails is set aside into a retry task of its own (retried by
 SQS, then the DLQ), so it never holds up the rest of its partition.
 
 Runs whose end matters (the tier-ladder pass marks the ladder applied; the
-birthday run moves its catch-up mark) are tracked in a run item: the set of
-task parts still open. The worker that closes the last part runs the job's
-completion.
+birthday run moves its catch-up mark) are tracked in a run item: a count of the task
+parts still open, each open part an item of its own (`RunBook`). The worker
+that closes the last part runs the job's completion.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import random
+import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -52,6 +55,14 @@ from chalicelib.storage.queues import QueueSender
 log = logging.getLogger(__name__)
 
 RUN_PK = "JOBRUN"
+TRANSACTION_ACTIONS = 100  # DynamoDB's limit per TransactWriteItems
+CONFLICT_TRIES = 6  # a transaction cancelled by another on the run item is tried again this often
+RETRIED_REASONS = {"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+
+
+def run_part_sk(run_id: str, attempt: str, part: str) -> str:
+    """The sort key (under `JOBRUN`) of an open part of attempt `attempt` of a run."""
+    return f"{run_id}#{attempt}#PART#{part}"
 
 
 @dataclass
@@ -121,7 +132,23 @@ class JobQueue(QueueSender):
 
 
 class RunBook:
-    """Run items `JOBRUN / <run id>`: which parts of a run are still open."""
+    """Which parts of a tracked run are still open, in items that stay small
+    at any size of the run.
+
+    The run item `JOBRUN / <run id>` holds `started_at`, `attempt` (a token new
+    with each `begin`), `open_count` and, once the last part closed,
+    `finished_at`. Each open part is an item of its own,
+    `JOBRUN / <run id>#<attempt>#PART#<part>`. A part item is put and the count
+    raised in one transaction (the put only if the item is not there), and
+    deleted and the count lowered in one transaction (the delete only if it is
+    there), so `open_count` is always the number of the attempt's part items,
+    whatever is delivered twice or killed in between. Every item expires
+    (`expires_at`, the table's TTL) `keep_days` after its run began.
+
+    A run item without `attempt` (written before part items) is not tracked
+    here: `add` passes it by and `close` returns False; the next `begin` after
+    its lease starts it again.
+    """
 
     def __init__(self, client, table: str, keep_days: int = 30):
         self.client = client
@@ -131,75 +158,169 @@ class RunBook:
     def _key(self, run_id: str) -> dict:
         return {"pk": {"S": RUN_PK}, "sk": {"S": run_id}}
 
+    def _part_key(self, run_id: str, attempt: str, part: str) -> dict:
+        return {"pk": {"S": RUN_PK}, "sk": {"S": run_part_sk(run_id, attempt, part)}}
+
+    def _run(self, run_id: str) -> Optional[dict]:
+        return self.client.get_item(TableName=self.table, Key=self._key(run_id), ConsistentRead=True).get("Item")
+
+    def _transact(self, actions: list[dict]) -> list[str]:
+        """Write `actions` in one transaction, again after a conflict with another
+        transaction on the same item (the run item is touched by every part).
+        [] when written, else each action's cancellation reason (a condition failed)."""
+        for attempt in range(CONFLICT_TRIES):
+            try:
+                self.client.transact_write_items(TransactItems=actions)
+                return []
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                codes = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons") or []]
+                if "ConditionalCheckFailed" in codes:
+                    return codes
+                if attempt + 1 == CONFLICT_TRIES or not set(codes) <= RETRIED_REASONS:
+                    raise
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+        raise AssertionError("unreachable")
+
     def begin(self, run_id: str, parts: list[str], now: dt.datetime, stale_after: dt.timedelta) -> bool:
         """Start run `run_id` with `parts` open, unless it finished or another
-        planner started it less than `stale_after` ago. True when started."""
-        item = {
-            **self._key(run_id),
-            "started_at": {"S": now.isoformat()},
-            "expires_at": {"N": str(int((now + dt.timedelta(days=self.keep_days)).timestamp()))},
-        }
-        if parts:
-            item["open"] = {"SS": sorted(set(parts))}
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR "
-                "(attribute_not_exists(finished_at) AND started_at < :stale)",
-                ExpressionAttributeValues={":stale": {"S": (now - stale_after).isoformat()}},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        planner started it less than `stale_after` ago. True when started.
+
+        Each begin is a new attempt: its part items are written first (in
+        transactions of up to 100 actions), the run item naming the attempt
+        last, with the lease condition. A planner killed before the run item
+        leaves part items nothing names (they expire); one whose run item is
+        refused leaves them too. A run begun again after its lease forgets the
+        parts of the attempt before (their items are under the old attempt):
+        the new attempt walks its partitions again, and a task of the old one
+        that still closes its part changes nothing."""
+        attempt = secrets.token_hex(8)
+        expires = {"N": str(int((now + dt.timedelta(days=self.keep_days)).timestamp()))}
+        names = sorted(set(parts))
+        actions: list[dict] = [
+            {"Put": {"TableName": self.table, "Item": {**self._part_key(run_id, attempt, name), "expires_at": expires}}}
+            for name in names
+        ]
+        actions.append(
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": {
+                        **self._key(run_id),
+                        "started_at": {"S": now.isoformat()},
+                        "expires_at": expires,
+                        "attempt": {"S": attempt},
+                        "open_count": {"N": str(len(names))},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk) OR "
+                    "(attribute_not_exists(finished_at) AND started_at < :stale)",
+                    "ExpressionAttributeValues": {":stale": {"S": (now - stale_after).isoformat()}},
+                }
+            }
+        )
+        chunks = [actions[i : i + TRANSACTION_ACTIONS] for i in range(0, len(actions), TRANSACTION_ACTIONS)]
+        for chunk in chunks[:-1]:
+            if self._transact(chunk):
+                raise AssertionError("a part item of a new attempt has no condition")
+        return not self._transact(chunks[-1])
 
     def finished(self, run_id: str) -> bool:
-        item = self.client.get_item(TableName=self.table, Key=self._key(run_id), ConsistentRead=True).get("Item")
+        item = self._run(run_id)
         return bool(item and "finished_at" in item)
 
     def add(self, run_id: str, parts: list[str]) -> None:
-        self.client.update_item(
-            TableName=self.table,
-            Key=self._key(run_id),
-            UpdateExpression="ADD #o :p",
-            ExpressionAttributeNames={"#o": "open"},
-            ExpressionAttributeValues={":p": {"SS": sorted(set(parts))}},
-        )
+        """Open `parts` in the run: a task's page or retry task, opened before
+        the task's own part closes (so the count cannot reach 0 while a part
+        handed off is still to come). A part open already counts once (a task
+        delivered again hands off the same pages again). Nothing is opened in a
+        run item that is gone or not tracked here."""
+        run = self._run(run_id)
+        for part in sorted(set(parts)):
+            for _ in range(CONFLICT_TRIES):
+                if run is None or "attempt" not in run:
+                    return
+                attempt = run["attempt"]["S"]
+                codes = self._transact(
+                    [
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": {**self._part_key(run_id, attempt, part), "expires_at": run["expires_at"]},
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                        self._count(run_id, attempt, 1),
+                    ]
+                )
+                if codes[1:2] != ["ConditionalCheckFailed"]:
+                    break  # opened, or open already
+                run = self._run(run_id)  # begun again meanwhile: open the part in the new attempt
+            else:
+                raise RuntimeError(f"run {run_id}: begun again at every try of adding {part}")
 
     def close(self, run_id: str, part: str, now: dt.datetime) -> bool:
-        """Close `part`; True for the one caller that finds the run complete."""
-        try:
-            item = self.client.update_item(
-                TableName=self.table,
-                Key=self._key(run_id),
-                UpdateExpression="DELETE #o :p",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#o": "open"},
-                ExpressionAttributeValues={":p": {"SS": [part]}},
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False  # the run item is gone (kept for `keep_days`)
-            raise
-        if item.get("open", {}).get("SS") or "finished_at" in item:
+        """Close `part`; True for the one caller that finds the run complete.
+
+        The part item is deleted and the count lowered together, so a close
+        delivered again lowers nothing. Whoever then reads the count at 0
+        sets `finished_at` (only if it is not set and the count is still 0):
+        the one that does gets True. A close delivered again after its first
+        delivery was killed between the two reads the count too, so the run
+        finishes even then. The count cannot reach 0 early: a task opens the
+        parts it hands off (`add`) before it closes its own."""
+        run = self._run(run_id)
+        for _ in range(CONFLICT_TRIES):
+            if run is None or "attempt" not in run or "finished_at" in run:
+                return False
+            attempt = run["attempt"]["S"]
+            codes = self._transact(
+                [
+                    {
+                        "Delete": {
+                            "TableName": self.table,
+                            "Key": self._part_key(run_id, attempt, part),
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                    self._count(run_id, attempt, -1),
+                ]
+            )
+            if codes[1:2] != ["ConditionalCheckFailed"]:
+                break  # closed now, or closed before
+            run = self._run(run_id)  # begun again meanwhile: the part is of the new attempt, if any
+        else:
+            raise RuntimeError(f"run {run_id}: begun again at every try of closing {part}")
+        run = self._run(run_id)
+        if run is None or "finished_at" in run or run.get("open_count", {}).get("N") != "0":
             return False
         try:
             self.client.update_item(
                 TableName=self.table,
                 Key=self._key(run_id),
                 UpdateExpression="SET #f = :f",
-                ConditionExpression="attribute_not_exists(#f) AND attribute_not_exists(#o)",
-                ExpressionAttributeNames={"#f": "finished_at", "#o": "open"},
-                ExpressionAttributeValues={":f": {"S": now.isoformat()}},
+                ConditionExpression="attribute_not_exists(#f) AND #n = :zero",
+                ExpressionAttributeNames={"#f": "finished_at", "#n": "open_count"},
+                ExpressionAttributeValues={":f": {"S": now.isoformat()}, ":zero": {"N": "0"}},
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
         return True
+
+    def _count(self, run_id: str, attempt: str, delta: int) -> dict:
+        """The run item's count moved by `delta`, only while `attempt` holds the run."""
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": self._key(run_id),
+                "UpdateExpression": "ADD #n :d",
+                "ConditionExpression": "#a = :a",
+                "ExpressionAttributeNames": {"#n": "open_count", "#a": "attempt"},
+                "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":a": {"S": attempt}},
+            }
+        }
 
 
 class JobWorker:

@@ -727,8 +727,9 @@ def test_adding_to_and_deleting_from_a_set_is_stored_when_compacted():
 
 
 def test_a_job_run_finishes_on_the_serial_server_when_compacted():
-    """RunBook.add and .close (an ADD to and a DELETE from a string set) on
-    the serial server as the local service runs it: patched and compacted."""
+    """RunBook.begin, .add and .close (transactions that put or delete a part
+    item and ADD to the run item's count, a conditional SET) on the serial
+    server as the local service runs it: patched and compacted."""
     import datetime as dt
 
     from chalicelib.jobs.pipeline import RunBook
