@@ -27,6 +27,7 @@ class Call:
     service: str  # e.g. "dynamodb", "sqs", "ses"
     operation: str  # e.g. "TransactWriteItems"
     parsed: Any = None  # the parsed answer (after the call)
+    request: Any = None  # the request as botocore sends it (its `body`: the JSON text)
 
 
 @dataclass
@@ -42,8 +43,8 @@ class Plan:
     on_call: Optional[Callable[[str, Call], None]] = None
     calls: list[Call] = field(default_factory=list)
 
-    def before(self, service: str, operation: str) -> None:
-        call = Call(len(self.calls) + 1, service, operation)
+    def before(self, service: str, operation: str, request: Any = None) -> None:
+        call = Call(len(self.calls) + 1, service, operation, request=request)
         self.calls.append(call)
         if self.on_call is not None:
             self.on_call("before", call)
@@ -75,10 +76,10 @@ def armed() -> Optional[Plan]:
     return _armed
 
 
-def _before_call(model, **_: Any) -> None:
+def _before_call(model, params: Any = None, **_: Any) -> None:
     plan = _armed
     if plan is not None:
-        plan.before(model.service_model.service_id.hyphenize(), model.name)
+        plan.before(model.service_model.service_id.hyphenize(), model.name, params)
 
 
 def _after_call(model, parsed=None, **_: Any) -> None:
