@@ -118,9 +118,6 @@ def put_insights(store: Store, member_id: str, generation: int, values: dict, as
     writes.add("insights")
 
 
-RECOMMENDATION_FIELDS = ("sku", "category", "score")
-
-
 def list_digests(items: list[dict]) -> tuple[str, str]:
     """(digest of the whole list, digest of its skus in order): what a refresh compares a new
     list with, reading two short attributes of the stored item rather than its items."""

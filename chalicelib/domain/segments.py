@@ -169,17 +169,13 @@ def rule_test(rule: dict) -> Callable[[MemberValues], bool]:
     raise ValidationError(f"unknown field {name!r}")
 
 
-def rule_holds(rule: dict, member: MemberValues) -> bool:
-    return rule_test(rule)(member)
-
-
 def matches(rules: Iterable[dict], member: MemberValues) -> bool:
     """Every rule holds (§21)."""
-    return all(rule_holds(rule, member) for rule in rules)
+    return all(rule_test(rule)(member) for rule in rules)
 
 
 def assigner(segments: dict[str, list[dict]]) -> Callable[[MemberValues], list[str]]:
-    """`assign` with the rules read once, for testing many members."""
+    """`assign` with the rules read once, for testing many members (a refresh)."""
     tests = [(segment_id, [rule_test(rule) for rule in segments[segment_id]]) for segment_id in sorted(segments)]
 
     def assign_member(member: MemberValues) -> list[str]:
@@ -190,4 +186,4 @@ def assigner(segments: dict[str, list[dict]]) -> Callable[[MemberValues], list[s
 
 def assign(segments: dict[str, list[dict]], member: MemberValues) -> list[str]:
     """The sorted ids of the segments (id -> rules) whose rules `member` satisfies."""
-    return sorted(segment_id for segment_id, rules in segments.items() if matches(rules, member))
+    return assigner(segments)(member)
