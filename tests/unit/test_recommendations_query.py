@@ -108,6 +108,20 @@ def test_at_most_ten_and_no_null_skus_or_other_transactions():
     assert [(i["sku"], i["score"]) for i in found.cold] == [("K", 13)] + [(f"T{n:02d}", 1) for n in range(9)]
 
 
+def test_a_purchase_recorded_after_as_of_is_left_out_though_dated_in_the_window():
+    facts = FactsEngine()
+    for member_id in "MUV":
+        facts.member(member_id, "2027-01-05")
+    facts.purchase("M", "2027-05-01", 100, items=[("K", "c", 100)])
+    facts.purchase("V", "2027-05-01", 100, items=[("K", "c", 100)])
+    # dated the day before as_of's date, recorded the day after it (noon in Seoul: after as_of)
+    facts.purchase("U", "2027-05-09", 200, items=[("K", "c", 100), ("T", "c", 100)], created="2027-05-11")
+    found = lists(facts)
+    assert set(found.members) == {("M", 0), ("V", 0)}  # U bought nothing yet, as of the refresh
+    assert found.members[("M", 0)] == []  # T's co-occurrence with K is not counted
+    assert short(found.cold) == [("K", "c", 2)]
+
+
 def test_no_purchases_no_lists():
     facts = FactsEngine()
     facts.member("M", "2027-01-05")

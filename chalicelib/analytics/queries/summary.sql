@@ -5,7 +5,8 @@
 -- Members counted are not erased; purchases and points stay program-wide (erased members'
 -- purchases included as anonymous numbers). Points by the date each transaction was recorded
 -- (created_date); purchases by their occurred_date; coupon uses less releases by event date.
--- At scale: the latest row of a transaction carries only the columns used; program-wide purchase
+-- At scale: a transaction is one group by transaction_id (its later rows change refunded_amount
+-- only, and it only grows: no latest row to find, no second pass); program-wide purchase
 -- totals add up dates, not member-days; active members are counted on integer member numbers.
 WITH windows AS (
     SELECT 0 AS window_id, :from_date AS from_date, :to_date AS to_date
@@ -24,22 +25,21 @@ live AS (
     WHERE status <> 'erased' AND enrolled_at <= :as_of_time
 ),
 latest_transactions AS (
-    SELECT member_id, generation, type, points, created_date, occurred_date, amount, refunded_amount
-    FROM (
-        SELECT
-            t.member_id,
-            t.generation,
-            t.type,
-            t.points,
-            t.created_at,
-            t.created_date,
-            t.occurred_date,
-            t.amount,
-            t.refunded_amount,
-            row_number() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn
-        FROM transactions AS t
-    ) AS ranked
-    WHERE rn = 1 AND created_at <= :as_of_time
+    -- one row per transaction recorded by :as_of_time: its later rows change only
+    -- refunded_amount, which only grows, so the latest one is its largest (min() of a value its
+    -- rows share)
+    SELECT
+        min(member_id) AS member_id,
+        min(generation) AS generation,
+        min(type) AS type,
+        min(points) AS points,
+        min(created_date) AS created_date,
+        min(occurred_date) AS occurred_date,
+        min(amount) AS amount,
+        max(refunded_amount) AS refunded_amount
+    FROM transactions
+    WHERE created_at <= :as_of_time
+    GROUP BY transaction_id
 ),
 -- per day first: the windows then add up days, not rows
 enrolment_days AS (

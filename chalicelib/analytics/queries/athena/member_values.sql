@@ -4,8 +4,10 @@
 /* ending with as_of's date). A purchase is an `earn`; its date its occurred_date; its net amount */
 /* amount - refunded_amount. RFM: rank = scored members with a strictly smaller value */
 /* (rank() - 1), score = 1 + floor(5 * rank / N); R's value is -recency_days, ordered as the */
-/* latest purchase date. A transaction's type and created_at are written once (its later rows */
-/* change refunded_amount), so earns recorded by :as_of_time are picked before their latest row. */
+/* latest purchase date. A transaction's type, created_at, occurred_at and amount are written once */
+/* (its later rows change refunded_amount, which only grows), so earns recorded by :as_of_time are */
+/* picked first and a transaction's net amount is its amount less its largest refunded_amount: */
+/* one group by transaction_id, no latest row to find (a row delivered twice counts once). */
 WITH latest_members AS (
   SELECT
     *
@@ -29,25 +31,19 @@ WITH latest_members AS (
   WHERE
     status <> 'erased' AND enrolled_at <= :as_of_time
 ), purchases AS (
+  /* a transaction's later rows change only refunded_amount, and it only grows (a refund adds to */
+  /* it; nothing takes a refund back): one group per transaction (min() of a value its rows share), */
+  /* its largest refunded_amount */
   SELECT
-    member_id,
-    generation,
-    occurred_date,
-    amount - COALESCE(refunded_amount, 0) AS net_amount
-  FROM (
-    SELECT
-      t.member_id,
-      t.generation,
-      t.occurred_date,
-      t.amount,
-      t.refunded_amount,
-      ROW_NUMBER() OVER (PARTITION BY t.transaction_id ORDER BY t.seq DESC) AS rn
-    FROM transactions AS t
-    WHERE
-      t.type = 'earn' AND t.created_at <= :as_of_time
-  ) AS ranked
+    MIN(member_id) AS member_id,
+    MIN(generation) AS generation,
+    MIN(occurred_date) AS occurred_date,
+    MIN(amount) - COALESCE(MAX(refunded_amount), 0) AS net_amount
+  FROM transactions
   WHERE
-    rn = 1
+    type = 'earn' AND created_at <= :as_of_time
+  GROUP BY
+    transaction_id
 ), per_member AS (
   SELECT
     l.member_id,

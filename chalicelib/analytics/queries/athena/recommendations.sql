@@ -15,9 +15,10 @@
 /* `category` of a sku: that of its latest purchase item by occurred_at, then by recording (the */
 /* transaction's first row, then the item's line). */
 /* At scale: a transaction's type, created_at and occurred_at are written once (its later rows */
-/* change refunded_amount only), so no latest row is needed: the items are kept whose transaction */
-/* is an earn recorded by :as_of_time and dated in the window (a semi-join on its id: a row */
-/* delivered twice counts once, pairs are grouped). An item's occurred_date is its transaction's, */
+/* change refunded_amount only), so no latest row is needed; items are made only for earns (from the */
+/* earn's item or the parts written with it in one transaction), so the items kept are those dated in the */
+/* window less those of earns recorded after :as_of_time (an anti-join on the few such ids, not a */
+/* semi-join on every earn's; a row delivered twice counts once, pairs are grouped). An item's occurred_date is its transaction's, */
 /* so a sku's latest item by occurred_at is among its items of the latest date: only those are */
 /* joined to their transactions' rows (occurred_at, first row) to find the category. Members and skus */
 /* are numbered (member_no in (member_id, generation) order, sku_no in sku order), so the joins */
@@ -46,13 +47,13 @@ WITH latest_members AS (
   FROM latest_members
   WHERE
     status <> 'erased' AND enrolled_at <= :as_of_time
-), earns AS (
+), late AS (
   SELECT
     transaction_id
   FROM transactions
   WHERE
     type = 'earn'
-    AND created_at <= :as_of_time
+    AND created_at > :as_of_time
     AND occurred_date BETWEEN :window_start AND :as_of_date
 ), pairs AS (
   SELECT
@@ -64,10 +65,10 @@ WITH latest_members AS (
   WHERE
     NOT i.sku IS NULL
     AND i.occurred_date BETWEEN :window_start AND :as_of_date
-    AND i.transaction_id IN (
+    AND NOT i.transaction_id IN (
       SELECT
         transaction_id
-      FROM earns
+      FROM late
     )
   GROUP BY
     i.member_id,
