@@ -124,11 +124,7 @@ class DuckDBEngine:
         """`query`'s rows fetched `batch` at a time, for a large result read once (the
         connection stays locked until the rows are all read)."""
         with self.lock:
-            cursor = self.connection.execute(sql)
-            names = [d[0] for d in cursor.description or []]
-            while rows := cursor.fetchmany(batch):
-                for row in rows:
-                    yield dict(zip(names, row, strict=True))
+            yield from _dict_rows(self.connection.execute(sql), batch)
 
     def submit(self, sql: str, batch: int = 10_000) -> Callable[[], Iterator[dict]]:
         """Start `sql` now on a connection of its own, beside whatever this engine runs next
@@ -144,10 +140,7 @@ class DuckDBEngine:
         def rows() -> Iterator[dict]:
             try:
                 running.result()
-                names = [d[0] for d in cursor.description or []]
-                while found := cursor.fetchmany(batch):
-                    for row in found:
-                        yield dict(zip(names, row, strict=True))
+                yield from _dict_rows(cursor, batch)
             finally:
                 cursor.close()
 
@@ -177,6 +170,14 @@ class DuckDBEngine:
     def _count(self, table: str) -> int:
         (count,) = self.connection.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
         return int(count)
+
+
+def _dict_rows(cursor: Any, batch: int) -> Iterator[dict]:
+    """A cursor's rows as dicts by column name, fetched `batch` at a time."""
+    names = [d[0] for d in cursor.description or []]
+    while found := cursor.fetchmany(batch):
+        for row in found:
+            yield dict(zip(names, row, strict=True))
 
 
 _local: dict[str, DuckDBEngine] = {}

@@ -118,14 +118,6 @@ def run(engine: Engine, name: str, **values: object) -> list[dict]:
     return engine.query(sql.render(name, dialect, **values))
 
 
-def run_stream(engine: Engine, name: str, **values: object) -> Iterable[dict]:
-    """`run` for a large result read once: rows in batches when the engine can (`stream`)."""
-    dialect = getattr(engine, "dialect", "duckdb")
-    text = sql.render(name, dialect, **values)
-    stream = getattr(engine, "stream", None)
-    return stream(text) if stream is not None else engine.query(text)
-
-
 def run_ahead(engine: Engine, name: str, **values: object) -> Callable[[], Iterable[dict]]:
     """Start a query now, to run beside the refresh's next work where the engine can (its
     `submit`: DuckDB on a connection of its own, Athena as one more query execution); the
@@ -147,6 +139,13 @@ def _ahead(engine: Engine, text: str) -> Callable[[], Iterable[dict]]:
         return lambda: engine.query(text)
     rows: Callable[[], Iterable[dict]] = submit(text)
     return rows
+
+
+def run_named_ahead(
+    engine: Engine, name: str, named: list[tuple[str, str]], **values: object
+) -> Callable[[], Iterable[dict]]:
+    """`run_named` started now, as `run_ahead` starts a query."""
+    return _ahead(engine, sql.render_named(name, getattr(engine, "dialect", "duckdb"), named, **values))
 
 
 def run_windows(engine: Engine, name: str, windows: list[tuple[dt.date, dt.date]], **values: object) -> list[dict]:
@@ -504,8 +503,19 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     for days in SUMMARY_DAYS:
         windows.append((keys.summary_days_key(days), as_of_date - dt.timedelta(days=days - 1), as_of_date))
 
-    # the recommendations (the longest query), the cohorts and the summary run beside the
-    # members' values and their writes, in that order
+    # every query starts now, in the order the refresh reads their rows: the embedded engine runs
+    # them one after another on a connection of its own, beside the refresh's Python work (the
+    # members' values first, so that this work starts as soon as it can: it is the longest part);
+    # Athena runs them all at once
+    bought = run_named_ahead(
+        engine,
+        "member_bought",
+        named_bought_values(definitions),
+        as_of_time=as_of_time,
+        as_of_date=as_of_date,
+        window_start=window_start,
+    )
+    rows = run_ahead(engine, "member_values", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
     recommendations = run_ahead(
         engine, "recommendations", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start
     )
@@ -514,16 +524,7 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     summary_rows = run_windows_ahead(
         engine, "summary", [(start, end) for _, start, end in windows], as_of_time=as_of_time
     )
-    rows = run_stream(engine, "member_values", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
-    bought = run_named(
-        engine,
-        "member_bought",
-        named_bought_values(definitions),
-        as_of_time=as_of_time,
-        as_of_date=as_of_date,
-        window_start=window_start,
-    )
-    members = live_members(rows, bought)
+    members = live_members(rows(), bought())
     writes = results.Writes()
     assign_member = assigner(definitions)
     assigned = {member_id: assign_member(live.values) for member_id, live in members.items()}
