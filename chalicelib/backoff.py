@@ -42,6 +42,10 @@ THROTTLED_COMMIT = Backoff(attempts=3, base=0.1, cap=1.0)
 # BatchGetItem answering with UnprocessedKeys (throttled partitions): 5 requests,
 # at most 0.05 + 0.1 + 0.2 + 0.4 s of waiting, then 503 THROTTLED.
 UNPROCESSED_KEYS = Backoff(attempts=5, base=0.05, cap=1.0)
+# BatchWriteItem answering with UnprocessedItems (a job's writes on a throttled table): 8
+# requests, at most 0.05 + 0.1 + 0.2 + 0.4 + 0.8 + 1.6 + 2 s of waiting, then ThrottledError
+# (the job fails and runs again).
+UNPROCESSED_ITEMS = Backoff(attempts=8, base=0.05, cap=2.0)
 # A notification's status write after its claim (the outcome of the SES/SNS call, or
 # the claim released):
 # 3 attempts, at most 0.1 + 0.2 s of waiting (in the queue handler, not the API).

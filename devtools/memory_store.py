@@ -305,6 +305,34 @@ class MemoryDynamoDB:
         table.delete(write["key"])
         return {"Attributes": copy.deepcopy(old)} if ReturnValues == "ALL_OLD" and old is not None else {}
 
+    def batch_write_item(self, RequestItems: dict, **unsupported: Any) -> dict:
+        """Unconditional puts and deletes, at most 25, each key once (as DynamoDB checks them:
+        the whole request is refused, nothing written); all processed."""
+        _no_more(unsupported, "BatchWriteItem")
+        self.calls.append("BatchWriteItem")
+        total = sum(len(requests) for requests in RequestItems.values())
+        if not 0 < total <= 25:
+            raise _validation("Too many items requested for the BatchWriteItem call", "BatchWriteItem")
+        planned = []
+        for name, requests in RequestItems.items():
+            table = self._table(name, "BatchWriteItem")
+            seen = set()
+            for request in requests:
+                if "PutRequest" in request:
+                    write = self._put_plan(table, request["PutRequest"]["Item"], None, None, None, "BatchWriteItem")
+                    planned.append((table, write["key"], write))
+                else:
+                    planned.append((table, table.check_key(request["DeleteRequest"]["Key"], "BatchWriteItem"), None))
+                if planned[-1][1] in seen:
+                    raise _validation("Provided list of item keys contains duplicates", "BatchWriteItem")
+                seen.add(planned[-1][1])
+        for table, key, write in planned:
+            if write is None:
+                table.delete(key)
+            else:
+                table.put(write["apply"](table.get(key)))
+        return {"UnprocessedItems": {}}
+
     # -- plans: what a write needs, checked before anything is written ------------------
     def _condition(self, text: Optional[str], refs: Expressions, operation: str) -> Callable[[Optional[dict]], bool]:
         if not text:

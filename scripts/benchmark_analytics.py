@@ -258,7 +258,7 @@ def table_sizes(con: Any) -> dict[str, dict[str, int]]:
 
 # -- the store stand-in ----------------------------------------------------------------
 class RecordingClient:
-    """The two low-level calls results.py makes on `store.client`."""
+    """The low-level calls results.py makes on `store.client`."""
 
     def __init__(self, store: RecordingStore):
         self.store = store
@@ -280,6 +280,19 @@ class RecordingClient:
     def delete_item(self, TableName: str, Key: dict) -> dict:  # noqa: N803
         self.store.delete(Key["pk"]["S"], Key["sk"]["S"])
         return {}
+
+    def batch_write_item(self, RequestItems: dict) -> dict:  # noqa: N803
+        from chalicelib.storage.store import from_attrs
+
+        (requests,) = RequestItems.values()
+        for request in requests:
+            if "PutRequest" in request:
+                self.store.put(from_attrs(request["PutRequest"]["Item"]))
+            else:
+                key = request["DeleteRequest"]["Key"]
+                self.store.delete(key["pk"]["S"], key["sk"]["S"])
+        self.store.writes["batch_write_requests"] += 1
+        return {"UnprocessedItems": {}}
 
 
 class RecordingStore:
@@ -502,6 +515,7 @@ def timed_refresh(engine: Any, store: RecordingStore) -> dict:
         "compute_and_store_seconds": round(total - query_seconds, 2),
         "queries": timings,
         "member_writes": report["member_writes"],
+        "batch_write_requests": report.get("batch_write_requests", 0),
         "writes": report["writes"],
         "rescored_not_rewritten": report.get("rescored_not_rewritten", 0),
         "recommendations_reordered": report.get("recommendations_reordered", 0),

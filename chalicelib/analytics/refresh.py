@@ -599,6 +599,7 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
         if key not in months:
             results.put_analytics(store, key, answer, writes)
 
+    writes.flush()  # every member item sent before the refresh item says the refresh is done
     finished_at = format_instant(clock.now())
     report = {
         "as_of": as_of,
@@ -614,6 +615,7 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
     return {
         **report,
         "member_writes": writes.member_writes,
+        "batch_write_requests": writes.batch_requests,
         "rescored_not_rewritten": rescored,
         "recommendations_reordered": recommendation_changes["reordered"],
         "recommendations_rescored": recommendation_changes["rescored"],

@@ -6,7 +6,9 @@ the INSIGHTS item, the RECOMMENDATIONS item (§23; deleted when the member no lo
 list), the profile's `segments` (a conditional UpdateItem that bumps the profile's
 version, so a command that read it before decides again) and the SEGMENT#<id> / M#<member_id>
 items. The previous values are read with BatchGetItem (pages of 100 keys) and Query, never a
-Scan. ANALYTICS / REFRESH is written last by the caller.
+Scan. The member items' unconditional puts and deletes (INSIGHTS, RECOMMENDATIONS, segment
+members) go out 25 to a BatchWriteItem request (`Writes.batch`); the caller flushes them, then
+writes ANALYTICS / REFRESH last.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Optional
 from chalicelib import backoff
 from chalicelib.errors import ThrottledError
 from chalicelib.storage import repository as keys
-from chalicelib.storage.store import PROFILE, Store, from_attrs, member_pk, to_attrs
+from chalicelib.storage.store import PROFILE, BatchWrites, Store, from_attrs, member_pk, to_attrs
 
 BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
 INSIGHT_FIELDS = ("recency_days", "frequency", "monetary", "clv", "rfm", "rfm_segment", "last_purchase_date")
@@ -28,12 +30,28 @@ INSIGHT_FIELDS = ("recency_days", "frequency", "monetary", "clv", "rfm", "rfm_se
 
 @dataclass
 class Writes:
-    """What a refresh wrote, by kind (a test counts them; the job logs them)."""
+    """What a refresh wrote, by kind (a test counts them; the job logs them), and the member
+    items' puts and deletes not yet sent (`batch`: BatchWriteItem, 25 a request; `flush()`
+    sends them)."""
 
     counts: Counter = field(default_factory=Counter)
+    pending: Optional[BatchWrites] = None
 
     def add(self, kind: str, n: int = 1) -> None:
         self.counts[kind] += n
+
+    def batch(self, store: Store) -> BatchWrites:
+        if self.pending is None:
+            self.pending = BatchWrites(store)
+        return self.pending
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            self.pending.flush()
+
+    @property
+    def batch_requests(self) -> int:
+        return 0 if self.pending is None else self.pending.requests
 
     @property
     def member_writes(self) -> int:
@@ -114,7 +132,9 @@ def read_member_states(store: Store, members: Iterable[tuple[str, int]]) -> dict
 
 def put_insights(store: Store, member_id: str, generation: int, values: dict, as_of: str, writes: Writes) -> None:
     pk, sk = keys.insights_key(member_id, generation)
-    store.put({"pk": pk, "sk": sk, "member_id": member_id, "generation": generation, **values, "as_of": as_of})
+    writes.batch(store).put(
+        {"pk": pk, "sk": sk, "member_id": member_id, "generation": generation, **values, "as_of": as_of}
+    )
     writes.add("insights")
 
 
@@ -154,7 +174,7 @@ def put_recommendations(
 ) -> None:
     pk, sk = keys.recommendations_key(member_id, generation)
     digest, order = digests or list_digests(items)
-    store.put(
+    writes.batch(store).put(
         {
             "pk": pk,
             "sk": sk,
@@ -170,8 +190,7 @@ def put_recommendations(
 
 
 def delete_recommendations(store: Store, member_id: str, generation: int, writes: Writes) -> None:
-    pk, sk = keys.recommendations_key(member_id, generation)
-    store.client.delete_item(TableName=store.table, Key=to_attrs({"pk": pk, "sk": sk}))
+    writes.batch(store).delete(*keys.recommendations_key(member_id, generation))
     writes.add("recommendations_delete")
 
 
@@ -209,13 +228,12 @@ def segment_members(store: Store, segment_id: str) -> set[str]:
 
 def put_segment_member(store: Store, segment_id: str, member_id: str, writes: Writes) -> None:
     pk, sk = keys.segment_member_key(segment_id, member_id)
-    store.put({"pk": pk, "sk": sk, "member_id": member_id})
+    writes.batch(store).put({"pk": pk, "sk": sk, "member_id": member_id})
     writes.add("segment_member_put")
 
 
 def delete_segment_member(store: Store, segment_id: str, member_id: str, writes: Writes) -> None:
-    pk, sk = keys.segment_member_key(segment_id, member_id)
-    store.client.delete_item(TableName=store.table, Key=to_attrs({"pk": pk, "sk": sk}))
+    writes.batch(store).delete(*keys.segment_member_key(segment_id, member_id))
     writes.add("segment_member_delete")
 
 

@@ -386,6 +386,7 @@ def key_condition(pk: str, prefix: str) -> dict[str, Any]:
 
 
 BATCH_GET_LIMIT = 100  # keys a BatchGetItem may ask for
+BATCH_WRITE_LIMIT = 25  # puts and deletes a BatchWriteItem may carry
 
 
 class Store:
@@ -588,6 +589,52 @@ class Store:
             if not failed and not contended and not throttled:
                 raise
             raise CommitConflict(failed, contended, throttled) from None
+
+
+class BatchWrites:
+    """Unconditional puts and deletes sent BATCH_WRITE_LIMIT to one BatchWriteItem request, not
+    one request each: for items a job derives and rewrites freely (the analytics refresh's
+    results), never for history or for a write that needs a condition.
+
+    A request names a key at most once (DynamoDB refuses one that names it twice): a write of a
+    key already pending replaces the pending one (the later write is the one that stays).
+    Writes the table leaves unprocessed (a throttled partition) are sent again with jittered
+    backoff, in at most `backoff.UNPROCESSED_ITEMS.attempts` requests; then ThrottledError.
+    `flush()` sends what is pending: call it before a write that must come after these, and at
+    the end (what is still pending when the process dies is not written)."""
+
+    def __init__(self, store: Any):
+        self.store = store
+        self.requests = 0  # BatchWriteItem requests sent
+        self._pending: dict[tuple[str, str], dict] = {}
+
+    def put(self, item: dict) -> None:
+        self._add((item["pk"], item["sk"]), {"PutRequest": {"Item": to_attrs(item)}})
+
+    def delete(self, pk: str, sk: str) -> None:
+        self._add((pk, sk), {"DeleteRequest": {"Key": to_attrs({"pk": pk, "sk": sk})}})
+
+    def _add(self, key: tuple[str, str], request: dict) -> None:
+        self._pending[key] = request  # a pending write of the key is replaced
+        if len(self._pending) >= BATCH_WRITE_LIMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        request = {self.store.table: list(self._pending.values())}
+        self._pending = {}
+        policy = backoff.UNPROCESSED_ITEMS
+        for attempt in range(1, policy.attempts + 1):
+            self.requests += 1
+            response = self.store.client.batch_write_item(RequestItems=request)
+            unprocessed = response.get("UnprocessedItems")
+            if not unprocessed:
+                return
+            request = unprocessed
+            if attempt < policy.attempts:
+                policy.wait(attempt)
+        raise ThrottledError("the database is throttling writes; retry shortly")
 
 
 def encode_cursor(key: dict) -> str:

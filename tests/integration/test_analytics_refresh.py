@@ -51,6 +51,15 @@ class CountingClient:
         self._record("DeleteItem", kwargs)
         return self.client.delete_item(**kwargs)
 
+    def batch_write_item(self, **kwargs):
+        for requests in kwargs["RequestItems"].values():
+            for request in requests:
+                if "PutRequest" in request:
+                    self._record("BatchWriteItem/Put", {"Item": request["PutRequest"]["Item"]})
+                else:
+                    self._record("BatchWriteItem/Delete", request["DeleteRequest"])
+        return self.client.batch_write_item(**kwargs)
+
     def scan(self, **kwargs):
         self.scans += 1
         return self.client.scan(**kwargs)
@@ -213,6 +222,9 @@ def test_a_second_refresh_writes_only_the_member_that_changed(store, program):
     refresh.refresh(program, store, AS_OF)
     first = store.client.member_writes()
     assert set(first) == set("ABCDEFH")  # every insight is new; segments for A, B, D, F
+    # the member items went out in BatchWriteItem requests, all before the refresh item
+    assert sum(op.startswith("BatchWriteItem/") for op, _, _ in store.client.writes) == 7 + 4 + 2
+    assert store.client.writes[-1] == ("PutItem", *keys.analytics_refresh_key())
     store.client.writes.clear()
 
     refresh.refresh(program, store, LATER)  # nothing changed
@@ -229,10 +241,10 @@ def test_a_second_refresh_writes_only_the_member_that_changed(store, program):
     refresh.refresh(program, store, LATER)
     assert store.client.member_writes() == Counter({"F": 3})
     assert sorted(op for op, pk, sk in store.client.writes if "F" in (pk[7:], sk[2:])) == [
-        "DeleteItem",
-        "PutItem",
+        "BatchWriteItem/Delete",
+        "BatchWriteItem/Put",
         "UpdateItem",
-    ]  # SEGMENT#big/M#F, INSIGHTS, profile segments
+    ]  # SEGMENT#big/M#F, INSIGHTS, profile segments (a conditional update: never batched)
     assert store.get(*keys.insights_key("F", 0))["clv"] == 3000
     assert profile(store, "F")["segments"] == [] and profile(store, "F")["version"] == 3
     big = store.get(*keys.segment_listing_key("big"))

@@ -426,20 +426,48 @@ def refresh_on_athena(names: dict[str, str], api) -> None:
     dynamodb = boto3.client("dynamodb", region_name=region)
     dynamodb.put_item(TableName=table, Item={"pk": {"S": stale[0]}, "sk": {"S": stale[1]}})
     # in the order the refresh starts them (moto gives each query execution the next result):
-    # program_start, then recommendations and cohorts (started ahead): no rows; the summary
-    # (started ahead too), one zero row per period (no month: no member enrolled; the day
-    # windows); then member_values, member_bought, campaign_results (the scenario's campaign):
-    # no rows
+    # program_start, then member_bought, member_values, recommendations and cohorts (all started
+    # at once): no rows; the summary (started with them), one zero row per period (no month: no
+    # member enrolled; the day windows); then campaign_results (the scenario's campaign): no rows
     header = {"Data": [{"VarCharValue": c} for c in SUMMARY_COLUMNS]}
     zeros = [
         {"Data": [{"VarCharValue": str(window) if c == "window_id" else "0"} for c in SUMMARY_COLUMNS]}
         for window in range(len(refresh.SUMMARY_DAYS))
     ]
-    queued = [QueryResults(rows=[], column_info=[]) for _ in range(3)]
+    # member_values: one member (no purchases), so the refresh writes a member item (its
+    # INSIGHTS: BatchWriteItem)
+    values = {
+        "member_id": "varchar",
+        "generation": "integer",
+        "tier": "varchar",
+        "balance": "bigint",
+        "dormant": "boolean",
+        "days_since_joined": "bigint",
+        "frequency": "bigint",
+        "monetary": "bigint",
+        "clv": "bigint",
+        "recency_days": "bigint",
+        "last_purchase_date": "date",
+        "r": "integer",
+        "f": "integer",
+        "m": "integer",
+        "rfm_segment": "varchar",
+    }
+    one = {"member_id": "perm-m", "generation": "0", "tier": "basic", "balance": "0", "dormant": "false"}
+    one.update(days_since_joined="3", frequency="0", monetary="0", clv="0")
+    member_values = QueryResults(
+        rows=[
+            {"Data": [{"VarCharValue": c} for c in values]},
+            {"Data": [{"VarCharValue": one[c]} if c in one else {} for c in values]},
+        ],
+        column_info=[{"Name": c, "Type": t} for c, t in values.items()],
+    )
+    queued = [QueryResults(rows=[], column_info=[]), QueryResults(rows=[], column_info=[]), member_values]
+    queued += [QueryResults(rows=[], column_info=[]) for _ in range(2)]
     queued.append(
         QueryResults(rows=[header, *zeros], column_info=[{"Name": c, "Type": "bigint"} for c in SUMMARY_COLUMNS])
     )
-    queued += [QueryResults(rows=[], column_info=[]) for _ in range(3)]
+    queued.append(QueryResults(rows=[], column_info=[]))
     # two refreshes: the one POST /analytics/refresh queues, and the scheduled function's
     athena_backends["123456789012"][region].query_results_queue.extend(queued + queued)
     with mock.patch.dict(os.environ, {"DANGOL_ATHENA_OUTPUT": f"s3://{results_bucket}/results/"}):
