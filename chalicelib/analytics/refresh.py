@@ -332,10 +332,6 @@ class Recommendations:
     cold: list[dict]  # the cold-start list
 
 
-def recommendation_item(row: dict) -> dict:
-    return {"sku": row["sku"], "category": row["category"], "score": int(row["score"])}
-
-
 def recommendation_lists(rows: list[dict]) -> Recommendations:
     """The query's rows (in any order) as lists of {"sku", "category", "score"}."""
     members: dict[tuple[str, int], list[dict]] = {}
@@ -344,44 +340,43 @@ def recommendation_lists(rows: list[dict]) -> Recommendations:
     ordered = sorted(
         rows, key=lambda r: (r["list"], r["member_id"] or "", _int(r["generation"]) or 0, _int(r["rank"]) or 0)
     )
-    for kind, key, items in recommendation_groups(ordered):
+    for kind, key, entries in recommendation_groups(ordered):
         if kind == "cold" or key is None:
-            cold = items
+            cold = results.entry_items(entries)
         elif kind == "erased":
             erased.add(key)
         else:
-            members[key] = items
+            members[key] = results.entry_items(entries)
     return Recommendations(members, erased, cold)
 
 
-def picked_items(picks: Optional[str], catalogue: dict[int, tuple[str, Optional[str]]]) -> list[dict]:
-    """A member's `picks` ("sku_no:score,..." in rank order; None: no list) as its items."""
-    items: list[dict] = []
+def picked_entries(picks: Optional[str], catalogue: dict[int, results.ListedSku]) -> results.Entries:
+    """A member's `picks` ("sku_no:score,..." in rank order; None: no list) as its entries."""
     if not picks:
-        return items
+        return []
+    entries: results.Entries = []
     for pick in picks.split(",")[:RECOMMENDATIONS_KEPT]:
         number, score = pick.split(":")
-        sku, category = catalogue[int(number)]
-        items.append({"sku": sku, "category": category, "score": int(score)})
-    return items
+        entries.append((catalogue[int(number)], int(score)))
+    return entries
 
 
-def recommendation_groups(rows: Iterable[dict]) -> Iterator[tuple[str, Optional[tuple[str, int]], list[dict]]]:
+def recommendation_groups(rows: Iterable[dict]) -> Iterator[tuple[str, Optional[tuple[str, int]], results.Entries]]:
     """The query's rows, in its order (catalogue, cold, erased, member; members by member_id,
-    generation), as one (list, member key, items) per list: ("cold", None, items) once,
-    ("erased", key, []) and ("member", key, items (maybe [])), read once (the rows may be a
+    generation), as one (list, member key, entries) per list: ("cold", None, entries) once,
+    ("erased", key, []) and ("member", key, entries (maybe [])), read once (the rows may be a
     stream; memory: the catalogue of skus, not the members)."""
-    catalogue: dict[int, tuple[str, Optional[str]]] = {}
-    cold: list[dict] = []
+    catalogue: dict[int, results.ListedSku] = {}
+    cold: results.Entries = []
     cold_given = False
     for row in rows:
         kind = row["list"]
         if kind == "catalogue":
-            catalogue[int(row["rank"])] = (row["sku"], row["category"])
+            catalogue[int(row["rank"])] = results.listed_sku(row["sku"], row["category"])
             continue
         if kind == "cold":
             if len(cold) < RECOMMENDATIONS_KEPT:
-                cold.append(recommendation_item(row))
+                cold.append((results.listed_sku(row["sku"], row["category"]), int(row["score"])))
             continue
         if not cold_given:
             cold_given = True
@@ -390,7 +385,7 @@ def recommendation_groups(rows: Iterable[dict]) -> Iterator[tuple[str, Optional[
         if kind == "erased":
             yield "erased", key, []
         else:
-            yield "member", key, picked_items(row.get("picks"), catalogue)
+            yield "member", key, picked_entries(row.get("picks"), catalogue)
     if not cold_given:
         yield "cold", None, cold
 
@@ -408,20 +403,20 @@ def store_recommendations(
     changes: Counter = Counter()
     cold: list[dict] = []
     seen: set[tuple[str, int]] = set()
-    chunk: list[tuple[tuple[str, int], Optional[list[dict]]]] = []
-    for kind, key, items in recommendation_groups(rows):
+    chunk: list[tuple[tuple[str, int], Optional[results.Entries]]] = []
+    for kind, key, entries in recommendation_groups(rows):
         if kind == "cold" or key is None:
-            cold = items[:RECOMMENDATIONS_KEPT]
+            cold = results.entry_items(entries[:RECOMMENDATIONS_KEPT])
             continue
         seen.add(key)
-        chunk.append((key, items if kind == "member" else None))
+        chunk.append((key, entries if kind == "member" else None))
         if len(chunk) >= STATE_CHUNK:
             _write_recommendation_changes(store, chunk, as_of, writes, changes)
             chunk = []
     _write_recommendation_changes(store, chunk, as_of, writes, changes)
     others = sorted((member_id, m.generation) for member_id, m in live.items() if (member_id, m.generation) not in seen)
     for offset in range(0, len(others), STATE_CHUNK):
-        gone: list[tuple[tuple[str, int], Optional[list[dict]]]] = [
+        gone: list[tuple[tuple[str, int], Optional[results.Entries]]] = [
             (key, None) for key in others[offset : offset + STATE_CHUNK]
         ]
         _write_recommendation_changes(store, gone, as_of, writes, changes)
@@ -431,26 +426,26 @@ def store_recommendations(
 
 def _write_recommendation_changes(
     store: Store,
-    chunk: list[tuple[tuple[str, int], Optional[list[dict]]]],
+    chunk: list[tuple[tuple[str, int], Optional[results.Entries]]],
     as_of: str,
     writes: results.Writes,
     changes: Counter,
 ) -> None:
-    """Each (member key, items or None: no list) against what is stored: put when changed
+    """Each (member key, entries or None: no list) against what is stored: put when changed
     (counted in `changes` as `reordered` when its skus or their order changed, else
     `rescored`), deleted when stored and now none."""
     if not chunk:
         return
     before = results.read_recommendation_digests(store, [key for key, _ in chunk])
-    for (member_id, generation), items in chunk:
-        if items is None:
+    for (member_id, generation), entries in chunk:
+        if entries is None:
             if (member_id, generation) in before:
                 results.delete_recommendations(store, member_id, generation, writes)
             continue
-        digests = results.list_digests(items)
+        digests = results.entry_digests(entries)
         previous = before.get((member_id, generation))
         if previous != digests:
-            results.put_recommendations(store, member_id, generation, items, as_of, writes, digests)
+            results.put_recommendations(store, member_id, generation, entries, as_of, writes, digests)
             same = previous is not None and previous[1] == digests[1]
             changes["rescored" if same else "reordered"] += 1
 

@@ -87,7 +87,7 @@ def batch_get(store: Store, item_keys: Iterable[tuple[str, str]], projection: li
         page = wanted[start : start + BATCH_GET_KEYS]
         request: dict[str, Any] = {
             store.table: {
-                "Keys": [to_attrs({"pk": pk, "sk": sk}) for pk, sk in page],
+                "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in page],
                 "ConsistentRead": True,
                 "ProjectionExpression": ", ".join(names),
                 "ExpressionAttributeNames": names,
@@ -138,14 +138,44 @@ def put_insights(store: Store, member_id: str, generation: int, values: dict, as
     writes.add("insights")
 
 
+@dataclass(frozen=True, slots=True)
+class ListedSku:
+    """A sku of a refresh's catalogue with what its lists are made of: its attribute values
+    (shared by every list naming it: they are only read) and its parts of the digests."""
+
+    sku: str
+    category: Optional[str]
+    sku_attr: dict
+    category_attr: dict
+    text: str  # of the whole list's digest: repr((sku, category)) + ":"
+    sku_text: str  # of the order digest: repr(sku)
+
+
+def listed_sku(sku: str, category: Optional[str]) -> ListedSku:
+    category_attr = {"NULL": True} if category is None else {"S": category}
+    return ListedSku(sku, category, {"S": sku}, category_attr, repr((sku, category)) + ":", repr(sku))
+
+
+Entries = list[tuple[ListedSku, int]]  # a member's list: (sku, score) in rank order
+
+
 def list_digests(items: list[dict]) -> tuple[str, str]:
     """(digest of the whole list, digest of its skus in order): what a refresh compares a new
-    list with, reading two short attributes of the stored item rather than its items."""
-    # repr of strings, ints and None is exact and cheaper than JSON; were it ever to change, a
-    # refresh would only write every list once more
-    whole = repr([(item["sku"], item["category"], item["score"]) for item in items]).encode()
-    order = repr([item["sku"] for item in items]).encode()
+    list with, reading two short attributes of the stored item rather than its items. Each
+    part is a repr (exact and self-delimiting for strings, None and integers); were the texts
+    ever to change, a refresh would only write every list once more."""
+    return entry_digests([(listed_sku(i["sku"], i["category"]), int(i["score"])) for i in items])
+
+
+def entry_digests(entries: Entries) -> tuple[str, str]:
+    """`list_digests` of a list given as entries (the refresh's own form: no dicts made)."""
+    whole = "".join([f"{listed.text}{score}," for listed, score in entries]).encode()
+    order = "".join([listed.sku_text for listed, _ in entries]).encode()
     return hashlib.blake2b(whole, digest_size=12).hexdigest(), hashlib.blake2b(order, digest_size=12).hexdigest()
+
+
+def entry_items(entries: Entries) -> list[dict]:
+    return [{"sku": listed.sku, "category": listed.category, "score": score} for listed, score in entries]
 
 
 def read_recommendation_digests(
@@ -167,23 +197,30 @@ def put_recommendations(
     store: Store,
     member_id: str,
     generation: int,
-    items: list[dict],
+    entries: Entries,
     as_of: str,
     writes: Writes,
     digests: Optional[tuple[str, str]] = None,
 ) -> None:
+    """The member's RECOMMENDATIONS item {"member_id", "generation", "items": [{"sku",
+    "category", "score"}...], "as_of", "digest", "order_digest"}, its attribute values made
+    from the entries' shared ones (what `to_attrs` makes of the item: a test compares them)."""
     pk, sk = keys.recommendations_key(member_id, generation)
-    digest, order = digests or list_digests(items)
-    writes.batch(store).put(
+    digest, order = digests or entry_digests(entries)
+    items = [
+        {"M": {"sku": listed.sku_attr, "category": listed.category_attr, "score": {"N": str(score)}}}
+        for listed, score in entries
+    ]
+    writes.batch(store).put_attrs(
         {
-            "pk": pk,
-            "sk": sk,
-            "member_id": member_id,
-            "generation": generation,
-            "items": items,
-            "as_of": as_of,
-            "digest": digest,
-            "order_digest": order,
+            "pk": {"S": pk},
+            "sk": {"S": sk},
+            "member_id": {"S": member_id},
+            "generation": {"N": str(generation)},
+            "items": {"L": items},
+            "as_of": {"S": as_of},
+            "digest": {"S": digest},
+            "order_digest": {"S": order},
         }
     )
     writes.add("recommendations_put")

@@ -611,6 +611,10 @@ class BatchWrites:
     def put(self, item: dict) -> None:
         self._add((item["pk"], item["sk"]), {"PutRequest": {"Item": to_attrs(item)}})
 
+    def put_attrs(self, attrs: dict) -> None:
+        """`put` of an item already made attribute values (as `to_attrs` makes them)."""
+        self._add((attrs["pk"]["S"], attrs["sk"]["S"]), {"PutRequest": {"Item": attrs}})
+
     def delete(self, pk: str, sk: str) -> None:
         self._add((pk, sk), {"DeleteRequest": {"Key": to_attrs({"pk": pk, "sk": sk})}})
 
