@@ -41,6 +41,8 @@ class Settings:
     # how many non-blank lines one job task applies
     imports_bucket: str = "dangol-imports"
     import_chunk_lines: int = 1000
+    # the analytics refresh's member writes: threads sending BatchWriteItem requests at once
+    refresh_writers: int = 1
 
 
 def load() -> Settings:
@@ -84,4 +86,5 @@ def load() -> Settings:
         athena_output=env.get("DANGOL_ATHENA_OUTPUT", ""),
         imports_bucket=env.get("DANGOL_IMPORTS_BUCKET", "dangol-imports"),
         import_chunk_lines=int(env.get("DANGOL_IMPORT_CHUNK_LINES", "1000")),
+        refresh_writers=int(env.get("DANGOL_REFRESH_WRITERS", "1")),
     )

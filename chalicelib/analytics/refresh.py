@@ -472,8 +472,10 @@ def cohort_answers(rows: list[dict], as_of_month: int) -> dict[str, dict]:
 
 
 # -- the job -------------------------------------------------------------
-def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
-    """One refresh as of `now`; returns what it did (counts of rows and writes)."""
+def refresh(engine: Engine, store: Store, now: dt.datetime, writers: int = 1) -> dict:
+    """One refresh as of `now`; returns what it did (counts of rows and writes). `writers`:
+    threads sending the member items' BatchWriteItem requests (the deployment's
+    `refresh_writers`)."""
     now = now.astimezone(dt.UTC).replace(microsecond=0)
     as_of = format_instant(now)
     program = program_from(store.get(*keys.PROGRAM_KEY))
@@ -520,7 +522,7 @@ def refresh(engine: Engine, store: Store, now: dt.datetime) -> dict:
         engine, "summary", [(start, end) for _, start, end in windows], as_of_time=as_of_time
     )
     members = live_members(rows(), bought())
-    writes = results.Writes()
+    writes = results.Writes(senders=writers)
     assign_member = assigner(definitions)
     assigned = {member_id: assign_member(live.values) for member_id, live in members.items()}
 
@@ -665,4 +667,6 @@ def current_engine() -> Engine:
 
 def run_job(store: Store, now: dt.datetime) -> dict:
     """The `refresh_analytics` job message: one refresh as of `now` on this deployment's engine."""
-    return refresh(current_engine(), store, now)
+    from chalicelib import settings
+
+    return refresh(current_engine(), store, now, settings.load().refresh_writers)

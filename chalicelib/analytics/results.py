@@ -35,6 +35,7 @@ class Writes:
     sends them)."""
 
     counts: Counter = field(default_factory=Counter)
+    senders: int = 1  # threads sending the batches (BatchWrites)
     pending: Optional[BatchWrites] = None
 
     def add(self, kind: str, n: int = 1) -> None:
@@ -42,7 +43,7 @@ class Writes:
 
     def batch(self, store: Store) -> BatchWrites:
         if self.pending is None:
-            self.pending = BatchWrites(store)
+            self.pending = BatchWrites(store, self.senders)
         return self.pending
 
     def flush(self) -> None:

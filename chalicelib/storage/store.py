@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib import backoff
 from chalicelib.errors import ThrottledError, ValidationError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -600,13 +605,21 @@ class BatchWrites:
     key already pending replaces the pending one (the later write is the one that stays).
     Writes the table leaves unprocessed (a throttled partition) are sent again with jittered
     backoff, in at most `backoff.UNPROCESSED_ITEMS.attempts` requests; then ThrottledError.
-    `flush()` sends what is pending: call it before a write that must come after these, and at
-    the end (what is still pending when the process dies is not written)."""
 
-    def __init__(self, store: Any):
+    With `senders` > 1 the requests go out from that many threads while the caller goes on
+    (on AWS a request is mostly waiting for the network), at most two a sender in flight; the
+    first error is raised by the next write or by `flush()`. `flush()` sends what is pending
+    and waits for every request sent: call it before a write that must come after these, and
+    at the end (what is still pending when the process dies is not written)."""
+
+    def __init__(self, store: Any, senders: int = 1):
         self.store = store
+        self.senders = max(1, senders)
         self.requests = 0  # BatchWriteItem requests sent
         self._pending: dict[tuple[str, str], dict] = {}
+        self._count = threading.Lock()
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._sent: deque[Future] = deque()  # requests in flight, oldest first
 
     def put(self, item: dict) -> None:
         self._add((item["pk"], item["sk"]), {"PutRequest": {"Item": to_attrs(item)}})
@@ -621,16 +634,39 @@ class BatchWrites:
     def _add(self, key: tuple[str, str], request: dict) -> None:
         self._pending[key] = request  # a pending write of the key is replaced
         if len(self._pending) >= BATCH_WRITE_LIMIT:
-            self.flush()
+            self._send_pending()
 
-    def flush(self) -> None:
+    def _send_pending(self) -> None:
         if not self._pending:
             return
         request = {self.store.table: list(self._pending.values())}
         self._pending = {}
+        if self.senders == 1:
+            self._send(request)
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # jobs only: not at the API's cold start
+
+            self._pool = ThreadPoolExecutor(max_workers=self.senders, thread_name_prefix="batch-writes")
+        while len(self._sent) >= 2 * self.senders:
+            self._sent.popleft().result()
+        self._sent.append(self._pool.submit(self._send, request))
+
+    def flush(self) -> None:
+        self._send_pending()
+        try:
+            while self._sent:
+                self._sent.popleft().result()
+        finally:
+            if self._pool is not None and not self._sent:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def _send(self, request: dict) -> None:
         policy = backoff.UNPROCESSED_ITEMS
         for attempt in range(1, policy.attempts + 1):
-            self.requests += 1
+            with self._count:
+                self.requests += 1
             response = self.store.client.batch_write_item(RequestItems=request)
             unprocessed = response.get("UnprocessedItems")
             if not unprocessed:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from chalicelib import backoff
@@ -106,3 +109,68 @@ def test_the_memory_table_refuses_what_dynamodb_refuses(store):
     with pytest.raises(Exception, match="duplicates"):
         store.client.batch_write_item(RequestItems={"t": [put, put]})
     assert store.items() == []
+
+
+class Slow:
+    """A client whose BatchWriteItem waits until released (to see requests in flight at once)."""
+
+    def __init__(self, client, fail_on: int = 0):
+        self.client, self.fail_on = client, fail_on
+        self.lock = threading.Lock()
+        self.in_flight = self.most = self.calls = 0
+        self.release = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def batch_write_item(self, RequestItems):  # noqa: N803 (boto3's name)
+        with self.lock:
+            self.calls += 1
+            call = self.calls
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            self.release.wait(5)
+            if call == self.fail_on:
+                raise RuntimeError("the request failed")
+            with self.lock:
+                return self.client.batch_write_item(RequestItems=RequestItems)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def test_senders_send_at_once_and_flush_waits_for_every_request(store):
+    store.client = Slow(store.client)
+    batch = BatchWrites(store, senders=3)
+    for n in range(75):  # three requests: the caller goes on while they wait
+        batch.put(item(n))
+    deadline = time.monotonic() + 5
+    while store.client.in_flight < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.client.in_flight == 3 and store.items("MEMBER#") == []  # all in flight, none answered
+    store.client.release.set()
+    batch.flush()
+    assert store.client.most == 3 and batch.requests == 3
+    assert sorted(i["n"] for i in store.items("MEMBER#")) == list(range(75))
+
+
+def test_at_most_two_requests_a_sender_are_in_flight(store):
+    store.client = Slow(store.client)
+    store.client.release.set()
+    batch = BatchWrites(store, senders=2)
+    for n in range(25 * 10):
+        batch.put(item(n))
+        assert len(batch._sent) <= 4
+    batch.flush()
+    assert len(store.items("MEMBER#")) == 250 and batch.requests == 10
+
+
+def test_a_failed_request_is_raised_by_flush(store):
+    store.client = Slow(store.client, fail_on=2)
+    store.client.release.set()
+    batch = BatchWrites(store, senders=2)
+    for n in range(50):
+        batch.put(item(n))
+    with pytest.raises(RuntimeError, match="failed"):
+        batch.flush()
