@@ -392,12 +392,31 @@ class RecordingStore:
         values: Optional[dict] = None,
         condition: Optional[str] = None,
     ) -> Optional[dict]:
-        """The two updates the refresh makes, applied to the stored attribute values (as
-        DynamoDB applies an UpdateItem: the caller sends only the expression and values)."""
-        from chalicelib.storage.store import from_attrs, to_attrs
+        """`Store.update`: the new item read back (ReturnValues ALL_NEW), None when refused."""
+        from chalicelib.storage.store import from_attrs
 
-        values = values or {}
-        # what Store.update sends and reads back (its CPU counted, as on AWS)
+        attrs = self.apply_update(pk, sk, expression, names, values or {})
+        return None if attrs is None else from_attrs(attrs)
+
+    def update_if(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        names: dict,
+        values: Optional[dict] = None,
+        condition: Optional[str] = None,
+    ) -> bool:
+        """`Store.update_if`: nothing read back (ReturnValues NONE)."""
+        return self.apply_update(pk, sk, expression, names, values or {}) is not None
+
+    def apply_update(self, pk: str, sk: str, expression: str, names: dict, values: dict) -> Optional[dict]:
+        """The two updates the refresh makes, applied to the stored attribute values (as
+        DynamoDB applies an UpdateItem: the caller sends only the expression and values);
+        the new item's attribute values, None when its condition fails."""
+        from chalicelib.storage.store import to_attrs
+
+        # what Store.update sends (its CPU counted, as on AWS)
         to_attrs({"pk": pk, "sk": sk})
         to_attrs(values)
         attrs = self.load_attrs(pk, sk)
@@ -422,7 +441,7 @@ class RecordingStore:
         with self.lock:
             self.writes["put"] -= 1
             self.writes["update"] += 1
-        return from_attrs(attrs)
+        return attrs
 
     def query_all(self, pk: str, prefix: str = "") -> list[dict]:
         from chalicelib.storage.store import from_attrs

@@ -229,26 +229,31 @@ class LiveMember:
     @property
     def insights(self) -> dict:
         """The §20 values of the INSIGHTS item (as_of apart)."""
-        return {
-            "recency_days": self.values.recency_days,
-            "frequency": self.values.frequency,
-            "monetary": self.values.monetary,
-            "clv": self.values.clv,
-            "rfm": self.rfm,
-            "rfm_segment": self.values.rfm_segment,
-        }
+        values = self.stored
+        del values["last_purchase_date"]
+        return values
 
     @property
     def stored(self) -> dict:
         """The INSIGHTS item's values: the §20 values and the latest purchase date."""
-        return {**self.insights, "last_purchase_date": self.last_purchase_date}
+        values = self.values
+        return {
+            "recency_days": values.recency_days,
+            "frequency": values.frequency,
+            "monetary": values.monetary,
+            "clv": values.clv,
+            "rfm": self.rfm,
+            "rfm_segment": values.rfm_segment,
+            "last_purchase_date": self.last_purchase_date,
+        }
 
 
-def insights_changed(stored: Optional[dict], live: LiveMember) -> bool:
-    """Whether the member's INSIGHTS item must be rewritten (INSIGHTS_COMPARED differ)."""
+def insights_changed(stored: Optional[dict], live: LiveMember, now: Optional[dict] = None) -> bool:
+    """Whether the member's INSIGHTS item must be rewritten (INSIGHTS_COMPARED differ); `now`:
+    `live.stored` when the caller has it."""
     if stored is None:
         return True
-    now = live.stored
+    now = live.stored if now is None else now
     return any(stored.get(name) != now[name] for name in INSIGHTS_COMPARED)
 
 
@@ -539,9 +544,13 @@ def refresh(engine: Engine, store: Store, now: dt.datetime, writers: int = 1) ->
     # segment member items: put / deleted on change; a member no longer live leaves every segment
     leavers: set[str] = set()
     figures = {}
+    members_of: dict[str, set[str]] = defaultdict(set)  # each segment's members, in one pass
+    for member_id, ids in assigned.items():
+        for segment_id in ids:
+            members_of[segment_id].add(member_id)
     for segment_id in sorted(set(definitions) | gone_segments):
         before = results.segment_members(store, segment_id)
-        after = {m for m, ids in assigned.items() if segment_id in ids}
+        after = members_of.get(segment_id, set())
         for member_id in sorted(after - before):
             results.put_segment_member(store, segment_id, member_id, writes)
         for member_id in sorted(before - after):
@@ -634,8 +643,9 @@ def _write_member_changes(
     rescored = 0
     for member_id, live in chunk:
         state = states[(member_id, live.generation)]
-        if insights_changed(state.insights, live):
-            results.put_insights(store, member_id, live.generation, live.stored, as_of, writes)
+        now = live.stored
+        if insights_changed(state.insights, live, now):
+            results.put_insights(store, member_id, live.generation, now, as_of, writes)
         elif state.insights is not None and state.insights.get("rfm") != live.rfm:
             rescored += 1
         if state.segments is not None:

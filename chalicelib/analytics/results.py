@@ -252,10 +252,10 @@ def set_profile_segments(
     names = {"#pk": "pk", "#s": "segments", "#v": "version", "#g": "generation"}
     if erased_only:
         names["#e"] = "erased"
-    updated = store.update(member_pk(member_id), PROFILE, "SET #s = :s, #v = #v + :one", names, values, condition)
-    if updated is not None:
+    updated = store.update_if(member_pk(member_id), PROFILE, "SET #s = :s, #v = #v + :one", names, values, condition)
+    if updated:
         writes.add("profile_segments")
-    return updated is not None
+    return updated
 
 
 def segment_members(store: Store, segment_id: str) -> set[str]:
@@ -283,7 +283,7 @@ def segment_listing(store: Store) -> list[dict]:
 def set_segment_figures(store: Store, segment_id: str, members: int, avg_clv: int, as_of: str, writes: Writes) -> None:
     """The listing's `members`, `avg_clv`, `as_of`; a segment deleted meanwhile stays deleted."""
     pk, sk = keys.segment_listing_key(segment_id)
-    updated = store.update(
+    updated = store.update_if(
         pk,
         sk,
         "SET #m = :m, #c = :c, #t = :t",
@@ -291,7 +291,7 @@ def set_segment_figures(store: Store, segment_id: str, members: int, avg_clv: in
         {":m": members, ":c": avg_clv, ":t": as_of},
         "attribute_exists(#pk)",
     )
-    if updated is not None:
+    if updated:
         writes.add("segment_listing")
 
 

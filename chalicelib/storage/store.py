@@ -476,19 +476,45 @@ class Store:
         condition: Optional[str] = None,
     ) -> Optional[dict]:
         """Conditional update; returns the new item, or None if the condition failed."""
+        response = self._update(pk, sk, expression, names, values, condition, "ALL_NEW")
+        return None if response is None else from_attrs(response["Attributes"])
+
+    def update_if(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        names: dict,
+        values: Optional[dict] = None,
+        condition: Optional[str] = None,
+    ) -> bool:
+        """`update` that says only whether it was made (False: the condition failed): nothing is
+        read back, for a caller that does not need the item (a job's millions of updates)."""
+        return self._update(pk, sk, expression, names, values, condition, "NONE") is not None
+
+    def _update(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        names: dict,
+        values: Optional[dict],
+        condition: Optional[str],
+        returns: str,
+    ) -> Optional[dict]:
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "Key": to_attrs({"pk": pk, "sk": sk}),
             "UpdateExpression": expression,
             "ExpressionAttributeNames": names,
-            "ReturnValues": "ALL_NEW",
+            "ReturnValues": returns,
         }
         if values:
             kwargs["ExpressionAttributeValues"] = to_attrs(values)
         if condition:
             kwargs["ConditionExpression"] = condition
         try:
-            response = self.client.update_item(**kwargs)
+            response: dict = self.client.update_item(**kwargs)
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
@@ -496,7 +522,7 @@ class Store:
             if refusal is None:
                 raise
             raise refusal from error
-        return from_attrs(response["Attributes"])
+        return response
 
     def query_page(
         self,
