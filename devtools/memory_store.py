@@ -313,7 +313,7 @@ class MemoryDynamoDB:
         total = sum(len(requests) for requests in RequestItems.values())
         if not 0 < total <= 25:
             raise _validation("Too many items requested for the BatchWriteItem call", "BatchWriteItem")
-        planned = []
+        planned: list[tuple[_Table, Any, Optional[dict]]] = []
         for name, requests in RequestItems.items():
             table = self._table(name, "BatchWriteItem")
             seen = set()
@@ -326,11 +326,11 @@ class MemoryDynamoDB:
                 if planned[-1][1] in seen:
                     raise _validation("Provided list of item keys contains duplicates", "BatchWriteItem")
                 seen.add(planned[-1][1])
-        for table, key, write in planned:
-            if write is None:
-                table.delete(key)
+        for target, key, plan in planned:
+            if plan is None:
+                target.delete(key)
             else:
-                table.put(write["apply"](table.get(key)))
+                target.put(plan["apply"](target.get(key)))
         return {"UnprocessedItems": {}}
 
     # -- plans: what a write needs, checked before anything is written ------------------
