@@ -42,9 +42,14 @@ live AS (
     WHERE status <> 'erased' AND enrolled_at <= :as_of_time
 ),
 late AS (
+    -- (never a null id: NOT IN with a null in the list would keep no item)
     SELECT transaction_id
     FROM transactions
-    WHERE type = 'earn' AND created_at > :as_of_time AND occurred_date BETWEEN :window_start AND :as_of_date
+    WHERE
+        type = 'earn'
+        AND created_at > :as_of_time
+        AND occurred_date BETWEEN :window_start AND :as_of_date
+        AND transaction_id IS NOT NULL
 ),
 pairs AS (
     SELECT i.member_id, i.generation, i.sku, max(i.occurred_date) AS last_date

@@ -48,6 +48,7 @@ WITH latest_members AS (
   WHERE
     status <> 'erased' AND enrolled_at <= :as_of_time
 ), late AS (
+  /* (never a null id: NOT IN with a null in the list would keep no item) */
   SELECT
     transaction_id
   FROM transactions
@@ -55,6 +56,7 @@ WITH latest_members AS (
     type = 'earn'
     AND created_at > :as_of_time
     AND occurred_date BETWEEN :window_start AND :as_of_date
+    AND NOT transaction_id IS NULL
 ), pairs AS (
   SELECT
     i.member_id,
