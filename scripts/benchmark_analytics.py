@@ -295,8 +295,8 @@ class RecordingClient:
 
 
 class RecordingStore:
-    """A stand-in for the table, implementing what the refresh calls (get, put, update,
-    query_all, client.batch_get_item, client.delete_item). Every member in `members` has a
+    """A stand-in for the table, implementing what the refresh calls (get, put, update_if,
+    query_all, client.batch_get_item, client.batch_write_item, client.delete_item). Every member in `members` has a
     profile of generation 0 with no segments until the refresh sets some; profiles are made on
     demand, not stored. Writes are counted by kind of item.
 
@@ -383,21 +383,6 @@ class RecordingStore:
     def delete(self, pk: str, sk: str) -> None:
         self.delete_keys([(pk, sk)])
 
-    def update(
-        self,
-        pk: str,
-        sk: str,
-        expression: str,
-        names: dict,
-        values: Optional[dict] = None,
-        condition: Optional[str] = None,
-    ) -> Optional[dict]:
-        """`Store.update`: the new item read back (ReturnValues ALL_NEW), None when refused."""
-        from chalicelib.storage.store import from_attrs
-
-        attrs = self.apply_update(pk, sk, expression, names, values or {})
-        return None if attrs is None else from_attrs(attrs)
-
     def update_if(
         self,
         pk: str,
@@ -469,9 +454,6 @@ class FactsEngine:
     def query(self, text: str) -> list[dict]:
         return self.engine.query(text)
 
-    def stream(self, text: str) -> Iterator[dict]:
-        return self.engine.stream(text)
-
     def submit(self, text: str) -> Any:
         return self.engine.submit(text)
 
@@ -501,15 +483,6 @@ def timed_refresh(engine: Any, store: RecordingStore, writers: int = 1) -> dict:
         label = name
         if name == "summary":
             label = f"summary {values['from_date']}..{values['to_date']}"
-        timings.append({"query": label, "seconds": round(time.perf_counter() - started, 3), "rows": len(rows)})
-        return rows
-
-    original_windows = refresh_module.run_windows
-
-    def run_windows(engine_: Any, name: str, windows: list, **values: object) -> list[dict]:
-        started = time.perf_counter()
-        rows = original_windows(engine_, name, windows, **values)
-        label = f"{name} ({len(windows) - 4} months + 4 day windows, one query)"
         timings.append({"query": label, "seconds": round(time.perf_counter() - started, 3), "rows": len(rows)})
         return rows
 
@@ -554,7 +527,6 @@ def timed_refresh(engine: Any, store: RecordingStore, writers: int = 1) -> dict:
     refresh_module.run = run
     refresh_module.run_ahead = run_ahead
     refresh_module.run_windows_ahead = run_windows_ahead
-    refresh_module.run_windows = run_windows
     refresh_module.run_named_ahead = run_named_ahead
     try:
         started, cpu_started, load = time.perf_counter(), cpu_seconds(), os.getloadavg()[0]
@@ -564,7 +536,6 @@ def timed_refresh(engine: Any, store: RecordingStore, writers: int = 1) -> dict:
         refresh_module.run = original
         refresh_module.run_ahead = original_ahead
         refresh_module.run_windows_ahead = original_windows_ahead
-        refresh_module.run_windows = original_windows
         refresh_module.run_named_ahead = original_named_ahead
     # a query run beside other work counts only the time spent reading its rows (the rest
     # overlapped the refresh's own work, which is counted where it happened)

@@ -129,7 +129,8 @@ def run_ahead(engine: Engine, name: str, **values: object) -> Callable[[], Itera
 def run_windows_ahead(
     engine: Engine, name: str, windows: list[tuple[dt.date, dt.date]], **values: object
 ) -> Callable[[], Iterable[dict]]:
-    """`run_windows` started now, as `run_ahead` starts a query."""
+    """A query over date windows (summary.sql), all of them at once (one row per window),
+    started now as `run_ahead` starts a query."""
     return _ahead(engine, sql.render_windows(name, getattr(engine, "dialect", "duckdb"), windows, **values))
 
 
@@ -144,20 +145,9 @@ def _ahead(engine: Engine, text: str) -> Callable[[], Iterable[dict]]:
 def run_named_ahead(
     engine: Engine, name: str, named: list[tuple[str, str]], **values: object
 ) -> Callable[[], Iterable[dict]]:
-    """`run_named` started now, as `run_ahead` starts a query."""
+    """member_bought.sql for only the categories / skus named (rows of those values alone),
+    started now as `run_ahead` starts a query."""
     return _ahead(engine, sql.render_named(name, getattr(engine, "dialect", "duckdb"), named, **values))
-
-
-def run_windows(engine: Engine, name: str, windows: list[tuple[dt.date, dt.date]], **values: object) -> list[dict]:
-    """A query over date windows (summary.sql), all of them at once: one row per window."""
-    dialect = getattr(engine, "dialect", "duckdb")
-    return engine.query(sql.render_windows(name, dialect, windows, **values))
-
-
-def run_named(engine: Engine, name: str, named: list[tuple[str, str]], **values: object) -> list[dict]:
-    """member_bought.sql for only the categories / skus named: rows of those values alone."""
-    dialect = getattr(engine, "dialect", "duckdb")
-    return engine.query(sql.render_named(name, dialect, named, **values))
 
 
 def named_bought_values(definitions: dict[str, list]) -> list[tuple[str, str]]:
@@ -248,12 +238,11 @@ class LiveMember:
         }
 
 
-def insights_changed(stored: Optional[dict], live: LiveMember, now: Optional[dict] = None) -> bool:
-    """Whether the member's INSIGHTS item must be rewritten (INSIGHTS_COMPARED differ); `now`:
-    `live.stored` when the caller has it."""
+def insights_changed(stored: Optional[dict], now: dict) -> bool:
+    """Whether the member's INSIGHTS item must be rewritten: `stored` (None: none) and `now`
+    (`LiveMember.stored`) differ in INSIGHTS_COMPARED."""
     if stored is None:
         return True
-    now = live.stored if now is None else now
     return any(stored.get(name) != now[name] for name in INSIGHTS_COMPARED)
 
 
@@ -644,7 +633,7 @@ def _write_member_changes(
     for member_id, live in chunk:
         state = states[(member_id, live.generation)]
         now = live.stored
-        if insights_changed(state.insights, live, now):
+        if insights_changed(state.insights, now):
             results.put_insights(store, member_id, live.generation, now, as_of, writes)
         elif state.insights is not None and state.insights.get("rfm") != live.rfm:
             rescored += 1

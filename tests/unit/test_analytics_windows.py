@@ -27,7 +27,7 @@ WINDOWS = [
 
 def test_one_query_over_every_window_gives_each_window_its_own_answer():
     facts = cafe()
-    together = refresh.run_windows(facts, "summary", WINDOWS, as_of_time=AS_OF)
+    together = list(refresh.run_windows_ahead(facts, "summary", WINDOWS, as_of_time=AS_OF)())
     assert [int(row["window_id"]) for row in together] == list(range(len(WINDOWS)))
     for (first, last), row in zip(WINDOWS, together, strict=True):
         (alone,) = refresh.run(facts, "summary", as_of_time=AS_OF, from_date=first, to_date=last)
@@ -65,9 +65,9 @@ def test_the_windows_and_named_values_render_for_both_engines(engine):
 
 
 def bought(facts: FactsEngine, named: list[tuple[str, str]]) -> set[tuple]:
-    rows = refresh.run_named(
+    rows = refresh.run_named_ahead(
         facts, "member_bought", named, as_of_time=AS_OF, as_of_date=AS_OF_DATE, window_start=WINDOW_START
-    )
+    )()
     return {(r["member_id"], r["category"], r["sku"]) for r in rows}
 
 
