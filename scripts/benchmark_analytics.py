@@ -270,9 +270,10 @@ class RecordingClient:
         projection = request.get("ProjectionExpression")
         wanted = None if projection is None else {names.get(n.strip(), n.strip()) for n in projection.split(",")}
         found = []
-        for key in request["Keys"]:
-            pk, sk = key["pk"]["S"], key["sk"]["S"]
-            attrs = self.store.load_attrs(pk, sk)
+        item_keys = [(key["pk"]["S"], key["sk"]["S"]) for key in request["Keys"]]
+        stored = self.store.load_many(item_keys)
+        for pk, sk in item_keys:
+            attrs = stored.get((pk, sk))
             if attrs is None and sk == "PROFILE" and pk.startswith("MEMBER#"):
                 attrs = self.store.profile_attrs(pk)
             if attrs is not None:  # as DynamoDB answers: only the attributes projected
@@ -352,6 +353,16 @@ class RecordingStore:
         with self.lock:
             found = self.db.execute("SELECT v FROM items WHERE pk = ? AND sk = ?", (pk, sk)).fetchone()
         return None if found is None else pickle.loads(found[0])
+
+    def load_many(self, item_keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        """The stored attribute values of those of `item_keys` that are stored (one SELECT)."""
+        if not item_keys:
+            return {}
+        wanted = " OR ".join("(pk = ? AND sk = ?)" for _ in item_keys)  # a key lookup each
+        values = [part for key in item_keys for part in key]
+        with self.lock:
+            found = self.db.execute(f"SELECT pk, sk, v FROM items WHERE {wanted}", values).fetchall()
+        return {(pk, sk): pickle.loads(blob) for pk, sk, blob in found}
 
     def save_attrs(self, items: list[dict]) -> None:
         rows = [(i["pk"]["S"], i["sk"]["S"], pickle.dumps(i, protocol=pickle.HIGHEST_PROTOCOL)) for i in items]
@@ -454,8 +465,8 @@ class FactsEngine:
     def query(self, text: str) -> list[dict]:
         return self.engine.query(text)
 
-    def submit(self, text: str) -> Any:
-        return self.engine.submit(text)
+    def submit(self, text: str, beside: bool = False) -> Any:
+        return self.engine.submit(text, beside=beside)
 
 
 # -- measuring ------------------------------------------------------------------------

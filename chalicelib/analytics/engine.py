@@ -126,16 +126,18 @@ class DuckDBEngine:
         with self.lock:
             yield from _dict_rows(self.connection.execute(sql), batch)
 
-    def submit(self, sql: str, batch: int = 10_000) -> Callable[[], Iterator[dict]]:
+    def submit(self, sql: str, batch: int = 10_000, beside: bool = False) -> Callable[[], Iterator[dict]]:
         """Start `sql` now on a connection of its own, beside whatever this engine runs next
         (DuckDB works in its own threads, without Python's lock); the function returned gives
         its rows, `batch` at a time, once it has finished. Queries submitted run one after
-        another, in the order submitted."""
+        another, in the order submitted. `beside`: the caller works in Python while it runs,
+        so the query leaves it a core (one DuckDB thread fewer than the engine's `threads`,
+        at least one; the setting restored when it ends)."""
         with self.lock:
             cursor = self.connection.cursor()
             if self._ahead is None:
                 self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-ahead")
-            running = self._ahead.submit(cursor.execute, sql)
+            running = self._ahead.submit(_execute_beside if beside else _execute, cursor, sql)
 
         def rows() -> Iterator[dict]:
             try:
@@ -170,6 +172,26 @@ class DuckDBEngine:
     def _count(self, table: str) -> int:
         (count,) = self.connection.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
         return int(count)
+
+
+def _execute(cursor: Any, sql: str) -> None:
+    cursor.execute(sql)
+
+
+def _execute_beside(cursor: Any, sql: str) -> None:
+    """`sql` with one DuckDB thread fewer. `threads` is the database's setting, changed on a
+    connection of its own (a statement on `cursor` would replace its rows); the queries `submit`
+    starts run one at a time, so each sets it and puts it back."""
+    setting = cursor.cursor()
+    try:
+        (threads,) = setting.execute("SELECT current_setting('threads')").fetchone()
+        setting.execute(f"SET threads = {max(1, int(threads) - 1)}")
+        try:
+            cursor.execute(sql)
+        finally:
+            setting.execute(f"SET threads = {int(threads)}")
+    finally:
+        setting.close()
 
 
 def _dict_rows(cursor: Any, batch: int) -> Iterator[dict]:
@@ -261,9 +283,9 @@ class AthenaEngine:
             request["ExecutionParameters"] = [athena_literal(p) for p in params]
         return str(self.client.start_query_execution(**request)["QueryExecutionId"])
 
-    def submit(self, sql: str) -> Callable[[], Iterator[dict]]:
-        """Start `sql` now (Athena runs it beside the others); the function returned waits for
-        it and gives its rows."""
+    def submit(self, sql: str, beside: bool = False) -> Callable[[], Iterator[dict]]:
+        """Start `sql` now (Athena runs it beside the others, on its own machines: `beside`
+        changes nothing); the function returned waits for it and gives its rows."""
         execution_id = self._start(sql)
 
         def rows() -> Iterator[dict]:

@@ -118,27 +118,29 @@ def run(engine: Engine, name: str, **values: object) -> list[dict]:
     return engine.query(sql.render(name, dialect, **values))
 
 
-def run_ahead(engine: Engine, name: str, **values: object) -> Callable[[], Iterable[dict]]:
+def run_ahead(engine: Engine, name: str, beside: bool = False, **values: object) -> Callable[[], Iterable[dict]]:
     """Start a query now, to run beside the refresh's next work where the engine can (its
     `submit`: DuckDB on a connection of its own, Athena as one more query execution); the
     function returned gives its rows (a stream). An engine without `submit` runs the query
-    when the function is called."""
-    return _ahead(engine, sql.render(name, getattr(engine, "dialect", "duckdb"), **values))
+    when the function is called. `beside`: the refresh works in Python while it runs (the
+    embedded engine leaves it a core)."""
+    return _ahead(engine, sql.render(name, getattr(engine, "dialect", "duckdb"), **values), beside)
 
 
 def run_windows_ahead(
     engine: Engine, name: str, windows: list[tuple[dt.date, dt.date]], **values: object
 ) -> Callable[[], Iterable[dict]]:
     """A query over date windows (summary.sql), all of them at once (one row per window),
-    started now as `run_ahead` starts a query."""
-    return _ahead(engine, sql.render_windows(name, getattr(engine, "dialect", "duckdb"), windows, **values))
+    started now as `run_ahead` starts a query (beside the refresh's Python work)."""
+    text = sql.render_windows(name, getattr(engine, "dialect", "duckdb"), windows, **values)
+    return _ahead(engine, text, beside=True)
 
 
-def _ahead(engine: Engine, text: str) -> Callable[[], Iterable[dict]]:
+def _ahead(engine: Engine, text: str, beside: bool = False) -> Callable[[], Iterable[dict]]:
     submit = getattr(engine, "submit", None)
     if submit is None:
         return lambda: engine.query(text)
-    rows: Callable[[], Iterable[dict]] = submit(text)
+    rows: Callable[[], Iterable[dict]] = submit(text, beside=beside)
     return rows
 
 
@@ -507,10 +509,16 @@ def refresh(engine: Engine, store: Store, now: dt.datetime, writers: int = 1) ->
         window_start=window_start,
     )
     rows = run_ahead(engine, "member_values", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start)
+    # the rest run while the refresh works in Python: the embedded engine leaves it a core
     recommendations = run_ahead(
-        engine, "recommendations", as_of_time=as_of_time, as_of_date=as_of_date, window_start=window_start
+        engine,
+        "recommendations",
+        beside=True,
+        as_of_time=as_of_time,
+        as_of_date=as_of_date,
+        window_start=window_start,
     )
-    cohort_rows = run_ahead(engine, "cohorts", as_of_time=as_of_time, as_of_date=as_of_date)
+    cohort_rows = run_ahead(engine, "cohorts", beside=True, as_of_time=as_of_time, as_of_date=as_of_date)
     # every month summary and every day window: one query (the facts read and deduplicated once)
     summary_rows = run_windows_ahead(
         engine, "summary", [(start, end) for _, start, end in windows], as_of_time=as_of_time

@@ -125,6 +125,41 @@ def test_the_embedded_engine_runs_a_submitted_query_beside_its_own_connection():
         engine.close()
 
 
+def test_a_query_run_beside_the_refresh_leaves_it_a_core_and_gives_its_own_rows():
+    from chalicelib.analytics.engine import DuckDBEngine
+
+    engine = DuckDBEngine()
+    try:
+        engine.connection.execute("SET threads = 3")
+        engine.connection.execute("CREATE TABLE numbers AS SELECT range AS n FROM range(30000)")
+        seen = engine.submit("SELECT current_setting('threads') AS threads, count(*) AS c FROM numbers", beside=True)
+        rows = engine.submit("SELECT n FROM numbers ORDER BY n", batch=1000, beside=True)
+        assert list(seen()) == [{"threads": 2, "c": 30000}]  # one thread fewer while it ran
+        assert [row["n"] for row in rows()] == list(range(30000))  # its rows, not the setting's
+        assert engine.query("SELECT current_setting('threads') AS t") == [{"t": 3}]  # put back
+
+        engine.connection.execute("SET threads = 1")  # never fewer than one
+        assert list(engine.submit("SELECT current_setting('threads') AS t", beside=True)()) == [{"t": 1}]
+        assert list(engine.submit("SELECT current_setting('threads') AS t")()) == [{"t": 1}]
+    finally:
+        engine.close()
+
+
+def test_a_query_run_beside_that_fails_puts_the_threads_back():
+    import duckdb
+
+    from chalicelib.analytics.engine import DuckDBEngine
+
+    engine = DuckDBEngine()
+    try:
+        engine.connection.execute("SET threads = 2")
+        with pytest.raises(duckdb.CatalogException):
+            list(engine.submit("SELECT * FROM no_such_table", beside=True)())
+        assert engine.query("SELECT current_setting('threads') AS t") == [{"t": 2}]
+    finally:
+        engine.close()
+
+
 def test_a_submitted_query_that_fails_raises_when_its_rows_are_read():
     import duckdb
 
