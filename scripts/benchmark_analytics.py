@@ -367,7 +367,10 @@ class RecordingStore:
     def save_attrs(self, items: list[dict]) -> None:
         rows = [(i["pk"]["S"], i["sk"]["S"], pickle.dumps(i, protocol=pickle.HIGHEST_PROTOCOL)) for i in items]
         with self.lock:
-            self.db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", rows)
+            if len(rows) == 1:  # an UpdateItem's item
+                self.db.execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", rows[0])
+            else:
+                self.db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", rows)
             self.writes["put"] += len(items)
 
     def delete_keys(self, item_keys: list[tuple[str, str]]) -> None:

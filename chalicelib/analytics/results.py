@@ -25,6 +25,7 @@ from chalicelib.storage import repository as keys
 from chalicelib.storage.store import PROFILE, BatchWrites, Store, from_attrs, member_pk, to_attrs
 
 BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
+EXACT_NUMBER = 10**38  # DynamoDB holds an integer of up to 38 digits exactly (to_attrs refuses more)
 INSIGHT_FIELDS = ("recency_days", "frequency", "monetary", "clv", "rfm", "rfm_segment", "last_purchase_date")
 
 
@@ -111,16 +112,16 @@ def batch_get(store: Store, item_keys: Iterable[tuple[str, str]], projection: li
 
 def read_member_states(store: Store, members: Iterable[tuple[str, int]]) -> dict[tuple[str, int], MemberState]:
     """The stored INSIGHTS values and profile `segments` of each (member_id, generation)."""
-    members = list(members)
+    keyed = [(member_id, generation, keys.insights_key(member_id, generation)) for member_id, generation in members]
     wanted = []
-    for member_id, generation in members:
-        wanted.append(keys.insights_key(member_id, generation))
-        wanted.append((member_pk(member_id), PROFILE))
+    for _, _, insights_key in keyed:
+        wanted.append(insights_key)
+        wanted.append((insights_key[0], PROFILE))  # the member's partition: MEMBER#<id>
     items = batch_get(store, wanted, [*INSIGHT_FIELDS, "segments", "generation", "erased"])
     states = {}
-    for member_id, generation in members:
-        insights = items.get(keys.insights_key(member_id, generation))
-        profile = items.get((member_pk(member_id), PROFILE))
+    for member_id, generation, insights_key in keyed:
+        insights = items.get(insights_key)
+        profile = items.get((insights_key[0], PROFILE))
         state = MemberState()
         if insights is not None:
             state.insights = {name: insights.get(name) for name in INSIGHT_FIELDS}
@@ -132,11 +133,33 @@ def read_member_states(store: Store, members: Iterable[tuple[str, int]]) -> dict
 
 
 def put_insights(store: Store, member_id: str, generation: int, values: dict, as_of: str, writes: Writes) -> None:
-    pk, sk = keys.insights_key(member_id, generation)
-    writes.batch(store).put(
-        {"pk": pk, "sk": sk, "member_id": member_id, "generation": generation, **values, "as_of": as_of}
-    )
+    """The member's INSIGHTS item: `values` (`LiveMember.stored`) with its key, member_id,
+    generation and as_of, made attribute values here (what `to_attrs` makes of the item: a test
+    compares them)."""
+    writes.batch(store).put_attrs(insights_attrs(member_id, generation, values, as_of))
     writes.add("insights")
+
+
+def insights_attrs(member_id: str, generation: int, values: dict, as_of: str) -> dict:
+    """`to_attrs` of the INSIGHTS item, made for its known fields (a refresh makes a million):
+    integers, an optional integer (recency_days), optional texts, the optional RFM scores."""
+    pk, sk = keys.insights_key(member_id, generation)
+    attrs = {
+        "pk": {"S": pk},
+        "sk": {"S": sk},
+        "member_id": {"S": member_id},
+        "generation": {"N": str(generation)},
+    }
+    for name, value in values.items():
+        kind = type(value)
+        if kind is int and -EXACT_NUMBER < value < EXACT_NUMBER:
+            attrs[name] = {"N": str(value)}
+        elif kind is str:
+            attrs[name] = {"S": value}
+        elif value is not None:  # the RFM scores (a map of integers), or what to_attrs must judge
+            attrs[name] = to_attrs({name: value})[name]
+    attrs["as_of"] = {"S": as_of}
+    return attrs
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,12 +208,13 @@ def read_recommendation_digests(
     """The stored RECOMMENDATIONS items' `digest` and `order_digest` (None: an item written
     before they were) of each (member_id, generation) that has one."""
     members = list(members)
-    items = batch_get(store, [keys.recommendations_key(m, g) for m, g in members], ["digest", "order_digest"])
+    item_keys = [keys.recommendations_key(m, g) for m, g in members]
+    items = batch_get(store, item_keys, ["digest", "order_digest"])
     found = {}
-    for member_id, generation in members:
-        item = items.get(keys.recommendations_key(member_id, generation))
+    for member, item_key in zip(members, item_keys, strict=True):
+        item = items.get(item_key)
         if item is not None:
-            found[(member_id, generation)] = (item.get("digest"), item.get("order_digest"))
+            found[member] = (item.get("digest"), item.get("order_digest"))
     return found
 
 
@@ -266,7 +290,7 @@ def segment_members(store: Store, segment_id: str) -> set[str]:
 
 def put_segment_member(store: Store, segment_id: str, member_id: str, writes: Writes) -> None:
     pk, sk = keys.segment_member_key(segment_id, member_id)
-    writes.batch(store).put({"pk": pk, "sk": sk, "member_id": member_id})
+    writes.batch(store).put_attrs({"pk": {"S": pk}, "sk": {"S": sk}, "member_id": {"S": member_id}})
     writes.add("segment_member_put")
 
 

@@ -309,3 +309,47 @@ def test_the_segments_a_refresh_set_survive_the_members_next_commands(demo):
     assert profile(store, "ann")["version"] == before + 1
     assert demo.post("/members/ann/earn", {"order_id": "O-1", "amount": 5000}).status == 201
     assert profile(store, "ann")["segments"] == ["coffee"]
+
+
+def test_a_refresh_turns_the_automatic_collections_off_and_collects_young_objects_itself(store, program, monkeypatch):
+    import gc
+
+    enabled_while_writing = []
+    collected = []
+    read_member_states = refresh.results.read_member_states
+
+    def reading(*args, **kwargs):
+        enabled_while_writing.append(gc.isenabled())
+        return read_member_states(*args, **kwargs)
+
+    monkeypatch.setattr(refresh.results, "read_member_states", reading)
+    monkeypatch.setattr(refresh.gc, "collect", lambda generation=2: collected.append(generation))
+    assert gc.isenabled()
+    refresh.refresh(program, store, AS_OF)
+    assert enabled_while_writing == [False]  # the members' values are not walked again and again
+    assert collected and set(collected) == {1}  # the young objects only, between chunks
+    assert gc.isenabled()  # back on
+
+
+def test_a_refresh_that_fails_turns_the_collections_back_on(store, program, monkeypatch):
+    import gc
+
+    def failing(*args, **kwargs):
+        assert not gc.isenabled()
+        raise RuntimeError("the table went away")
+
+    monkeypatch.setattr(refresh.results, "read_member_states", failing)
+    with pytest.raises(RuntimeError, match="went away"):
+        refresh.refresh(program, store, AS_OF)
+    assert gc.isenabled()
+
+
+def test_a_refresh_leaves_the_collections_off_when_they_were_off(store, program):
+    import gc
+
+    gc.disable()
+    try:
+        refresh.refresh(program, store, AS_OF)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

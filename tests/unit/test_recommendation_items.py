@@ -1,6 +1,7 @@
 """A RECOMMENDATIONS item is made as attribute values from the refresh's entries (no dicts,
 no `to_attrs`): it must be exactly what `to_attrs` makes of the item, and its digests those of
-its items."""
+its items. The INSIGHTS and segment member items are made as attribute values too: the same
+check."""
 
 from __future__ import annotations
 
@@ -52,3 +53,57 @@ def test_digests_tell_lists_apart_that_joined_texts_would_not():
     assert digests(("a,b", "c", 1))[1] != digests(("a", "c", 1), ("b", "c", 1))[1]
     assert digests(("a", "c", 1))[1] == digests(("a", "c", 2))[1]  # the order digest: skus only
     assert digests(("a", "c", 1))[0] != digests(("a", "c", 2))[0]
+
+
+numbers = st.integers(min_value=-(10**40), max_value=10**40)
+texts = st.text(max_size=8)
+insights_values = st.fixed_dictionaries(
+    {
+        "recency_days": st.none() | numbers,
+        "frequency": numbers,
+        "monetary": numbers,
+        "clv": numbers,
+        "rfm": st.none() | st.fixed_dictionaries({"r": numbers, "f": numbers, "m": numbers}),
+        "rfm_segment": st.none() | texts,
+        "last_purchase_date": st.none() | texts,
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(insights_values, st.text(min_size=1, max_size=8), st.integers(min_value=0, max_value=5))
+def test_the_insights_item_is_what_to_attrs_makes_of_it(values, member_id, generation):
+    pk, sk = keys.insights_key(member_id, generation)
+    item = {
+        "pk": pk,
+        "sk": sk,
+        "member_id": member_id,
+        "generation": generation,
+        **values,
+        "as_of": "2027-05-10T03:00:00Z",
+    }
+    try:
+        expected = to_attrs(item)
+    except Exception as refused:  # a number DynamoDB cannot hold: refused the same way
+        try:
+            results.insights_attrs(member_id, generation, values, "2027-05-10T03:00:00Z")
+        except Exception as error:
+            assert type(error) is type(refused)
+            return
+        raise AssertionError(f"{refused!r} not raised") from refused
+    assert results.insights_attrs(member_id, generation, values, "2027-05-10T03:00:00Z") == expected
+    store = MemoryStore("t")
+    writes = results.Writes()
+    results.put_insights(store, member_id, generation, values, "2027-05-10T03:00:00Z", writes)
+    writes.flush()
+    assert store.client.tables["t"].get((pk, sk)) == expected
+
+
+@given(st.text(min_size=1, max_size=8), st.text(min_size=1, max_size=8))
+def test_the_segment_member_item_is_what_to_attrs_makes_of_it(segment_id, member_id):
+    store = MemoryStore("t")
+    writes = results.Writes()
+    results.put_segment_member(store, segment_id, member_id, writes)
+    writes.flush()
+    pk, sk = keys.segment_member_key(segment_id, member_id)
+    assert store.client.tables["t"].get((pk, sk)) == to_attrs({"pk": pk, "sk": sk, "member_id": member_id})
