@@ -500,7 +500,9 @@ def timed_refresh(engine: Any, store: RecordingStore, writers: int = 1) -> dict:
         timings.append({"query": label, "seconds": round(time.perf_counter() - started, 3), "rows": len(rows)})
         return rows
 
-    def beside(label: str, started: float, rows: Any) -> Any:
+    def timed_beside(label: str, started: float, rows: Any, fewer_threads: bool = False) -> Any:
+        threads = "one DuckDB thread fewer, leaving the Python work a core" if fewer_threads else "every DuckDB thread"
+
         def timed_rows() -> Iterator[dict]:
             reading, count = time.perf_counter(), 0
             for row in rows():
@@ -508,7 +510,7 @@ def timed_refresh(engine: Any, store: RecordingStore, writers: int = 1) -> dict:
                 yield row
             timings.append(
                 {
-                    "query": f"{label} (started at once, run in turn beside the refresh's own work; seconds: from its start to its rows read)",
+                    "query": f"{label} (started at once, run in turn beside the refresh's own work with {threads}; seconds: from its start to its rows read)",
                     "seconds": round(time.perf_counter() - started, 3),
                     "reading_seconds": round(time.perf_counter() - reading, 3),
                     "rows": count,
@@ -521,22 +523,22 @@ def timed_refresh(engine: Any, store: RecordingStore, writers: int = 1) -> dict:
     original_ahead = refresh_module.run_ahead
     original_windows_ahead = refresh_module.run_windows_ahead
 
-    def run_ahead(engine_: Any, name: str, **values: object) -> Any:
+    def run_ahead(engine_: Any, name: str, beside: bool = False, **values: object) -> Any:
         started = time.perf_counter()
-        return beside(name, started, original_ahead(engine_, name, **values))
+        return timed_beside(name, started, original_ahead(engine_, name, beside, **values), beside)
 
     original_named_ahead = refresh_module.run_named_ahead
 
     def run_named_ahead(engine_: Any, name: str, named: list, **values: object) -> Any:
         started = time.perf_counter()
-        return beside(
+        return timed_beside(
             f"{name} ({len(named)} named values)", started, original_named_ahead(engine_, name, named, **values)
         )
 
     def run_windows_ahead(engine_: Any, name: str, windows: list, **values: object) -> Any:
         started = time.perf_counter()
         rows = original_windows_ahead(engine_, name, windows, **values)
-        return beside(f"{name} ({len(windows) - 4} months + 4 day windows, one query)", started, rows)
+        return timed_beside(f"{name} ({len(windows) - 4} months + 4 day windows, one query)", started, rows, True)
 
     refresh_module.run = run
     refresh_module.run_ahead = run_ahead
