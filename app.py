@@ -147,6 +147,12 @@ def run_job_tasks(event):
     return handlers.run_job_tasks(event)
 
 
+# §17: the analytics refresh, one message at a time, in a function sized for it (15 minutes)
+@app.on_sqs_message(queue_arn=handlers.analytics_queue_arn(), batch_size=1)
+def run_analytics_refresh(event):
+    return handlers.run_analytics_refresh(event)
+
+
 @app.on_sqs_message(queue_arn=handlers.notifications_queue_arn(), batch_size=10)
 def send_notifications(event):
     return handlers.send_notifications(event)

@@ -42,7 +42,7 @@ IMPORT_JOBS = ("run_imports",)  # §25: scheduled too; run_job applies every ope
 
 
 # as the event source mappings deliver them: one job task per invocation
-BATCH_SIZES = {"send_notifications": 10, "run_job_tasks": 1, "send_webhooks": 10}
+BATCH_SIZES = {"send_notifications": 10, "run_job_tasks": 1, "send_webhooks": 10, "run_analytics_refresh": 1}
 
 
 def _queues() -> dict[str, str]:
@@ -52,6 +52,7 @@ def _queues() -> dict[str, str]:
         config.notifications_queue_name: "send_notifications",
         config.jobs_queue_name: "run_job_tasks",
         config.webhooks_queue_name: "send_webhooks",
+        config.analytics_queue_name: "run_analytics_refresh",
     }
 
 
@@ -108,6 +109,7 @@ def create_resources() -> None:
         (config.notifications_queue_name, config.notifications_dlq_name, "10"),
         (config.jobs_queue_name, config.jobs_dlq_name, "5"),
         (config.webhooks_queue_name, config.webhooks_dlq_name, "5"),
+        (config.analytics_queue_name, config.analytics_dlq_name, "3"),
     ):
         dlq_url = sqs.create_queue(QueueName=dlq_name)["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -171,8 +173,9 @@ class _Context:
 
 def run_job(name: str):
     """Invoke the scheduled function `name` from app.py as EventBridge would,
-    then run the work it queued on the job queue through the job worker until
-    that queue is empty (contract §9, v2). Notifications stay queued."""
+    then run the work it queued on the analytics queue (a refresh) and the job
+    queue through their handlers until both are empty (contract §9, v2).
+    Notifications stay queued."""
     known = SCHEDULED_JOBS + HOUSEKEEPING + ANALYTICS_JOBS + IMPORT_JOBS
     if name not in known:
         raise ValueError(f"unknown job {name!r}; one of {known}")
@@ -188,7 +191,10 @@ def run_job(name: str):
         "detail": {},
     }
     result = getattr(_app_module(), name)(event, _Context())
-    _drain({settings.load().jobs_queue_name: "run_job_tasks"})
+    config = settings.load()
+    # the refresh's own queue first (a refresh queues the campaigns due on the job queue)
+    while _drain({config.analytics_queue_name: "run_analytics_refresh", config.jobs_queue_name: "run_job_tasks"}):
+        pass
     return result
 
 

@@ -94,6 +94,11 @@ class Services:
         )
 
     @functools.cached_property
+    def analytics_queue(self) -> QueueSender:
+        """The analytics refresh's own queue (§17): its messages start a refresh."""
+        return QueueSender(aws.client("sqs"), self.config.analytics_queue_name)
+
+    @functools.cached_property
     def imports(self) -> Imports:
         """§25, the API's side (the S3 client made on first use)."""
         from chalicelib.jobs.pipeline import JobQueue

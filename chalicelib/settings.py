@@ -43,6 +43,10 @@ class Settings:
     import_chunk_lines: int = 1000
     # the analytics refresh's member writes: threads sending BatchWriteItem requests at once
     refresh_writers: int = 1
+    # the analytics refresh's own queue: its function has the time and memory a refresh of a
+    # large shop needs (the job queue's function is sized for short tasks)
+    analytics_queue_name: str = "dangol-analytics"
+    analytics_dlq_name: str = "dangol-analytics-dlq"
 
 
 def load() -> Settings:
@@ -87,4 +91,6 @@ def load() -> Settings:
         imports_bucket=env.get("DANGOL_IMPORTS_BUCKET", "dangol-imports"),
         import_chunk_lines=int(env.get("DANGOL_IMPORT_CHUNK_LINES", "1000")),
         refresh_writers=int(env.get("DANGOL_REFRESH_WRITERS", "1")),
+        analytics_queue_name=env.get("DANGOL_ANALYTICS_QUEUE", "dangol-analytics"),
+        analytics_dlq_name=env.get("DANGOL_ANALYTICS_DLQ", "dangol-analytics-dlq"),
     )

@@ -26,9 +26,28 @@ REFRESH_ANALYTICS = {"job": "refresh_analytics"}  # also sent by POST /analytics
 
 
 def queue_refresh_analytics() -> None:
-    """§17: the refresh runs on the job queue (its function has the time and the engine)."""
-    services().job_worker.queue.send([dict(REFRESH_ANALYTICS)])
+    """§17: the refresh runs from its own queue (its function, `run_analytics_refresh`, has
+    the time and the memory a large shop's refresh needs)."""
+    services().analytics_queue.send([dict(REFRESH_ANALYTICS)])
     LOG.info("refresh_analytics: queued")
+
+
+def run_analytics_refresh(event) -> dict:
+    """The analytics queue's messages: one refresh each (batch size 1). A refresh that fails
+    or runs out of time comes back (the queue's receives, then its DLQ); the next run writes
+    only what still differs."""
+    failures = []
+    for record in event:
+        message_id = record.to_dict().get("messageId")
+        try:
+            message = json.loads(record.body)
+            if message.get("job") != REFRESH_ANALYTICS["job"]:
+                raise ValueError(f"not an analytics message: {message.get('job')!r}")
+            refresh_analytics()
+        except Exception as error:
+            LOG.warning("analytics message %s failed (%s)", message_id, type(error).__name__)
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
 
 
 def refresh_analytics() -> dict:
@@ -77,6 +96,10 @@ def record_facts(event) -> None:
     from chalicelib.analytics import stream
 
     stream.record_facts(event)
+
+
+def analytics_queue_arn() -> str:
+    return queue_arn(load_settings().analytics_queue_name)
 
 
 def jobs_queue_arn() -> str:
@@ -130,7 +153,8 @@ def run_job_tasks(event) -> dict:
         try:
             message = json.loads(record.body)
             if message.get("job") == REFRESH_ANALYTICS["job"]:
-                refresh_analytics()
+                # queued on the job queue before the refresh had a queue of its own: sent on
+                queue_refresh_analytics()
             elif message.get("job") == "launch_campaigns:finish":
                 from chalicelib.jobs.plans import finish_launch
 

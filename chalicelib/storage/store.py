@@ -636,7 +636,11 @@ class BatchWrites:
     (on AWS a request is mostly waiting for the network), at most two a sender in flight; the
     first error is raised by the next write or by `flush()`. `flush()` sends what is pending
     and waits for every request sent: call it before a write that must come after these, and
-    at the end (what is still pending when the process dies is not written)."""
+    at the end (what is still pending when the process dies is not written).
+
+    `run(call)` sends a write a batch cannot carry (a conditional UpdateItem) the same way:
+    from a sender thread when there are several, waited for by `flush()`, its error raised as a
+    batch's; at once when there is one sender."""
 
     def __init__(self, store: Any, senders: int = 1):
         self.store = store
@@ -662,6 +666,13 @@ class BatchWrites:
         if len(self._pending) >= BATCH_WRITE_LIMIT:
             self._send_pending()
 
+    def run(self, call: Callable[[], Any]) -> None:
+        """`call` sent as a request of its own (see the class)."""
+        if self.senders == 1:
+            call()
+            return
+        self._submit(call)
+
     def _send_pending(self) -> None:
         if not self._pending:
             return
@@ -670,13 +681,16 @@ class BatchWrites:
         if self.senders == 1:
             self._send(request)
             return
+        self._submit(lambda: self._send(request))
+
+    def _submit(self, call: Callable[[], Any]) -> None:
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor  # jobs only: not at the API's cold start
 
             self._pool = ThreadPoolExecutor(max_workers=self.senders, thread_name_prefix="batch-writes")
         while len(self._sent) >= 2 * self.senders:
             self._sent.popleft().result()
-        self._sent.append(self._pool.submit(self._send, request))
+        self._sent.append(self._pool.submit(call))
 
     def flush(self) -> None:
         self._send_pending()

@@ -302,13 +302,15 @@ def test_a_member_enrolled_again_does_not_inherit_the_erased_ones_insights(api, 
 
 
 # -- POST /analytics/refresh --------------------------------------------------
-def test_refresh_answers_202_and_queues_the_refresh_job(api):
+def test_refresh_answers_202_and_queues_the_refresh_on_its_own_queue(api):
     response = api.post("/analytics/refresh", key="admin", idem=None)
     assert ok(response, 202) == {"job": "refresh_analytics", "status": "queued"}
-    sqs = services().job_worker.queue.sqs
-    url = sqs.get_queue_url(QueueName=settings.load().jobs_queue_name)["QueueUrl"]
+    sqs = services().analytics_queue.sqs
+    url = sqs.get_queue_url(QueueName=settings.load().analytics_queue_name)["QueueUrl"]
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
     assert [json.loads(m["Body"]) for m in messages] == [{"job": "refresh_analytics"}]
+    jobs = sqs.get_queue_url(QueueName=settings.load().jobs_queue_name)["QueueUrl"]
+    assert sqs.receive_message(QueueUrl=jobs, MaxNumberOfMessages=10).get("Messages", []) == []
     assert_error(api.post("/analytics/refresh", idem=None), 403, "FORBIDDEN")
 
 

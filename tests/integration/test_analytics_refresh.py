@@ -14,6 +14,7 @@ from chalicelib import aws as aws_clients
 from chalicelib import settings
 from chalicelib.analytics import refresh
 from chalicelib.domain.member import Member
+from chalicelib.jobs import handlers
 from chalicelib.storage import repository as keys
 from chalicelib.storage.store import Store, member_pk
 from tests.unit.analytics_facts import FactsEngine
@@ -251,6 +252,22 @@ def test_a_second_refresh_writes_only_the_member_that_changed(store, program):
     assert (big["members"], big["avg_clv"]) == (2, 4000)
 
 
+def test_with_several_senders_every_write_lands_before_the_refresh_item(store, program):
+    """Writers > 1 (AWS: DANGOL_REFRESH_WRITERS): the member items and the profiles' conditional
+    updates go out from sender threads; all of them are made, and counted, before the refresh
+    item; the same refresh again finds nothing to write."""
+    report = refresh.refresh(program, store, AS_OF, writers=4)
+    assert set(store.client.member_writes()) == set("ABCDEFH")
+    updates = [pk for op, pk, sk in store.client.writes if op == "UpdateItem" and sk == "PROFILE"]
+    assert sorted(pk[len("MEMBER#") :] for pk in updates) == ["A", "B", "D", "F"]
+    assert report["writes"]["profile_segments"] == 4
+    assert store.client.writes[-1] == ("PutItem", *keys.analytics_refresh_key())
+    assert all(profile(store, m)["segments"] for m in "ABDF")
+    store.client.writes.clear()
+    refresh.refresh(program, store, LATER, writers=4)
+    assert store.client.member_writes() == Counter()
+
+
 def test_an_erased_member_leaves_segments_and_lists(store, program):
     refresh.refresh(program, store, AS_OF)
     program.erase("F", on="2027-05-10")
@@ -275,7 +292,7 @@ def test_a_deleted_segment_is_cleaned_from_members_by_the_next_refresh(store, pr
     assert store.get(*keys.segment_listing_key("coffee")) is None  # not recreated
 
 
-def test_run_job_refresh_analytics_goes_through_the_job_queue(aws, monkeypatch):
+def test_run_job_refresh_analytics_goes_through_the_analytics_queue(aws, monkeypatch):
     from chalicelib import local
     from chalicelib.runtime import services
 
@@ -286,10 +303,47 @@ def test_run_job_refresh_analytics_goes_through_the_job_queue(aws, monkeypatch):
     from chalicelib import clock
 
     monkeypatch.setattr(clock, "now", lambda: AS_OF)
+    ran = []
+    run_analytics_refresh = handlers.run_analytics_refresh
+    monkeypatch.setattr(handlers, "run_analytics_refresh", lambda event: ran.append(1) or run_analytics_refresh(event))
     local.run_job("refresh_analytics")
+    assert ran == [1]  # the refresh's own function ran it
     done = services().store.get(*keys.analytics_refresh_key())
     assert done["as_of"] == AS_OF_TEXT and done["members"] == 1
     assert services().store.get(*keys.insights_key("A", 0))["clv"] == 1200
+
+
+def test_a_refresh_message_left_on_the_job_queue_is_sent_on_to_the_analytics_queue(aws, monkeypatch):
+    """A refresh queued on the job queue before the refresh had a queue of its own still runs,
+    in the refresh's function."""
+    from chalicelib import clock, local
+    from chalicelib.runtime import services
+
+    facts = FactsEngine()
+    facts.member("A", "2027-01-05")
+    monkeypatch.setattr(refresh, "current_engine", lambda: facts)
+    monkeypatch.setattr(clock, "now", lambda: AS_OF)
+    services().job_worker.queue.send([{"job": "refresh_analytics"}])
+    ran = []
+    run_analytics_refresh = handlers.run_analytics_refresh
+    monkeypatch.setattr(handlers, "run_analytics_refresh", lambda event: ran.append(1) or run_analytics_refresh(event))
+    local.drain_queues()
+    assert ran == [1]
+    assert services().store.get(*keys.analytics_refresh_key())["members"] == 1
+    sqs = services().analytics_queue.sqs
+    for name in (settings.load().analytics_queue_name, settings.load().jobs_queue_name):
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []
+
+
+def test_the_analytics_function_refuses_a_message_that_is_not_a_refresh(aws):
+    class Record:
+        body = '{"job": "expire_points"}'
+
+        def to_dict(self):
+            return {"messageId": "m-1"}
+
+    assert handlers.run_analytics_refresh([Record()]) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
 
 
 def test_the_segments_a_refresh_set_survive_the_members_next_commands(demo):

@@ -103,6 +103,29 @@ def test_merge_template_has_the_job_queue_worker_and_concurrency_caps():
     assert resources["NotificationsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 10
 
 
+def test_the_analytics_refresh_has_its_own_queue_and_a_function_sized_for_it():
+    template = json.loads((ROOT / ".chalice" / "resources.json").read_text())
+    resources = template["Resources"]
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    queue = resources["AnalyticsQueue"]["Properties"]
+    assert env["DANGOL_ANALYTICS_QUEUE"] == {"Fn::GetAtt": ["AnalyticsQueue", "QueueName"]}
+    assert env["DANGOL_ANALYTICS_DLQ"] == {"Fn::GetAtt": ["AnalyticsDeadLetterQueue", "QueueName"]}
+    assert queue["QueueName"] == {"Fn::Sub": "${AWS::StackName}-analytics"}
+    assert settings.load().analytics_queue_name == "dangol-analytics"  # the local and test default
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["AnalyticsDeadLetterQueue", "Arn"]}
+    function = config["lambda_functions"]["run_analytics_refresh"]
+    assert function["lambda_timeout"] == 900  # Lambda's longest: a refresh of a million members
+    assert function["lambda_memory_size"] >= 1769  # at least one whole vCPU for its Python pass
+    # a refresh in flight stays hidden for longer than the function can run
+    assert queue["VisibilityTimeout"] >= 6 * function["lambda_timeout"]
+    source = resources["RunAnalyticsRefresh"]["Properties"]["Events"]["RunAnalyticsRefreshSqsEventSource"]
+    assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["AnalyticsQueue", "Arn"]}
+    assert source["Properties"]["BatchSize"] == 1
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == 2  # Lambda's lowest cap
+
+
 def test_jobs_run_on_cron_in_program_morning_order():
     """EventBridge cron is UTC: 23:00 UTC is 08:00 in Asia/Seoul."""
     import app as app_module

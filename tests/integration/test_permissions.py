@@ -248,7 +248,7 @@ def exercise_with_webhooks(api: Api, clock, names: dict[str, str], receiver) -> 
         == 200
     )
     assert api.post("/program/preview", {"purchase": {"amount": 1000}}, key="admin", idem=None).status == 200
-    # v3: analytics and segments read stored results; the refresh itself runs from the job queue
+    # v3: analytics and segments read stored results; the refresh itself runs from its own queue
     rules = [{"field": "frequency", "op": "gte", "value": 1}]
     segment = api.post("/segments", {"segment_id": "buyers", "name": "Buyers", "rules": rules}, key="admin")
     assert segment.status == 201, segment
@@ -398,8 +398,8 @@ SUMMARY_COLUMNS = (
 
 
 def refresh_on_athena(names: dict[str, str], api) -> None:
-    """The refresh as it runs on AWS: the job queue's refresh message, with the
-    stack's Athena results location set, so `run_job_tasks` queries Athena (moto
+    """The refresh as it runs on AWS: the analytics queue's refresh message, with the
+    stack's Athena results location set, so `run_analytics_refresh` queries Athena (moto
     answers SUCCEEDED; the result queue below gives no member rows and a
     zero summary row per period, all periods one query). A month summary stored before that the refresh
     no longer computes is deleted."""
@@ -468,11 +468,27 @@ def refresh_on_athena(names: dict[str, str], api) -> None:
         QueryResults(rows=[header, *zeros], column_info=[{"Name": c, "Type": "bigint"} for c in SUMMARY_COLUMNS])
     )
     queued.append(QueryResults(rows=[], column_info=[]))
-    # two refreshes: the one POST /analytics/refresh queues, and the scheduled function's
-    athena_backends["123456789012"][region].query_results_queue.extend(queued + queued)
+    # a segment (the refresh updates its figures: a conditional UpdateItem) and a campaign due
+    # (the refresh first queues its launch on the job queue)
+    rules = [{"field": "frequency", "op": "gte", "value": 0}]
+    segment = {"segment_id": "everyone", "name": "Everyone", "rules": rules}
+    assert api.post("/segments", segment, key="admin").status == 201
+    arms = [{"name": "control", "weight": 100, "reward": None}]
+    campaign = {"campaign_id": "autumn", "name": "Autumn", "arms": arms, "starts_at": "2020-01-01T00:00:00Z"}
+    campaign["ends_at"] = "2099-01-01T00:00:00Z"
+    assert api.post("/campaigns", campaign, key="admin").status == 201
+    # three refreshes: the one POST /analytics/refresh queues, the scheduled function's, and one
+    # left on the job queue from before the refresh had a queue of its own (run_job_tasks sends
+    # it on to the analytics queue)
+    athena_backends["123456789012"][region].query_results_queue.extend(queued + queued + queued)
+    jobs_queue = next(name for name, target in names.items() if target == "JobsQueue")
+    sqs = boto3.client("sqs", region_name=region)
     with mock.patch.dict(os.environ, {"DANGOL_ATHENA_OUTPUT": f"s3://{results_bucket}/results/"}):
         assert api.post("/analytics/refresh", {}, key="admin", idem=None).status == 202
         local.run_job("refresh_analytics")
+        jobs_url = sqs.get_queue_url(QueueName=jobs_queue)["QueueUrl"]
+        sqs.send_message(QueueUrl=jobs_url, MessageBody='{"job": "refresh_analytics"}')
+        local.drain_queues()
     assert not athena_backends["123456789012"][region].query_results_queue, "every query answered"
     assert "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": stale[0]}, "sk": {"S": stale[1]}})
     refreshed = keys.analytics_refresh_key()

@@ -174,3 +174,44 @@ def test_a_failed_request_is_raised_by_flush(store):
         batch.put(item(n))
     with pytest.raises(RuntimeError, match="failed"):
         batch.flush()
+
+
+def test_a_write_a_batch_cannot_carry_is_run_by_a_sender_and_waited_for_by_flush(store):
+    release = threading.Event()
+    ran: list[str] = []
+
+    def update():
+        release.wait(5)
+        ran.append(threading.current_thread().name)
+
+    batch = BatchWrites(store, senders=2)
+    batch.run(update)
+    batch.run(update)
+    assert ran == []  # the caller went on: both wait in the senders
+    release.set()
+    batch.flush()
+    assert len(ran) == 2 and all(name.startswith("batch-writes") for name in ran)
+
+
+def test_with_one_sender_a_run_is_made_at_once_and_its_error_raised_there(store):
+    batch = BatchWrites(store)
+    ran: list[int] = []
+    batch.run(lambda: ran.append(1))
+    assert ran == [1]
+
+    def failing():
+        raise RuntimeError("the condition's table went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        batch.run(failing)
+
+
+def test_a_failed_run_in_a_sender_is_raised_by_flush(store):
+    batch = BatchWrites(store, senders=2)
+
+    def failing():
+        raise RuntimeError("the update failed")
+
+    batch.run(failing)
+    with pytest.raises(RuntimeError, match="update failed"):
+        batch.flush()

@@ -28,8 +28,8 @@ def views() -> AnalyticsViews:
 
 @routes.route("/analytics/refresh", "POST", "admin")
 def refresh_analytics(actor):
-    """§17: the refresh runs off the request, on the job queue (the daily schedule too)."""
-    services().job_worker.queue.send([REFRESH_JOB])
+    """§17: the refresh runs off the request, from its own queue (the daily schedule too)."""
+    services().analytics_queue.send([REFRESH_JOB])
     return Result.queued({**REFRESH_JOB, "status": "queued"})
 
 
