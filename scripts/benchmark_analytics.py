@@ -652,8 +652,11 @@ def measure(members: int, purchases: int, threads: int, memory_limit: Optional[s
             pk, sk = keys.segment_listing_key(segment_id)
             store.put({"pk": pk, "sk": sk, "segment_id": segment_id, "rules": rules})
         del member_ids
+        os.sync()  # the generated facts' file is on disk: its writeback is not the refresh's
         first = timed_refresh(engine, store, writers)
         changed = change_members(con, members, CHANGED_SHARE)
+        con.execute("CHECKPOINT")
+        os.sync()  # the same for the changes and the first refresh's table
         second = timed_refresh(engine, store, writers)
         engine.close()
     return {

@@ -86,6 +86,8 @@ class DuckDBEngine:
         self.connection.execute("SET preserve_insertion_order = false")
         self.lock = threading.Lock()  # one connection, used by one thread at a time
         self._ahead: Optional[ThreadPoolExecutor] = None  # runs the queries `submit` starts
+        self.beside_threads = BesideThreads()  # DuckDB's threads while they run
+        self._submitted = 0  # queries submitted so far (numbered from 1)
         with self.lock:
             for table, columns in SCHEMA.items():
                 keys = ", ".join(UNIQUE_KEYS[table])
@@ -132,21 +134,39 @@ class DuckDBEngine:
         its rows, `batch` at a time, once it has finished. Queries submitted run one after
         another, in the order submitted. `beside`: the caller works in Python while it runs,
         so the query leaves it a core (one DuckDB thread fewer than the engine's `threads`,
-        at least one; the setting restored when it ends)."""
+        at least one, until the caller waits for rows; the setting restored when it ends:
+        `BesideThreads`)."""
         with self.lock:
             cursor = self.connection.cursor()
             if self._ahead is None:
                 self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-ahead")
-            running = self._ahead.submit(_execute_beside if beside else _execute, cursor, sql)
+            self._submitted += 1
+            number = self._submitted
+            if beside:
+                running = self._ahead.submit(_execute_beside, self, number, cursor, sql)
+            else:
+                running = self._ahead.submit(_execute, cursor, sql)
 
         def rows() -> Iterator[dict]:
             try:
-                running.result()
+                self._wait(running, number)
                 yield from _dict_rows(cursor, batch)
             finally:
                 cursor.close()
 
         return rows
+
+    def _wait(self, running: Any, number: int) -> None:
+        """Wait for submitted query `number`; meanwhile a query running beside gets every thread."""
+        if not running.done():
+            threads = self.beside_threads
+            setting = self.connection.cursor()
+            try:
+                with threads.lock:
+                    _set_threads(setting, threads.caller_waits(number))
+            finally:
+                setting.close()
+        running.result()
 
     def source(self) -> Optional[str]:
         """The stream the facts came from (None: none yet)."""
@@ -178,20 +198,60 @@ def _execute(cursor: Any, sql: str) -> None:
     cursor.execute(sql)
 
 
-def _execute_beside(cursor: Any, sql: str) -> None:
-    """`sql` with one DuckDB thread fewer. `threads` is the database's setting, changed on a
-    connection of its own (a statement on `cursor` would replace its rows); the queries `submit`
-    starts run one at a time, so each sets it and puts it back."""
-    setting = cursor.cursor()
+class BesideThreads:
+    """DuckDB's `threads` while queries run beside the caller's Python work (`submit(...,
+    beside=True)`): such a query runs with one thread fewer, leaving the caller a core, unless
+    the caller waits for its rows or for a query submitted after it (they run in turn): then
+    the caller's core is idle, and the query gets every thread (DuckDB's running query takes up
+    the threads added). Queries are numbered as submitted, so what a query gets depends on what
+    the caller waits for, not on when the caller wakes up. Each method returns the setting to
+    apply now (None: leave it); `threads` is the database's setting, so every change is made on
+    a connection of its own, one at a time (`lock`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: Optional[tuple[int, int]] = None  # a beside query: (number, the engine's threads)
+        self.waited = 0  # the caller has waited for every query up to this number
+
+    def query_starts(self, number: int, threads: int) -> Optional[int]:
+        self.running = (number, threads)
+        return None if number <= self.waited else max(1, threads - 1)
+
+    def query_ends(self) -> Optional[int]:
+        if self.running is None:
+            return None
+        threads = self.running[1]
+        self.running = None
+        return threads
+
+    def caller_waits(self, number: int) -> Optional[int]:
+        """The caller waits for query `number` (and so for every query before it)."""
+        self.waited = max(self.waited, number)
+        if self.running is not None and self.running[0] <= number:
+            return self.running[1]  # it holds the caller up: every thread to it
+        return None
+
+
+def _execute_beside(engine: DuckDBEngine, number: int, cursor: Any, sql: str) -> None:
+    """`sql` with one DuckDB thread fewer while the caller works (`BesideThreads`)."""
+    setting = cursor.cursor()  # a statement on `cursor` would replace its rows
+    threads = engine.beside_threads
     try:
-        (threads,) = setting.execute("SELECT current_setting('threads')").fetchone()
-        setting.execute(f"SET threads = {max(1, int(threads) - 1)}")
+        with threads.lock:
+            (configured,) = setting.execute("SELECT current_setting('threads')").fetchone()
+            _set_threads(setting, threads.query_starts(number, int(configured)))
         try:
             cursor.execute(sql)
         finally:
-            setting.execute(f"SET threads = {int(threads)}")
+            with threads.lock:
+                _set_threads(setting, threads.query_ends())
     finally:
         setting.close()
+
+
+def _set_threads(cursor: Any, threads: Optional[int]) -> None:
+    if threads is not None:
+        cursor.execute(f"SET threads = {int(threads)}")
 
 
 def _dict_rows(cursor: Any, batch: int) -> Iterator[dict]:

@@ -134,15 +134,81 @@ def test_a_query_run_beside_the_refresh_leaves_it_a_core_and_gives_its_own_rows(
         engine.connection.execute("CREATE TABLE numbers AS SELECT range AS n FROM range(30000)")
         seen = engine.submit("SELECT current_setting('threads') AS threads, count(*) AS c FROM numbers", beside=True)
         rows = engine.submit("SELECT n FROM numbers ORDER BY n", batch=1000, beside=True)
+        assert engine._ahead is not None
+        engine._ahead.submit(lambda: None).result()  # both ran while the caller was not waiting
         assert list(seen()) == [{"threads": 2, "c": 30000}]  # one thread fewer while it ran
         assert [row["n"] for row in rows()] == list(range(30000))  # its rows, not the setting's
         assert engine.query("SELECT current_setting('threads') AS t") == [{"t": 3}]  # put back
 
         engine.connection.execute("SET threads = 1")  # never fewer than one
-        assert list(engine.submit("SELECT current_setting('threads') AS t", beside=True)()) == [{"t": 1}]
-        assert list(engine.submit("SELECT current_setting('threads') AS t")()) == [{"t": 1}]
+        alone = engine.submit("SELECT current_setting('threads') AS t", beside=True)
+        engine._ahead.submit(lambda: None).result()
+        assert list(alone()) == [{"t": 1}]
     finally:
         engine.close()
+
+
+def test_a_query_the_caller_waits_for_gets_every_thread_and_the_setting_is_put_back():
+    from chalicelib.analytics.engine import DuckDBEngine
+
+    engine = DuckDBEngine()
+    try:
+        engine.connection.execute("SET threads = 2")
+        total = "SELECT sum(a.range * b.range) AS s FROM range(3000) AS a, range(3000) AS b"
+        for _ in range(3):  # the caller waits at once: whether it ran lowered or not, the same rows
+            assert list(engine.submit(total, beside=True)()) == [{"s": sum(range(3000)) ** 2}]
+            assert engine.query("SELECT current_setting('threads') AS t") == [{"t": 2}]
+        assert engine.beside_threads.running is None
+    finally:
+        engine.close()
+
+
+def test_the_caller_waiting_gives_the_query_running_beside_every_thread():
+    import threading
+    import time
+    from concurrent.futures import Future
+
+    from chalicelib.analytics.engine import DuckDBEngine
+
+    engine = DuckDBEngine()
+    try:
+        engine.connection.execute("SET threads = 1")  # as a beside query of a 2-thread engine runs
+        engine.beside_threads.running = (1, 2)  # query 1 runs beside with one thread fewer
+        running: Future = Future()
+        waiter = threading.Thread(target=engine._wait, args=(running, 2), daemon=True)
+        waiter.start()
+        setting = engine.connection.cursor()
+        try:
+            deadline, found = time.monotonic() + 5, None
+            while found != (2,) and time.monotonic() < deadline:  # set once the caller waits
+                found = setting.execute("SELECT current_setting('threads')").fetchone()
+                time.sleep(0.01)
+            assert found == (2,) and engine.beside_threads.waited == 2
+        finally:
+            running.set_result(None)
+        waiter.join(5)
+        assert not waiter.is_alive()
+    finally:
+        engine.close()
+
+
+def test_beside_threads_leave_a_core_unless_the_caller_waits_for_the_query_or_one_after_it():
+    from chalicelib.analytics.engine import BesideThreads
+
+    threads = BesideThreads()
+    assert threads.query_starts(1, 4) == 3  # the caller works: one thread fewer
+    assert threads.caller_waits(2) == 4  # it waits for a later query: the running one holds it up
+    assert threads.query_ends() == 4  # put back
+    assert threads.query_starts(2, 4) is None  # the query waited for starts with every thread
+    assert threads.query_ends() == 4
+    # the caller woke up from its wait after query 3 had started: 3 still leaves it a core
+    assert threads.query_starts(3, 4) == 3
+    assert threads.caller_waits(2) is None  # done already: nothing running holds it up
+    assert threads.query_ends() == 4
+    assert threads.caller_waits(5) is None  # nothing running beside: nothing to change
+    assert threads.query_starts(4, 1) is None and threads.query_ends() == 1
+    assert threads.query_starts(6, 1) == 1  # never fewer than one
+    assert threads.query_ends() == 1 and threads.query_ends() is None
 
 
 def test_a_query_run_beside_that_fails_puts_the_threads_back():
