@@ -21,9 +21,9 @@
 -- so a sku's latest item by occurred_at is among its items of the latest date: only those are
 -- joined to their transactions' rows (occurred_at, first row) to find the category. Members and skus
 -- are numbered (member_no in (member_id, generation) order, sku_no in sku order), so the joins
--- and group bys are on integers. A member who bought more than half the skus ("dense") is
--- handled through the skus it did NOT buy (`missing`), so no member costs more than
--- (skus / 2)^2 joined rows:
+-- and group bys are on integers (a member's picks too: grouped by member_no, then named). A
+-- member who bought more than half the skus ("dense") is handled through the skus it did NOT
+-- buy (`missing`), so no member costs more than (skus / 2)^2 joined rows:
 --   co(s, t) = co over the other members' pairs (a self-join grouped by (s, t)) + for dense
 --     members D - missing(s) - missing(t) + (members missing both) (inclusion-exclusion);
 --   a member's score of t (t not bought) = sum of co(s, t) over its pairs (other members), or
@@ -237,11 +237,14 @@ SELECT
     NULL AS sku,
     NULL AS category,
     NULL AS score,
-    string_agg(CAST(r.sku_no AS VARCHAR) || ':' || CAST(r.score AS VARCHAR), ',' ORDER BY r.rank) AS picks
+    r.picks
 FROM buyer_numbers AS b
-LEFT JOIN ranked AS r ON r.member_no = b.member_no
+LEFT JOIN (
+    SELECT member_no, string_agg(CAST(sku_no AS VARCHAR) || ':' || CAST(score AS VARCHAR), ',' ORDER BY rank) AS picks
+    FROM ranked
+    GROUP BY member_no
+) AS r ON r.member_no = b.member_no
 WHERE b.is_live
-GROUP BY b.member_id, b.generation
 UNION ALL
 SELECT
     'erased' AS list,
