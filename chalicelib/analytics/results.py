@@ -147,7 +147,7 @@ def insights_attrs(member_id: str, generation: int, values: dict, as_of: str) ->
     """`to_attrs` of the INSIGHTS item, made for its known fields (a refresh makes a million):
     integers, an optional integer (recency_days), optional texts, the optional RFM scores."""
     pk, sk = keys.insights_key(member_id, generation)
-    attrs = {
+    attrs: dict[str, dict] = {
         "pk": {"S": pk},
         "sk": {"S": sk},
         "member_id": {"S": member_id},
@@ -159,7 +159,9 @@ def insights_attrs(member_id: str, generation: int, values: dict, as_of: str) ->
             attrs[name] = {"N": str(value)}
         elif kind is str:
             attrs[name] = {"S": value}
-        elif value is not None:  # the RFM scores (a map of integers), or what to_attrs must judge
+        elif kind is dict and all(type(v) is int and -EXACT_NUMBER < v < EXACT_NUMBER for v in value.values()):
+            attrs[name] = {"M": {key: {"N": str(v)} for key, v in value.items()}}  # the RFM scores
+        elif value is not None:  # what to_attrs must judge
             attrs[name] = to_attrs({name: value})[name]
     attrs["as_of"] = {"S": as_of}
     return attrs
