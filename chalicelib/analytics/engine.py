@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 from typing import Any, Optional
 
 from chalicelib.analytics.facts import (
@@ -258,8 +259,7 @@ def _dict_rows(cursor: Any, batch: int) -> Iterator[dict]:
     """A cursor's rows as dicts by column name, fetched `batch` at a time."""
     names = [d[0] for d in cursor.description or []]
     while found := cursor.fetchmany(batch):
-        for row in found:
-            yield dict(zip(names, row, strict=True))
+        yield from map(dict, map(zip, repeat(names), found))  # a row has a value per column
 
 
 _local: dict[str, DuckDBEngine] = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, NamedTuple, Optional
 
 from chalicelib.errors import ValidationError
@@ -146,9 +147,10 @@ def rule_test(rule: dict) -> Callable[[MemberValues], bool]:
     if name in NUMERIC_FIELDS or (name in CHOICE_FIELDS and op != "in"):
         compare = _COMPARE[op]
         numeric = name in NUMERIC_FIELDS
+        get = attrgetter(name)
 
         def compared(member: MemberValues) -> bool:
-            actual = getattr(member, name)
+            actual = get(member)
             if actual is None:  # recency_days of a member who never purchased, an unscored rfm_segment
                 return False
             return compare(int(actual) if numeric else actual, value)
@@ -180,7 +182,14 @@ def assigner(segments: dict[str, list[dict]]) -> Callable[[MemberValues], list[s
     tests = [(segment_id, [rule_test(rule) for rule in segments[segment_id]]) for segment_id in sorted(segments)]
 
     def assign_member(member: MemberValues) -> list[str]:
-        return [segment_id for segment_id, checks in tests if all(check(member) for check in checks)]
+        chosen = []
+        for segment_id, checks in tests:  # loops, not all(...) of a generator: a million members
+            for check in checks:
+                if not check(member):
+                    break
+            else:
+                chosen.append(segment_id)
+        return chosen
 
     return assign_member
 
