@@ -481,8 +481,9 @@ def cpu_seconds() -> float:
 
 
 def peak_rss_mb() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    return round(kb / 1024, 1)
+    """The process's peak RSS in MiB (2**20 bytes: the docs' tables say MiB)."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return round(kib / 1024, 1)
 
 
 def timed_refresh(engine: Any, store: RecordingStore, writers: int = 1) -> dict:
@@ -731,7 +732,7 @@ def markdown(report: dict) -> str:
                 "queries s",
                 "compute + store s",
                 "member writes",
-                "peak RSS MB",
+                "peak RSS MiB",
             ],
             [
                 refresh_row("first (full)", first),
