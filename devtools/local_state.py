@@ -17,8 +17,10 @@ import tempfile
 import threading
 from typing import Literal
 
-Service = Literal["dynamodb", "sqs", "ses", "sesv2", "sns", "secretsmanager"]
-SERVICES: tuple[Service, ...] = ("dynamodb", "sqs", "ses", "sesv2", "sns", "secretsmanager")
+Service = Literal["dynamodb", "sqs", "ses", "sesv2", "sns", "secretsmanager", "s3"]
+# s3: the imports' files (an import accepted before a restart is applied after it); moto's S3
+# objects pickle their bytes (FakeKey.__getstate__)
+SERVICES: tuple[Service, ...] = ("dynamodb", "sqs", "ses", "sesv2", "sns", "secretsmanager", "s3")
 FORMAT = 2
 READABLE = (1, 2)  # 1: items packed one by one (read, then kept as this process keeps them)
 

@@ -32,6 +32,33 @@ def test_state_saved_and_restored_keeps_members_keys_and_queued_messages(api, tm
     assert api.post("/members/jiyoon/earn", {"order_id": "A-2", "amount": 5000}, idem="k-1").json == again.json
 
 
+def test_an_import_accepted_before_a_restart_is_applied_after_it(api, tmp_path):
+    import json
+
+    from moto.core.models import BackendDict
+
+    from chalicelib import local, runtime
+    from devtools import local_state
+
+    api.program(DEMO_PROGRAM)
+    lines = [{"member_id": f"im{n}", "name": f"Member {n}", "opening_balance": 100 * n} for n in range(1, 4)]
+    accepted = api.post(
+        "/imports", {"format": "jsonl", "data": "\n".join(json.dumps(line) for line in lines)}, key="admin"
+    )
+    assert accepted.status == 202, accepted
+    import_id = accepted.json["import_id"]
+    path = tmp_path / "state.pkl"
+    assert local_state.save(path) > 0  # the service stops before the import ran
+    BackendDict.reset()
+    runtime.reset()
+    assert local_state.restore(path)
+    runtime.reset()
+    local.run_job("run_imports")  # its file is read from the restored bucket
+    report = api.get(f"/imports/{import_id}", key="admin").json
+    assert (report["status"], report["imported"], report["error_count"]) == ("done", 3, 0)
+    assert [api.get(f"/members/im{n}").json["balance"] for n in range(1, 4)] == [100, 200, 300]
+
+
 def test_a_state_file_of_another_kind_is_refused(tmp_path):
     import pytest
 
