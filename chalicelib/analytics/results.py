@@ -42,9 +42,6 @@ class Writes:
     counting: threading.Lock = field(default_factory=threading.Lock)  # the senders count too
 
     def add(self, kind: str, n: int = 1) -> None:
-        if self.senders == 1:  # counted by this thread alone
-            self.counts[kind] += n
-            return
         with self.counting:
             self.counts[kind] += n
 
